@@ -1,0 +1,1 @@
+"""``make bench``: figures for the closing notes, each next to a baseline measured in the same run."""

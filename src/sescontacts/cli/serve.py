@@ -1,0 +1,103 @@
+"""``sescontacts serve`` and ``sescontacts credentials``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from .options import data_options, settings_from
+
+
+def register(main: click.Group) -> None:
+    main.add_command(serve)
+    main.add_command(credentials)
+
+
+@click.command()
+@data_options
+@click.option("--host", envvar="SESCONTACTS_HOST", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", envvar="SESCONTACTS_PORT", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--backend",
+    envvar="SESCONTACTS_BACKEND",
+    type=click.Choice(["local", "ses"]),
+    default="local",
+    show_default=True,
+    help="local: contacts in SQLite, with an SES-compatible API. ses: a real Amazon SES contact list.",
+)
+@click.option(
+    "--max-upload-mb",
+    envvar="SESCONTACTS_MAX_UPLOAD_MB",
+    default=1024,
+    show_default=True,
+    type=int,
+    help="Largest file the console accepts for import, in MiB.",
+)
+@click.option("--access-log/--no-access-log", default=False, help="Log every HTTP request.")
+def serve(**options: Any) -> None:
+    """Start the web console and the SES v2 API on one port."""
+    import uvicorn
+
+    from ..server import build_app
+    from ..services import Services
+
+    settings = settings_from(**options, max_upload_bytes=options["max_upload_mb"] * 1024 * 1024)
+    services = Services.open(settings)
+    created = services.ensure_default_list()
+    for line in banner(services, list_created=created):
+        click.echo(line)
+    uvicorn.run(
+        build_app(services),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=options["access_log"],
+        lifespan="on",
+    )
+
+
+def banner(services: Any, *, list_created: bool) -> list[str]:
+    settings = services.settings
+    lines = [
+        f"sescontacts is running at {settings.url}",
+        f"  backend:      {settings.backend}",
+        f"  region:       {settings.region}",
+        f"  contact list: {settings.contact_list}" + ("  (created now)" if list_created else ""),
+        f"  data:         {settings.data_dir.resolve()}",
+    ]
+    if settings.backend == "local":
+        lines += [
+            "",
+            "Use any SES v2 client against it, e.g. the AWS CLI:",
+            '  eval "$(sescontacts credentials' + _data_dir_flag(settings) + ')"',
+            f"  aws sesv2 list-contacts --endpoint-url {settings.url} --region {settings.region} "
+            f"--contact-list-name {settings.contact_list}",
+        ]
+    return lines
+
+
+def _data_dir_flag(settings: Any) -> str:
+    from ..settings import DEFAULT_DATA_DIR
+
+    return "" if str(settings.data_dir) == DEFAULT_DATA_DIR.removeprefix("./") else f" --data-dir {settings.data_dir}"
+
+
+@click.command()
+@click.option(
+    "--data-dir",
+    envvar="SESCONTACTS_DATA_DIR",
+    default="./sescontacts-data",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Directory holding the database and credentials.",
+)
+def credentials(data_dir: str) -> None:
+    """Print the local SES API's access keys as shell `export` lines (for `eval`)."""
+    from pathlib import Path
+
+    from ..credentials import load_or_create
+
+    key = load_or_create(Path(data_dir))
+    click.echo(f"export AWS_ACCESS_KEY_ID={key.access_key_id}")
+    click.echo(f"export AWS_SECRET_ACCESS_KEY={key.secret_access_key}")

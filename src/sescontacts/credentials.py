@@ -1,0 +1,50 @@
+"""The access key pair the local SES API accepts (SigV4).
+
+From ``SESCONTACTS_ACCESS_KEY_ID`` / ``SESCONTACTS_SECRET_ACCESS_KEY`` when set; otherwise generated once on
+first start and kept in ``<data dir>/credentials.json`` with 0600 permissions. Never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+FILE_NAME = "credentials.json"
+
+
+@dataclass(frozen=True)
+class AccessKey:
+    access_key_id: str
+    secret_access_key: str
+    source: str  # where it came from, for the console's AWS API page and `sescontacts credentials`
+
+    def __repr__(self) -> str:  # keep the secret out of tracebacks and logs
+        return f"AccessKey(access_key_id={self.access_key_id!r}, source={self.source!r})"
+
+
+def _generate() -> tuple[str, str]:
+    alphabet = string.ascii_uppercase + string.digits
+    key_id = "AKIA" + "".join(secrets.choice(alphabet) for _ in range(16))
+    secret = secrets.token_urlsafe(30)[:40]
+    return key_id, secret
+
+
+def load_or_create(data_dir: Path, environ: dict[str, str] | None = None) -> AccessKey:
+    env = os.environ if environ is None else environ
+    key_id, secret = env.get("SESCONTACTS_ACCESS_KEY_ID"), env.get("SESCONTACTS_SECRET_ACCESS_KEY")
+    if key_id and secret:
+        return AccessKey(key_id, secret, "environment (SESCONTACTS_ACCESS_KEY_ID / SESCONTACTS_SECRET_ACCESS_KEY)")
+    path = data_dir / FILE_NAME
+    if path.exists():
+        data = json.loads(path.read_text())
+        return AccessKey(data["access_key_id"], data["secret_access_key"], str(path))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key_id, secret = _generate()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump({"access_key_id": key_id, "secret_access_key": secret}, handle)
+    return AccessKey(key_id, secret, str(path))

@@ -1,0 +1,130 @@
+"""The SQLite file: one writer connection behind a lock, one reader connection per thread, migrations.
+
+Every store and job record lives in one file in the data directory. WAL mode lets readers (the console,
+ListContacts) go on while an import commits batches; ``synchronous=NORMAL`` loses nothing on a process kill.
+Writes from several processes (a CLI import next to a running server) wait on the busy timeout.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+BUSY_TIMEOUT_MS = 10_000
+
+Migration = Callable[[sqlite3.Connection], None]
+# Each module that owns tables registers its migrations here under its own name; versions are per name.
+_MIGRATIONS: dict[str, list[Migration]] = {}
+
+
+def register_migrations(owner: str, migrations: list[Migration]) -> None:
+    _MIGRATIONS[owner] = migrations
+
+
+def run_script(conn: sqlite3.Connection, script: str) -> None:
+    """Run several statements inside the current transaction (``executescript`` would commit it)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    conn.execute("PRAGMA cache_size = -32000")
+    return conn
+
+
+class Database:
+    """Opens (and creates or migrates) one SQLite file. Safe to share across threads."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._write_lock = threading.RLock()
+        self._writer = _connect(self.path)
+        self._writer.execute("PRAGMA journal_mode = WAL")
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        with self.write() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_versions (owner TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+            )
+            conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('token_secret', ?)", (secrets.token_hex(32),))
+        self.migrate()
+
+    def migrate(self) -> None:
+        """Apply every registered migration not yet applied, each in its own transaction."""
+        for owner, migrations in _MIGRATIONS.items():
+            with self.write() as conn:
+                row = conn.execute("SELECT version FROM schema_versions WHERE owner = ?", (owner,)).fetchone()
+                current = row[0] if row else 0
+                for version, migration in enumerate(migrations[current:], start=current + 1):
+                    migration(conn)
+                    conn.execute(
+                        "INSERT INTO schema_versions (owner, version) VALUES (?, ?) "
+                        "ON CONFLICT(owner) DO UPDATE SET version = excluded.version",
+                        (owner, version),
+                    )
+
+    def schema_version(self, owner: str) -> int:
+        row = self.reader().execute("SELECT version FROM schema_versions WHERE owner = ?", (owner,)).fetchone()
+        return row[0] if row else 0
+
+    def meta(self, key: str) -> str | None:
+        row = self.reader().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE, so it never fails half-way on a lock upgrade)."""
+        with self._write_lock:
+            conn = self._writer
+            if conn.in_transaction:  # nested use from the same thread joins the outer transaction
+                yield conn
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def reader(self) -> sqlite3.Connection:
+        """This thread's read connection (autocommit: each statement sees the latest commit)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path)
+            conn.execute("PRAGMA query_only = ON")
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """Several reads that must agree with each other (a page and its list) in one read transaction."""
+        conn = self.reader()
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+        with self._write_lock:
+            self._writer.close()

@@ -1,0 +1,288 @@
+"""Plain records for contact lists, topics and contacts, and the pure rules that combine them.
+
+Nothing here does I/O. The SES API layer, the console, the importer and both stores build on these types,
+so the rules SES applies (default topic preferences, what a filter matches, how an import row changes a
+contact) are written once, here.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Final, Generic, Literal, TypeVar
+
+import orjson
+
+OPT_IN: Final = "OPT_IN"
+OPT_OUT: Final = "OPT_OUT"
+SubscriptionStatus = Literal["OPT_IN", "OPT_OUT"]
+SUBSCRIPTION_STATUSES: Final = (OPT_IN, OPT_OUT)
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """A subject a contact can opt in to or out of, with the status a contact has until they choose."""
+
+    name: str
+    display_name: str
+    default_status: str = OPT_OUT
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContactList:
+    """SES allows one list per account and region; its topics are what contacts subscribe to."""
+
+    name: str
+    topics: tuple[Topic, ...] = ()
+    description: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+    created: float = 0.0
+    updated: float = 0.0
+
+    def topic(self, name: str) -> Topic | None:
+        for topic in self.topics:
+            if topic.name == name:
+                return topic
+        return None
+
+    @property
+    def topic_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.topics)
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """One address on a list.
+
+    ``attributes_data`` is kept as the text SES stores (a JSON object written by the console and the
+    importer; whatever SES accepts when written through the SES API), so it round-trips byte for byte.
+    ``topic_preferences`` holds only explicit choices; defaults come from the list's topics.
+    """
+
+    email: str
+    unsubscribe_all: bool = False
+    topic_preferences: Mapping[str, str] = field(default_factory=dict)
+    attributes_data: str | None = None
+    created: float = 0.0
+    updated: float = 0.0
+
+    def default_preferences(self, contact_list: ContactList) -> dict[str, str]:
+        """TopicDefaultPreferences as SES derives them: every topic without an explicit choice."""
+        return {t.name: t.default_status for t in contact_list.topics if t.name not in self.topic_preferences}
+
+    def effective_status(self, topic: Topic, *, use_default: bool = True) -> str | None:
+        """What this contact gets for ``topic``: unsubscribe-all wins, then the explicit choice, then the default."""
+        if self.unsubscribe_all:
+            return OPT_OUT
+        explicit = self.topic_preferences.get(topic.name)
+        if explicit is not None:
+            return explicit
+        return topic.default_status if use_default else None
+
+    def attributes(self) -> dict[str, object] | None:
+        """The attributes as an object, or None when unset or not a JSON object (possible via the SES API)."""
+        if not self.attributes_data:
+            return None
+        try:
+            value = orjson.loads(self.attributes_data)
+        except orjson.JSONDecodeError:
+            return None
+        return value if isinstance(value, dict) else None
+
+    def same_state(self, other: Contact) -> bool:
+        return (
+            self.email == other.email
+            and self.unsubscribe_all == other.unsubscribe_all
+            and dict(self.topic_preferences) == dict(other.topic_preferences)
+            and self.attributes_data == other.attributes_data
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TopicFilter:
+    topic: str
+    use_default: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ContactQuery:
+    """Which contacts to show. ``status``/``topic`` are SES's ListContacts filter; the rest is ours.
+
+    ``status`` without ``topic`` selects on unsubscribe-all (OPT_OUT = unsubscribed from everything).
+    ``email_contains`` matches a substring of the address, case-insensitively; ``domain`` the part after @.
+    ``attribute_key`` alone means "has this key"; with ``attribute_value`` it means "key = value".
+    """
+
+    status: str | None = None
+    topic: TopicFilter | None = None
+    email_contains: str | None = None
+    domain: str | None = None
+    attribute_key: str | None = None
+    attribute_value: str | None = None
+    sort: Literal["email", "updated"] = "email"
+
+    @property
+    def is_ses_filter_only(self) -> bool:
+        return not (self.email_contains or self.domain or self.attribute_key) and self.sort == "email"
+
+    def matches(self, contact: Contact, contact_list: ContactList) -> bool:
+        """The reference semantics the SQL in the stores must agree with (and the tests check against)."""
+        if self.topic is not None:
+            topic = contact_list.topic(self.topic.topic)
+            if topic is None:
+                return False
+            status = contact.effective_status(topic, use_default=self.topic.use_default)
+            if status is None or (self.status is not None and status != self.status):
+                return False
+        elif self.status is not None and contact.unsubscribe_all != (self.status == OPT_OUT):
+            return False
+        key = contact.email.lower()
+        if self.email_contains and self.email_contains.lower() not in key:
+            return False
+        if self.domain and key.rpartition("@")[2] != self.domain.lower().lstrip("@"):
+            return False
+        if self.attribute_key:
+            attributes = contact.attributes() or {}
+            if self.attribute_key not in attributes:
+                return False
+            if self.attribute_value is not None and attribute_text(attributes[self.attribute_key]) != (
+                self.attribute_value
+            ):
+                return False
+        return True
+
+
+def attribute_text(value: object) -> str:
+    """How an attribute value is shown and compared in searches: strings as they are, others as JSON."""
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value).decode()
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Count:
+    """A count that may stop at a cap so that a search never scans the whole list to show a number."""
+
+    value: int
+    exact: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class TopicCounts:
+    topic: str
+    opt_in: int
+    opt_out: int
+
+
+@dataclass(frozen=True, slots=True)
+class ListStats:
+    total: int
+    unsubscribed: int
+    topics: tuple[TopicCounts, ...] = ()
+    added_per_day: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def subscribed(self) -> int:
+        return self.total - self.unsubscribed
+
+
+class Missing(enum.Enum):
+    """Marks a field an import row did not give, as distinct from one it gave as empty."""
+
+    MISSING = "MISSING"
+
+
+MISSING: Final = Missing.MISSING
+
+
+@dataclass(frozen=True, slots=True)
+class ContactPatch:
+    """What one import row says about a contact; MISSING fields leave the stored value as it is."""
+
+    email: str
+    unsubscribe_all: bool | Missing = MISSING
+    attributes: dict[str, object] | Missing | None = MISSING
+    topic_preferences: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertPolicy:
+    resubscribe: bool = False
+    merge_attributes: bool = False
+
+
+class Outcome(enum.StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    DELETED = "deleted"
+    NOT_FOUND = "not_found"
+
+
+@dataclass(frozen=True, slots=True)
+class RowResult:
+    outcome: Outcome
+    kept_unsubscribed: bool = False
+
+
+def dump_attributes(attributes: Mapping[str, object] | None) -> str | None:
+    return None if attributes is None else orjson.dumps(attributes).decode()
+
+
+def apply_patch(
+    existing: Contact | None, patch: ContactPatch, policy: UpsertPolicy, now: float
+) -> tuple[Contact, RowResult]:
+    """The import's add (upsert) rule for one row, shared by both stores.
+
+    An unsubscribed contact is never re-subscribed unless ``policy.resubscribe``: a sender must not undo an
+    unsubscribe by re-importing an old spreadsheet.
+    """
+    if existing is None:
+        attributes = None if patch.attributes is MISSING else patch.attributes
+        contact = Contact(
+            email=patch.email,
+            unsubscribe_all=bool(patch.unsubscribe_all) if patch.unsubscribe_all is not MISSING else False,
+            topic_preferences=dict(patch.topic_preferences),
+            attributes_data=dump_attributes(attributes),  # type: ignore[arg-type]
+            created=now,
+            updated=now,
+        )
+        return contact, RowResult(Outcome.CREATED)
+
+    kept = False
+    unsubscribe_all = existing.unsubscribe_all
+    if patch.unsubscribe_all is not MISSING:
+        if existing.unsubscribe_all and not patch.unsubscribe_all and not policy.resubscribe:
+            kept = True
+        else:
+            unsubscribe_all = patch.unsubscribe_all
+    attributes_data = existing.attributes_data
+    if patch.attributes is not MISSING:
+        if policy.merge_attributes and patch.attributes is not None:
+            merged = dict(existing.attributes() or {})
+            merged.update(patch.attributes)
+            attributes_data = dump_attributes(merged)
+        else:
+            attributes_data = dump_attributes(patch.attributes)
+    preferences = dict(existing.topic_preferences)
+    preferences.update(patch.topic_preferences)
+    candidate = replace(
+        existing,
+        unsubscribe_all=unsubscribe_all,
+        attributes_data=attributes_data,
+        topic_preferences=preferences,
+    )
+    if candidate.same_state(existing):
+        return existing, RowResult(Outcome.UNCHANGED, kept)
+    return replace(candidate, updated=now), RowResult(Outcome.UPDATED, kept)

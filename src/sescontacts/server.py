@@ -1,0 +1,48 @@
+"""The one ASGI app: the SES v2 API under ``/v2/`` and the web console everywhere else, on one port.
+
+Dispatch is on the raw path: the SES API routes and signs the still-percent-encoded path, so it must see
+``scope["raw_path"]`` untouched (``%2F`` in an address is not a path separator).
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .console.app import create_console_app
+from .services import Services
+from .sesapi.app import create_sesapi_app
+
+SES_PREFIX = b"/v2/"
+
+
+def build_app(services: Services) -> ASGIApp:
+    sesapi = create_sesapi_app(services)
+    console = create_console_app(services)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(services, receive, send)
+            return
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        if raw_path.startswith(SES_PREFIX):
+            await sesapi(scope, receive, send)
+        else:
+            await console(scope, receive, send)
+
+    return app
+
+
+async def _lifespan(services: Services, receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            try:
+                services.start()
+            except Exception as exc:  # a failed start must stop the server with the reason, not hang
+                await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                return
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            services.close()
+            await send({"type": "lifespan.shutdown.complete"})
+            return

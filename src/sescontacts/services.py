@@ -1,0 +1,63 @@
+"""Everything a running sescontacts holds, built once from settings and shared by all surfaces.
+
+The console, the SES API and the CLI receive a ``Services`` and reach contacts only through
+``services.store`` (a ``ContactStore``); nothing else opens the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .credentials import AccessKey, load_or_create
+from .db import Database
+from .settings import LOCAL_ACCOUNT_ID, Settings
+from .store.base import ContactStore
+from .store.sqlite import SqliteContactStore
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    store: ContactStore
+    access_key: AccessKey
+    # Background work (the import job runner, the ses mirror's sync) registers here; the server runs these
+    # on start-up and shutdown, the CLI for the duration of a command.
+    on_start: list[Callable[[], None]] = field(default_factory=list)
+    on_stop: list[Callable[[], None]] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, settings: Settings) -> Services:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = Database(settings.database_path)
+        store: ContactStore
+        if settings.backend == "local":
+            store = SqliteContactStore(
+                db, region=settings.region, account_id=LOCAL_ACCOUNT_ID, max_lists=settings.max_contact_lists
+            )
+        else:
+            raise ValueError(f"unknown backend {settings.backend!r}: choose local or ses")
+        return cls(settings=settings, db=db, store=store, access_key=load_or_create(settings.data_dir))
+
+    def ensure_default_list(self) -> bool:
+        """Create the configured list on first start. True when it was created now."""
+        from .errors import NotFound
+
+        try:
+            self.store.get_list(self.settings.contact_list)
+        except NotFound:
+            if self.store.list_lists(page_size=1).items:
+                return False  # another list holds the one-list quota; keep it
+            self.store.create_list(self.settings.contact_list)
+            return True
+        return False
+
+    def start(self) -> None:
+        for hook in self.on_start:
+            hook()
+
+    def close(self) -> None:
+        for hook in reversed(self.on_stop):
+            hook()
+        self.store.close()

@@ -1,0 +1,56 @@
+"""One settings record, built from command-line flags and ``SESCONTACTS_*`` environment variables.
+
+The CLI declares each option once (flag, env variable, default, help); ``docs/configuration.md`` is
+generated from those declarations, and a test checks it is current, so the reference cannot drift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DATA_DIR = "./sescontacts-data"
+DEFAULT_LIST = "contacts"
+DEFAULT_REGION = "us-east-1"
+LOCAL_ACCOUNT_ID = "000000000000"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path(DEFAULT_DATA_DIR)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    region: str = DEFAULT_REGION
+    contact_list: str = DEFAULT_LIST
+    backend: str = "local"  # "local" or "ses"
+    # SES allows one contact list per account and region; None lifts that quota on the local backend.
+    max_contact_lists: int | None = 1
+    max_upload_bytes: int = 1024 * 1024 * 1024
+    # "RATE[:BURST]" requests per second answered before TooManyRequestsException, local backend only.
+    throttle: str | None = None
+    # Where the local backend's import jobs read s3:// URLs: an S3-compatible endpoint, else a folder.
+    s3_endpoint_url: str | None = None
+    # The ses backend.
+    aws_profile: str | None = None
+    role_arn: str | None = None
+    external_id: str | None = None
+    ses_endpoint_url: str | None = None
+    ses_rate: float = 1.0
+    ses_burst: int = 2
+    s3_import_location: str | None = None
+    sync_interval_seconds: float = 300.0
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "sescontacts.db"
+
+    @property
+    def s3_folder(self) -> Path:
+        """``s3://BUCKET/KEY`` resolves to ``<data dir>/s3/BUCKET/KEY`` on the local backend."""
+        return self.data_dir / "s3"
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"

@@ -1,0 +1,668 @@
+"""The local backend: contact lists in a SQLite file. Also the ses backend's searchable mirror.
+
+Layout decisions, each for a measured reason:
+- ``contacts`` is WITHOUT ROWID with primary key (list_id, email_key): pages ordered by address are a range
+  scan of the table itself, and an upsert touches one B-tree.
+- ``email_key`` is the lower-cased address (identity, see :func:`validation.email_key`); ``email`` keeps
+  the spelling first written, which is what every API returns.
+- Totals (all, unsubscribed) and additions per day are kept in the list's row and ``list_daily``, updated in
+  the same transaction as the contacts they count, so a page view never counts a million rows.
+- Topic preferences are a JSON object per contact; per-topic counts are computed on demand and cached until
+  the list's ``generation`` changes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+import orjson
+
+from ..db import Database, register_migrations, run_script
+from ..errors import AlreadyExists, BadRequest, NotFound
+from ..model import (
+    OPT_IN,
+    OPT_OUT,
+    Contact,
+    ContactList,
+    ContactPatch,
+    ContactQuery,
+    Count,
+    ListStats,
+    Outcome,
+    Page,
+    RowResult,
+    Topic,
+    TopicCounts,
+    UpsertPolicy,
+    apply_patch,
+)
+from ..validation import (
+    MAX_ATTRIBUTES_BYTES,
+    check_description,
+    check_email,
+    check_list_name,
+    check_tags,
+    check_topic_preferences,
+    check_topics,
+    email_key,
+)
+from .base import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from .tokens import TokenCodec
+
+
+def _schema_v1(conn: sqlite3.Connection) -> None:
+    run_script(
+        conn,
+        """
+        CREATE TABLE contact_lists (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            description TEXT,
+            tags TEXT NOT NULL DEFAULT '[]',
+            created REAL NOT NULL,
+            updated REAL NOT NULL,
+            contact_count INTEGER NOT NULL DEFAULT 0,
+            unsubscribed_count INTEGER NOT NULL DEFAULT 0,
+            generation INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE topics (
+            list_id INTEGER NOT NULL REFERENCES contact_lists(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            display_name TEXT NOT NULL,
+            description TEXT,
+            default_status TEXT NOT NULL,
+            PRIMARY KEY (list_id, name)
+        ) WITHOUT ROWID;
+        CREATE TABLE contacts (
+            list_id INTEGER NOT NULL,
+            email_key TEXT NOT NULL,
+            email TEXT NOT NULL,
+            unsubscribe_all INTEGER NOT NULL DEFAULT 0,
+            topics TEXT,
+            attributes TEXT,
+            created REAL NOT NULL,
+            updated REAL NOT NULL,
+            PRIMARY KEY (list_id, email_key)
+        ) WITHOUT ROWID;
+        CREATE INDEX contacts_by_updated ON contacts (list_id, updated, email_key);
+        CREATE INDEX contacts_unsubscribed ON contacts (list_id, email_key) WHERE unsubscribe_all = 1;
+        CREATE TABLE list_daily (
+            list_id INTEGER NOT NULL,
+            day TEXT NOT NULL,
+            added INTEGER NOT NULL,
+            PRIMARY KEY (list_id, day)
+        ) WITHOUT ROWID;
+        """,
+    )
+
+
+register_migrations("contacts", [_schema_v1])
+
+_CONTACT_COLUMNS = "email, unsubscribe_all, topics, attributes, created, updated"
+_UPSERT = (
+    "INSERT INTO contacts (list_id, email_key, email, unsubscribe_all, topics, attributes, created, updated) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (list_id, email_key) DO UPDATE SET "
+    "unsubscribe_all = excluded.unsubscribe_all, topics = excluded.topics, "
+    "attributes = excluded.attributes, updated = excluded.updated"
+)
+
+
+def _contact(row: Sequence[object]) -> Contact:
+    email, unsubscribe_all, topics, attributes, created, updated = row
+    return Contact(
+        email=str(email),
+        unsubscribe_all=bool(unsubscribe_all),
+        topic_preferences=orjson.loads(topics) if topics else {},  # type: ignore[arg-type]
+        attributes_data=attributes,  # type: ignore[arg-type]
+        created=float(created),  # type: ignore[arg-type]
+        updated=float(updated),  # type: ignore[arg-type]
+    )
+
+
+def _topics_json(preferences: object) -> str | None:
+    return orjson.dumps(preferences).decode() if preferences else None
+
+
+def _day(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d")
+
+
+def _json_path(key: str) -> str:
+    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class SqliteContactStore:
+    """``ContactStore`` on a SQLite file. ``max_lists`` is SES's one-list quota; None lifts it."""
+
+    backend = "local"
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        region: str = "us-east-1",
+        account_id: str = "000000000000",
+        max_lists: int | None = 1,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.db = db
+        self.region = region
+        self.account_id = account_id
+        self.max_lists = max_lists
+        self._now = clock or time.time
+        self._tokens = TokenCodec(db.meta("token_secret") or "")
+        self._stats_cache: dict[int, tuple[int, tuple[TopicCounts, ...]]] = {}
+        self._stats_lock = threading.Lock()
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- contact lists ---------------------------------------------------------------------------------
+
+    def _list_row(self, conn: sqlite3.Connection, name: str) -> tuple[int, ContactList]:
+        row = conn.execute(
+            "SELECT id, name, description, tags, created, updated FROM contact_lists WHERE name = ?", (name,)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"List with name: {name} doesn't exist.", field="ContactListName")
+        list_id = row[0]
+        topics = tuple(
+            Topic(name=t[0], display_name=t[1], description=t[2], default_status=t[3])
+            for t in conn.execute(
+                "SELECT name, display_name, description, default_status FROM topics "
+                "WHERE list_id = ? ORDER BY position",
+                (list_id,),
+            )
+        )
+        tags = tuple((k, v) for k, v in orjson.loads(row[3]))
+        return list_id, ContactList(
+            name=row[1], topics=topics, description=row[2], tags=tags, created=row[4], updated=row[5]
+        )
+
+    def _list_id(self, conn: sqlite3.Connection, name: str) -> int:
+        row = conn.execute("SELECT id FROM contact_lists WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise NotFound(f"List with name: {name} doesn't exist.", field="ContactListName")
+        return int(row[0])
+
+    @staticmethod
+    def _write_topics(conn: sqlite3.Connection, list_id: int, topics: Sequence[Topic]) -> None:
+        conn.execute("DELETE FROM topics WHERE list_id = ?", (list_id,))
+        conn.executemany(
+            "INSERT INTO topics (list_id, position, name, display_name, description, default_status) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(list_id, i, t.name, t.display_name, t.description, t.default_status) for i, t in enumerate(topics)],
+        )
+
+    def create_list(
+        self,
+        name: str,
+        *,
+        topics: Sequence[Topic] = (),
+        description: str | None = None,
+        tags: Sequence[tuple[str, str]] = (),
+    ) -> ContactList:
+        check_list_name(name)
+        check_topics(topics)
+        check_description(description)
+        check_tags(tags)
+        now = self._now()
+        with self.db.write() as conn:
+            (count,) = conn.execute("SELECT count(*) FROM contact_lists").fetchone()
+            if self.max_lists is not None and count >= self.max_lists:
+                raise BadRequest(f"A maximum of {self.max_lists} Lists allowed per account.")
+            if conn.execute("SELECT 1 FROM contact_lists WHERE name = ?", (name,)).fetchone():
+                raise AlreadyExists(f"List with name: {name} already exists.", field="ContactListName")
+            cursor = conn.execute(
+                "INSERT INTO contact_lists (name, description, tags, created, updated) VALUES (?, ?, ?, ?, ?)",
+                (name, description, orjson.dumps(list(tags)).decode(), now, now),
+            )
+            assert cursor.lastrowid is not None
+            self._write_topics(conn, cursor.lastrowid, topics)
+            return self._list_row(conn, name)[1]
+
+    def get_list(self, name: str) -> ContactList:
+        check_list_name(name)
+        with self.db.snapshot() as conn:
+            return self._list_row(conn, name)[1]
+
+    def update_list(
+        self, name: str, *, topics: Sequence[Topic] | None = None, description: str | None = None
+    ) -> ContactList:
+        check_list_name(name)
+        if topics is not None:
+            check_topics(topics)
+        check_description(description)
+        with self.db.write() as conn:
+            list_id, current = self._list_row(conn, name)
+            if topics is not None:
+                self._write_topics(conn, list_id, topics)
+                kept = {t.name for t in topics}
+                for removed in (t.name for t in current.topics if t.name not in kept):
+                    conn.execute(
+                        "UPDATE contacts SET topics = nullif(json_remove(topics, ?), '{}') "
+                        "WHERE list_id = ? AND topics IS NOT NULL",
+                        (_json_path(removed), list_id),
+                    )
+            conn.execute(
+                "UPDATE contact_lists SET description = coalesce(?, description), updated = ?, "
+                "generation = generation + 1 WHERE id = ?",
+                (description, self._now(), list_id),
+            )
+            return self._list_row(conn, name)[1]
+
+    def delete_list(self, name: str) -> None:
+        check_list_name(name)
+        with self.db.write() as conn:
+            list_id = self._list_id(conn, name)
+            conn.execute("DELETE FROM contacts WHERE list_id = ?", (list_id,))
+            conn.execute("DELETE FROM list_daily WHERE list_id = ?", (list_id,))
+            conn.execute("DELETE FROM contact_lists WHERE id = ?", (list_id,))
+        with self._stats_lock:
+            self._stats_cache.pop(list_id, None)
+
+    def list_lists(self, *, page_size: int | None = None, token: str | None = None) -> Page[ContactList]:
+        size = self._page_size(page_size)
+        after = str(self._tokens.decode("lists", token)[0]) if token else ""
+        with self.db.snapshot() as conn:
+            names = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT name FROM contact_lists WHERE name > ? ORDER BY name LIMIT ?", (after, size + 1)
+                )
+            ]
+            lists = [self._list_row(conn, n)[1] for n in names[:size]]
+        next_token = self._tokens.encode("lists", [names[size - 1]]) if len(names) > size else None
+        return Page(lists, next_token)
+
+    def _set_tags(self, name: str, change: object) -> None:
+        with self.db.write() as conn:
+            row = conn.execute("SELECT id, tags FROM contact_lists WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                raise NotFound(f"No ContactList present with name: {name}", field="ResourceArn")
+            tags = dict(orjson.loads(row[1]))
+            if isinstance(change, dict):
+                tags.update(change)
+            else:
+                for key in change:  # type: ignore[attr-defined]
+                    tags.pop(key, None)
+            check_tags(list(tags.items()))
+            conn.execute(
+                "UPDATE contact_lists SET tags = ? WHERE id = ?",
+                (orjson.dumps(list(tags.items())).decode(), row[0]),
+            )
+
+    def tag_list(self, name: str, tags: Sequence[tuple[str, str]]) -> None:
+        self._set_tags(name, dict(tags))
+
+    def untag_list(self, name: str, keys: Sequence[str]) -> None:
+        self._set_tags(name, list(keys))
+
+    def list_arn(self, name: str) -> str:
+        return f"arn:aws:ses:{self.region}:{self.account_id}:contact-list/{name}"
+
+    # -- single contacts -------------------------------------------------------------------------------
+
+    def _fetch(self, conn: sqlite3.Connection, list_id: int, email: str) -> Contact | None:
+        row = conn.execute(
+            f"SELECT {_CONTACT_COLUMNS} FROM contacts WHERE list_id = ? AND email_key = ?",
+            (list_id, email_key(email)),
+        ).fetchone()
+        return _contact(row) if row else None
+
+    @staticmethod
+    def _check_attributes(contact: Contact) -> None:
+        data = contact.attributes_data
+        if data is not None and len(data) > MAX_ATTRIBUTES_BYTES // 4 and len(data.encode()) > MAX_ATTRIBUTES_BYTES:
+            raise BadRequest(f"AttributesData is larger than {MAX_ATTRIBUTES_BYTES:,} bytes.", field="AttributesData")
+
+    def create_contact(self, list_name: str, contact: Contact) -> Contact:
+        check_email(contact.email)
+        self._check_attributes(contact)
+        now = self._now()
+        with self.db.write() as conn:
+            list_id, contact_list = self._list_row(conn, list_name)
+            check_topic_preferences(contact_list, dict(contact.topic_preferences))
+            existing = self._fetch(conn, list_id, contact.email)
+            if existing is not None:
+                raise AlreadyExists(f"{contact.email} already exists in List.", field="EmailAddress")
+            created = Contact(
+                email=contact.email,
+                unsubscribe_all=contact.unsubscribe_all,
+                topic_preferences=dict(contact.topic_preferences),
+                attributes_data=contact.attributes_data,
+                created=now,
+                updated=now,
+            )
+            self._write(conn, list_id, [(None, created)], now)
+            return created
+
+    def get_contact(self, list_name: str, email: str) -> Contact:
+        with self.db.snapshot() as conn:
+            list_id = self._list_id(conn, list_name)
+            contact = self._fetch(conn, list_id, email)
+        if contact is None:
+            raise NotFound(f"{email} doesn't exist in List.", field="EmailAddress")
+        return contact
+
+    def update_contact(self, list_name: str, contact: Contact, *, merge_topic_preferences: bool = False) -> Contact:
+        self._check_attributes(contact)
+        now = self._now()
+        with self.db.write() as conn:
+            list_id, contact_list = self._list_row(conn, list_name)
+            check_topic_preferences(contact_list, dict(contact.topic_preferences))
+            existing = self._fetch(conn, list_id, contact.email)
+            if existing is None:
+                raise NotFound(f"{contact.email} doesn't exist in List.", field="EmailAddress")
+            preferences = dict(existing.topic_preferences) if merge_topic_preferences else {}
+            preferences.update(contact.topic_preferences)
+            updated = Contact(
+                email=existing.email,
+                unsubscribe_all=contact.unsubscribe_all,
+                topic_preferences=preferences,
+                attributes_data=contact.attributes_data,
+                created=existing.created,
+                updated=now,
+            )
+            self._write(conn, list_id, [(existing, updated)], now)
+            return updated
+
+    def delete_contact(self, list_name: str, email: str) -> None:
+        with self.db.write() as conn:
+            list_id = self._list_id(conn, list_name)
+            existing = self._fetch(conn, list_id, email)
+            if existing is None:
+                raise NotFound(f"{email} doesn't exist in List.", field="EmailAddress")
+            self._remove(conn, list_id, [existing])
+
+    # -- writes shared by single and bulk operations ----------------------------------------------------
+
+    def _write(
+        self,
+        conn: sqlite3.Connection,
+        list_id: int,
+        changes: Sequence[tuple[Contact | None, Contact]],
+        now: float,
+    ) -> None:
+        """Upsert (before, after) pairs and keep the list's counters in step, in the caller's transaction."""
+        if not changes:
+            return
+        conn.executemany(
+            _UPSERT,
+            [
+                (
+                    list_id,
+                    email_key(after.email),
+                    after.email,
+                    after.unsubscribe_all,
+                    _topics_json(after.topic_preferences),
+                    after.attributes_data,
+                    after.created,
+                    after.updated,
+                )
+                for _, after in changes
+            ],
+        )
+        added = sum(1 for before, _ in changes if before is None)
+        unsubscribed = sum(
+            int(after.unsubscribe_all) - (int(before.unsubscribe_all) if before else 0) for before, after in changes
+        )
+        conn.execute(
+            "UPDATE contact_lists SET contact_count = contact_count + ?, "
+            "unsubscribed_count = unsubscribed_count + ?, generation = generation + 1 WHERE id = ?",
+            (added, unsubscribed, list_id),
+        )
+        if added:
+            conn.execute(
+                "INSERT INTO list_daily (list_id, day, added) VALUES (?, ?, ?) "
+                "ON CONFLICT (list_id, day) DO UPDATE SET added = added + excluded.added",
+                (list_id, _day(now), added),
+            )
+
+    def _remove(self, conn: sqlite3.Connection, list_id: int, contacts: Sequence[Contact]) -> None:
+        if not contacts:
+            return
+        conn.executemany(
+            "DELETE FROM contacts WHERE list_id = ? AND email_key = ?",
+            [(list_id, email_key(c.email)) for c in contacts],
+        )
+        conn.execute(
+            "UPDATE contact_lists SET contact_count = contact_count - ?, "
+            "unsubscribed_count = unsubscribed_count - ?, generation = generation + 1 WHERE id = ?",
+            (len(contacts), sum(c.unsubscribe_all for c in contacts), list_id),
+        )
+
+    def _existing(self, conn: sqlite3.Connection, list_id: int, keys: Sequence[str]) -> dict[str, Contact]:
+        rows = conn.execute(
+            f"SELECT email_key, {_CONTACT_COLUMNS} FROM contacts "
+            "WHERE list_id = ? AND email_key IN (SELECT value FROM json_each(?))",
+            (list_id, orjson.dumps(list(keys)).decode()),
+        )
+        return {row[0]: _contact(row[1:]) for row in rows}
+
+    # -- bulk ------------------------------------------------------------------------------------------
+
+    def upsert_contacts(
+        self,
+        list_name: str,
+        patches: Sequence[ContactPatch],
+        policy: UpsertPolicy,
+        *,
+        dry_run: bool = False,
+    ) -> list[RowResult]:
+        now = self._now()
+        with self.db.snapshot() if dry_run else self.db.write() as conn:
+            list_id, contact_list = self._list_row(conn, list_name)
+            topic_names = set(contact_list.topic_names)
+            keys = [email_key(p.email) for p in patches]
+            current: dict[str, Contact | None] = dict(self._existing(conn, list_id, keys))
+            before = dict(current)
+            results: list[RowResult] = []
+            for key, patch in zip(keys, patches, strict=True):
+                for topic in patch.topic_preferences:
+                    if topic not in topic_names:
+                        raise NotFound(f"List: {list_name} doesn't contain Topic: {topic}")
+                after, result = apply_patch(current.get(key), patch, policy, now)
+                current[key] = after
+                results.append(result)
+            if not dry_run:
+                changes = [
+                    (before.get(key), after)
+                    for key, after in current.items()
+                    if after is not None and after is not before.get(key)
+                ]
+                self._write(conn, list_id, changes, now)
+        return results
+
+    def delete_contacts(self, list_name: str, emails: Sequence[str], *, dry_run: bool = False) -> list[RowResult]:
+        with self.db.snapshot() if dry_run else self.db.write() as conn:
+            list_id = self._list_id(conn, list_name)
+            keys = [email_key(e) for e in emails]
+            existing = self._existing(conn, list_id, keys)
+            results: list[RowResult] = []
+            seen: set[str] = set()
+            for key in keys:
+                found = key in existing and key not in seen
+                seen.add(key)
+                results.append(RowResult(Outcome.DELETED if found else Outcome.NOT_FOUND))
+            if not dry_run:
+                self._remove(conn, list_id, list(existing.values()))
+        return results
+
+    # -- pages, counts and stats -----------------------------------------------------------------------
+
+    @staticmethod
+    def _page_size(page_size: int | None) -> int:
+        if page_size is None:
+            return DEFAULT_PAGE_SIZE
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise BadRequest(f"PageSize must be between 1 and {MAX_PAGE_SIZE}.", field="PageSize")
+        return page_size
+
+    @staticmethod
+    def _where(list_id: int, contact_list: ContactList, query: ContactQuery) -> tuple[str, list[object]]:
+        clauses = ["list_id = ?"]
+        params: list[object] = [list_id]
+        if query.topic is not None:
+            topic = contact_list.topic(query.topic.topic)
+            if topic is None:
+                raise NotFound(
+                    f"List: {contact_list.name} doesn't contain Topic: {query.topic.topic}",
+                    field="TopicFilter",
+                )
+            default = topic.default_status if query.topic.use_default else None
+            effective = "(CASE WHEN unsubscribe_all THEN 'OPT_OUT' ELSE coalesce(json_extract(topics, ?), ?) END)"
+            params += [_json_path(topic.name), default]
+            if query.status is not None:
+                clauses.append(f"{effective} = ?")
+                params.append(query.status)
+            else:
+                clauses.append(f"{effective} IS NOT NULL")
+        elif query.status is not None:
+            clauses.append("unsubscribe_all = ?")
+            params.append(1 if query.status == OPT_OUT else 0)
+        if query.email_contains:
+            clauses.append("email_key LIKE ? ESCAPE '\\'")
+            params.append(f"%{_like_escape(query.email_contains.lower())}%")
+        if query.domain:
+            clauses.append("email_key LIKE ? ESCAPE '\\'")
+            params.append(f"%@{_like_escape(query.domain.lower().lstrip('@'))}")
+        if query.attribute_key:
+            path = _json_path(query.attribute_key)
+            if query.attribute_value is None:
+                clauses.append("json_valid(attributes) AND json_type(attributes, ?) IS NOT NULL")
+                params.append(path)
+            else:
+                # Strings compare as they are, other values by their JSON text (as model.attribute_text).
+                clauses.append(
+                    "json_valid(attributes) AND (CASE json_type(attributes, ?) WHEN 'text' "
+                    "THEN attributes ->> ? ELSE attributes -> ? END) = ?"
+                )
+                params += [path, path, path, query.attribute_value]
+        return " AND ".join(clauses), params
+
+    def _scope(self, list_name: str, query: ContactQuery) -> str:
+        return f"contacts:{list_name}:{query!r}"
+
+    def list_contacts(
+        self,
+        list_name: str,
+        query: ContactQuery = ContactQuery(),  # noqa: B008
+        *,
+        page_size: int | None = None,
+        token: str | None = None,
+    ) -> Page[Contact]:
+        size = self._page_size(page_size)
+        scope = self._scope(list_name, query)
+        position = self._tokens.decode(scope, token) if token else None
+        with self.db.snapshot() as conn:
+            list_id, contact_list = self._list_row(conn, list_name)
+            where, params = self._where(list_id, contact_list, query)
+            if query.sort == "updated":
+                if position:
+                    where += " AND (updated, email_key) < (?, ?)"
+                    params += position
+                order = "updated DESC, email_key DESC"
+                columns = f"{_CONTACT_COLUMNS}, email_key"
+            else:
+                if position:
+                    where += " AND email_key > ?"
+                    params += position
+                order = "email_key"
+                columns = f"{_CONTACT_COLUMNS}, email_key"
+            rows = conn.execute(
+                f"SELECT {columns} FROM contacts WHERE {where} ORDER BY {order} LIMIT ?", (*params, size + 1)
+            ).fetchall()
+        contacts = [_contact(r[:6]) for r in rows[:size]]
+        next_token = None
+        if len(rows) > size:
+            last = rows[size - 1]
+            key_position: list[object] = [last[5], last[6]] if query.sort == "updated" else [last[6]]
+            next_token = self._tokens.encode(scope, key_position)
+        return Page(contacts, next_token)
+
+    def count_contacts(self, list_name: str, query: ContactQuery, *, cap: int | None = None) -> Count:
+        with self.db.snapshot() as conn:
+            row = conn.execute(
+                "SELECT id, contact_count, unsubscribed_count FROM contact_lists WHERE name = ?", (list_name,)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"List with name: {list_name} doesn't exist.", field="ContactListName")
+            list_id, total, unsubscribed = row
+            plain = ContactQuery(status=query.status)
+            if query == plain or query == ContactQuery(status=query.status, sort="updated"):
+                if query.status is None:
+                    return Count(total)
+                return Count(unsubscribed if query.status == OPT_OUT else total - unsubscribed)
+            contact_list = self._list_row(conn, list_name)[1]
+            where, params = self._where(list_id, contact_list, query)
+            if cap is None:
+                (n,) = conn.execute(f"SELECT count(*) FROM contacts WHERE {where}", params).fetchone()
+                return Count(n)
+            (n,) = conn.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM contacts WHERE {where} LIMIT ?)", (*params, cap + 1)
+            ).fetchone()
+        return Count(min(n, cap), exact=n <= cap)
+
+    def list_stats(self, list_name: str) -> ListStats:
+        with self.db.snapshot() as conn:
+            row = conn.execute(
+                "SELECT id, contact_count, unsubscribed_count, generation FROM contact_lists WHERE name = ?",
+                (list_name,),
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"List with name: {list_name} doesn't exist.", field="ContactListName")
+            list_id, total, unsubscribed, generation = row
+            contact_list = self._list_row(conn, list_name)[1]
+            days = tuple(
+                (d, n)
+                for d, n in conn.execute(
+                    "SELECT day, added FROM list_daily WHERE list_id = ? ORDER BY day DESC LIMIT 90",
+                    (list_id,),
+                )
+            )[::-1]
+            with self._stats_lock:
+                cached = self._stats_cache.get(list_id)
+            if cached is not None and cached[0] == generation:
+                topic_counts = cached[1]
+            else:
+                topic_counts = self._topic_counts(conn, list_id, contact_list, total, unsubscribed)
+                with self._stats_lock:
+                    self._stats_cache[list_id] = (generation, topic_counts)
+        return ListStats(total, unsubscribed, topic_counts, days)
+
+    @staticmethod
+    def _topic_counts(
+        conn: sqlite3.Connection, list_id: int, contact_list: ContactList, total: int, unsubscribed: int
+    ) -> tuple[TopicCounts, ...]:
+        """Effective opt-in/opt-out per topic, defaults included, as SES would send to them."""
+        if not contact_list.topics:
+            return ()
+        explicit: dict[tuple[str, str], int] = {}
+        for topic, status, n in conn.execute(
+            "SELECT j.key, j.value, count(*) FROM contacts, json_each(contacts.topics) AS j "
+            "WHERE list_id = ? AND topics IS NOT NULL AND unsubscribe_all = 0 GROUP BY j.key, j.value",
+            (list_id,),
+        ):
+            explicit[(topic, status)] = n
+        subscribed = total - unsubscribed
+        counts = []
+        for topic in contact_list.topics:
+            opt_in = explicit.get((topic.name, OPT_IN), 0)
+            opt_out = explicit.get((topic.name, OPT_OUT), 0)
+            undecided = subscribed - opt_in - opt_out
+            if topic.default_status == OPT_IN:
+                opt_in += undecided
+            else:
+                opt_out += undecided
+            counts.append(TopicCounts(topic.name, opt_in, opt_out + unsubscribed))
+        return tuple(counts)

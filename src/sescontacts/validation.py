@@ -1,0 +1,200 @@
+"""The rules SES applies to names, topics, addresses and attributes, with SES's own messages.
+
+Shared by the SES API, the importer and the console so that a value one surface accepts, every surface
+accepts. The messages are the ones SES sends (see ``shared/docs/ses-v2-contract.md``); the reasons returned
+by :func:`email_problem` are ours, for reports where "is invalid" alone would not help anyone fix a row.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import orjson
+
+from .errors import BadRequest, LimitExceeded, NotFound
+from .model import SUBSCRIPTION_STATUSES, ContactList, Topic
+
+MAX_TOPICS = 20
+MAX_LIST_DESCRIPTION = 500
+MAX_TOPIC_DESCRIPTION = 500
+MAX_DISPLAY_NAME = 128
+MAX_TAGS = 50
+MAX_EMAIL_LENGTH = 254
+MAX_LOCAL_PART = 64
+# SES does not document a cap on AttributesData; ours keeps a runaway value out of every page and export.
+MAX_ATTRIBUTES_BYTES = 65_536
+
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_LOCAL_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010ffff]+"
+_LOCAL = re.compile(rf"{_LOCAL_ATOM}(?:\.{_LOCAL_ATOM})*")
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9\-\u0080-\U0010ffff]{1,63}(?<!-)")
+
+
+def check_name(kind: str, name: str | None) -> str:
+    """ContactListName and TopicName share one pattern and one pair of messages."""
+    if name is None or name == "":
+        raise BadRequest(f"{kind} can't be blank.", field=kind)
+    if not _NAME.fullmatch(name):
+        raise BadRequest(
+            f"{kind} can contain up to 64 characters. Only alphanumeric characters, underscores(_) "
+            "and hyphens(-) are allowed.",
+            field=kind,
+        )
+    return name
+
+
+def check_list_name(name: str | None) -> str:
+    return check_name("ContactListName", name)
+
+
+def check_description(description: str | None) -> None:
+    if description is not None and len(description) > MAX_LIST_DESCRIPTION:
+        raise BadRequest(f"List description can contain up to {MAX_LIST_DESCRIPTION} characters.", field="Description")
+
+
+def check_topics(topics: Sequence[Topic]) -> None:
+    """SES's order: the count first, then each topic's fields, then duplicates."""
+    if len(topics) > MAX_TOPICS:
+        raise LimitExceeded(f"Maximum of <{MAX_TOPICS}> topics allowed per ContactList", field="Topics")
+    for topic in topics:
+        check_name("TopicName", topic.name)
+        if len(topic.display_name) > MAX_DISPLAY_NAME:
+            raise BadRequest(
+                f"Topic DisplayName can contain up to <{MAX_DISPLAY_NAME}> characters.", field="DisplayName"
+            )
+        if topic.description is not None and len(topic.description) > MAX_TOPIC_DESCRIPTION:
+            raise BadRequest(
+                f"Topic Description can contain up to <{MAX_TOPIC_DESCRIPTION}> characters.",
+                field="Description",
+            )
+        if topic.default_status not in SUBSCRIPTION_STATUSES:
+            raise BadRequest(enum_message("DefaultSubscriptionStatus", topic.default_status))
+    names = [t.name for t in topics]
+    if len(set(names)) != len(names):
+        raise BadRequest("Duplicate topic names are not allowed within a List.", field="TopicName")
+
+
+def check_tags(tags: Sequence[tuple[str, str]]) -> None:
+    if len(tags) > MAX_TAGS:
+        raise BadRequest(f"A list can have at most {MAX_TAGS} tags.", field="Tags")
+    for key, value in tags:
+        if not key or len(key) > 128:
+            raise BadRequest("Tag keys must be 1 to 128 characters long.", field="Tags")
+        if len(value) > 256:
+            raise BadRequest("Tag values can be at most 256 characters long.", field="Tags")
+
+
+def enum_message(member: str, value: object) -> str:
+    return (
+        f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: "
+        "Member must satisfy enum value set: [OPT_OUT, OPT_IN]"
+    )
+
+
+def check_status(member: str, value: str) -> str:
+    if value not in SUBSCRIPTION_STATUSES:
+        raise BadRequest(enum_message(member, value), field=member)
+    return value
+
+
+def email_problem(address: str) -> str | None:
+    """Why ``address`` is not a usable email address, or None when it is.
+
+    A syntax check (RFC 5321/5322 dot-atom, internationalised local parts and IDN domains allowed), no DNS:
+    SES itself accepts any syntactically plausible address into a list, and so do we.
+    """
+    if not address:
+        return "the address is empty"
+    if len(address) > MAX_EMAIL_LENGTH:
+        return f"the address is longer than {MAX_EMAIL_LENGTH} characters"
+    local, at, domain = address.rpartition("@")
+    if not at:
+        return "there is no @"
+    if not local:
+        return "nothing before the @"
+    if not domain:
+        return "nothing after the @"
+    if len(local.encode()) > MAX_LOCAL_PART:
+        return f"the part before the @ is longer than {MAX_LOCAL_PART} bytes"
+    if not _LOCAL.fullmatch(local):
+        if any(c.isspace() for c in local):
+            return "the address contains a space"
+        if "@" in local:
+            return "more than one @"
+        if ".." in local or local.startswith(".") or local.endswith("."):
+            return "dots before the @ must separate words"
+        return "the part before the @ has a character addresses cannot contain"
+    if len(domain) > 253:
+        return "the domain is longer than 253 characters"
+    labels = domain.split(".")
+    if len(labels) < 2:
+        return "the domain has no dot"
+    for label in labels:
+        if not _LABEL.fullmatch(label):
+            return f"the domain part {label!r} is not a valid domain label"
+    if labels[-1].isdigit():
+        return "the top-level domain cannot be all digits"
+    return None
+
+
+def email_key(address: str) -> str:
+    """The identity of an address in a list: case-insensitive, so ``A@x.com`` and ``a@x.com`` are one
+    person. The address keeps the spelling it was first written with."""
+    return address.lower()
+
+
+def check_email(address: str | None) -> str:
+    """The SES API's check: blank, then syntax, with SES's messages."""
+    if address is None or address == "":
+        raise BadRequest("EmailAddress can't be blank.", field="EmailAddress")
+    if email_problem(address) is not None:
+        raise BadRequest(f"EmailAddress {address} is invalid", field="EmailAddress")
+    return address
+
+
+def check_topic_preferences(contact_list: ContactList, preferences: dict[str, str]) -> None:
+    for topic_name, status in preferences.items():
+        check_status("SubscriptionStatus", status)
+        if contact_list.topic(topic_name) is None:
+            raise NotFound(f"List: {contact_list.name} doesn't contain Topic: {topic_name}", field="TopicPreferences")
+
+
+def attributes_problem(text: str) -> tuple[dict[str, object] | None, str | None]:
+    """Parse attributesData as the console and importer require it: a JSON object, within the size cap.
+
+    Returns (object, None) or (None, reason). Empty text means "no attributes".
+    """
+    if len(text) > MAX_ATTRIBUTES_BYTES and len(text.encode()) > MAX_ATTRIBUTES_BYTES:
+        return None, f"attributesData is larger than {MAX_ATTRIBUTES_BYTES:,} bytes"
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        return None, f"attributesData is not valid JSON: {exc}"
+    if not isinstance(value, dict):
+        return None, f"attributesData must be a JSON object, not {json_type_name(value)}"
+    return value, None
+
+
+def parse_attributes(text: str | None) -> dict[str, object] | None:
+    """Like :func:`attributes_problem`, raising BadRequest (field ``AttributesData``) on a bad value."""
+    if text is None or text.strip() == "":
+        return None
+    value, problem = attributes_problem(text)
+    if problem is not None:
+        raise BadRequest(problem, field="AttributesData")
+    return value
+
+
+def json_type_name(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
