@@ -92,11 +92,13 @@ class Contact:
         return value if isinstance(value, dict) else None
 
     def same_state(self, other: Contact) -> bool:
+        """Whether a write would change nothing a user can see: attributes compare as JSON, not as text,
+        so ``{"a": 1}`` and ``{"a":1}`` are the same and re-importing a file reports "unchanged"."""
         return (
             self.email == other.email
             and self.unsubscribe_all == other.unsubscribe_all
             and dict(self.topic_preferences) == dict(other.topic_preferences)
-            and self.attributes_data == other.attributes_data
+            and same_attributes(self.attributes_data, other.attributes_data)
         )
 
 
@@ -152,6 +154,26 @@ class ContactQuery:
             ):
                 return False
         return True
+
+
+def _canonical_attributes(text: str | None) -> bytes | None:
+    """A comparable form of attributes text: key order and spacing ignored; None when unset.
+
+    Text that is not a JSON object (possible through the SES API) compares as itself.
+    """
+    if not text:
+        return None
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text.encode()
+    if not isinstance(value, dict):
+        return text.encode()
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+def same_attributes(a: str | None, b: str | None) -> bool:
+    return a == b or _canonical_attributes(a) == _canonical_attributes(b)
 
 
 def attribute_text(value: object) -> str:
@@ -275,6 +297,8 @@ def apply_patch(
             attributes_data = dump_attributes(merged)
         else:
             attributes_data = dump_attributes(patch.attributes)
+        if same_attributes(attributes_data, existing.attributes_data):
+            attributes_data = existing.attributes_data  # same object: keep the text as the user wrote it
     preferences = dict(existing.topic_preferences)
     preferences.update(patch.topic_preferences)
     candidate = replace(

@@ -1,0 +1,851 @@
+"""The contract every ``ContactStore`` must keep, written once and run against every implementation.
+
+How to run it against a store: in a test module, ``from tests.store_contract import *`` and provide
+
+- ``list_name`` (str): the name of the one list the ``store`` fixture holds;
+- ``store``: a fresh ``ContactStore`` holding exactly one empty list called ``list_name`` (no topics,
+  no contacts), closed after the test;
+- optionally ``capabilities`` (a set of names from :data:`ALL_CAPABILITIES`) when the implementation
+  cannot do everything: tests marked ``@pytest.mark.needs("<capability>")`` are then skipped with the reason;
+- optionally ``unlimited_store``: a fresh store without SES's one-list quota (only the local backend can lift
+  it; the default fixture here skips);
+- optionally ``make_topics``: a callable ``(topics, description=None) -> ContactList`` that gives the
+  ``list_name`` list exactly those topics. The default uses ``store.update_list``.
+
+Only the ``ContactStore`` interface is used here, never SQL, so a failure is a behaviour a user would see.
+Contacts are created one by one unless the test is about bulk writes, so small sizes keep the suite fast on a
+paced backend.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterable, Sequence
+
+import pytest
+
+from sescontacts.errors import AlreadyExists, BadRequest, LimitExceeded, NotFound, SesContactsError
+from sescontacts.model import (
+    MISSING,
+    OPT_IN,
+    OPT_OUT,
+    Contact,
+    ContactList,
+    ContactPatch,
+    ContactQuery,
+    Count,
+    Outcome,
+    Topic,
+    TopicFilter,
+    UpsertPolicy,
+)
+from sescontacts.store.base import ContactStore
+
+#: What a backend may be unable to do. A backend lists what it can in its ``capabilities`` fixture.
+ALL_CAPABILITIES: frozenset[str] = frozenset(
+    {
+        "pagination",  # ListContacts pages and NextToken (moto returns everything in one page)
+        "duplicate_check",  # CreateContact of an existing address fails (moto overwrites)
+        "search",  # email substring, domain and attribute filters, sort by updated
+        "counts",  # count_contacts and list_stats
+        "bulk",  # upsert_contacts / delete_contacts
+        "tags",  # TagResource / UntagResource on the list
+    }
+)
+
+TOPICS = (
+    Topic("news", "News", default_status=OPT_IN, description="Monthly news"),
+    Topic("offers", "Offers", default_status=OPT_OUT),
+    Topic("events", "Events", default_status=OPT_IN),
+)
+
+
+# -- fixtures an implementation may override --------------------------------------------------------------
+
+
+@pytest.fixture
+def capabilities() -> frozenset[str]:
+    return ALL_CAPABILITIES
+
+
+@pytest.fixture(autouse=True)
+def _skip_without_capability(request: pytest.FixtureRequest) -> None:
+    marker = request.node.get_closest_marker("needs")
+    if marker is None:
+        return
+    available = request.getfixturevalue("capabilities")
+    missing = [name for name in marker.args if name not in available]
+    if missing:
+        pytest.skip(f"this backend does not support: {', '.join(missing)}")
+
+
+@pytest.fixture
+def unlimited_store() -> ContactStore:
+    pytest.skip("only the local backend can lift SES's one-list-per-region quota")
+
+
+@pytest.fixture
+def make_topics(store: ContactStore, list_name: str) -> Callable[..., ContactList]:
+    def make(topics: Sequence[Topic], description: str | None = None) -> ContactList:
+        return store.update_list(list_name, topics=topics, description=description)
+
+    return make
+
+
+# -- helpers ---------------------------------------------------------------------------------------------
+
+
+def all_pages(
+    store: ContactStore,
+    list_name: str,
+    query: ContactQuery = ContactQuery(),
+    page_size: int = 1000,  # noqa: B008
+) -> list[Contact]:
+    """Every contact the query selects, following NextToken to the end (empty pages included)."""
+    contacts: list[Contact] = []
+    token: str | None = None
+    for _ in range(10_000):
+        page = store.list_contacts(list_name, query, page_size=page_size, token=token)
+        assert len(page.items) <= page_size
+        contacts += page.items
+        token = page.next_token
+        if token is None:
+            return contacts
+    raise AssertionError("NextToken never ended")
+
+
+def emails(contacts: Iterable[Contact]) -> list[str]:
+    return [c.email for c in contacts]
+
+
+def add(store: ContactStore, list_name: str, email: str, **fields: object) -> Contact:
+    return store.create_contact(list_name, Contact(email=email, **fields))  # type: ignore[arg-type]
+
+
+def utc_day(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d")
+
+
+# -- contact lists ---------------------------------------------------------------------------------------
+
+
+def test_the_fixture_list_exists_empty(store: ContactStore, list_name: str) -> None:
+    contact_list = store.get_list(list_name)
+    assert contact_list.name == list_name
+    assert contact_list.topics == ()
+    assert contact_list.created > 0
+    assert contact_list.updated >= contact_list.created
+    assert [lst.name for lst in store.list_lists().items] == [list_name]
+    assert all_pages(store, list_name) == []
+
+
+def test_a_second_list_is_refused_with_ses_quota_message(store: ContactStore, list_name: str) -> None:
+    with pytest.raises(BadRequest) as exc:
+        store.create_list("another")
+    assert exc.value.message == "A maximum of 1 Lists allowed per account."
+    # Even the same name: SES answers the quota, never AlreadyExists.
+    with pytest.raises(BadRequest) as exc:
+        store.create_list(list_name)
+    assert not isinstance(exc.value, AlreadyExists)
+    assert [lst.name for lst in store.list_lists().items] == [list_name]
+
+
+def test_missing_list_is_not_found_for_every_operation(store: ContactStore) -> None:
+    message = "List with name: nosuch doesn't exist."
+    operations: list[Callable[[], object]] = [
+        lambda: store.get_list("nosuch"),
+        lambda: store.update_list("nosuch", description="x"),
+        lambda: store.delete_list("nosuch"),
+        lambda: store.create_contact("nosuch", Contact("a@example.com")),
+        lambda: store.get_contact("nosuch", "a@example.com"),
+        lambda: store.list_contacts("nosuch"),
+    ]
+    for operation in operations:
+        with pytest.raises(NotFound) as exc:
+            operation()
+        assert exc.value.message == message
+
+
+def test_invalid_list_name_is_bad_request_not_not_found(store: ContactStore) -> None:
+    for operation in (store.get_list, store.delete_list):
+        with pytest.raises(BadRequest) as exc:
+            operation("bad name!")
+        assert exc.value.message.startswith("ContactListName can contain up to 64 characters.")
+
+
+def test_update_list_replaces_topics_and_description(store: ContactStore, list_name: str) -> None:
+    before = store.get_list(list_name)
+    updated = store.update_list(list_name, topics=TOPICS, description="Our newsletter")
+    assert updated.topics == TOPICS
+    assert updated.description == "Our newsletter"
+    assert updated.updated >= before.updated
+    assert store.get_list(list_name) == updated
+
+    # topics=None keeps them; new topics replace all of them (SES: "a complete replacement").
+    assert store.update_list(list_name, description="Renamed").topics == TOPICS
+    only = (Topic("weekly", "Weekly digest", default_status=OPT_OUT),)
+    assert store.update_list(list_name, topics=only).topics == only
+    assert store.get_list(list_name).topics == only
+
+
+def test_topic_fields_round_trip_in_order(make_topics: Callable[..., ContactList], store: ContactStore) -> None:
+    topics = tuple(Topic(f"t{i:02d}", f"Topic {i}", default_status=(OPT_IN, OPT_OUT)[i % 2]) for i in range(20))
+    contact_list = make_topics(topics)
+    assert store.get_list(contact_list.name).topics == topics
+
+
+def test_more_than_20_topics_is_refused(store: ContactStore, list_name: str) -> None:
+    topics = [Topic(f"t{i}", f"Topic {i}") for i in range(21)]
+    with pytest.raises(LimitExceeded) as exc:
+        store.update_list(list_name, topics=topics)
+    assert exc.value.message == "Maximum of <20> topics allowed per ContactList"
+    assert store.get_list(list_name).topics == ()
+
+
+def test_duplicate_topic_names_are_refused(store: ContactStore, list_name: str) -> None:
+    with pytest.raises(BadRequest) as exc:
+        store.update_list(list_name, topics=[Topic("a", "A"), Topic("a", "Again")])
+    assert exc.value.message == "Duplicate topic names are not allowed within a List."
+
+
+def test_delete_list_deletes_its_contacts(store: ContactStore, list_name: str) -> None:
+    add(store, list_name, "a@example.com")
+    store.delete_list(list_name)
+    assert store.list_lists().items == []
+    with pytest.raises(NotFound):
+        store.get_contact(list_name, "a@example.com")
+    # The quota is free again, and the new list starts empty.
+    store.create_list(list_name)
+    assert all_pages(store, list_name) == []
+    with pytest.raises(NotFound):
+        store.get_contact(list_name, "a@example.com")
+
+
+@pytest.mark.needs("tags")
+def test_tags_add_overwrite_and_remove(store: ContactStore, list_name: str) -> None:
+    store.tag_list(list_name, [("team", "growth"), ("env", "test")])
+    assert dict(store.get_list(list_name).tags) == {"team": "growth", "env": "test"}
+    store.tag_list(list_name, [("env", "prod")])
+    assert dict(store.get_list(list_name).tags) == {"team": "growth", "env": "prod"}
+    store.untag_list(list_name, ["team", "not-there"])
+    assert dict(store.get_list(list_name).tags) == {"env": "prod"}
+    with pytest.raises(NotFound):
+        store.tag_list("nosuch", [("k", "v")])
+
+
+def test_list_arn_names_region_account_and_list(store: ContactStore, list_name: str) -> None:
+    assert store.list_arn(list_name) == f"arn:aws:ses:{store.region}:{store.account_id}:contact-list/{list_name}"
+
+
+def test_lifting_the_quota_allows_many_lists(unlimited_store: ContactStore) -> None:
+    store = unlimited_store
+    for name in ("beta", "alpha", "gamma"):
+        store.create_list(name, description=f"{name} list", tags=[("k", name)])
+    with pytest.raises(AlreadyExists) as exc:
+        store.create_list("alpha")
+    assert exc.value.message == "List with name: alpha already exists."
+    first = store.list_lists(page_size=2)
+    assert len(first.items) == 2 and first.next_token
+    second = store.list_lists(page_size=2, token=first.next_token)
+    assert second.next_token is None
+    names = [lst.name for lst in first.items + second.items]
+    assert sorted(names) == sorted({*names}) and {"alpha", "beta", "gamma"} <= set(names)
+    # Contacts belong to their own list.
+    add(store, "alpha", "a@example.com")
+    assert all_pages(store, "beta") == []
+    store.delete_list("alpha")
+    add(store, "beta", "a@example.com")
+
+
+# -- single contacts -------------------------------------------------------------------------------------
+
+
+def test_create_and_get_round_trip(make_topics: Callable[..., ContactList], store: ContactStore) -> None:
+    name = make_topics(TOPICS).name
+    before = time.time()
+    created = store.create_contact(
+        name,
+        Contact(
+            email="ann+news@example.com",
+            unsubscribe_all=False,
+            topic_preferences={"news": OPT_OUT, "offers": OPT_IN},
+            attributes_data='{"name": "Ann",  "plan":"pro"}',
+        ),
+    )
+    got = store.get_contact(name, "ann+news@example.com")
+    assert got.email == "ann+news@example.com"
+    assert dict(got.topic_preferences) == {"news": OPT_OUT, "offers": OPT_IN}
+    assert got.unsubscribe_all is False
+    assert got.attributes_data == '{"name": "Ann",  "plan":"pro"}'  # byte for byte, as SES keeps it
+    assert got.created == pytest.approx(created.created, abs=0.01)
+    assert before - 5 <= got.created <= time.time() + 5
+    assert got.updated == pytest.approx(got.created, abs=0.01)
+
+
+def test_contact_without_attributes_has_none(store: ContactStore, list_name: str) -> None:
+    add(store, list_name, "a@example.com", unsubscribe_all=True)
+    got = store.get_contact(list_name, "a@example.com")
+    assert got.attributes_data in (None, "")
+    assert got.attributes() is None
+    assert got.unsubscribe_all is True
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "a+b@example.com",
+        "ünï+tag@exämple.com",
+        "o'brien@example.co.uk",
+        "x_y-z.w@sub.example.museum",
+        "δοκιμή@παράδειγμα.δοκιμή",
+    ],
+)
+def test_unusual_but_valid_addresses_round_trip(store: ContactStore, list_name: str, email: str) -> None:
+    add(store, list_name, email)
+    assert store.get_contact(list_name, email).email == email
+    assert emails(all_pages(store, list_name)) == [email]
+    store.delete_contact(list_name, email)
+    assert all_pages(store, list_name) == []
+
+
+@pytest.mark.needs("duplicate_check")
+def test_duplicate_create_is_already_exists(store: ContactStore, list_name: str) -> None:
+    add(store, list_name, "a@example.com", attributes_data='{"v": 1}')
+    with pytest.raises(AlreadyExists) as exc:
+        add(store, list_name, "a@example.com", attributes_data='{"v": 2}')
+    assert exc.value.message == "a@example.com already exists in List."
+    assert store.get_contact(list_name, "a@example.com").attributes() == {"v": 1}
+
+
+def test_missing_contact_is_not_found(store: ContactStore, list_name: str) -> None:
+    for operation in (store.get_contact, store.delete_contact):
+        with pytest.raises(NotFound) as exc:
+            operation(list_name, "nobody@example.com")
+        assert exc.value.message == "nobody@example.com doesn't exist in List."
+    with pytest.raises(NotFound):
+        store.update_contact(list_name, Contact("nobody@example.com"))
+
+
+@pytest.mark.parametrize(
+    ("email", "message"),
+    [
+        ("", "EmailAddress can't be blank."),
+        ("not-an-address", "EmailAddress not-an-address is invalid"),
+        ("two@@example.com", "EmailAddress two@@example.com is invalid"),
+        ("space @example.com", "EmailAddress space @example.com is invalid"),
+    ],
+)
+def test_invalid_email_is_bad_request_and_nothing_is_written(
+    store: ContactStore, list_name: str, email: str, message: str
+) -> None:
+    with pytest.raises(BadRequest) as exc:
+        add(store, list_name, email)
+    assert exc.value.message == message
+    assert all_pages(store, list_name) == []
+
+
+def test_email_syntax_is_checked_before_the_list_exists(store: ContactStore) -> None:
+    with pytest.raises(BadRequest) as exc:
+        add(store, "nosuch", "not-an-address")
+    assert exc.value.message == "EmailAddress not-an-address is invalid"
+
+
+def test_unknown_topic_in_preferences_is_refused(make_topics: Callable[..., ContactList], store: ContactStore) -> None:
+    name = make_topics(TOPICS).name
+    with pytest.raises(NotFound) as exc:
+        add(store, name, "a@example.com", topic_preferences={"news": OPT_IN, "sports": OPT_IN})
+    assert exc.value.message == f"List: {name} doesn't contain Topic: sports"
+    with pytest.raises(NotFound):
+        store.get_contact(name, "a@example.com")
+    add(store, name, "a@example.com")
+    with pytest.raises(NotFound):
+        store.update_contact(name, Contact("a@example.com", topic_preferences={"sports": OPT_OUT}))
+    assert dict(store.get_contact(name, "a@example.com").topic_preferences) == {}
+
+
+def test_delete_contact(store: ContactStore, list_name: str) -> None:
+    add(store, list_name, "a@example.com")
+    add(store, list_name, "b@example.com")
+    store.delete_contact(list_name, "a@example.com")
+    assert emails(all_pages(store, list_name)) == ["b@example.com"]
+    with pytest.raises(NotFound):
+        store.get_contact(list_name, "a@example.com")
+    add(store, list_name, "a@example.com")  # the address can come back
+
+
+def test_case_identity_one_person_first_spelling_kept(store: ContactStore, list_name: str) -> None:
+    """``Ann@Example.com`` and ``ann@example.com`` are one person: never two contacts without the user knowing."""
+    add(store, list_name, "Ann@Example.com", attributes_data='{"n": 1}')
+    assert store.get_contact(list_name, "ann@example.com").email == "Ann@Example.com"
+    assert store.get_contact(list_name, "ANN@EXAMPLE.COM").email == "Ann@Example.com"
+    with pytest.raises(AlreadyExists):
+        add(store, list_name, "ann@example.com")
+    store.update_contact(list_name, Contact("ann@EXAMPLE.com", attributes_data='{"n": 2}'))
+    got = store.get_contact(list_name, "Ann@Example.com")
+    assert got.email == "Ann@Example.com" and got.attributes() == {"n": 2}
+    assert emails(all_pages(store, list_name)) == ["Ann@Example.com"]
+    store.delete_contact(list_name, "ANN@example.COM")
+    assert all_pages(store, list_name) == []
+
+
+def test_topic_default_preferences_are_derived_not_stored(
+    make_topics: Callable[..., ContactList], store: ContactStore
+) -> None:
+    contact_list = make_topics(TOPICS)
+    add(store, contact_list.name, "a@example.com", topic_preferences={"offers": OPT_IN})
+    got = store.get_contact(contact_list.name, "a@example.com")
+    assert dict(got.topic_preferences) == {"offers": OPT_IN}
+    assert got.default_preferences(store.get_list(contact_list.name)) == {"news": OPT_IN, "events": OPT_IN}
+    listed = all_pages(store, contact_list.name)[0]
+    assert dict(listed.topic_preferences) == {"offers": OPT_IN}
+
+
+def test_update_replaces_everything_by_default(make_topics: Callable[..., ContactList], store: ContactStore) -> None:
+    name = make_topics(TOPICS).name
+    created = add(
+        store, name, "a@example.com", topic_preferences={"news": OPT_OUT, "offers": OPT_IN}, attributes_data='{"a": 1}'
+    )
+    store.update_contact(name, Contact("a@example.com", unsubscribe_all=True, topic_preferences={"events": OPT_OUT}))
+    got = store.get_contact(name, "a@example.com")
+    assert dict(got.topic_preferences) == {"events": OPT_OUT}
+    assert got.unsubscribe_all is True
+    assert got.attributes() is None  # omitted attributes are cleared, as SES's UpdateContact does
+    assert got.created == pytest.approx(created.created, abs=0.01)
+    assert got.updated >= got.created
+
+
+def test_update_can_merge_topic_preferences(make_topics: Callable[..., ContactList], store: ContactStore) -> None:
+    name = make_topics(TOPICS).name
+    add(store, name, "a@example.com", topic_preferences={"news": OPT_OUT, "offers": OPT_IN}, attributes_data='{"a": 1}')
+    store.update_contact(
+        name,
+        Contact("a@example.com", topic_preferences={"offers": OPT_OUT, "events": OPT_IN}, attributes_data='{"b": 2}'),
+        merge_topic_preferences=True,
+    )
+    got = store.get_contact(name, "a@example.com")
+    assert dict(got.topic_preferences) == {"news": OPT_OUT, "offers": OPT_OUT, "events": OPT_IN}
+    assert got.attributes() == {"b": 2}
+    assert got.unsubscribe_all is False
+
+
+# -- pages -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.needs("pagination")
+def test_pages_are_ordered_by_address_case_insensitively(store: ContactStore, list_name: str) -> None:
+    addresses = [f"user{i:02d}@example.com" for i in range(23)] + ["Bob@example.com", "alice@example.com"]
+    for address in addresses:
+        add(store, list_name, address)
+    seen: list[str] = []
+    token: str | None = None
+    pages = 0
+    while True:
+        page = store.list_contacts(list_name, page_size=7, token=token)
+        assert len(page.items) <= 7
+        seen += emails(page.items)
+        pages += 1
+        token = page.next_token
+        if token is None:
+            break
+    assert seen == sorted(addresses, key=str.lower)
+    assert pages in (4, 5)  # 25 contacts in pages of 7; a last empty page is allowed
+
+
+@pytest.mark.needs("pagination")
+def test_pages_stay_stable_while_contacts_are_added(store: ContactStore, list_name: str) -> None:
+    """Contacts added between pages never make an existing contact appear twice or not at all."""
+    original = [f"m{i:02d}@example.com" for i in range(0, 40, 2)]
+    for address in original:
+        add(store, list_name, address)
+    first = store.list_contacts(list_name, page_size=6)
+    assert emails(first.items) == original[:6]
+    # New contacts before the cursor, between pages, and after it.
+    added = ["a-new@example.com", "m05@example.com", "m11@example.com", "m33@example.com", "z-new@example.com"]
+    for address in added:
+        add(store, list_name, address)
+    seen = emails(first.items)
+    token = first.next_token
+    while token:
+        page = store.list_contacts(list_name, page_size=6, token=token)
+        seen += emails(page.items)
+        token = page.next_token
+    assert len(seen) == len(set(seen))
+    assert set(original) <= set(seen)
+    # Whatever was added after the cursor shows up; what was added before it does not.
+    assert {"m11@example.com", "m33@example.com", "z-new@example.com"} <= set(seen)
+    assert "a-new@example.com" not in seen and "m05@example.com" not in seen
+
+
+@pytest.mark.needs("pagination")
+def test_page_token_survives_deleting_the_last_contact_of_the_page(store: ContactStore, list_name: str) -> None:
+    for i in range(6):
+        add(store, list_name, f"c{i}@example.com")
+    first = store.list_contacts(list_name, page_size=3)
+    store.delete_contact(list_name, "c2@example.com")
+    rest = store.list_contacts(list_name, page_size=3, token=first.next_token)
+    assert emails(rest.items) == ["c3@example.com", "c4@example.com", "c5@example.com"]
+
+
+@pytest.mark.needs("pagination")
+def test_tampered_or_foreign_tokens_are_bad_request(
+    make_topics: Callable[..., ContactList], store: ContactStore
+) -> None:
+    name = make_topics(TOPICS).name
+    for i in range(5):
+        add(store, name, f"c{i}@example.com")
+    token = store.list_contacts(name, page_size=2).next_token
+    assert token is not None
+    assert "c1@example.com" not in token  # opaque: the position is not readable
+    flipped = token[:-3] + ("A" if token[-3] != "A" else "B") + token[-2:]
+    filtered = ContactQuery(status=OPT_IN, topic=TopicFilter("news", use_default=True))
+    for bad in (flipped, token[:-4], "not-a-token", "%%%", token + "x", "é"):
+        with pytest.raises(BadRequest):
+            store.list_contacts(name, page_size=2, token=bad)
+    # A token is tied to the query it came from.
+    with pytest.raises(BadRequest):
+        store.list_contacts(name, filtered, page_size=2, token=token)
+
+
+# -- filters ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def filter_list(make_topics: Callable[..., ContactList], store: ContactStore) -> str:
+    """news defaults OPT_IN, offers defaults OPT_OUT; five contacts covering every case."""
+    name = make_topics(TOPICS).name
+    add(store, name, "explicit-in@example.com", topic_preferences={"news": OPT_IN, "offers": OPT_IN})
+    add(store, name, "explicit-out@example.com", topic_preferences={"news": OPT_OUT, "offers": OPT_OUT})
+    add(store, name, "default@example.com")
+    add(store, name, "gone@example.com", unsubscribe_all=True, topic_preferences={"news": OPT_IN, "offers": OPT_IN})
+    add(store, name, "gone-default@example.com", unsubscribe_all=True)
+    return name
+
+
+def _filtered(store: ContactStore, name: str, **query: object) -> list[str]:
+    return emails(all_pages(store, name, ContactQuery(**query)))  # type: ignore[arg-type]
+
+
+def test_status_filter_without_topic_selects_unsubscribe_all(store: ContactStore, filter_list: str) -> None:
+    assert _filtered(store, filter_list, status=OPT_OUT) == ["gone-default@example.com", "gone@example.com"]
+    assert _filtered(store, filter_list, status=OPT_IN) == [
+        "default@example.com",
+        "explicit-in@example.com",
+        "explicit-out@example.com",
+    ]
+
+
+def test_topic_filter_explicit_preferences_only(store: ContactStore, filter_list: str) -> None:
+    news = TopicFilter("news", use_default=False)
+    # Unsubscribe-all makes every topic OPT_OUT, whatever the explicit choice.
+    assert _filtered(store, filter_list, topic=news, status=OPT_IN) == ["explicit-in@example.com"]
+    assert _filtered(store, filter_list, topic=news, status=OPT_OUT) == [
+        "explicit-out@example.com",
+        "gone-default@example.com",
+        "gone@example.com",
+    ]
+    assert "default@example.com" not in _filtered(store, filter_list, topic=news)
+
+
+def test_topic_filter_with_defaults(store: ContactStore, filter_list: str) -> None:
+    news = TopicFilter("news", use_default=True)
+    offers = TopicFilter("offers", use_default=True)
+    assert _filtered(store, filter_list, topic=news, status=OPT_IN) == [
+        "default@example.com",
+        "explicit-in@example.com",
+    ]
+    assert _filtered(store, filter_list, topic=offers, status=OPT_IN) == ["explicit-in@example.com"]
+    assert _filtered(store, filter_list, topic=offers, status=OPT_OUT) == [
+        "default@example.com",
+        "explicit-out@example.com",
+        "gone-default@example.com",
+        "gone@example.com",
+    ]
+    assert len(_filtered(store, filter_list, topic=news)) == 5
+
+
+def test_filter_on_unknown_topic_is_not_found(store: ContactStore, filter_list: str) -> None:
+    with pytest.raises(NotFound) as exc:
+        store.list_contacts(filter_list, ContactQuery(topic=TopicFilter("sports")))
+    assert exc.value.message == f"List: {filter_list} doesn't contain Topic: sports"
+
+
+@pytest.mark.needs("pagination")
+def test_filtered_pages_return_each_match_once(store: ContactStore, filter_list: str) -> None:
+    query = ContactQuery(status=OPT_OUT, topic=TopicFilter("offers", use_default=True))
+    for page_size in (1, 2, 3):
+        assert emails(all_pages(store, filter_list, query, page_size=page_size)) == [
+            "default@example.com",
+            "explicit-out@example.com",
+            "gone-default@example.com",
+            "gone@example.com",
+        ]
+
+
+# -- search, sort, counts, stats -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def search_list(store: ContactStore, list_name: str) -> str:
+    add(store, list_name, "Ann.Lee@Example.com", attributes_data='{"plan": "pro", "seats": 3, "vip": true}')
+    add(store, list_name, "bob@sub.example.com", attributes_data='{"plan": "free", "seats": 1}')
+    add(store, list_name, "carol@other.org", attributes_data='{"plan": "pro", "note": null}')
+    add(store, list_name, "dan@example.com", attributes_data='{"Plan": "pro"}')
+    add(store, list_name, "erin+lee@example.com")
+    return list_name
+
+
+@pytest.mark.needs("search")
+def test_search_email_substring_case_insensitive(store: ContactStore, search_list: str) -> None:
+    assert _filtered(store, search_list, email_contains="LEE") == ["Ann.Lee@Example.com", "erin+lee@example.com"]
+    assert _filtered(store, search_list, email_contains="+") == ["erin+lee@example.com"]
+    assert _filtered(store, search_list, email_contains="%") == []  # a literal, not a wildcard
+    assert _filtered(store, search_list, email_contains="_") == []
+
+
+@pytest.mark.needs("search")
+def test_search_by_domain_is_exact(store: ContactStore, search_list: str) -> None:
+    expected = ["Ann.Lee@Example.com", "dan@example.com", "erin+lee@example.com"]
+    assert _filtered(store, search_list, domain="example.com") == expected
+    assert _filtered(store, search_list, domain="@EXAMPLE.COM") == expected
+    assert _filtered(store, search_list, domain="sub.example.com") == ["bob@sub.example.com"]
+    assert _filtered(store, search_list, domain="ample.com") == []
+
+
+@pytest.mark.needs("search")
+def test_search_by_attribute_key_and_value(store: ContactStore, search_list: str) -> None:
+    assert _filtered(store, search_list, attribute_key="plan") == [
+        "Ann.Lee@Example.com",
+        "bob@sub.example.com",
+        "carol@other.org",
+    ]
+    assert _filtered(store, search_list, attribute_key="plan", attribute_value="pro") == [
+        "Ann.Lee@Example.com",
+        "carol@other.org",
+    ]
+    # Keys are case-sensitive, as JSON is; non-strings compare by their JSON text.
+    assert _filtered(store, search_list, attribute_key="Plan") == ["dan@example.com"]
+    assert _filtered(store, search_list, attribute_key="seats", attribute_value="3") == ["Ann.Lee@Example.com"]
+    assert _filtered(store, search_list, attribute_key="vip", attribute_value="true") == ["Ann.Lee@Example.com"]
+    assert _filtered(store, search_list, attribute_key="note") == ["carol@other.org"]  # a null value is a key
+    assert _filtered(store, search_list, attribute_key="note", attribute_value="null") == ["carol@other.org"]
+
+
+@pytest.mark.needs("search")
+def test_search_combines_with_filters(store: ContactStore, search_list: str) -> None:
+    store.update_contact(search_list, Contact("carol@other.org", unsubscribe_all=True))
+    assert _filtered(store, search_list, status=OPT_IN, attribute_key="plan", attribute_value="pro") == [
+        "Ann.Lee@Example.com"
+    ]
+
+
+@pytest.mark.needs("search")
+def test_sort_by_updated_most_recent_first(store: ContactStore, search_list: str) -> None:
+    store.update_contact(search_list, Contact("bob@sub.example.com", attributes_data='{"plan": "team"}'))
+    contacts = all_pages(store, search_list, ContactQuery(sort="updated"), page_size=2)
+    assert contacts[0].email == "bob@sub.example.com"
+    assert sorted(emails(contacts)) == sorted(emails(all_pages(store, search_list)))
+    stamps = [c.updated for c in contacts]
+    assert stamps == sorted(stamps, reverse=True)
+
+
+@pytest.mark.needs("counts")
+def test_counts_match_the_pages(store: ContactStore, filter_list: str) -> None:
+    queries = [
+        ContactQuery(),
+        ContactQuery(status=OPT_OUT),
+        ContactQuery(status=OPT_IN),
+        ContactQuery(topic=TopicFilter("news")),
+        ContactQuery(status=OPT_IN, topic=TopicFilter("news", use_default=True)),
+        ContactQuery(email_contains="explicit"),
+        ContactQuery(domain="example.com", sort="updated"),
+    ]
+    for query in queries:
+        assert store.count_contacts(filter_list, query) == Count(len(all_pages(store, filter_list, query)))
+
+
+@pytest.mark.needs("counts")
+def test_count_stops_at_the_cap(store: ContactStore, filter_list: str) -> None:
+    everyone = ContactQuery(domain="example.com")
+    assert store.count_contacts(filter_list, everyone, cap=3) == Count(3, exact=False)
+    assert store.count_contacts(filter_list, everyone, cap=5) == Count(5, exact=True)
+    assert store.count_contacts(filter_list, everyone, cap=50) == Count(5, exact=True)
+    # A plain count is exact whatever the cap: it never scans.
+    assert store.count_contacts(filter_list, ContactQuery(), cap=50) == Count(5)
+
+
+@pytest.mark.needs("counts")
+def test_stats_totals_topics_and_days(store: ContactStore, filter_list: str) -> None:
+    day_before = utc_day(time.time())
+    stats = store.list_stats(filter_list)
+    day_after = utc_day(time.time())
+    assert (stats.total, stats.unsubscribed, stats.subscribed) == (5, 2, 3)
+    by_topic = {t.topic: (t.opt_in, t.opt_out) for t in stats.topics}
+    # Defaults count, and unsubscribe-all is OPT_OUT for every topic whatever the explicit choice.
+    assert by_topic == {"news": (2, 3), "offers": (1, 4), "events": (3, 2)}
+    assert [t.topic for t in stats.topics] == ["news", "offers", "events"]
+    assert sum(n for _, n in stats.added_per_day) == 5
+    assert all(day_before <= day <= day_after for day, _ in stats.added_per_day)
+
+
+@pytest.mark.needs("counts")
+def test_stats_follow_writes(store: ContactStore, filter_list: str) -> None:
+    before = store.list_stats(filter_list)
+    store.update_contact(filter_list, Contact("default@example.com", topic_preferences={"news": OPT_OUT}))
+    store.delete_contact(filter_list, "gone@example.com")
+    after = store.list_stats(filter_list)
+    assert (after.total, after.unsubscribed) == (4, 1)
+    assert {t.topic: (t.opt_in, t.opt_out) for t in after.topics}["news"] == (1, 3)
+    assert before.total == 5
+
+
+# -- bulk ------------------------------------------------------------------------------------------------
+
+
+def _state(store: ContactStore, name: str, email: str) -> tuple[bool, dict[str, str], dict[str, object] | None]:
+    contact = store.get_contact(name, email)
+    return contact.unsubscribe_all, dict(contact.topic_preferences), contact.attributes()
+
+
+@pytest.mark.needs("bulk")
+def test_upsert_reports_created_updated_unchanged(make_topics: Callable[..., ContactList], store: ContactStore) -> None:
+    name = make_topics(TOPICS).name
+    add(store, name, "old@example.com", attributes_data='{"a": 1}', topic_preferences={"news": OPT_OUT})
+    add(store, name, "same@example.com", attributes_data='{"a": 1}')
+    results = store.upsert_contacts(
+        name,
+        [
+            ContactPatch("new@example.com", attributes={"b": 2}, topic_preferences={"offers": OPT_IN}),
+            ContactPatch("old@example.com", topic_preferences={"offers": OPT_IN}),
+            ContactPatch("same@example.com", attributes={"a": 1}),
+        ],
+        UpsertPolicy(),
+    )
+    assert [r.outcome for r in results] == [Outcome.CREATED, Outcome.UPDATED, Outcome.UNCHANGED]
+    assert _state(store, name, "new@example.com") == (False, {"offers": OPT_IN}, {"b": 2})
+    # A missing field leaves the stored value; topic preferences merge by topic.
+    assert _state(store, name, "old@example.com") == (False, {"news": OPT_OUT, "offers": OPT_IN}, {"a": 1})
+    assert emails(all_pages(store, name)) == ["new@example.com", "old@example.com", "same@example.com"]
+
+
+@pytest.mark.needs("bulk")
+def test_upsert_never_resubscribes_unless_asked(store: ContactStore, list_name: str) -> None:
+    add(store, list_name, "gone@example.com", unsubscribe_all=True, attributes_data='{"a": 1}')
+    [result] = store.upsert_contacts(
+        list_name, [ContactPatch("gone@example.com", unsubscribe_all=False)], UpsertPolicy()
+    )
+    assert result.kept_unsubscribed is True
+    assert result.outcome == Outcome.UNCHANGED
+    assert store.get_contact(list_name, "gone@example.com").unsubscribe_all is True
+
+    # Other fields of the same row still apply.
+    [result] = store.upsert_contacts(
+        list_name, [ContactPatch("gone@example.com", unsubscribe_all=False, attributes={"a": 2})], UpsertPolicy()
+    )
+    assert (result.outcome, result.kept_unsubscribed) == (Outcome.UPDATED, True)
+    assert _state(store, list_name, "gone@example.com") == (True, {}, {"a": 2})
+
+    [result] = store.upsert_contacts(
+        list_name, [ContactPatch("gone@example.com", unsubscribe_all=False)], UpsertPolicy(resubscribe=True)
+    )
+    assert (result.outcome, result.kept_unsubscribed) == (Outcome.UPDATED, False)
+    assert store.get_contact(list_name, "gone@example.com").unsubscribe_all is False
+
+
+@pytest.mark.needs("bulk")
+def test_upsert_replaces_or_merges_attributes(store: ContactStore, list_name: str) -> None:
+    add(store, list_name, "r@example.com", attributes_data='{"a": 1, "b": 2}')
+    add(store, list_name, "m@example.com", attributes_data='{"a": 1, "b": 2}')
+    store.upsert_contacts(list_name, [ContactPatch("r@example.com", attributes={"b": 3, "c": 4})], UpsertPolicy())
+    store.upsert_contacts(
+        list_name, [ContactPatch("m@example.com", attributes={"b": 3, "c": 4})], UpsertPolicy(merge_attributes=True)
+    )
+    assert store.get_contact(list_name, "r@example.com").attributes() == {"b": 3, "c": 4}
+    assert store.get_contact(list_name, "m@example.com").attributes() == {"a": 1, "b": 3, "c": 4}
+    # An explicit empty value clears them.
+    store.upsert_contacts(list_name, [ContactPatch("r@example.com", attributes=None)], UpsertPolicy())
+    assert store.get_contact(list_name, "r@example.com").attributes() is None
+
+
+@pytest.mark.needs("bulk")
+def test_upsert_last_row_wins_within_a_batch(store: ContactStore, list_name: str) -> None:
+    results = store.upsert_contacts(
+        list_name,
+        [
+            ContactPatch("Dup@example.com", attributes={"v": 1}),
+            ContactPatch("other@example.com"),
+            ContactPatch("dup@EXAMPLE.com", attributes={"v": 2}, unsubscribe_all=True),
+        ],
+        UpsertPolicy(),
+    )
+    assert [r.outcome for r in results] == [Outcome.CREATED, Outcome.CREATED, Outcome.UPDATED]
+    assert emails(all_pages(store, list_name)) == ["Dup@example.com", "other@example.com"]
+    assert _state(store, list_name, "dup@example.com") == (True, {}, {"v": 2})
+
+
+@pytest.mark.needs("bulk")
+def test_upsert_dry_run_reports_and_writes_nothing(store: ContactStore, list_name: str) -> None:
+    add(store, list_name, "old@example.com", attributes_data='{"a": 1}')
+    patches = [
+        ContactPatch("new@example.com"),
+        ContactPatch("old@example.com", attributes={"a": 2}),
+        ContactPatch("new@example.com", unsubscribe_all=True),
+    ]
+    dry = store.upsert_contacts(list_name, patches, UpsertPolicy(), dry_run=True)
+    assert [r.outcome for r in dry] == [Outcome.CREATED, Outcome.UPDATED, Outcome.UPDATED]
+    assert emails(all_pages(store, list_name)) == ["old@example.com"]
+    assert store.get_contact(list_name, "old@example.com").attributes() == {"a": 1}
+    real = store.upsert_contacts(list_name, patches, UpsertPolicy())
+    assert real == dry
+
+
+@pytest.mark.needs("bulk")
+def test_upsert_unknown_topic_is_refused(store: ContactStore, list_name: str) -> None:
+    with pytest.raises(NotFound) as exc:
+        store.upsert_contacts(
+            list_name, [ContactPatch("a@example.com", topic_preferences={"sports": OPT_IN})], UpsertPolicy()
+        )
+    assert exc.value.message == f"List: {list_name} doesn't contain Topic: sports"
+
+
+@pytest.mark.needs("bulk")
+def test_upsert_missing_fields_of_a_new_contact_take_defaults(store: ContactStore, list_name: str) -> None:
+    store.upsert_contacts(list_name, [ContactPatch("a@example.com", unsubscribe_all=MISSING)], UpsertPolicy())
+    assert _state(store, list_name, "a@example.com") == (False, {}, None)
+
+
+@pytest.mark.needs("bulk")
+def test_bulk_delete_counts_not_found(store: ContactStore, list_name: str) -> None:
+    for address in ("a@example.com", "b@example.com", "c@example.com"):
+        add(store, list_name, address)
+    targets = ["a@example.com", "nobody@example.com", "B@example.com", "a@example.com"]
+    dry = store.delete_contacts(list_name, targets, dry_run=True)
+    assert [r.outcome for r in dry] == [Outcome.DELETED, Outcome.NOT_FOUND, Outcome.DELETED, Outcome.NOT_FOUND]
+    assert len(all_pages(store, list_name)) == 3
+    assert store.delete_contacts(list_name, targets) == dry
+    assert emails(all_pages(store, list_name)) == ["c@example.com"]
+
+
+@pytest.mark.needs("bulk", "counts")
+def test_bulk_writes_keep_counts_right(make_topics: Callable[..., ContactList], store: ContactStore) -> None:
+    name = make_topics(TOPICS).name
+    store.upsert_contacts(
+        name,
+        [ContactPatch(f"u{i}@example.com", unsubscribe_all=(i % 3 == 0)) for i in range(12)],
+        UpsertPolicy(),
+    )
+    store.upsert_contacts(name, [ContactPatch("u0@example.com", unsubscribe_all=False)], UpsertPolicy(resubscribe=True))
+    store.delete_contacts(name, ["u1@example.com", "u3@example.com", "zz@example.com"])
+    stats = store.list_stats(name)
+    everyone = all_pages(store, name)
+    assert stats.total == len(everyone) == 10
+    assert stats.unsubscribed == sum(c.unsubscribe_all for c in everyone) == 2
+    assert store.count_contacts(name, ContactQuery(status=OPT_OUT)) == Count(2)
+    assert store.count_contacts(name, ContactQuery(status=OPT_IN)) == Count(8)
+
+
+def test_errors_carry_ses_codes(store: ContactStore) -> None:
+    """Every error the store raises is one the SES API can render as SES would."""
+    with pytest.raises(SesContactsError) as exc:
+        store.get_list("nosuch")
+    assert (exc.value.code, exc.value.status) == ("NotFoundException", 404)
