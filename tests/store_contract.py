@@ -99,10 +99,11 @@ def make_topics(store: ContactStore, list_name: str) -> Callable[..., ContactLis
 def all_pages(
     store: ContactStore,
     list_name: str,
-    query: ContactQuery = ContactQuery(),
-    page_size: int = 1000,  # noqa: B008
+    query: ContactQuery | None = None,
+    page_size: int = 1000,
 ) -> list[Contact]:
     """Every contact the query selects, following NextToken to the end (empty pages included)."""
+    query = query or ContactQuery()
     contacts: list[Contact] = []
     token: str | None = None
     for _ in range(10_000):
