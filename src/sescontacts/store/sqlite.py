@@ -327,6 +327,7 @@ class SqliteContactStore:
 
     def create_contact(self, list_name: str, contact: Contact) -> Contact:
         check_email(contact.email)
+        check_list_name(list_name)  # SES: name format (400) before list existence (404)
         self._check_attributes(contact)
         now = self._now()
         with self.db.write() as conn:
@@ -348,6 +349,7 @@ class SqliteContactStore:
 
     def get_contact(self, list_name: str, email: str) -> Contact:
         with self.db.snapshot() as conn:
+        check_list_name(list_name)
             list_id = self._list_id(conn, list_name)
             contact = self._fetch(conn, list_id, email)
         if contact is None:
@@ -356,6 +358,7 @@ class SqliteContactStore:
 
     def update_contact(self, list_name: str, contact: Contact, *, merge_topic_preferences: bool = False) -> Contact:
         self._check_attributes(contact)
+        check_list_name(list_name)
         now = self._now()
         with self.db.write() as conn:
             list_id, contact_list = self._list_row(conn, list_name)
@@ -378,6 +381,7 @@ class SqliteContactStore:
 
     def delete_contact(self, list_name: str, email: str) -> None:
         with self.db.write() as conn:
+        check_list_name(list_name)
             list_id = self._list_id(conn, list_name)
             existing = self._fetch(conn, list_id, email)
             if existing is None:
@@ -637,6 +641,7 @@ class SqliteContactStore:
             else:
                 topic_counts = self._topic_counts(conn, list_id, contact_list, total, unsubscribed)
                 with self._stats_lock:
+        check_list_name(list_name)
                     self._stats_cache[list_id] = (generation, topic_counts)
         return ListStats(total, unsubscribed, topic_counts, days)
 

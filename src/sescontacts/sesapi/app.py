@@ -1,0 +1,167 @@
+"""The SES v2 API as one raw ASGI app: read the body (capped), then one worker-thread hop that verifies the
+signature, routes on the raw path, runs the operation's handler (and its store call) and encodes the answer.
+
+Doing all synchronous work in one hop keeps the event loop free and costs one thread switch per request
+(the switch, not SQLite, dominates a small request). Starlette's Request/Router are not used: the API needs
+the raw path for routing and signing, and nothing else they offer.
+
+Seams for other features:
+- New operations: a module of ``@operation`` handlers (see ``routing.py``), listed in ``HANDLER_MODULES``.
+- Cross-cutting checks that answer with an SES error (the ``--throttle`` option's TooManyRequestsException):
+  append a guard to ``SesApi.guards`` in :func:`create_sesapi_app`. A guard runs after authentication and
+  routing, before the handler, and raises a ``SesContactsError`` to refuse the request.
+- Whole-app wrappers (ASGI middleware): wrap the returned app at the end of :func:`create_sesapi_app`;
+  use ``codec.encode_error`` to answer in SES's format.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+import anyio.to_thread
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..errors import PayloadTooLarge, SesContactsError, UnknownOperation
+from .codec import (
+    INTERNAL_FAILURE_MESSAGE,
+    ApiRequest,
+    Encoded,
+    InternalFailure,
+    encode_error,
+    encode_success,
+    new_request_id,
+)
+from .routing import TABLE, OperationTable
+from .sigv4 import SigV4Verifier
+
+logger = logging.getLogger("sescontacts.sesapi")
+
+# Modules whose @operation handlers make up the API (import jobs: add "import_jobs").
+HANDLER_MODULES: Final = ("lists", "contacts", "tags")
+# SES requests are small (the largest, CreateContactList with 20 topics, is a few KiB). A cap keeps a
+# runaway or hostile body out of memory; over it the answer is 413 in SES's JSON error format.
+MAX_BODY_BYTES: Final = 1024 * 1024
+
+# A guard sees (operation name, access key id) and raises a SesContactsError to refuse the request.
+Guard = Callable[[str, str], None]
+
+
+def load_handlers(modules: Sequence[str] = HANDLER_MODULES) -> None:
+    for name in modules:
+        importlib.import_module(f"{__package__}.{name}")
+
+
+class SesApi:
+    """The ASGI callable. ``verifier=None`` is only for tests that exercise routing without signing."""
+
+    def __init__(
+        self,
+        services: Any,
+        *,
+        table: OperationTable = TABLE,
+        verifier: SigV4Verifier | None,
+        max_body_bytes: int = MAX_BODY_BYTES,
+    ) -> None:
+        self.services = services
+        self.table = table
+        self.verifier = verifier
+        self.max_body_bytes = max_body_bytes
+        self.guards: list[Guard] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        request_id = new_request_id()
+        body = await self._read_body(scope, receive)
+        if body is None:
+            encoded = encode_error(
+                request_id, PayloadTooLarge(f"Request body is larger than {self.max_body_bytes} bytes.")
+            )
+        elif body is _DISCONNECTED:
+            return
+        else:
+            encoded = await anyio.to_thread.run_sync(self.handle, scope, body, request_id)
+        await send({"type": "http.response.start", "status": encoded.status, "headers": encoded.headers})
+        await send({"type": "http.response.body", "body": encoded.body})
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
+        """The whole body, None when it exceeds the cap (stopping early), _DISCONNECTED if the client left."""
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    if int(value) > self.max_body_bytes:
+                        return None
+                except ValueError:
+                    pass
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return _DISCONNECTED
+            chunk = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if size > self.max_body_bytes:
+                    return None
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    def handle(self, scope: Scope, body: bytes, request_id: str) -> Encoded:
+        """Authenticate, route, run the handler, encode. Runs in a worker thread; never raises."""
+        operation_name = "?"
+        try:
+            method: str = scope["method"]
+            raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+            raw_path = raw_path.split(b"?", 1)[0]
+            query_string: bytes = scope.get("query_string", b"")
+            access_key_id = ""
+            if self.verifier is not None:
+                access_key_id = self.verifier.verify(
+                    method=method, raw_path=raw_path, query_string=query_string, headers=scope["headers"], body=body
+                )
+            match = self.table.match(method, raw_path)
+            if match is None:
+                raise UnknownOperation(f"No operation matches {method} {raw_path.decode('latin-1')[:200]}")
+            op, labels = match
+            operation_name = op.name
+            for guard in self.guards:
+                guard(op.name, access_key_id)
+            request = ApiRequest(
+                services=self.services,
+                operation=op.name,
+                method=method,
+                labels=labels,
+                query_string=query_string,
+                body_bytes=body,
+                request_id=request_id,
+            )
+            return encode_success(request_id, op.handler(request))
+        except SesContactsError as exc:
+            return encode_error(request_id, exc)
+        except Exception:
+            # Logged with the operation and request id only: no headers, no body, so no secrets.
+            logger.exception("unexpected error in SES operation %s (request %s)", operation_name, request_id)
+            return encode_error(request_id, InternalFailure(INTERNAL_FAILURE_MESSAGE))
+
+
+_DISCONNECTED: Final = b"\x00disconnected"
+
+
+def create_sesapi_app(services: Any) -> ASGIApp:
+    """The SES API for ``services``; accepts exactly ``services.access_key`` (the SESCONTACTS_* key pair)."""
+    load_handlers()
+    key = services.access_key
+
+    def secret_for(access_key_id: str) -> str | None:
+        return key.secret_access_key if access_key_id == key.access_key_id else None
+
+    api = SesApi(services, verifier=SigV4Verifier(secret_for, region=services.store.region))
+    # Guards (e.g. the --throttle option's rate limiter) are appended here: api.guards.append(...).
+    app: ASGIApp = api
+    # Whole-app ASGI wrappers go here: app = Wrapper(app, ...).
+    return app

@@ -1,0 +1,264 @@
+"""Request decoding with SES's checks, and response/error encoding as botocore reads them.
+
+Decoding mirrors what the SES front end does before any business rule: a member of the wrong JSON type is a
+``SerializationException``; missing required members and bad enum values are collected into one
+``1 validation error detected: ...`` message (member paths camelCase, list items 1-based), like AWS.
+
+Encoding: JSON bodies, epoch-seconds timestamps with milliseconds (what CLI v1 prints verbatim and what the
+JS SDK requires), ``x-amzn-RequestId``, and errors as ``x-amzn-ErrorType`` + ``{"__type", "message"}``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+from urllib.parse import unquote
+
+import orjson
+
+from ..errors import BadRequest, Serialization, SesContactsError
+from ..model import SUBSCRIPTION_STATUSES
+
+JSON_HEADERS: Final = [(b"content-type", b"application/json")]
+_ENUM_SETS: Final = {SUBSCRIPTION_STATUSES: "[OPT_OUT, OPT_IN]"}
+
+
+def _camel(member: str) -> str:
+    return member[:1].lower() + member[1:]
+
+
+def _token_name(value: object) -> str:
+    """The Jackson token name AWS's deserialiser uses in its SerializationException messages."""
+    if isinstance(value, bool):
+        return "VALUE_TRUE" if value else "VALUE_FALSE"
+    if isinstance(value, (int, float)):
+        return "NUMBER_VALUE"
+    if isinstance(value, str):
+        return "STRING_VALUE"
+    return "VALUE_NULL"
+
+
+def _type_error(value: object, target: str) -> Serialization:
+    if isinstance(value, dict):
+        return Serialization("Start of structure or map found where not expected.")
+    if isinstance(value, list):
+        return Serialization("Start of list found where not expected.")
+    return Serialization(f"{_token_name(value)} can not be converted to {target}")
+
+
+class Violations:
+    """Collects required-member and enum violations so one response lists them all, as AWS does."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def missing(self, path: str) -> None:
+        self.items.append(f"Value at '{path}' failed to satisfy constraint: Member must not be null")
+
+    def enum(self, path: str, value: str, allowed: tuple[str, ...]) -> None:
+        allowed_text = _ENUM_SETS.get(allowed) or "[" + ", ".join(allowed) + "]"
+        self.items.append(
+            f"Value '{value}' at '{path}' failed to satisfy constraint: Member must satisfy enum value set: "
+            f"{allowed_text}"
+        )
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            n = len(self.items)
+            noun = "error" if n == 1 else "errors"
+            raise BadRequest(f"{n} validation {noun} detected: " + "; ".join(self.items))
+
+
+class Members:
+    """Typed access to one JSON object of the request (the body, or a nested structure)."""
+
+    def __init__(self, data: Mapping[str, Any], path: str, violations: Violations) -> None:
+        self.data = data
+        self.path = path  # camelCase prefix for messages, e.g. "topics.1.member."
+        self.violations = violations
+
+    def _get(self, member: str, required: bool) -> Any:
+        value = self.data.get(member)
+        if value is None and required:
+            self.violations.missing(self.path + _camel(member))
+        return value
+
+    def string(self, member: str, *, required: bool = False) -> str | None:
+        value = self._get(member, required)
+        if value is None or isinstance(value, str):
+            return value
+        raise _type_error(value, "a String")
+
+    def enum(self, member: str, allowed: tuple[str, ...], *, required: bool = False) -> str | None:
+        value = self.string(member, required=required)
+        if value is not None and value not in allowed:
+            self.violations.enum(self.path + _camel(member), value, allowed)
+        return value
+
+    def boolean(self, member: str) -> bool | None:
+        value = self.data.get(member)
+        if value is None or isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            return True  # SES coerces any JSON string to true here
+        raise _type_error(value, "a Boolean")
+
+    def integer(self, member: str) -> int | None:
+        value = self.data.get(member)
+        if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise _type_error(value, "an Integer")
+
+    def structure(self, member: str, *, required: bool = False) -> Members | None:
+        value = self._get(member, required)
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise _type_error(value, "a Structure")
+        return Members(value, self.path + _camel(member) + ".", self.violations)
+
+    def structures(self, member: str, *, required: bool = False) -> list[Members] | None:
+        """A list of structures; items are addressed ``member.N.member.`` (1-based) in messages."""
+        value = self._get(member, required)
+        if value is None:
+            return None
+        if not isinstance(value, list):
+            raise _type_error(value, "a List")
+        items = []
+        for i, item in enumerate(value, start=1):
+            if not isinstance(item, dict):
+                raise _type_error(item, "a Structure")
+            items.append(Members(item, f"{self.path}{_camel(member)}.{i}.member.", self.violations))
+        return items
+
+
+@dataclass(slots=True)
+class ApiRequest:
+    """One decoded SES request as a handler sees it. ``services`` is the running :class:`Services`."""
+
+    services: Any
+    operation: str
+    method: str
+    labels: dict[str, str]
+    query_string: bytes
+    body_bytes: bytes
+    request_id: str
+    violations: Violations = field(default_factory=Violations)
+    _body: Members | None = None
+    _query: dict[str, list[str]] | None = None
+
+    @property
+    def store(self) -> Any:
+        return self.services.store
+
+    @property
+    def body(self) -> Members:
+        """The JSON body (absent or empty = ``{}``); malformed JSON is a SerializationException."""
+        if self._body is None:
+            data: Any = {}
+            if self.body_bytes.strip():
+                try:
+                    data = orjson.loads(self.body_bytes)
+                except orjson.JSONDecodeError as exc:
+                    raise Serialization(f"The request body is not valid JSON: {exc.msg}.") from None
+            if data is None:
+                data = {}
+            if not isinstance(data, dict):
+                raise _type_error(data, "a Structure")
+            self._body = Members(data, "", self.violations)
+        return self._body
+
+    def label(self, name: str) -> str:
+        """A URI label; present by construction of the route (possibly empty)."""
+        return self.labels[name]
+
+    def query(self, name: str) -> list[str]:
+        if self._query is None:
+            parsed: dict[str, list[str]] = {}
+            for pair in self.query_string.decode("latin-1").split("&"):
+                if not pair:
+                    continue
+                key, _, value = pair.partition("=")
+                parsed.setdefault(_unquote(key), []).append(_unquote(value))
+            self._query = parsed
+        return self._query.get(name, [])
+
+    def query_string_value(self, name: str, *, required: bool = False) -> str | None:
+        values = self.query(name)
+        if not values:
+            if required:
+                self.violations.missing(_camel(name))
+            return None
+        return values[0]
+
+    def query_integer(self, name: str) -> int | None:
+        value = self.query_string_value(name)
+        if value is None:
+            return None
+        try:
+            return int(value)
+        except ValueError:
+            raise Serialization(f"STRING_VALUE can not be converted to an Integer: {name}") from None
+
+    def check(self) -> None:
+        """Raise the collected validation errors (call once all members were read)."""
+        self.violations.raise_if_any()
+
+
+def _unquote(text: str) -> str:
+    return unquote(text.encode("latin-1").decode("utf-8", "replace"), errors="replace")
+
+
+def new_request_id() -> str:
+    return str(uuid.uuid4())
+
+
+def timestamp(value: float) -> float:
+    """Epoch seconds with milliseconds, as SES sends them."""
+    return round(value, 3)
+
+
+def encode_body(body: Mapping[str, Any]) -> bytes:
+    return orjson.dumps(body)
+
+
+def response_headers(request_id: str, body: bytes) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-amzn-requestid", request_id.encode()),
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+def encode_success(request_id: str, body: Mapping[str, Any]) -> Encoded:
+    data = encode_body(body)
+    return Encoded(200, response_headers(request_id, data), data)
+
+
+def encode_error(request_id: str, error: SesContactsError) -> Encoded:
+    """An SES error as botocore parses it: the code in ``x-amzn-ErrorType`` and in ``__type``."""
+    data = orjson.dumps({"__type": error.code, "message": error.message})
+    headers = response_headers(request_id, data)
+    headers.append((b"x-amzn-errortype", error.code.encode()))
+    return Encoded(error.status, headers, data)
+
+
+class InternalFailure(SesContactsError):
+    """Anything unexpected: a JSON 500 botocore retries, never an HTML page."""
+
+    code = "InternalFailure"
+    status = 500
+
+
+INTERNAL_FAILURE_MESSAGE: Final = "The request processing has failed because of an unknown error, exception or failure."

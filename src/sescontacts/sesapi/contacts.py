@@ -1,0 +1,102 @@
+"""Contact operations: Create/Get/Update/Delete/ListContacts (POST ``/contacts/list`` and the legacy GET).
+
+UpdateContact follows what was verified against real SES (contract §7, "Conflicts"): TopicPreferences merge
+by topic name; UnsubscribeAll and AttributesData are replaced (omitted = false / cleared).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..model import SUBSCRIPTION_STATUSES, Contact, ContactQuery, TopicFilter
+from .codec import ApiRequest
+from .routing import operation
+from .shapes import contact_shape, read_preferences
+
+CONTACTS = "/v2/email/contact-lists/{ContactListName}/contacts"
+CONTACT = "/v2/email/contact-lists/{ContactListName}/contacts/{EmailAddress}"
+
+
+@operation("CreateContact", "POST", CONTACTS)
+def create_contact(request: ApiRequest) -> dict[str, Any]:
+    body = request.body
+    email = body.string("EmailAddress", required=True)
+    preferences = read_preferences(body.structures("TopicPreferences"))
+    unsubscribe_all = body.boolean("UnsubscribeAll")
+    attributes = body.string("AttributesData")
+    request.check()
+    contact = Contact(
+        email=email or "",
+        unsubscribe_all=bool(unsubscribe_all),
+        topic_preferences=preferences,
+        attributes_data=attributes,
+    )
+    request.store.create_contact(request.label("ContactListName"), contact)
+    return {}
+
+
+@operation("GetContact", "GET", CONTACT)
+def get_contact(request: ApiRequest) -> dict[str, Any]:
+    store = request.store
+    list_name = request.label("ContactListName")
+    contact = store.get_contact(list_name, request.label("EmailAddress"))
+    return contact_shape(contact, store.get_list(list_name), full=True)
+
+
+@operation("UpdateContact", "PUT", CONTACT)
+def update_contact(request: ApiRequest) -> dict[str, Any]:
+    body = request.body
+    preferences = read_preferences(body.structures("TopicPreferences"))
+    unsubscribe_all = body.boolean("UnsubscribeAll")
+    attributes = body.string("AttributesData")
+    request.check()
+    contact = Contact(
+        email=request.label("EmailAddress"),
+        unsubscribe_all=bool(unsubscribe_all),
+        topic_preferences=preferences,
+        attributes_data=attributes,
+    )
+    request.store.update_contact(request.label("ContactListName"), contact, merge_topic_preferences=True)
+    return {}
+
+
+@operation("DeleteContact", "DELETE", CONTACT)
+def delete_contact(request: ApiRequest) -> dict[str, Any]:
+    request.store.delete_contact(request.label("ContactListName"), request.label("EmailAddress"))
+    return {}
+
+
+def _list_contacts(request: ApiRequest, page_size: int | None, token: str | None) -> dict[str, Any]:
+    query = ContactQuery()
+    filter_ = request.body.structure("Filter")
+    if filter_ is not None:
+        status = filter_.enum("FilteredStatus", SUBSCRIPTION_STATUSES)
+        topic_filter = filter_.structure("TopicFilter")
+        topic = None
+        if topic_filter is not None:
+            topic_name = topic_filter.string("TopicName")
+            use_default = topic_filter.boolean("UseDefaultIfPreferenceUnavailable")
+            if topic_name is not None:
+                topic = TopicFilter(topic_name, bool(use_default))
+        query = ContactQuery(status=status, topic=topic)
+    request.check()
+    store = request.store
+    list_name = request.label("ContactListName")
+    contact_list = store.get_list(list_name)
+    page = store.list_contacts(list_name, query, page_size=page_size, token=token)
+    result: dict[str, Any] = {"Contacts": [contact_shape(c, contact_list, full=False) for c in page.items]}
+    if page.next_token:
+        result["NextToken"] = page.next_token
+    return result
+
+
+@operation("ListContacts", "POST", CONTACTS + "/list")
+def list_contacts(request: ApiRequest) -> dict[str, Any]:
+    body = request.body
+    return _list_contacts(request, body.integer("PageSize"), body.string("NextToken"))
+
+
+@operation("ListContactsLegacy", "GET", CONTACTS)
+def list_contacts_legacy(request: ApiRequest) -> dict[str, Any]:
+    """botocore <= 1.34.95 sent ListContacts as GET with PageSize/NextToken in the query and Filter in the body."""
+    return _list_contacts(request, request.query_integer("PageSize"), request.query_string_value("NextToken"))

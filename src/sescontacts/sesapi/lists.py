@@ -1,0 +1,60 @@
+"""Contact-list operations: Create/Get/Update/Delete/ListContactLists. Protocol checks here, rules in the store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .codec import ApiRequest, timestamp
+from .routing import operation
+from .shapes import contact_list_shape, read_tags, read_topics
+
+LISTS = "/v2/email/contact-lists"
+LIST = "/v2/email/contact-lists/{ContactListName}"
+
+
+@operation("CreateContactList", "POST", LISTS)
+def create_contact_list(request: ApiRequest) -> dict[str, Any]:
+    body = request.body
+    name = body.string("ContactListName", required=True)
+    topics = read_topics(body.structures("Topics"))
+    description = body.string("Description")
+    tags = read_tags(body.structures("Tags"))
+    request.check()
+    request.store.create_list(name, topics=topics or (), description=description, tags=tags)
+    return {}
+
+
+@operation("GetContactList", "GET", LIST)
+def get_contact_list(request: ApiRequest) -> dict[str, Any]:
+    return contact_list_shape(request.store.get_list(request.label("ContactListName")))
+
+
+@operation("UpdateContactList", "PUT", LIST)
+def update_contact_list(request: ApiRequest) -> dict[str, Any]:
+    body = request.body
+    topics = read_topics(body.structures("Topics"))
+    description = body.string("Description")
+    request.check()
+    request.store.update_list(request.label("ContactListName"), topics=topics, description=description)
+    return {}
+
+
+@operation("DeleteContactList", "DELETE", LIST)
+def delete_contact_list(request: ApiRequest) -> dict[str, Any]:
+    request.store.delete_list(request.label("ContactListName"))
+    return {}
+
+
+@operation("ListContactLists", "GET", LISTS)
+def list_contact_lists(request: ApiRequest) -> dict[str, Any]:
+    page_size = request.query_integer("PageSize")
+    token = request.query_string_value("NextToken")
+    page = request.store.list_lists(page_size=page_size, token=token)
+    result: dict[str, Any] = {
+        "ContactLists": [
+            {"ContactListName": item.name, "LastUpdatedTimestamp": timestamp(item.updated)} for item in page.items
+        ]
+    }
+    if page.next_token:
+        result["NextToken"] = page.next_token
+    return result

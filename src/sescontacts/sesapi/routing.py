@@ -1,0 +1,102 @@
+"""The operation table and raw-path routing.
+
+Operations register themselves with :func:`operation` (a decorator) under a method and a URI template as
+botocore's model writes it (``/v2/email/contact-lists/{ContactListName}``). Matching works on the RAW path:
+split on ``/`` first, then percent-decode each segment with ``unquote`` (never ``unquote_plus``: a literal
+``+`` in an address must stay ``+``, and ``%2F`` must stay inside its segment).
+
+To add operations (import jobs, suppression list), write a module with ``@operation(...)`` handlers and list
+it in ``HANDLER_MODULES`` in ``app.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+if TYPE_CHECKING:
+    from .codec import ApiRequest
+
+# A handler runs in a worker thread, gets the decoded request and returns the response body (a dict).
+Handler = Callable[["ApiRequest"], dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    name: str
+    method: str
+    template: str
+    handler: Handler
+    # (literal, label) per segment: exactly one of the two is set.
+    segments: tuple[tuple[str | None, str | None], ...]
+
+    @property
+    def literal_count(self) -> int:
+        return sum(1 for literal, _ in self.segments if literal is not None)
+
+
+class OperationTable:
+    """Operations indexed by (method, number of segments); literal segments beat labels on a tie."""
+
+    def __init__(self) -> None:
+        self._by_shape: dict[tuple[str, int], list[Operation]] = {}
+        self.operations: dict[str, Operation] = {}
+
+    def add(self, name: str, method: str, template: str, handler: Handler) -> None:
+        if name in self.operations:
+            raise ValueError(f"operation {name} registered twice")
+        segments = tuple(
+            (None, part[1:-1]) if part.startswith("{") and part.endswith("}") else (part, None)
+            for part in template.strip("/").split("/")
+        )
+        op = Operation(name, method.upper(), template, handler, segments)
+        self.operations[name] = op
+        bucket = self._by_shape.setdefault((op.method, len(segments)), [])
+        bucket.append(op)
+        bucket.sort(key=lambda o: -o.literal_count)
+
+    def match(self, method: str, raw_path: bytes) -> tuple[Operation, dict[str, str]] | None:
+        """The operation for ``method`` and the raw (still percent-encoded) path, with decoded labels."""
+        path = raw_path.decode("latin-1").split("?", 1)[0]
+        if not path.startswith("/"):
+            return None
+        raw_segments = path[1:].split("/")
+        if raw_segments and raw_segments[-1] == "" and len(raw_segments) > 1:
+            raw_segments.pop()  # a trailing slash names the same resource
+        candidates = self._by_shape.get((method.upper(), len(raw_segments)))
+        if not candidates:
+            return None
+        segments = [_decode(s) for s in raw_segments]
+        for op in candidates:
+            labels: dict[str, str] = {}
+            for (literal, label), value in zip(op.segments, segments, strict=True):
+                if literal is not None:
+                    if value != literal:
+                        break
+                else:
+                    labels[label] = value  # type: ignore[index]
+            else:
+                return op, labels
+        return None
+
+
+def _decode(segment: str) -> str:
+    # The raw path arrives as bytes decoded as latin-1; percent-escapes are decoded as UTF-8.
+    if "%" not in segment:
+        return segment.encode("latin-1").decode("utf-8", "replace")
+    return unquote(segment.encode("latin-1").decode("utf-8", "replace"), errors="replace")
+
+
+TABLE = OperationTable()
+
+
+def operation(name: str, method: str, template: str, *, table: OperationTable = TABLE) -> Callable[[Handler], Handler]:
+    """Register the decorated function as the handler of SES operation ``name``."""
+
+    def register(handler: Handler) -> Handler:
+        table.add(name, method, template, handler)
+        return handler
+
+    return register
