@@ -13,6 +13,7 @@ Layout decisions, each for a measured reason:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import sqlite3
 import threading
@@ -326,8 +327,8 @@ class SqliteContactStore:
             raise BadRequest(f"AttributesData is larger than {MAX_ATTRIBUTES_BYTES:,} bytes.", field="AttributesData")
 
     def create_contact(self, list_name: str, contact: Contact) -> Contact:
-        check_email(contact.email)
         check_list_name(list_name)  # SES: name format (400) before list existence (404)
+        check_email(contact.email)
         self._check_attributes(contact)
         now = self._now()
         with self.db.write() as conn:
@@ -348,8 +349,8 @@ class SqliteContactStore:
             return created
 
     def get_contact(self, list_name: str, email: str) -> Contact:
-        with self.db.snapshot() as conn:
         check_list_name(list_name)
+        with self.db.snapshot() as conn:
             list_id = self._list_id(conn, list_name)
             contact = self._fetch(conn, list_id, email)
         if contact is None:
@@ -357,8 +358,8 @@ class SqliteContactStore:
         return contact
 
     def update_contact(self, list_name: str, contact: Contact, *, merge_topic_preferences: bool = False) -> Contact:
-        self._check_attributes(contact)
         check_list_name(list_name)
+        self._check_attributes(contact)
         now = self._now()
         with self.db.write() as conn:
             list_id, contact_list = self._list_row(conn, list_name)
@@ -380,8 +381,8 @@ class SqliteContactStore:
             return updated
 
     def delete_contact(self, list_name: str, email: str) -> None:
-        with self.db.write() as conn:
         check_list_name(list_name)
+        with self.db.write() as conn:
             list_id = self._list_id(conn, list_name)
             existing = self._fetch(conn, list_id, email)
             if existing is None:
@@ -502,6 +503,81 @@ class SqliteContactStore:
                 self._remove(conn, list_id, list(existing.values()))
         return results
 
+    # -- the ses backend's mirror: SES's state written as-is --------------------------------------------
+
+    def mirror_list(self, contact_list: ContactList) -> None:
+        """Store a list exactly as SES returned it (its timestamps included), creating it when new.
+
+        Topics replace the stored ones; preferences for removed topics are dropped, as on ``update_list``.
+        """
+        with self.db.write() as conn:
+            row = conn.execute("SELECT id FROM contact_lists WHERE name = ?", (contact_list.name,)).fetchone()
+            tags = orjson.dumps(list(contact_list.tags)).decode()
+            if row is None:
+                cursor = conn.execute(
+                    "INSERT INTO contact_lists (name, description, tags, created, updated) VALUES (?, ?, ?, ?, ?)",
+                    (contact_list.name, contact_list.description, tags, contact_list.created, contact_list.updated),
+                )
+                assert cursor.lastrowid is not None
+                self._write_topics(conn, cursor.lastrowid, contact_list.topics)
+                return
+            list_id, current = self._list_row(conn, contact_list.name)
+            if current == contact_list:
+                return
+            self._write_topics(conn, list_id, contact_list.topics)
+            kept = set(contact_list.topic_names)
+            for removed in (t.name for t in current.topics if t.name not in kept):
+                conn.execute(
+                    "UPDATE contacts SET topics = nullif(json_remove(topics, ?), '{}') "
+                    "WHERE list_id = ? AND topics IS NOT NULL",
+                    (_json_path(removed), list_id),
+                )
+            conn.execute(
+                "UPDATE contact_lists SET description = ?, tags = ?, created = ?, updated = ?, "
+                "generation = generation + 1 WHERE id = ?",
+                (contact_list.description, tags, contact_list.created, contact_list.updated, list_id),
+            )
+
+    def mirror_contacts(self, list_name: str, contacts: Sequence[Contact]) -> None:
+        """Upsert contacts with the timestamps they carry (SES's), keeping counters and daily additions right."""
+        if not contacts:
+            return
+        with self.db.write() as conn:
+            list_id = self._list_id(conn, list_name)
+            latest = {email_key(c.email): c for c in contacts}
+            existing = self._existing(conn, list_id, list(latest))
+            by_day: dict[str, list[tuple[Contact | None, Contact]]] = {}
+            for key, after in latest.items():
+                before = existing.get(key)
+                if before is not None and (
+                    before.updated > after.updated or (before.same_state(after) and before.updated == after.updated)
+                ):
+                    continue  # already current, or newer than this copy (a sync page read before a write)
+                if before is not None:  # the address keeps the spelling first written, as in _write
+                    after = dataclasses.replace(after, email=before.email)
+                by_day.setdefault(_day(after.created), []).append((before, after))
+            for changes in by_day.values():
+                # _write counts additions on the day it is given: the contact's creation day in SES.
+                self._write(conn, list_id, changes, changes[0][1].created)
+
+    def mirror_existing(self, list_name: str, emails: Sequence[str]) -> dict[str, Contact]:
+        """The mirrored contacts among ``emails``, by email key; an unknown list has none."""
+        with self.db.snapshot() as conn:
+            row = conn.execute("SELECT id FROM contact_lists WHERE name = ?", (list_name,)).fetchone()
+            if row is None:
+                return {}
+            return self._existing(conn, row[0], [email_key(e) for e in emails])
+
+    def mirror_remove(self, list_name: str, emails: Sequence[str]) -> int:
+        """Drop contacts SES no longer has; unknown ones are ignored. Returns how many were removed."""
+        with self.db.write() as conn:
+            row = conn.execute("SELECT id FROM contact_lists WHERE name = ?", (list_name,)).fetchone()
+            if row is None:
+                return 0
+            existing = list(self._existing(conn, row[0], [email_key(e) for e in emails]).values())
+            self._remove(conn, row[0], existing)
+            return len(existing)
+
     # -- pages, counts and stats -----------------------------------------------------------------------
 
     @staticmethod
@@ -565,6 +641,7 @@ class SqliteContactStore:
         page_size: int | None = None,
         token: str | None = None,
     ) -> Page[Contact]:
+        check_list_name(list_name)
         size = self._page_size(page_size)
         scope = self._scope(list_name, query)
         position = self._tokens.decode(scope, token) if token else None
@@ -641,7 +718,6 @@ class SqliteContactStore:
             else:
                 topic_counts = self._topic_counts(conn, list_id, contact_list, total, unsubscribed)
                 with self._stats_lock:
-        check_list_name(list_name)
                     self._stats_cache[list_id] = (generation, topic_counts)
         return ListStats(total, unsubscribed, topic_counts, days)
 
