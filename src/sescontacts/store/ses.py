@@ -410,6 +410,15 @@ class SesContactStore:
                 if contact_list.topic(topic) is None:
                     raise errors.NotFound(f"List: {list_name} doesn't contain Topic: {topic}", field="TopicPreferences")
 
+    def _spelling(self, list_name: str, email: str) -> str:
+        """The address as SES spells it, when the mirror knows the contact.
+
+        Our stores treat ``Ann@x.com`` and ``ann@x.com`` as one person (:func:`validation.email_key`); SES may
+        key by the exact string. Asking SES with the spelling it stored keeps both views of identity in step.
+        """
+        found = self.mirror.mirror_existing(list_name, [email]).get(key_of(email))
+        return found.email if found is not None else email
+
     def _get(self, list_name: str, email: str) -> Contact:
         return contact_from_ses(self.call("get_contact", ContactListName=list_name, EmailAddress=email))
 
@@ -440,6 +449,10 @@ class SesContactStore:
         check_email(contact.email)
         self._check_attributes(contact)
         self._check_topics(list_name, list(contact.topic_preferences))
+        spelled = self._spelling(list_name, contact.email)
+        if spelled != contact.email and self._get_or_none(list_name, spelled) is not None:
+            # The same person under another spelling: SES (case-sensitive) would accept a second contact.
+            raise errors.AlreadyExists(f"{contact.email} already exists in List.", field="EmailAddress")
         self._ses_write(list_name, contact, exists=False)
         created = self._get(list_name, contact.email)
         self._mirror_put(list_name, [created])
@@ -447,7 +460,7 @@ class SesContactStore:
 
     def get_contact(self, list_name: str, email: str) -> Contact:
         try:
-            contact = self._get(list_name, email)
+            contact = self._get(list_name, self._spelling(list_name, email))
         except errors.NotFound:
             self.mirror.mirror_remove(list_name, [email])
             raise
@@ -459,7 +472,7 @@ class SesContactStore:
         on the state SES has just now (not the mirror's, which may be behind)."""
         self._check_attributes(contact)
         self._check_topics(list_name, list(contact.topic_preferences))
-        current = self._get(list_name, contact.email)
+        current = self._get(list_name, self._spelling(list_name, contact.email))
         preferences = dict(current.topic_preferences) if merge_topic_preferences else {}
         preferences.update(contact.topic_preferences)
         desired = Contact(
@@ -475,7 +488,7 @@ class SesContactStore:
 
     def delete_contact(self, list_name: str, email: str) -> None:
         try:
-            self.call("delete_contact", ContactListName=list_name, EmailAddress=email)
+            self.call("delete_contact", ContactListName=list_name, EmailAddress=self._spelling(list_name, email))
         except errors.NotFound:
             self.mirror.mirror_remove(list_name, [email])
             raise
@@ -525,17 +538,17 @@ class SesContactStore:
         for patch in patches:
             key = key_of(patch.email)
             if key not in current:
-                current[key] = self._get_or_none(list_name, patch.email)
+                current[key] = self._get_or_none(list_name, self._spelling(list_name, patch.email))
             before = current[key]
             after, result = apply_patch(before, patch, policy, self._now())
             if not dry_run and result.outcome in (Outcome.CREATED, Outcome.UPDATED):
                 try:
                     self._ses_write(list_name, after, exists=before is not None)
                 except errors.AlreadyExists:  # created elsewhere since we looked: apply on top of it
-                    before = self._get(list_name, patch.email)
+                    before = self._get(list_name, after.email)
                     after, result = apply_patch(before, patch, policy, self._now())
                     self._ses_write(list_name, after, exists=True)
-                after = self._get(list_name, patch.email)
+                after = self._get(list_name, after.email)
                 self._mirror_put(list_name, [after])
             current[key] = after
             results.append(result)
@@ -550,6 +563,7 @@ class SesContactStore:
                 results.append(RowResult(Outcome.NOT_FOUND))
                 continue
             seen.add(key)
+            email = self._spelling(list_name, email)
             if dry_run:
                 found = self._get_or_none(list_name, email) is not None
             else:
