@@ -1,0 +1,81 @@
+"""Acceptance fixtures: one real ``sescontacts serve`` for the session, and clients pointed at it.
+
+The session server lifts the one-list quota so each test can work on its own list (tests stay independent
+and order-free); the quota itself is checked against a server with the default settings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from tests.support.server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, RunningServer, run_server
+
+AWS = str(Path(sys.executable).parent / "aws")
+_names = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    data_dir = tmp_path_factory.mktemp("api") / "data"
+    with run_server(data_dir, extra_args=["--max-contact-lists", "unlimited"]) as server:
+        yield server
+
+
+def make_client(url: str, **overrides: Any) -> Any:
+    """A boto3 sesv2 client for ``url``; no retries, so an error surfaces on the first answer."""
+    options: dict[str, Any] = {
+        "endpoint_url": url,
+        "region_name": REGION,
+        "aws_access_key_id": ACCESS_KEY_ID,
+        "aws_secret_access_key": SECRET_ACCESS_KEY,
+        "config": Config(retries={"max_attempts": 0, "mode": "standard"}),
+    }
+    options.update(overrides)
+    return boto3.session.Session().client("sesv2", **options)
+
+
+@pytest.fixture(scope="session")
+def ses(api_server: RunningServer) -> Any:
+    return make_client(api_server.url)
+
+
+def unique_name(prefix: str = "list") -> str:
+    return f"{prefix}-{os.getpid()}-{next(_names)}"
+
+
+TOPICS = [
+    {"TopicName": "news", "DisplayName": "News", "Description": "Weekly news", "DefaultSubscriptionStatus": "OPT_IN"},
+    {"TopicName": "offers", "DisplayName": "Offers", "DefaultSubscriptionStatus": "OPT_OUT"},
+]
+
+
+@pytest.fixture
+def contact_list(ses: Any) -> Iterator[str]:
+    """A fresh list with two topics (news: default OPT_IN, offers: default OPT_OUT), deleted afterwards."""
+    name = unique_name()
+    ses.create_contact_list(ContactListName=name, Topics=TOPICS, Description="test list")
+    yield name
+    with contextlib.suppress(ses.exceptions.NotFoundException):
+        ses.delete_contact_list(ContactListName=name)
+
+
+def run_aws(server: RunningServer, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The real aws CLI (v1, from the awscli package) against ``server``; ``env`` overrides variables."""
+    return subprocess.run(
+        [AWS, "sesv2", *args, "--endpoint-url", server.url, "--region", REGION],
+        env={**server.aws_env, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
