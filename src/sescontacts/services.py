@@ -36,9 +36,18 @@ class Services:
             store = SqliteContactStore(
                 db, region=settings.region, account_id=LOCAL_ACCOUNT_ID, max_lists=settings.max_contact_lists
             )
+        elif settings.backend == "ses":
+            from .store.ses import SesContactStore
+
+            store = SesContactStore.open(settings, db)
         else:
             raise ValueError(f"unknown backend {settings.backend!r}: choose local or ses")
-        return cls(settings=settings, db=db, store=store, access_key=load_or_create(settings.data_dir))
+        services = cls(settings=settings, db=db, store=store, access_key=load_or_create(settings.data_dir))
+        sync = getattr(store, "sync", None)
+        if sync is not None:  # the ses backend's mirror sync: on start, then on its schedule
+            services.on_start.append(sync.start)
+            services.on_stop.append(sync.stop)
+        return services
 
     def ensure_default_list(self) -> bool:
         """Create the configured list on first start. True when it was created now."""

@@ -45,6 +45,7 @@ from .pacer import BOTO_CONFIG, Pacer, shared_pacer
 from .sqlite import SqliteContactStore
 
 if TYPE_CHECKING:
+    from ..db import Database
     from ..settings import Settings
     from .sync import MirrorSync
 
@@ -216,6 +217,16 @@ class SesContactStore:
         self.calls: collections.Counter[str] = collections.Counter()
         self._calls_lock = threading.Lock()
         self.sync: MirrorSync | None = None
+
+    @classmethod
+    def open(cls, settings: Settings, db: Database) -> SesContactStore:
+        """The store ``Services`` uses: SES per ``settings``, the mirror in ``db``, and its scheduled sync."""
+        from .sync import MirrorSync
+
+        mirror = SqliteContactStore(db, region=settings.region, account_id=LOCAL_ACCOUNT_ID, max_lists=None)
+        store = cls.from_settings(settings, mirror)
+        store.sync = MirrorSync(store, interval=settings.sync_interval_seconds)
+        return store
 
     @classmethod
     def from_settings(cls, settings: Settings, mirror: SqliteContactStore) -> SesContactStore:

@@ -1,0 +1,421 @@
+"""Keeping the ses backend's mirror in step with SES: changes made by other programs, the SES console, or
+contacts unsubscribing through SES's own links.
+
+SES offers no "changed since" query, so every sync lists every page of ListContacts (1,000 contacts per
+call) and compares each contact's LastUpdatedTimestamp with the mirror's copy; only contacts that are new or
+changed cost a GetContact (the only call that returns attributes). With the 1 request/s pacer that is ~100 s
+for 100,000 unchanged contacts, plus one second per changed contact.
+
+Two kinds:
+- **full**: a walk from the first page; when it completes, contacts the mirror has but SES did not list
+  (and that were not written since the walk began) are removed, and the list's topics are refreshed.
+- **incremental**: continues an interrupted walk where it stopped (its NextToken and the set of contacts
+  seen are in the database), else starts one. A completed incremental walk removes contacts too, since it
+  has then seen the whole list.
+
+Resumable after a kill: fetched contacts are committed in small chunks, and each page's NextToken together
+with the contacts it listed in one transaction. A restart resumes from the last committed page (or restarts
+the walk if SES no longer accepts the token: contacts already fetched are then unchanged and cost nothing).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..db import register_migrations, run_script
+from ..errors import BadRequest, InvalidNextToken, NotFound, SesContactsError
+from ..model import Contact, ContactQuery
+from ..validation import email_key
+from .ses import contact_from_ses, list_from_ses, timestamp
+
+if TYPE_CHECKING:
+    from .ses import SesContactStore
+
+_ALL = ContactQuery()
+FETCH_CHUNK = 25  # GetContact results committed together: a kill loses at most this many calls' work
+
+
+def _schema_v1(conn: sqlite3.Connection) -> None:
+    run_script(
+        conn,
+        """
+        CREATE TABLE ses_sync (
+            list_name TEXT PRIMARY KEY,
+            state TEXT NOT NULL DEFAULT 'idle',
+            kind TEXT,
+            started REAL,
+            next_token TEXT,
+            pages INTEGER NOT NULL DEFAULT 0,
+            seen INTEGER NOT NULL DEFAULT 0,
+            fetched INTEGER NOT NULL DEFAULT 0,
+            removed INTEGER NOT NULL DEFAULT 0,
+            calls INTEGER NOT NULL DEFAULT 0,
+            estimate INTEGER NOT NULL DEFAULT 0,
+            last_synced REAL,
+            last_full REAL,
+            last_duration REAL,
+            last_error TEXT
+        );
+        CREATE TABLE ses_sync_seen (
+            list_name TEXT NOT NULL,
+            email_key TEXT NOT NULL,
+            PRIMARY KEY (list_name, email_key)
+        ) WITHOUT ROWID;
+        """,
+    )
+
+
+register_migrations("ses_sync", [_schema_v1])
+
+_STATE_COLUMNS = (
+    "state, kind, started, next_token, pages, seen, fetched, removed, calls, estimate, "
+    "last_synced, last_full, last_duration, last_error"
+)
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    """What the console shows: when the mirror was last complete, and the progress of a running sync."""
+
+    list_name: str
+    running: bool = False
+    kind: str | None = None
+    pages: int = 0
+    seen: int = 0
+    fetched: int = 0
+    removed: int = 0
+    calls: int = 0
+    estimate: int = 0
+    started: float | None = None
+    last_synced: float | None = None
+    last_full: float | None = None
+    last_duration: float | None = None
+    last_error: str | None = None
+    eta_seconds: float | None = None
+
+    @property
+    def fraction(self) -> float | None:
+        if not self.running:
+            return None
+        return min(1.0, self.seen / self.estimate) if self.estimate else None
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    list_name: str
+    kind: str
+    pages: int
+    seen: int
+    fetched: int
+    removed: int
+    calls: int
+    seconds: float
+
+
+class SyncStopped(Exception):
+    """The sync was asked to stop (shutdown); its state stays 'running' so the next start resumes it."""
+
+
+class MirrorSync:
+    """Runs syncs for a :class:`SesContactStore`: on demand, and on a schedule in a background thread."""
+
+    def __init__(
+        self,
+        store: SesContactStore,
+        *,
+        interval: float = 300.0,
+        page_size: int | None = None,
+        on_progress: Callable[[SyncStatus], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.db = store.mirror.db
+        self.db.migrate()  # this module's tables, when the database was opened before it was imported
+        self.interval = interval
+        self.page_size = page_size or store.list_page_size
+        self.on_progress = on_progress
+        self._now = clock
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._run_lock = threading.Lock()  # one walk at a time per process
+        self._segment: dict[str, tuple[float, int]] = {}  # list -> (wall start, calls at start) of this process
+
+    # -- state rows ------------------------------------------------------------------------------------
+
+    def _state(self, list_name: str) -> dict[str, Any] | None:
+        row = (
+            self.db.reader()
+            .execute(f"SELECT {_STATE_COLUMNS} FROM ses_sync WHERE list_name = ?", (list_name,))
+            .fetchone()
+        )
+        return dict(zip(_STATE_COLUMNS.split(", "), row, strict=True)) if row else None
+
+    def status(self, list_name: str | None = None) -> SyncStatus:
+        name = list_name or self._default_list()
+        state = self._state(name)
+        if state is None:
+            return SyncStatus(name)
+        running = state["state"] == "running"
+        return SyncStatus(
+            list_name=name,
+            running=running,
+            kind=state["kind"],
+            pages=state["pages"],
+            seen=state["seen"],
+            fetched=state["fetched"],
+            removed=state["removed"],
+            calls=state["calls"],
+            estimate=state["estimate"],
+            started=state["started"],
+            last_synced=state["last_synced"],
+            last_full=state["last_full"],
+            last_duration=state["last_duration"],
+            last_error=state["last_error"],
+            eta_seconds=self._eta(name, state) if running else None,
+        )
+
+    def _default_list(self) -> str:
+        row = self.db.reader().execute("SELECT list_name FROM ses_sync ORDER BY last_synced DESC LIMIT 1").fetchone()
+        return str(row[0]) if row else ""
+
+    def _eta(self, list_name: str, state: dict[str, Any]) -> float | None:
+        """Seconds left, from the calls still needed and the call rate actually achieved so far.
+
+        Calls left = the pages not yet listed + a GetContact for the share of contacts that turned out new or
+        changed on the pages already listed. The total is the mirror's count when the walk began (SES has no
+        count); with an empty mirror it is unknown, and so is the ETA (None) until the last page.
+        """
+        more = bool(state["next_token"]) or not state["pages"]
+        if state["estimate"] == 0:
+            return None if more else 0.0
+        estimate = max(state["estimate"], state["seen"])
+        remaining = max(0, estimate - state["seen"])
+        pages_left = math.ceil(remaining / self.page_size) + (1 if more and not remaining else 0)
+        share = state["fetched"] / state["seen"] if state["seen"] else 0.0
+        calls_left = pages_left + share * remaining
+        rate = self.store.pacer.rate
+        segment = self._segment.get(list_name)
+        if segment is not None:
+            elapsed = self._now() - segment[0]
+            calls = state["calls"] - segment[1]
+            if elapsed > 2 and calls > 0:
+                rate = min(rate, calls / elapsed)
+        return calls_left / rate if rate > 0 else None
+
+    def _save(self, conn: sqlite3.Connection, list_name: str, **values: Any) -> None:
+        conn.execute("INSERT OR IGNORE INTO ses_sync (list_name) VALUES (?)", (list_name,))
+        assignments = ", ".join(f"{k} = ?" for k in values)
+        conn.execute(f"UPDATE ses_sync SET {assignments} WHERE list_name = ?", (*values.values(), list_name))
+
+    def forget(self, list_name: str) -> None:
+        """A deleted list: drop its sync state."""
+        with self.db.write() as conn:
+            conn.execute("DELETE FROM ses_sync WHERE list_name = ?", (list_name,))
+            conn.execute("DELETE FROM ses_sync_seen WHERE list_name = ?", (list_name,))
+
+    # -- one sync --------------------------------------------------------------------------------------
+
+    def _check_stop(self) -> None:
+        if self._stop.is_set():
+            raise SyncStopped
+
+    def _report(self, list_name: str) -> None:
+        if self.on_progress is not None:
+            self.on_progress(self.status(list_name))
+
+    def sync_all(self, *, full: bool = False) -> list[SyncResult]:
+        """Sync every list SES has (SES allows one per region); drop mirrored lists SES no longer has."""
+        answer = self.store.call("list_contact_lists", PageSize=1000)
+        names = [item["ContactListName"] for item in answer.get("ContactLists") or ()]
+        for mirrored in self.store.mirror.list_lists(page_size=1000).items:
+            if mirrored.name not in names:
+                self.store._drop_mirror_list(mirrored.name)
+                self.forget(mirrored.name)
+        return [self.sync(name, full=full) for name in names]
+
+    def sync(self, list_name: str, *, full: bool = False) -> SyncResult:
+        with self._run_lock:
+            return self._sync(list_name, full=full)
+
+    def _sync(self, list_name: str, *, full: bool) -> SyncResult:
+        calls_before = sum(self.store.calls.values())
+        began = self._now()
+        state = self._state(list_name)
+        resume = not full and state is not None and state["state"] == "running"
+        if not resume:
+            try:
+                contact_list = list_from_ses(self.store.call("get_contact_list", ContactListName=list_name))
+            except NotFound:
+                self.store._drop_mirror_list(list_name)
+                self.forget(list_name)
+                raise
+            self.store.mirror.mirror_list(contact_list)
+            estimate = self.store.mirror.count_contacts(list_name, _ALL).value
+            with self.db.write() as conn:
+                conn.execute("DELETE FROM ses_sync_seen WHERE list_name = ?", (list_name,))
+                self._save(
+                    conn,
+                    list_name,
+                    state="running",
+                    kind="full" if full else "incremental",
+                    started=began,
+                    next_token=None,
+                    pages=0,
+                    seen=0,
+                    fetched=0,
+                    removed=0,
+                    calls=1,
+                    estimate=estimate,
+                    last_error=None,
+                )
+            state = self._state(list_name)
+        else:
+            self.store._ensure_mirror_list(list_name)
+        assert state is not None
+        self._segment[list_name] = (began, state["calls"])
+        token: str | None = state["next_token"]
+        while True:
+            self._check_stop()
+            params: dict[str, Any] = {"ContactListName": list_name, "PageSize": self.page_size}
+            if token:
+                params["NextToken"] = token
+            try:
+                page = self.store.call("list_contacts", **params)
+            except (InvalidNextToken, BadRequest):
+                if not token:
+                    raise
+                token = None  # SES no longer knows the saved token: walk again; fetched contacts cost nothing
+                continue
+            self._page(list_name, page)
+            token = page.get("NextToken") or None
+            self._report(list_name)
+            if token is None:
+                break
+        return self._finish(list_name, began, calls_before)
+
+    def _page(self, list_name: str, page: dict[str, Any]) -> None:
+        items = page.get("Contacts") or []
+        existing = self.store.mirror.mirror_existing(list_name, [item["EmailAddress"] for item in items])
+        pending: list[Contact] = []
+        fetched = 0
+        for item in items:
+            key = email_key(item["EmailAddress"])
+            have = existing.get(key)
+            if have is not None and abs(have.updated - timestamp(item.get("LastUpdatedTimestamp"))) < 0.0005:
+                continue
+            self._check_stop()
+            try:
+                answer = self.store.call("get_contact", ContactListName=list_name, EmailAddress=item["EmailAddress"])
+            except NotFound:
+                continue  # deleted since the page was listed
+            pending.append(contact_from_ses(answer))
+            fetched += 1
+            if len(pending) >= FETCH_CHUNK:
+                with self.db.write() as conn:
+                    self.store.mirror.mirror_contacts(list_name, pending)
+                    conn.execute(
+                        "UPDATE ses_sync SET fetched = fetched + ?, calls = calls + ? WHERE list_name = ?",
+                        (len(pending), len(pending), list_name),
+                    )
+                fetched -= len(pending)
+                pending = []
+        with self.db.write() as conn:
+            self.store.mirror.mirror_contacts(list_name, pending)
+            conn.executemany(
+                "INSERT OR IGNORE INTO ses_sync_seen (list_name, email_key) VALUES (?, ?)",
+                [(list_name, email_key(item["EmailAddress"])) for item in items],
+            )
+            conn.execute(
+                "UPDATE ses_sync SET next_token = ?, pages = pages + 1, seen = seen + ?, fetched = fetched + ?, "
+                "calls = calls + ? WHERE list_name = ?",
+                (page.get("NextToken") or None, len(items), fetched, fetched + 1, list_name),
+            )
+
+    def _finish(self, list_name: str, began: float, calls_before: int) -> SyncResult:
+        state = self._state(list_name)
+        assert state is not None
+        # Gone from SES: mirrored contacts the walk did not list and nobody wrote since the walk began.
+        gone = [
+            row[0]
+            for row in self.db.reader().execute(
+                "SELECT c.email FROM contacts AS c JOIN contact_lists AS l ON c.list_id = l.id "
+                "WHERE l.name = ? AND c.updated < ? AND NOT EXISTS (SELECT 1 FROM ses_sync_seen AS s "
+                "WHERE s.list_name = l.name AND s.email_key = c.email_key)",
+                (list_name, state["started"]),
+            )
+        ]
+        removed = self.store.mirror.mirror_remove(list_name, gone) if gone else 0
+        now = self._now()
+        with self.db.write() as conn:
+            conn.execute("DELETE FROM ses_sync_seen WHERE list_name = ?", (list_name,))
+            values: dict[str, Any] = {
+                "state": "idle",
+                "next_token": None,
+                "removed": state["removed"] + removed,
+                "last_synced": now,
+                "last_duration": now - state["started"],
+            }
+            if state["kind"] == "full":
+                values["last_full"] = now
+            self._save(conn, list_name, **values)
+        self._segment.pop(list_name, None)
+        self._report(list_name)
+        return SyncResult(
+            list_name,
+            state["kind"],
+            state["pages"],
+            state["seen"],
+            state["fetched"],
+            state["removed"] + removed,
+            sum(self.store.calls.values()) - calls_before,
+            now - began,
+        )
+
+    # -- the schedule ----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Sync now (resuming an interrupted walk) and then every ``interval`` seconds, in the background."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="sescontacts-ses-sync", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+        self._thread = None
+
+    def _loop(self) -> None:
+        first = True
+        while not self._stop.is_set():
+            try:
+                # At start: finish what a killed process left, else a full walk. Later: full walks, since
+                # every walk lists every page anyway and only a full one notices deletions.
+                interrupted = any((self._state(n) or {}).get("state") == "running" for n in self._names())
+                self.sync_all(full=not (first and interrupted))
+            except SyncStopped:
+                return
+            except SesContactsError as exc:
+                self._record_error(str(exc.message))
+            except Exception as exc:  # keep the schedule alive; the console shows the reason
+                self._record_error(f"{type(exc).__name__}: {exc}")
+            first = False
+            self._stop.wait(self.interval)
+
+    def _names(self) -> list[str]:
+        return [r[0] for r in self.db.reader().execute("SELECT list_name FROM ses_sync")]
+
+    def _record_error(self, message: str) -> None:
+        with contextlib.suppress(Exception), self.db.write() as conn:
+            for name in self._names() or [""]:
+                self._save(conn, name, last_error=message)
