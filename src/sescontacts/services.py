@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .bulk.jobs import JobManager
 from .credentials import AccessKey, load_or_create
 from .db import Database
 from .settings import LOCAL_ACCOUNT_ID, Settings
@@ -26,6 +27,8 @@ class Services:
     # on start-up and shutdown, the CLI for the duration of a command.
     on_start: list[Callable[[], None]] = field(default_factory=list)
     on_stop: list[Callable[[], None]] = field(default_factory=list)
+    # Import jobs (bulk/jobs.py): records in the same database, one worker started with on_start.
+    jobs: JobManager = field(init=False)
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
@@ -47,6 +50,9 @@ class Services:
         if sync is not None:  # the ses backend's mirror sync: on start, then on its schedule
             services.on_start.append(sync.start)
             services.on_stop.append(sync.stop)
+        services.jobs = JobManager(db, store, settings.data_dir)
+        services.on_start.append(services.jobs.start)
+        services.on_stop.append(services.jobs.stop)
         return services
 
     def ensure_default_list(self) -> bool:

@@ -1,0 +1,388 @@
+"""The import pipeline: read records, group them in batches, apply each batch in one transaction, report.
+
+Two threads share the work so that both cores are busy: a parser thread reads and validates the file into
+batches (Python code, holding the GIL), while the calling thread applies batches to the store (mostly
+SQLite's C code, which releases the GIL). A small bounded queue between them keeps memory flat whatever the
+file size.
+
+Each batch goes through ``ContactStore.upsert_contacts`` / ``delete_contacts`` (so the upsert rule, the
+never-resubscribe rule and the list's counters live in one place) inside one write transaction that also
+records the job's progress (``on_commit``), so a killed process leaves exactly the committed batches and a
+job that says how far it got.
+
+Duplicate addresses in one file: the last row wins (batches are applied in order; the store applies a batch's
+rows in order). To *count* duplicates without holding every address in memory, the keys seen so far go into
+a small scratch SQLite file next to the job, tagged with their batch number so that a resume can drop the
+keys of batches that never committed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import queue
+import sqlite3
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from ..model import ContactPatch, UpsertPolicy
+from ..store.base import ContactStore
+from .formats import ReadOptions, open_reader, validate_structure
+from .report import FileError, ImportOptions, ImportReport, Preview, PreviewRow, Reject, empty_counts
+
+BATCH_ROWS: Final = 10_000
+KEEP_REJECTS: Final = 100
+REJECTS_HEADER: Final = ["line", "emailAddress", "column", "reason"]
+
+
+@dataclass
+class Progress:
+    """Where an import stands after a committed batch (what the job row records)."""
+
+    rows_done: int
+    bytes_done: int
+    bytes_total: int
+    batches_done: int
+    counts: dict[str, int]
+    warnings: list[str]
+    rejects_bytes: int
+    format: str
+    sha256: str
+
+
+@dataclass
+class ResumePoint:
+    """What a job had committed when it stopped; the import continues from there."""
+
+    rows_done: int = 0
+    batches_done: int = 0
+    counts: dict[str, int] = field(default_factory=empty_counts)
+    rejects_bytes: int = 0
+    warnings: list[str] = field(default_factory=list)
+    sha256: str | None = None
+
+
+@dataclass
+class _Batch:
+    items: list[Any]  # ContactPatch (add) or address (delete)
+    keys: list[str]
+    rejects: list[Reject]
+    rows_done: int
+    bytes_done: int
+
+
+class _Rollback(Exception):
+    """Raised inside a dry run's outer transaction to undo everything it did."""
+
+
+class _SeenKeys:
+    """Addresses already met in this file, on disk (a scratch SQLite file), to count duplicates."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._temp = path is None
+        if path is None:
+            fd, name = tempfile.mkstemp(prefix="sescontacts-seen-", suffix=".db")
+            os.close(fd)
+            path = Path(name)
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA synchronous = OFF")  # a scratch file: losing it on power loss is harmless
+        self.conn.execute("CREATE TABLE IF NOT EXISTS seen (k TEXT PRIMARY KEY, b INTEGER NOT NULL) WITHOUT ROWID")
+
+    def forget_after(self, batches_done: int) -> None:
+        self.conn.execute("DELETE FROM seen WHERE b > ?", (batches_done,))
+
+    def add(self, keys: list[str], batch: int) -> int:
+        """Record ``keys``; return how many were already there (or repeated within ``keys``)."""
+        conn = self.conn
+        before = conn.total_changes
+        conn.execute("BEGIN")
+        conn.executemany("INSERT OR IGNORE INTO seen (k, b) VALUES (?, ?)", [(k, batch) for k in keys])
+        conn.execute("COMMIT")
+        return len(keys) - (conn.total_changes - before)
+
+    def close(self) -> None:
+        self.conn.close()
+        if self._temp:
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(OSError):
+                    os.unlink(str(self.path) + suffix)
+
+
+class _RejectsFile:
+    """The rejects CSV (line, emailAddress, column, reason), appended batch by batch; ``tell`` after each
+    flush is what the job records, so a resume can cut off rows written after the last commit."""
+
+    def __init__(self, path: Path, keep_bytes: int) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        mode = "r+b" if keep_bytes and path.exists() else "w+b"
+        self._file = open(path, mode)  # noqa: SIM115 - closed by close()
+        if keep_bytes:
+            self._file.truncate(keep_bytes)
+            self._file.seek(keep_bytes)
+        self._text = _TextSink(self._file)
+        self._writer = csv.writer(self._text, lineterminator="\n")
+        if not keep_bytes:
+            self._writer.writerow(REJECTS_HEADER)
+            self.flush()
+
+    def write(self, rejects: list[Reject]) -> None:
+        self._writer.writerows((r.line, r.email, r.column, r.reason) for r in rejects)
+
+    def flush(self) -> int:
+        self._file.flush()
+        return self._file.tell()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class _TextSink:
+    """Lets csv.writer write into a binary file without a TextIOWrapper's buffering (exact ``tell``)."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+    def write(self, text: str) -> int:
+        return int(self.raw.write(text.encode("utf-8")))
+
+
+def _batches(
+    reader: Any, skip: int, batch_rows: int, stop: threading.Event, out: queue.Queue[Any], start_rows: int
+) -> None:
+    """Parser thread: read records into batches and hand them over; errors travel through the queue."""
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    try:
+        items: list[Any] = []
+        keys: list[str] = []
+        rejects: list[Reject] = []
+        rows = start_rows
+        limit = batch_rows
+        for _line, record in reader.records(skip=skip):
+            rows += 1
+            kind = type(record)
+            if kind is ContactPatch:
+                items.append(record)
+                keys.append(record.email.lower())
+            elif kind is str:
+                items.append(record)
+                keys.append(record.lower())
+            else:
+                rejects.append(record)
+            if len(items) + len(rejects) >= limit:
+                if not put(_Batch(items, keys, rejects, rows, reader.bytes_read)):
+                    return
+                items, keys, rejects = [], [], []
+        if (items or rejects) and not put(_Batch(items, keys, rejects, rows, reader.scanned.size)):
+            return
+        put(None)
+    except BaseException as exc:  # handed to the consumer, which re-raises it
+        put(exc)
+
+
+def run_import(
+    store: ContactStore,
+    path: Path,
+    options: ImportOptions,
+    *,
+    file_name: str = "",
+    dry_run: bool = False,
+    rejects_path: Path | None = None,
+    seen_path: Path | None = None,
+    resume: ResumePoint | None = None,
+    on_commit: Callable[[Any, Progress], None] | None = None,
+    after_commit: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    batch_rows: int = BATCH_ROWS,
+) -> ImportReport:
+    """Import (or, with ``dry_run``, only count) one file into ``options.contact_list``.
+
+    A file-level problem comes back as ``report.error`` with nothing written. ``on_commit(conn, progress)``
+    runs inside each batch's transaction (the job row update); ``after_commit`` after it. ``should_stop``
+    is polled between batches; stopping leaves ``report.cancelled`` set and every committed batch in place.
+    A dry run on the SQLite store applies the batches inside one transaction that is rolled back, so its
+    counts are exactly what the import would do, duplicates across batches included.
+    """
+    name = file_name or Path(path).name
+    resume = resume or ResumePoint()
+    report = ImportReport()
+    report.counts = empty_counts()
+    report.counts.update(resume.counts)
+    report.warnings = list(resume.warnings)
+    contact_list = store.get_list(options.contact_list)  # NotFound before anything else
+    read_options = ReadOptions(
+        action=options.action,
+        extra_columns_as_attributes=options.extra_columns_as_attributes,
+        merge_attributes=options.merge_attributes,
+        topics=frozenset(contact_list.topic_names),
+    )
+    try:
+        reader = open_reader(Path(path), name=name, fmt=options.format, options=read_options)
+        report.format = reader.format
+        if resume.sha256 and reader.scanned.sha256 != resume.sha256:
+            raise FileError("the file has changed since this job started; import it as a new job", file=name)
+        validate_structure(reader)
+    except FileError as exc:
+        report.error = exc
+        return report
+
+    db = getattr(store, "db", None)
+    store_dry_run = dry_run and db is None
+    outer: AbstractContextManager[Any] = db.write() if (dry_run and db is not None) else contextlib.nullcontext()
+    seen = _SeenKeys(None if dry_run else seen_path)
+    if resume.batches_done:
+        seen.forget_after(resume.batches_done)
+    rejects_file = _RejectsFile(rejects_path, resume.rejects_bytes) if rejects_path is not None else None
+    policy = UpsertPolicy(resubscribe=options.resubscribe, merge_attributes=options.merge_attributes)
+    counts = report.counts
+    kept_rejects = report.rejects
+    stop = threading.Event()
+    handoff: queue.Queue[Any] = queue.Queue(maxsize=2)
+    parser = threading.Thread(
+        target=_batches,
+        args=(reader, resume.rows_done, batch_rows, stop, handoff, resume.rows_done),
+        name="sescontacts-import-parser",
+        daemon=True,
+    )
+    batches_done = resume.batches_done
+    rows_done = resume.rows_done
+    reader_warnings_seen = 0
+    try:
+        with outer:
+            parser.start()
+            while True:
+                if should_stop is not None and should_stop():
+                    report.cancelled = True
+                    break
+                batch = handoff.get()
+                if batch is None:
+                    break
+                if isinstance(batch, BaseException):
+                    raise batch
+                batches_done += 1
+                counts["rejected"] += len(batch.rejects)
+                if batch.rejects:
+                    if len(kept_rejects) < KEEP_REJECTS:
+                        kept_rejects.extend(batch.rejects[: KEEP_REJECTS - len(kept_rejects)])
+                    if rejects_file is not None:
+                        rejects_file.write(batch.rejects)
+                rejects_bytes = rejects_file.flush() if rejects_file is not None else 0
+                if batch.keys:
+                    counts["duplicates"] += seen.add(batch.keys, batches_done)
+                new_warnings = reader.warnings[reader_warnings_seen:]
+                reader_warnings_seen += len(new_warnings)
+                report.warnings.extend(new_warnings)
+                transaction: AbstractContextManager[Any] = db.write() if db is not None else contextlib.nullcontext()
+                with transaction as conn:
+                    if batch.items:
+                        if options.action == "delete":
+                            results = store.delete_contacts(options.contact_list, batch.items, dry_run=store_dry_run)
+                        else:
+                            results = store.upsert_contacts(
+                                options.contact_list, batch.items, policy, dry_run=store_dry_run
+                            )
+                        _tally(results, counts)
+                    rows_done = batch.rows_done
+                    progress = Progress(
+                        rows_done=rows_done,
+                        bytes_done=batch.bytes_done,
+                        bytes_total=reader.scanned.size,
+                        batches_done=batches_done,
+                        counts=dict(counts),
+                        warnings=list(report.warnings),
+                        rejects_bytes=rejects_bytes,
+                        format=reader.format,
+                        sha256=reader.scanned.sha256,
+                    )
+                    if on_commit is not None and not dry_run:
+                        on_commit(conn, progress)
+                if after_commit is not None:
+                    after_commit(progress)
+            if dry_run and db is not None:
+                raise _Rollback
+    except _Rollback:
+        pass
+    except FileError as exc:
+        # Found mid-file only when the first pass could not see it (e.g. a field past the size limit).
+        report.error = exc
+    finally:
+        stop.set()
+        parser.join(timeout=30)
+        seen.close()
+        if rejects_file is not None:
+            rejects_file.close()
+    report.warnings.extend(reader.warnings[reader_warnings_seen:])
+    report.rows = rows_done
+    if rows_done == 0 and report.error is None and not report.cancelled:
+        report.warnings.append("the file has no contacts")
+    return report
+
+
+def _tally(results: list[Any], counts: dict[str, int]) -> None:
+    for result in results:
+        counts[result.outcome.value] += 1
+        if result.kept_unsubscribed:
+            counts["kept_unsubscribed"] += 1
+
+
+def iter_rejects(path: Path) -> Iterator[Reject]:
+    """Read a rejects CSV back (the console's report page, tests)."""
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        next(reader, None)
+        for line, email, column, reason in reader:
+            yield Reject(int(line), email, column, reason)
+
+
+def preview(path: Path, options: ImportOptions, *, rows: int = 10, store: ContactStore | None = None) -> Preview:
+    """The first ``rows`` records as the importer reads them, the detected format and columns, or the
+    file-level error. Reads only as much of the file as that needs (after the byte-level scan)."""
+    topics: frozenset[str] | None = None
+    if store is not None:
+        with contextlib.suppress(Exception):
+            topics = frozenset(store.get_list(options.contact_list).topic_names)
+    read_options = ReadOptions(
+        action=options.action,
+        extra_columns_as_attributes=options.extra_columns_as_attributes,
+        merge_attributes=options.merge_attributes,
+        topics=topics,
+    )
+    try:
+        reader = open_reader(Path(path), fmt=options.format, options=read_options)
+    except FileError as exc:
+        return Preview(format=None, rows=[], columns=[], warnings=[], error=exc)
+    shown: list[PreviewRow] = []
+    error: FileError | None = None
+    try:
+        for line, record in reader.records():
+            if isinstance(record, Reject):
+                shown.append(PreviewRow(line, record.email, None, None, {}, reject=record))
+            elif isinstance(record, str):
+                shown.append(PreviewRow(line, record, None, None, {}))
+            else:
+                unsubscribe = record.unsubscribe_all if isinstance(record.unsubscribe_all, bool) else None
+                attributes = record.attributes if isinstance(record.attributes, dict) else None
+                shown.append(PreviewRow(line, record.email, unsubscribe, attributes, dict(record.topic_preferences)))
+            if len(shown) >= rows:
+                break
+    except FileError as exc:
+        error = exc
+    columns = reader.columns if reader.format == "csv" else []
+    return Preview(format=reader.format, rows=shown, columns=columns, warnings=list(reader.warnings), error=error)

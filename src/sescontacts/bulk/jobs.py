@@ -1,0 +1,577 @@
+"""Import jobs: persisted records in the same SQLite file, one background worker, resume and cancel.
+
+Why jobs at all: a million-row import takes seconds to minutes, the console must show progress and survive
+a page reload, and a killed process must not leave a half-known state. So every job is a row in
+``bulk_jobs``; the importer commits each batch of contacts *and* the job's progress (rows done, counts,
+rejects-file length) in one transaction. After a kill the job row says exactly which rows are in; on the
+next start it is marked ``interrupted`` and ``resume`` continues from that row (imports are idempotent, so
+re-running the whole file reaches the same state too).
+
+One worker thread runs queued jobs one at a time (so at most one job per contact list runs at once). The
+CLI runs its own job in its own process through :meth:`JobManager.run`; a job's ``owner`` (host:pid) tells
+a starting server whether a ``running`` job still has a live process behind it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import orjson
+
+from ..db import Database, register_migrations, run_script
+from ..errors import NotFound
+from ..store.base import ContactStore
+from .report import (
+    COUNT_KEYS,
+    FileError,
+    ImportOptions,
+    ImportReport,
+    Preview,
+    Reject,
+    empty_counts,
+)
+
+__all__ = [
+    "ACTIVE_STATES",
+    "FINAL_STATES",
+    "FileError",
+    "ImportOptions",
+    "ImportReport",
+    "Job",
+    "JobManager",
+    "JobState",
+    "Preview",
+    "Reject",
+]
+
+JobState = Literal["queued", "running", "completed", "failed", "interrupted", "cancelled"]
+ACTIVE_STATES: Final = ("queued", "running")
+FINAL_STATES: Final = ("completed", "failed", "cancelled")
+RESUMABLE_STATES: Final = ("interrupted", "failed", "cancelled")
+
+
+def _schema_v1(conn: sqlite3.Connection) -> None:
+    run_script(
+        conn,
+        """
+        CREATE TABLE bulk_jobs (
+            id TEXT PRIMARY KEY,
+            seq INTEGER NOT NULL,
+            file_name TEXT NOT NULL,
+            path TEXT NOT NULL,
+            sha256 TEXT,
+            contact_list TEXT NOT NULL,
+            action TEXT NOT NULL,
+            options TEXT NOT NULL,
+            format TEXT,
+            state TEXT NOT NULL,
+            cancel_requested INTEGER NOT NULL DEFAULT 0,
+            owner TEXT,
+            bytes_total INTEGER NOT NULL DEFAULT 0,
+            bytes_done INTEGER NOT NULL DEFAULT 0,
+            rows_done INTEGER NOT NULL DEFAULT 0,
+            batches_done INTEGER NOT NULL DEFAULT 0,
+            counts TEXT NOT NULL DEFAULT '{}',
+            warnings TEXT NOT NULL DEFAULT '[]',
+            created REAL NOT NULL,
+            started REAL,
+            finished REAL,
+            rejects_path TEXT,
+            rejects_bytes INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            meta TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX bulk_jobs_by_seq ON bulk_jobs (seq);
+        CREATE INDEX bulk_jobs_by_state ON bulk_jobs (state, seq);
+        """,
+    )
+
+
+register_migrations("bulk", [_schema_v1])
+
+_COLUMNS = (
+    "id, file_name, path, sha256, contact_list, action, options, format, state, cancel_requested, owner, "
+    "bytes_total, bytes_done, rows_done, batches_done, counts, warnings, created, started, finished, "
+    "rejects_path, rejects_bytes, error, meta"
+)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A snapshot of one job's row. ``rows_done`` counts file records consumed (applied or rejected)."""
+
+    id: str
+    file_name: str
+    path: Path
+    sha256: str | None
+    action: str
+    options: ImportOptions
+    format: str | None
+    state: JobState
+    cancel_requested: bool
+    owner: str | None
+    bytes_total: int
+    bytes_done: int
+    rows_done: int
+    batches_done: int
+    counts: dict[str, int]
+    warnings: list[str]
+    created: float
+    started: float | None
+    finished: float | None
+    rejects_path: Path | None
+    rejects_bytes: int
+    error: str | None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def contact_list(self) -> str:
+        return self.options.contact_list
+
+    @property
+    def rejected(self) -> int:
+        return self.counts.get("rejected", 0)
+
+    @property
+    def fraction(self) -> float:
+        """Progress between 0 and 1 for a bar, from bytes (the only total known before the end)."""
+        if self.state == "completed":
+            return 1.0
+        return min(1.0, self.bytes_done / self.bytes_total) if self.bytes_total else 0.0
+
+
+def _job(row: sqlite3.Row | tuple[Any, ...]) -> Job:
+    (
+        id_,
+        file_name,
+        path,
+        sha256,
+        _contact_list,
+        action,
+        options,
+        fmt,
+        state,
+        cancel_requested,
+        owner,
+        bytes_total,
+        bytes_done,
+        rows_done,
+        batches_done,
+        counts,
+        warnings,
+        created,
+        started,
+        finished,
+        rejects_path,
+        rejects_bytes,
+        error,
+        meta,
+    ) = row
+    opts = orjson.loads(options)
+    merged = empty_counts()
+    merged.update(orjson.loads(counts))
+    return Job(
+        id=id_,
+        file_name=file_name,
+        path=Path(path),
+        sha256=sha256,
+        action=action,
+        options=ImportOptions(**opts),
+        format=fmt,
+        state=state,
+        cancel_requested=bool(cancel_requested),
+        owner=owner,
+        bytes_total=bytes_total,
+        bytes_done=bytes_done,
+        rows_done=rows_done,
+        batches_done=batches_done,
+        counts=merged,
+        warnings=list(orjson.loads(warnings)),
+        created=created,
+        started=started,
+        finished=finished,
+        rejects_path=Path(rejects_path) if rejects_path else None,
+        rejects_bytes=rejects_bytes,
+        error=error,
+        meta=orjson.loads(meta),
+    )
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_alive(owner: str | None) -> bool:
+    """Whether the process named by ``owner`` still runs. Another host's process is assumed alive."""
+    if not owner:
+        return False
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
+
+
+ProgressCallback = Callable[[Job], None]
+
+
+class JobManager:
+    """Creates, runs, lists, cancels and resumes import jobs. Attached to ``Services`` as ``jobs``.
+
+    ``submit`` queues a job for the background worker (started by :meth:`start`, i.e. ``services.on_start``);
+    ``run`` runs a queued or resumed job in the calling thread (the CLI). Uploaded files are not copied:
+    the caller keeps ``path`` until the job is final (the console stores uploads under
+    ``<data dir>/uploads/``).
+    """
+
+    def __init__(self, db: Database, store: ContactStore, data_dir: Path) -> None:
+        self.db = db
+        self.store = store
+        self.data_dir = Path(data_dir)
+        self.jobs_dir = self.data_dir / "jobs"
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._owner = _owner()
+        self._changed = threading.Condition()
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Mark jobs whose process died as interrupted, then start the worker thread."""
+        self.recover()
+        if self._thread is None or not self._thread.is_alive():
+            self._stopping.clear()
+            self._thread = threading.Thread(target=self._work, name="sescontacts-import-jobs", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop after the current batch; a job cut short is left ``interrupted`` (resumable)."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def recover(self) -> list[Job]:
+        """Running jobs whose owner process is gone become ``interrupted``. Returns them."""
+        interrupted = []
+        with self.db.write() as conn:
+            rows = conn.execute(f"SELECT {_COLUMNS} FROM bulk_jobs WHERE state = 'running'").fetchall()
+            for row in rows:
+                job = _job(row)
+                if job.owner == self._owner or _owner_alive(job.owner):
+                    continue
+                conn.execute("UPDATE bulk_jobs SET state = 'interrupted', owner = NULL WHERE id = ?", (job.id,))
+                interrupted.append(job)
+        return interrupted
+
+    # -- records ---------------------------------------------------------------------------------------
+
+    def submit(
+        self,
+        path: Path,
+        options: ImportOptions,
+        *,
+        file_name: str,
+        meta: dict[str, Any] | None = None,
+        run_here: bool = False,
+    ) -> Job:
+        """Record a queued job; the worker picks it up. ``run_here`` keeps it for :meth:`run` in this
+        process instead (it is created already owned, so a server's worker never takes it)."""
+        path = Path(path)
+        job_id = str(uuid.uuid4())
+        now = time.time()
+        try:
+            size = path.stat().st_size
+        except OSError:
+            size = 0
+        rejects_path = self.jobs_dir / f"{job_id}.rejects.csv"
+        with self.db.write() as conn:
+            (seq,) = conn.execute("SELECT coalesce(max(seq), 0) + 1 FROM bulk_jobs").fetchone()
+            conn.execute(
+                "INSERT INTO bulk_jobs (id, seq, file_name, path, contact_list, action, options, format, state, "
+                "owner, bytes_total, counts, created, rejects_path, meta) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
+                (
+                    job_id,
+                    seq,
+                    file_name,
+                    str(path),
+                    options.contact_list,
+                    options.action,
+                    orjson.dumps(asdict(options)).decode(),
+                    options.format,
+                    self._owner if run_here else None,
+                    size,
+                    orjson.dumps(empty_counts()).decode(),
+                    now,
+                    str(rejects_path),
+                    orjson.dumps(meta or {}).decode(),
+                ),
+            )
+        if not run_here:
+            self._wake.set()
+        return self.get(job_id)
+
+    def get(self, job_id: str) -> Job:
+        row = self.db.reader().execute(f"SELECT {_COLUMNS} FROM bulk_jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"Job {job_id} doesn't exist.", field="JobId")
+        return _job(row)
+
+    def list(self, limit: int = 50, *, before_seq: int | None = None) -> list[Job]:
+        """Newest first."""
+        sql = f"SELECT {_COLUMNS} FROM bulk_jobs"
+        params: list[object] = []
+        if before_seq is not None:
+            sql += " WHERE seq < ?"
+            params.append(before_seq)
+        sql += " ORDER BY seq DESC LIMIT ?"
+        params.append(limit)
+        return [_job(r) for r in self.db.reader().execute(sql, params)]
+
+    def seq(self, job_id: str) -> int:
+        row = self.db.reader().execute("SELECT seq FROM bulk_jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"Job {job_id} doesn't exist.", field="JobId")
+        return int(row[0])
+
+    def cancel(self, job_id: str) -> Job:
+        """A queued job is cancelled at once; a running one stops after its current batch (committed
+        batches stay: an import is not rolled back)."""
+        with self.db.write() as conn:
+            job = self._get_in(conn, job_id)
+            if job.state in ("queued", "interrupted"):
+                conn.execute(
+                    "UPDATE bulk_jobs SET state = 'cancelled', finished = ?, owner = NULL WHERE id = ?",
+                    (time.time(), job_id),
+                )
+            elif job.state == "running":
+                conn.execute("UPDATE bulk_jobs SET cancel_requested = 1 WHERE id = ?", (job_id,))
+        return self.get(job_id)
+
+    def resume(self, job_id: str, *, run_here: bool = False) -> Job:
+        """Queue an interrupted (or failed, or cancelled) job again; it continues after its last committed
+        row. A completed job is returned as it is."""
+        with self.db.write() as conn:
+            job = self._get_in(conn, job_id)
+            if job.state == "running" and _owner_alive(job.owner) and job.owner != self._owner:
+                return job
+            if job.state in RESUMABLE_STATES or job.state == "running":
+                conn.execute(
+                    "UPDATE bulk_jobs SET state = 'queued', cancel_requested = 0, error = NULL, finished = NULL, "
+                    "owner = ? WHERE id = ?",
+                    (self._owner if run_here else None, job_id),
+                )
+        if not run_here:
+            self._wake.set()
+        return self.get(job_id)
+
+    def wait(self, job_id: str, timeout: float | None = None) -> Job:
+        """Block until the job is final or interrupted (tests, and the CLI following a server's job)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            job = self.get(job_id)
+            if job.state not in ACTIVE_STATES:
+                return job
+            if deadline is not None and time.monotonic() > deadline:
+                return job
+            with self._changed:  # woken when a job of this process ends; polls for other processes' jobs
+                self._changed.wait(0.05)
+
+    def delete(self, job_id: str) -> None:
+        """Forget a final job and its rejects file."""
+        job = self.get(job_id)
+        with self.db.write() as conn:
+            conn.execute("DELETE FROM bulk_jobs WHERE id = ? AND state NOT IN ('queued', 'running')", (job_id,))
+        for p in (job.rejects_path, self._seen_path(job_id)):
+            if p is not None:
+                with contextlib.suppress(OSError):
+                    p.unlink()
+
+    @staticmethod
+    def _get_in(conn: sqlite3.Connection, job_id: str) -> Job:
+        row = conn.execute(f"SELECT {_COLUMNS} FROM bulk_jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"Job {job_id} doesn't exist.", field="JobId")
+        return _job(row)
+
+    def _seen_path(self, job_id: str) -> Path:
+        return self.jobs_dir / f"{job_id}.seen.db"
+
+    # -- synchronous helpers for the dialog and the CLI --------------------------------------------------
+
+    def dry_run(self, path: Path, options: ImportOptions) -> ImportReport:
+        """Validate the whole file and count what would happen, writing nothing."""
+        from .importer import run_import
+
+        return run_import(self.store, Path(path), options, dry_run=True)
+
+    def preview(self, path: Path, options: ImportOptions, rows: int = 10) -> Preview:
+        from .importer import preview
+
+        return preview(Path(path), options, rows=rows, store=self.store)
+
+    # -- running ---------------------------------------------------------------------------------------
+
+    def run(self, job_id: str, progress: ProgressCallback | None = None) -> Job:
+        """Run a queued job (or one queued again by ``resume``) in the calling thread, to its end."""
+        with self.db.write() as conn:
+            job = self._get_in(conn, job_id)
+            if job.state != "queued" or (job.owner not in (None, self._owner)):
+                return job
+            conn.execute(
+                "UPDATE bulk_jobs SET state = 'running', owner = ?, started = coalesce(started, ?) WHERE id = ?",
+                (self._owner, time.time(), job_id),
+            )
+        return self._execute(self.get(job_id), progress)
+
+    def _execute(self, job: Job, progress: ProgressCallback | None) -> Job:
+        from .importer import Progress, ResumePoint, run_import
+
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        resume = None
+        if job.rows_done or job.batches_done:
+            resume = ResumePoint(
+                rows_done=job.rows_done,
+                batches_done=job.batches_done,
+                counts=dict(job.counts),
+                rejects_bytes=job.rejects_bytes,
+                warnings=list(job.warnings),
+                sha256=job.sha256,
+            )
+        job_id = job.id
+        last_check = [0.0]
+
+        def on_commit(conn: sqlite3.Connection, p: Progress) -> None:
+            conn.execute(
+                "UPDATE bulk_jobs SET rows_done = ?, bytes_done = ?, batches_done = ?, counts = ?, warnings = ?, "
+                "rejects_bytes = ?, format = ?, sha256 = ?, bytes_total = ? WHERE id = ?",
+                (
+                    p.rows_done,
+                    p.bytes_done,
+                    p.batches_done,
+                    orjson.dumps(p.counts).decode(),
+                    orjson.dumps(p.warnings).decode(),
+                    p.rejects_bytes,
+                    p.format,
+                    p.sha256,
+                    p.bytes_total,
+                    job_id,
+                ),
+            )
+
+        def after_commit(p: Progress) -> None:
+            if progress is not None:
+                progress(self.get(job_id))
+
+        def should_stop() -> bool:
+            if self._stopping.is_set():
+                return True
+            now = time.monotonic()
+            if now - last_check[0] < 0.2:
+                return False
+            last_check[0] = now
+            row = self.db.reader().execute("SELECT cancel_requested FROM bulk_jobs WHERE id = ?", (job_id,)).fetchone()
+            return bool(row and row[0])
+
+        state: str
+        error: str | None = None
+        try:
+            report = run_import(
+                self.store,
+                job.path,
+                job.options,
+                file_name=job.file_name,
+                rejects_path=job.rejects_path,
+                seen_path=self._seen_path(job_id),
+                resume=resume,
+                on_commit=on_commit,
+                after_commit=after_commit,
+                should_stop=should_stop,
+            )
+        except Exception as exc:  # the job must end in a state, whatever went wrong
+            state, error = "failed", f"{type(exc).__name__}: {exc}"
+            report = None
+        else:
+            if report.error is not None:
+                state, error = "failed", str(report.error)
+            elif report.cancelled:
+                cancelled = self.get(job_id).cancel_requested
+                state = "cancelled" if cancelled else "interrupted"
+            else:
+                state = "completed"
+        with self.db.write() as conn:
+            conn.execute(
+                "UPDATE bulk_jobs SET state = ?, error = ?, finished = ?, owner = NULL, cancel_requested = 0 "
+                "WHERE id = ?",
+                (state, error, None if state == "interrupted" else time.time(), job_id),
+            )
+            if report is not None and report.format:
+                conn.execute("UPDATE bulk_jobs SET format = ? WHERE id = ?", (report.format, job_id))
+        if state in FINAL_STATES:
+            with contextlib.suppress(OSError):
+                self._seen_path(job_id).unlink()
+        final = self.get(job_id)
+        if final.rejects_path is not None and not final.rejected and state == "completed":
+            with contextlib.suppress(OSError):
+                final.rejects_path.unlink()
+            with self.db.write() as conn:
+                conn.execute("UPDATE bulk_jobs SET rejects_path = NULL WHERE id = ?", (job_id,))
+            final = self.get(job_id)
+        with self._changed:
+            self._changed.notify_all()
+        if progress is not None:
+            progress(final)
+        return final
+
+    def _next_queued(self) -> Job | None:
+        """Claim the oldest queued job nobody owns, skipping lists that already have a running job."""
+        with self.db.write() as conn:
+            busy = {r[0] for r in conn.execute("SELECT contact_list FROM bulk_jobs WHERE state = 'running'")}
+            for row in conn.execute(
+                f"SELECT {_COLUMNS} FROM bulk_jobs WHERE state = 'queued' AND owner IS NULL ORDER BY seq"
+            ).fetchall():
+                job = _job(row)
+                if job.contact_list in busy:
+                    continue
+                conn.execute(
+                    "UPDATE bulk_jobs SET state = 'running', owner = ?, started = coalesce(started, ?) WHERE id = ?",
+                    (self._owner, time.time(), job.id),
+                )
+                return self._get_in(conn, job.id)
+        return None
+
+    def _work(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                job = self._next_queued()
+            except sqlite3.Error:
+                job = None
+            if job is None:
+                self._wake.wait(1.0)  # another process may queue jobs too: look again now and then
+                self._wake.clear()
+                continue
+            self._execute(job, None)
+
+
+def counts_summary(counts: dict[str, int]) -> str:
+    """``created 3, updated 1, rejected 2`` with only the non-zero outcomes, in report order."""
+    parts = [f"{key.replace('_', ' ')} {counts[key]:,}" for key in COUNT_KEYS if counts.get(key)]
+    return ", ".join(parts) or "nothing to do"
