@@ -21,8 +21,18 @@ Migration = Callable[[sqlite3.Connection], None]
 _MIGRATIONS: dict[str, list[Migration]] = {}
 
 
+# SQL functions written in Python, registered on every connection (writer and readers alike).
+_FUNCTIONS: dict[str, tuple[int, Callable[..., object]]] = {}
+
+
 def register_migrations(owner: str, migrations: list[Migration]) -> None:
     _MIGRATIONS[owner] = migrations
+
+
+def register_function(name: str, arity: int, func: Callable[..., object]) -> None:
+    """Make ``func`` callable from SQL on connections opened from now on. It must be deterministic and never
+    raise (an exception inside SQLite fails the whole query)."""
+    _FUNCTIONS[name] = (arity, func)
 
 
 def run_script(conn: sqlite3.Connection, script: str) -> None:
@@ -39,6 +49,8 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA temp_store = MEMORY")
     conn.execute("PRAGMA cache_size = -32000")
+    for name, (arity, func) in _FUNCTIONS.items():
+        conn.create_function(name, arity, func, deterministic=True)
     return conn
 
 

@@ -83,13 +83,7 @@ class Contact:
 
     def attributes(self) -> dict[str, object] | None:
         """The attributes as an object, or None when unset or not a JSON object (possible via the SES API)."""
-        if not self.attributes_data:
-            return None
-        try:
-            value = orjson.loads(self.attributes_data)
-        except orjson.JSONDecodeError:
-            return None
-        return value if isinstance(value, dict) else None
+        return attributes_object(self.attributes_data)
 
     def same_state(self, other: Contact) -> bool:
         """Whether a write would change nothing a user can see: attributes compare as JSON, not as text,
@@ -145,15 +139,30 @@ class ContactQuery:
             return False
         if self.domain and key.rpartition("@")[2] != self.domain.lower().lstrip("@"):
             return False
-        if self.attribute_key:
-            attributes = contact.attributes() or {}
-            if self.attribute_key not in attributes:
-                return False
-            if self.attribute_value is not None and attribute_text(attributes[self.attribute_key]) != (
-                self.attribute_value
-            ):
-                return False
-        return True
+        return not self.attribute_key or attributes_match(
+            contact.attributes_data, self.attribute_key, self.attribute_value
+        )
+
+
+def attributes_object(text: str | None) -> dict[str, object] | None:
+    """Attributes text as an object, or None when unset, not JSON, or not an object (possible via the SES API)."""
+    if not text:
+        return None
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def attributes_match(text: str | None, key: str, value: str | None) -> bool:
+    """The attribute search: ``key`` present (any value, null included), and when ``value`` is given, the
+    value's :func:`attribute_text` equals it. The local store runs this very function inside SQLite, so a
+    search means the same whatever wrote the text (duplicate keys, escapes, number spellings)."""
+    attributes = attributes_object(text)
+    if attributes is None or key not in attributes:
+        return False
+    return value is None or attribute_text(attributes[key]) == value
 
 
 def _canonical_attributes(text: str | None) -> bytes | None:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 
 import orjson
 
-from ..db import Database, register_migrations, run_script
+from ..db import Database, register_function, register_migrations, run_script
 from ..errors import AlreadyExists, BadRequest, NotFound
 from ..model import (
     OPT_IN,
@@ -40,6 +40,7 @@ from ..model import (
     TopicCounts,
     UpsertPolicy,
     apply_patch,
+    attributes_match,
 )
 from ..validation import (
     MAX_ATTRIBUTES_BYTES,
@@ -103,6 +104,7 @@ def _schema_v1(conn: sqlite3.Connection) -> None:
 
 
 register_migrations("contacts", [_schema_v1])
+register_function("sescontacts_attributes_match", 3, attributes_match)
 
 _CONTACT_COLUMNS = "email, unsubscribe_all, topics, attributes, created, updated"
 _UPSERT = (
@@ -617,17 +619,11 @@ class SqliteContactStore:
             clauses.append("email_key LIKE ? ESCAPE '\\'")
             params.append(f"%@{_like_escape(query.domain.lower().lstrip('@'))}")
         if query.attribute_key:
-            path = _json_path(query.attribute_key)
-            if query.attribute_value is None:
-                clauses.append("json_valid(attributes) AND json_type(attributes, ?) IS NOT NULL")
-                params.append(path)
-            else:
-                # Strings compare as they are, other values by their JSON text (as model.attribute_text).
-                clauses.append(
-                    "json_valid(attributes) AND (CASE json_type(attributes, ?) WHEN 'text' "
-                    "THEN attributes ->> ? ELSE attributes -> ? END) = ?"
-                )
-                params += [path, path, path, query.attribute_value]
+            # The model's own predicate, run inside SQLite: JSON paths cannot address every key (a '"' in it),
+            # and SQLite's JSON differs from the model's on duplicate keys and number spellings. Measured at
+            # about 0.8 us a row, against 0.5 us for json_type: exactness is worth it.
+            clauses.append("attributes IS NOT NULL AND sescontacts_attributes_match(attributes, ?, ?)")
+            params += [query.attribute_key, query.attribute_value]
         return " AND ".join(clauses), params
 
     def _scope(self, list_name: str, query: ContactQuery) -> str:
