@@ -3,6 +3,7 @@ signed with botocore's SigV4Auth, sent with http.client so the path goes out byt
 
 from __future__ import annotations
 
+import datetime as dt
 import http.client
 import json
 from typing import Any
@@ -25,11 +26,34 @@ def sign(
     secret: str = SECRET_ACCESS_KEY,
     service: str = "ses",
     region: str = REGION,
+    at: dt.datetime | None = None,
+    extra_headers: dict[str, str] | None = None,
 ) -> dict[str, str]:
+    """Headers signed by botocore's SigV4Auth; ``at`` signs as of another time (a client with a wrong clock)."""
     headers = {"Content-Type": "application/json"} if body else {}
+    headers.update(extra_headers or {})
     request = AWSRequest(method=method, url=url + target, data=body, headers=headers)
-    SigV4Auth(Credentials(key_id, secret), service, region).add_auth(request)
+    signer = (
+        SigV4Auth(Credentials(key_id, secret), service, region)
+        if at is None
+        else _SignedAt(Credentials(key_id, secret), service, region, at=at)
+    )
+    signer.add_auth(request)
     return dict(request.headers.items())
+
+
+class _SignedAt(SigV4Auth):
+    """SigV4Auth with a fixed clock: the same steps as ``add_auth``, stamped with ``at``."""
+
+    def __init__(self, credentials: Credentials, service: str, region: str, *, at: dt.datetime) -> None:
+        super().__init__(credentials, service, region)
+        self._at = at
+
+    def add_auth(self, request: AWSRequest) -> None:
+        request.context["timestamp"] = self._at.strftime("%Y%m%dT%H%M%SZ")
+        self._modify_request_before_signing(request)
+        canonical = self.canonical_request(request)
+        self._inject_signature_to_request(request, self.signature(self.string_to_sign(request, canonical), request))
 
 
 def send(
