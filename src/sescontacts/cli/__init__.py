@@ -9,6 +9,7 @@ import click
 
 from .. import __version__
 from . import serve as serve_commands
+from . import ses as ses_commands
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -18,3 +19,4 @@ def main() -> None:
 
 
 serve_commands.register(main)
+ses_commands.register(main)

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from .options import data_options, settings_from
+from .ses import ses_options
 
 
 def register(main: click.Group) -> None:
@@ -35,6 +36,7 @@ def register(main: click.Group) -> None:
     help="Largest file the console accepts for import, in MiB.",
 )
 @click.option("--access-log/--no-access-log", default=False, help="Log every HTTP request.")
+@ses_options
 def serve(**options: Any) -> None:
     """Start the web console and the SES v2 API on one port."""
     import uvicorn

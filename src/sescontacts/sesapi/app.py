@@ -164,4 +164,8 @@ def create_sesapi_app(services: Any) -> ASGIApp:
     # Guards (e.g. the --throttle option's rate limiter) are appended here: api.guards.append(...).
     app: ASGIApp = api
     # Whole-app ASGI wrappers go here: app = Wrapper(app, ...).
+    if getattr(services.settings, "throttle", None):  # --throttle RATE[:BURST]: 429s as SES sends them
+        from .throttle import Throttle
+
+        app = Throttle(app, services.settings.throttle)
     return app

@@ -1,0 +1,375 @@
+"""The ses backend's commands and options: ``sescontacts doctor``, ``sescontacts iam-policy``, ``sescontacts sync``,
+and the connection options ``serve`` takes (``ses_options``).
+
+``doctor`` is for the moment a user first points sescontacts at their AWS account: every check says in plain
+words what works, what is missing and what to do, and it never changes anything without asking.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from .options import data_options, settings_from
+
+F = Callable[..., Any]
+
+# What each feature needs, and why: `iam-policy` prints these, `doctor` checks them.
+FEATURE_ACTIONS: dict[str, tuple[str, list[str]]] = {
+    "contacts": (
+        "read and edit contacts, keep the local mirror in sync",
+        [
+            "ses:GetContactList",
+            "ses:ListContactLists",
+            "ses:CreateContact",
+            "ses:GetContact",
+            "ses:UpdateContact",
+            "ses:DeleteContact",
+            "ses:ListContacts",
+        ],
+    ),
+    "lists": (
+        "create the contact list, edit its topics and tags",
+        [
+            "ses:CreateContactList",
+            "ses:UpdateContactList",
+            "ses:DeleteContactList",
+            "ses:TagResource",
+            "ses:UntagResource",
+            "ses:ListTagsForResource",
+        ],
+    ),
+    "import-jobs": ("large imports through an SES import job", ["ses:CreateImportJob", "ses:GetImportJob"]),
+}
+
+
+def ses_options(func: F) -> F:
+    """How to reach SES: declared once, used by ``serve`` (with ``--backend ses``), ``doctor`` and ``sync``."""
+    for option in reversed(
+        [
+            click.option("--profile", "aws_profile", envvar="SESCONTACTS_AWS_PROFILE", help="AWS profile to use."),
+            click.option("--role-arn", envvar="SESCONTACTS_ROLE_ARN", help="IAM role to assume for SES calls."),
+            click.option("--external-id", envvar="SESCONTACTS_EXTERNAL_ID", help="External id for --role-arn."),
+            click.option(
+                "--endpoint-url",
+                "ses_endpoint_url",
+                envvar="SESCONTACTS_SES_ENDPOINT_URL",
+                help="SES endpoint (default: AWS's for the region), e.g. another sescontacts serve.",
+            ),
+            click.option(
+                "--ses-rate",
+                envvar="SESCONTACTS_SES_RATE",
+                type=float,
+                default=1.0,
+                show_default=True,
+                help="SES requests per second, for the whole process (SES allows 1/s for contact actions).",
+            ),
+            click.option(
+                "--ses-burst",
+                envvar="SESCONTACTS_SES_BURST",
+                type=int,
+                default=2,
+                show_default=True,
+                help="Requests allowed at once before pacing starts.",
+            ),
+            click.option(
+                "--s3-import-location",
+                envvar="SESCONTACTS_S3_IMPORT_LOCATION",
+                help="s3://bucket/prefix/ for large imports through an SES import job (else row by row).",
+            ),
+            click.option(
+                "--s3-endpoint-url",
+                envvar="SESCONTACTS_S3_ENDPOINT_URL",
+                help="S3-compatible endpoint for s3:// URLs (default: AWS's); also where local import jobs read.",
+            ),
+            click.option(
+                "--sync-interval",
+                "sync_interval_seconds",
+                envvar="SESCONTACTS_SYNC_INTERVAL",
+                type=float,
+                default=300.0,
+                show_default=True,
+                help="Seconds between syncs of the local mirror with SES.",
+            ),
+            click.option(
+                "--throttle",
+                envvar="SESCONTACTS_THROTTLE",
+                help="Local backend: answer TooManyRequestsException beyond RATE[:BURST] requests/s, as SES does.",
+            ),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def register(main: click.Group) -> None:
+    main.add_command(doctor)
+    main.add_command(iam_policy)
+    main.add_command(sync)
+
+
+def policy_document(features: list[str], *, region: str = "*", account: str = "*", list_name: str = "*") -> dict:
+    """Least privilege: the actions the chosen features call, on the one contact list (and import jobs)."""
+    statements: list[dict[str, Any]] = []
+    list_arn = f"arn:aws:ses:{region}:{account}:contact-list/{list_name}"
+    for feature in features:
+        actions = FEATURE_ACTIONS[feature][1]
+        if feature == "import-jobs":
+            statements.append(
+                {
+                    "Sid": "ImportJobs",
+                    "Effect": "Allow",
+                    "Action": actions,
+                    # Job ids are not known in advance, and CreateImportJob names the list only in its body.
+                    "Resource": "*",
+                }
+            )
+            continue
+        # ListContactLists is not resource-scoped (it has no list ARN).
+        scoped = [a for a in actions if a != "ses:ListContactLists"]
+        statements.append(
+            {"Sid": feature.title().replace("-", ""), "Effect": "Allow", "Action": scoped, "Resource": list_arn}
+        )
+        if "ses:ListContactLists" in actions:
+            statements.append(
+                {"Sid": "FindTheList", "Effect": "Allow", "Action": ["ses:ListContactLists"], "Resource": "*"}
+            )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def s3_policy(location: str) -> dict:
+    """What our role needs to upload import files to the configured S3 location."""
+    bucket, _, prefix = location.removeprefix("s3://").partition("/")
+    return {
+        "Sid": "UploadImportFiles",
+        "Effect": "Allow",
+        "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+        "Resource": f"arn:aws:s3:::{bucket}/{prefix}*",
+    }
+
+
+@click.command("iam-policy")
+@data_options
+@click.option(
+    "--feature",
+    "features",
+    multiple=True,
+    type=click.Choice(sorted(FEATURE_ACTIONS)),
+    help="Only the permissions these features need (repeatable). Default: contacts and lists, plus import "
+    "jobs when --s3-import-location is set.",
+)
+@click.option("--account", default="*", show_default=True, help="AWS account id to scope the policy to.")
+@click.option("--s3-import-location", envvar="SESCONTACTS_S3_IMPORT_LOCATION", help="s3://bucket/prefix/ for imports.")
+def iam_policy(features: tuple[str, ...], account: str, s3_import_location: str | None, **options: Any) -> None:
+    """Print the least-privilege IAM policy (JSON) for the features in use."""
+    chosen = list(features) or ["contacts", "lists"] + (["import-jobs"] if s3_import_location else [])
+    document = policy_document(chosen, region=options["region"], account=account, list_name=options["contact_list"])
+    if s3_import_location and "import-jobs" in chosen:
+        document["Statement"].append(s3_policy(s3_import_location))
+    click.echo(json.dumps(document, indent=2))
+    if s3_import_location and "import-jobs" in chosen:
+        bucket = s3_import_location.removeprefix("s3://").partition("/")[0]
+        click.echo(
+            f"\nSES itself reads the import file: the bucket policy of {bucket} must also allow "
+            "s3:GetObject to the service principal ses.amazonaws.com (condition aws:Referer = your account id).",
+            err=True,
+        )
+
+
+class Check:
+    """One line of the doctor's report."""
+
+    def __init__(self) -> None:
+        self.problems = 0
+
+    def ok(self, text: str) -> None:
+        click.echo(f"  ok    {text}")
+
+    def fail(self, text: str, fix: str | None = None) -> None:
+        self.problems += 1
+        click.echo(f"  FAIL  {text}")
+        if fix:
+            click.echo(f"        -> {fix}")
+
+    def warn(self, text: str) -> None:
+        click.echo(f"  note  {text}")
+
+
+@click.command()
+@data_options
+@ses_options
+@click.option("--yes", is_flag=True, help="Create the contact list without asking if it is missing.")
+def doctor(yes: bool, **options: Any) -> None:
+    """Check the connection to SES: credentials, region, the contact list and the permissions each feature needs."""
+    from ..errors import AuthError, NotFound, SesContactsError
+    from ..store.pacer import BOTO_CONFIG, Pacer
+    from ..store.ses import make_session
+
+    settings = settings_from(**options, backend="ses")
+    check = Check()
+    click.echo(f"sescontacts doctor: SES in {settings.region}, contact list {settings.contact_list!r}")
+    try:
+        session = make_session(
+            region=settings.region,
+            profile=settings.aws_profile,
+            role_arn=settings.role_arn,
+            external_id=settings.external_id,
+        )
+        credentials = session.get_credentials()
+    except Exception as exc:
+        check.fail(f"could not load AWS credentials: {exc}", "check --profile / AWS_PROFILE and ~/.aws/config")
+        raise SystemExit(1) from None
+    if credentials is None:
+        check.fail(
+            "no AWS credentials found",
+            "set AWS_PROFILE (or --profile), run `aws configure`, or run on a machine with an IAM role",
+        )
+        raise SystemExit(1)
+    check.ok(f"credentials found ({credentials.method})")
+    if settings.role_arn:
+        check.ok(f"assuming role {settings.role_arn}" + (" with an external id" if settings.external_id else ""))
+
+    pacer = Pacer(settings.ses_rate, settings.ses_burst)
+    client = session.client(
+        "sesv2", region_name=settings.region, endpoint_url=settings.ses_endpoint_url, config=BOTO_CONFIG
+    )
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from ..store.ses import map_client_error
+
+    def call(name: str, **params: Any) -> dict[str, Any]:
+        try:
+            return dict(pacer.call(getattr(client, name), **params))
+        except ClientError as exc:
+            raise map_client_error(exc) from exc
+        except BotoCoreError as exc:
+            from ..errors import ServiceUnavailable
+
+            raise ServiceUnavailable(str(exc)) from exc
+
+    def denied(exc: SesContactsError) -> bool:
+        return isinstance(exc, AuthError) or exc.code in ("AccessDeniedException", "AccessDenied")
+
+    try:
+        lists = [item["ContactListName"] for item in call("list_contact_lists").get("ContactLists") or ()]
+        check.ok(f"SES answers in {settings.region} (ses:ListContactLists)")
+    except SesContactsError as exc:
+        if denied(exc):
+            check.fail(f"SES refused the credentials or ses:ListContactLists: {exc.message}", _POLICY_HINT)
+        else:
+            check.fail(f"cannot reach SES in {settings.region}: {exc.message}", "check --region and your network")
+        raise SystemExit(1) from None
+
+    if settings.contact_list in lists:
+        check.ok(f"contact list {settings.contact_list!r} exists")
+    elif lists:
+        check.fail(
+            f"contact list {settings.contact_list!r} does not exist; this region has {', '.join(lists)!s}",
+            f"use --contact-list {lists[0]} (SES allows one list per account and region)",
+        )
+    else:
+        click.echo(f"  The contact list {settings.contact_list!r} does not exist (SES allows one per region).")
+        if yes or click.confirm(f"  Create {settings.contact_list!r} now?", default=False):
+            try:
+                call("create_contact_list", ContactListName=settings.contact_list)
+                check.ok(f"created contact list {settings.contact_list!r}")
+                lists = [settings.contact_list]
+            except SesContactsError as exc:
+                check.fail(f"could not create the list: {exc.message}", _POLICY_HINT)
+        else:
+            check.fail("no contact list", "run `sescontacts doctor --yes` to create it")
+
+    if settings.contact_list in lists:
+        probes: list[tuple[str, str, Callable[[], object]]] = [
+            ("contacts", "ses:GetContactList", lambda: call("get_contact_list", ContactListName=settings.contact_list)),
+            (
+                "contacts",
+                "ses:ListContacts",
+                lambda: call("list_contacts", ContactListName=settings.contact_list, PageSize=1),
+            ),
+            (
+                "contacts",
+                "ses:GetContact",
+                lambda: call("get_contact", ContactListName=settings.contact_list, EmailAddress=_PROBE_ADDRESS),
+            ),
+        ]
+        if settings.s3_import_location:
+            probes.append(("import-jobs", "ses:GetImportJob", lambda: call("get_import_job", JobId=_PROBE_JOB)))
+        for feature, action, probe in probes:
+            try:
+                probe()
+                check.ok(f"{action} allowed ({FEATURE_ACTIONS[feature][0]})")
+            except NotFound:
+                check.ok(f"{action} allowed ({FEATURE_ACTIONS[feature][0]})")  # allowed, nothing there: fine
+            except SesContactsError as exc:
+                if denied(exc):
+                    check.fail(f"{action} is not allowed: {FEATURE_ACTIONS[feature][0]} will fail", _POLICY_HINT)
+                else:
+                    check.ok(f"{action} allowed ({FEATURE_ACTIONS[feature][0]})")
+        check.warn(
+            "write permissions (CreateContact, UpdateContact, DeleteContact) are not tried: doctor changes nothing"
+        )
+    if settings.s3_import_location:
+        _check_s3(check, session, settings)
+    click.echo("")
+    if check.problems:
+        click.echo(f"{check.problems} problem(s) found.")
+        raise SystemExit(1)
+    click.echo("Everything sescontacts needs is in place.")
+
+
+_PROBE_ADDRESS = "sescontacts-doctor-probe@example.invalid"
+_PROBE_JOB = "00000000-0000-0000-0000-000000000000"
+_POLICY_HINT = "attach the policy printed by `sescontacts iam-policy` to your user or role"
+
+
+def _check_s3(check: Check, session: Any, settings: Any) -> None:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, _, prefix = settings.s3_import_location.removeprefix("s3://").partition("/")
+    s3 = session.client("s3", region_name=settings.region, endpoint_url=settings.s3_endpoint_url)
+    try:
+        s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
+        check.ok(f"S3 location {settings.s3_import_location} is reachable")
+    except (ClientError, BotoCoreError) as exc:
+        check.fail(
+            f"S3 location {settings.s3_import_location}: {exc}",
+            "create the bucket, or allow s3:PutObject/GetObject on the prefix (see `sescontacts iam-policy`)",
+        )
+
+
+@click.command()
+@data_options
+@ses_options
+@click.option("--full/--incremental", default=True, show_default=True, help="Full walk, or resume an interrupted one.")
+def sync(full: bool, **options: Any) -> None:
+    """Bring the local mirror of the SES contact list up to date now, with progress."""
+    from ..services import Services
+    from ..store.sync import MirrorSync, SyncStatus
+
+    settings = settings_from(**options, backend="ses")
+    services = Services.open(settings)
+    store: Any = services.store
+
+    def progress(status: SyncStatus) -> None:
+        eta = "unknown" if status.eta_seconds is None else f"{status.eta_seconds:,.0f} s"
+        click.echo(
+            f"  {status.list_name}: {status.seen:,} listed, {status.fetched:,} fetched, "
+            f"{status.calls:,} calls, ETA {eta}",
+            err=True,
+        )
+
+    syncer: MirrorSync = store.sync
+    syncer.on_progress = progress
+    try:
+        for result in syncer.sync_all(full=full):
+            click.echo(
+                f"{result.list_name}: {result.seen:,} contacts, {result.fetched:,} fetched, "
+                f"{result.removed:,} removed, {result.calls:,} SES calls in {result.seconds:,.1f} s"
+            )
+    finally:
+        services.close()
