@@ -1,0 +1,128 @@
+"""The web console as one Starlette app: routes from ``views/``, templates, static files, the gate.
+
+``server.py`` mounts it for every path outside ``/v2/``. Everything it does to contacts goes through
+``services.store`` (a ``ContactStore``), so it serves the local and the ses backend alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+
+from ..errors import SesContactsError
+from ..model import OPT_IN, Count, attribute_text
+from ..services import Services
+from .auth import LoginLimiter, SessionCodec, Users, session_secret
+from .gate import Gate
+from .views import aws, contact_form, contacts, exports, imports, login, topics
+from .views.common import render
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+HTMX_FILE = "htmx-2.0.11.min.js"
+# The vendored htmx, pinned: tests/test_console_static.py checks the file against this digest.
+HTMX_SHA256 = "d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717"
+
+
+def format_time(timestamp: float | None) -> str:
+    if not timestamp:
+        return "—"
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def format_count(count: Count | int) -> str:
+    """``10,000+`` for a count that stopped at its cap: we never scan a million rows to print a number."""
+    if isinstance(count, Count):
+        return f"{count.value:,}" + ("" if count.exact else "+")
+    return f"{count:,}"
+
+
+def attribute_summary(data: str | None, limit: int = 3) -> list[tuple[str, str]]:
+    """The first few ``key: value`` pairs, values shortened, for the table's attributes column."""
+    if not data:
+        return []
+    from ..model import Contact
+
+    attributes = Contact("x", attributes_data=data).attributes()
+    if attributes is None:
+        return [("(raw)", data[:60] + ("…" if len(data) > 60 else ""))]
+    pairs = []
+    for key, value in list(attributes.items())[:limit]:
+        text = attribute_text(value)
+        pairs.append((key[:40], text[:40] + ("…" if len(text) > 40 else "")))
+    if len(attributes) > limit:
+        pairs.append(("", f"+{len(attributes) - limit} more"))
+    return pairs
+
+
+def _static_version() -> str:
+    """A digest of the static files, appended to their URLs so a new release is never served stale."""
+    digest = hashlib.sha256()
+    for path in sorted(STATIC.rglob("*")):
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+def make_jinja() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(["html"], default_for_string=True, default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["when"] = format_time
+    env.filters["count"] = format_count
+    env.filters["attr_summary"] = attribute_summary
+    env.globals["HTMX_FILE"] = HTMX_FILE
+    env.globals["STATIC_VERSION"] = _static_version()
+    env.globals["OPT_IN"] = OPT_IN
+    return env
+
+
+def console_routes() -> list[BaseRoute]:
+    return [
+        *login.routes,
+        *contacts.routes,
+        *contact_form.routes,
+        *topics.routes,
+        *aws.routes,
+        *imports.routes,
+        *exports.routes,
+        Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+    ]
+
+
+async def _store_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SesContactsError)
+    return render(request, "error.html", status_code=exc.status, message=exc.message)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    messages = {404: "There is no page at this address.", 405: "This page does not accept that kind of request."}
+    message = messages.get(exc.status_code, str(exc.detail))
+    return render(request, "error.html", status_code=exc.status_code, message=message)
+
+
+def create_console_app(services: Services) -> Gate:
+    users = Users(services.db)
+    app = Starlette(
+        routes=console_routes(),
+        exception_handlers={SesContactsError: _store_error, HTTPException: _http_error},
+    )
+    app.state.services = services
+    app.state.users = users
+    app.state.jinja = make_jinja()
+    app.state.login_limiter = LoginLimiter()
+    return Gate(app, users, SessionCodec(session_secret(services.db)))

@@ -1,0 +1,142 @@
+"""The console's front door: one ASGI middleware in front of every console route.
+
+It is deny-by-default: a route is reachable without a login only if its path is in ``PUBLIC_PATHS`` /
+``PUBLIC_PREFIXES``; a new page added later is private without anyone remembering to protect it. The same
+middleware checks CSRF on every non-GET request, writes the session cookie when the session changed, and
+adds the security headers (a strict Content-Security-Policy keeps a stored ``<script>`` inert even if some
+template ever forgot to escape) and a ``Server-Timing`` header the benchmark reads.
+"""
+
+from __future__ import annotations
+
+import time
+from http.cookies import SimpleCookie
+from urllib.parse import quote
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import csrf
+from .auth import SESSION_COOKIE, SESSION_MAX_AGE, Session, SessionCodec, User, Users
+
+PUBLIC_PATHS = frozenset({"/login"})
+PUBLIC_PREFIXES = ("/static/",)
+SESSION_SCOPE_KEY = "sescontacts.session"
+USER_SCOPE_KEY = "sescontacts.user"
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+_SECURITY_HEADERS = {
+    "content-security-policy": CSP,
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "same-origin",
+}
+
+
+def is_public(path: str) -> bool:
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
+def _cookie(scope: Scope) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == b"cookie":
+            jar: SimpleCookie = SimpleCookie()
+            try:
+                jar.load(value.decode("latin-1"))
+            except Exception:  # a malformed cookie header from some other app on localhost
+                return None
+            if SESSION_COOKIE in jar:
+                return jar[SESSION_COOKIE].value
+    return None
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+class Gate:
+    def __init__(self, app: ASGIApp, users: Users, codec: SessionCodec) -> None:
+        self.app = app
+        self.users = users
+        self.codec = codec
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        session = self.codec.load(_cookie(scope))
+        user = self._user(session)
+        scope[SESSION_SCOPE_KEY] = session
+        scope[USER_SCOPE_KEY] = user
+        path: str = scope["path"]
+        method: str = scope["method"]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for key, value in _SECURITY_HEADERS.items():
+                    headers.setdefault(key, value)
+                if session.dirty:
+                    headers.append("set-cookie", self._set_cookie(scope, session))
+                headers.append("server-timing", f"app;dur={(time.perf_counter() - started) * 1000:.2f}")
+            await send(message)
+
+        if user is None and not is_public(path):
+            await self._refuse_anonymous(scope, send_with_headers)
+            return
+        if method not in csrf.SAFE_METHODS:
+            try:
+                receive = await csrf.check_request(scope, receive, session.csrf)
+            except csrf.CsrfError as exc:
+                await _plain(send_with_headers, exc.status, exc.message)
+                return
+        await self.app(scope, receive, send_with_headers)
+
+    def _user(self, session: Session) -> User | None:
+        if not session.user:
+            return None
+        user = self.users.get(session.user)
+        if user is None or user.fingerprint != session.fingerprint:
+            # Removed, or the password changed since this cookie was issued: log this browser out.
+            session.user = session.fingerprint = None
+            session.dirty = True
+            return None
+        return user
+
+    def _set_cookie(self, scope: Scope, session: Session) -> str:
+        secure = "; Secure" if scope.get("scheme") == "https" else ""
+        value = self.codec.dump(session)
+        return f"{SESSION_COOKIE}={value}; Path=/; Max-Age={SESSION_MAX_AGE}; HttpOnly; SameSite=Lax{secure}"
+
+    @staticmethod
+    async def _refuse_anonymous(scope: Scope, send: Send) -> None:
+        """Browsers asking for a page go to the login form (and come back after); everything else is 401."""
+        path = scope["path"]
+        query = scope.get("query_string", b"").decode("latin-1")
+        target = path + ("?" + query if query else "")
+        login = "/login?next=" + quote(target, safe="")
+        if _header(scope, b"hx-request"):
+            # htmx would swap a login page into a table cell; tell it to navigate instead.
+            await _plain(send, 401, "Log in to continue.", extra=[(b"hx-redirect", login.encode())])
+        elif scope["method"] in ("GET", "HEAD"):
+            await _plain(send, 303, "Log in to continue.", extra=[(b"location", login.encode())])
+        else:
+            await _plain(send, 401, "Log in to continue.")
+
+
+async def _plain(send: Send, status: int, text: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = text.encode()
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+        *(extra or []),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,88 @@
+// The console's only script: everything works without it, this makes it quicker to use.
+// Loaded as a file (the Content-Security-Policy allows no inline script).
+(function () {
+  "use strict";
+  var csrf = document.body ? document.body.dataset.csrf : null;
+
+  // htmx sends the CSRF token as a header on every request it makes.
+  document.addEventListener("htmx:configRequest", function (event) {
+    if (!csrf) csrf = document.body.dataset.csrf;
+    event.detail.headers["X-CSRF-Token"] = csrf;
+  });
+
+  // A dialog's content arrived: open the dialog (Import Contacts, AWS API).
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var dialog = document.getElementById("dialog");
+    if (dialog && event.detail.target && event.detail.target.id === "dialog-body" && !dialog.open) {
+      dialog.showModal();
+      var first = dialog.querySelector("input, button, a[href]");
+      if (first) first.focus();
+    }
+  });
+
+  // Error responses (400 with inline messages, 413 upload too large) still carry a page to show.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var status = event.detail.xhr.status;
+    if (status === 400 || status === 413 || status === 422 || status === 404) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
+  document.addEventListener("click", function (event) {
+    var target = event.target.closest ? event.target : null;
+    if (!target) return;
+    var close = target.closest("[data-close-dialog]");
+    if (close) {
+      var dialog = close.closest("dialog");
+      if (dialog) dialog.close();
+      return;
+    }
+    var copy = target.closest("[data-copy]");
+    if (copy) {
+      var text = copy.getAttribute("data-copy");
+      var done = function () {
+        var before = copy.textContent;
+        copy.textContent = "Copied";
+        setTimeout(function () { copy.textContent = before; }, 1500);
+      };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(text).then(done, function () { fallbackCopy(text); done(); });
+      } else {
+        fallbackCopy(text);
+        done();
+      }
+    }
+  });
+
+  function fallbackCopy(text) {
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.className = "offscreen";
+    document.body.appendChild(area);
+    area.select();
+    try { document.execCommand("copy"); } catch (e) { /* nothing more we can do */ }
+    document.body.removeChild(area);
+  }
+
+  // Closing the dialog after a completed step leaves its URL in the bar; put the contacts URL back.
+  document.addEventListener("close", function (event) {
+    if (event.target.id === "dialog" && location.pathname.indexOf("/import") === 0) {
+      location.assign("/");
+    }
+  }, true);
+
+  // Row selection: "select page" toggles every row; "all N matching" implies the whole page too.
+  document.addEventListener("change", function (event) {
+    var el = event.target;
+    if (el.id === "select-page" || el.id === "select-all-matching") {
+      var form = el.closest("form");
+      form.querySelectorAll("input[name=email]").forEach(function (box) { box.checked = el.checked; });
+      if (el.id === "select-all-matching") {
+        var page = form.querySelector("#select-page");
+        if (page) page.checked = el.checked;
+      }
+    }
+  });
+})();

@@ -1,0 +1,103 @@
+"""The AWS API dialog: the values a program needs, and the product page's five commands filled in.
+
+Values come from the running server (region, list, the URL this browser reached us on) so a pasted
+command works as shown. The secret key never appears in HTML: the page names where the keys come from
+and the command that prints them (``sescontacts credentials``).
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ...validation import email_problem
+from .common import is_htmx, list_name, render, services
+
+EXAMPLE_EMAIL = "jane.doe@example.com"
+EXAMPLE_ATTRIBUTES = '{"Name": "Jane", "Company": "Example Corp"}'
+
+
+@dataclass(frozen=True)
+class Command:
+    title: str
+    text: str
+
+
+def _command(name: str, args: list[tuple[str, str]]) -> str:
+    lines = [f"aws sesv2 {name}"] + [f"  {flag} {shlex.quote(value)}" for flag, value in args]
+    return " \\\n".join(lines)
+
+
+def commands(region: str, list_name: str, endpoint: str | None, email: str) -> list[Command]:
+    common = [("--region", region), ("--contact-list-name", list_name)]
+    if endpoint:
+        common = [("--endpoint-url", endpoint), *common]
+    address = [("--email-address", email)]
+    attributes = [("--attributes-data", EXAMPLE_ATTRIBUTES)]
+    return [
+        Command("List contacts", _command("list-contacts", common)),
+        Command("Get contact", _command("get-contact", common + address)),
+        Command("Add contact", _command("create-contact", common + address + attributes)),
+        Command("Update contact", _command("update-contact", common + address + attributes)),
+        Command("Delete contact", _command("delete-contact", common + address)),
+    ]
+
+
+def endpoint_url(request: Request) -> str:
+    """The URL this browser reached the console on: the one address we know the user can reach."""
+    return str(request.base_url).rstrip("/")
+
+
+def boto3_snippet(region: str, list_name: str, endpoint: str | None) -> str:
+    endpoint_line = f"    endpoint_url={endpoint!r},\n" if endpoint else ""
+    return (
+        "import boto3\n\n"
+        'ses = boto3.client(\n    "sesv2",\n'
+        f"    region_name={region!r},\n{endpoint_line})\n\n"
+        "# ListContacts has no paginator in botocore: follow NextToken yourself.\n"
+        "kwargs = {" + f'"ContactListName": {list_name!r}' + "}\n"
+        "while True:\n"
+        "    page = ses.list_contacts(**kwargs)\n"
+        '    for contact in page["Contacts"]:\n'
+        '        print(contact["EmailAddress"])\n'
+        '    if "NextToken" not in page:\n'
+        "        break\n"
+        '    kwargs["NextToken"] = page["NextToken"]\n'
+    )
+
+
+async def aws_page(request: Request) -> Response:
+    svc = services(request)
+    settings = svc.settings
+    local = settings.backend == "local"
+    endpoint = endpoint_url(request) if local else None
+    email = request.query_params.get("email", "").strip() or EXAMPLE_EMAIL
+    if email_problem(email):
+        email = EXAMPLE_EMAIL
+    data_dir_flag = (
+        ""
+        if str(settings.data_dir) in ("sescontacts-data", "./sescontacts-data")
+        else (f" --data-dir {shlex.quote(str(settings.data_dir))}")
+    )
+    context = {
+        "region": svc.store.region,
+        "contact_list_name": list_name(request),
+        "endpoint": endpoint,
+        "backend": settings.backend,
+        "key_source": svc.access_key.source,
+        "access_key_id": svc.access_key.access_key_id if local else None,
+        "credentials_command": f'eval "$(sescontacts credentials{data_dir_flag})"',
+        "commands": commands(svc.store.region, list_name(request), endpoint, email),
+        "boto3": boto3_snippet(svc.store.region, list_name(request), endpoint),
+        "email": email,
+    }
+    if is_htmx(request):
+        return render(request, "aws_dialog.html", **context)
+    return render(request, "aws.html", **context)
+
+
+routes = [Route("/aws", aws_page, methods=["GET"], name="aws")]

@@ -1,0 +1,276 @@
+"""Add, edit and delete one contact.
+
+Editing is a three-way merge, because SES's UpdateContact replaces attributes and topic preferences as a
+whole: the form carries what it showed (``original``), and only what the user changed is applied to what
+is stored *now*. A key someone else added meanwhile (the SES API, an import) survives the edit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import orjson
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ...errors import NotFound, SesContactsError
+from ...model import OPT_IN, OPT_OUT, Contact, ContactList, attribute_text
+from ...store.base import ContactStore
+from ...validation import attributes_problem, email_problem
+from .common import FormErrors, in_thread, list_name, redirect, render, services, url_with
+
+EMPTY_ROWS = 3
+
+
+@dataclass
+class AttrRow:
+    key: str
+    value: str
+    json: bool = False  # the value is JSON text (a number, list, object...), not a plain string
+
+
+@dataclass
+class ContactForm:
+    """What the form shows and what it posted back."""
+
+    email: str = ""
+    unsubscribe_all: bool = False
+    preferences: dict[str, str] = field(default_factory=dict)
+    mode: str = "rows"  # "rows" or "json"
+    rows: list[AttrRow] = field(default_factory=list)
+    raw_json: str = ""
+    original: str = ""  # JSON of the stored state the form was rendered from (edit only)
+
+    @classmethod
+    def from_contact(cls, contact: Contact) -> ContactForm:
+        attributes = contact.attributes()
+        form = cls(
+            email=contact.email,
+            unsubscribe_all=contact.unsubscribe_all,
+            preferences=dict(contact.topic_preferences),
+            raw_json=contact.attributes_data or "",
+            original=orjson.dumps(
+                {"u": contact.unsubscribe_all, "t": dict(contact.topic_preferences), "a": contact.attributes_data}
+            ).decode(),
+        )
+        if contact.attributes_data and attributes is None:
+            form.mode = "json"  # not an object (possible through the SES API): only raw editing can show it
+        for key, value in (attributes or {}).items():
+            form.rows.append(AttrRow(key, attribute_text(value), json=not isinstance(value, str)))
+        if attributes is not None:
+            form.raw_json = orjson.dumps(attributes, option=orjson.OPT_INDENT_2).decode()
+        return form
+
+    @classmethod
+    def from_post(cls, data: FormData, contact_list: ContactList) -> ContactForm:
+        keys = [str(k) for k in data.getlist("attr_key")]
+        values = [str(v) for v in data.getlist("attr_value")]
+        flags = [str(f) for f in data.getlist("attr_json")]
+        rows = [
+            AttrRow(k.strip(), v, json=(flags[i] == "1" if i < len(flags) else False))
+            for i, (k, v) in enumerate(zip(keys, values, strict=False))
+        ]
+        preferences = {}
+        for topic in contact_list.topics:
+            choice = str(data.get(f"topic:{topic.name}", ""))
+            if choice in (OPT_IN, OPT_OUT):
+                preferences[topic.name] = choice
+        return cls(
+            email=str(data.get("email", "")).strip(),
+            unsubscribe_all=data.get("unsubscribe_all") == "1",
+            preferences=preferences,
+            mode="json" if data.get("attr_mode") == "json" else "rows",
+            rows=rows,
+            raw_json=str(data.get("attributes_json", "")),
+            original=str(data.get("original", "")),
+        )
+
+    def display_rows(self) -> list[AttrRow]:
+        return [*self.rows, *(AttrRow("", "") for _ in range(EMPTY_ROWS))]
+
+    def attributes(self, errors: FormErrors) -> dict[str, object] | None:
+        """The attributes the form asks for (None = no attributes), or an inline error."""
+        if self.mode == "json":
+            if not self.raw_json.strip():
+                return None
+            value, problem = attributes_problem(self.raw_json)
+            if problem:
+                errors.add("attributes", problem[0].upper() + problem[1:] + ".")
+            return value
+        result: dict[str, object] = {}
+        for row in self.rows:
+            if not row.key:
+                if row.value.strip():
+                    errors.add("attributes", f"The value “{row.value[:40]}” has no key.")
+                continue
+            if row.key in result:
+                errors.add("attributes", f"The key “{row.key}” appears twice.")
+            if row.json:
+                try:
+                    result[row.key] = orjson.loads(row.value)
+                except orjson.JSONDecodeError:
+                    result[row.key] = row.value
+            else:
+                result[row.key] = row.value
+        return result or None
+
+
+def _dump(attributes: dict[str, object] | None) -> str | None:
+    return None if attributes is None else orjson.dumps(attributes).decode()
+
+
+def merge(original: dict[str, object], edited: dict[str, object], current: dict[str, object]) -> dict[str, object]:
+    """Apply the form's changes (original → edited) to ``current``: removed keys go, changed keys win."""
+    result = dict(current)
+    for key in original:
+        if key not in edited:
+            result.pop(key, None)
+    for key, value in edited.items():
+        if key not in original or original[key] != value:
+            result[key] = value
+    return result
+
+
+async def _load(request: Request) -> tuple[ContactList, Contact | None]:
+    store, name = services(request).store, list_name(request)
+    email = request.query_params.get("email")
+
+    def load() -> tuple[ContactList, Contact | None]:
+        contact_list = store.get_list(name)
+        return contact_list, store.get_contact(name, email) if email else None
+
+    return await in_thread(load)
+
+
+async def new_contact(request: Request) -> Response:
+    contact_list, _ = await _load(request)
+    return render(request, "contact_form.html", form=ContactForm(), contact_list=contact_list, errors=FormErrors())
+
+
+async def create_contact(request: Request) -> Response:
+    store, name = services(request).store, list_name(request)
+    contact_list = await in_thread(store.get_list, name)
+    form = ContactForm.from_post(await request.form(), contact_list)
+    errors = FormErrors()
+    if not form.email:
+        errors.add("email", "Enter an email address.")
+    elif (problem := email_problem(form.email)) is not None:
+        errors.add("email", f"That is not a usable address: {problem}.")
+    attributes = form.attributes(errors)
+    if not errors:
+        contact = Contact(form.email, form.unsubscribe_all, form.preferences, _dump(attributes))
+        try:
+            await in_thread(store.create_contact, name, contact)
+        except SesContactsError as exc:
+            errors.add_error(exc)
+    if errors:
+        return render(
+            request, "contact_form.html", status_code=400, form=form, contact_list=contact_list, errors=errors
+        )
+    return redirect("/", flash=f"Added {form.email}.", request=request)
+
+
+async def edit_contact(request: Request) -> Response:
+    try:
+        contact_list, contact = await _load(request)
+    except NotFound as exc:
+        return render(request, "error.html", status_code=404, message=exc.message)
+    if contact is None:
+        return redirect("/")
+    return render(
+        request,
+        "contact_form.html",
+        form=ContactForm.from_contact(contact),
+        contact_list=contact_list,
+        errors=FormErrors(),
+        editing=True,
+    )
+
+
+def _save_edit(store: ContactStore, name: str, form: ContactForm, attributes: dict[str, object] | None) -> Contact:
+    """Read, merge the form's changes into what is stored now, write."""
+    current = store.get_contact(name, form.email)
+    try:
+        original = orjson.loads(form.original) if form.original else {}
+    except orjson.JSONDecodeError:
+        original = {}
+    unsubscribe_all = current.unsubscribe_all
+    if form.unsubscribe_all != original.get("u", current.unsubscribe_all):
+        unsubscribe_all = form.unsubscribe_all
+    preferences = {
+        k: str(v)
+        for k, v in merge(original.get("t") or {}, dict(form.preferences), dict(current.topic_preferences)).items()
+    }
+    original_data = original.get("a")
+    original_attributes = Contact("x", attributes_data=original_data).attributes() if original_data else {}
+    current_attributes = current.attributes()
+    if form.mode == "json" or original_attributes is None or (current.attributes_data and current_attributes is None):
+        attributes_data = _dump(attributes)  # raw JSON replaces: what the user typed is the whole object
+        if original_data == _dump(attributes) or (attributes is None and original_data is None):
+            attributes_data = current.attributes_data
+    else:
+        merged = merge(original_attributes, attributes or {}, current_attributes or {})
+        attributes_data = current.attributes_data if merged == (current_attributes or {}) else _dump(merged or None)
+    return store.update_contact(
+        name, Contact(current.email, unsubscribe_all, preferences, attributes_data), merge_topic_preferences=False
+    )
+
+
+async def update_contact(request: Request) -> Response:
+    store, name = services(request).store, list_name(request)
+    contact_list = await in_thread(store.get_list, name)
+    form = ContactForm.from_post(await request.form(), contact_list)
+    errors = FormErrors()
+    attributes = form.attributes(errors)
+    if not errors:
+        try:
+            await in_thread(_save_edit, store, name, form, attributes)
+        except SesContactsError as exc:
+            errors.add_error(exc)
+    if errors:
+        return render(
+            request,
+            "contact_form.html",
+            status_code=400,
+            form=form,
+            contact_list=contact_list,
+            errors=errors,
+            editing=True,
+        )
+    return redirect("/", flash=f"Saved {form.email}.", request=request)
+
+
+async def confirm_delete(request: Request) -> Response:
+    try:
+        _, contact = await _load(request)
+    except NotFound as exc:
+        return render(request, "error.html", status_code=404, message=exc.message)
+    if contact is None:
+        return redirect("/")
+    return render(request, "contact_delete.html", contact=contact, back=request.query_params.get("back", "/"))
+
+
+async def delete_contact(request: Request) -> Response:
+    form = await request.form()
+    email = str(form.get("email", ""))
+    try:
+        await in_thread(services(request).store.delete_contact, list_name(request), email)
+    except NotFound:
+        return redirect("/", flash=f"{email} was already gone.", request=request)
+    return redirect("/", flash=f"Deleted {email}.", request=request)
+
+
+def edit_url(email: str) -> str:
+    return url_with("/contacts/edit", {"email": email})
+
+
+routes = [
+    Route("/contacts/new", new_contact, methods=["GET"], name="contact_new"),
+    Route("/contacts/new", create_contact, methods=["POST"], name="contact_create"),
+    Route("/contacts/edit", edit_contact, methods=["GET"], name="contact_edit"),
+    Route("/contacts/edit", update_contact, methods=["POST"], name="contact_update"),
+    Route("/contacts/delete", confirm_delete, methods=["GET"], name="contact_delete_confirm"),
+    Route("/contacts/delete", delete_contact, methods=["POST"], name="contact_delete"),
+]

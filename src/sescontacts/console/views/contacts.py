@@ -1,0 +1,153 @@
+"""The contacts page (the console's home): table, search, filters, pages, overview and bulk actions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ...errors import SesContactsError
+from ...model import Contact, ContactList, ContactPatch, ContactQuery, Count, ListStats, Outcome, UpsertPolicy
+from ...store.base import ContactStore
+from .common import in_thread, is_htmx, list_name, redirect, render, render_partial, services
+from .filters import ContactsView
+
+COUNT_CAP = 10_000
+BULK_BATCH = 1000
+BULK_ACTIONS = {
+    "delete": ("Delete", "deleted"),
+    "unsubscribe": ("Unsubscribe from all", "unsubscribed"),
+    "resubscribe": ("Resubscribe", "resubscribed"),
+}
+
+
+@dataclass
+class ContactsData:
+    contact_list: ContactList
+    contacts: list[Contact] = field(default_factory=list)
+    next_token: str | None = None
+    total: Count = field(default_factory=lambda: Count(0))
+    matching: Count = field(default_factory=lambda: Count(0))
+    error: str | None = None
+
+
+def load_contacts(store: ContactStore, name: str, view: ContactsView) -> ContactsData:
+    """One page of the table with its counts, in one thread hop."""
+    contact_list = store.get_list(name)
+    data = ContactsData(contact_list)
+    query = view.query(contact_list)
+    try:
+        page = store.list_contacts(name, query, page_size=view.size, token=view.page or None)
+    except SesContactsError as exc:
+        data.error = exc.message
+        return data
+    data.contacts, data.next_token = page.items, page.next_token
+    data.total = store.count_contacts(name, ContactQuery())
+    if not view.filtered:
+        data.matching = data.total
+    elif not view.page and page.next_token is None:
+        data.matching = Count(len(page.items))  # the whole result is on this page: no second scan
+    else:
+        data.matching = store.count_contacts(name, query, cap=COUNT_CAP)
+    return data
+
+
+async def contacts_page(request: Request) -> Response:
+    view = ContactsView.from_params(request.query_params)
+    data = await in_thread(load_contacts, services(request).store, list_name(request), view)
+    if is_htmx(request) and request.headers.get("hx-target") == "results":
+        return render_partial(request, "results", view, data)
+    return render(request, "contacts.html", view=view, data=data)
+
+
+async def overview(request: Request) -> Response:
+    stats: ListStats = await in_thread(services(request).store.list_stats, list_name(request))
+    contact_list = await in_thread(services(request).store.get_list, list_name(request))
+    if is_htmx(request):
+        return render_partial(request, "overview", stats, contact_list)
+    return render(request, "overview.html", stats=stats, contact_list=contact_list)
+
+
+# -- bulk ----------------------------------------------------------------------------------------------
+
+
+def _matching_emails(store: ContactStore, name: str, query: ContactQuery) -> Iterator[list[str]]:
+    """Every address the query matches, a keyset page at a time (the same walk ListContacts does)."""
+    token = None
+    while True:
+        page = store.list_contacts(name, query, page_size=BULK_BATCH, token=token)
+        if page.items:
+            yield [c.email for c in page.items]
+        if page.next_token is None:
+            return
+        token = page.next_token
+
+
+def _batches(emails: list[str]) -> Iterator[list[str]]:
+    for i in range(0, len(emails), BULK_BATCH):
+        yield emails[i : i + BULK_BATCH]
+
+
+def apply_bulk(
+    store: ContactStore, name: str, action: str, batches: Iterator[list[str]], *, dry_run: bool
+) -> tuple[int, int]:
+    """(how many were looked at, how many change). A dry run tells the confirmation the second number."""
+    seen = changed = 0
+    for emails in batches:
+        seen += len(emails)
+        if action == "delete":
+            results = store.delete_contacts(name, emails, dry_run=dry_run)
+            changed += sum(r.outcome is Outcome.DELETED for r in results)
+            continue
+        unsubscribe = action == "unsubscribe"
+        patches = [ContactPatch(email=e, unsubscribe_all=unsubscribe) for e in emails]
+        results = store.upsert_contacts(name, patches, UpsertPolicy(resubscribe=not unsubscribe), dry_run=dry_run)
+        changed += sum(r.outcome is Outcome.UPDATED for r in results)
+    return seen, changed
+
+
+async def bulk(request: Request) -> Response:
+    form = await request.form()
+    view = ContactsView.from_params({k: str(v) for k, v in form.items() if k != "page"})
+    action = str(form.get("action", ""))
+    if action not in BULK_ACTIONS:
+        return redirect(view.url(), flash="Choose an action for the selected contacts.", request=request)
+    everything = form.get("all") == "1"
+    emails = [str(e) for e in form.getlist("email")][:100_000]
+    if not everything and not emails:
+        return redirect(view.url(), flash="Select at least one contact first.", request=request)
+    store, name = services(request).store, list_name(request)
+    contact_list = await in_thread(store.get_list, name)
+    query = view.query(contact_list)
+
+    def batches() -> Iterator[list[str]]:
+        return _matching_emails(store, name, query) if everything else _batches(emails)
+
+    confirmed = form.get("confirm") == "1"
+    seen, changed = await in_thread(apply_bulk, store, name, action, batches(), dry_run=not confirmed)
+    label, past = BULK_ACTIONS[action]
+    if confirmed:
+        noun = "contact" if changed == 1 else "contacts"
+        return redirect(view.url(), flash=f"{changed:,} {noun} {past}.", request=request)
+    return render(
+        request,
+        "bulk_confirm.html",
+        view=view,
+        action=action,
+        label=label,
+        past=past,
+        everything=everything,
+        emails=emails if not everything else [],
+        seen=seen,
+        changed=changed,
+    )
+
+
+routes = [
+    Route("/", contacts_page, methods=["GET"], name="contacts"),
+    Route("/overview", overview, methods=["GET"], name="overview"),
+    Route("/contacts/bulk", bulk, methods=["POST"], name="contacts_bulk"),
+]

@@ -1,0 +1,60 @@
+"""Log in and log out."""
+
+from __future__ import annotations
+
+import secrets
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .common import FormErrors, in_thread, redirect, render, safe_next, session, user
+
+
+async def login_page(request: Request) -> Response:
+    if user(request) is not None:
+        return redirect(safe_next(request.query_params.get("next")))
+    return render(request, "login.html", next=safe_next(request.query_params.get("next")), errors=FormErrors())
+
+
+async def login_submit(request: Request) -> Response:
+    form = await request.form()
+    name = str(form.get("username", "")).strip()
+    password = str(form.get("password", ""))
+    target = safe_next(str(form.get("next", "/")))
+    address = request.client.host if request.client else "unknown"
+    limiter = request.app.state.login_limiter
+    errors = FormErrors()
+    wait = limiter.retry_after(address, name)
+    if wait:
+        errors.add("form", f"Too many failed attempts. Try again in {wait} seconds.")
+        return render(request, "login.html", status_code=429, next=target, errors=errors, username=name)
+    found = await in_thread(request.app.state.users.authenticate, name, password)
+    if found is None:
+        limiter.failed(address, name)
+        errors.add("form", "That user name and password do not match.")
+        return render(request, "login.html", status_code=401, next=target, errors=errors, username=name)
+    limiter.succeeded(address, name)
+    sess = session(request)
+    # A new CSRF secret on login: a token planted before login (session fixation) is worthless after.
+    sess.csrf = secrets.token_urlsafe(24)
+    sess.user = found.name
+    sess.fingerprint = found.fingerprint
+    sess.dirty = True
+    return redirect(target)
+
+
+async def logout(request: Request) -> Response:
+    """The session cookie is the whole of a login, so forgetting the user in it is the logout."""
+    sess = session(request)
+    sess.user = sess.fingerprint = None
+    sess.csrf = secrets.token_urlsafe(24)
+    sess.dirty = True
+    return redirect("/login")
+
+
+routes = [
+    Route("/login", login_page, methods=["GET"], name="login"),
+    Route("/login", login_submit, methods=["POST"], name="login_submit"),
+    Route("/logout", logout, methods=["POST"], name="logout"),
+]
