@@ -10,6 +10,7 @@ import click
 from .. import __version__
 from . import serve as serve_commands
 from . import ses as ses_commands
+from . import users as users_commands
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -20,3 +21,4 @@ def main() -> None:
 
 serve_commands.register(main)
 ses_commands.register(main)
+users_commands.register(main)

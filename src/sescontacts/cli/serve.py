@@ -49,6 +49,10 @@ def serve(**options: Any) -> None:
     created = services.ensure_default_list()
     for line in banner(services, list_created=created):
         click.echo(line)
+    from .users import first_start_lines
+
+    for line in first_start_lines(services):
+        click.echo(line)
     uvicorn.run(
         build_app(services),
         host=settings.host,

@@ -1,0 +1,132 @@
+"""``sescontacts users add|set-password|remove|list``: the web console's accounts.
+
+Passwords are read from a prompt (hidden, asked twice) or from ``--password-stdin`` for scripts, never from
+a command-line argument, where they would sit in the shell history and ``ps`` output.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+ADMIN_PASSWORD_ENV = "SESCONTACTS_ADMIN_PASSWORD"
+
+
+def register(main: click.Group) -> None:
+    main.add_command(users)
+
+
+def first_start_lines(services: Any) -> list[str]:
+    """Create ``admin`` when the console has no user yet; a generated password is shown this once."""
+    from ..console.auth import ADMIN, Users
+
+    generated = Users(services.db).ensure_admin(os.environ.get(ADMIN_PASSWORD_ENV) or None)
+    if generated is None:
+        return []
+    return [
+        "",
+        f"Console user created: {ADMIN}",
+        f"  password: {generated}",
+        "  (shown only now; change it with `sescontacts users set-password admin`)",
+    ]
+
+
+data_dir_option = click.option(
+    "--data-dir",
+    envvar="SESCONTACTS_DATA_DIR",
+    default="./sescontacts-data",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory holding the database.",
+)
+password_stdin_option = click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input (for scripts)."
+)
+
+
+def _users(data_dir: Path) -> Any:
+    from ..console.auth import Users
+    from ..db import Database
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return Users(Database(data_dir / "sescontacts.db"))
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+def _fail(exc: Exception) -> None:
+    message = getattr(exc, "message", str(exc))
+    raise click.ClickException(message)
+
+
+@click.group()
+def users() -> None:
+    """Manage who can log in to the web console."""
+
+
+@users.command("list")
+@data_dir_option
+def list_users(data_dir: Path) -> None:
+    """List the console's users."""
+    import datetime as dt
+
+    for user in _users(data_dir).list():
+        created = dt.datetime.fromtimestamp(user.created, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        click.echo(f"{user.name}\tcreated {created}")
+
+
+@users.command("add")
+@data_dir_option
+@password_stdin_option
+@click.argument("name")
+def add_user(data_dir: Path, password_stdin: bool, name: str) -> None:
+    """Add a user who can log in to the console."""
+    from ..errors import SesContactsError
+
+    try:
+        _users(data_dir).add(name, _password(password_stdin))
+    except SesContactsError as exc:
+        _fail(exc)
+    click.echo(f"Added user {name}.")
+
+
+@users.command("set-password")
+@data_dir_option
+@password_stdin_option
+@click.argument("name")
+def set_password(data_dir: Path, password_stdin: bool, name: str) -> None:
+    """Change a user's password; their open sessions end."""
+    from ..errors import SesContactsError
+
+    try:
+        _users(data_dir).set_password(name, _password(password_stdin))
+    except SesContactsError as exc:
+        _fail(exc)
+    click.echo(f"Changed the password of {name}; their sessions have ended.")
+
+
+@users.command("remove")
+@data_dir_option
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def remove_user(data_dir: Path, name: str, yes: bool) -> None:
+    """Remove a user; their open sessions end."""
+    from ..errors import SesContactsError
+
+    store = _users(data_dir)
+    remaining = [u.name for u in store.list() if u.name != name]
+    if not remaining and not yes:
+        click.confirm(f"{name} is the last user: nobody will be able to log in. Remove anyway?", abort=True)
+    try:
+        store.remove(name)
+    except SesContactsError as exc:
+        _fail(exc)
+    click.echo(f"Removed user {name}.")
