@@ -12,7 +12,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sescontacts.db import Database
-from sescontacts.model import OPT_IN, OPT_OUT, Contact, ContactList, ContactQuery, Count, Topic, TopicFilter
+from sescontacts.errors import AlreadyExists, BadRequest, NotFound
+from sescontacts.model import (
+    MISSING,
+    OPT_IN,
+    OPT_OUT,
+    Contact,
+    ContactList,
+    ContactPatch,
+    ContactQuery,
+    Count,
+    Outcome,
+    Topic,
+    TopicFilter,
+    UpsertPolicy,
+    apply_patch,
+)
 from sescontacts.store.sqlite import SqliteContactStore
 from tests.store_contract import *  # noqa: F403 - the contract's tests run here
 from tests.store_contract import ContactStore, all_pages, emails
@@ -179,3 +194,233 @@ def test_pages_and_counts_agree_with_the_reference_semantics(
                 )
         finally:
             store.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    original=st.lists(_local_parts(), min_size=1, max_size=20, unique_by=str.lower),
+    inserts=st.lists(st.lists(_local_parts(), max_size=3), max_size=8),
+    page_size=st.integers(1, 5),
+    sort=st.sampled_from(["email", "updated"]),
+)
+def test_pages_stay_stable_while_contacts_are_added_between_them(
+    original: list[str], inserts: list[list[str]], page_size: int, sort: str
+) -> None:
+    """Every contact present from the start is seen exactly once, in order, whatever is added between pages."""
+    now = [1000.0]
+
+    def tick() -> float:
+        now[0] += 1
+        return now[0]
+
+    query = ContactQuery(sort=sort)  # type: ignore[arg-type]
+    with tempfile.TemporaryDirectory() as folder:
+        store = SqliteContactStore(Database(Path(folder) / "p.db"), clock=tick)
+        try:
+            store.create_list("p")
+            present = {f"{local}@example.com".lower(): f"{local}@example.com" for local in original}
+            for email in present.values():
+                store.create_contact("p", Contact(email))
+            seen: list[Contact] = []
+            token: str | None = None
+            batches = iter(inserts)
+            while True:
+                page = store.list_contacts("p", query, page_size=page_size, token=token)
+                seen += page.items
+                token = page.next_token
+                if token is None:
+                    break
+                for local in next(batches, []):
+                    email = f"{local}@example.com"
+                    if email.lower() not in present:
+                        present[email.lower()] = email
+                        store.create_contact("p", Contact(email))
+            keys = [c.email.lower() for c in seen]
+            assert len(keys) == len(set(keys))
+            assert {f"{local}@example.com".lower() for local in original} <= set(keys)
+            if sort == "email":
+                assert keys == sorted(keys)
+            else:
+                assert [(c.updated, c.email.lower()) for c in seen] == sorted(
+                    ((c.updated, c.email.lower()) for c in seen), reverse=True
+                )
+        finally:
+            store.close()
+
+
+# -- property: counters kept in the list's row agree with the contacts, whatever the sequence of writes -----
+
+_OPS_EMAILS = st.sampled_from(["a@x.com", "A@x.com", "b@x.com", "c@x.com", "C@X.COM", "d@x.com"])
+_PATCHES = st.builds(
+    ContactPatch,
+    email=_OPS_EMAILS,
+    unsubscribe_all=st.sampled_from([MISSING, True, False]),
+    attributes=st.sampled_from([MISSING, None, {"a": 1}, {"b": 2}]),
+    topic_preferences=st.dictionaries(st.sampled_from(["t0", "t1"]), st.sampled_from([OPT_IN, OPT_OUT]), max_size=2),
+)
+_OPERATIONS = st.one_of(
+    st.tuples(st.just("create"), _OPS_EMAILS, st.booleans()),
+    st.tuples(st.just("update"), _OPS_EMAILS, st.booleans()),
+    st.tuples(st.just("delete"), _OPS_EMAILS),
+    st.tuples(st.just("upsert"), st.lists(_PATCHES, max_size=5), st.booleans(), st.booleans(), st.booleans()),
+    st.tuples(st.just("delete_many"), st.lists(_OPS_EMAILS, max_size=4), st.booleans()),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(operations=st.lists(_OPERATIONS, max_size=12))
+def test_counts_and_stats_follow_any_sequence_of_writes(operations: list[tuple[object, ...]]) -> None:
+    """A reference dict replays every write with the model's rules; the store must agree, counters included."""
+    topics = (Topic("t0", "T0", default_status=OPT_IN), Topic("t1", "T1", default_status=OPT_OUT))
+    reference: dict[str, Contact] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        store = SqliteContactStore(Database(Path(folder) / "p.db"))
+        try:
+            contact_list = store.create_list("p", topics=topics)
+            for operation in operations:
+                kind, *args = operation
+                if kind == "create":
+                    email, unsubscribed = args
+                    if str(email).lower() in reference:
+                        with pytest.raises(AlreadyExists):
+                            store.create_contact("p", Contact(str(email)))
+                    else:
+                        reference[str(email).lower()] = store.create_contact(
+                            "p", Contact(str(email), unsubscribe_all=bool(unsubscribed))
+                        )
+                elif kind == "update":
+                    email, unsubscribed = args
+                    if str(email).lower() in reference:
+                        reference[str(email).lower()] = store.update_contact(
+                            "p",
+                            Contact(str(email), unsubscribe_all=bool(unsubscribed), topic_preferences={"t1": OPT_IN}),
+                        )
+                    else:
+                        with pytest.raises(NotFound):
+                            store.update_contact("p", Contact(str(email)))
+                elif kind == "delete":
+                    if reference.pop(str(args[0]).lower(), None) is None:
+                        with pytest.raises(NotFound):
+                            store.delete_contact("p", str(args[0]))
+                    else:
+                        store.delete_contact("p", str(args[0]))
+                elif kind == "upsert":
+                    patches, resubscribe, merge, dry_run = args
+                    policy = UpsertPolicy(resubscribe=bool(resubscribe), merge_attributes=bool(merge))
+                    results = store.upsert_contacts("p", patches, policy, dry_run=bool(dry_run))  # type: ignore[arg-type]
+                    replay = dict(reference)
+                    expected = []
+                    for patch in patches:  # type: ignore[attr-defined]
+                        after, result = apply_patch(replay.get(patch.email.lower()), patch, policy, 0.0)
+                        replay[patch.email.lower()] = after
+                        expected.append(result)
+                    assert results == expected
+                    if not dry_run:
+                        reference = {k: store.get_contact("p", k) for k in replay}
+                        for key, contact in replay.items():
+                            assert reference[key].same_state(contact)
+                else:
+                    targets, dry_run = args
+                    results = store.delete_contacts("p", targets, dry_run=bool(dry_run))  # type: ignore[arg-type]
+                    gone: set[str] = set()
+                    for target, result in zip(targets, results, strict=True):  # type: ignore[call-overload]
+                        key = str(target).lower()
+                        found = key in reference and key not in gone
+                        gone.add(key)
+                        assert result.outcome == (Outcome.DELETED if found else Outcome.NOT_FOUND)
+                    if not dry_run:
+                        for key in gone:
+                            reference.pop(key, None)
+                listed = all_pages(store, "p")
+                assert [c.email.lower() for c in listed] == sorted(reference)
+                for contact in listed:
+                    assert contact.same_state(reference[contact.email.lower()])
+                stats = store.list_stats("p")
+                assert (stats.total, stats.unsubscribed) == (
+                    len(reference),
+                    sum(c.unsubscribe_all for c in reference.values()),
+                )
+                assert store.count_contacts("p", ContactQuery(status=OPT_OUT)) == Count(stats.unsubscribed)
+                for counts, topic in zip(stats.topics, contact_list.topics, strict=True):
+                    statuses = [c.effective_status(topic) for c in reference.values()]
+                    assert (counts.opt_in, counts.opt_out) == (statuses.count(OPT_IN), statuses.count(OPT_OUT))
+                assert sum(n for _, n in stats.added_per_day) >= stats.total
+        finally:
+            store.close()
+
+
+# -- what only the local store does ------------------------------------------------------------------------
+
+
+def test_upsert_is_all_or_nothing(store: SqliteContactStore, list_name: str) -> None:
+    with pytest.raises(NotFound):
+        store.upsert_contacts(
+            list_name,
+            [ContactPatch("a@example.com"), ContactPatch("b@example.com", topic_preferences={"sports": OPT_IN})],
+            UpsertPolicy(),
+        )
+    assert all_pages(store, list_name) == []
+    assert store.list_stats(list_name).total == 0
+
+
+def test_removing_a_topic_drops_its_preferences_and_counts(store: SqliteContactStore, list_name: str) -> None:
+    store.update_list(list_name, topics=[Topic("t0", "T0"), Topic("t1", "T1")])
+    store.create_contact(list_name, Contact("a@example.com", topic_preferences={"t0": OPT_IN, "t1": OPT_IN}))
+    assert [t.topic for t in store.list_stats(list_name).topics] == ["t0", "t1"]
+    store.update_list(list_name, topics=[Topic("t1", "T1")])
+    assert dict(store.get_contact(list_name, "a@example.com").topic_preferences) == {"t1": OPT_IN}
+    assert [(t.topic, t.opt_in) for t in store.list_stats(list_name).topics] == [("t1", 1)]
+    # Re-adding the topic does not bring back the old choice.
+    store.update_list(list_name, topics=[Topic("t0", "T0"), Topic("t1", "T1")])
+    assert dict(store.get_contact(list_name, "a@example.com").topic_preferences) == {"t1": OPT_IN}
+
+
+@pytest.mark.parametrize("page_size", [0, -1, 1001])
+def test_page_size_out_of_range_is_bad_request(store: SqliteContactStore, list_name: str, page_size: int) -> None:
+    with pytest.raises(BadRequest) as exc:
+        store.list_contacts(list_name, page_size=page_size)
+    assert exc.value.message == "PageSize must be between 1 and 1000."
+
+
+def test_added_per_day_uses_utc_days(tmp_path: Path) -> None:
+    day = 86_400.0
+    now = [19_000 * day + 100]  # 2022-01-08 00:01:40 UTC
+    store = SqliteContactStore(Database(tmp_path / "d.db"), clock=lambda: now[0])
+    store.create_list("p")
+    store.upsert_contacts("p", [ContactPatch(f"a{i}@x.com") for i in range(3)], UpsertPolicy())
+    now[0] += day
+    store.create_contact("p", Contact("b@x.com"))
+    store.delete_contact("p", "a0@x.com")  # deleting does not rewrite history
+    assert store.list_stats("p").added_per_day == (("2022-01-08", 3), ("2022-01-09", 1))
+    store.close()
+
+
+def test_data_survives_reopening(tmp_path: Path) -> None:
+    first = SqliteContactStore(Database(tmp_path / "r.db"))
+    first.create_list("p", topics=[Topic("t0", "T0")], tags=[("k", "v")])
+    first.create_contact("p", Contact("a@example.com", topic_preferences={"t0": OPT_IN}, attributes_data='{"a":1}'))
+    first.create_contact("p", Contact("b@example.com"))
+    token = first.list_contacts("p", page_size=1).next_token
+    first.close()
+    second = SqliteContactStore(Database(tmp_path / "r.db"))
+    assert second.get_list("p").tags == (("k", "v"),)
+    assert second.get_contact("p", "a@example.com").attributes_data == '{"a":1}'
+    # Page tokens outlive a restart (the signing secret is in the database)...
+    assert emails(second.list_contacts("p", page_size=1, token=token).items) == ["b@example.com"]
+    second.close()
+    # ...but a token from another database is refused.
+    other = SqliteContactStore(Database(tmp_path / "other.db"))
+    other.create_list("p")
+    with pytest.raises(BadRequest):
+        other.list_contacts("p", page_size=1, token=token)
+    other.close()
+
+
+def test_stats_are_recomputed_after_any_write(store: SqliteContactStore, list_name: str) -> None:
+    store.update_list(list_name, topics=[Topic("t0", "T0", default_status=OPT_OUT)])
+    store.create_contact(list_name, Contact("a@example.com"))
+    assert store.list_stats(list_name).topics[0].opt_in == 0
+    store.update_list(list_name, topics=[Topic("t0", "T0", default_status=OPT_IN)])
+    assert store.list_stats(list_name).topics[0].opt_in == 1
+    store.update_contact(list_name, Contact("a@example.com", topic_preferences={"t0": OPT_OUT}))
+    assert store.list_stats(list_name).topics[0].opt_in == 0
