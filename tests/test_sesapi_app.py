@@ -1,0 +1,199 @@
+"""The SES API app in-process (real store on a temporary SQLite file, requests signed by botocore):
+codec rules, body cap, error rendering, the guard seam, and the handlers' protocol checks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from sescontacts.errors import NotFound, TooManyRequests
+from sescontacts.model import Topic
+from sescontacts.services import Services
+from sescontacts.sesapi.app import SesApi
+from sescontacts.sesapi.codec import ApiRequest, Violations, encode_error, timestamp
+from sescontacts.sesapi.routing import OperationTable
+from tests.sesapi_client import SECRET, InProcessClient, open_services
+
+LIST = "/v2/email/contact-lists"
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[Services]:
+    services = open_services(tmp_path / "data")
+    services.store.create_list("L", topics=[Topic("t1", "T1", "OPT_IN")])
+    yield services
+    services.close()
+
+
+@pytest.fixture
+def client(services: Services) -> InProcessClient:
+    return InProcessClient(services)
+
+
+def test_success_shape_and_headers(client: InProcessClient) -> None:
+    reply = client.call("POST", f"{LIST}/L/contacts", {"EmailAddress": "a@x.com"})
+    assert (reply.status, reply.body) == (200, b"{}")
+    assert reply.headers["content-type"] == "application/json"
+    assert reply.headers["content-length"] == "2"
+    assert len(reply.headers["x-amzn-requestid"]) == 36
+    got = client.call("GET", f"{LIST}/L/contacts/a%40x.com").json
+    assert isinstance(got["CreatedTimestamp"], float)
+    assert got["CreatedTimestamp"] == round(got["CreatedTimestamp"], 3)
+
+
+def test_error_shape(client: InProcessClient) -> None:
+    reply = client.call("GET", f"{LIST}/nope")
+    assert reply.status == 404
+    assert reply.error_type == "NotFoundException"
+    assert reply.json == {"__type": "NotFoundException", "message": "List with name: nope doesn't exist."}
+
+
+def test_empty_list_name_label_is_blank(client: InProcessClient) -> None:
+    reply = client.call("GET", f"{LIST}//contacts/x%40y.z")
+    assert (reply.status, reply.json["message"]) == (400, "ContactListName can't be blank.")
+
+
+def test_body_cap_with_content_length(client: InProcessClient) -> None:
+    body = b"x" * (1024 * 1024 + 1)
+    reply = client.call("POST", f"{LIST}/L/contacts", body)
+    assert (reply.status, reply.error_type) == (413, "RequestEntityTooLargeException")
+
+
+def test_body_cap_when_streamed_without_content_length(client: InProcessClient) -> None:
+    chunk = b"x" * 65536
+    headers = [(b"host", b"testserver")]
+    reply = client.raw("POST", f"{LIST}/L/contacts", headers=headers, chunks=[chunk] * 20)
+    assert (reply.status, reply.error_type) == (413, "RequestEntityTooLargeException")
+
+
+def test_body_in_chunks_is_reassembled(client: InProcessClient) -> None:
+    body = orjson.dumps({"EmailAddress": "chunked@x.com", "AttributesData": "{}"})
+    headers = client.signed_headers("POST", f"{LIST}/L/contacts", body)
+    reply = client.raw("POST", f"{LIST}/L/contacts", headers=headers, chunks=[body[:5], body[5:9], body[9:]])
+    assert reply.status == 200
+    assert client.call("GET", f"{LIST}/L/contacts/chunked%40x.com").json["AttributesData"] == "{}"
+
+
+def test_unexpected_exception_is_a_logged_json_500_without_secrets(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    table = OperationTable()
+
+    def explode(request: ApiRequest) -> dict[str, Any]:
+        raise RuntimeError("boom")
+
+    table.add("Explode", "GET", "/v2/email/explode", explode)
+    client = InProcessClient(services)
+    client.app = SesApi(services, table=table, verifier=client.app.verifier)  # type: ignore[attr-defined]
+    with caplog.at_level(logging.ERROR, logger="sescontacts.sesapi"):
+        reply = client.call("GET", "/v2/email/explode")
+    assert (reply.status, reply.error_type) == (500, "InternalFailure")
+    assert reply.json["__type"] == "InternalFailure"
+    assert "Explode" in caplog.text and "boom" in caplog.text
+    assert SECRET not in caplog.text and "Signature=" not in caplog.text
+
+
+def test_guard_seam_answers_with_an_ses_error(services: Services) -> None:
+    client = InProcessClient(services)
+    calls: list[tuple[str, str]] = []
+
+    def throttle(operation: str, access_key_id: str) -> None:
+        calls.append((operation, access_key_id))
+        raise TooManyRequests("Too Many Requests")
+
+    client.app.guards.append(throttle)  # type: ignore[attr-defined]
+    reply = client.call("GET", f"{LIST}/L")
+    assert (reply.status, reply.error_type, reply.json["message"]) == (
+        429,
+        "TooManyRequestsException",
+        "Too Many Requests",
+    )
+    assert calls == [("GetContactList", "AKIAINPROCESSTEST001")]
+    # Unsigned requests are refused before any guard runs.
+    assert client.raw("GET", f"{LIST}/L").status == 403 and len(calls) == 1
+
+
+def test_client_disconnect_before_the_body_sends_nothing(client: InProcessClient) -> None:
+    import anyio
+
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": LIST,
+        "raw_path": LIST.encode(),
+        "query_string": b"",
+        "headers": [],
+    }
+    anyio.run(client.app, scope, receive, send)
+    assert sent == []
+
+
+def test_non_http_scopes_are_ignored(client: InProcessClient) -> None:
+    import anyio
+
+    async def receive() -> dict[str, Any]:
+        raise AssertionError("not read")
+
+    async def send(message: dict[str, Any]) -> None:
+        raise AssertionError("nothing sent")
+
+    anyio.run(client.app, {"type": "websocket"}, receive, send)
+
+
+def test_multiple_violations_are_listed_together(client: InProcessClient) -> None:
+    reply = client.call("POST", LIST, {"Topics": [{"TopicName": "t", "DefaultSubscriptionStatus": "SOMETIMES"}]})
+    assert reply.json["message"] == (
+        "3 validation errors detected: "
+        "Value at 'contactListName' failed to satisfy constraint: Member must not be null; "
+        "Value at 'topics.1.member.displayName' failed to satisfy constraint: Member must not be null; "
+        "Value 'SOMETIMES' at 'topics.1.member.defaultSubscriptionStatus' failed to satisfy constraint: "
+        "Member must satisfy enum value set: [OPT_OUT, OPT_IN]"
+    )
+
+
+def test_untag_requires_keys_and_arn(client: InProcessClient) -> None:
+    reply = client.call("DELETE", "/v2/email/tags")
+    assert reply.json["message"].startswith("2 validation errors detected: Value at 'resourceArn'")
+
+
+def test_null_members_count_as_absent(client: InProcessClient) -> None:
+    assert client.call("PUT", f"{LIST}/L", {"Topics": None, "Description": None}).status == 200
+    assert client.call("GET", f"{LIST}/L").json["Topics"][0]["TopicName"] == "t1"
+    assert client.call("POST", f"{LIST}/L/contacts", b"null").json["message"].endswith("Member must not be null")
+
+
+def test_json_escapes_and_unknown_members(client: InProcessClient) -> None:
+    body = b'{"EmailAddress": "\\u00fc\\u00f1@x.com", "Unknown": [1, {"deep": true}]}'
+    assert client.call("POST", f"{LIST}/L/contacts", body).status == 200
+    assert client.call("GET", f"{LIST}/L/contacts/%C3%BC%C3%B1%40x.com").json["EmailAddress"] == "üñ@x.com"
+
+
+def test_integral_float_page_size_is_accepted(client: InProcessClient) -> None:
+    assert client.call("POST", f"{LIST}/L/contacts/list", {"PageSize": 10.0}).status == 200
+    assert client.call("POST", f"{LIST}/L/contacts/list", {"PageSize": 10.5}).error_type == "SerializationException"
+
+
+def test_encode_error_and_timestamps() -> None:
+    encoded = encode_error("rid", NotFound("gone"))
+    assert encoded.status == 404
+    assert (b"x-amzn-errortype", b"NotFoundException") in encoded.headers
+    assert (b"x-amzn-requestid", b"rid") in encoded.headers
+    assert orjson.loads(encoded.body) == {"__type": "NotFoundException", "message": "gone"}
+    assert timestamp(1700000000.12345) == 1700000000.123
+
+
+def test_violations_without_items_do_not_raise() -> None:
+    Violations().raise_if_any()

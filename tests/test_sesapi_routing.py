@@ -1,0 +1,129 @@
+"""Raw-path routing (sesapi/routing.py) and the operation table against botocore's own sesv2 model."""
+
+from __future__ import annotations
+
+import botocore.session
+import pytest
+
+from sescontacts.sesapi.app import load_handlers
+from sescontacts.sesapi.routing import TABLE, OperationTable
+
+
+def _noop(request: object) -> dict[str, object]:
+    return {}
+
+
+@pytest.fixture(scope="module")
+def table() -> OperationTable:
+    load_handlers()
+    return TABLE
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "operation", "labels"),
+    [
+        ("POST", "/v2/email/contact-lists", "CreateContactList", {}),
+        ("GET", "/v2/email/contact-lists", "ListContactLists", {}),
+        ("GET", "/v2/email/contact-lists/", "ListContactLists", {}),
+        ("GET", "/v2/email/contact-lists/L", "GetContactList", {"ContactListName": "L"}),
+        ("PUT", "/v2/email/contact-lists/L", "UpdateContactList", {"ContactListName": "L"}),
+        ("DELETE", "/v2/email/contact-lists/L", "DeleteContactList", {"ContactListName": "L"}),
+        ("POST", "/v2/email/contact-lists/L/contacts", "CreateContact", {"ContactListName": "L"}),
+        ("POST", "/v2/email/contact-lists/L/contacts/list", "ListContacts", {"ContactListName": "L"}),
+        ("GET", "/v2/email/contact-lists/L/contacts", "ListContactsLegacy", {"ContactListName": "L"}),
+        # "list" as an address is GetContact: only POST binds the literal.
+        (
+            "GET",
+            "/v2/email/contact-lists/L/contacts/list",
+            "GetContact",
+            {"ContactListName": "L", "EmailAddress": "list"},
+        ),
+        (
+            "GET",
+            "/v2/email/contact-lists/L/contacts/a%2Bb%40x.com",
+            "GetContact",
+            {"ContactListName": "L", "EmailAddress": "a+b@x.com"},
+        ),
+        (
+            "GET",
+            "/v2/email/contact-lists/L/contacts/a+b%40x.com",
+            "GetContact",
+            {"ContactListName": "L", "EmailAddress": "a+b@x.com"},
+        ),
+        (
+            "PUT",
+            "/v2/email/contact-lists/L/contacts/a%2Fb%40x.com",
+            "UpdateContact",
+            {"ContactListName": "L", "EmailAddress": "a/b@x.com"},
+        ),
+        (
+            "DELETE",
+            "/v2/email/contact-lists/L/contacts/%C3%BC%40ex%C3%A4mple.com",
+            "DeleteContact",
+            {"ContactListName": "L", "EmailAddress": "ü@exämple.com"},
+        ),
+        (
+            "GET",
+            "/v2/email/contact-lists//contacts/x%40y.z",
+            "GetContact",
+            {"ContactListName": "", "EmailAddress": "x@y.z"},
+        ),
+        ("GET", "/v2/email/contact-lists/%2E%2E", "GetContactList", {"ContactListName": ".."}),
+        ("POST", "/v2/email/tags", "TagResource", {}),
+        ("DELETE", "/v2/email/tags", "UntagResource", {}),
+        ("GET", "/v2/email/tags", "ListTagsForResource", {}),
+    ],
+)
+def test_routes(table: OperationTable, method: str, path: str, operation: str, labels: dict[str, str]) -> None:
+    match = table.match(method, path.encode())
+    assert match is not None
+    op, got = match
+    assert (op.name, got) == (operation, labels)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("PATCH", "/v2/email/contact-lists"),
+        ("GET", "/v2/email"),
+        ("GET", "/v2/email/contact-lists/L/contacts/a/b"),  # a raw "/" separates segments
+        ("POST", "/v2/email/contact-lists/L/contacts/a%40b.co"),
+        ("GET", "v2/email/contact-lists"),
+        ("GET", "/v2/email/contact-lists/L/x"),
+    ],
+)
+def test_no_route(table: OperationTable, method: str, path: str) -> None:
+    assert table.match(method, path.encode()) is None
+
+
+def test_non_ascii_raw_bytes_and_bad_escapes_do_not_crash(table: OperationTable) -> None:
+    # uvicorn hands raw bytes; invalid UTF-8 decodes with replacement characters, never an exception.
+    match = table.match("GET", "/v2/email/contact-lists/L/contacts/ü@x.com".encode())
+    assert match is not None and match[1]["EmailAddress"] == "ü@x.com"
+    for raw in (b"/v2/email/contact-lists/L/contacts/%C3%28", b"/v2/email/contact-lists/L/contacts/%ZZ", b"/v2/\xff"):
+        table.match("GET", raw)
+
+
+def test_literal_segments_win_over_labels() -> None:
+    t = OperationTable()
+    t.add("ByLabel", "POST", "/a/{X}", _noop)
+    t.add("ByLiteral", "POST", "/a/list", _noop)
+    assert t.match("POST", b"/a/list")[0].name == "ByLiteral"  # type: ignore[index]
+    assert t.match("POST", b"/a/other")[0].name == "ByLabel"  # type: ignore[index]
+
+
+def test_an_operation_registers_once() -> None:
+    t = OperationTable()
+    t.add("Op", "GET", "/a", _noop)
+    with pytest.raises(ValueError, match="registered twice"):
+        t.add("Op", "GET", "/b", _noop)
+
+
+def test_bindings_match_botocores_sesv2_model(table: OperationTable) -> None:
+    """Every operation we serve binds the method and URI botocore sends (the legacy GET aside)."""
+    model = botocore.session.get_session().get_service_model("sesv2")
+    for name, op in table.operations.items():
+        if name == "ListContactsLegacy":
+            continue
+        http = model.operation_model(name).http
+        assert (op.method, op.template) == (http["method"], http["requestUri"].split("?")[0]), name
