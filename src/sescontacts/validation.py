@@ -8,7 +8,8 @@ by :func:`email_problem` are ours, for reports where "is invalid" alone would no
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Mapping, Sequence
 
 import orjson
 
@@ -25,6 +26,9 @@ MAX_LOCAL_PART = 64
 # SES does not document a cap on AttributesData; ours keeps a runaway value out of every page and export.
 MAX_ATTRIBUTES_BYTES = 65_536
 
+# Control, format (zero-width), surrogate, private-use and unassigned characters: never part of an address a
+# person can type, yet they arrive from copy-pasted spreadsheets and would make two "identical" addresses.
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"})
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _LOCAL_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010ffff]+"
 _LOCAL = re.compile(rf"{_LOCAL_ATOM}(?:\.{_LOCAL_ATOM})*")
@@ -54,7 +58,9 @@ def check_description(description: str | None) -> None:
 
 
 def check_topics(topics: Sequence[Topic]) -> None:
-    """SES's order: the count first, then each topic's fields, then duplicates."""
+    """SES's order: enums first (a protocol check), then the count, then each topic's fields, then duplicates."""
+    for index, topic in enumerate(topics, start=1):
+        check_status(f"topics.{index}.member.defaultSubscriptionStatus", topic.default_status)
     if len(topics) > MAX_TOPICS:
         raise LimitExceeded(f"Maximum of <{MAX_TOPICS}> topics allowed per ContactList", field="Topics")
     for topic in topics:
@@ -68,8 +74,6 @@ def check_topics(topics: Sequence[Topic]) -> None:
                 f"Topic Description can contain up to <{MAX_TOPIC_DESCRIPTION}> characters.",
                 field="Description",
             )
-        if topic.default_status not in SUBSCRIPTION_STATUSES:
-            raise BadRequest(enum_message("DefaultSubscriptionStatus", topic.default_status))
     names = [t.name for t in topics]
     if len(set(names)) != len(names):
         raise BadRequest("Duplicate topic names are not allowed within a List.", field="TopicName")
@@ -108,6 +112,10 @@ def email_problem(address: str) -> str | None:
         return "the address is empty"
     if len(address) > MAX_EMAIL_LENGTH:
         return f"the address is longer than {MAX_EMAIL_LENGTH} characters"
+    if any(c.isspace() for c in address):
+        return "the address contains a space"
+    if any(unicodedata.category(c) in _INVISIBLE for c in address):
+        return "the address contains an invisible or control character"
     local, at, domain = address.rpartition("@")
     if not at:
         return "there is no @"
@@ -118,8 +126,6 @@ def email_problem(address: str) -> str | None:
     if len(local.encode()) > MAX_LOCAL_PART:
         return f"the part before the @ is longer than {MAX_LOCAL_PART} bytes"
     if not _LOCAL.fullmatch(local):
-        if any(c.isspace() for c in local):
-            return "the address contains a space"
         if "@" in local:
             return "more than one @"
         if ".." in local or local.startswith(".") or local.endswith("."):
@@ -153,9 +159,16 @@ def check_email(address: str | None) -> str:
     return address
 
 
-def check_topic_preferences(contact_list: ContactList, preferences: dict[str, str]) -> None:
-    for topic_name, status in preferences.items():
-        check_status("SubscriptionStatus", status)
+def check_preference_statuses(preferences: Mapping[str, str]) -> None:
+    """The enum check SES makes before it looks the list up (paths as SES names them, 1-based)."""
+    for index, status in enumerate(preferences.values(), start=1):
+        check_status(f"topicPreferences.{index}.member.subscriptionStatus", status)
+
+
+def check_topic_preferences(contact_list: ContactList, preferences: Mapping[str, str]) -> None:
+    """Statuses, then every topic exists in the list."""
+    check_preference_statuses(preferences)
+    for topic_name in preferences:
         if contact_list.topic(topic_name) is None:
             raise NotFound(f"List: {contact_list.name} doesn't contain Topic: {topic_name}", field="TopicPreferences")
 
@@ -165,7 +178,8 @@ def attributes_problem(text: str) -> tuple[dict[str, object] | None, str | None]
 
     Returns (object, None) or (None, reason). Empty text means "no attributes".
     """
-    if len(text) > MAX_ATTRIBUTES_BYTES and len(text.encode()) > MAX_ATTRIBUTES_BYTES:
+    # A character is at most 4 bytes in UTF-8: only texts past a quarter of the cap need encoding to measure.
+    if len(text) > MAX_ATTRIBUTES_BYTES // 4 and len(text.encode()) > MAX_ATTRIBUTES_BYTES:
         return None, f"attributesData is larger than {MAX_ATTRIBUTES_BYTES:,} bytes"
     try:
         value = orjson.loads(text)

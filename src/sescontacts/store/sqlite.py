@@ -47,6 +47,7 @@ from ..validation import (
     check_description,
     check_email,
     check_list_name,
+    check_preference_statuses,
     check_tags,
     check_topic_preferences,
     check_topics,
@@ -329,6 +330,7 @@ class SqliteContactStore:
             raise BadRequest(f"AttributesData is larger than {MAX_ATTRIBUTES_BYTES:,} bytes.", field="AttributesData")
 
     def create_contact(self, list_name: str, contact: Contact) -> Contact:
+        check_preference_statuses(contact.topic_preferences)  # SES: enums, then formats, then existence
         check_list_name(list_name)  # SES: name format (400) before list existence (404)
         check_email(contact.email)
         self._check_attributes(contact)
@@ -360,6 +362,7 @@ class SqliteContactStore:
         return contact
 
     def update_contact(self, list_name: str, contact: Contact, *, merge_topic_preferences: bool = False) -> Contact:
+        check_preference_statuses(contact.topic_preferences)
         check_list_name(list_name)
         self._check_attributes(contact)
         now = self._now()

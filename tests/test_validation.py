@@ -1,0 +1,285 @@
+"""SES's rules and messages (shared/docs/ses-v2-contract.md §7), as every surface applies them."""
+
+from __future__ import annotations
+
+import pytest
+
+from sescontacts.errors import BadRequest, LimitExceeded, NotFound
+from sescontacts.model import OPT_IN, OPT_OUT, ContactList, Topic
+from sescontacts.validation import (
+    MAX_ATTRIBUTES_BYTES,
+    attributes_problem,
+    check_description,
+    check_email,
+    check_list_name,
+    check_name,
+    check_tags,
+    check_topic_preferences,
+    check_topics,
+    email_key,
+    email_problem,
+    parse_attributes,
+)
+
+NAME_MESSAGE = (
+    "{} can contain up to 64 characters. Only alphanumeric characters, underscores(_) and hyphens(-) are allowed."
+)
+ENUM_MESSAGE = (
+    "1 validation error detected: Value '{}' at '{}' failed to satisfy constraint: "
+    "Member must satisfy enum value set: [OPT_OUT, OPT_IN]"
+)
+
+
+# -- names -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["a", "contacts", "My_List-2", "x" * 64, "0", "_-_"])
+def test_valid_names(name: str) -> None:
+    assert check_list_name(name) == name
+    assert check_name("TopicName", name) == name
+
+
+@pytest.mark.parametrize("name", ["x" * 65, "has space", "dot.ted", "slash/ed", "ünï", "a+b", "../etc", "tab\t"])
+def test_invalid_names_have_ses_message(name: str) -> None:
+    with pytest.raises(BadRequest) as exc:
+        check_list_name(name)
+    assert exc.value.message == NAME_MESSAGE.format("ContactListName")
+    with pytest.raises(BadRequest) as exc:
+        check_name("TopicName", name)
+    assert exc.value.message == NAME_MESSAGE.format("TopicName")
+
+
+@pytest.mark.parametrize("name", ["", None])
+def test_blank_names(name: str | None) -> None:
+    with pytest.raises(BadRequest) as exc:
+        check_list_name(name)
+    assert exc.value.message == "ContactListName can't be blank."
+    with pytest.raises(BadRequest) as exc:
+        check_name("TopicName", name)
+    assert exc.value.message == "TopicName can't be blank."
+
+
+def test_a_trailing_newline_is_not_a_valid_name() -> None:
+    """``$`` in a regex would accept ``name\\n``; a full match must not."""
+    with pytest.raises(BadRequest):
+        check_list_name("contacts\n")
+
+
+# -- topics, descriptions, tags ---------------------------------------------------------------------------
+
+
+def _topics(n: int) -> list[Topic]:
+    return [Topic(f"t{i}", f"Topic {i}") for i in range(n)]
+
+
+def test_twenty_topics_allowed_twenty_one_refused() -> None:
+    check_topics(_topics(20))
+    with pytest.raises(LimitExceeded) as exc:
+        check_topics(_topics(21))
+    assert exc.value.message == "Maximum of <20> topics allowed per ContactList"
+
+
+def test_duplicate_topics_refused() -> None:
+    with pytest.raises(BadRequest) as exc:
+        check_topics([Topic("a", "A"), Topic("b", "B"), Topic("a", "A again")])
+    assert exc.value.message == "Duplicate topic names are not allowed within a List."
+
+
+def test_topic_names_are_case_sensitive_so_not_duplicates() -> None:
+    check_topics([Topic("news", "News"), Topic("News", "News")])
+
+
+def test_display_name_length() -> None:
+    check_topics([Topic("a", "x" * 128)])
+    check_topics([Topic("a", "")])
+    with pytest.raises(BadRequest) as exc:
+        check_topics([Topic("a", "x" * 129)])
+    assert exc.value.message == "Topic DisplayName can contain up to <128> characters."
+
+
+def test_topic_description_length() -> None:
+    check_topics([Topic("a", "A", description="d" * 500)])
+    with pytest.raises(BadRequest) as exc:
+        check_topics([Topic("a", "A", description="d" * 501)])
+    assert exc.value.message == "Topic Description can contain up to <500> characters."
+
+
+def test_list_description_length() -> None:
+    check_description(None)
+    check_description("d" * 500)
+    with pytest.raises(BadRequest) as exc:
+        check_description("d" * 501)
+    assert exc.value.message == "List description can contain up to 500 characters."
+
+
+def test_default_status_enum_with_ses_member_path() -> None:
+    with pytest.raises(BadRequest) as exc:
+        check_topics([Topic("a", "A", default_status=OPT_IN), Topic("b", "B", default_status="MAYBE")])
+    assert exc.value.message == ENUM_MESSAGE.format("MAYBE", "topics.2.member.defaultSubscriptionStatus")
+
+
+def test_topic_name_checked_in_topics() -> None:
+    with pytest.raises(BadRequest) as exc:
+        check_topics([Topic("bad name", "A")])
+    assert exc.value.message == NAME_MESSAGE.format("TopicName")
+
+
+def test_topic_validation_order() -> None:
+    """Enums (protocol) first, then the count, then each topic's fields, then duplicates."""
+    bad_everything = [Topic("bad name", "x" * 200, default_status="MAYBE"), *_topics(21), Topic("t0", "again")]
+    with pytest.raises(BadRequest, match="enum value set"):
+        check_topics(bad_everything)
+    with pytest.raises(LimitExceeded):
+        check_topics([Topic("bad name", "x" * 200), *_topics(21)])
+    with pytest.raises(BadRequest, match="TopicName can contain"):
+        check_topics([Topic("t0", "A"), Topic("t0", "B"), Topic("bad name", "C")])
+
+
+def test_tags() -> None:
+    check_tags([(f"k{i}", "v" * 256) for i in range(50)])
+    with pytest.raises(BadRequest, match="at most 50 tags"):
+        check_tags([(f"k{i}", "v") for i in range(51)])
+    with pytest.raises(BadRequest, match="Tag keys"):
+        check_tags([("", "v")])
+    with pytest.raises(BadRequest, match="Tag keys"):
+        check_tags([("k" * 129, "v")])
+    with pytest.raises(BadRequest, match="Tag values"):
+        check_tags([("k", "v" * 257)])
+
+
+# -- preferences -----------------------------------------------------------------------------------------
+
+LIST = ContactList("news", topics=(Topic("weekly", "Weekly"), Topic("offers", "Offers")))
+
+
+def test_unknown_topic_in_preferences() -> None:
+    check_topic_preferences(LIST, {"weekly": OPT_IN, "offers": OPT_OUT})
+    with pytest.raises(NotFound) as exc:
+        check_topic_preferences(LIST, {"weekly": OPT_IN, "sports": OPT_IN})
+    assert exc.value.message == "List: news doesn't contain Topic: sports"
+
+
+def test_preference_status_enum_before_topic_existence() -> None:
+    with pytest.raises(BadRequest) as exc:
+        check_topic_preferences(LIST, {"sports": OPT_IN, "weekly": "opt_in"})
+    assert exc.value.message == ENUM_MESSAGE.format("opt_in", "topicPreferences.2.member.subscriptionStatus")
+
+
+# -- email addresses -------------------------------------------------------------------------------------
+
+VALID_EMAILS = [
+    "a@example.com",
+    "a+b@example.com",
+    "first.last+tag-1@sub.example.co.uk",
+    "UPPER@EXAMPLE.COM",
+    "o'brien@example.ie",
+    "weird!#$%&'*/=?^_`{|}~-@example.com",
+    "ünï+tag@exämple.com",
+    "用户@例子.广告",
+    "δοκιμή@παράδειγμα.δοκιμή",
+    "a@xn--exmple-cua.com",
+    "a@1.2.3.com",
+    "a@ex-ample.com",
+    "x" * 64 + "@example.com",
+]
+
+
+@pytest.mark.parametrize("email", VALID_EMAILS)
+def test_valid_addresses(email: str) -> None:
+    assert email_problem(email) is None
+    assert check_email(email) == email
+
+
+@pytest.mark.parametrize(
+    ("email", "reason"),
+    [
+        ("plainaddress", "there is no @"),
+        ("@example.com", "nothing before the @"),
+        ("a@", "nothing after the @"),
+        ("a@@example.com", "more than one @"),
+        ("a@b@example.com", "more than one @"),
+        ("a b@example.com", "the address contains a space"),
+        (" a@example.com", "the address contains a space"),
+        ("a@example.com ", "the address contains a space"),
+        ("a\u00a0b@example.com", "the address contains a space"),
+        ("a\u200bb@example.com", "the address contains an invisible or control character"),
+        ("a\x00@example.com", "the address contains an invisible or control character"),
+        (".a@example.com", "dots before the @ must separate words"),
+        ("a.@example.com", "dots before the @ must separate words"),
+        ("a..b@example.com", "dots before the @ must separate words"),
+        ('"quoted"@example.com', "the part before the @ has a character addresses cannot contain"),
+        ("a(b)@example.com", "the part before the @ has a character addresses cannot contain"),
+        ("a@localhost", "the domain has no dot"),
+        ("a@example..com", "the domain part '' is not a valid domain label"),
+        ("a@example.com.", "the domain part '' is not a valid domain label"),
+        ("a@-example.com", "the domain part '-example' is not a valid domain label"),
+        ("a@example-.com", "the domain part 'example-' is not a valid domain label"),
+        ("a@exa_mple.com", "the domain part 'exa_mple' is not a valid domain label"),
+        ("a@[127.0.0.1]", "the domain part '[127' is not a valid domain label"),
+        ("a@example.123", "the top-level domain cannot be all digits"),
+        ("a@" + "x" * 64 + ".com", "the domain part '" + "x" * 64 + "' is not a valid domain label"),
+        ("x" * 65 + "@example.com", "the part before the @ is longer than 64 bytes"),
+        ("é" * 33 + "@example.com", "the part before the @ is longer than 64 bytes"),
+        ("a@" + "b" * 60 + "." + "c" * 60 + "." + "d" * 60 + "." + "e" * 60 + ".com", None),
+        ("a@" + ("b" * 63 + ".") * 4 + "com", "the address is longer than 254 characters"),
+        ("", "the address is empty"),
+    ],
+)
+def test_invalid_addresses_say_why(email: str, reason: str | None) -> None:
+    problem = email_problem(email)
+    if reason is None:  # 254 characters exactly: still fine
+        assert len(email) <= 254 and problem is None
+        return
+    assert problem == reason
+    with pytest.raises(BadRequest) as exc:
+        check_email(email)
+    assert exc.value.message == ("EmailAddress can't be blank." if email == "" else f"EmailAddress {email} is invalid")
+    assert exc.value.field == "EmailAddress"
+
+
+def test_blank_email() -> None:
+    for blank in ("", None):
+        with pytest.raises(BadRequest) as exc:
+            check_email(blank)
+        assert exc.value.message == "EmailAddress can't be blank."
+
+
+def test_email_identity_is_case_insensitive_across_scripts() -> None:
+    assert email_key("Ann@Example.COM") == email_key("ann@example.com")
+    assert email_key("ÜNÏ@EXÄMPLE.COM") == email_key("ünï@exämple.com")
+    assert email_key("a+b@example.com") != email_key("a@example.com")  # plus-addresses are distinct people
+
+
+# -- attributes ------------------------------------------------------------------------------------------
+
+
+def test_attributes_must_be_a_json_object() -> None:
+    assert attributes_problem('{"name": "Ann", "n": [1, {"x": null}]}') == (
+        {"name": "Ann", "n": [1, {"x": None}]},
+        None,
+    )
+    assert attributes_problem("[1]") == (None, "attributesData must be a JSON object, not an array")
+    assert attributes_problem('"x"') == (None, "attributesData must be a JSON object, not a string")
+    assert attributes_problem("3") == (None, "attributesData must be a JSON object, not a number")
+    assert attributes_problem("true") == (None, "attributesData must be a JSON object, not a boolean")
+    assert attributes_problem("null") == (None, "attributesData must be a JSON object, not null")
+    value, problem = attributes_problem("{name: 1}")
+    assert value is None and problem is not None and problem.startswith("attributesData is not valid JSON")
+
+
+def test_attributes_size_cap() -> None:
+    just_fits = '{"a": "' + "x" * (MAX_ATTRIBUTES_BYTES - 9) + '"}'
+    assert len(just_fits.encode()) == MAX_ATTRIBUTES_BYTES
+    assert attributes_problem(just_fits)[1] is None
+    # Bytes, not characters: é is two bytes in UTF-8.
+    too_big = '{"a": "' + "é" * (MAX_ATTRIBUTES_BYTES // 2) + '"}'
+    assert attributes_problem(too_big) == (None, f"attributesData is larger than {MAX_ATTRIBUTES_BYTES:,} bytes")
+
+
+def test_parse_attributes_blank_means_none_and_bad_raises() -> None:
+    assert parse_attributes(None) is None
+    assert parse_attributes("  ") is None
+    assert parse_attributes('{"a": 1}') == {"a": 1}
+    with pytest.raises(BadRequest) as exc:
+        parse_attributes("[]")
+    assert exc.value.field == "AttributesData"
