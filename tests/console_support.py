@@ -1,0 +1,93 @@
+"""Helpers for the console's in-process tests: a Services on a temp dir, a logged-in TestClient."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # Starlette >= 1.2 prefers httpx2 and says so; httpx is what we have
+    from starlette.testclient import TestClient
+
+from sescontacts.console import auth
+from sescontacts.console.app import create_console_app
+from sescontacts.services import Services
+from sescontacts.settings import Settings
+
+PASSWORD = "correct horse battery"
+
+
+def open_services(data_dir: Path, **settings: object) -> Services:
+    services = Services.open(Settings(data_dir=data_dir, **settings))  # type: ignore[arg-type]
+    services.ensure_default_list()
+    return services
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'data-csrf="([^"]+)"', html) or re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def login(client: TestClient, name: str = "admin", password: str = PASSWORD) -> str:
+    """Log in and return the CSRF token of the new session."""
+    page = client.get("/login")
+    response = client.post(
+        "/login",
+        data={"username": name, "password": password, "csrf_token": csrf_of(page.text), "next": "/"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    return csrf_of(client.get("/").text)
+
+
+class Console:
+    """A console app on a temp data dir with its services, a client and (after ``login``) a CSRF token."""
+
+    def __init__(self, data_dir: Path, **settings: object) -> None:
+        self.services = open_services(data_dir, **settings)
+        self.gate = create_console_app(self.services)
+        self.app = self.gate.app
+        auth.Users(self.services.db).ensure_admin(PASSWORD)
+        self.client = TestClient(self.gate, base_url="http://testserver")
+        self.csrf = ""
+
+    @property
+    def store(self):
+        return self.services.store
+
+    @property
+    def list_name(self) -> str:
+        return self.services.settings.contact_list
+
+    def login(self) -> Console:
+        self.csrf = login(self.client)
+        return self
+
+    def post(self, path: str, data: dict[str, object] | None = None, **kwargs: object):
+        body = {"csrf_token": self.csrf, **(data or {})}
+        return self.client.post(path, data=body, follow_redirects=False, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture(autouse=True)
+def fast_kdf(monkeypatch: pytest.MonkeyPatch) -> None:
+    """scrypt at full strength costs ~0.1 s a hash; tests that are not about the KDF use a cheap one."""
+    monkeypatch.setattr(auth, "SCRYPT_N", 2**10)
+
+
+@pytest.fixture
+def console(tmp_path: Path) -> Iterator[Console]:
+    c = Console(tmp_path / "data")
+    yield c.login()
+    c.services.close()
+
+
+@pytest.fixture
+def anonymous(tmp_path: Path) -> Iterator[Console]:
+    c = Console(tmp_path / "data")
+    yield c
+    c.services.close()

@@ -1,0 +1,164 @@
+"""Login, sessions, users and the deny-by-default gate, in process."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from click.testing import CliRunner
+from starlette.routing import Mount, Route
+
+from sescontacts.cli import main as cli
+from sescontacts.console import auth
+from sescontacts.console.gate import is_public
+
+from .console_support import PASSWORD, Console, anonymous, console, csrf_of, fast_kdf, login  # noqa: F401
+
+
+def routes(console: Console) -> list[tuple[str, str]]:
+    """Every (method, path) of the console, from its routing table: a new page is covered automatically."""
+    found = []
+    for route in console.app.routes:
+        if isinstance(route, Route):
+            path = re.sub(r"\{[^}]+\}", "x", route.path)
+            found += [(m, path) for m in sorted(route.methods or ()) if m != "HEAD"]
+        elif isinstance(route, Mount):
+            found.append(("GET", route.path + "/console.css"))
+    assert len(found) > 20
+    return found
+
+
+def test_password_hash_is_slow_kdf_with_stored_parameters(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auth, "SCRYPT_N", 2**15)
+    encoded = auth.hash_password("s3cret-password")
+    scheme, n, r, p, _salt, _digest = encoded.split("$")
+    assert (scheme, int(n), int(r), int(p)) == ("scrypt", 2**15, 8, 1)
+    assert auth.verify_password("s3cret-password", encoded)
+    assert not auth.verify_password("s3cret-passworD", encoded)
+    assert auth.hash_password("s3cret-password") != encoded  # salted
+    assert not auth.verify_password("x", "garbage")
+
+
+def test_every_route_refuses_anonymous_requests(anonymous: Console) -> None:
+    client = anonymous.client
+    public = []
+    for method, path in routes(anonymous):
+        if is_public(path):
+            public.append(path)
+            continue
+        response = client.request(method, path, follow_redirects=False)
+        if method == "GET":
+            assert response.status_code == 303, (method, path)
+            assert response.headers["location"].startswith("/login?next="), path
+        else:
+            assert response.status_code in (401, 403), (method, path, response.status_code)
+        assert "Contacts" not in response.text
+    assert set(public) == {"/login", "/static/console.css"}
+    # htmx gets told to navigate rather than swapping the login page into a table
+    response = client.get("/", headers={"HX-Request": "true"}, follow_redirects=False)
+    assert response.status_code == 401 and response.headers["hx-redirect"].startswith("/login")
+
+
+def test_login_sets_a_signed_httponly_samesite_cookie(anonymous: Console) -> None:
+    page = anonymous.client.get("/login")
+    response = anonymous.client.post(
+        "/login",
+        data={"username": "admin", "password": PASSWORD, "csrf_token": csrf_of(page.text), "next": "/topics"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303 and response.headers["location"] == "/topics"
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
+    assert PASSWORD not in cookie
+    assert anonymous.client.get("/").status_code == 200
+    # a forged cookie is an anonymous session
+    anonymous.client.cookies.set(auth.SESSION_COOKIE, cookie.split(";")[0].split("=", 1)[1][:-3] + "AAA")
+    assert anonymous.client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_wrong_password_and_unknown_user_look_the_same(anonymous: Console) -> None:
+    token = csrf_of(anonymous.client.get("/login").text)
+    a = anonymous.client.post("/login", data={"username": "admin", "password": "nope", "csrf_token": token})
+    b = anonymous.client.post("/login", data={"username": "ghost", "password": "nope", "csrf_token": token})
+    assert a.status_code == b.status_code == 401
+    assert "do not match" in a.text and "do not match" in b.text
+
+
+def test_login_attempts_are_rate_limited(anonymous: Console) -> None:
+    token = csrf_of(anonymous.client.get("/login").text)
+    statuses = [
+        anonymous.client.post(
+            "/login", data={"username": "admin", "password": f"bad{i}", "csrf_token": token}
+        ).status_code
+        for i in range(6)
+    ]
+    assert statuses == [401] * 5 + [429]
+    # even the right password is refused while limited
+    blocked = anonymous.client.post("/login", data={"username": "admin", "password": PASSWORD, "csrf_token": token})
+    assert blocked.status_code == 429 and "Too many failed attempts" in blocked.text
+
+
+def test_open_redirect_through_next_is_refused(anonymous: Console) -> None:
+    token = csrf_of(anonymous.client.get("/login").text)
+    for target in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
+        response = anonymous.client.post(
+            "/login",
+            data={"username": "admin", "password": PASSWORD, "csrf_token": token, "next": target},
+            follow_redirects=False,
+        )
+        assert response.headers["location"] == "/", target
+        anonymous.client.cookies.clear()
+        token = csrf_of(anonymous.client.get("/login").text)
+
+
+def test_logout_ends_the_session(console: Console) -> None:
+    response = console.post("/logout")
+    assert response.status_code == 303 and response.headers["location"] == "/login"
+    assert console.client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_password_change_and_removal_end_sessions(console: Console) -> None:
+    users = auth.Users(console.services.db)
+    users.set_password("admin", "another password")
+    assert console.client.get("/", follow_redirects=False).status_code == 303
+    login(console.client, password="another password")
+    assert console.client.get("/").status_code == 200
+    users.add("second", "second password")
+    users.remove("admin")
+    assert console.client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_ensure_admin_uses_the_given_password_or_generates_one(tmp_path) -> None:
+    from .console_support import open_services
+
+    services = open_services(tmp_path / "a")
+    users = auth.Users(services.db)
+    generated = users.ensure_admin(None)
+    assert generated and len(generated) >= 16
+    assert users.authenticate("admin", generated) is not None
+    assert users.ensure_admin("whatever") is None  # only on first start
+    services.close()
+    services = open_services(tmp_path / "b")
+    users = auth.Users(services.db)
+    assert users.ensure_admin("from the environment") is None
+    assert users.authenticate("admin", "from the environment") is not None
+    services.close()
+
+
+def test_users_cli(tmp_path) -> None:
+    runner = CliRunner()
+    data = ["--data-dir", str(tmp_path / "d")]
+    result = runner.invoke(cli, ["users", "add", "carol", "--password-stdin", *data], input="carol password\n")
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["users", "add", "carol", "--password-stdin", *data], input="carol password\n")
+    assert result.exit_code == 1 and "already exists" in result.output
+    result = runner.invoke(cli, ["users", "add", "dave", "--password-stdin", *data], input="short\n")
+    assert result.exit_code == 1 and "at least 8" in result.output
+    result = runner.invoke(cli, ["users", "set-password", "carol", *data], input="new password 1\nnew password 1\n")
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["users", "list", *data])
+    assert result.output.startswith("carol\t")
+    result = runner.invoke(cli, ["users", "remove", "carol", "--yes", *data])
+    assert result.exit_code == 0
+    result = runner.invoke(cli, ["users", "remove", "carol", "--yes", *data])
+    assert result.exit_code == 1 and "No user named carol" in result.output

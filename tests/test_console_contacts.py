@@ -1,0 +1,239 @@
+"""The contacts page: table, search, filters, pages, counts, add/edit/delete and bulk actions."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import orjson
+import pytest
+
+from sescontacts.console.views import contacts as contacts_view
+from sescontacts.model import OPT_IN, OPT_OUT, Contact, ContactQuery, Topic
+
+from .console_support import Console, console, fast_kdf  # noqa: F401
+
+
+def emails_on(page: str) -> list[str]:
+    return [html.unescape(e) for e in re.findall(r'name="email" value="([^"]+)" aria-label', page)]
+
+
+def seed(console: Console, n: int = 12) -> None:
+    store, name = console.store, console.list_name
+    store.update_list(
+        name,
+        topics=[Topic("news", "News", OPT_IN), Topic("offers", "Offers", OPT_OUT)],
+    )
+    for i in range(n):
+        store.create_contact(
+            name,
+            Contact(
+                f"user{i:02d}@{'acme.com' if i % 2 else 'example.org'}",
+                unsubscribe_all=(i % 5 == 0),
+                topic_preferences={"offers": OPT_IN} if i % 3 == 0 else {},
+                attributes_data=orjson.dumps({"Name": f"User {i}", "Company": "ACM" if i < 4 else "Other"}).decode(),
+            ),
+        )
+
+
+def test_table_shows_contacts_counts_and_topic_preferences(console: Console) -> None:
+    seed(console)
+    page = console.client.get("/").text
+    assert emails_on(page) == sorted(f"user{i:02d}@{'acme.com' if i % 2 else 'example.org'}" for i in range(12))
+    assert 'data-testid="matching">12<' in page
+    assert "Unsubscribed from all" in page and "Subscribed" in page
+    assert "Company" in page and "User 1" in page
+    overview = console.client.get("/overview", headers={"HX-Request": "true"}).text
+    assert "<svg" in overview and 'data-testid="total">12<' in overview
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"q": "user1"}, {"user10@example.org", "user11@acme.com"}),
+        ({"q": "ACME.com", "field": "domain"}, {f"user{i:02d}@acme.com" for i in range(1, 12, 2)}),
+        ({"q": "Name = User 3", "field": "attribute"}, {"user03@acme.com"}),
+        (
+            {"q": "Company=ACM", "field": "attribute"},
+            {"user00@example.org", "user01@acme.com", "user02@example.org", "user03@acme.com"},
+        ),
+        ({"q": "Missing", "field": "attribute"}, set()),
+        ({"status": OPT_OUT}, {"user00@example.org", "user05@acme.com", "user10@example.org"}),
+        ({"topic": "offers", "status": OPT_IN}, {"user03@acme.com", "user06@example.org", "user09@acme.com"}),
+    ],
+)
+def test_search_and_filters(console: Console, params: dict[str, str], expected: set[str]) -> None:
+    seed(console)
+    page = console.client.get("/", params=params).text
+    assert set(emails_on(page)) == expected
+    assert f'data-testid="matching">{len(expected)}<' in page
+
+
+def test_topic_filter_uses_the_topic_default(console: Console) -> None:
+    seed(console)
+    page = console.client.get("/", params={"topic": "news", "status": OPT_IN}).text
+    # news defaults to OPT_IN: everyone not unsubscribed from all
+    assert len(emails_on(page)) == 9
+
+
+def test_keyset_pages_and_bookmarkable_urls(console: Console) -> None:
+    seed(console)
+    seen: list[str] = []
+    url = "/?size=5&sort=updated"
+    for _ in range(5):
+        page = console.client.get(url).text
+        seen += emails_on(page)
+        match = re.search(r'rel="next" href="([^"]+)"', page)
+        if not match:
+            break
+        url = html.unescape(match.group(1))
+        assert "size=5" in url and "sort=updated" in url and "page=" in url
+    assert len(seen) == 12 and len(set(seen)) == 12
+    # an htmx request for the next page gets just the results fragment
+    fragment = console.client.get(url, headers={"HX-Request": "true", "HX-Target": "results"}).text
+    assert fragment.startswith('<div id="results"') and "<html" not in fragment
+
+
+def test_bad_page_token_is_a_message_not_a_crash(console: Console) -> None:
+    seed(console)
+    response = console.client.get("/?page=bogus")
+    assert response.status_code == 200 and "NextToken is invalid" in response.text
+
+
+def test_count_is_capped(console: Console, monkeypatch: pytest.MonkeyPatch) -> None:
+    seed(console)
+    monkeypatch.setattr(contacts_view, "COUNT_CAP", 3)
+    page = console.client.get("/", params={"q": "user", "size": 2}).text
+    assert 'data-testid="matching">3+<' in page
+
+
+def test_add_contact_with_attribute_rows_and_topics(console: Console) -> None:
+    seed(console, 0)
+    response = console.post(
+        "/contacts/new",
+        {
+            "email": "New.Person@Example.com",
+            "topic:offers": OPT_IN,
+            "attr_mode": "rows",
+            "attr_key": ["Name", "City", ""],
+            "attr_value": ["New", "Oslo", ""],
+            "attr_json": ["0", "0", "0"],
+        },
+    )
+    assert response.status_code == 303
+    contact = console.store.get_contact(console.list_name, "new.person@example.com")
+    assert contact.email == "New.Person@Example.com"
+    assert contact.attributes() == {"Name": "New", "City": "Oslo"}
+    assert dict(contact.topic_preferences) == {"offers": OPT_IN}
+    assert "Added New.Person@Example.com" in console.client.get("/").text  # flash, once
+    assert "Added New.Person" not in console.client.get("/").text
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"email": "not-an-address"}, "email", "there is no @"),
+        ({"email": ""}, "email", "Enter an email address"),
+        (
+            {"email": "a@example.com", "attr_mode": "json", "attributes_json": "[1, 2]"},
+            "attributes",
+            "must be a JSON object",
+        ),
+        ({"email": "a@example.com", "attr_mode": "json", "attributes_json": "{oops"}, "attributes", "not valid JSON"),
+        ({"email": "a@example.com", "attr_key": ["k", "k"], "attr_value": ["1", "2"]}, "attributes", "appears twice"),
+    ],
+)
+def test_form_errors_are_shown_at_the_field(
+    console: Console, data: dict[str, object], field: str, message: str
+) -> None:
+    response = console.post("/contacts/new", data)
+    assert response.status_code == 400
+    error = re.search(rf'<p class="field-error" id="{field}-error" role="alert">([^<]*)</p>', response.text)
+    assert error and message in html.unescape(error.group(1))
+    # what the user typed is still in the form
+    if data.get("attributes_json"):
+        assert html.escape(str(data["attributes_json"]), quote=False) in response.text
+
+
+def test_duplicate_contact_error_is_inline(console: Console) -> None:
+    console.post("/contacts/new", {"email": "a@example.com"})
+    response = console.post("/contacts/new", {"email": "A@example.com"})
+    assert response.status_code == 400 and "already exists" in response.text and 'id="email-error"' in response.text
+
+
+def test_edit_keeps_what_the_form_did_not_show(console: Console) -> None:
+    seed(console, 2)
+    email = "user01@acme.com"
+    form = console.client.get("/contacts/edit", params={"email": email}).text
+    original = html.unescape(re.search(r'name="original" value="([^"]+)"', form).group(1))
+    # Someone else (the SES API, an import) adds a key and a topic choice while the form is open.
+    stored = console.store.get_contact(console.list_name, email)
+    console.store.update_contact(
+        console.list_name,
+        Contact(email, False, {"news": OPT_OUT}, orjson.dumps({**stored.attributes(), "Plan": "pro"}).decode()),
+    )
+    response = console.post(
+        "/contacts/edit",
+        {
+            "email": email,
+            "original": original,
+            "attr_mode": "rows",
+            "attr_key": ["Name", "Company", "Age"],  # Name changed, Company kept, Age added
+            "attr_value": ["Renamed", "ACM", "42"],
+            "attr_json": ["0", "0", "0"],
+            "topic:offers": OPT_OUT,
+        },
+    )
+    assert response.status_code == 303, response.text
+    after = console.store.get_contact(console.list_name, email)
+    assert after.attributes() == {"Name": "Renamed", "Company": "ACM", "Plan": "pro", "Age": "42"}
+    assert dict(after.topic_preferences) == {"news": OPT_OUT, "offers": OPT_OUT}
+
+
+def test_edit_keeps_value_types_and_removes_deleted_rows(console: Console) -> None:
+    seed(console, 0)
+    console.store.create_contact(
+        console.list_name, Contact("t@example.com", attributes_data='{"n": 3, "tags": ["a"], "x": "y"}')
+    )
+    form = console.client.get("/contacts/edit", params={"email": "t@example.com"}).text
+    original = html.unescape(re.search(r'name="original" value="([^"]+)"', form).group(1))
+    console.post(
+        "/contacts/edit",
+        {
+            "email": "t@example.com",
+            "original": original,
+            "attr_mode": "rows",
+            "attr_key": ["n", "tags", ""],
+            "attr_value": ["3", '["a"]', ""],
+            "attr_json": ["1", "1", "0"],
+        },
+    )
+    assert console.store.get_contact(console.list_name, "t@example.com").attributes() == {"n": 3, "tags": ["a"]}
+
+
+def test_delete_with_confirmation(console: Console) -> None:
+    seed(console, 2)
+    confirm = console.client.get("/contacts/delete", params={"email": "user00@example.org"})
+    assert "Delete this contact?" in confirm.text
+    assert console.post("/contacts/delete", {"email": "user00@example.org"}).status_code == 303
+    assert emails_on(console.client.get("/").text) == ["user01@acme.com"]
+
+
+def test_bulk_actions_confirm_how_many_change(console: Console) -> None:
+    seed(console)
+    selected = ["user00@example.org", "user01@acme.com", "user02@example.org"]
+    confirm = console.post("/contacts/bulk", {"action": "unsubscribe", "email": selected})
+    assert confirm.status_code == 200
+    # user00 is already unsubscribed from all
+    assert "2 contacts will change" in confirm.text
+    done = console.post("/contacts/bulk", {"action": "unsubscribe", "email": selected, "confirm": "1"})
+    assert done.status_code == 303
+    assert all(console.store.get_contact(console.list_name, e).unsubscribe_all for e in selected)
+    # "all N matching" deletes exactly what the filter shows
+    confirm = console.post("/contacts/bulk", {"action": "delete", "all": "1", "q": "acme.com", "field": "domain"})
+    assert "6 contacts will change" in confirm.text
+    console.post("/contacts/bulk", {"action": "delete", "all": "1", "q": "acme.com", "field": "domain", "confirm": "1"})
+    remaining = console.store.list_contacts(console.list_name, ContactQuery()).items
+    assert {c.email for c in remaining} == {f"user{i:02d}@example.org" for i in range(0, 12, 2)}
+    console.post("/contacts/bulk", {"action": "resubscribe", "all": "1", "confirm": "1"})
+    assert console.store.count_contacts(console.list_name, ContactQuery(status=OPT_OUT)).value == 0

@@ -1,0 +1,120 @@
+"""Escaping, topics, the AWS API page, the overview and the vendored static files."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+from pathlib import Path
+
+import orjson
+
+from sescontacts.console import app as console_app
+from sescontacts.console.gate import CSP
+from sescontacts.model import OPT_IN, Contact, Topic
+
+from .console_support import Console, console, fast_kdf  # noqa: F401
+
+PAYLOADS = ['<script>alert("x")</script>', '"onmouseover="alert(1)', "'><img src=x onerror=alert(1)>", "{{7*7}}"]
+TEMPLATES = Path(console_app.__file__).parent / "templates"
+
+
+def test_user_supplied_values_are_escaped_everywhere(console: Console) -> None:
+    attributes = {p: p for p in PAYLOADS}
+    console.store.update_list(console.list_name, topics=[Topic("xss", PAYLOADS[0], OPT_IN, PAYLOADS[1])])
+    console.store.create_contact(
+        console.list_name, Contact("o'brien+x@example.com", attributes_data=orjson.dumps(attributes).decode())
+    )
+    pages = [
+        console.client.get("/").text,
+        console.client.get("/contacts/edit", params={"email": "o'brien+x@example.com"}).text,
+        console.client.get("/topics").text,
+        console.client.get("/topics/delete", params={"name": "xss"}).text,
+        console.client.get("/", params={"q": PAYLOADS[0]}).text,
+        console.client.get("/", params={"q": PAYLOADS[2], "field": "attribute"}).text,
+    ]
+    for page in pages:
+        assert "<script>alert" not in page
+        assert "<img src=x" not in page
+        assert '"onmouseover="' not in page
+        assert "{{7*7}}" in html.unescape(page)  # shown as text, never evaluated
+
+
+def test_security_headers(console: Console) -> None:
+    response = console.client.get("/")
+    assert response.headers["content-security-policy"] == CSP
+    assert "script-src 'self'" in CSP and "unsafe-inline" not in CSP
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["cache-control"] == "no-store"
+    assert "server-timing" in response.headers
+
+
+def test_templates_have_no_inline_script_and_no_cdn() -> None:
+    for path in TEMPLATES.glob("*.html"):
+        text = path.read_text()
+        assert not re.search(r"<script(?![^>]*\bsrc=)", text), path.name
+        assert "https://" not in text and "http://" not in text, path.name
+        assert "|safe" not in text.replace(" ", "") and "Markup(" not in text, path.name
+
+
+def test_vendored_htmx_is_pinned_and_checked() -> None:
+    path = console_app.STATIC / console_app.HTMX_FILE
+    assert re.fullmatch(r"htmx-2\.0\.\d+\.min\.js", path.name)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == console_app.HTMX_SHA256
+    assert 'version:"2.0.' in path.read_text().replace(" ", "")
+
+
+def test_static_files_are_served(console: Console) -> None:
+    assert console.client.get(f"/static/{console_app.HTMX_FILE}").status_code == 200
+    css = console.client.get("/static/console.css")
+    assert css.status_code == 200 and ":focus-visible" in css.text
+
+
+def test_topics_add_edit_delete_with_inline_rules(console: Console) -> None:
+    ok = console.post("/topics", {"name": "news", "display_name": "News", "default_status": "OPT_IN"})
+    assert ok.status_code == 303
+    bad = console.post("/topics", {"name": "bad name!", "display_name": "Bad"})
+    assert bad.status_code == 400 and 'id="name-error"' in bad.text and "alphanumeric" in bad.text
+    dup = console.post("/topics", {"name": "news", "display_name": "Again"})
+    assert dup.status_code == 400 and "already exists" in dup.text
+    blank = console.post("/topics", {"name": "x", "display_name": ""})
+    assert blank.status_code == 400 and 'id="display_name-error"' in blank.text
+    for i in range(19):
+        assert console.post("/topics", {"name": f"t{i}", "display_name": f"T{i}"}).status_code == 303
+    full = console.post("/topics", {"name": "one-too-many", "display_name": "No"})
+    assert full.status_code == 400 and "at most 20 topics" in full.text
+    edit = console.post("/topics", {"original": "news", "name": "ignored", "display_name": "Newsletter"})
+    assert edit.status_code == 303
+    topic = console.store.get_list(console.list_name).topic("news")
+    assert topic is not None and topic.display_name == "Newsletter"
+    assert console.post("/topics/delete", {"name": "news"}).status_code == 303
+    assert console.store.get_list(console.list_name).topic("news") is None
+
+
+def test_topic_counts_shown(console: Console) -> None:
+    console.store.update_list(console.list_name, topics=[Topic("news", "News", OPT_IN)])
+    console.store.create_contact(console.list_name, Contact("a@example.com"))
+    console.store.create_contact(console.list_name, Contact("b@example.com", unsubscribe_all=True))
+    page = console.client.get("/topics").text
+    cells = re.findall(r'<td class="num">([^<]+)</td>', page)
+    assert cells == ["1", "1"]
+
+
+def test_aws_page_has_real_values_and_no_secret(console: Console) -> None:
+    page = console.client.get("/aws").text
+    secret = console.services.access_key.secret_access_key
+    assert secret not in page
+    assert "sescontacts credentials" in page
+    text = html.unescape(page)
+    assert "aws sesv2 list-contacts" in text and "--contact-list-name contacts" in text
+    assert "--region us-east-1" in text and "--endpoint-url http://testserver" in text
+    assert text.count("aws sesv2 ") >= 5
+    assert "import boto3" in text
+    dialog = console.client.get("/aws", headers={"HX-Request": "true"}).text
+    assert "<html" not in dialog and 'id="dialog-title"' in dialog
+
+
+def test_unknown_page_is_a_friendly_404(console: Console) -> None:
+    response = console.client.get("/nope")
+    assert response.status_code == 404 and "There is no page at this address" in response.text
