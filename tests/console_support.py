@@ -73,21 +73,21 @@ class Console:
         return self.client.post(path, data=body, follow_redirects=False, **kwargs)  # type: ignore[arg-type]
 
 
-@pytest.fixture(autouse=True)
-def fast_kdf(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(autouse=True, name="fast_kdf")
+def fast_kdf_fixture(monkeypatch: pytest.MonkeyPatch) -> None:
     """scrypt at full strength costs ~0.1 s a hash; tests that are not about the KDF use a cheap one."""
     monkeypatch.setattr(auth, "SCRYPT_N", 2**10)
 
 
-@pytest.fixture
-def console(tmp_path: Path) -> Iterator[Console]:
+@pytest.fixture(name="console")
+def console_fixture(tmp_path: Path) -> Iterator[Console]:
     c = Console(tmp_path / "data")
     yield c.login()
     c.services.close()
 
 
-@pytest.fixture
-def anonymous(tmp_path: Path) -> Iterator[Console]:
+@pytest.fixture(name="anonymous")
+def anonymous_fixture(tmp_path: Path) -> Iterator[Console]:
     c = Console(tmp_path / "data")
     yield c
     c.services.close()

@@ -12,7 +12,7 @@ from sescontacts.cli import main as cli
 from sescontacts.console import auth
 from sescontacts.console.gate import is_public
 
-from .console_support import PASSWORD, Console, anonymous, console, csrf_of, fast_kdf, login  # noqa: F401
+from .console_support import PASSWORD, Console, anonymous_fixture, console_fixture, csrf_of, fast_kdf_fixture, login  # noqa: F401
 
 
 def routes(console: Console) -> list[tuple[str, str]]:

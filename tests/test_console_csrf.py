@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from .console_support import Console, console, fast_kdf  # noqa: F401
+from .console_support import Console, console_fixture, fast_kdf_fixture  # noqa: F401
 
 
 def post_routes(console: Console) -> list[str]:
