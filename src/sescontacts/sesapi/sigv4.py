@@ -13,18 +13,19 @@ InvalidSignatureException (bad signature, wrong service/region/scope date, a dat
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 from urllib.parse import unquote
 
 from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest, HTTPHeaders
 from botocore.credentials import Credentials
 
 from ..errors import (
@@ -39,6 +40,7 @@ SERVICE: Final = "ses"
 MAX_SKEW_SECONDS: Final = 15 * 60
 ALGORITHM: Final = "AWS4-HMAC-SHA256"
 _AMZ_DATE: Final = "%Y%m%dT%H%M%SZ"
+_AMZ_DATE_FORMAT = re.compile(r"\d{8}T\d{6}Z")
 _PARAM = re.compile(r"\s*([A-Za-z]+)=([^,]*)")
 _SIGNATURE_MISMATCH: Final = (
     "The request signature we calculated does not match the signature you provided. Check your AWS Secret "
@@ -83,11 +85,62 @@ def parse_authorization(value: str) -> Authorization:
     )
 
 
-class _ServerSigV4(SigV4Auth):
-    """botocore's signer, told to sign exactly the headers the client listed (no blacklist, no host guess)."""
+class _SignedHeaders:
+    """Exactly the headers the client listed in SignedHeaders, as ``SigV4Auth`` reads them (``get_all``)."""
 
-    def headers_to_sign(self, request: AWSRequest) -> HTTPHeaders:
+    __slots__ = ("_values",)
+
+    def __init__(self, values: dict[str, list[str]]) -> None:
+        self._values = values  # lower-case name -> values in arrival order
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def get_all(self, name: str) -> list[str]:
+        return self._values.get(name, [])
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._values
+
+    def __getitem__(self, name: str) -> str:
+        return ",".join(self._values[name.lower()])
+
+
+class _Request:
+    """The parts of an ``AWSRequest`` that ``SigV4Auth`` reads, without AWSRequest's preparation machinery
+    (which re-encodes the body and rebuilds every header on each access: most of the cost of a check)."""
+
+    __slots__ = ("body", "context", "headers", "method", "params", "url")
+
+    def __init__(self, method: str, url: str, headers: _SignedHeaders, params: list[tuple[str, str]], body: bytes):
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.params = params
+        self.body = body
+        self.context: dict[str, object] = {}
+
+
+class _ServerSigV4(SigV4Auth):
+    """botocore's signer, told to sign exactly the headers the client listed (no blacklist, no host guess),
+    with the derived signing key cached per (secret, day, region, service)."""
+
+    def headers_to_sign(self, request: Any) -> Any:
         return request.headers
+
+    def signature(self, string_to_sign: str, request: Any) -> str:
+        key = _signing_key(
+            self.credentials.secret_key, str(request.context["timestamp"])[:8], self._region_name, self._service_name
+        )
+        return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+@functools.lru_cache(maxsize=64)
+def _signing_key(secret: str, day: str, region: str, service: str) -> bytes:
+    key = f"AWS4{secret}".encode()
+    for part in (day, region, service, "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return key
 
 
 class SigV4Verifier:
@@ -188,15 +241,11 @@ class SigV4Verifier:
         body: bytes,
     ) -> str:
         """The signature botocore would have produced for this request with ``secret``."""
-        headers = HTTPHeaders()
-        for name in auth.signed_headers:
-            for value in header_map.get(name, ()):
-                headers[name] = value
+        signed = {name: header_map[name] for name in auth.signed_headers if name in header_map}
         path = raw_path.decode("latin-1").split("?", 1)[0]
         host = _first(header_map, "host") or "localhost"
-        request = AWSRequest(method=method, url=f"http://{host}{path}", headers=headers, data=body)
-        # Decoded pairs; SigV4Auth quotes them canonically (safe "-_.~") whatever encoding the client used.
-        request.params = _query_pairs(query_string)  # type: ignore[assignment]
+        # Decoded query pairs: SigV4Auth quotes them canonically (safe "-_.~") whatever encoding the client used.
+        request = _Request(method, f"http://{host}{path}", _SignedHeaders(signed), _query_pairs(query_string), body)
         request.context["timestamp"] = amz_date
         signer = _ServerSigV4(Credentials(auth.access_key_id, secret), auth.service, auth.region)
         return str(signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request))
@@ -222,7 +271,20 @@ def _first(header_map: Mapping[str, list[str]], name: str) -> str | None:
 
 def _parse_amz_date(value: str) -> float:
     try:
-        return dt.datetime.strptime(value, _AMZ_DATE).replace(tzinfo=dt.UTC).timestamp()
+        if not _AMZ_DATE_FORMAT.fullmatch(value):
+            raise ValueError(value)
+        return float(
+            calendar.timegm(
+                (
+                    int(value[:4]),
+                    int(value[4:6]),
+                    int(value[6:8]),
+                    int(value[9:11]),
+                    int(value[11:13]),
+                    int(value[13:15]),
+                )
+            )
+        )
     except ValueError:
         raise IncompleteSignature(
             f"Date must be in ISO-8601 'basic format'. Got '{value[:40]}'. See http://en.wikipedia.org/wiki/ISO_8601"
