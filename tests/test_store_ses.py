@@ -1,7 +1,7 @@
 """The ContactStore contract on the ses backend, pointed at a running ``sescontacts serve`` (our SES v2 API).
 
-Twice: unthrottled (fast pacer), and with the server throttled (``--throttle 20:2``) while the client's pacer
-asks for more (40/s), so throttles really happen and must never reach a test as an error.
+Twice: unthrottled (fast pacer), and with the server throttled (``--throttle 100:5``) while the client's pacer
+asks for twice that (200/s), so throttles really happen and must never reach a test as an error.
 Plus what only the ses backend does: SES first then the mirror, full-state updates, throttle accounting.
 """
 
@@ -23,7 +23,7 @@ from tests.store_contract import _skip_without_capability  # noqa: F401 - autous
 from .ses_support import clean_env, ses_store
 from .support.server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, RunningServer, run_server
 
-THROTTLED = "20:2"
+THROTTLED = "100:5"
 # What the SES API cannot express, so the ses backend cannot do it either (skipped here, with the reason).
 SES_LIMITS = {
     "test_update_replaces_everything_by_default": "SES's UpdateContact merges topic preferences by topic name: "
@@ -56,7 +56,7 @@ def list_name() -> str:
 def store(tmp_path: Path, server: RunningServer, list_name: str) -> Iterator[SesContactStore]:
     throttled = server.env.get("throttled") == "throttled"
     # Against the throttled server the client asks for twice the allowed rate: throttles must be absorbed.
-    pacer = Pacer(40, 4, base_backoff=0.05, max_backoff=0.5) if throttled else Pacer(1000, 100)
+    pacer = Pacer(200, 10, base_backoff=0.02, max_backoff=0.2) if throttled else Pacer(1000, 100)
     contact_store = ses_store(tmp_path / "mirror.db", server.url, pacer=pacer)
     for existing in contact_store.list_lists().items:
         contact_store.delete_list(existing.name)
