@@ -1,0 +1,248 @@
+"""The mirror sync against a running ``sescontacts serve``: what it fetches, what it removes, resuming after a
+kill, and the status the console shows."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from sescontacts.model import Contact
+from sescontacts.store.pacer import Pacer
+from sescontacts.store.ses import SesContactStore
+from sescontacts.store.sync import MirrorSync
+
+from .ses_support import clean_env, ses_store
+from .support.server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, RunningServer, run_server
+
+LIST = "contacts"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    clean_env()
+    with run_server(tmp_path_factory.mktemp("sync-server")) as running:
+        yield running
+
+
+@pytest.fixture
+def ses(server: RunningServer) -> Any:
+    """A plain boto3 client: 'another program' changing the list behind the store's back."""
+    client = boto3.client(
+        "sesv2",
+        region_name=REGION,
+        endpoint_url=server.url,
+        aws_access_key_id=ACCESS_KEY_ID,
+        aws_secret_access_key=SECRET_ACCESS_KEY,
+    )
+    for item in client.list_contact_lists()["ContactLists"]:
+        client.delete_contact_list(ContactListName=item["ContactListName"])
+    news = {"TopicName": "news", "DisplayName": "News", "DefaultSubscriptionStatus": "OPT_IN"}
+    client.create_contact_list(ContactListName=LIST, Topics=[news])
+    return client
+
+
+@pytest.fixture
+def store(tmp_path: Path, server: RunningServer, ses: Any) -> Iterator[SesContactStore]:
+    contact_store = ses_store(tmp_path / "mirror.db", server.url, pacer=Pacer(1000, 100))
+    yield contact_store
+    contact_store.close()
+
+
+def seed(ses: Any, count: int, prefix: str = "c") -> list[str]:
+    addresses = [f"{prefix}{i:04d}@example.com" for i in range(count)]
+    for i, address in enumerate(addresses):
+        ses.create_contact(
+            ContactListName=LIST,
+            EmailAddress=address,
+            AttributesData=f'{{"i": {i}}}',
+            UnsubscribeAll=i % 5 == 0,
+            TopicPreferences=[{"TopicName": "news", "SubscriptionStatus": "OPT_OUT"}] if i % 3 == 0 else [],
+        )
+    return addresses
+
+
+def ses_state(ses: Any) -> dict[str, tuple[bool, dict[str, str], str | None]]:
+    """Every contact as SES has it, through GetContact (attributes included)."""
+    state = {}
+    token = None
+    while True:
+        page = ses.list_contacts(ContactListName=LIST, PageSize=100, **({"NextToken": token} if token else {}))
+        for item in page["Contacts"]:
+            full = ses.get_contact(ContactListName=LIST, EmailAddress=item["EmailAddress"])
+            prefs = {p["TopicName"]: p["SubscriptionStatus"] for p in full.get("TopicPreferences", [])}
+            state[item["EmailAddress"]] = (full["UnsubscribeAll"], prefs, full.get("AttributesData"))
+        token = page.get("NextToken")
+        if not token:
+            return state
+
+
+def mirror_state(store: SesContactStore) -> dict[str, tuple[bool, dict[str, str], str | None]]:
+    state = {}
+    token = None
+    while True:
+        page = store.mirror.list_contacts(LIST, page_size=1000, token=token)
+        for c in page.items:
+            state[c.email] = (c.unsubscribe_all, dict(c.topic_preferences), c.attributes_data)
+        token = page.next_token
+        if token is None:
+            return state
+
+
+def test_full_sync_copies_everything_then_costs_only_pages(store: SesContactStore, ses: Any) -> None:
+    seed(ses, 45)
+    sync = MirrorSync(store, page_size=10)
+    first = sync.sync(LIST, full=True)
+    assert (first.seen, first.fetched, first.pages) == (45, 45, 5)
+    assert mirror_state(store) == ses_state(ses)
+    stats = store.list_stats(LIST)
+    assert (stats.total, stats.unsubscribed) == (45, 9)
+
+    store.calls.clear()
+    again = sync.sync(LIST, full=True)
+    assert again.fetched == 0
+    assert store.calls["get_contact"] == 0  # unchanged contacts cost no GetContact
+    assert store.calls["list_contacts"] == 5
+
+
+def test_sync_fetches_changes_and_removes_what_ses_lost(store: SesContactStore, ses: Any) -> None:
+    seed(ses, 20)
+    sync = MirrorSync(store, page_size=6)
+    sync.sync(LIST, full=True)
+    time.sleep(0.01)  # LastUpdatedTimestamp has millisecond resolution
+    ses.update_contact(ContactListName=LIST, EmailAddress="c0001@example.com", UnsubscribeAll=True)
+    ses.update_contact(ContactListName=LIST, EmailAddress="c0002@example.com", AttributesData='{"new": true}')
+    ses.delete_contact(ContactListName=LIST, EmailAddress="c0003@example.com")
+    ses.create_contact(ContactListName=LIST, EmailAddress="late@example.com")
+    store.calls.clear()
+    result = sync.sync(LIST, full=True)
+    assert (result.fetched, result.removed) == (3, 1)
+    assert store.calls["get_contact"] == 3
+    assert mirror_state(store) == ses_state(ses)
+
+
+def test_writes_during_a_walk_are_not_removed(store: SesContactStore, ses: Any) -> None:
+    """A contact created through the store while a walk runs is not 'gone' just because the walk missed it."""
+    seed(ses, 12)
+    sync = MirrorSync(store, page_size=5)
+    created = []
+
+    def during(status: Any) -> None:
+        if status.pages == 1 and not created:
+            created.append(store.create_contact(LIST, Contact("a-early@example.com")))  # sorts before the cursor
+
+    sync.on_progress = during
+    sync.sync(LIST, full=True)
+    assert store.mirror.get_contact(LIST, "a-early@example.com").email == "a-early@example.com"
+
+
+def test_status_shows_last_sync_and_progress(store: SesContactStore, ses: Any) -> None:
+    seed(ses, 15)
+    sync = MirrorSync(store, page_size=5)
+    store.sync = sync
+    seen: list[Any] = []
+    sync.on_progress = seen.append
+    before = time.time()
+    sync.sync(LIST, full=True)
+    status = store.sync_status()
+    assert status is not None and not status.running
+    assert status.last_synced is not None and status.last_synced >= before
+    assert status.last_full == status.last_synced
+    running = [s for s in seen if s.running]
+    assert [s.seen for s in running] == [5, 10, 15]
+    # A first sync into an empty mirror cannot know the total: no made-up ETA.
+    assert all(s.eta_seconds is None for s in running[:-1])
+    # The next one knows the total (the mirror's count) and gives an ETA that falls as pages are listed.
+    seen.clear()
+    sync.sync(LIST, full=True)
+    etas = [s.eta_seconds for s in seen if s.running]
+    assert all(e is not None for e in etas) and etas == sorted(etas, reverse=True)
+
+
+def test_list_deleted_in_ses_leaves_the_mirror(store: SesContactStore, ses: Any) -> None:
+    seed(ses, 3)
+    sync = MirrorSync(store)
+    sync.sync_all(full=True)
+    assert store.mirror.list_lists().items
+    ses.delete_contact_list(ContactListName=LIST)
+    assert sync.sync_all(full=True) == []
+    assert store.mirror.list_lists().items == []
+
+
+def test_background_schedule_starts_and_stops(store: SesContactStore, ses: Any) -> None:
+    seed(ses, 4)
+    sync = MirrorSync(store, interval=0.2)
+    sync.start()
+    deadline = time.monotonic() + 10
+    while sync.status(LIST).last_synced is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling the database for the background thread's first result
+    sync.stop()
+    assert len(mirror_state(store)) == 4
+
+
+KILL_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from sescontacts.store.pacer import Pacer
+    from sescontacts.store.sync import MirrorSync
+    from tests.ses_support import ses_store
+    store = ses_store(Path(sys.argv[1]), sys.argv[2], pacer=Pacer(150, 1))
+    MirrorSync(store, page_size=20).sync("contacts", full=True)
+    print("finished", flush=True)
+    """
+)
+
+
+@pytest.mark.slow
+def test_killed_sync_resumes_and_loses_nothing(tmp_path: Path, server: RunningServer, ses: Any) -> None:
+    seed(ses, 200)
+    db_path = tmp_path / "mirror.db"
+    process = subprocess.Popen(
+        [sys.executable, "-c", KILL_SCRIPT, str(db_path), server.url],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    fetched = 0
+    while time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)  # polling the killed process's database for progress
+        try:
+            with sqlite3.connect(db_path, timeout=1) as conn:
+                row = conn.execute("SELECT fetched, pages FROM ses_sync").fetchone()
+        except sqlite3.Error:
+            continue
+        if row and row[0] >= 60:
+            fetched = row[0]
+            break
+    assert process.poll() is None, "the sync finished before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert fetched >= 60
+
+    store = ses_store(db_path, server.url, pacer=Pacer(1000, 100))
+    try:
+        sync = MirrorSync(store, page_size=20)
+        assert sync.status(LIST).running  # the interrupted walk is still on record
+        store.calls.clear()
+        result = sync.sync(LIST)  # incremental: resume
+        # Contacts fetched before the kill are not fetched again.
+        assert store.calls["get_contact"] <= 200 - fetched + 25
+        assert result.seen == 200
+        assert mirror_state(store) == ses_state(ses)
+        assert store.list_stats(LIST).total == 200
+        assert not sync.status(LIST).running
+    finally:
+        store.close()
