@@ -6,6 +6,7 @@ first start and kept in ``<data dir>/credentials.json`` with 0600 permissions. N
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -39,12 +40,28 @@ def load_or_create(data_dir: Path, environ: dict[str, str] | None = None) -> Acc
     if key_id and secret:
         return AccessKey(key_id, secret, "environment (SESCONTACTS_ACCESS_KEY_ID / SESCONTACTS_SECRET_ACCESS_KEY)")
     path = data_dir / FILE_NAME
-    if path.exists():
-        data = json.loads(path.read_text())
-        return AccessKey(data["access_key_id"], data["secret_access_key"], str(path))
-    data_dir.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        _create(path)
+    data = json.loads(path.read_text())
+    return AccessKey(data["access_key_id"], data["secret_access_key"], str(path))
+
+
+def _create(path: Path) -> None:
+    """Write a new key pair to a private temporary file, then link it into place.
+
+    The link is atomic and fails if the file exists, so two processes starting at once (``serve`` and
+    ``credentials``) agree on one key pair, and nobody ever reads a half-written file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
     key_id, secret = _generate()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump({"access_key_id": key_id, "secret_access_key": secret}, handle)
-    return AccessKey(key_id, secret, str(path))
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump({"access_key_id": key_id, "secret_access_key": secret}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(FileExistsError):  # another process won the race: use its keys
+            os.link(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)

@@ -1,0 +1,188 @@
+"""The pure rules in model.py: defaults, effective status, filters, and how an import row changes a contact."""
+
+from __future__ import annotations
+
+import pytest
+
+from sescontacts.model import (
+    MISSING,
+    OPT_IN,
+    OPT_OUT,
+    Contact,
+    ContactList,
+    ContactPatch,
+    ContactQuery,
+    ListStats,
+    Outcome,
+    Topic,
+    TopicFilter,
+    UpsertPolicy,
+    apply_patch,
+    attribute_text,
+    attributes_match,
+)
+
+NEWS = Topic("news", "News", default_status=OPT_IN)
+OFFERS = Topic("offers", "Offers", default_status=OPT_OUT)
+LIST = ContactList("contacts", topics=(NEWS, OFFERS))
+
+
+def test_default_preferences_cover_topics_without_a_choice() -> None:
+    assert Contact("a@x.com").default_preferences(LIST) == {"news": OPT_IN, "offers": OPT_OUT}
+    assert Contact("a@x.com", topic_preferences={"news": OPT_OUT}).default_preferences(LIST) == {"offers": OPT_OUT}
+    both = Contact("a@x.com", topic_preferences={"news": OPT_OUT, "offers": OPT_IN})
+    assert both.default_preferences(LIST) == {}
+
+
+def test_effective_status_unsubscribe_all_wins_then_choice_then_default() -> None:
+    chose_in = Contact("a@x.com", topic_preferences={"offers": OPT_IN})
+    assert chose_in.effective_status(OFFERS) == OPT_IN
+    assert chose_in.effective_status(NEWS) == OPT_IN  # the default
+    assert chose_in.effective_status(NEWS, use_default=False) is None
+    gone = Contact("a@x.com", unsubscribe_all=True, topic_preferences={"offers": OPT_IN})
+    assert gone.effective_status(OFFERS) == OPT_OUT
+    assert gone.effective_status(NEWS, use_default=False) == OPT_OUT
+
+
+def test_attributes_object_or_none() -> None:
+    assert Contact("a@x.com", attributes_data='{"a": [1]}').attributes() == {"a": [1]}
+    for text in (None, "", "[1]", '"s"', "not json", "null"):
+        assert Contact("a@x.com", attributes_data=text).attributes() is None
+
+
+def test_same_state_compares_attributes_as_json() -> None:
+    a = Contact("a@x.com", attributes_data='{"a": 1, "b": [1, 2]}')
+    assert a.same_state(Contact("a@x.com", attributes_data='{"b":[1,2],"a":1}'))
+    assert not a.same_state(Contact("a@x.com", attributes_data='{"a": 1.0, "b": [1, 2]}'))
+    assert not a.same_state(Contact("a@x.com", attributes_data='{"a": true, "b": [1, 2]}'))
+    assert not a.same_state(Contact("a@x.com", attributes_data='{"a": 1, "b": [2, 1]}'))
+    assert Contact("a@x.com", attributes_data="").same_state(Contact("a@x.com"))
+    assert not Contact("a@x.com", attributes_data="x").same_state(Contact("a@x.com", attributes_data="y"))
+    assert not a.same_state(Contact("a@x.com", attributes_data='{"a": 1, "b": [1, 2]}', unsubscribe_all=True))
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ("pro", "pro"),
+        ("", ""),
+        (3, "3"),
+        (1.5, "1.5"),
+        (True, "true"),
+        (None, "null"),
+        ([1, "a"], '[1,"a"]'),
+        ({"k": "é"}, '{"k":"é"}'),
+    ],
+)
+def test_attribute_text(value: object, text: str) -> None:
+    assert attribute_text(value) == text
+
+
+def test_attributes_match() -> None:
+    text = '{"plan": "pro", "n": 2, "none": null, "plan2": "pro", "dup": 1, "dup": 2}'
+    assert attributes_match(text, "plan", None)
+    assert attributes_match(text, "plan", "pro")
+    assert not attributes_match(text, "plan", "PRO")
+    assert attributes_match(text, "n", "2")
+    assert attributes_match(text, "none", None) and attributes_match(text, "none", "null")
+    assert attributes_match(text, "dup", "2") and not attributes_match(text, "dup", "1")  # last one wins, as parsed
+    assert not attributes_match(text, "missing", None)
+    assert not attributes_match(None, "plan", None)
+    assert not attributes_match('["plan"]', "plan", None)
+
+
+def test_query_status_without_topic_is_unsubscribe_all() -> None:
+    gone = Contact("a@x.com", unsubscribe_all=True)
+    here = Contact("b@x.com")
+    assert ContactQuery(status=OPT_OUT).matches(gone, LIST) and not ContactQuery(status=OPT_OUT).matches(here, LIST)
+    assert ContactQuery(status=OPT_IN).matches(here, LIST) and not ContactQuery(status=OPT_IN).matches(gone, LIST)
+
+
+def test_query_topic_filter() -> None:
+    undecided = Contact("a@x.com")
+    with_default = ContactQuery(status=OPT_IN, topic=TopicFilter("news", use_default=True))
+    explicit_only = ContactQuery(status=OPT_IN, topic=TopicFilter("news"))
+    assert with_default.matches(undecided, LIST)
+    assert not explicit_only.matches(undecided, LIST)
+    assert explicit_only.matches(Contact("a@x.com", topic_preferences={"news": OPT_IN}), LIST)
+    # Without a status: any contact with a status for the topic.
+    assert ContactQuery(topic=TopicFilter("news", use_default=True)).matches(undecided, LIST)
+    assert not ContactQuery(topic=TopicFilter("news")).matches(undecided, LIST)
+    assert not ContactQuery(topic=TopicFilter("sports")).matches(undecided, LIST)
+
+
+def test_query_search_fields() -> None:
+    contact = Contact("Ann.Lee+x@Example.COM", attributes_data='{"plan": "pro"}')
+    assert ContactQuery(email_contains="lee+X").matches(contact, LIST)
+    assert ContactQuery(domain="example.com").matches(contact, LIST)
+    assert ContactQuery(domain="@EXAMPLE.com").matches(contact, LIST)
+    assert not ContactQuery(domain="ample.com").matches(contact, LIST)
+    assert ContactQuery(attribute_key="plan", attribute_value="pro").matches(contact, LIST)
+    assert not ContactQuery(attribute_key="plan", attribute_value="free").matches(contact, LIST)
+    assert ContactQuery().is_ses_filter_only and ContactQuery(status=OPT_IN).is_ses_filter_only
+    assert not ContactQuery(domain="x.com").is_ses_filter_only
+    assert not ContactQuery(sort="updated").is_ses_filter_only
+
+
+# -- apply_patch: one import row ----------------------------------------------------------------------------
+
+OLD = Contact(
+    "Old@x.com",
+    unsubscribe_all=False,
+    topic_preferences={"news": OPT_OUT},
+    attributes_data='{"a": 1}',
+    created=10.0,
+    updated=20.0,
+)
+
+
+def test_patch_creates_with_what_the_row_gives() -> None:
+    contact, result = apply_patch(None, ContactPatch("new@x.com", attributes={"b": 2}), UpsertPolicy(), 99.0)
+    assert result.outcome == Outcome.CREATED
+    assert contact == Contact("new@x.com", False, {}, '{"b":2}', created=99.0, updated=99.0)
+
+
+def test_patch_missing_fields_keep_stored_values() -> None:
+    contact, result = apply_patch(
+        OLD, ContactPatch("old@x.com", topic_preferences={"offers": OPT_IN}), UpsertPolicy(), 99.0
+    )
+    assert result.outcome == Outcome.UPDATED
+    assert contact.email == "Old@x.com"  # the first spelling stays
+    assert dict(contact.topic_preferences) == {"news": OPT_OUT, "offers": OPT_IN}
+    assert contact.attributes_data == OLD.attributes_data
+    assert (contact.created, contact.updated) == (10.0, 99.0)
+
+
+def test_patch_with_nothing_new_is_unchanged_and_keeps_the_timestamp() -> None:
+    contact, result = apply_patch(
+        OLD, ContactPatch("old@x.com", attributes={"a": 1}, unsubscribe_all=False), UpsertPolicy(), 99.0
+    )
+    assert result.outcome == Outcome.UNCHANGED
+    assert contact is OLD
+
+
+def test_patch_never_resubscribes_unless_the_policy_says_so() -> None:
+    gone = Contact("g@x.com", unsubscribe_all=True, updated=5.0)
+    contact, result = apply_patch(gone, ContactPatch("g@x.com", unsubscribe_all=False), UpsertPolicy(), 9.0)
+    assert (result.outcome, result.kept_unsubscribed, contact.unsubscribe_all) == (Outcome.UNCHANGED, True, True)
+    contact, result = apply_patch(
+        gone, ContactPatch("g@x.com", unsubscribe_all=False), UpsertPolicy(resubscribe=True), 9.0
+    )
+    assert (result.outcome, result.kept_unsubscribed, contact.unsubscribe_all) == (Outcome.UPDATED, False, False)
+    # Unsubscribing is always allowed.
+    contact, result = apply_patch(OLD, ContactPatch("old@x.com", unsubscribe_all=True), UpsertPolicy(), 9.0)
+    assert (result.outcome, contact.unsubscribe_all) == (Outcome.UPDATED, True)
+
+
+def test_patch_attributes_replace_merge_or_clear() -> None:
+    patch = ContactPatch("old@x.com", attributes={"b": 2})
+    assert apply_patch(OLD, patch, UpsertPolicy(), 9.0)[0].attributes() == {"b": 2}
+    assert apply_patch(OLD, patch, UpsertPolicy(merge_attributes=True), 9.0)[0].attributes() == {"a": 1, "b": 2}
+    cleared, result = apply_patch(OLD, ContactPatch("old@x.com", attributes=None), UpsertPolicy(), 9.0)
+    assert cleared.attributes_data is None and result.outcome == Outcome.UPDATED
+    kept, _ = apply_patch(OLD, ContactPatch("old@x.com", attributes=MISSING), UpsertPolicy(), 9.0)
+    assert kept.attributes_data == OLD.attributes_data
+
+
+def test_list_stats_subscribed() -> None:
+    assert ListStats(total=10, unsubscribed=3).subscribed == 7
