@@ -21,6 +21,7 @@ the walk if SES no longer accepts the token: contacts already fetched are then u
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import sqlite3
 import threading
@@ -119,6 +120,14 @@ class SyncResult:
     seconds: float
 
 
+def _same_listed_state(contact: Contact, item: dict[str, Any]) -> bool:
+    """Whether a ListContacts item shows what we wrote (the item has no attributes to compare)."""
+    listed = {p["TopicName"]: p["SubscriptionStatus"] for p in item.get("TopicPreferences") or ()}
+    return bool(item.get("UnsubscribeAll", False)) == contact.unsubscribe_all and listed == dict(
+        contact.topic_preferences
+    )
+
+
 class SyncStopped(Exception):
     """The sync was asked to stop (shutdown); its state stays 'running' so the next start resumes it."""
 
@@ -146,6 +155,7 @@ class MirrorSync:
         self._thread: threading.Thread | None = None
         self._run_lock = threading.Lock()  # one walk at a time per process
         self._segment: dict[str, tuple[float, int]] = {}  # list -> (wall start, calls at start) of this process
+        self._adopt: dict[str, Contact] = {}
 
     # -- state rows ------------------------------------------------------------------------------------
 
@@ -240,9 +250,17 @@ class MirrorSync:
                 self.forget(mirrored.name)
         return [self.sync(name, full=full) for name in names]
 
-    def sync(self, list_name: str, *, full: bool = False) -> SyncResult:
+    def sync(self, list_name: str, *, full: bool = False, adopt: dict[str, Contact] | None = None) -> SyncResult:
+        """One walk. ``adopt`` (by email key): contacts we just wrote in bulk (an import job), whose state we
+        know but whose new LastUpdatedTimestamp we do not. A listed contact whose unsubscribe-all and topic
+        preferences match is taken as ours with SES's timestamp, without a GetContact each: after a
+        100,000-row import job that saves 100,000 calls (a day at 1/s)."""
         with self._run_lock:
-            return self._sync(list_name, full=full)
+            self._adopt = adopt or {}
+            try:
+                return self._sync(list_name, full=full)
+            finally:
+                self._adopt = {}
 
     def _sync(self, list_name: str, *, full: bool) -> SyncResult:
         calls_before = sum(self.store.calls.values())
@@ -308,7 +326,13 @@ class MirrorSync:
         for item in items:
             key = email_key(item["EmailAddress"])
             have = existing.get(key)
-            if have is not None and abs(have.updated - timestamp(item.get("LastUpdatedTimestamp"))) < 0.0005:
+            listed_at = timestamp(item.get("LastUpdatedTimestamp"))
+            if have is not None and abs(have.updated - listed_at) < 0.0005:
+                continue
+            ours = self._adopt.get(key)
+            if ours is not None and _same_listed_state(ours, item):
+                created = have.created if have is not None else listed_at
+                pending.append(dataclasses.replace(ours, created=created, updated=listed_at))
                 continue
             self._check_stop()
             try:
@@ -317,14 +341,14 @@ class MirrorSync:
                 continue  # deleted since the page was listed
             pending.append(contact_from_ses(answer))
             fetched += 1
-            if len(pending) >= FETCH_CHUNK:
+            if fetched >= FETCH_CHUNK:
                 with self.db.write() as conn:
                     self.store.mirror.mirror_contacts(list_name, pending)
                     conn.execute(
                         "UPDATE ses_sync SET fetched = fetched + ?, calls = calls + ? WHERE list_name = ?",
-                        (len(pending), len(pending), list_name),
+                        (fetched, fetched, list_name),
                     )
-                fetched -= len(pending)
+                fetched = 0
                 pending = []
         with self.db.write() as conn:
             self.store.mirror.mirror_contacts(list_name, pending)
