@@ -59,7 +59,9 @@ async def contacts_page(request: Request) -> Response:
     view = ContactsView.from_params(request.query_params)
     data = await in_thread(load_contacts, services(request).store, list_name(request), view)
     if is_htmx(request) and request.headers.get("hx-target") == "results":
-        return render_partial(request, "results", view, data)
+        response = render_partial(request, "results", view, data)
+        response.headers["hx-push-url"] = view.url()  # the canonical, shareable URL of this view
+        return response
     return render(request, "contacts.html", view=view, data=data)
 
 

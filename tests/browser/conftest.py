@@ -1,0 +1,91 @@
+"""Browser fixtures: one real ``sescontacts serve`` and one headless Debian Chromium for the session.
+
+Chromium comes from Debian (``apt-get install chromium``, done by ``make test``); Playwright never downloads
+a browser here. Screenshots go to ``tests/artifacts/`` (gitignored) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from tests.support.server import ACCESS_KEY_ID, ADMIN_PASSWORD, REGION, SECRET_ACCESS_KEY, RunningServer, run_server
+
+CHROMIUM = os.environ.get("SESCONTACTS_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
+
+
+@pytest.fixture(scope="session")
+def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    data_dir = tmp_path_factory.mktemp("console") / "data"
+    with run_server(data_dir, extra_args=["--max-upload-mb", "1"]) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def ses(console_server: RunningServer) -> Any:
+    return boto3.session.Session().client(
+        "sesv2",
+        endpoint_url=console_server.url,
+        region_name=REGION,
+        aws_access_key_id=ACCESS_KEY_ID,
+        aws_secret_access_key=SECRET_ACCESS_KEY,
+        config=Config(retries={"max_attempts": 0}),
+    )
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}: run `make test` (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    if ARTIFACTS.exists():
+        shutil.rmtree(ARTIFACTS)
+    ARTIFACTS.mkdir(parents=True)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, console_server: RunningServer) -> Iterator[Any]:
+    """A logged-in page in a fresh browser context (its own cookies)."""
+    context = browser.new_context(base_url=console_server.url, viewport={"width": 1360, "height": 900})
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    log_in(tab)
+    yield tab
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def log_in(tab: Any, password: str = ADMIN_PASSWORD) -> None:
+    tab.goto("/")
+    assert "/login" in tab.url
+    tab.get_by_label("User name").fill("admin")
+    tab.get_by_label("Password").fill(password)
+    tab.get_by_role("button", name="Log in").click()
+    tab.wait_for_url("**/")
+
+
+def shot(tab: Any, name: str, *, full_page: bool = True) -> None:
+    tab.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
