@@ -255,6 +255,8 @@ def run_import(
     kept_rejects = report.rejects
     stop = threading.Event()
     handoff: queue.Queue[Any] = queue.Queue(maxsize=2)
+    if db is None:  # a remote store (the ses backend) knows the batch size that suits its API
+        batch_rows = getattr(store, "import_batch_rows", None) or batch_rows
     parser = threading.Thread(
         target=_batches,
         args=(reader, resume.rows_done, batch_rows, stop, handoff, resume.rows_done),
@@ -299,6 +301,9 @@ def run_import(
                                 options.contact_list, batch.items, policy, dry_run=store_dry_run
                             )
                         _tally(results, counts)
+                        rejects_bytes = _store_failures(
+                            store, batch.items, results, counts, kept_rejects, rejects_file, rejects_bytes
+                        )
                     rows_done = batch.rows_done
                     progress = Progress(
                         rows_done=rows_done,
@@ -333,6 +338,31 @@ def run_import(
     if rows_done == 0 and report.error is None and not report.cancelled:
         report.warnings.append("the file has no contacts")
     return report
+
+
+def _store_failures(
+    store: Any,
+    items: list[Any],
+    results: list[Any],
+    counts: dict[str, int],
+    kept: list[Reject],
+    rejects_file: _RejectsFile | None,
+    rejects_bytes: int,
+) -> int:
+    """Rows the store could not apply after all (the ses backend's import job refuses some): rejects, not
+    created/updated. Their line is not known at this point (0). Returns the rejects file's new length."""
+    take = getattr(store, "take_failures", None)
+    failures = take() if take is not None else []
+    for index, reason in failures:
+        counts[results[index].outcome.value] -= 1
+        counts["rejected"] += 1
+        item = items[index]
+        reject = Reject(0, str(getattr(item, "email", item)), "", f"SES import job: {reason}")
+        if len(kept) < KEEP_REJECTS:
+            kept.append(reject)
+        if rejects_file is not None:
+            rejects_file.write([reject])
+    return rejects_file.flush() if (failures and rejects_file is not None) else rejects_bytes
 
 
 def _tally(results: list[Any], counts: dict[str, int]) -> None:

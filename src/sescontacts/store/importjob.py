@@ -1,0 +1,244 @@
+"""Bulk writes on SES through one import job: the ses backend's fast path when an S3 location is configured.
+
+Row by row, SES's 1 request/s makes 100,000 rows a day's work (three calls a row). An import job takes a whole
+file from S3 instead. The job overwrites each listed contact with the row ("If the record already exists, it
+will override it"), so rows must carry the contact's *complete* new state, and our rules (never re-subscribe,
+missing fields keep their value, attributes merge) must be applied before the file is written:
+
+1. sync the mirror from SES (pages + GetContact for changes only), so the state the rules see is SES's own;
+2. apply the rows to that state with :func:`model.apply_patch` (the same rule as everywhere), keep only the
+   contacts that change, and write them as SES's newline-delimited JSON;
+3. upload, CreateImportJob, poll GetImportJob (progress = ProcessedRecordsCount), delete the upload;
+4. turn FailureInfo's failed records into per-row failures for the report;
+5. bring the mirror up to date with a walk that *adopts* the contacts we wrote (their state is known; only
+   SES's new timestamps are read from the ListContacts pages), so no GetContact per imported row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from .. import errors
+from ..model import Contact, ContactPatch, Outcome, RowResult, UpsertPolicy, apply_patch
+from ..validation import email_key
+
+if TYPE_CHECKING:
+    from .ses import SesContactStore
+
+FINAL_STATES = ("COMPLETED", "FAILED", "CANCELLED")
+
+
+@dataclass
+class ImportJobProgress:
+    job_id: str
+    status: str
+    processed: int
+    failed: int
+    total: int
+
+
+def split_s3_url(url: str) -> tuple[str, str]:
+    if not url.startswith("s3://"):
+        raise ValueError(f"not an s3:// URL: {url!r}")
+    bucket, _, key = url[5:].partition("/")
+    return bucket, key
+
+
+def contact_line(contact: Contact) -> bytes:
+    """One contact in SES's import JSON: camelCase keys, attributesData as a string."""
+    record: dict[str, Any] = {
+        "emailAddress": contact.email,
+        "unsubscribeAll": contact.unsubscribe_all,
+        "topicPreferences": [
+            {"topicName": name, "subscriptionStatus": status} for name, status in contact.topic_preferences.items()
+        ],
+    }
+    if contact.attributes_data is not None:
+        record["attributesData"] = contact.attributes_data
+    return orjson.dumps(record) + b"\n"
+
+
+def parse_failed_records(data: bytes) -> list[tuple[str, str]]:
+    """(email, reason) for each failed record. SES does not document the file's layout, so accept CSV with a
+    header or JSON lines, and any column/key that looks like the address and the error."""
+    text = data.decode("utf-8", errors="replace")
+    rows: list[dict[str, Any]] = []
+    stripped = text.lstrip()
+    if stripped.startswith("{") or stripped.startswith("["):
+        if stripped.startswith("["):
+            rows = [r for r in orjson.loads(stripped) if isinstance(r, dict)]
+        else:
+            rows = [orjson.loads(line) for line in text.splitlines() if line.strip()]
+    else:
+        rows = list(csv.DictReader(io.StringIO(text)))
+    failures = []
+    for row in rows:
+        lowered = {str(k).lower().replace("_", ""): v for k, v in row.items()}
+        email = lowered.get("emailaddress") or lowered.get("email") or ""
+        reason = (
+            lowered.get("failurereason")
+            or lowered.get("errormessage")
+            or lowered.get("error")
+            or lowered.get("reason")
+            or "rejected by SES"
+        )
+        if email:
+            failures.append((str(email), str(reason)))
+    return failures
+
+
+class ImportJobRunner:
+    """Runs one batch of rows as one SES import job for a :class:`SesContactStore`."""
+
+    def __init__(
+        self,
+        store: SesContactStore,
+        *,
+        poll_interval: float = 2.0,
+        on_progress: Callable[[ImportJobProgress], None] | None = None,
+        timeout: float = 24 * 3600,
+    ) -> None:
+        if not store.s3_import_location:
+            raise ValueError("no S3 import location configured")
+        self.store = store
+        self.poll_interval = poll_interval
+        self.on_progress = on_progress
+        self.timeout = timeout
+        self.failures: list[tuple[int, str]] = []  # (row index in the batch, reason) of the last run
+
+    def _s3(self) -> Any:
+        session = self.store._session
+        if session is None:
+            import boto3
+
+            session = boto3.Session(region_name=self.store.region)
+        return session.client("s3", region_name=self.store.region, endpoint_url=self.store.s3_endpoint_url)
+
+    def _location(self) -> tuple[str, str]:
+        bucket, prefix = split_s3_url(self.store.s3_import_location or "")
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        return bucket, f"{prefix}sescontacts-import-{uuid.uuid4()}.jsonl"
+
+    # -- the two actions -------------------------------------------------------------------------------
+
+    def upsert(self, list_name: str, patches: Sequence[ContactPatch], policy: UpsertPolicy) -> list[RowResult]:
+        store = self.store
+        store._check_topics(list_name, sorted({t for p in patches for t in p.topic_preferences}))
+        store.mirror_sync().sync(list_name, full=True)  # the rules below see SES's state, read just now
+        existing = store.mirror.mirror_existing(list_name, [p.email for p in patches])
+        current: dict[str, Contact | None] = dict(existing)
+        results: list[RowResult] = []
+        last_index: dict[str, int] = {}
+        now = time.time()
+        for index, patch in enumerate(patches):
+            key = email_key(patch.email)
+            after, result = apply_patch(current.get(key), patch, policy, now)
+            current[key] = after
+            results.append(result)
+            last_index[key] = index
+        changed = {
+            key: contact
+            for key, contact in current.items()
+            if contact is not None and (existing.get(key) is None or not existing[key].same_state(contact))
+        }
+        if not changed:
+            self.failures = []
+            return results
+        body = b"".join(contact_line(c) for c in changed.values())
+        failed = self._run_job(list_name, "PUT", body, len(changed))
+        self.failures = [(last_index[email_key(e)], reason) for e, reason in failed if email_key(e) in last_index]
+        failed_keys = {email_key(e) for e, _ in failed}
+        adopt = {k: c for k, c in changed.items() if k not in failed_keys}
+        store.mirror_sync().sync(list_name, full=True, adopt=adopt)
+        return results
+
+    def delete(self, list_name: str, emails: Sequence[str]) -> list[RowResult]:
+        store = self.store
+        store.mirror_sync().sync(list_name, full=True)
+        existing = store.mirror.mirror_existing(list_name, list(emails))
+        results: list[RowResult] = []
+        seen: set[str] = set()
+        targets: dict[str, Contact] = {}
+        index_of: dict[str, int] = {}
+        for index, email in enumerate(emails):
+            key = email_key(email)
+            found = key in existing and key not in seen
+            seen.add(key)
+            if found:
+                targets[key] = existing[key]
+                index_of[key] = index
+            results.append(RowResult(Outcome.DELETED if found else Outcome.NOT_FOUND))
+        if not targets:
+            self.failures = []
+            return results
+        body = b"".join(orjson.dumps({"emailAddress": c.email}) + b"\n" for c in targets.values())
+        failed = self._run_job(list_name, "DELETE", body, len(targets))
+        self.failures = [(index_of[email_key(e)], reason) for e, reason in failed if email_key(e) in index_of]
+        failed_keys = {email_key(e) for e, _ in failed}
+        store.mirror.mirror_remove(list_name, [c.email for k, c in targets.items() if k not in failed_keys])
+        return results
+
+    # -- the job ---------------------------------------------------------------------------------------
+
+    def _run_job(self, list_name: str, action: str, body: bytes, total: int) -> list[tuple[str, str]]:
+        """Upload, run and wait for one import job; the failed records as (email, reason)."""
+        s3 = self._s3()
+        bucket, key = self._location()
+        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/x-ndjson")
+        try:
+            answer = self.store.call(
+                "create_import_job",
+                ImportDestination={
+                    "ContactListDestination": {"ContactListName": list_name, "ContactListImportAction": action}
+                },
+                ImportDataSource={"S3Url": f"s3://{bucket}/{key}", "DataFormat": "JSON"},
+            )
+            job_id = answer["JobId"]
+            deadline = time.monotonic() + self.timeout
+            while True:
+                job = self.store.call("get_import_job", JobId=job_id)
+                status = job.get("JobStatus", "")
+                if self.on_progress is not None:
+                    self.on_progress(
+                        ImportJobProgress(
+                            job_id,
+                            status,
+                            int(job.get("ProcessedRecordsCount") or 0),
+                            int(job.get("FailedRecordsCount") or 0),
+                            total,
+                        )
+                    )
+                if status in FINAL_STATES:
+                    break
+                if time.monotonic() > deadline:
+                    raise errors.ServiceUnavailable(f"SES import job {job_id} did not finish in time.")
+                time.sleep(self.poll_interval)
+        finally:
+            s3.delete_object(Bucket=bucket, Key=key)  # the file holds personal data: never leave it behind
+        info = job.get("FailureInfo") or {}
+        if status != "COMPLETED":
+            message = info.get("ErrorMessage") or f"the job ended {status}"
+            raise errors.BadRequest(f"SES import job {job_id} failed: {message}")
+        if not int(job.get("FailedRecordsCount") or 0):
+            return []
+        url = info.get("FailedRecordsS3Url")
+        if not url:
+            return []
+        return parse_failed_records(self._download(url))
+
+    def _download(self, url: str) -> bytes:
+        if url.startswith("s3://"):
+            bucket, key = split_s3_url(url)
+            return bytes(self._s3().get_object(Bucket=bucket, Key=key)["Body"].read())
+        with urllib.request.urlopen(url, timeout=60) as response:  # SES gives a pre-signed https URL
+            return bytes(response.read())
