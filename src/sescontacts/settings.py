@@ -1,7 +1,7 @@
 """One settings record, built from command-line flags and ``SESCONTACTS_*`` environment variables.
 
-The CLI declares each option once (flag, env variable, default, help); ``docs/configuration.md`` is
-generated from those declarations, and a test checks it is current, so the reference cannot drift.
+The CLI declares each option once (flag, env variable, default, help); ``docs/cli.md`` (with its environment
+variables section) is generated from those declarations, and a test checks it is current, so it cannot drift.
 """
 
 from __future__ import annotations

@@ -1,0 +1,64 @@
+"""docs/cli.md is generated from the click commands; these tests fail when it is stale or incomplete."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import pytest
+
+from sescontacts.cli import main as cli_main
+from sescontacts.docgen import documented_variables, render_cli
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI_DOC = ROOT / "docs" / "cli.md"
+
+
+def _walk(command: click.Command, path: str) -> Iterator[tuple[str, click.Command]]:
+    yield path, command
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            if not sub.hidden:
+                yield from _walk(sub, f"{path} {name}")
+
+
+def test_cli_reference_is_current() -> None:
+    assert CLI_DOC.exists(), "docs/cli.md is missing: run make docs"
+    if CLI_DOC.read_text() != render_cli():
+        pytest.fail("docs/cli.md is stale (the commands changed since it was generated): run make docs")
+
+
+def test_every_command_option_and_variable_is_in_the_reference() -> None:
+    text = render_cli()
+    for path, command in _walk(cli_main, "sescontacts"):
+        assert f"`{path}`" in text, f"{path} missing from the reference"
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.hidden:
+                assert all(opt in text for opt in param.opts), f"{path} {param.opts} missing"
+                for envvar in [param.envvar] if isinstance(param.envvar, str) else param.envvar or []:
+                    assert f"`{envvar}`" in text
+
+
+def test_every_sescontacts_variable_in_the_code_is_documented() -> None:
+    used: dict[str, Path] = {}
+    for source in (ROOT / "src" / "sescontacts").rglob("*.py"):
+        if source.name != "docgen.py":
+            for name in re.findall(r"SESCONTACTS_[A-Z0-9_]+", source.read_text()):
+                used.setdefault(name, source)
+    assert used, "the scan found no variables at all: is the source tree where this test expects it?"
+    undocumented = {
+        name: str(path.relative_to(ROOT)) for name, path in used.items() if name not in documented_variables()
+    }
+    assert not undocumented, (
+        f"undocumented environment variables {undocumented}: give the option an envvar or add the variable to "
+        "OTHER_VARIABLES in src/sescontacts/docgen.py, then run make docs"
+    )
+
+
+def test_rendering_does_not_depend_on_the_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    first = render_cli()
+    monkeypatch.setenv("COLUMNS", "40")
+    monkeypatch.setenv("TERM", "dumb")
+    assert render_cli() == first
