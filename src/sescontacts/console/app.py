@@ -64,6 +64,18 @@ def attribute_summary(data: str | None, limit: int = 3) -> list[tuple[str, str]]
     return pairs
 
 
+def calendar_days(
+    added: tuple[tuple[str, int], ...], days: int = 30, today: dt.date | None = None
+) -> list[tuple[str, int]]:
+    """The last ``days`` calendar days with their additions, zeros included: gaps are part of the story."""
+    end = today or dt.datetime.now(dt.UTC).date()
+    counts = dict(added)
+    return [
+        ((d := end - dt.timedelta(days=offset)).isoformat(), counts.get(d.isoformat(), 0))
+        for offset in range(days - 1, -1, -1)
+    ]
+
+
 def _static_version() -> str:
     """A digest of the static files, appended to their URLs so a new release is never served stale."""
     digest = hashlib.sha256()
@@ -84,6 +96,8 @@ def make_jinja() -> Environment:
     env.filters["when"] = format_time
     env.filters["count"] = format_count
     env.filters["attr_summary"] = attribute_summary
+    env.filters["attr_text"] = attribute_text
+    env.filters["calendar_days"] = calendar_days
     env.globals["HTMX_FILE"] = HTMX_FILE
     env.globals["STATIC_VERSION"] = _static_version()
     env.globals["OPT_IN"] = OPT_IN
