@@ -243,7 +243,12 @@ def run_import(
         report.error = exc
         return report
 
-    db = getattr(store, "db", None)
+    # Only the local SQLite store shares our database: its batches can carry the job's progress in their
+    # transaction, and a dry run can apply everything and roll back. Any other store (the ses backend, which
+    # talks to AWS) gets its own dry_run flag and per-batch calls.
+    from ..store.sqlite import SqliteContactStore
+
+    db = store.db if isinstance(store, SqliteContactStore) else None
     store_dry_run = dry_run and db is None
     outer: AbstractContextManager[Any] = db.write() if (dry_run and db is not None) else contextlib.nullcontext()
     seen = _SeenKeys(None if dry_run else seen_path)

@@ -459,7 +459,11 @@ class JobManager:
         job_id = job.id
         last_check = [0.0]
 
-        def on_commit(conn: sqlite3.Connection, p: Progress) -> None:
+        def on_commit(conn: sqlite3.Connection | None, p: Progress) -> None:
+            if conn is None:  # a store outside our database (ses backend): record progress on its own
+                with self.db.write() as own:
+                    on_commit(own, p)
+                return
             conn.execute(
                 "UPDATE bulk_jobs SET rows_done = ?, bytes_done = ?, batches_done = ?, counts = ?, warnings = ?, "
                 "rejects_bytes = ?, format = ?, sha256 = ?, bytes_total = ? WHERE id = ?",

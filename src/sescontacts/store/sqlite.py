@@ -25,6 +25,7 @@ import orjson
 from ..db import Database, register_function, register_migrations, run_script
 from ..errors import AlreadyExists, BadRequest, NotFound
 from ..model import (
+    MISSING,
     OPT_IN,
     OPT_OUT,
     Contact,
@@ -41,6 +42,7 @@ from ..model import (
     UpsertPolicy,
     apply_patch,
     attributes_match,
+    same_attributes,
 )
 from ..validation import (
     MAX_ATTRIBUTES_BYTES,
@@ -130,6 +132,30 @@ def _contact(row: Sequence[object]) -> Contact:
 
 def _topics_json(preferences: object) -> str | None:
     return orjson.dumps(preferences).decode() if preferences else None
+
+
+def _row(list_id: int, key: str, contact: Contact) -> tuple[object, ...]:
+    """The _UPSERT parameters for one contact."""
+    return (
+        list_id,
+        key,
+        contact.email,
+        contact.unsubscribe_all,
+        _topics_json(contact.topic_preferences),
+        contact.attributes_data,
+        contact.created,
+        contact.updated,
+    )
+
+
+# Results are immutable: the bulk paths share one instance per outcome instead of a million.
+_CREATED = RowResult(Outcome.CREATED)
+_UPDATED = RowResult(Outcome.UPDATED)
+_UNCHANGED = RowResult(Outcome.UNCHANGED)
+_KEPT_UPDATED = RowResult(Outcome.UPDATED, kept_unsubscribed=True)
+_KEPT_UNCHANGED = RowResult(Outcome.UNCHANGED, kept_unsubscribed=True)
+_DELETED = RowResult(Outcome.DELETED)
+_NOT_FOUND = RowResult(Outcome.NOT_FOUND)
 
 
 def _day(timestamp: float) -> str:
@@ -402,28 +428,26 @@ class SqliteContactStore:
         list_id: int,
         changes: Sequence[tuple[Contact | None, Contact]],
         now: float,
+        *,
+        rows: Sequence[tuple[object, ...]] = (),
+        added: int = 0,
+        unsubscribed: int = 0,
     ) -> None:
-        """Upsert (before, after) pairs and keep the list's counters in step, in the caller's transaction."""
-        if not changes:
+        """Upsert (before, after) pairs and keep the list's counters in step, in the caller's transaction.
+
+        ``rows`` are ready-made parameter tuples (the bulk fast path) whose effect on the counters the
+        caller passes as ``added`` and ``unsubscribed``."""
+        if not changes and not rows:
             return
-        conn.executemany(
-            _UPSERT,
-            [
-                (
-                    list_id,
-                    email_key(after.email),
-                    after.email,
-                    after.unsubscribe_all,
-                    _topics_json(after.topic_preferences),
-                    after.attributes_data,
-                    after.created,
-                    after.updated,
-                )
-                for _, after in changes
-            ],
-        )
-        added = sum(1 for before, _ in changes if before is None)
-        unsubscribed = sum(
+        if changes:
+            conn.executemany(_UPSERT, [_row(list_id, email_key(after.email), after) for _, after in changes])
+        if rows:
+            # In key order: the B-tree cursor then walks forward instead of jumping (measured: about a third
+            # less CPU for a 10k-row batch of random addresses). Keys are distinct, so tuples never compare
+            # past the key.
+            conn.executemany(_UPSERT, sorted(rows))
+        added += sum(1 for before, _ in changes if before is None)
+        unsubscribed += sum(
             int(after.unsubscribe_all) - (int(before.unsubscribe_all) if before else 0) for before, after in changes
         )
         conn.execute(
@@ -473,14 +497,22 @@ class SqliteContactStore:
         with self.db.snapshot() if dry_run else self.db.write() as conn:
             list_id, contact_list = self._list_row(conn, list_name)
             topic_names = set(contact_list.topic_names)
-            keys = [email_key(p.email) for p in patches]
-            current: dict[str, Contact | None] = dict(self._existing(conn, list_id, keys))
-            before = dict(current)
-            results: list[RowResult] = []
-            for key, patch in zip(keys, patches, strict=True):
+            for patch in patches:
                 for topic in patch.topic_preferences:
                     if topic not in topic_names:
                         raise NotFound(f"List: {list_name} doesn't contain Topic: {topic}")
+            keys = [email_key(p.email) for p in patches]
+            if len(set(keys)) == len(keys):
+                # The bulk importer's common case (no address twice in the batch): rows built straight
+                # from the patches, no Contact objects. Same rule as model.apply_patch (checked by tests).
+                results, rows, added, unsubscribed = self._upsert_rows(conn, list_id, keys, patches, policy, now)
+                if not dry_run:
+                    self._write(conn, list_id, [], now, rows=rows, added=added, unsubscribed=unsubscribed)
+                return results
+            current: dict[str, Contact | None] = dict(self._existing(conn, list_id, keys))
+            before = dict(current)
+            results = []
+            for key, patch in zip(keys, patches, strict=True):
                 after, result = apply_patch(current.get(key), patch, policy, now)
                 current[key] = after
                 results.append(result)
@@ -493,19 +525,106 @@ class SqliteContactStore:
                 self._write(conn, list_id, changes, now)
         return results
 
+    def _upsert_rows(
+        self,
+        conn: sqlite3.Connection,
+        list_id: int,
+        keys: Sequence[str],
+        patches: Sequence[ContactPatch],
+        policy: UpsertPolicy,
+        now: float,
+    ) -> tuple[list[RowResult], list[tuple[object, ...]], int, int]:
+        """apply_patch for a batch of distinct addresses, on raw rows: (results, rows to upsert, contacts
+        added, change in unsubscribed). Falls back to apply_patch for the rare cases (merged attributes)."""
+        existing = {
+            row[0]: row[1:]
+            for row in conn.execute(
+                f"SELECT email_key, {_CONTACT_COLUMNS} FROM contacts "
+                "WHERE list_id = ? AND email_key IN (SELECT value FROM json_each(?))",
+                (list_id, orjson.dumps(list(keys)).decode()),
+            )
+        }
+        results: list[RowResult] = []
+        append = results.append
+        rows: list[tuple[object, ...]] = []
+        added = unsubscribed = 0
+        dumps = orjson.dumps
+        for key, patch in zip(keys, patches, strict=True):
+            old = existing.get(key)
+            unsubscribe = patch.unsubscribe_all
+            attributes = patch.attributes
+            if old is None:
+                unsubscribe = False if unsubscribe is MISSING else bool(unsubscribe)
+                data = None if attributes is MISSING or attributes is None else dumps(attributes).decode()
+                topics = _topics_json(patch.topic_preferences)
+                rows.append((list_id, key, patch.email, unsubscribe, topics, data, now, now))
+                added += 1
+                unsubscribed += unsubscribe
+                append(_CREATED)
+                continue
+            if policy.merge_attributes and attributes is not MISSING and attributes is not None:
+                contact = _contact(old)
+                after, result = apply_patch(contact, patch, policy, now)
+                if after is not contact:
+                    rows.append(_row(list_id, key, after))
+                    unsubscribed += int(after.unsubscribe_all) - int(contact.unsubscribe_all)
+                append(result)
+                continue
+            email, old_unsubscribe, old_topics, old_data, created, _updated = old
+            was_unsubscribed = bool(old_unsubscribe)
+            new_unsubscribe = was_unsubscribed
+            kept = False
+            if unsubscribe is not MISSING:
+                if was_unsubscribed and not unsubscribe and not policy.resubscribe:
+                    kept = True
+                else:
+                    new_unsubscribe = bool(unsubscribe)
+            data = old_data
+            if attributes is not MISSING:
+                text = None if attributes is None else dumps(attributes).decode()
+                if text != old_data and not same_attributes(text, old_data):
+                    data = text
+            topics = old_topics
+            if patch.topic_preferences:
+                preferences = orjson.loads(old_topics) if old_topics else {}
+                merged = {**preferences, **patch.topic_preferences}
+                if merged != preferences:
+                    topics = _topics_json(merged)
+            if new_unsubscribe == was_unsubscribed and data is old_data and topics is old_topics:
+                append(_KEPT_UNCHANGED if kept else _UNCHANGED)
+                continue
+            rows.append((list_id, key, email, new_unsubscribe, topics, data, created, now))
+            unsubscribed += int(new_unsubscribe) - int(was_unsubscribed)
+            append(_KEPT_UPDATED if kept else _UPDATED)
+        return results, rows, added, unsubscribed
+
     def delete_contacts(self, list_name: str, emails: Sequence[str], *, dry_run: bool = False) -> list[RowResult]:
         with self.db.snapshot() if dry_run else self.db.write() as conn:
             list_id = self._list_id(conn, list_name)
             keys = [email_key(e) for e in emails]
-            existing = self._existing(conn, list_id, keys)
+            # Only what the counters need (address and unsubscribe flag), not whole contacts.
+            existing = dict(
+                conn.execute(
+                    "SELECT email_key, unsubscribe_all FROM contacts "
+                    "WHERE list_id = ? AND email_key IN (SELECT value FROM json_each(?))",
+                    (list_id, orjson.dumps(keys).decode()),
+                ).fetchall()
+            )
             results: list[RowResult] = []
             seen: set[str] = set()
             for key in keys:
                 found = key in existing and key not in seen
                 seen.add(key)
-                results.append(RowResult(Outcome.DELETED if found else Outcome.NOT_FOUND))
-            if not dry_run:
-                self._remove(conn, list_id, list(existing.values()))
+                results.append(_DELETED if found else _NOT_FOUND)
+            if not dry_run and existing:
+                conn.executemany(
+                    "DELETE FROM contacts WHERE list_id = ? AND email_key = ?", [(list_id, k) for k in existing]
+                )
+                conn.execute(
+                    "UPDATE contact_lists SET contact_count = contact_count - ?, "
+                    "unsubscribed_count = unsubscribed_count - ?, generation = generation + 1 WHERE id = ?",
+                    (len(existing), sum(1 for v in existing.values() if v), list_id),
+                )
         return results
 
     # -- the ses backend's mirror: SES's state written as-is --------------------------------------------
