@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from typing import Any
 
 import click
@@ -53,6 +54,10 @@ def serve(**options: Any) -> None:
 
     for line in first_start_lines(services):
         click.echo(line)
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal, which would end the process
+    # with "killed by signal" (-15, or "Aborted!" for ^C). A requested stop is a clean exit: status 0.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, _exit_cleanly)
     uvicorn.run(
         build_app(services),
         host=settings.host,
@@ -61,6 +66,10 @@ def serve(**options: Any) -> None:
         access_log=options["access_log"],
         lifespan="on",
     )
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def banner(services: Any, *, list_created: bool) -> list[str]:

@@ -1,0 +1,167 @@
+"""`sescontacts serve` as a new user meets it: the real command in a subprocess, on a free port.
+
+The first start creates everything and says how to use it; the printed instructions are then followed
+literally (the `eval "$(sescontacts credentials ...)"` line and the `aws sesv2` command) against the server.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support.server import free_port, sescontacts_command, wait_until_ready
+
+AWS = Path(sys.executable).parent / "aws"
+CONTACT = ["--email-address", "ann+news@example.com"]
+
+
+@dataclass
+class Started:
+    process: subprocess.Popen[bytes]
+    port: int
+    output: Path
+
+    def banner(self) -> str:
+        return self.output.read_text(errors="replace")
+
+
+def _env(**extra: str) -> dict[str, str]:
+    """The user's environment without any sescontacts or AWS settings: a fresh machine."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SESCONTACTS_", "AWS_"))}
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def serve(cwd: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[Started]:
+    port = free_port()
+    output = cwd / f"serve-{port}.out"
+    with open(output, "wb") as out:
+        process = subprocess.Popen(
+            [*sescontacts_command(), "serve", "--port", str(port), *args],
+            cwd=cwd,
+            env=env or _env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until_ready(f"http://127.0.0.1:{port}", process)
+        yield Started(process, port, output)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def _stop(started: Started, sig: int) -> int:
+    started.process.send_signal(sig)
+    return started.process.wait(timeout=20)
+
+
+def _credentials(cwd: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, str]:
+    result = subprocess.run(
+        [*sescontacts_command(), "credentials", *args], cwd=cwd, env=env or _env(), capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert all(line.startswith("export ") for line in lines), result.stdout
+    return dict(line.removeprefix("export ").split("=", 1) for line in lines)
+
+
+def test_first_start_creates_everything_and_explains_how_to_use_it(tmp_path: Path) -> None:
+    with serve(tmp_path) as started:
+        data = tmp_path / "sescontacts-data"
+        assert (data / "sescontacts.db").is_file()
+        assert stat.S_IMODE((data / "credentials.json").stat().st_mode) == 0o600
+        banner = started.banner()
+        url = f"http://127.0.0.1:{started.port}"
+        assert f"sescontacts is running at {url}" in banner
+        assert re.search(r"region:\s+us-east-1", banner)
+        assert re.search(r"contact list:\s+contacts\s+\(created now\)", banner)
+        assert str(data.resolve()) in banner
+
+        # Follow the printed instructions literally: the eval line, then the aws command.
+        eval_line = next(line.strip() for line in banner.splitlines() if "sescontacts credentials" in line)
+        assert eval_line == 'eval "$(sescontacts credentials)"'  # default data dir: no flag needed
+        keys = _credentials(tmp_path)
+        assert set(keys) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+        aws_line = next(line.strip() for line in banner.splitlines() if line.strip().startswith("aws sesv2"))
+        assert f"--endpoint-url {url}" in aws_line and "--contact-list-name contacts" in aws_line
+        aws_env = _env(**keys, AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+        result = subprocess.run(
+            [str(AWS), *shlex.split(aws_line)[1:]], env=aws_env, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, result.stderr
+        assert '"Contacts": []' in result.stdout
+
+        assert _stop(started, signal.SIGTERM) == 0
+
+
+def test_restart_keeps_list_credentials_and_contacts(tmp_path: Path) -> None:
+    env = _env(SESCONTACTS_DATA_DIR=str(tmp_path / "data"), SESCONTACTS_CONTACT_LIST="newsletter")
+    with serve(tmp_path, "--region", "eu-west-1", env=env) as started:
+        keys = _credentials(tmp_path, env=env)
+        aws_env = _env(**keys, AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+        endpoint = ["--endpoint-url", f"http://127.0.0.1:{started.port}", "--region", "eu-west-1"]
+        created = subprocess.run(
+            [str(AWS), "sesv2", "create-contact", *endpoint, "--contact-list-name", "newsletter", *CONTACT],
+            env=aws_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert created.returncode == 0, created.stderr
+        banner = started.banner()
+        assert "--data-dir" in banner and "newsletter  (created now)" in banner
+        assert _stop(started, signal.SIGINT) == 0
+
+    with serve(tmp_path, "--region", "eu-west-1", env=env) as started:
+        assert "(created now)" not in started.banner()
+        assert _credentials(tmp_path, env=env) == keys
+        endpoint = ["--endpoint-url", f"http://127.0.0.1:{started.port}", "--region", "eu-west-1"]
+        got = subprocess.run(
+            [str(AWS), "sesv2", "get-contact", *endpoint, "--contact-list-name", "newsletter", *CONTACT],
+            env=aws_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert got.returncode == 0, got.stderr
+        assert '"EmailAddress": "ann+news@example.com"' in got.stdout
+        assert _stop(started, signal.SIGTERM) == 0
+
+
+def test_credentials_command_prints_export_lines(tmp_path: Path) -> None:
+    generated = _credentials(tmp_path, "--data-dir", str(tmp_path / "d"))
+    assert re.fullmatch(r"AKIA[A-Z0-9]{16}", generated["AWS_ACCESS_KEY_ID"])
+    assert _credentials(tmp_path, "--data-dir", str(tmp_path / "d")) == generated  # generated once
+    env = _env(SESCONTACTS_ACCESS_KEY_ID="AKIAOVERRIDE", SESCONTACTS_SECRET_ACCESS_KEY="override-secret")
+    assert _credentials(tmp_path, "--data-dir", str(tmp_path / "d"), env=env) == {
+        "AWS_ACCESS_KEY_ID": "AKIAOVERRIDE",
+        "AWS_SECRET_ACCESS_KEY": "override-secret",
+    }
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signals_shut_down_cleanly(tmp_path: Path, sig: int) -> None:
+    with serve(tmp_path, "--data-dir", str(tmp_path / "d")) as started:
+        assert _stop(started, sig) == 0
+        assert "Traceback" not in started.banner()
+        # Shutdown closed the database: SQLite removes the write-ahead log when the last connection closes.
+        assert (tmp_path / "d" / "sescontacts.db").exists()
+        assert not (tmp_path / "d" / "sescontacts.db-wal").exists()
+    # The database was closed cleanly: it opens again, with the list.
+    with serve(tmp_path, "--data-dir", str(tmp_path / "d")) as started:
+        assert "contact list: contacts" in started.banner() and "(created now)" not in started.banner()
+        assert _stop(started, signal.SIGTERM) == 0
