@@ -1,0 +1,134 @@
+"""``sescontacts doctor``, ``iam-policy`` and ``sync`` against a running ``sescontacts serve`` as the SES endpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from click.testing import CliRunner
+
+from sescontacts.cli import main
+from sescontacts.cli.ses import FEATURE_ACTIONS
+
+from .ses_support import clean_env
+from .support.server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, RunningServer, run_server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    clean_env()
+    with run_server(tmp_path_factory.mktemp("cli-ses-server")) as running:
+        yield running
+
+
+def cli(
+    *args: str,
+    server: RunningServer | None = None,
+    key: tuple[str, str] = (ACCESS_KEY_ID, SECRET_ACCESS_KEY),
+    answer: str = "",
+) -> Any:
+    env = {
+        "AWS_ACCESS_KEY_ID": key[0],
+        "AWS_SECRET_ACCESS_KEY": key[1],
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+    }
+    extra = ["--endpoint-url", server.url, "--ses-rate", "500"] if server else []
+    return CliRunner().invoke(main, [*args, *extra], env=env, input=answer, catch_exceptions=False)
+
+
+def test_doctor_all_good(server: RunningServer, tmp_path: Path) -> None:
+    result = cli("doctor", "--data-dir", str(tmp_path), server=server)
+    assert result.exit_code == 0, result.output
+    assert "contact list 'contacts' exists" in result.output
+    assert "ses:ListContacts allowed" in result.output
+    assert "Everything sescontacts needs is in place." in result.output
+
+
+def test_doctor_names_the_missing_list_and_the_existing_one(server: RunningServer, tmp_path: Path) -> None:
+    result = cli("doctor", "--data-dir", str(tmp_path), "--contact-list", "other", server=server)
+    assert result.exit_code == 1
+    assert "use --contact-list contacts" in result.output
+
+
+def test_doctor_offers_to_create_a_missing_list(server: RunningServer, tmp_path: Path) -> None:
+    ses = boto3.client(
+        "sesv2",
+        region_name=REGION,
+        endpoint_url=server.url,
+        aws_access_key_id=ACCESS_KEY_ID,
+        aws_secret_access_key=SECRET_ACCESS_KEY,
+    )
+    ses.delete_contact_list(ContactListName="contacts")
+    try:
+        declined = cli("doctor", "--data-dir", str(tmp_path), server=server, answer="n\n")
+        assert declined.exit_code == 1 and "doctor --yes" in declined.output
+        created = cli("doctor", "--data-dir", str(tmp_path), "--yes", server=server)
+        assert created.exit_code == 0, created.output
+        assert "created contact list 'contacts'" in created.output
+    finally:
+        if not ses.list_contact_lists()["ContactLists"]:
+            ses.create_contact_list(ContactListName="contacts")
+
+
+def test_doctor_explains_refused_credentials(server: RunningServer, tmp_path: Path) -> None:
+    result = cli("doctor", "--data-dir", str(tmp_path), server=server, key=("AKIAWRONGWRONGWRONG1", "nope"))
+    assert result.exit_code == 1
+    assert "FAIL  SES refused the credentials" in result.output
+    assert "sescontacts iam-policy" in result.output
+
+
+def test_doctor_without_any_credentials(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null", AWS_EC2_METADATA_DISABLED="true")
+    env.pop("AWS_ACCESS_KEY_ID", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "sescontacts", "doctor", "--data-dir", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "no AWS credentials found" in done.stdout
+
+
+def test_iam_policy_is_least_privilege_json() -> None:
+    result = CliRunner().invoke(main, ["iam-policy", "--region", "eu-west-1", "--account", "123456789012"])
+    document = json.loads(result.output)
+    actions = {a for s in document["Statement"] for a in s["Action"]}
+    assert actions == {a for f in ("contacts", "lists") for a in FEATURE_ACTIONS[f][1]}
+    scoped = [s for s in document["Statement"] if "ses:GetContact" in s["Action"]]
+    assert scoped[0]["Resource"] == "arn:aws:ses:eu-west-1:123456789012:contact-list/contacts"
+    assert not any(a == "*" or a.endswith(":*") for a in actions)
+
+
+def test_iam_policy_for_imports_adds_import_jobs_and_the_bucket() -> None:
+    result = CliRunner().invoke(main, ["iam-policy", "--s3-import-location", "s3://bucket/in/"])
+    document = json.loads(result.stdout)
+    actions = {a for s in document["Statement"] for a in s["Action"]}
+    assert {"ses:CreateImportJob", "ses:GetImportJob", "s3:PutObject"} <= actions
+    only_contacts = CliRunner().invoke(main, ["iam-policy", "--feature", "contacts"])
+    assert "ses:CreateContactList" not in only_contacts.output
+
+
+def test_sync_command_fills_the_mirror(server: RunningServer, tmp_path: Path) -> None:
+    ses = boto3.client(
+        "sesv2",
+        region_name=REGION,
+        endpoint_url=server.url,
+        aws_access_key_id=ACCESS_KEY_ID,
+        aws_secret_access_key=SECRET_ACCESS_KEY,
+    )
+    for i in range(3):
+        ses.create_contact(ContactListName="contacts", EmailAddress=f"cli{i}@example.com")
+    result = cli("sync", "--data-dir", str(tmp_path), server=server)
+    assert result.exit_code == 0, result.output
+    assert "contacts: 3 contacts, 3 fetched, 0 removed" in result.output
