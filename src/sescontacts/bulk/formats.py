@@ -167,7 +167,7 @@ def _check_head(head: bytes, name: str) -> None:
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
         raise FileError("the file is UTF-16 or UTF-32 text; save it as UTF-8", file=name, line=1, column=1)
     sample = head[:512]
-    if len(sample) >= 4 and sample.count(b"\0") >= len(sample) // 4:
+    if len(sample) >= 16 and sample.count(b"\0") >= len(sample) // 4:
         raise FileError(
             "the file looks like UTF-16 text or binary data (many NUL bytes); save it as UTF-8 CSV or JSON",
             file=name,

@@ -281,6 +281,14 @@ class JobManager:
                 interrupted.append(job)
         return interrupted
 
+    def mark_interrupted(self, job_id: str) -> None:
+        """This process is giving up on a running job (Ctrl-C in the CLI): leave it resumable."""
+        with self.db.write() as conn:
+            conn.execute(
+                "UPDATE bulk_jobs SET state = 'interrupted', owner = NULL WHERE id = ? AND state = 'running'",
+                (job_id,),
+            )
+
     # -- records ---------------------------------------------------------------------------------------
 
     def submit(

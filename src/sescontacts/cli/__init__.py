@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from . import bulk as bulk_commands
 from . import serve as serve_commands
 from . import ses as ses_commands
 from . import users as users_commands
@@ -22,3 +23,4 @@ def main() -> None:
 serve_commands.register(main)
 ses_commands.register(main)
 users_commands.register(main)
+bulk_commands.register(main)

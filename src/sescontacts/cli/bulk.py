@@ -1,0 +1,376 @@
+"""``sescontacts import``, ``sescontacts export`` and ``sescontacts jobs``: bulk files from the shell.
+
+The CLI runs its import job in its own process (the job is created owned by it, so a server running on the
+same data directory never takes it) and works next to a running server: the database is in WAL mode and
+writers wait on a busy timeout. Exit status of ``import``: 0 every row applied, 1 completed with rejected
+rows, 2 nothing applied (a usage or file-level error).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from .options import data_options, settings_from
+
+EXIT_OK, EXIT_REJECTS, EXIT_NOTHING = 0, 1, 2
+
+
+def register(main: click.Group) -> None:
+    main.add_command(import_command)
+    main.add_command(export_command)
+    main.add_command(jobs)
+
+
+def _open(options: dict[str, Any]) -> Any:
+    from ..services import Services
+
+    settings = settings_from(**options)
+    services = Services.open(settings)
+    services.ensure_default_list()
+    return services
+
+
+def _resolve_list(services: Any, requested: str, explicit: bool) -> str:
+    """The configured list, or - when it does not exist and none was asked for by name - the only one."""
+    from ..errors import NotFound
+
+    try:
+        services.store.get_list(requested)
+        return requested
+    except NotFound:
+        if not explicit:
+            lists = services.store.list_lists(page_size=2).items
+            if len(lists) == 1:
+                return str(lists[0].name)
+        raise
+
+
+def _explicit(name: str) -> bool:
+    ctx = click.get_current_context()
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name not in ("DEFAULT",)
+
+
+def _spool_stdin(data_dir: Path) -> Path:
+    """Standard input goes to a file first: the importer reads a file twice (a check, then the rows)."""
+    uploads = data_dir / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    path = uploads / f"stdin-{uuid.uuid4()}"
+    with open(path, "wb") as out:
+        shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
+    return path
+
+
+class _ProgressLine:
+    """A one-line progress bar on a terminal (rows, rows/s, ETA from bytes); nothing otherwise."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.start = time.monotonic()
+        self.first_rows: int | None = None
+
+    def __call__(self, job: Any) -> None:
+        if not self.tty or job.state != "running":
+            return
+        if self.first_rows is None:
+            self.first_rows = job.rows_done
+        elapsed = max(time.monotonic() - self.start, 1e-6)
+        rate = (job.rows_done - self.first_rows) / elapsed
+        fraction = job.fraction
+        eta = "?"
+        if 0 < fraction < 1:
+            remaining = elapsed / fraction * (1 - fraction) if job.rows_done else 0
+            eta = f"{int(remaining // 60)}:{int(remaining % 60):02d}"
+        width = 24
+        filled = int(fraction * width)
+        bar = "#" * filled + "-" * (width - filled)
+        self.stream.write(f"\r[{bar}] {fraction:4.0%}  {job.rows_done:,} rows  {rate:,.0f} rows/s  ETA {eta}   ")
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _summary(counts: dict[str, int], rows: int, seconds: float | None) -> str:
+    from ..bulk.jobs import counts_summary
+
+    speed = f" in {seconds:.1f} s ({rows / seconds:,.0f} rows/s)" if seconds and rows else ""
+    return f"{rows:,} rows{speed}: {counts_summary(counts)}"
+
+
+def _exit_status(state: str, counts: dict[str, int]) -> int:
+    if state != "completed":
+        return EXIT_NOTHING
+    applied = sum(counts.get(k, 0) for k in ("created", "updated", "unchanged", "deleted", "not_found"))
+    if counts.get("rejected"):
+        return EXIT_REJECTS if applied else EXIT_NOTHING
+    return EXIT_OK
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=str))
+@data_options
+@click.option(
+    "--action",
+    type=click.Choice(["add", "delete"]),
+    default="add",
+    show_default=True,
+    help="add: create new contacts and update existing ones. delete: remove the listed addresses.",
+)
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default=None, help="Override the detected format.")
+@click.option("--dry-run", is_flag=True, help="Check the whole file and report what would happen; write nothing.")
+@click.option(
+    "--rejects",
+    "rejects_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write rejected rows (line, emailAddress, column, reason) to this CSV file.",
+)
+@click.option(
+    "--resubscribe", is_flag=True, help="Let rows with unsubscribeAll=false re-subscribe unsubscribed contacts."
+)
+@click.option(
+    "--merge-attributes", is_flag=True, help="Merge attributesData keys into existing ones (default: replace)."
+)
+@click.option(
+    "--extra-columns-as-attributes",
+    is_flag=True,
+    help="Keep columns other than the known ones as string attributes (default: they are an error).",
+)
+def import_command(file: str, **options: Any) -> None:
+    """Import a CSV or JSON file of contacts (FILE or - for standard input) into a contact list."""
+    from ..bulk.importer import run_import
+    from ..bulk.jobs import ImportOptions
+    from ..errors import SesContactsError
+
+    services = _open(options)
+    spooled: Path | None = None
+    try:
+        try:
+            list_name = _resolve_list(services, options["contact_list"], _explicit("contact_list"))
+        except SesContactsError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            sys.exit(EXIT_NOTHING)
+        if file == "-":
+            spooled = _spool_stdin(services.settings.data_dir)
+            path, name = spooled, "<stdin>"
+        else:
+            path, name = Path(file), file
+            if not path.is_file():
+                click.echo(f"error: {file}: no such file", err=True)
+                sys.exit(EXIT_NOTHING)
+        import_options = ImportOptions(
+            contact_list=list_name,
+            action=options["action"],
+            format=options["fmt"],
+            resubscribe=options["resubscribe"],
+            merge_attributes=options["merge_attributes"],
+            extra_columns_as_attributes=options["extra_columns_as_attributes"],
+        )
+        started = time.monotonic()
+        if options["dry_run"]:
+            report = run_import(
+                services.store, path, import_options, file_name=name, dry_run=True, rejects_path=options["rejects_out"]
+            )
+            for warning in report.warnings:
+                click.echo(f"warning: {name}: {warning}", err=True)
+            if report.error is not None:
+                click.echo(f"error: {report.error}", err=True)
+                sys.exit(EXIT_NOTHING)
+            click.echo("dry run, nothing written: " + _summary(report.counts, report.rows, None))
+            _print_rejects(report.rejects, report.counts.get("rejected", 0), options["rejects_out"])
+            sys.exit(report.exit_status)
+        progress = _ProgressLine(sys.stderr)
+        job = services.jobs.submit(path, import_options, file_name=name, run_here=True)
+        try:
+            job = services.jobs.run(job.id, progress=progress)
+        except KeyboardInterrupt:
+            progress.done()
+            services.jobs.mark_interrupted(job.id)
+            spooled = None  # keep the input: the job can resume from it
+            click.echo(f"interrupted; resume with: sescontacts jobs resume {job.id}", err=True)
+            sys.exit(130)
+        progress.done()
+        for warning in job.warnings:
+            click.echo(f"warning: {name}: {warning}", err=True)
+        if job.state != "completed":
+            click.echo(f"error: {job.error or job.state}", err=True)
+            if job.state == "interrupted":
+                spooled = None
+            sys.exit(EXIT_NOTHING)
+        click.echo(f"imported into {list_name}: " + _summary(job.counts, job.rows_done, time.monotonic() - started))
+        if job.rejects_path is not None and options["rejects_out"] is not None:
+            shutil.copyfile(job.rejects_path, options["rejects_out"])
+        if job.rejected:
+            from ..bulk.importer import iter_rejects
+
+            shown = []
+            if job.rejects_path is not None and job.rejects_path.exists():
+                for reject in iter_rejects(job.rejects_path):
+                    shown.append(reject)
+                    if len(shown) >= 5:
+                        break
+            _print_rejects(shown, job.rejected, options["rejects_out"] or job.rejects_path)
+        sys.exit(_exit_status(job.state, job.counts))
+    finally:
+        if spooled is not None:
+            with contextlib.suppress(OSError):
+                spooled.unlink()
+        services.close()
+
+
+def _print_rejects(rejects: list[Any], total: int, where: Path | None) -> None:
+    if not total:
+        return
+    click.echo(f"{total:,} rejected rows" + (f" (all in {where})" if where else "") + ", first ones:", err=True)
+    for reject in rejects[:5]:
+        column = f" {reject.column}:" if reject.column else ""
+        click.echo(f"  line {reject.line}: {reject.email or '(no address)'}:{column} {reject.reason}", err=True)
+
+
+@click.command("export")
+@data_options
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default=None, help="Default: from -o, else csv.")
+@click.option("-o", "--output", default="-", show_default=True, help="File to write, or - for standard output.")
+@click.option("--unsubscribed", "status", flag_value="OPT_OUT", help="Only contacts unsubscribed (from the topic).")
+@click.option("--subscribed", "status", flag_value="OPT_IN", help="Only contacts subscribed (to the topic).")
+@click.option("--topic", default=None, help="Filter on this topic (subscribed to it unless --unsubscribed).")
+def export_command(**options: Any) -> None:
+    """Write a contact list in the import formats (CSV, or SES's JSON Lines), so it re-imports as it is."""
+    from ..bulk.exporter import export
+    from ..errors import SesContactsError
+    from ..model import OPT_IN, ContactQuery, TopicFilter
+
+    output: str = options["output"]
+    fmt = options["fmt"] or ("json" if output.lower().endswith((".json", ".jsonl", ".ndjson")) else "csv")
+    status = options["status"]
+    topic = options["topic"]
+    query = ContactQuery(
+        status=status or (OPT_IN if topic else None),
+        topic=TopicFilter(topic, use_default=True) if topic else None,
+    )
+    services = _open(options)
+    try:
+        try:
+            list_name = _resolve_list(services, options["contact_list"], _explicit("contact_list"))
+            if output == "-":
+                count = export(services.store, list_name, query, fmt, sys.stdout.buffer)
+                sys.stdout.flush()
+            else:
+                target = Path(output)
+                partial = target.with_name(target.name + ".partial")
+                with open(partial, "wb") as out:
+                    count = export(services.store, list_name, query, fmt, out)
+                os.replace(partial, target)
+        except SesContactsError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            sys.exit(EXIT_NOTHING)
+        if output != "-":
+            click.echo(f"exported {count:,} contacts from {list_name} to {output}", err=True)
+    finally:
+        services.close()
+
+
+@click.group(invoke_without_command=True)
+@data_options
+@click.option("--limit", default=20, show_default=True, help="How many jobs to list, newest first.")
+@click.pass_context
+def jobs(ctx: click.Context, **options: Any) -> None:
+    """List import jobs; `jobs resume ID` continues an interrupted one, `jobs cancel ID` stops one."""
+    ctx.obj = options
+    if ctx.invoked_subcommand is not None:
+        return
+    from ..bulk.jobs import counts_summary
+
+    services = _open(options)
+    try:
+        services.jobs.recover()
+        listed = services.jobs.list(limit=options["limit"])
+        if not listed:
+            click.echo("no import jobs")
+            return
+        for job in listed:
+            started = time.strftime("%Y-%m-%d %H:%M", time.localtime(job.created))
+            click.echo(
+                f"{job.id}  {job.state:<11}  {started}  {job.action:<6} {job.contact_list}  {job.file_name}  "
+                f"{job.rows_done:,} rows: {counts_summary(job.counts)}" + (f"  ({job.error})" if job.error else "")
+            )
+    finally:
+        services.close()
+
+
+def _job_services(ctx: click.Context) -> Any:
+    return _open(ctx.obj or {})
+
+
+@jobs.command("resume")
+@click.argument("job_id")
+@click.pass_context
+def jobs_resume(ctx: click.Context, job_id: str) -> None:
+    """Continue an interrupted (or failed, or cancelled) job from its last committed row, here."""
+    from ..errors import SesContactsError
+
+    services = _job_services(ctx)
+    try:
+        services.jobs.recover()
+        try:
+            job = services.jobs.resume(job_id, run_here=True)
+        except SesContactsError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            sys.exit(EXIT_NOTHING)
+        if job.state == "running":
+            click.echo(f"job {job_id} is running in another process ({job.owner})", err=True)
+            sys.exit(EXIT_NOTHING)
+        if job.state == "completed":
+            click.echo(f"job {job_id} is already completed: {_summary(job.counts, job.rows_done, None)}")
+            sys.exit(_exit_status(job.state, job.counts))
+        progress = _ProgressLine(sys.stderr)
+        try:
+            job = services.jobs.run(job_id, progress=progress)
+        except KeyboardInterrupt:
+            progress.done()
+            services.jobs.mark_interrupted(job_id)
+            click.echo(f"interrupted; resume with: sescontacts jobs resume {job_id}", err=True)
+            sys.exit(130)
+        progress.done()
+        if job.state != "completed":
+            click.echo(f"error: {job.error or job.state}", err=True)
+            sys.exit(EXIT_NOTHING)
+        click.echo(f"job {job_id} completed: " + _summary(job.counts, job.rows_done, None))
+        sys.exit(_exit_status(job.state, job.counts))
+    finally:
+        services.close()
+
+
+@jobs.command("cancel")
+@click.argument("job_id")
+@click.pass_context
+def jobs_cancel(ctx: click.Context, job_id: str) -> None:
+    """Cancel a queued job, or stop a running one after its current batch (committed rows stay)."""
+    from ..errors import SesContactsError
+
+    services = _job_services(ctx)
+    try:
+        try:
+            job = services.jobs.cancel(job_id)
+        except SesContactsError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            sys.exit(EXIT_NOTHING)
+        if job.state == "running":
+            click.echo(f"job {job_id}: cancel requested; it stops after its current batch")
+        else:
+            click.echo(f"job {job_id}: {job.state}")
+    finally:
+        services.close()
