@@ -424,3 +424,23 @@ def test_stats_are_recomputed_after_any_write(store: SqliteContactStore, list_na
     assert store.list_stats(list_name).topics[0].opt_in == 1
     store.update_contact(list_name, Contact("a@example.com", topic_preferences={"t0": OPT_OUT}))
     assert store.list_stats(list_name).topics[0].opt_in == 0
+
+
+def test_stats_never_stale_when_another_process_recreates_the_list(tmp_path: Path) -> None:
+    """A server and a CLI command share the file: a list deleted and re-created elsewhere is not the cached one."""
+    clock = [1000.0]
+    server = SqliteContactStore(Database(tmp_path / "s.db"), clock=lambda: clock[0])
+    cli = SqliteContactStore(Database(tmp_path / "s.db"), clock=lambda: clock[0])
+    topics = [Topic("t0", "T0", default_status=OPT_OUT)]
+    server.create_list("p", topics=topics)
+    server.create_contact("p", Contact("a@example.com", topic_preferences={"t0": OPT_IN}))
+    server.create_contact("p", Contact("b@example.com", topic_preferences={"t0": OPT_IN}))
+    assert server.list_stats("p").topics[0].opt_in == 2
+    clock[0] += 1
+    cli.delete_list("p")
+    cli.create_list("p", topics=topics)
+    cli.create_contact("p", Contact("c@example.com"))
+    cli.create_contact("p", Contact("d@example.com"))
+    assert (server.list_stats("p").topics[0].opt_in, server.list_stats("p").topics[0].opt_out) == (0, 2)
+    server.close()
+    cli.close()

@@ -190,7 +190,9 @@ class SqliteContactStore:
         self.max_lists = max_lists
         self._now = clock or time.time
         self._tokens = TokenCodec(db.meta("token_secret") or "")
-        self._stats_cache: dict[int, tuple[int, tuple[TopicCounts, ...]]] = {}
+        # list id -> ((generation, list created), counts). The creation time tells a list deleted and re-created
+        # by another process (SQLite may reuse the id, and generations restart at 0) from the one cached.
+        self._stats_cache: dict[int, tuple[tuple[int, float], tuple[TopicCounts, ...]]] = {}
         self._stats_lock = threading.Lock()
 
     def close(self) -> None:
@@ -829,14 +831,15 @@ class SqliteContactStore:
                     (list_id,),
                 )
             )[::-1]
+            version = (generation, contact_list.created)
             with self._stats_lock:
                 cached = self._stats_cache.get(list_id)
-            if cached is not None and cached[0] == generation:
+            if cached is not None and cached[0] == version:
                 topic_counts = cached[1]
             else:
                 topic_counts = self._topic_counts(conn, list_id, contact_list, total, unsubscribed)
                 with self._stats_lock:
-                    self._stats_cache[list_id] = (generation, topic_counts)
+                    self._stats_cache[list_id] = (version, topic_counts)
         return ListStats(total, unsubscribed, topic_counts, days)
 
     @staticmethod
