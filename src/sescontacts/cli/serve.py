@@ -42,12 +42,17 @@ def serve(**options: Any) -> None:
     """Start the web console and the SES v2 API on one port."""
     import uvicorn
 
+    from ..errors import SesContactsError
     from ..server import build_app
     from ..services import Services
 
     settings = settings_from(**options, max_upload_bytes=options["max_upload_mb"] * 1024 * 1024)
     services = Services.open(settings)
-    created = services.ensure_default_list()
+    try:
+        created = services.ensure_default_list()
+    except SesContactsError as exc:  # the ses backend could not reach SES: say why, no traceback
+        services.close()
+        raise click.ClickException(f"{exc.message}\nRun `sescontacts doctor` to check the connection.") from None
     for line in banner(services, list_created=created):
         click.echo(line)
     from .users import first_start_lines
