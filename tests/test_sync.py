@@ -246,3 +246,72 @@ def test_killed_sync_resumes_and_loses_nothing(tmp_path: Path, server: RunningSe
         assert not sync.status(LIST).running
     finally:
         store.close()
+
+
+IMPORT_KILL_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from sescontacts.bulk.jobs import JobManager
+    from sescontacts.bulk.report import ImportOptions
+    from sescontacts.store.pacer import Pacer
+    from tests.ses_support import ses_store
+    db_path, url, csv_path = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+    store = ses_store(db_path, url, pacer=Pacer(300, 1))
+    jobs = JobManager(store.mirror.db, store, db_path.parent / "data")
+    job = jobs.submit(csv_path, ImportOptions(contact_list="contacts"), file_name="people.csv", run_here=True)
+    jobs.run(job.id)
+    print("finished", flush=True)
+    """
+)
+
+
+@pytest.mark.slow
+def test_killed_paced_import_resumes_and_loses_nothing(tmp_path: Path, server: RunningServer, ses: Any) -> None:
+    from sescontacts.bulk.jobs import JobManager
+
+    rows = 240
+    csv_path = tmp_path / "people.csv"
+    csv_path.write_text(
+        "emailAddress,unsubscribeAll,attributesData\n"
+        + "".join(f'p{i:04d}@example.com,{"true" if i % 4 == 0 else "false"},"{{""i"": {i}}}"\n' for i in range(rows))
+    )
+    db_path = tmp_path / "mirror.db"
+    process = subprocess.Popen(
+        [sys.executable, "-c", IMPORT_KILL_SCRIPT, str(db_path), server.url, str(csv_path)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    done = 0
+    while time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)  # polling the killed process's job record for progress
+        try:
+            with sqlite3.connect(db_path, timeout=1) as conn:
+                row = conn.execute("SELECT rows_done FROM bulk_jobs").fetchone()
+        except sqlite3.Error:
+            continue
+        if row and row[0] >= 100:
+            done = row[0]
+            break
+    assert process.poll() is None, "the import finished before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert 100 <= done < rows
+
+    store = ses_store(db_path, server.url, pacer=Pacer(1000, 100))
+    try:
+        jobs = JobManager(store.mirror.db, store, tmp_path / "data")
+        [interrupted] = jobs.recover()
+        jobs.resume(interrupted.id, run_here=True)
+        job = jobs.run(interrupted.id)
+        assert job.state == "completed", job.error
+        assert job.rows_done == rows
+        assert job.counts["created"] + job.counts["unchanged"] == rows  # a re-applied batch counts 'unchanged'
+        expected = {f"p{i:04d}@example.com": (i % 4 == 0, {}, f'{{"i":{i}}}') for i in range(rows)}
+        assert ses_state(ses) == expected  # nothing lost, nothing doubled in SES
+        assert mirror_state(store) == expected  # and the mirror agrees with SES
+        assert store.list_stats(LIST).total == rows
+    finally:
+        store.close()

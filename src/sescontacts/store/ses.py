@@ -596,6 +596,9 @@ class SesContactStore:
             key = key_of(patch.email)
             if key not in current:
                 current[key] = self._get_or_none(list_name, self._spelling(list_name, patch.email))
+                if current[key] is not None and not dry_run:
+                    # Free while we have it: heals a mirror left one row behind by a kill between SES and it.
+                    self._mirror_put(list_name, [current[key]])  # type: ignore[list-item]
             before = current[key]
             after, result = apply_patch(before, patch, policy, self._now())
             if not dry_run and result.outcome in (Outcome.CREATED, Outcome.UPDATED):
