@@ -242,6 +242,9 @@ def run_import(
     except FileError as exc:
         report.error = exc
         return report
+    except OSError as exc:
+        report.error = FileError(f"cannot read the file: {exc.strerror or exc}", file=name, line=0)
+        return report
 
     # Only the local SQLite store shares our database: its batches can carry the job's progress in their
     # transaction, and a dry run can apply everything and roll back. Any other store (the ses backend, which

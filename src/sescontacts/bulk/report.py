@@ -57,8 +57,8 @@ class FileError(Exception):
         self.column = column
 
     def __str__(self) -> str:
-        where = f"{self.file or '<input>'}:{self.line}"
-        if self.column:
+        where = f"{self.file or '<input>'}" + (f":{self.line}" if self.line else "")
+        if self.line and self.column:
             where += f":{self.column}"
         return f"{where}: {self.message}"
 

@@ -40,7 +40,7 @@ from .sigv4 import SigV4Verifier
 logger = logging.getLogger("sescontacts.sesapi")
 
 # Modules whose @operation handlers make up the API (import jobs: add "import_jobs").
-HANDLER_MODULES: Final = ("lists", "contacts", "tags")
+HANDLER_MODULES: Final = ("lists", "contacts", "tags", "import_jobs")
 # SES requests are small (the largest, CreateContactList with 20 topics, is a few KiB). A cap keeps a
 # runaway or hostile body out of memory; over it the answer is 413 in SES's JSON error format.
 MAX_BODY_BYTES: Final = 1024 * 1024
