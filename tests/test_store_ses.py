@@ -125,3 +125,110 @@ def test_throttles_are_absorbed_not_surfaced(store: SesContactStore, list_name: 
     assert store.pacer.stats.surfaced == 0
     if server.env.get("throttled") == "throttled":
         assert store.pacer.stats.throttled > 0  # the server really did refuse some calls
+
+
+# -- bulk through S3 and one import job ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, str]]:
+    """moto's S3 as the bucket, and a local server whose CreateImportJob reads s3:// URLs from it."""
+    from .ses_support import run_moto
+
+    clean_env()
+    with run_moto() as moto_url:
+        boto3.client(
+            "s3", region_name=REGION, endpoint_url=moto_url, aws_access_key_id="x", aws_secret_access_key="x"
+        ).create_bucket(Bucket="imports")
+        env = {"SESCONTACTS_S3_ENDPOINT_URL": moto_url, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}
+        with run_server(tmp_path_factory.mktemp("ses-s3"), extra_env=env) as running:
+            yield running, moto_url
+
+
+@pytest.fixture
+def s3_store(tmp_path: Path, s3_server: tuple[RunningServer, str]) -> Iterator[SesContactStore]:
+    server, moto_url = s3_server
+    contact_store = ses_store(
+        tmp_path / "mirror.db",
+        server.url,
+        pacer=Pacer(1000, 100),
+        s3_import_location="s3://imports/uploads/",
+        s3_endpoint_url=moto_url,
+    )
+    contact_store.import_poll_interval = 0.05
+    for existing in contact_store.list_lists().items:
+        contact_store.delete_list(existing.name)
+    contact_store.create_list("contacts", topics=[Topic("news", "News", default_status="OPT_IN")])  # noqa: F405
+    yield contact_store
+    contact_store.close()
+
+
+def _uploads(moto_url: str) -> list[str]:
+    s3 = boto3.client("s3", region_name=REGION, endpoint_url=moto_url, aws_access_key_id="x", aws_secret_access_key="x")
+    return [o["Key"] for o in s3.list_objects_v2(Bucket="imports").get("Contents", [])]
+
+
+def test_import_job_path_applies_the_rules_on_ses_state(
+    s3_store: SesContactStore, s3_server: tuple[RunningServer, str]
+) -> None:
+    from sescontacts.model import ContactPatch, Outcome, UpsertPolicy
+
+    server, moto_url = s3_server
+    ses = raw_client(server)
+    # State another program left in SES (the mirror has never seen it): an unsubscribed contact, attributes.
+    ses.create_contact(ContactListName="contacts", EmailAddress="gone@example.com", UnsubscribeAll=True)  # type: ignore[attr-defined]
+    ses.create_contact(ContactListName="contacts", EmailAddress="keep@example.com", AttributesData='{"a": 1}')  # type: ignore[attr-defined]
+    patches = [ContactPatch(f"new{i:03d}@example.com", attributes={"i": i}) for i in range(60)]
+    patches += [
+        ContactPatch("gone@example.com", unsubscribe_all=False, attributes={"b": 2}),
+        ContactPatch("keep@example.com", topic_preferences={"news": "OPT_OUT"}),
+    ]
+    s3_store.calls.clear()
+    results = s3_store.upsert_contacts("contacts", patches, UpsertPolicy())
+    assert s3_store.calls["create_import_job"] == 1  # one job, not 62 rows of calls
+    assert s3_store.calls["create_contact"] == s3_store.calls["update_contact"] == 0
+    assert s3_store.calls["get_contact"] == 2  # only the contacts SES had before: the rest are adopted
+    assert [r.outcome for r in results[:60]] == [Outcome.CREATED] * 60
+    assert (results[60].outcome, results[60].kept_unsubscribed) == (Outcome.UPDATED, True)
+    gone = s3_store.get_contact("contacts", "gone@example.com")
+    assert gone.unsubscribe_all is True and gone.attributes() == {"b": 2}  # never re-subscribed
+    keep = s3_store.get_contact("contacts", "keep@example.com")
+    assert keep.attributes() == {"a": 1} and dict(keep.topic_preferences) == {"news": "OPT_OUT"}
+    assert s3_store.mirror.get_contact("contacts", "new007@example.com").attributes() == {"i": 7}
+    assert s3_store.list_stats("contacts").total == 62
+    assert _uploads(moto_url) == []  # the uploaded file (personal data) is deleted after the job
+
+
+def test_import_job_path_reports_rows_ses_refused(s3_store: SesContactStore) -> None:
+    from sescontacts.model import ContactPatch, UpsertPolicy
+
+    patches = [ContactPatch(f"ok{i:03d}@example.com") for i in range(40)] + [ContactPatch("not an address")]
+    s3_store.upsert_contacts("contacts", patches, UpsertPolicy())
+    failures = s3_store.take_failures()
+    assert [index for index, _ in failures] == [40]
+    assert s3_store.list_stats("contacts").total == 40
+
+
+def test_import_job_path_deletes(s3_store: SesContactStore) -> None:
+    from sescontacts.model import ContactPatch, Outcome, UpsertPolicy
+
+    s3_store.upsert_contacts("contacts", [ContactPatch(f"d{i:03d}@example.com") for i in range(40)], UpsertPolicy())
+    targets = [f"d{i:03d}@example.com" for i in range(0, 40, 2)] + ["nobody@example.com"] * 20
+    results = s3_store.delete_contacts("contacts", targets)
+    assert [r.outcome for r in results].count(Outcome.DELETED) == 20
+    assert s3_store.calls["create_import_job"] == 2
+    assert s3_store.list_stats("contacts").total == 20
+    with pytest.raises(NotFound):
+        s3_store.get_contact("contacts", "d000@example.com")
+
+
+def test_whole_file_import_through_the_bulk_engine(s3_store: SesContactStore, tmp_path: Path) -> None:
+    from sescontacts.bulk.importer import run_import
+    from sescontacts.bulk.report import ImportOptions
+
+    path = tmp_path / "people.csv"
+    path.write_text("emailAddress,unsubscribeAll\n" + "".join(f"f{i}@example.com,false\n" for i in range(300)))
+    report = run_import(s3_store, path, ImportOptions(contact_list="contacts"))
+    assert report.error is None and report.counts["created"] == 300
+    assert s3_store.calls["create_import_job"] == 1
+    assert s3_store.list_stats("contacts").total == 300

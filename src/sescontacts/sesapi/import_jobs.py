@@ -60,7 +60,14 @@ def local_folder_source(settings: Any, bucket: str, key: str) -> Path:
     return path
 
 
-source_opener: SourceOpener = local_folder_source
+def _default_source(settings: Any, bucket: str, key: str) -> Path:
+    # An S3-compatible endpoint when --s3-endpoint-url is set (sesapi/s3source.py), else the folder above.
+    from .s3source import endpoint_or_folder_source
+
+    return endpoint_or_folder_source(settings, bucket, key)
+
+
+source_opener: SourceOpener = _default_source
 
 
 def _destination(job: Job) -> dict[str, Any]:

@@ -53,8 +53,8 @@ def split_s3_url(url: str) -> tuple[str, str]:
     return bucket, key
 
 
-def contact_line(contact: Contact) -> bytes:
-    """One contact in SES's import JSON: camelCase keys, attributesData as a string."""
+def contact_line(contact: Contact, *, clear_attributes: bool = False) -> bytes:
+    """One contact in SES's import JSON: camelCase keys, attributesData as a string (empty to clear it)."""
     record: dict[str, Any] = {
         "emailAddress": contact.email,
         "unsubscribeAll": contact.unsubscribe_all,
@@ -64,6 +64,8 @@ def contact_line(contact: Contact) -> bytes:
     }
     if contact.attributes_data is not None:
         record["attributesData"] = contact.attributes_data
+    elif clear_attributes:
+        record["attributesData"] = ""
     return orjson.dumps(record) + b"\n"
 
 
@@ -154,7 +156,10 @@ class ImportJobRunner:
         if not changed:
             self.failures = []
             return results
-        body = b"".join(contact_line(c) for c in changed.values())
+        body = b"".join(
+            contact_line(c, clear_attributes=existing.get(k) is not None and existing[k].attributes_data is not None)
+            for k, c in changed.items()
+        )
         failed = self._run_job(list_name, "PUT", body, len(changed))
         self.failures = [(last_index[email_key(e)], reason) for e, reason in failed if email_key(e) in last_index]
         failed_keys = {email_key(e) for e, _ in failed}

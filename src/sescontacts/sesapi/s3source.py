@@ -1,0 +1,46 @@
+"""Where the local CreateImportJob reads ``s3://BUCKET/KEY``: an S3-compatible endpoint when one is configured.
+
+With ``--s3-endpoint-url`` (``Settings.s3_endpoint_url``: MinIO, moto's S3 server in the tests, or AWS itself)
+the object is downloaded once into ``<data dir>/s3-downloads/`` and the job reads that copy (it reads the file
+twice: a check, then the rows). Without it, ``<data dir>/s3/BUCKET/KEY`` is read as before, so nothing changes
+for people who never set an endpoint. Credentials come from boto3's standard chain, like everything else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from ..errors import BadRequest
+
+
+def download_source(settings: Any, bucket: str, key: str) -> Path:
+    """Fetch ``s3://bucket/key`` from ``settings.s3_endpoint_url`` to a local file; SES-style errors."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    folder = Path(settings.data_dir) / "s3-downloads"
+    folder.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256(f"{bucket}/{key}".encode()).hexdigest()[:24]
+    target = folder / f"{digest}-{Path(key).name or 'object'}"
+    partial = target.with_suffix(target.suffix + ".part")
+    client = boto3.client("s3", region_name=settings.region, endpoint_url=settings.s3_endpoint_url)
+    try:
+        client.download_file(bucket, key, str(partial))
+    except ClientError as exc:
+        message = exc.response.get("Error", {}).get("Message") or str(exc)
+        raise BadRequest(f"Could not read s3://{bucket}/{key}: {message}", field="S3Url") from None
+    except BotoCoreError as exc:
+        raise BadRequest(f"Could not read s3://{bucket}/{key}: {exc}", field="S3Url") from None
+    partial.replace(target)
+    return target
+
+
+def endpoint_or_folder_source(settings: Any, bucket: str, key: str) -> Path:
+    """The import jobs' source opener: the S3 endpoint when configured, else the data directory's folder."""
+    if getattr(settings, "s3_endpoint_url", None):
+        return download_source(settings, bucket, key)
+    from .import_jobs import local_folder_source
+
+    return local_folder_source(settings, bucket, key)
