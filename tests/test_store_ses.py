@@ -232,3 +232,80 @@ def test_whole_file_import_through_the_bulk_engine(s3_store: SesContactStore, tm
     assert report.error is None and report.counts["created"] == 300
     assert s3_store.calls["create_import_job"] == 1
     assert s3_store.list_stats("contacts").total == 300
+
+
+S3_IMPORT_KILL_SCRIPT = """
+import sys
+from pathlib import Path
+from sescontacts.bulk.jobs import JobManager
+from sescontacts.bulk.report import ImportOptions
+from sescontacts.store.pacer import Pacer
+from tests.ses_support import ses_store
+db_path, url, moto_url, csv_path = Path(sys.argv[1]), sys.argv[2], sys.argv[3], Path(sys.argv[4])
+store = ses_store(db_path, url, pacer=Pacer(1000, 100), s3_import_location="s3://imports/uploads/",
+                  s3_endpoint_url=moto_url)
+store.import_poll_interval = 30  # sits polling: the test kills it while the job is out of its hands
+jobs = JobManager(store.mirror.db, store, db_path.parent / "data")
+job = jobs.submit(csv_path, ImportOptions(contact_list="contacts"), file_name="people.csv", run_here=True)
+jobs.run(job.id)
+"""
+
+
+@pytest.mark.slow
+def test_killed_import_job_path_resumes_and_loses_nothing(
+    s3_store: SesContactStore, s3_server: tuple[RunningServer, str], tmp_path: Path
+) -> None:
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    from sescontacts.bulk.jobs import JobManager
+
+    server, moto_url = s3_server
+    root = Path(__file__).resolve().parent.parent
+    csv_path = tmp_path / "people.csv"
+    csv_path.write_text(
+        "emailAddress,attributesData\n" + "".join(f'k{i}@example.com,"{{""i"": {i}}}"\n' for i in range(300))
+    )
+    db_path = tmp_path / "killed.db"
+    server_db = server.data_dir / "sescontacts.db"
+    with sqlite3.connect(server_db) as conn:
+        jobs_before = conn.execute("SELECT count(*) FROM bulk_jobs").fetchone()[0]
+    process = subprocess.Popen(
+        [sys.executable, "-c", S3_IMPORT_KILL_SCRIPT, str(db_path), server.url, moto_url, str(csv_path)],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)  # polling the server's job records for the import job the client created
+        with sqlite3.connect(server_db, timeout=5) as conn:
+            if conn.execute("SELECT count(*) FROM bulk_jobs").fetchone()[0] > jobs_before:
+                break
+    assert process.poll() is None
+    process.kill()
+    process.wait()
+
+    store = ses_store(
+        db_path,
+        server.url,
+        pacer=Pacer(1000, 100),
+        s3_import_location="s3://imports/uploads/",
+        s3_endpoint_url=moto_url,
+    )
+    store.import_poll_interval = 0.05
+    try:
+        jobs = JobManager(store.mirror.db, store, tmp_path / "data")
+        [interrupted] = jobs.recover()
+        jobs.resume(interrupted.id, run_here=True)
+        job = jobs.run(interrupted.id)
+        assert job.state == "completed", job.error
+        assert job.counts["created"] + job.counts["unchanged"] == 300
+        assert store.list_stats("contacts").total == 300
+        assert store.mirror.get_contact("contacts", "k299@example.com").attributes() == {"i": 299}
+        listed = raw_client(server).list_contacts(ContactListName="contacts", PageSize=1000)["Contacts"]  # type: ignore[attr-defined]
+        assert len(listed) == 300
+    finally:
+        store.close()
