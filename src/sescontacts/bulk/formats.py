@@ -151,10 +151,11 @@ def scan(path: Path, *, name: str = "") -> Scan:
                 ) from None
             quotes += chunk.count(b'"')
             size += len(chunk)
+        pending = len(decoder.getstate()[0])
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
-            line, col = _line_col(path, size)
+            line, col = _line_col(path, size - pending)
             raise FileError(
                 "not UTF-8 text: the file ends in the middle of a character", file=name, line=line, column=col
             ) from None
@@ -267,6 +268,7 @@ class Reader:
         name = self.name
         plan = _CsvPlan(width=len(header))
         seen: dict[str, int] = {}
+        unknown: list[tuple[int, str]] = []
         for index, raw_name in enumerate(header):
             column = raw_name.strip()
             lowered = column.lower()
@@ -294,15 +296,7 @@ class Reader:
                 plan.extra.append((index, column))
                 self.columns.append(column)
             else:
-                shown = column or f"(empty name, column {index + 1})"
-                raise FileError(
-                    f"unknown column {shown!r}: the header may have emailAddress, unsubscribeAll, "
-                    "attributesData and topicPreferences.<Topic> columns (or import other columns as "
-                    "attributes)",
-                    file=name,
-                    line=1,
-                    column=index + 1,
-                )
+                unknown.append((index, column))
         if plan.email < 0:
             looks_like_data = any("@" in h for h in header)
             hint = (
@@ -311,6 +305,17 @@ class Reader:
                 else "the header has " + ", ".join(h.strip() for h in header)
             )
             raise FileError(f"no emailAddress column ({hint})", file=name, line=1)
+        if unknown:
+            index, column = unknown[0]
+            shown = column or f"(empty name, column {index + 1})"
+            raise FileError(
+                f"unknown column {shown!r}: the header may have emailAddress, unsubscribeAll, "
+                "attributesData and topicPreferences.<Topic> columns (or import other columns as "
+                "attributes)",
+                file=name,
+                line=1,
+                column=index + 1,
+            )
         return plan
 
     def _csv_rows(self, reader: Any, plan: _CsvPlan, skip: int) -> Iterator[Record]:
@@ -441,13 +446,18 @@ class Reader:
         if first == b"[":
             kind = "array"
         elif first == b"{":
+            # JSON Lines when the extension says so or the first line is a whole object; pretty-printed
+            # objects (the page's example) open with a line that is not.
             kind = "stream"
-            lines = [ln for ln in head.split(b"\n")[:-1] if ln.strip()][:5] if b"\n" in head else [head]
-            try:
-                if lines and all(isinstance(orjson.loads(ln), dict) for ln in lines):
-                    kind = "lines"
-            except orjson.JSONDecodeError:
-                pass
+            if Path(self.name).suffix.lower() in (".jsonl", ".ndjson"):
+                kind = "lines"
+            else:
+                first_line = stripped.split(b"\n", 1)[0]
+                try:
+                    if isinstance(orjson.loads(first_line), dict):
+                        kind = "lines"
+                except orjson.JSONDecodeError:
+                    pass
         else:
             line = head[: len(head) - len(stripped)].count(b"\n") + 1
             try:
@@ -481,15 +491,16 @@ class Reader:
             try:
                 obj = loads(line_text)
             except orjson.JSONDecodeError as exc:
-                repaired = _drop_trailing_commas(line_text)
+                repaired, commas = _drop_trailing_commas(line_text)
                 try:
-                    obj = loads(repaired[0]) if repaired[1] else None
+                    obj = loads(repaired) if commas else None
                 except orjson.JSONDecodeError:
                     obj = None
                 if obj is None:
                     yield number, Reject(number, _guess_email(line_text), "", f"not valid JSON: {_reason(exc)}")
                     continue
-                self.warnings.append(f"line {number}: trailing comma ignored")
+                for pos in commas:
+                    self.warnings.append(f"line {number}: trailing comma before {_closer(line_text, pos)!r} ignored")
             yield number, convert(obj, number)
 
     def _json_stream(self, text: IO[str], skip: int) -> Iterator[Record]:
@@ -510,7 +521,7 @@ class Reader:
                 if seen > skip:
                     for pos in commas:
                         line, _ = _position(start_line, start_col, chunk, pos)
-                        self.warnings.append(f"line {line}: trailing comma before '}}' ignored")
+                        self.warnings.append(f"line {line}: trailing comma before {_closer(chunk, pos)!r} ignored")
             if seen <= skip:
                 continue
             if not isinstance(obj, dict):
@@ -725,6 +736,12 @@ def _drop_trailing_commas(text: str) -> tuple[str, list[int]]:
         return match.group(2)
 
     return _TRAILING.sub(fix, text), positions
+
+
+def _closer(text: str, comma: int) -> str:
+    """The bracket a trailing comma stands before."""
+    rest = text[comma + 1 :].lstrip()
+    return rest[:1] or "}"
 
 
 def _position(start_line: int, start_col: int, chunk: str, pos: int) -> tuple[int, int]:
