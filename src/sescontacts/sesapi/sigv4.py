@@ -41,7 +41,6 @@ MAX_SKEW_SECONDS: Final = 15 * 60
 ALGORITHM: Final = "AWS4-HMAC-SHA256"
 _AMZ_DATE: Final = "%Y%m%dT%H%M%SZ"
 _AMZ_DATE_FORMAT = re.compile(r"\d{8}T\d{6}Z")
-_PARAM = re.compile(r"\s*([A-Za-z]+)=([^,]*)")
 _SIGNATURE_MISMATCH: Final = (
     "The request signature we calculated does not match the signature you provided. Check your AWS Secret "
     "Access Key and signing method. Consult the service documentation for details."
@@ -63,7 +62,10 @@ def parse_authorization(value: str) -> Authorization:
     algorithm, _, rest = value.strip().partition(" ")
     if algorithm != ALGORITHM:
         raise IncompleteSignature(f"Unsupported AWS 'algorithm': '{algorithm}'")
-    params = {m.group(1): m.group(2).strip() for m in _PARAM.finditer(rest)}
+    params = {}
+    for part in rest.split(","):
+        name, _, param = part.partition("=")
+        params[name.strip()] = param.strip()
     missing = [p for p in ("Credential", "SignedHeaders", "Signature") if not params.get(p)]
     if missing:
         raise IncompleteSignature(
