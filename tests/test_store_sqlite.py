@@ -27,6 +27,7 @@ from sescontacts.model import (
     TopicFilter,
     UpsertPolicy,
     apply_patch,
+    email_key,
 )
 from sescontacts.store.sqlite import SqliteContactStore
 from tests.store_contract import *  # noqa: F403 - the contract's tests run here
@@ -57,7 +58,7 @@ def unlimited_store(tmp_path: Path) -> Iterator[ContactStore]:
 
 _TOPIC_NAMES = ("t0", "t1", "t2")
 _DOMAINS = ("example.com", "Example.COM", "sub.example.com", "x.org", "exämple.com", "ex-ample.com")
-_LOCAL_CHARS = "aAbBzZ09+_%.'-éÜİK"
+_LOCAL_CHARS = "aAbBzZ09+_%.'-éÜİK\u0301"
 _ATTRIBUTE_KEYS = ("plan", "Plan", "n", "", "a.b", 'q"uote', "back\\slash", "$", "é", "with space", "line\nbreak")
 _JSON_SCALARS = st.one_of(
     st.none(),
@@ -120,7 +121,7 @@ def _queries(draw: st.DrawFn, topics: Sequence[Topic]) -> ContactQuery:
     return ContactQuery(
         status=draw(st.sampled_from([None, OPT_IN, OPT_OUT])),
         topic=topic,
-        email_contains=draw(st.none() | st.text("aAbZ09+_%.@-éÜİKk\\", max_size=3)),
+        email_contains=draw(st.none() | st.text("aAbZ09+_%.@-éÜİKk\\\u0301", max_size=3)),
         domain=draw(
             st.none() | st.sampled_from(_DOMAINS) | st.sampled_from(["@EXAMPLE.com", "ample.com", "x.org", "%"])
         ),
@@ -137,10 +138,10 @@ def _scenarios(draw: st.DrawFn) -> tuple[tuple[Topic, ...], list[Contact], list[
     contacts: dict[str, Contact] = {}
     for _ in range(draw(st.integers(0, 14))):
         email = f"{draw(_local_parts())}@{draw(st.sampled_from(_DOMAINS))}"
-        if email.lower() in contacts:
+        if email_key(email) in contacts:
             continue
         preferences = draw(st.dictionaries(st.sampled_from(names), st.sampled_from([OPT_IN, OPT_OUT]))) if names else {}
-        contacts[email.lower()] = Contact(
+        contacts[email_key(email)] = Contact(
             email=email,
             unsubscribe_all=draw(st.booleans()),
             topic_preferences=preferences,
@@ -154,9 +155,9 @@ def _scenarios(draw: st.DrawFn) -> tuple[tuple[Topic, ...], list[Contact], list[
 def _reference(contacts: Sequence[Contact], contact_list: ContactList, query: ContactQuery) -> list[str]:
     matching = [c for c in contacts if query.matches(c, contact_list)]
     if query.sort == "updated":
-        matching.sort(key=lambda c: (c.updated, c.email.lower()), reverse=True)
+        matching.sort(key=lambda c: (c.updated, email_key(c.email)), reverse=True)
     else:
-        matching.sort(key=lambda c: c.email.lower())
+        matching.sort(key=lambda c: email_key(c.email))
     return [c.email for c in matching]
 
 
@@ -198,7 +199,7 @@ def test_pages_and_counts_agree_with_the_reference_semantics(
 
 @settings(max_examples=60, deadline=None)
 @given(
-    original=st.lists(_local_parts(), min_size=1, max_size=20, unique_by=str.lower),
+    original=st.lists(_local_parts(), min_size=1, max_size=20, unique_by=email_key),
     inserts=st.lists(st.lists(_local_parts(), max_size=3), max_size=8),
     page_size=st.integers(1, 5),
     sort=st.sampled_from(["email", "updated"]),
@@ -218,7 +219,7 @@ def test_pages_stay_stable_while_contacts_are_added_between_them(
         store = SqliteContactStore(Database(Path(folder) / "p.db"), clock=tick)
         try:
             store.create_list("p")
-            present = {f"{local}@example.com".lower(): f"{local}@example.com" for local in original}
+            present = {email_key(f"{local}@example.com"): f"{local}@example.com" for local in original}
             for email in present.values():
                 store.create_contact("p", Contact(email))
             seen: list[Contact] = []
@@ -232,17 +233,17 @@ def test_pages_stay_stable_while_contacts_are_added_between_them(
                     break
                 for local in next(batches, []):
                     email = f"{local}@example.com"
-                    if email.lower() not in present:
-                        present[email.lower()] = email
+                    if email_key(email) not in present:
+                        present[email_key(email)] = email
                         store.create_contact("p", Contact(email))
-            keys = [c.email.lower() for c in seen]
+            keys = [email_key(c.email) for c in seen]
             assert len(keys) == len(set(keys))
-            assert {f"{local}@example.com".lower() for local in original} <= set(keys)
+            assert {email_key(f"{local}@example.com") for local in original} <= set(keys)
             if sort == "email":
                 assert keys == sorted(keys)
             else:
-                assert [(c.updated, c.email.lower()) for c in seen] == sorted(
-                    ((c.updated, c.email.lower()) for c in seen), reverse=True
+                assert [(c.updated, email_key(c.email)) for c in seen] == sorted(
+                    ((c.updated, email_key(c.email)) for c in seen), reverse=True
                 )
         finally:
             store.close()
@@ -444,3 +445,34 @@ def test_stats_never_stale_when_another_process_recreates_the_list(tmp_path: Pat
     assert (server.list_stats("p").topics[0].opt_in, server.list_stats("p").topics[0].opt_out) == (0, 2)
     server.close()
     cli.close()
+
+
+def test_composed_and_decomposed_spellings_are_one_person(store: SqliteContactStore, list_name: str) -> None:
+    composed, decomposed = "Ren\u00e9@example.com", "rene\u0301@EXAMPLE.com"
+    store.create_contact(list_name, Contact(composed))
+    with pytest.raises(AlreadyExists):
+        store.create_contact(list_name, Contact(decomposed))
+    assert store.get_contact(list_name, decomposed).email == composed
+    assert emails(all_pages(store, list_name, ContactQuery(email_contains="rene\u0301"))) == [composed]
+
+
+def test_upgrade_rekeys_decomposed_addresses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A database written before keys were NFC-normalised finds its contacts by either spelling afterwards."""
+    from sescontacts import db as dbmod
+    from sescontacts.store import sqlite as sqlite_module
+
+    monkeypatch.setitem(dbmod._MIGRATIONS, "contacts", [sqlite_module._schema_v1])
+    old = SqliteContactStore(Database(tmp_path / "old.db"))
+    old.create_list("p")
+    decomposed = "rene\u0301@example.com"
+    with old.db.write() as conn:  # what the old code stored: the key lower-cased only
+        conn.execute(
+            "INSERT INTO contacts (list_id, email_key, email, created, updated) VALUES (1, ?, ?, 1, 1)",
+            (decomposed, decomposed),
+        )
+    old.close()
+    monkeypatch.undo()
+    upgraded = SqliteContactStore(Database(tmp_path / "old.db"))
+    assert upgraded.db.schema_version("contacts") == 2
+    assert upgraded.get_contact("p", "Ren\u00e9@example.com").email == decomposed
+    upgraded.close()

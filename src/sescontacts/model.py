@@ -8,11 +8,23 @@ contact) are written once, here.
 from __future__ import annotations
 
 import enum
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Final, Generic, Literal, TypeVar
 
 import orjson
+
+
+def email_key(address: str) -> str:
+    """The identity of an address in a list: ``A@x.com`` and ``a@x.com`` are one person, and so are the
+    composed and decomposed spellings of ``é`` (NFC), which look identical and arrive from copy-pasting.
+    The address itself keeps the spelling it was first written with. (``lower``, not ``casefold``: the
+    latter would make ``straße@`` and ``strasse@`` one mailbox.)"""
+    if address.isascii():
+        return address.lower()
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", address).lower())
+
 
 OPT_IN: Final = "OPT_IN"
 OPT_OUT: Final = "OPT_OUT"
@@ -107,7 +119,8 @@ class ContactQuery:
     """Which contacts to show. ``status``/``topic`` are SES's ListContacts filter; the rest is ours.
 
     ``status`` without ``topic`` selects on unsubscribe-all (OPT_OUT = unsubscribed from everything).
-    ``email_contains`` matches a substring of the address, case-insensitively; ``domain`` the part after @.
+    ``email_contains`` matches a substring of the address's :func:`email_key` (so case-insensitively);
+    ``domain`` the part after @.
     ``attribute_key`` alone means "has this key"; with ``attribute_value`` it means "key = value".
     """
 
@@ -134,10 +147,10 @@ class ContactQuery:
                 return False
         elif self.status is not None and contact.unsubscribe_all != (self.status == OPT_OUT):
             return False
-        key = contact.email.lower()
-        if self.email_contains and self.email_contains.lower() not in key:
+        key = email_key(contact.email)
+        if self.email_contains and email_key(self.email_contains) not in key:
             return False
-        if self.domain and key.rpartition("@")[2] != self.domain.lower().lstrip("@"):
+        if self.domain and key.rpartition("@")[2] != email_key(self.domain).lstrip("@"):
             return False
         return not self.attribute_key or attributes_match(
             contact.attributes_data, self.attribute_key, self.attribute_value

@@ -14,7 +14,9 @@ from collections.abc import Mapping, Sequence
 import orjson
 
 from .errors import BadRequest, LimitExceeded, NotFound
-from .model import SUBSCRIPTION_STATUSES, ContactList, Topic
+from .model import SUBSCRIPTION_STATUSES, ContactList, Topic, email_key
+
+__all__ = ["email_key"]  # defined in model (the query semantics need it); imported from here by the surfaces
 
 MAX_TOPICS = 20
 MAX_LIST_DESCRIPTION = 500
@@ -142,12 +144,6 @@ def email_problem(address: str) -> str | None:
     if labels[-1].isdigit():
         return "the top-level domain cannot be all digits"
     return None
-
-
-def email_key(address: str) -> str:
-    """The identity of an address in a list: case-insensitive, so ``A@x.com`` and ``a@x.com`` are one
-    person. The address keeps the spelling it was first written with."""
-    return address.lower()
 
 
 def check_email(address: str | None) -> str:

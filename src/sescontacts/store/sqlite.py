@@ -107,7 +107,25 @@ def _schema_v1(conn: sqlite3.Connection) -> None:
     )
 
 
-register_migrations("contacts", [_schema_v1])
+def _rekey_nfc(conn: sqlite3.Connection) -> None:
+    """``email_key`` became NFC-normalised (see :func:`model.email_key`): re-key the rows whose key changes.
+
+    Only non-ASCII keys can change (byte length differs from character length). A row whose new key is
+    already taken (both spellings were stored before) keeps its old key, so nothing is lost.
+    """
+    rows = conn.execute(
+        "SELECT list_id, email_key, email FROM contacts WHERE length(email_key) != length(CAST(email_key AS BLOB))"
+    ).fetchall()
+    for list_id, old_key, email in rows:
+        new_key = email_key(email)
+        if new_key != old_key:
+            conn.execute(
+                "UPDATE OR IGNORE contacts SET email_key = ? WHERE list_id = ? AND email_key = ?",
+                (new_key, list_id, old_key),
+            )
+
+
+register_migrations("contacts", [_schema_v1, _rekey_nfc])
 register_function("sescontacts_attributes_match", 3, attributes_match)
 
 _CONTACT_COLUMNS = "email, unsubscribe_all, topics, attributes, created, updated"
@@ -768,10 +786,10 @@ class SqliteContactStore:
             params.append(1 if query.status == OPT_OUT else 0)
         if query.email_contains:
             clauses.append("email_key LIKE ? ESCAPE '\\'")
-            params.append(f"%{_like_escape(query.email_contains.lower())}%")
+            params.append(f"%{_like_escape(email_key(query.email_contains))}%")
         if query.domain:
             clauses.append("email_key LIKE ? ESCAPE '\\'")
-            params.append(f"%@{_like_escape(query.domain.lower().lstrip('@'))}")
+            params.append(f"%@{_like_escape(email_key(query.domain).lstrip('@'))}")
         if query.attribute_key:
             # The model's own predicate, run inside SQLite: JSON paths cannot address every key (a '"' in it),
             # and SQLite's JSON differs from the model's on duplicate keys and number spellings. Measured at
