@@ -33,8 +33,26 @@ CHROMIUM_ARGS = [
 @pytest.fixture(scope="session")
 def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     data_dir = tmp_path_factory.mktemp("console") / "data"
+    if os.environ.get("SESCONTACTS_BROWSER_BACKEND") == "ses":
+        # The same tests on the ses backend: the console's server talks to a second, local server as its SES.
+        with run_server(tmp_path_factory.mktemp("upstream-ses") / "data") as upstream:
+            ses_env = {"AWS_ACCESS_KEY_ID": ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY}
+            ses_args = ["--backend", "ses", "--endpoint-url", upstream.url, "--ses-rate", "200", "--ses-burst", "20"]
+            with run_server(data_dir, extra_args=["--max-upload-mb", "1", *ses_args], extra_env=ses_env) as server:
+                yield server
+        return
     with run_server(data_dir, extra_args=["--max-upload-mb", "1"]) as server:
         yield server
+
+
+# On the ses backend the AWS dialog points at the user's real SES: no local endpoint or keys to test there.
+LOCAL_BACKEND_ONLY = {"test_aws_dialog_commands_work_in_the_aws_cli"}
+
+
+@pytest.fixture(autouse=True)
+def _local_backend_only(request: pytest.FixtureRequest) -> None:
+    if os.environ.get("SESCONTACTS_BROWSER_BACKEND") == "ses" and request.node.originalname in LOCAL_BACKEND_ONLY:
+        pytest.skip("the local SES endpoint and its keys exist only on the local backend")
 
 
 @pytest.fixture(scope="session")
