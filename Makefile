@@ -41,6 +41,8 @@ serve: $(STAMP)
 test: install-test
 	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m pytest -q
+	# The console once more, on the ses backend (its SES is a second local server).
+	SESCONTACTS_BROWSER_BACKEND=ses $(BIN)/python -m pytest -q tests/browser
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests bench
