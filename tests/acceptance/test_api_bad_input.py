@@ -80,8 +80,15 @@ def test_huge_body_is_refused_with_413(api_server: RunningServer, ses: Any, cont
     reply = signed_request(api_server.url, "POST", path_of(contact_list), body)
     assert_ses_error(reply, 413, "RequestEntityTooLargeException")
     assert ses.list_contacts(ContactListName=contact_list)["Contacts"] == []
-    # The server still answers afterwards.
+    # Through boto3 too (a keep-alive connection that the next call reuses).
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError) as caught:
+        ses.create_contact(ContactListName=contact_list, EmailAddress="big@example.com", AttributesData=attributes)
+    assert caught.value.response["Error"]["Code"] == "RequestEntityTooLargeException"
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
     assert ses.get_contact_list(ContactListName=contact_list)["ContactListName"] == contact_list
+    assert ses.list_contacts(ContactListName=contact_list)["Contacts"] == []
 
 
 def test_large_attributes_under_the_cap_get_the_store_limit(api_server: RunningServer, contact_list: str) -> None:

@@ -75,20 +75,21 @@ class SesApi:
         if scope["type"] != "http":
             return
         request_id = new_request_id()
-        body = await self._read_body(scope, receive)
+        try:
+            body = await self._read_body(scope, receive)
+        except _ClientGone:
+            return
         if body is None:
             encoded = encode_error(
                 request_id, PayloadTooLarge(f"Request body is larger than {self.max_body_bytes} bytes.")
             )
-        elif body is _DISCONNECTED:
-            return
         else:
             encoded = await anyio.to_thread.run_sync(self.handle, scope, body, request_id)
         await send({"type": "http.response.start", "status": encoded.status, "headers": encoded.headers})
         await send({"type": "http.response.body", "body": encoded.body})
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
-        """The whole body, None when it exceeds the cap (stopping early), _DISCONNECTED if the client left."""
+        """The whole body, or None when it exceeds the cap (reading stops there). _ClientGone if it left."""
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
@@ -101,7 +102,7 @@ class SesApi:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return _DISCONNECTED
+                raise _ClientGone
             chunk = message.get("body", b"")
             if chunk:
                 size += len(chunk)
@@ -149,7 +150,8 @@ class SesApi:
             return encode_error(request_id, InternalFailure(INTERNAL_FAILURE_MESSAGE))
 
 
-_DISCONNECTED: Final = b"\x00disconnected"
+class _ClientGone(Exception):
+    """The client disconnected before its request was read: there is no one to answer."""
 
 
 def create_sesapi_app(services: Any) -> ASGIApp:
