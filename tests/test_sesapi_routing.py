@@ -24,7 +24,8 @@ def table() -> OperationTable:
     [
         ("POST", "/v2/email/contact-lists", "CreateContactList", {}),
         ("GET", "/v2/email/contact-lists", "ListContactLists", {}),
-        ("GET", "/v2/email/contact-lists/", "ListContactLists", {}),
+        ("GET", "/v2/email/contact-lists/", "GetContactList", {"ContactListName": ""}),
+        ("GET", "/v2/email/contact-lists/L/contacts/", "GetContact", {"ContactListName": "L", "EmailAddress": ""}),
         ("GET", "/v2/email/contact-lists/L", "GetContactList", {"ContactListName": "L"}),
         ("PUT", "/v2/email/contact-lists/L", "UpdateContactList", {"ContactListName": "L"}),
         ("DELETE", "/v2/email/contact-lists/L", "DeleteContactList", {"ContactListName": "L"}),

@@ -62,9 +62,9 @@ class OperationTable:
         path = raw_path.decode("latin-1").split("?", 1)[0]
         if not path.startswith("/"):
             return None
+        # No trailing-slash folding: ".../contacts/" is GetContact with an empty address (what botocore sends
+        # for EmailAddress=""), which must not turn into a ListContacts.
         raw_segments = path[1:].split("/")
-        if raw_segments and raw_segments[-1] == "" and len(raw_segments) > 1:
-            raw_segments.pop()  # a trailing slash names the same resource
         candidates = self._by_shape.get((method.upper(), len(raw_segments)))
         if not candidates:
             return None
