@@ -1,0 +1,371 @@
+"""Import jobs: the persisted record, the worker, cancel, resume, a SIGKILL in the middle of an import, and
+the SES API's CreateImportJob/GetImportJob/ListImportJobs (in process, and with boto3 against a server)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sescontacts.bulk.jobs import ImportOptions, Job, JobManager
+from sescontacts.services import Services
+from sescontacts.settings import Settings
+from tests.sesapi_client import InProcessClient, open_services
+from tests.support.server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, run_server
+
+LIST = "contacts"
+HEADER = "emailAddress,unsubscribeAll,attributesData\n"
+
+
+def make_csv(path: Path, rows: int, *, rejects_every: int = 0) -> Path:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(HEADER)
+        for i in range(rows):
+            if rejects_every and i % rejects_every == 0:
+                f.write(f"broken-{i},false,\n")
+            else:
+                f.write(f'user{i}@example.com,{"true" if i % 7 == 0 else "false"},"{{""n"": {i}}}"\n')
+    return path
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[Services]:
+    s = Services.open(Settings(data_dir=tmp_path / "data"))
+    s.ensure_default_list()
+    yield s
+    s.close()
+
+
+def dump(db_path: Path) -> list[tuple[object, ...]]:
+    """The contacts table's user-visible columns, in key order."""
+    conn = sqlite3.connect(db_path)
+    try:
+        return conn.execute(
+            "SELECT email_key, email, unsubscribe_all, topics, attributes FROM contacts ORDER BY list_id, email_key"
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+def counters(db_path: Path) -> tuple[int, int, int, int]:
+    """The list's kept counters next to the real counts: they must agree after any kill."""
+    conn = sqlite3.connect(db_path)
+    try:
+        (kept_total, kept_unsub) = conn.execute(
+            "SELECT contact_count, unsubscribed_count FROM contact_lists"
+        ).fetchone()
+        (total,) = conn.execute("SELECT count(*) FROM contacts").fetchone()
+        (unsub,) = conn.execute("SELECT count(*) FROM contacts WHERE unsubscribe_all").fetchone()
+        return kept_total, total, kept_unsub, unsub
+    finally:
+        conn.close()
+
+
+def test_submitted_jobs_run_on_the_worker_one_at_a_time(services: Services, tmp_path: Path) -> None:
+    jobs = services.jobs
+    first = jobs.submit(make_csv(tmp_path / "a.csv", 50), ImportOptions(LIST), file_name="a.csv")
+    second = jobs.submit(make_csv(tmp_path / "b.csv", 30, rejects_every=10), ImportOptions(LIST), file_name="b.csv")
+    assert first.state == "queued" and first.sha256 is None
+    services.start()
+    done_second = jobs.wait(second.id, timeout=60)
+    done_first = jobs.get(first.id)
+    assert (done_first.state, done_second.state) == ("completed", "completed")
+    assert done_first.started is not None and done_second.started is not None
+    assert done_first.finished is not None and done_first.finished <= done_second.started
+    assert done_first.counts["created"] == 50 and done_first.rejects_path is None
+    assert done_second.counts["rejected"] == 3 and done_second.counts["unchanged"] == 27
+    assert done_second.rejects_path is not None and done_second.rejects_path.read_text().count("\n") == 4
+    assert done_first.sha256 == hashlib.sha256((tmp_path / "a.csv").read_bytes()).hexdigest()
+    assert done_first.rows_done == 50 and done_first.bytes_done == done_first.bytes_total
+    assert [j.id for j in jobs.list()] == [second.id, first.id]
+
+
+def test_cancel_a_running_job_keeps_committed_batches_and_resume_finishes_it(
+    services: Services, tmp_path: Path
+) -> None:
+    jobs = services.jobs
+    jobs.batch_rows = 100
+    path = make_csv(tmp_path / "big.csv", 1000)
+    job = jobs.submit(path, ImportOptions(LIST), file_name="big.csv", run_here=True)
+
+    def cancel_after_three_batches(j: Job) -> None:
+        if j.state == "running" and j.batches_done == 3:
+            jobs.cancel(j.id)
+
+    cancelled = jobs.run(job.id, progress=cancel_after_three_batches)
+    assert cancelled.state == "cancelled" and cancelled.rows_done == 300
+    assert services.store.list_stats(LIST).total == 300
+    resumed = jobs.resume(job.id, run_here=True)
+    assert resumed.state == "queued"
+    finished = jobs.run(job.id)
+    assert finished.state == "completed" and finished.rows_done == 1000
+    assert finished.counts["created"] == 1000 and finished.counts["duplicates"] == 0
+    assert services.store.list_stats(LIST).total == 1000
+
+
+def test_cancel_a_queued_job(services: Services, tmp_path: Path) -> None:
+    job = services.jobs.submit(make_csv(tmp_path / "a.csv", 5), ImportOptions(LIST), file_name="a.csv")
+    assert services.jobs.cancel(job.id).state == "cancelled"
+    assert services.store.list_stats(LIST).total == 0
+
+
+def test_a_running_job_whose_process_died_is_interrupted_on_start(services: Services, tmp_path: Path) -> None:
+    job = services.jobs.submit(make_csv(tmp_path / "a.csv", 5), ImportOptions(LIST), file_name="a.csv")
+    with services.db.write() as conn:  # as a killed process leaves it: running, owned by a dead pid
+        conn.execute("UPDATE bulk_jobs SET state = 'running', owner = 'nohost:1' WHERE id = ?", (job.id,))
+        conn.execute("UPDATE bulk_jobs SET owner = ? WHERE id = ?", (f"{os.uname().nodename}:{_dead_pid()}", job.id))
+    assert [j.id for j in services.jobs.recover()] == [job.id]
+    assert services.jobs.get(job.id).state == "interrupted"
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_resume_refuses_a_changed_file(services: Services, tmp_path: Path) -> None:
+    jobs = services.jobs
+    jobs.batch_rows = 10
+    path = make_csv(tmp_path / "a.csv", 50)
+    job = jobs.submit(path, ImportOptions(LIST), file_name="a.csv", run_here=True)
+    jobs.run(job.id, progress=lambda j: jobs.cancel(j.id) if j.batches_done == 1 else None)
+    make_csv(path, 60)
+    jobs.resume(job.id, run_here=True)
+    failed = jobs.run(job.id)
+    assert failed.state == "failed" and "the file has changed" in (failed.error or "")
+
+
+def test_reimporting_the_same_file_reaches_the_same_state(services: Services, tmp_path: Path) -> None:
+    path = make_csv(tmp_path / "a.csv", 200)
+    for expected in ("created", "unchanged"):
+        job = services.jobs.submit(path, ImportOptions(LIST), file_name="a.csv", run_here=True)
+        assert services.jobs.run(job.id).counts[expected] == 200
+    assert len(dump(services.settings.database_path)) == 200
+
+
+def test_dry_run_and_preview(services: Services, tmp_path: Path) -> None:
+    path = make_csv(tmp_path / "a.csv", 20, rejects_every=5)
+    report = services.jobs.dry_run(path, ImportOptions(LIST))
+    assert report.counts["created"] == 16 and report.counts["rejected"] == 4 and report.exit_status == 1
+    assert services.store.list_stats(LIST).total == 0
+    preview = services.jobs.preview(path, ImportOptions(LIST), rows=3)
+    assert preview.format == "csv" and preview.columns == ["emailAddress", "unsubscribeAll", "attributesData"]
+    assert [r.email for r in preview.rows] == ["broken-0", "user1@example.com", "user2@example.com"]
+    assert preview.rows[0].reject is not None and preview.rows[1].attributes == {"n": 1}
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"\xff\xfe\x00\x00")
+    assert services.jobs.preview(bad, ImportOptions(LIST)).error is not None
+
+
+# -- a SIGKILL in the middle of an import -----------------------------------------------------------------
+
+CHILD = """
+import sys
+from pathlib import Path
+from sescontacts.services import Services
+from sescontacts.settings import Settings
+from sescontacts.bulk.jobs import ImportOptions
+services = Services.open(Settings(data_dir=Path(sys.argv[1])))
+services.ensure_default_list()
+services.jobs.batch_rows = 5000
+job = services.jobs.submit(Path(sys.argv[2]), ImportOptions("contacts"), file_name="big.csv", run_here=True)
+def report(j):
+    print(j.id, j.rows_done, flush=True)
+services.jobs.run(job.id, progress=report)
+print("finished", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_sigkill_mid_import_then_resume_equals_a_clean_run(tmp_path: Path) -> None:
+    source = make_csv(tmp_path / "big.csv", 200_000, rejects_every=997)
+    killed_dir = tmp_path / "killed"
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(killed_dir), str(source)], stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None
+    job_id, rows = "", 0
+    for line in child.stdout:  # progress is printed after each committed batch: no sleeps needed
+        job_id, rows_text = line.split()
+        rows = int(rows_text)
+        if rows >= 60_000:
+            child.send_signal(signal.SIGKILL)
+            break
+    child.wait()
+    assert child.returncode == -signal.SIGKILL and 60_000 <= rows < 200_000
+
+    db_path = killed_dir / "sescontacts.db"
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    (committed,) = conn.execute("SELECT rows_done FROM bulk_jobs WHERE id = ?", (job_id,)).fetchone()
+    conn.close()
+    assert committed >= rows  # every reported batch is committed (maybe one more)
+    kept_total, total, kept_unsub, unsub = counters(db_path)
+    assert kept_total == total and kept_unsub == unsub and 0 < total < 200_000
+
+    services = Services.open(Settings(data_dir=killed_dir))
+    try:
+        services.jobs.start()  # marks the dead process's job interrupted
+        job = services.jobs.get(job_id)
+        assert job.state == "interrupted" and job.rows_done == committed
+        services.jobs.resume(job_id)
+        resumed = services.jobs.wait(job_id, timeout=120)
+    finally:
+        services.close()
+    assert resumed.state == "completed"
+
+    clean_dir = tmp_path / "clean"
+    clean = Services.open(Settings(data_dir=clean_dir))
+    try:
+        clean.ensure_default_list()
+        clean.jobs.batch_rows = 5000
+        job = clean.jobs.submit(source, ImportOptions(LIST), file_name="big.csv", run_here=True)
+        clean_job = clean.jobs.run(job.id)
+    finally:
+        clean.close()
+    assert dump(db_path) == dump(clean_dir / "sescontacts.db")
+    assert resumed.counts == clean_job.counts and resumed.rows_done == clean_job.rows_done == 200_000
+    assert counters(db_path) == counters(clean_dir / "sescontacts.db")
+    assert resumed.rejects_path is not None and clean_job.rejects_path is not None
+    assert resumed.rejects_path.read_bytes() == clean_job.rejects_path.read_bytes()
+
+
+# -- SES API: CreateImportJob / GetImportJob / ListImportJobs ---------------------------------------------
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[InProcessClient]:
+    services = open_services(tmp_path / "api")
+    services.ensure_default_list()
+    bucket = services.settings.s3_folder / "bucket"
+    bucket.mkdir(parents=True)
+    make_csv(bucket / "contacts.csv", 10, rejects_every=4)
+    yield InProcessClient(services)
+    services.close()
+
+
+def _create(client: InProcessClient, url: str = "s3://bucket/contacts.csv", action: str = "PUT") -> object:
+    return client.call(
+        "POST",
+        "/v2/email/import-jobs",
+        {
+            "ImportDestination": {
+                "ContactListDestination": {"ContactListName": LIST, "ContactListImportAction": action}
+            },
+            "ImportDataSource": {"S3Url": url, "DataFormat": "CSV"},
+        },
+    )
+
+
+def test_import_job_api_runs_a_job_and_reports_like_ses(api: InProcessClient) -> None:
+    reply = _create(api)
+    assert reply.status == 200  # type: ignore[attr-defined]
+    job_id = reply.json["JobId"]  # type: ignore[attr-defined]
+    assert len(job_id) == 36
+    got = api.call("GET", f"/v2/email/import-jobs/{job_id}").json
+    assert got["JobStatus"] == "CREATED" and got["ProcessedRecordsCount"] == 0
+    api.services.jobs.run(job_id)  # what the worker does
+    got = api.call("GET", f"/v2/email/import-jobs/{job_id}").json
+    assert got["JobStatus"] == "COMPLETED"
+    assert (got["ProcessedRecordsCount"], got["FailedRecordsCount"]) == (10, 3)
+    assert got["FailureInfo"]["FailedRecordsS3Url"].startswith("file://")
+    assert got["ImportDataSource"] == {"S3Url": "s3://bucket/contacts.csv", "DataFormat": "CSV"}
+    assert got["ImportDestination"] == {
+        "ContactListDestination": {"ContactListName": LIST, "ContactListImportAction": "PUT"}
+    }
+    assert got["CompletedTimestamp"] >= got["CreatedTimestamp"]
+    assert api.services.store.list_stats(LIST).total == 7
+
+
+def test_import_job_api_validation(api: InProcessClient) -> None:
+    reply = api.call("POST", "/v2/email/import-jobs", {})
+    assert reply.status == 400 and "importDestination" in reply.json["message"]
+    bad_enum = api.call(
+        "POST",
+        "/v2/email/import-jobs",
+        {
+            "ImportDestination": {"ContactListDestination": {"ContactListName": LIST, "ContactListImportAction": "X"}},
+            "ImportDataSource": {"S3Url": "s3://b/k", "DataFormat": "XML"},
+        },
+    )
+    assert bad_enum.status == 400 and "2 validation errors" in bad_enum.json["message"]
+    assert "Invalid S3Url" in _create(api, url="not-an-s3-url").json["message"]  # type: ignore[attr-defined]
+    assert "Invalid S3Url" in _create(api, url="s3://bucket/../../secret").json["message"]  # type: ignore[attr-defined]
+    missing = api.call("GET", "/v2/email/import-jobs/0a16a755-5069-493c-ba02-f50280ce4b7d")
+    assert missing.status == 404 and missing.error_type == "NotFoundException"
+
+
+def test_import_job_api_missing_file_fails_the_job(api: InProcessClient) -> None:
+    job_id = _create(api, url="s3://bucket/nothing.csv").json["JobId"]  # type: ignore[attr-defined]
+    api.services.jobs.run(job_id)
+    got = api.call("GET", f"/v2/email/import-jobs/{job_id}").json
+    assert got["JobStatus"] == "FAILED" and "cannot read the file" in got["FailureInfo"]["ErrorMessage"]
+
+
+def test_list_import_jobs_pages_and_the_legacy_get(api: InProcessClient) -> None:
+    ids = [_create(api).json["JobId"] for _ in range(3)]  # type: ignore[attr-defined]
+    first = api.call("POST", "/v2/email/import-jobs/list", {"PageSize": 2}).json
+    assert [j["JobId"] for j in first["ImportJobs"]] == ids[::-1][:2]
+    rest = api.call("POST", "/v2/email/import-jobs/list", {"PageSize": 2, "NextToken": first["NextToken"]}).json
+    assert [j["JobId"] for j in rest["ImportJobs"]] == ids[:1] and "NextToken" not in rest
+    legacy = api.call("GET", "/v2/email/import-jobs?PageSize=5", {"ImportDestinationType": "CONTACT_LIST"}).json
+    assert len(legacy["ImportJobs"]) == 3 and legacy["ImportJobs"][0]["JobStatus"] == "CREATED"
+    suppression = api.call("POST", "/v2/email/import-jobs/list", {"ImportDestinationType": "SUPPRESSION_LIST"})
+    assert suppression.json == {"ImportJobs": []}
+    bad = api.call("POST", "/v2/email/import-jobs/list", {"NextToken": "!!!"})
+    assert bad.status == 400
+
+
+def test_import_jobs_with_boto3_against_a_running_server(tmp_path: Path) -> None:
+    boto3 = pytest.importorskip("boto3")
+    data_dir = tmp_path / "server"
+    (data_dir / "s3" / "my-bucket" / "in").mkdir(parents=True)
+    make_csv(data_dir / "s3" / "my-bucket" / "in" / "list.csv", 500, rejects_every=100)
+    with run_server(data_dir) as server:
+        client = boto3.client(
+            "sesv2",
+            endpoint_url=server.url,
+            region_name="us-east-1",
+            aws_access_key_id=ACCESS_KEY_ID,
+            aws_secret_access_key=SECRET_ACCESS_KEY,
+        )
+        job_id = client.create_import_job(
+            ImportDestination={"ContactListDestination": {"ContactListName": LIST, "ContactListImportAction": "PUT"}},
+            ImportDataSource={"S3Url": "s3://my-bucket/in/list.csv", "DataFormat": "CSV"},
+        )["JobId"]
+        deadline = time.monotonic() + 60
+        while True:  # the job runs on the server's worker: poll its status as an SES client would
+            job = client.get_import_job(JobId=job_id)
+            if job["JobStatus"] in ("COMPLETED", "FAILED") or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)  # polling interval of the status loop, not a synchronisation sleep
+        assert job["JobStatus"] == "COMPLETED", job
+        assert (job["ProcessedRecordsCount"], job["FailedRecordsCount"]) == (500, 5)
+        assert "FailedRecordsS3Url" in job["FailureInfo"]
+        listed = client.list_import_jobs(ImportDestinationType="CONTACT_LIST")["ImportJobs"]
+        assert [j["JobId"] for j in listed] == [job_id]
+        contacts = client.list_contacts(ContactListName=LIST, PageSize=1000)["Contacts"]
+        assert len(contacts) == 495
+        delete_id = client.create_import_job(
+            ImportDestination={
+                "ContactListDestination": {"ContactListName": LIST, "ContactListImportAction": "DELETE"}
+            },
+            ImportDataSource={"S3Url": "s3://my-bucket/in/list.csv", "DataFormat": "CSV"},
+        )["JobId"]
+        while client.get_import_job(JobId=delete_id)["JobStatus"] not in ("COMPLETED", "FAILED"):
+            time.sleep(0.05)  # polling interval, as above
+        assert client.list_contacts(ContactListName=LIST)["Contacts"] == []
+
+
+def test_job_manager_is_on_services(services: Services) -> None:
+    assert isinstance(services.jobs, JobManager)
+    assert services.jobs.start in services.on_start and services.jobs.stop in services.on_stop
