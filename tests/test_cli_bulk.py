@@ -1,0 +1,166 @@
+"""``sescontacts import / export / jobs``: exit statuses, messages, standard input, dry runs, rejects files,
+the default list, round trips through export, and the progress line on a terminal."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from sescontacts.bulk.jobs import ImportOptions
+from sescontacts.cli import main
+from sescontacts.cli.bulk import _ProgressLine
+from sescontacts.services import Services
+from sescontacts.settings import Settings
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def run(data_dir: Path, *args: str, stdin: bytes | None = None) -> Result:
+    runner = CliRunner()
+    return runner.invoke(main, [*args, "--data-dir", str(data_dir)], input=stdin, catch_exceptions=False)
+
+
+def contacts(data_dir: Path) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(data_dir / "sescontacts.db")
+    try:
+        return conn.execute("SELECT email, unsubscribe_all, attributes FROM contacts ORDER BY email_key").fetchall()
+    finally:
+        conn.close()
+
+
+def test_import_the_page_examples(tmp_path: Path) -> None:
+    result = run(tmp_path, "import", str(FIXTURES / "page-example.csv"))
+    assert result.exit_code == 0, result.output
+    assert "imported into contacts: 2 rows" in result.stdout and "created 2" in result.stdout
+    result = run(tmp_path, "import", str(FIXTURES / "page-example.json"))
+    assert result.exit_code == 0
+    assert "line 8: trailing comma before '}' ignored" in result.stderr
+    assert contacts(tmp_path) == [
+        ("jane.smith@example.com", 1, '{"Name":"Jane","Company":null}'),
+        ("john.deo@example.com", 0, '{"Name":"John"}'),
+        ("john.doe@example.com", 0, '{"Name":"John","Company":"ACM Inc"}'),
+    ]
+
+
+def test_rejected_rows_exit_1_and_go_to_the_rejects_file(tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("emailAddress,unsubscribeAll\nok@example.com,false\nnope,true\n")
+    rejects = tmp_path / "rejects.csv"
+    result = run(tmp_path / "d", "import", str(source), "--rejects", str(rejects))
+    assert result.exit_code == 1
+    assert "1 rejected rows" in result.stderr and "line 3: nope: emailAddress: there is no @" in result.stderr
+    assert rejects.read_text() == "line,emailAddress,column,reason\n3,nope,emailAddress,there is no @\n"
+
+
+def test_nothing_applied_exits_2(tmp_path: Path) -> None:
+    only_rejects = tmp_path / "bad-rows.csv"
+    only_rejects.write_text("emailAddress\nnope\n")
+    assert run(tmp_path / "d", "import", str(only_rejects)).exit_code == 2
+    binary = tmp_path / "pic.csv"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 100)
+    result = run(tmp_path / "d", "import", str(binary))
+    assert result.exit_code == 2 and f"{binary}:1:1: the file looks like UTF-16 text or binary data" in result.stderr
+    assert run(tmp_path / "d", "import", str(tmp_path / "missing.csv")).exit_code == 2
+    result = run(tmp_path / "d", "import", str(FIXTURES / "page-example.csv"), "--contact-list", "other")
+    assert result.exit_code == 2 and "List with name: other doesn't exist." in result.stderr
+    assert contacts(tmp_path / "d") == []
+
+
+def test_dry_run_writes_nothing(tmp_path: Path) -> None:
+    result = run(tmp_path, "import", str(FIXTURES / "page-example.csv"), "--dry-run")
+    assert result.exit_code == 0 and "dry run, nothing written: 2 rows: created 2" in result.stdout
+    assert contacts(tmp_path) == []
+
+
+def test_standard_input_and_format_from_content(tmp_path: Path) -> None:
+    data = b'{"emailAddress": "a@example.com", "unsubscribeAll": true}\n{"emailAddress": "b@example.com"}\n'
+    result = run(tmp_path, "import", "-", stdin=data)
+    assert result.exit_code == 0, result.output
+    assert [c[0] for c in contacts(tmp_path)] == ["a@example.com", "b@example.com"]
+    assert list((tmp_path / "uploads").iterdir()) == []  # the spooled copy is gone once the job completed
+
+
+def test_delete_action(tmp_path: Path) -> None:
+    run(tmp_path, "import", str(FIXTURES / "page-example.csv"))
+    result = run(tmp_path, "import", "-", "--action", "delete", stdin=b"emailAddress\njohn.doe@example.com\nx@y.com\n")
+    assert result.exit_code == 0 and "deleted 1, not found 1" in result.stdout
+    assert [c[0] for c in contacts(tmp_path)] == ["jane.smith@example.com"]
+
+
+def test_the_only_list_is_the_default(tmp_path: Path) -> None:
+    services = Services.open(Settings(data_dir=tmp_path))
+    services.store.create_list("newsletter")
+    services.close()
+    result = run(tmp_path, "import", str(FIXTURES / "page-example.csv"))
+    assert result.exit_code == 0 and "imported into newsletter" in result.stdout
+
+
+@pytest.mark.parametrize(("output", "first"), [("out.csv", "emailAddress,unsubscribeAll"), ("out.jsonl", '{"email')])
+def test_export_round_trip(tmp_path: Path, output: str, first: str) -> None:
+    run(tmp_path / "a", "import", str(FIXTURES / "page-example.csv"))
+    target = tmp_path / output
+    result = run(tmp_path / "a", "export", "-o", str(target))
+    assert result.exit_code == 0 and "exported 2 contacts from contacts" in result.stderr
+    assert target.read_text().startswith(first)
+    assert run(tmp_path / "b", "import", str(target)).exit_code == 0
+    assert contacts(tmp_path / "b") == contacts(tmp_path / "a")
+
+
+def test_export_to_stdout_with_a_filter(tmp_path: Path) -> None:
+    run(tmp_path, "import", str(FIXTURES / "page-example.csv"))
+    result = run(tmp_path, "export", "--unsubscribed", "--format", "json")
+    assert result.exit_code == 0
+    assert result.stdout == (
+        '{"emailAddress":"jane.smith@example.com","unsubscribeAll":true,'
+        '"attributesData":"{\\"Name\\":\\"Jane\\",\\"Company\\":null}"}\n'
+    )
+
+
+def test_jobs_list_cancel_and_resume(tmp_path: Path) -> None:
+    run(tmp_path, "import", str(FIXTURES / "page-example.csv"))
+    services = Services.open(Settings(data_dir=tmp_path))
+    source = tmp_path / "later.csv"
+    source.write_text("emailAddress\nlater@example.com\n")
+    queued = services.jobs.submit(source, ImportOptions("contacts"), file_name="later.csv")
+    services.close()
+    listed = run(tmp_path, "jobs")
+    assert listed.exit_code == 0
+    lines = listed.stdout.splitlines()
+    assert lines[0].startswith(queued.id) and "queued" in lines[0] and "page-example.csv" in lines[1]
+    runner = CliRunner()
+    cancel = runner.invoke(main, ["jobs", "--data-dir", str(tmp_path), "cancel", queued.id])
+    assert cancel.exit_code == 0 and f"job {queued.id}: cancelled" in cancel.stdout
+    resume = runner.invoke(main, ["jobs", "--data-dir", str(tmp_path), "resume", queued.id])
+    assert resume.exit_code == 0 and "completed: 1 rows: created 1" in resume.stdout, resume.output
+    missing = runner.invoke(main, ["jobs", "--data-dir", str(tmp_path), "cancel", "nope"])
+    assert missing.exit_code == 2 and "Job nope doesn't exist." in missing.stderr
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_line_on_a_terminal_only(tmp_path: Path) -> None:
+    services = Services.open(Settings(data_dir=tmp_path))
+    services.ensure_default_list()
+    source = tmp_path / "in.csv"
+    source.write_text("emailAddress\n" + "".join(f"u{i}@example.com\n" for i in range(50)))
+    services.jobs.batch_rows = 10
+    tty, plain = _Tty(), io.StringIO()
+    job = services.jobs.submit(source, ImportOptions("contacts"), file_name="in.csv", run_here=True)
+    line, silent = _ProgressLine(tty), _ProgressLine(plain)
+
+    def both(j: object) -> None:
+        line(j)
+        silent(j)
+
+    services.jobs.run(job.id, progress=both)
+    services.close()
+    assert plain.getvalue() == ""
+    shown = tty.getvalue()
+    assert shown.startswith("\r[") and "rows/s" in shown and "ETA" in shown and "50 rows" in shown
