@@ -99,3 +99,23 @@ def test_cli_with_wrong_secret_is_refused(api_server: RunningServer) -> None:
     assert "(InvalidSignatureException) when calling the ListContacts operation: The request signature we " in (
         refused.stderr
     )
+
+
+def test_cli_pages_with_next_token_and_filters(api_server: RunningServer, ses: Any) -> None:
+    """No paginator exists for ListContacts: the CLI makes one call and the user loops on --next-token."""
+    name = unique_name("cli")
+    ses.create_contact_list(ContactListName=name)
+    for address in ("a@example.com", "b@example.com"):
+        ses.create_contact(ContactListName=name, EmailAddress=address, UnsubscribeAll=address == "b@example.com")
+    first = run_aws(api_server, "list-contacts", "--contact-list-name", name, "--page-size", "1")
+    page = json.loads(first.stdout)
+    assert [c["EmailAddress"] for c in page["Contacts"]] == ["a@example.com"]
+    second = run_aws(
+        api_server, "list-contacts", "--contact-list-name", name, "--page-size", "1", "--next-token", page["NextToken"]
+    )
+    assert [c["EmailAddress"] for c in json.loads(second.stdout)["Contacts"]] == ["b@example.com"]
+    assert "NextToken" not in json.loads(second.stdout)
+    filtered = run_aws(
+        api_server, "list-contacts", "--contact-list-name", name, "--filter", '{"FilteredStatus": "OPT_OUT"}'
+    )
+    assert [c["EmailAddress"] for c in json.loads(filtered.stdout)["Contacts"]] == ["b@example.com"]
