@@ -220,6 +220,8 @@ class SesContactStore:
         self._calls_lock = threading.Lock()
         self.sync: MirrorSync | None = None
         self.import_poll_interval = 2.0
+        self.list_cache_seconds = 10.0
+        self._list_fetched: dict[str, float] = {}
         self._failures: list[tuple[int, str]] = []
 
     @classmethod
@@ -330,6 +332,7 @@ class SesContactStore:
     def _fetch_list(self, name: str) -> ContactList:
         contact_list = list_from_ses(self.call("get_contact_list", ContactListName=name))
         self.mirror.mirror_list(contact_list)
+        self._list_fetched[name] = time.monotonic()
         return contact_list
 
     def _mirror_has_list(self, name: str) -> ContactList | None:
@@ -363,7 +366,14 @@ class SesContactStore:
         return self._fetch_list(name)
 
     def get_list(self, name: str) -> ContactList:
+        """From SES, or from the mirror when SES answered for this list moments ago: every console page needs
+        the list, and at SES's 1 request/s a page view must not spend the second on it."""
         check_list_name(name)
+        fetched = self._list_fetched.get(name)
+        if fetched is not None and time.monotonic() - fetched < self.list_cache_seconds:
+            cached = self._mirror_has_list(name)
+            if cached is not None:
+                return cached
         try:
             return self._fetch_list(name)
         except errors.NotFound:
@@ -371,6 +381,7 @@ class SesContactStore:
             raise
 
     def _drop_mirror_list(self, name: str) -> None:
+        self._list_fetched.pop(name, None)
         with contextlib.suppress(errors.NotFound):
             self.mirror.delete_list(name)
 
