@@ -104,7 +104,11 @@ def test_count_is_capped(console: Console, monkeypatch: pytest.MonkeyPatch) -> N
     seed(console)
     monkeypatch.setattr(contacts_view, "COUNT_CAP", 3)
     page = console.client.get("/", params={"q": "user", "size": 2}).text
-    assert 'data-testid="matching">3+<' in page
+    # the table does not wait for the count: htmx fetches it from /count
+    assert 'hx-get="/count?q=user&amp;size=2"' in page
+    fragment = console.client.get("/count", params={"q": "user"}, headers={"HX-Request": "true"}).text
+    assert fragment == '<strong data-testid="matching">3+</strong>'
+    assert "3+ contacts match" in console.client.get("/count", params={"q": "user"}).text
 
 
 def test_add_contact_with_attribute_rows_and_topics(console: Console) -> None:

@@ -30,12 +30,18 @@ class ContactsData:
     contacts: list[Contact] = field(default_factory=list)
     next_token: str | None = None
     total: Count = field(default_factory=lambda: Count(0))
-    matching: Count = field(default_factory=lambda: Count(0))
+    # None: not known without a query of its own; the page fetches it from /count after the table shows.
+    matching: Count | None = field(default_factory=lambda: Count(0))
     error: str | None = None
 
 
 def load_contacts(store: ContactStore, name: str, view: ContactsView) -> ContactsData:
-    """One page of the table with its counts, in one thread hop."""
+    """One page of the table with its counts, in one thread hop.
+
+    A filtered count the page itself does not give is left to ``/count`` (loaded by htmx once the table is
+    on screen): with a substring search each of the two is a scan of the list, and the table should not
+    wait for the number.
+    """
     contact_list = store.get_list(name)
     data = ContactsData(contact_list)
     query = view.query(contact_list)
@@ -50,9 +56,27 @@ def load_contacts(store: ContactStore, name: str, view: ContactsView) -> Contact
         data.matching = data.total
     elif not view.page and page.next_token is None:
         data.matching = Count(len(page.items))  # the whole result is on this page: no second scan
+    elif not (view.q or view.topic):
+        data.matching = store.count_contacts(name, query)  # status alone: kept as counters, no scan
     else:
-        data.matching = store.count_contacts(name, query, cap=COUNT_CAP)
+        data.matching = None
     return data
+
+
+def count_matching(store: ContactStore, name: str, view: ContactsView) -> Count:
+    return store.count_contacts(name, view.query(store.get_list(name)), cap=COUNT_CAP)
+
+
+async def count(request: Request) -> Response:
+    """The filtered count, capped at COUNT_CAP (shown as "10,000+") so it never scans past that."""
+    view = ContactsView.from_params(request.query_params)
+    try:
+        result = await in_thread(count_matching, services(request).store, list_name(request), view)
+    except SesContactsError as exc:
+        return render(request, "error.html", status_code=exc.status, message=exc.message)
+    if is_htmx(request):
+        return render_partial(request, "matching_count", result)
+    return render(request, "count.html", view=view, matching=result)
 
 
 async def contacts_page(request: Request) -> Response:
@@ -151,5 +175,6 @@ async def bulk(request: Request) -> Response:
 routes = [
     Route("/", contacts_page, methods=["GET"], name="contacts"),
     Route("/overview", overview, methods=["GET"], name="overview"),
+    Route("/count", count, methods=["GET"], name="count"),
     Route("/contacts/bulk", bulk, methods=["POST"], name="contacts_bulk"),
 ]
