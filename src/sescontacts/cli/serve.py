@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from .options import data_options, settings_from
-from .ses import ses_options
+from .ses import ses_options, throttle_option
 
 
 def register(main: click.Group) -> None:
@@ -38,6 +38,7 @@ def register(main: click.Group) -> None:
 )
 @click.option("--access-log/--no-access-log", default=False, help="Log every HTTP request.")
 @ses_options
+@throttle_option
 def serve(**options: Any) -> None:
     """Start the web console and the SES v2 API on one port."""
     import uvicorn

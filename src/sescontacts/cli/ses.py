@@ -94,15 +94,19 @@ def ses_options(func: F) -> F:
                 show_default=True,
                 help="Seconds between syncs of the local mirror with SES.",
             ),
-            click.option(
-                "--throttle",
-                envvar="SESCONTACTS_THROTTLE",
-                help="Local backend: answer TooManyRequestsException beyond RATE[:BURST] requests/s, as SES does.",
-            ),
         ]
     ):
         func = option(func)
     return func
+
+
+def throttle_option(func: F) -> F:
+    """``serve --throttle``: the local SES API refuses calls beyond a rate, as SES does (for testing clients)."""
+    return click.option(
+        "--throttle",
+        envvar="SESCONTACTS_THROTTLE",
+        help="Answer TooManyRequestsException beyond RATE[:BURST] SES API requests/s, as SES does.",
+    )(func)
 
 
 def register(main: click.Group) -> None:
