@@ -118,3 +118,19 @@ def test_aws_page_has_real_values_and_no_secret(console: Console) -> None:
 def test_unknown_page_is_a_friendly_404(console: Console) -> None:
     response = console.client.get("/nope")
     assert response.status_code == 404 and "There is no page at this address" in response.text
+
+
+def test_export_follows_the_current_filter(console: Console) -> None:
+    for i in range(5):
+        console.store.create_contact(
+            console.list_name, Contact(f"e{i}@{'keep' if i % 2 else 'drop'}.test", attributes_data='{"Name": "N"}')
+        )
+    csv = console.client.get("/export", params={"format": "csv", "q": "keep.test", "field": "domain"})
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    assert "attachment" in csv.headers["content-disposition"]
+    lines = csv.text.strip().splitlines()
+    assert lines[0].startswith("emailAddress,unsubscribeAll,attributesData")
+    assert sorted(line.split(",")[0] for line in lines[1:]) == ["e1@keep.test", "e3@keep.test"]
+    json_lines = console.client.get("/export", params={"format": "json"}).text.strip().splitlines()
+    assert len(json_lines) == 5 and orjson.loads(json_lines[0])["emailAddress"] == "e0@drop.test"
+    assert not list((console.services.settings.data_dir / "exports").iterdir())  # removed once sent

@@ -28,8 +28,8 @@ def _export(request: Request, view: ContactsView, fmt: str, path: Path) -> None:
 
     store, name = services(request).store, list_name(request)
     query = view.query(store.get_list(name))
-    with path.open("w", encoding="utf-8", newline="") as out:
-        export(store, name, query, fmt, out)
+    with path.open("wb") as out:
+        export(store, name, query, fmt, out)  # type: ignore[arg-type]
 
 
 async def export_contacts(request: Request) -> Response:

@@ -1,0 +1,116 @@
+"""The Import Contacts dialog in process: streaming upload, size cap, preview and dry run, job, rejects."""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sescontacts.model import ContactQuery
+
+from .console_support import Console, fast_kdf_fixture  # noqa: F401
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CSV = (
+    b"emailAddress,unsubscribeAll,attributesData\n"
+    b'john.doe@example.com,false,"{""Name"": ""John"", ""Company"": ""ACM Inc""}"\n'
+    b'jane.smith@example.com,true,"{""Name"": ""Jane"", ""Company"": null}"\n'
+    b"not-an-address,false,\n"
+)
+
+
+@pytest.fixture(name="importer")
+def importer_fixture(tmp_path: Path) -> Iterator[Console]:
+    console = Console(tmp_path / "data", max_upload_bytes=4096)
+    console.services.start()  # the import worker
+    yield console.login()
+    console.services.close()
+
+
+def upload(console: Console, content: bytes, name: str = "people.csv", action: str = "add") -> str:
+    response = console.client.post(
+        f"/import/upload?csrf_token={console.csrf}",
+        files={"file": (name, content, "text/csv")},
+        data={"action": action},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    return response.headers["location"]
+
+
+def wait_done(console: Console, url: str) -> str:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        page = console.client.get(url).text
+        state = re.search(r'data-state="(\w+)"', page).group(1)  # type: ignore[union-attr]
+        if state not in ("queued", "running"):
+            return page
+        time.sleep(0.05)  # polling the job record the worker updates, as the dialog does
+    raise AssertionError("import did not finish")
+
+
+def test_upload_streams_to_the_uploads_folder_and_previews_a_dry_run(importer: Console) -> None:
+    location = upload(importer, CSV)
+    upload_id = re.search(r"upload=([0-9a-f]{32})", location).group(1)  # type: ignore[union-attr]
+    stored = importer.services.settings.data_dir / "uploads" / upload_id / "people.csv"
+    assert stored.read_bytes() == CSV
+    preview = importer.client.get(location).text
+    text = html.unescape(re.sub(r"<[^>]+>", " ", preview))
+    assert "Dry run" in text and "3 rows read; nothing has been written yet" in text
+    assert re.search(r'data-count="created">2<', preview) and re.search(r'data-count="rejected">1<', preview)
+    assert "there is no @" in text and "john.doe@example.com" in text
+    assert importer.store.count_contacts(importer.list_name, ContactQuery()).value == 0  # dry run wrote nothing
+
+
+def test_import_runs_as_a_job_with_progress_rejects_and_history(importer: Console) -> None:
+    location = upload(importer, CSV)
+    upload_id = re.search(r"upload=([0-9a-f]{32})", location).group(1)  # type: ignore[union-attr]
+    started = importer.post("/import/start", {"upload": upload_id, "action": "add"})
+    job_url = started.headers["location"]
+    assert job_url.startswith("/import/jobs/")
+    page = wait_done(importer, job_url)
+    assert 'data-state="completed"' in page
+    fragment = importer.client.get(job_url, headers={"HX-Request": "true", "HX-Target": "job-progress"}).text
+    assert fragment.startswith('<div id="job-progress"') and "every 1s" not in fragment  # polling stops
+    rejects = importer.client.get(job_url + "/rejects.csv")
+    assert rejects.status_code == 200 and "not-an-address" in rejects.text and "there is no @" in rejects.text
+    assert "attachment" in rejects.headers["content-disposition"]
+    jane = importer.store.get_contact(importer.list_name, "jane.smith@example.com")
+    assert jane.unsubscribe_all and jane.attributes() == {"Name": "Jane", "Company": None}
+    history = importer.client.get("/import").text
+    assert "people.csv" in history and "completed" in history
+    # the same file with Delete contacts removes them
+    location = upload(importer, CSV, action="delete")
+    assert "action=delete" in location
+    upload_id = re.search(r"upload=([0-9a-f]{32})", location).group(1)  # type: ignore[union-attr]
+    started = importer.post("/import/start", {"upload": upload_id, "action": "delete"})
+    wait_done(importer, started.headers["location"])
+    assert importer.store.count_contacts(importer.list_name, ContactQuery()).value == 0
+
+
+def test_upload_over_the_cap_is_refused_with_a_clear_message(importer: Console) -> None:
+    big = b"emailAddress\n" + b"someone@example.com\n" * 400  # 8 KB, the cap is 4 KiB
+    response = importer.client.post(
+        f"/import/upload?csrf_token={importer.csrf}", files={"file": ("big.csv", big, "text/csv")}
+    )
+    assert response.status_code == 413
+    assert "larger than the 4.0 KiB limit" in html.unescape(response.text)
+    assert "--max-upload-mb" in response.text
+    assert not list((importer.services.settings.data_dir / "uploads").iterdir())  # nothing left behind
+
+
+def test_upload_without_a_file_is_a_message(importer: Console) -> None:
+    response = importer.client.post(
+        f"/import/upload?csrf_token={importer.csrf}", files={"file": ("empty.csv", b"", "text/csv")}
+    )
+    assert response.status_code == 400 and "Choose a CSV or JSON file" in response.text
+
+
+def test_unknown_job_and_upload(importer: Console) -> None:
+    assert importer.client.get("/import/jobs/nope").status_code == 404
+    response = importer.client.get("/import/preview?upload=../../etc", follow_redirects=False)
+    assert response.status_code == 303
