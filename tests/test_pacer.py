@@ -153,3 +153,22 @@ def test_server_bucket_refuses_beyond_the_rate() -> None:
     assert [bucket.take() for _ in range(3)] == [True, True, False]
     clock.now += 0.1
     assert bucket.take() is True and bucket.take() is False
+
+
+def test_ses_errors_map_to_the_product_errors_with_ses_message() -> None:
+    from sescontacts import errors
+    from sescontacts.store.ses import map_client_error
+
+    def client_error(code: str, status: int, message: str = "msg") -> ClientError:
+        return ClientError(
+            {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op"
+        )
+
+    mapped = map_client_error(client_error("NotFoundException", 404, "List with name: x doesn't exist."))
+    assert isinstance(mapped, errors.NotFound) and mapped.message == "List with name: x doesn't exist."
+    assert isinstance(map_client_error(client_error("AlreadyExistsException", 400)), errors.AlreadyExists)
+    assert isinstance(map_client_error(client_error("LimitExceededException", 400)), errors.LimitExceeded)
+    denied = map_client_error(client_error("AccessDeniedException", 403, "not authorized"))
+    assert isinstance(denied, errors.AuthError) and (denied.code, denied.status) == ("AccessDeniedException", 403)
+    odd = map_client_error(client_error("AccountSuspendedException", 400))
+    assert (odd.code, odd.status, odd.message) == ("AccountSuspendedException", 400, "msg")

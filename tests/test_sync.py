@@ -315,3 +315,53 @@ def test_killed_paced_import_resumes_and_loses_nothing(tmp_path: Path, server: R
         assert store.list_stats(LIST).total == rows
     finally:
         store.close()
+
+
+class EmptyPagesClient:
+    """An SES stub whose ListContacts answers empty pages that still carry a NextToken (as real SES does when it
+    filters after paging), then the contacts."""
+
+    def __init__(self) -> None:
+        self.tokens: list[str | None] = []
+        stamp = 1_700_000_000.123
+        self.contact = {
+            "ContactListName": LIST,
+            "EmailAddress": "last@example.com",
+            "UnsubscribeAll": False,
+            "TopicPreferences": [],
+            "CreatedTimestamp": stamp,
+            "LastUpdatedTimestamp": stamp,
+        }
+
+    def get_contact_list(self, **params: Any) -> dict[str, Any]:
+        return {"ContactListName": LIST, "Topics": [], "CreatedTimestamp": 1.0, "LastUpdatedTimestamp": 1.0}
+
+    def list_contacts(self, **params: Any) -> dict[str, Any]:
+        token = params.get("NextToken")
+        self.tokens.append(token)
+        pages: dict[str | None, dict[str, Any]] = {
+            None: {"Contacts": [], "NextToken": "t1"},
+            "t1": {"Contacts": [], "NextToken": "t2"},
+            "t2": {"Contacts": [], "NextToken": "t3"},
+            "t3": {"Contacts": [self.contact]},
+        }
+        return pages[token]
+
+    def get_contact(self, **params: Any) -> dict[str, Any]:
+        return dict(self.contact, AttributesData='{"x": 1}')
+
+
+def test_empty_pages_with_a_token_are_followed_to_the_end(tmp_path: Path) -> None:
+    from sescontacts.db import Database
+    from sescontacts.store.sqlite import SqliteContactStore
+
+    client = EmptyPagesClient()
+    mirror = SqliteContactStore(Database(tmp_path / "mirror.db"), max_lists=None)
+    store = SesContactStore(mirror, region=REGION, client=client, pacer=Pacer(1000, 100), account_id="0")
+    try:
+        result = MirrorSync(store).sync(LIST, full=True)
+        assert client.tokens == [None, "t1", "t2", "t3"]
+        assert (result.pages, result.seen, result.fetched) == (4, 1, 1)
+        assert store.mirror.get_contact(LIST, "last@example.com").attributes() == {"x": 1}
+    finally:
+        store.close()
