@@ -46,6 +46,9 @@ class Services:
         else:
             raise ValueError(f"unknown backend {settings.backend!r}: choose local or ses")
         services = cls(settings=settings, db=db, store=store, access_key=load_or_create(settings.data_dir))
+        # WAL checkpoints off the request path while running (db.start_checkpointer says why).
+        services.on_start.append(db.start_checkpointer)
+        services.on_stop.append(db.stop_checkpointer)
         sync = getattr(store, "sync", None)
         if sync is not None:  # the ses backend's mirror sync: on start, then on its schedule
             services.on_start.append(sync.start)
