@@ -71,6 +71,7 @@ class ContactForm:
         rows = [
             AttrRow(k.strip(), v, json=(flags[i] == "1" if i < len(flags) else False))
             for i, (k, v) in enumerate(zip(keys, values, strict=False))
+            if k.strip() or v.strip()  # the form's spare blank rows come back empty
         ]
         preferences = {}
         for topic in contact_list.topics:
