@@ -390,6 +390,15 @@ def test_case_identity_one_person_first_spelling_kept(store: ContactStore, list_
     assert all_pages(store, list_name) == []
 
 
+def test_unicode_spellings_of_one_address_are_one_person(store: ContactStore, list_name: str) -> None:
+    """A composed ``é`` and an ``e`` followed by a combining accent look identical: one person (NFC)."""
+    add(store, list_name, "Ren\u00e9@example.com")
+    with pytest.raises(AlreadyExists):
+        add(store, list_name, "rene\u0301@example.com")
+    assert store.get_contact(list_name, "rene\u0301@example.com").email == "Ren\u00e9@example.com"
+    assert emails(all_pages(store, list_name)) == ["Ren\u00e9@example.com"]
+
+
 def test_topic_default_preferences_are_derived_not_stored(
     make_topics: Callable[..., ContactList], store: ContactStore
 ) -> None:

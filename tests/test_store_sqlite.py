@@ -476,3 +476,20 @@ def test_upgrade_rekeys_decomposed_addresses(tmp_path: Path, monkeypatch: pytest
     assert upgraded.db.schema_version("contacts") == 2
     assert upgraded.get_contact("p", "Ren\u00e9@example.com").email == decomposed
     upgraded.close()
+
+
+def test_contact_validation_follows_ses_order(store: SqliteContactStore, list_name: str) -> None:
+    """Enums, then name and address format, then the list, then its topics (contract §7)."""
+    bad_status = {"sports": "MAYBE"}
+    with pytest.raises(BadRequest, match="enum value set"):
+        store.create_contact("bad name!", Contact("not-an-address", topic_preferences=bad_status))
+    with pytest.raises(BadRequest, match="ContactListName can contain"):
+        store.create_contact("bad name!", Contact("not-an-address", topic_preferences={"sports": OPT_IN}))
+    with pytest.raises(BadRequest, match="EmailAddress not-an-address is invalid"):
+        store.create_contact("nosuch", Contact("not-an-address", topic_preferences={"sports": OPT_IN}))
+    with pytest.raises(NotFound, match="List with name: nosuch doesn't exist"):
+        store.create_contact("nosuch", Contact("a@example.com", topic_preferences={"sports": OPT_IN}))
+    with pytest.raises(NotFound, match=f"List: {list_name} doesn't contain Topic: sports"):
+        store.create_contact(list_name, Contact("a@example.com", topic_preferences={"sports": OPT_IN}))
+    with pytest.raises(BadRequest, match="enum value set"):
+        store.update_contact("nosuch", Contact("a@example.com", topic_preferences=bad_status))
