@@ -365,3 +365,27 @@ def test_empty_pages_with_a_token_are_followed_to_the_end(tmp_path: Path) -> Non
         assert store.mirror.get_contact(LIST, "last@example.com").attributes() == {"x": 1}
     finally:
         store.close()
+
+
+def test_paced_rows_cost_two_calls_and_the_next_sync_adopts_their_timestamps(store: SesContactStore, ses: Any) -> None:
+    from sescontacts.model import ContactPatch, UpsertPolicy
+
+    store.upsert_contacts(
+        LIST, [ContactPatch(f"r{i}@example.com", attributes={"i": i}) for i in range(10)], UpsertPolicy()
+    )
+    assert store.calls["get_contact"] == 10 and store.calls["create_contact"] == 10  # no read-back per row
+    store.calls.clear()
+    MirrorSync(store, page_size=4).sync(LIST, full=True)
+    assert store.calls["get_contact"] == 0  # state known: only SES's timestamps were taken from the pages
+    for i in range(10):
+        listed = ses.get_contact(ContactListName=LIST, EmailAddress=f"r{i}@example.com")
+        mirrored = store.mirror.get_contact(LIST, f"r{i}@example.com")
+        assert mirrored.updated == round(listed["LastUpdatedTimestamp"].timestamp(), 3)
+        assert mirrored.attributes() == {"i": i}
+    # Changed behind our back after the write: the sync fetches it (the state no longer matches).
+    store.upsert_contacts(LIST, [ContactPatch("r0@example.com", attributes={"i": 100})], UpsertPolicy())
+    ses.update_contact(ContactListName=LIST, EmailAddress="r0@example.com", UnsubscribeAll=True)
+    store.calls.clear()
+    MirrorSync(store).sync(LIST, full=True)
+    assert store.calls["get_contact"] == 1
+    assert store.mirror.get_contact(LIST, "r0@example.com").unsubscribe_all is True

@@ -619,11 +619,21 @@ class SesContactStore:
                     before = self._get(list_name, after.email)
                     after, result = apply_patch(before, patch, policy, self._now())
                     self._ses_write(list_name, after, exists=True)
-                after = self._get(list_name, after.email)
-                self._mirror_put(list_name, [after])
+                self._mirror_pending(list_name, after)
             current[key] = after
             results.append(result)
         return results
+
+    def _mirror_pending(self, list_name: str, contact: Contact) -> None:
+        """Mirror a contact we just wrote without reading it back (a call saved per row): its state is ours,
+        its timestamps local until the next sync adopts SES's from ListContacts (:func:`sync.mark_pending`)."""
+        from .sync import mark_pending
+
+        self.mirror_sync()  # its tables exist once a MirrorSync has been made for this database
+        self._ensure_mirror_list(list_name)
+        with self.mirror.db.write() as conn:
+            self.mirror.mirror_contacts(list_name, [contact], force=True)
+            mark_pending(conn, list_name, [key_of(contact.email)], self._now())
 
     def delete_contacts(self, list_name: str, emails: Sequence[str], *, dry_run: bool = False) -> list[RowResult]:
         self._failures = []

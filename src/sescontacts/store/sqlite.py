@@ -712,8 +712,10 @@ class SqliteContactStore:
                 (contact_list.description, tags, contact_list.created, contact_list.updated, list_id),
             )
 
-    def mirror_contacts(self, list_name: str, contacts: Sequence[Contact]) -> None:
-        """Upsert contacts with the timestamps they carry (SES's), keeping counters and daily additions right."""
+    def mirror_contacts(self, list_name: str, contacts: Sequence[Contact], *, force: bool = False) -> None:
+        """Upsert contacts with the timestamps they carry (SES's), keeping counters and daily additions right.
+
+        A copy older than the mirror's is skipped (a sync page read before a write), unless ``force``."""
         if not contacts:
             return
         with self.db.write() as conn:
@@ -724,7 +726,8 @@ class SqliteContactStore:
             for key, after in latest.items():
                 before = existing.get(key)
                 if before is not None and (
-                    before.updated > after.updated or (before.same_state(after) and before.updated == after.updated)
+                    (before.updated > after.updated and not force)
+                    or (before.same_state(after) and before.updated == after.updated)
                 ):
                     continue  # already current, or newer than this copy (a sync page read before a write)
                 if before is not None:  # the address keeps the spelling first written, as in _write

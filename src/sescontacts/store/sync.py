@@ -73,7 +73,26 @@ def _schema_v1(conn: sqlite3.Connection) -> None:
     )
 
 
-register_migrations("ses_sync", [_schema_v1])
+def _schema_v2(conn: sqlite3.Connection) -> None:
+    # Contacts written row by row without reading SES's new LastUpdatedTimestamp back (one call saved a row):
+    # the mirror has their state; the next walk takes the timestamp from ListContacts (see MirrorSync.sync).
+    conn.execute(
+        "CREATE TABLE ses_pending (list_name TEXT NOT NULL, email_key TEXT NOT NULL, written_at REAL NOT NULL, "
+        "PRIMARY KEY (list_name, email_key)) WITHOUT ROWID"
+    )
+
+
+register_migrations("ses_sync", [_schema_v1, _schema_v2])
+
+
+def mark_pending(conn: sqlite3.Connection, list_name: str, keys: list[str], written_at: float) -> None:
+    """Record, in the caller's transaction, contacts whose mirrored state is ours but SES's timestamp unknown."""
+    conn.executemany(
+        "INSERT INTO ses_pending (list_name, email_key, written_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (list_name, email_key) DO UPDATE SET written_at = excluded.written_at",
+        [(list_name, key, written_at) for key in keys],
+    )
+
 
 _STATE_COLUMNS = (
     "state, kind, started, next_token, pages, seen, fetched, removed, calls, estimate, "
@@ -156,6 +175,7 @@ class MirrorSync:
         self._run_lock = threading.Lock()  # one walk at a time per process
         self._segment: dict[str, tuple[float, int]] = {}  # list -> (wall start, calls at start) of this process
         self._adopt: dict[str, Contact] = {}
+        self._pending: set[str] = set()
 
     # -- state rows ------------------------------------------------------------------------------------
 
@@ -228,6 +248,7 @@ class MirrorSync:
         """A deleted list: drop its sync state."""
         with self.db.write() as conn:
             conn.execute("DELETE FROM ses_sync WHERE list_name = ?", (list_name,))
+            conn.execute("DELETE FROM ses_pending WHERE list_name = ?", (list_name,))
             conn.execute("DELETE FROM ses_sync_seen WHERE list_name = ?", (list_name,))
 
     # -- one sync --------------------------------------------------------------------------------------
@@ -298,6 +319,10 @@ class MirrorSync:
             self.store._ensure_mirror_list(list_name)
         assert state is not None
         self._segment[list_name] = (began, state["calls"])
+        self._pending = {
+            row[0]
+            for row in self.db.reader().execute("SELECT email_key FROM ses_pending WHERE list_name = ?", (list_name,))
+        }
         token: str | None = state["next_token"]
         while True:
             self._check_stop()
@@ -322,6 +347,7 @@ class MirrorSync:
         items = page.get("Contacts") or []
         existing = self.store.mirror.mirror_existing(list_name, [item["EmailAddress"] for item in items])
         pending: list[Contact] = []
+        adopted: list[Contact] = []
         fetched = 0
         for item in items:
             key = email_key(item["EmailAddress"])
@@ -330,9 +356,11 @@ class MirrorSync:
             if have is not None and abs(have.updated - listed_at) < 0.0005:
                 continue
             ours = self._adopt.get(key)
+            if ours is None and key in self._pending:
+                ours = have
             if ours is not None and _same_listed_state(ours, item):
                 created = have.created if have is not None else listed_at
-                pending.append(dataclasses.replace(ours, created=created, updated=listed_at))
+                adopted.append(dataclasses.replace(ours, created=created, updated=listed_at))
                 continue
             self._check_stop()
             try:
@@ -352,6 +380,11 @@ class MirrorSync:
                 pending = []
         with self.db.write() as conn:
             self.store.mirror.mirror_contacts(list_name, pending)
+            self.store.mirror.mirror_contacts(list_name, adopted, force=True)  # SES's timestamp for our state
+            conn.executemany(
+                "DELETE FROM ses_pending WHERE list_name = ? AND email_key = ?",
+                [(list_name, email_key(item["EmailAddress"])) for item in items],
+            )
             conn.executemany(
                 "INSERT OR IGNORE INTO ses_sync_seen (list_name, email_key) VALUES (?, ?)",
                 [(list_name, email_key(item["EmailAddress"])) for item in items],
@@ -371,14 +404,19 @@ class MirrorSync:
             for row in self.db.reader().execute(
                 "SELECT c.email FROM contacts AS c JOIN contact_lists AS l ON c.list_id = l.id "
                 "WHERE l.name = ? AND c.updated < ? AND NOT EXISTS (SELECT 1 FROM ses_sync_seen AS s "
-                "WHERE s.list_name = l.name AND s.email_key = c.email_key)",
-                (list_name, state["started"]),
+                "WHERE s.list_name = l.name AND s.email_key = c.email_key) AND NOT EXISTS (SELECT 1 FROM "
+                "ses_pending AS p WHERE p.list_name = l.name AND p.email_key = c.email_key AND p.written_at >= ?)",
+                (list_name, state["started"], state["started"]),
             )
         ]
         removed = self.store.mirror.mirror_remove(list_name, gone) if gone else 0
         now = self._now()
         with self.db.write() as conn:
             conn.execute("DELETE FROM ses_sync_seen WHERE list_name = ?", (list_name,))
+            # Pending marks older than the walk and not listed: the contact is gone; nothing to adopt.
+            conn.execute(
+                "DELETE FROM ses_pending WHERE list_name = ? AND written_at < ?", (list_name, state["started"])
+            )
             values: dict[str, Any] = {
                 "state": "idle",
                 "next_token": None,
