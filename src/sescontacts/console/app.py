@@ -139,4 +139,5 @@ def create_console_app(services: Services) -> Gate:
     app.state.users = users
     app.state.jinja = make_jinja()
     app.state.login_limiter = LoginLimiter()
+    app.state.stats_cache = {}
     return Gate(app, users, SessionCodec(session_secret(services.db)))

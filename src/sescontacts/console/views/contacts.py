@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from ...errors import SesContactsError
-from ...model import Contact, ContactList, ContactPatch, ContactQuery, Count, ListStats, Outcome, UpsertPolicy
+from ...model import (
+    OPT_OUT,
+    Contact,
+    ContactList,
+    ContactPatch,
+    ContactQuery,
+    Count,
+    ListStats,
+    Outcome,
+    UpsertPolicy,
+)
 from ...store.base import ContactStore
 from .common import in_thread, is_htmx, list_name, redirect, render, render_partial, services
 from .filters import ContactsView
@@ -89,9 +102,30 @@ async def contacts_page(request: Request) -> Response:
     return render(request, "contacts.html", view=view, data=data)
 
 
+STATS_TTL = 5.0
+
+
+def load_overview(store: ContactStore, name: str, cache: dict[str, Any]) -> tuple[ListStats, ContactList]:
+    """List stats with per-topic counts reused for a few seconds.
+
+    During an import every batch changes the list, and per-topic counts read every contact; recomputing
+    them on each page view would keep a core busy. Totals come from the list's counters (no scan), so the
+    numbers a user just changed are always current; only topic counts and the chart may lag by STATS_TTL.
+    """
+    now = time.monotonic()
+    cached = cache.get(name)
+    if cached is None or now - cached[0] >= STATS_TTL:
+        cached = (now, store.list_stats(name), store.get_list(name))
+        cache[name] = cached
+        return cached[1], cached[2]
+    total = store.count_contacts(name, ContactQuery()).value
+    unsubscribed = store.count_contacts(name, ContactQuery(status=OPT_OUT)).value
+    return dataclasses.replace(cached[1], total=total, unsubscribed=unsubscribed), cached[2]
+
+
 async def overview(request: Request) -> Response:
-    stats: ListStats = await in_thread(services(request).store.list_stats, list_name(request))
-    contact_list = await in_thread(services(request).store.get_list, list_name(request))
+    cache = request.app.state.stats_cache
+    stats, contact_list = await in_thread(load_overview, services(request).store, list_name(request), cache)
     if is_htmx(request):
         return render_partial(request, "overview", stats, contact_list)
     return render(request, "overview.html", stats=stats, contact_list=contact_list)

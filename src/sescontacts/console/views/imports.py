@@ -68,6 +68,12 @@ async def import_page(request: Request) -> Response:
     return render(request, template, step="upload", history=history, error=None, max_bytes=_max(request))
 
 
+def _remove_stale_uploads(jobs: Any, data_dir: Any) -> None:
+    """Uploads nobody imported go after a week; those a queued, running or resumable job reads stay."""
+    keep = {job.path.parent.name for job in jobs.list(500) if job.state not in ("completed",)}
+    uploads.remove_stale(data_dir, keep)
+
+
 def _max(request: Request) -> int:
     return services(request).settings.max_upload_bytes
 
@@ -75,6 +81,7 @@ def _max(request: Request) -> int:
 async def upload(request: Request) -> Response:
     jobs = _jobs(request)
     data_dir = services(request).settings.data_dir
+    await in_thread(_remove_stale_uploads, jobs, data_dir)
     try:
         received = await uploads.receive_upload(request, data_dir, _max(request))
     except uploads.UploadError as exc:
