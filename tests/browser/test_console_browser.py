@@ -349,3 +349,40 @@ def test_topics_page_and_login_screenshots(page: Any, browser: Any, console_serv
 @pytest.fixture(autouse=True)
 def _clean_topics(ses: Any) -> None:
     ses.update_contact_list(ContactListName="contacts", Topics=[])
+
+
+def test_basic_flows_work_without_javascript(browser: Any, console_server: RunningServer) -> None:
+    context = browser.new_context(
+        base_url=console_server.url, java_script_enabled=False, viewport={"width": 1280, "height": 900}
+    )
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    log_in(page)
+    page.get_by_role("link", name="Add contact").click()
+    page.get_by_label("Email address").fill("nojs@nojs.test")
+    page.get_by_role("button", name="Add contact").click()
+    page.wait_for_url("**/")
+    page.get_by_label("Search", exact=True).fill("nojs.test")
+    page.get_by_role("button", name="Search", exact=True).click()
+    page.wait_for_url("**/?q=nojs.test**")
+    assert table_emails(page) == ["nojs@nojs.test"]
+    # import through the plain pages (the dialog's steps have their own URLs)
+    page.goto("/import")
+    page.get_by_label("CSV or JSON file").set_input_files(
+        files=[{"name": "nojs.csv", "mimeType": "text/csv", "buffer": b"emailAddress\nsecond@nojs.test\n"}]
+    )
+    page.get_by_role("button", name="Upload and check").click()
+    page.wait_for_url("**/import/preview?**")
+    page.get_by_role("button", name="Import 1 rows").click()
+    page.wait_for_url("**/import/jobs/**")
+    page.locator('#job-progress[data-state="completed"]').wait_for(timeout=15_000)  # meta refresh polls
+    page.goto("/?q=nojs.test&field=domain")
+    assert table_emails(page) == ["nojs@nojs.test", "second@nojs.test"]
+    # bulk delete with the confirmation page
+    page.get_by_label("Select nojs@nojs.test").check()
+    page.get_by_label("Select second@nojs.test").check()
+    page.get_by_role("button", name="Delete", exact=True).click()
+    page.get_by_role("button", name="Delete 2").click()
+    page.wait_for_url("**/?**")
+    assert table_emails(page) == []
+    context.close()
