@@ -113,14 +113,15 @@ def load_overview(store: ContactStore, name: str, cache: dict[str, Any]) -> tupl
     numbers a user just changed are always current; only topic counts and the chart may lag by STATS_TTL.
     """
     now = time.monotonic()
+    contact_list = store.get_list(name)
     cached = cache.get(name)
-    if cached is None or now - cached[0] >= STATS_TTL:
-        cached = (now, store.list_stats(name), store.get_list(name))
-        cache[name] = cached
-        return cached[1], cached[2]
+    if cached is None or now - cached[0] >= STATS_TTL or cached[2].topics != contact_list.topics:
+        stats = store.list_stats(name)
+        cache[name] = (now, stats, contact_list)
+        return stats, contact_list
     total = store.count_contacts(name, ContactQuery()).value
     unsubscribed = store.count_contacts(name, ContactQuery(status=OPT_OUT)).value
-    return dataclasses.replace(cached[1], total=total, unsubscribed=unsubscribed), cached[2]
+    return dataclasses.replace(cached[1], total=total, unsubscribed=unsubscribed), contact_list
 
 
 async def overview(request: Request) -> Response:
