@@ -50,7 +50,7 @@ def state(store: SqliteContactStore, name: str = LIST) -> dict[str, tuple[object
 
 
 def imp(store: SqliteContactStore, path: Path, **options: object) -> ImportReport:
-    extra = {k: options.pop(k) for k in list(options) if k in ("dry_run", "rejects_path", "batch_rows")}
+    extra = {k: options.pop(k) for k in list(options) if k in ("dry_run", "rejects_path", "batch_rows", "commit_rows")}
     return run_import(store, path, ImportOptions(LIST, **options), **extra)  # type: ignore[arg-type]
 
 
@@ -121,8 +121,8 @@ def test_last_row_wins_across_batches_and_duplicates_are_counted(store: SqliteCo
     rows = [f"u{i}@x.com,false,{{}}" for i in range(25)] + ["u3@x.com,true,", "U7@X.COM,false,"]
     rows += [f"u{i}@x.com,false," for i in range(20, 25)]
     path = write(tmp_path, "emailAddress,unsubscribeAll,attributesData\n" + "\n".join(rows) + "\n")
-    dry = imp(store, path, dry_run=True, batch_rows=4)
-    real = imp(store, path, batch_rows=4)
+    dry = imp(store, path, dry_run=True, batch_rows=4, commit_rows=8)
+    real = imp(store, path, batch_rows=4, commit_rows=8)
     assert real.counts["duplicates"] == 7
     assert real.counts["created"] == 25 and real.counts["updated"] == 7 and real.counts["unchanged"] == 0
     assert dry.counts == real.counts
@@ -192,7 +192,7 @@ def test_missing_list_is_not_found(store: SqliteContactStore, tmp_path: Path) ->
 def test_counters_follow_a_big_import_and_delete(store: SqliteContactStore, tmp_path: Path) -> None:
     lines = [f"user{i}@example.com,{'true' if i % 10 == 0 else 'false'},{{}}" for i in range(3000)]
     path = write(tmp_path, "emailAddress,unsubscribeAll,attributesData\n" + "\n".join(lines) + "\n")
-    report = imp(store, path, batch_rows=700)
+    report = imp(store, path, batch_rows=700, commit_rows=1400)
     assert report.counts["created"] == 3000
     stats = store.list_stats(LIST)
     assert (stats.total, stats.unsubscribed) == (3000, 300)

@@ -92,7 +92,7 @@ def test_cancel_a_running_job_keeps_committed_batches_and_resume_finishes_it(
     services: Services, tmp_path: Path
 ) -> None:
     jobs = services.jobs
-    jobs.batch_rows = 100
+    jobs.batch_rows = jobs.commit_rows = 100
     path = make_csv(tmp_path / "big.csv", 1000)
     job = jobs.submit(path, ImportOptions(LIST), file_name="big.csv", run_here=True)
 
@@ -134,7 +134,7 @@ def _dead_pid() -> int:
 
 def test_resume_refuses_a_changed_file(services: Services, tmp_path: Path) -> None:
     jobs = services.jobs
-    jobs.batch_rows = 10
+    jobs.batch_rows = jobs.commit_rows = 10
     path = make_csv(tmp_path / "a.csv", 50)
     job = jobs.submit(path, ImportOptions(LIST), file_name="a.csv", run_here=True)
     jobs.run(job.id, progress=lambda j: jobs.cancel(j.id) if j.batches_done == 1 else None)

@@ -250,7 +250,9 @@ class JobManager:
         self._thread: threading.Thread | None = None
         self._owner = _owner()
         self._changed = threading.Condition()
-        self.batch_rows = 10_000  # rows per transaction (and per progress step); tests use small batches
+        # Rows per parsed batch, and per commit (= per progress step and resume point); None: 5 batches.
+        self.batch_rows = 10_000
+        self.commit_rows: int | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -517,6 +519,7 @@ class JobManager:
                 after_commit=after_commit,
                 should_stop=should_stop,
                 batch_rows=self.batch_rows,
+                commit_rows=self.commit_rows or 5 * self.batch_rows,
             )
         except Exception as exc:  # the job must end in a state, whatever went wrong
             state, error = "failed", f"{type(exc).__name__}: {exc}"

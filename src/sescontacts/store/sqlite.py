@@ -135,6 +135,16 @@ _UPSERT = (
     "unsubscribe_all = excluded.unsubscribe_all, topics = excluded.topics, "
     "attributes = excluded.attributes, updated = excluded.updated"
 )
+# The same upsert for a whole batch passed as one JSON array of [key, email, unsubscribe_all, topics,
+# attributes, created, updated]: one statement, so SQLite works through the batch without taking Python's GIL
+# once per row (executemany does, and next to the importer's parser thread that convoy cost ~3x; measured).
+_UPSERT_JSON = (
+    "INSERT INTO contacts (list_id, email_key, email, unsubscribe_all, topics, attributes, created, updated) "
+    "SELECT ?, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6 "
+    "FROM json_each(?) WHERE true ON CONFLICT (list_id, email_key) DO UPDATE SET "
+    "unsubscribe_all = excluded.unsubscribe_all, topics = excluded.topics, "
+    "attributes = excluded.attributes, updated = excluded.updated"
+)
 
 
 def _contact(row: Sequence[object]) -> Contact:
@@ -485,8 +495,8 @@ class SqliteContactStore:
     ) -> None:
         """Upsert (before, after) pairs and keep the list's counters in step, in the caller's transaction.
 
-        ``rows`` are ready-made parameter tuples (the bulk fast path) whose effect on the counters the
-        caller passes as ``added`` and ``unsubscribed``."""
+        ``rows`` are ready-made (key, email, unsubscribe_all, topics, attributes, created, updated) tuples
+        (the bulk fast path) whose effect on the counters the caller passes as ``added`` and ``unsubscribed``."""
         if not changes and not rows:
             return
         if changes:
@@ -495,7 +505,7 @@ class SqliteContactStore:
             # In key order: the B-tree cursor then walks forward instead of jumping (measured: about a third
             # less CPU for a 10k-row batch of random addresses). Keys are distinct, so tuples never compare
             # past the key.
-            conn.executemany(_UPSERT, sorted(rows))
+            conn.execute(_UPSERT_JSON, (list_id, orjson.dumps(sorted(rows)).decode()))
         added += sum(1 for before, _ in changes if before is None)
         unsubscribed += sum(
             int(after.unsubscribe_all) - (int(before.unsubscribe_all) if before else 0) for before, after in changes
@@ -607,7 +617,7 @@ class SqliteContactStore:
                 unsubscribe = False if unsubscribe is MISSING else bool(unsubscribe)
                 data = None if attributes is MISSING or attributes is None else dumps(attributes).decode()
                 topics = _topics_json(patch.topic_preferences)
-                rows.append((list_id, key, patch.email, unsubscribe, topics, data, now, now))
+                rows.append((key, patch.email, unsubscribe, topics, data, now, now))
                 added += 1
                 unsubscribed += unsubscribe
                 append(_CREATED)
@@ -616,7 +626,7 @@ class SqliteContactStore:
                 contact = _contact(old)
                 after, result = apply_patch(contact, patch, policy, now)
                 if after is not contact:
-                    rows.append(_row(list_id, key, after))
+                    rows.append(_row(list_id, key, after)[1:])
                     unsubscribed += int(after.unsubscribe_all) - int(contact.unsubscribe_all)
                 append(result)
                 continue
@@ -643,7 +653,7 @@ class SqliteContactStore:
             if new_unsubscribe == was_unsubscribed and data is old_data and topics is old_topics:
                 append(_KEPT_UNCHANGED if kept else _UNCHANGED)
                 continue
-            rows.append((list_id, key, email, new_unsubscribe, topics, data, created, now))
+            rows.append((key, email, new_unsubscribe, topics, data, created, now))
             unsubscribed += int(new_unsubscribe) - int(was_unsubscribed)
             append(_KEPT_UPDATED if kept else _UPDATED)
         return results, rows, added, unsubscribed
@@ -667,8 +677,10 @@ class SqliteContactStore:
                 seen.add(key)
                 results.append(_DELETED if found else _NOT_FOUND)
             if not dry_run and existing:
-                conn.executemany(
-                    "DELETE FROM contacts WHERE list_id = ? AND email_key = ?", [(list_id, k) for k in existing]
+                # One statement for the batch (no per-row GIL round trip, see _UPSERT_JSON), in key order.
+                conn.execute(
+                    "DELETE FROM contacts WHERE list_id = ? AND email_key IN (SELECT value FROM json_each(?))",
+                    (list_id, orjson.dumps(sorted(existing)).decode()),
                 )
                 conn.execute(
                     "UPDATE contact_lists SET contact_count = contact_count - ?, "
