@@ -132,3 +132,20 @@ def test_sync_command_fills_the_mirror(server: RunningServer, tmp_path: Path) ->
     result = cli("sync", "--data-dir", str(tmp_path), server=server)
     assert result.exit_code == 0, result.output
     assert "contacts: 3 contacts, 3 fetched, 0 removed" in result.output
+
+
+def test_import_command_on_the_ses_backend(server: RunningServer, tmp_path: Path) -> None:
+    path = tmp_path / "people.csv"
+    path.write_text(
+        "emailAddress,attributesData\n" + "".join(f'imp{i}@example.com,"{{""i"": {i}}}"\n' for i in range(5))
+    )
+    result = cli("import", str(path), "--data-dir", str(tmp_path / "data"), "--backend", "ses", server=server)
+    assert result.exit_code == 0, result.output
+    ses = boto3.client(
+        "sesv2",
+        region_name=REGION,
+        endpoint_url=server.url,
+        aws_access_key_id=ACCESS_KEY_ID,
+        aws_secret_access_key=SECRET_ACCESS_KEY,
+    )
+    assert ses.get_contact(ContactListName="contacts", EmailAddress="imp3@example.com")["AttributesData"] == '{"i":3}'

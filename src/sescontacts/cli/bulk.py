@@ -20,6 +20,7 @@ from typing import IO, Any
 import click
 
 from .options import data_options, settings_from
+from .ses import backend_options
 
 EXIT_OK, EXIT_REJECTS, EXIT_NOTHING = 0, 1, 2
 
@@ -122,6 +123,7 @@ def _exit_status(state: str, counts: dict[str, int]) -> int:
 @click.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=str))
 @data_options
+@backend_options
 @click.option(
     "--action",
     type=click.Choice(["add", "delete"]),
@@ -285,6 +287,7 @@ def export_command(**options: Any) -> None:
 
 @click.group(invoke_without_command=True)
 @data_options
+@backend_options
 @click.option("--limit", default=20, show_default=True, help="How many jobs to list, newest first.")
 @click.pass_context
 def jobs(ctx: click.Context, **options: Any) -> None:

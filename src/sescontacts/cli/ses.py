@@ -100,6 +100,19 @@ def ses_options(func: F) -> F:
     return func
 
 
+def backend_options(func: F) -> F:
+    """``--backend`` and the SES connection options, for commands that write contacts outside ``serve``."""
+    func = ses_options(func)
+    return click.option(
+        "--backend",
+        envvar="SESCONTACTS_BACKEND",
+        type=click.Choice(["local", "ses"]),
+        default="local",
+        show_default=True,
+        help="local: the contacts in the data directory. ses: a real Amazon SES contact list.",
+    )(func)
+
+
 def throttle_option(func: F) -> F:
     """``serve --throttle``: the local SES API refuses calls beyond a rate, as SES does (for testing clients)."""
     return click.option(
