@@ -218,9 +218,22 @@ def _attribute_prefilter(key: str, value: str | None) -> str | None:
     if not isinstance(parsed, str):
         return None
     path = "'" + _json_path(key).replace("'", "''") + "'"
+    # SQLite 3.40 matches a path against a key's raw JSON text, so a key written with escapes (Python's
+    # json.dumps writes "pr\u00e9nom" for "prénom") is invisible to it. Any text with a backslash is
+    # therefore always a candidate (UNSURE), and the exact predicate decides.
     return (
-        f"(CASE WHEN json_valid(attributes) AND json_type(attributes, {path}) = 'text' THEN attributes ->> {path} END)"
+        f"(CASE WHEN instr(attributes, '\\') THEN '{_UNSURE}' "
+        f"WHEN json_valid(attributes) AND json_type(attributes, {path}) = 'text' THEN attributes ->> {path} END)"
     )
+
+
+_UNSURE = "(sescontacts: unsure)"  # any value works: candidates still go through the exact predicate
+
+
+def _attribute_index_name(key: str) -> str:
+    """One index per searched key; the "v2" changes the name whenever the indexed expression changes, since
+    ``INDEXED BY`` an index on a different expression fails the query."""
+    return "contacts_attr_" + hashlib.sha256(("v2:" + key).encode()).hexdigest()[:16]
 
 
 def _like_escape(text: str) -> str:
@@ -811,8 +824,8 @@ class SqliteContactStore:
             # about 0.8 us a row, against 0.5 us for json_type: exactness is worth it.
             prefilter = _attribute_prefilter(query.attribute_key, query.attribute_value)
             if prefilter is not None:  # a necessary condition an index serves; the exact test follows
-                clauses.append(f"{prefilter} = ?")
-                params.append(query.attribute_value)
+                clauses.append(f"{prefilter} IN (?, ?)")
+                params += [query.attribute_value, _UNSURE]
             clauses.append("attributes IS NOT NULL AND sescontacts_attributes_match(attributes, ?, ?)")
             params += [query.attribute_key, query.attribute_value]
         return " AND ".join(clauses), params
@@ -827,7 +840,7 @@ class SqliteContactStore:
         expression = _attribute_prefilter(query.attribute_key or "", query.attribute_value)
         if expression is None:
             return
-        name = "contacts_attr_" + hashlib.sha256((query.attribute_key or "").encode()).hexdigest()[:16]
+        name = _attribute_index_name(query.attribute_key or "")
         if name in self._attribute_indexes:
             return
         reader = self.db.reader()
@@ -848,7 +861,7 @@ class SqliteContactStore:
         prefers the primary key, which satisfies ORDER BY, and would scan the list to find a rare value."""
         if _attribute_prefilter(query.attribute_key or "", query.attribute_value) is None:
             return ""
-        name = "contacts_attr_" + hashlib.sha256((query.attribute_key or "").encode()).hexdigest()[:16]
+        name = _attribute_index_name(query.attribute_key or "")
         return f' INDEXED BY "{name}"' if name in self._attribute_indexes else ""
 
     def _scope(self, list_name: str, query: ContactQuery) -> str:
