@@ -51,7 +51,7 @@ from tests.support.server import (  # noqa: E402 - the repo root must be importa
 
 CREATE_CALLS = 2000
 LIST_CONTACTS = 100_000
-MOTO_LIST_CONTACTS = 10_000
+MOTO_LIST_CONTACTS = int(os.environ.get("SESCONTACTS_BENCH_MOTO_CONTACTS", "10000"))
 PAGE_SIZE = 1000
 LOAD_CLIENTS = 32
 LOAD_SECONDS = float(os.environ.get("SESCONTACTS_BENCH_LOAD_SECONDS", "30"))
@@ -126,13 +126,26 @@ def noop_app() -> Any:
     return app
 
 
+@dataclass(frozen=True)
+class Peer:
+    url: str
+    pid: int
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far: cost per request that contention on a shared box distorts less
+    than wall-clock rates do."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def subprocess_server(args: list[str], port: int) -> Iterator[str]:
+def subprocess_server(args: list[str], port: int) -> Iterator[Peer]:
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_port(port, process)
-        yield url
+        yield Peer(url, process.pid)
     finally:
         process.terminate()
         try:
@@ -158,14 +171,14 @@ def _wait_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30)
 
 
 @contextmanager
-def noop_server() -> Iterator[str]:
+def noop_server() -> Iterator[Peer]:
     port = free_port()
     with subprocess_server([sys.executable, "-m", "bench.api", "noop", str(port)], port) as url:
         yield url
 
 
 @contextmanager
-def moto_server() -> Iterator[str]:
+def moto_server() -> Iterator[Peer]:
     port = free_port()
     moto = Path(sys.executable).parent / "moto_server"
     with subprocess_server([str(moto), "-H", "127.0.0.1", "-p", str(port)], port) as url:
@@ -194,16 +207,19 @@ def seed_store(data_dir: Path, count: int) -> None:
 # -- 1 and 2: one boto3 client ------------------------------------------------------------------------------
 
 
-def time_creates(ses: Any, prefix: str, calls: int = CREATE_CALLS) -> tuple[float, list[float]]:
+def time_creates(ses: Any, prefix: str, pid: int, calls: int = CREATE_CALLS) -> tuple[float, list[float], float]:
+    """Calls per second, latencies, and the server's CPU seconds per call."""
     for i in range(50):  # warm up the connection and both sides' caches
         ses.create_contact(ContactListName=LIST_NAME, EmailAddress=f"warm{i}-{prefix}@example.com")
     latencies = []
+    cpu = cpu_seconds(pid)
     start = time.perf_counter()
     for i in range(calls):
         t = time.perf_counter()
         ses.create_contact(ContactListName=LIST_NAME, EmailAddress=f"{prefix}{i:05d}@example.com")
         latencies.append(time.perf_counter() - t)
-    return calls / (time.perf_counter() - start), latencies
+    rate = calls / (time.perf_counter() - start)
+    return rate, latencies, (cpu_seconds(pid) - cpu) / calls
 
 
 def time_listing(ses: Any) -> tuple[float, int, int]:
@@ -430,16 +446,22 @@ def run(report: Report) -> None:
         seed_store(data_dir, LIST_CONTACTS)
         report(f"  seeded in {time.perf_counter() - t:.1f} s")
 
-        with noop_server() as noop_url, moto_server() as moto_url, run_server(data_dir) as server:
-            noop, moto, ours = client(noop_url), client(moto_url), client(server.url)
+        report(f"load average before: {os.getloadavg()[0]:.2f} (2 cores; other work on the box distorts rates)")
+        with noop_server() as noop_peer, moto_server() as moto_peer, run_server(data_dir) as server:
+            noop_url = noop_peer.url
+            noop, moto, ours = client(noop_url), client(moto_peer.url), client(server.url)
             moto.create_contact_list(ContactListName=LIST_NAME)
 
             report(f"\n### boto3 create_contact, one client, one thread, {CREATE_CALLS:,} calls")
             rates = {}
-            for label, ses in (("do-nothing server", noop), ("moto_server", moto), ("sescontacts", ours)):
-                rate, latencies = time_creates(ses, f"bench-{label[:4]}-")
+            peers = (("do-nothing server", noop, noop_peer.pid), ("moto_server", moto, moto_peer.pid))
+            for label, ses, pid in (*peers, ("sescontacts", ours, server.process.pid)):
+                rate, latencies, cpu = time_creates(ses, f"bench-{label[:4]}-", pid)
                 rates[label] = rate
-                report(f"- {label}: {rate:,.0f} calls/s (p50 {ms(statistics.median(latencies))})")
+                report(
+                    f"- {label}: {rate:,.0f} calls/s (p50 {ms(statistics.median(latencies))}; "
+                    f"server CPU {cpu * 1e6:,.0f} us/call)"
+                )
             report(
                 f"- sescontacts = {rates['sescontacts'] / rates['moto_server']:.1f}x moto, "
                 f"{rates['sescontacts'] / rates['do-nothing server']:.0%} of the client ceiling "
@@ -472,6 +494,7 @@ def run(report: Report) -> None:
             hello = run_load(lambda deadline, res, n: _hello_worker(noop_url, deadline, res))
             report(f"- hello-world endpoint, same stack (uvicorn[standard], raw ASGI, 1 worker): {describe(hello)}")
 
+        report(f"- load average after: {os.getloadavg()[0]:.2f}")
         missing, stale = check_final_state(data_dir, result)
         report(
             f"- final state after shutdown: {len(result.created):,} acknowledged creates, {missing} missing; "
