@@ -525,3 +525,14 @@ def test_attribute_search_with_duplicate_keys_in_raw_text(store: SqliteContactSt
     store.create_contact(list_name, Contact("a@example.com", attributes_data='{"plan": "free", "plan": "pro"}'))
     query = ContactQuery(attribute_key="plan", attribute_value="pro")
     assert emails(all_pages(store, list_name, query)) == ["a@example.com"]
+
+
+@pytest.mark.parametrize("status", ["MAYBE", "opt_out", ""])
+def test_unknown_filter_status_is_refused_not_ignored(store: SqliteContactStore, list_name: str, status: str) -> None:
+    store.create_contact(list_name, Contact("a@example.com"))
+    for call in (
+        lambda: store.list_contacts(list_name, ContactQuery(status=status)),
+        lambda: store.count_contacts(list_name, ContactQuery(status=status)),
+    ):
+        with pytest.raises(BadRequest, match="Member must satisfy enum value set"):
+            call()

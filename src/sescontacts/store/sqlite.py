@@ -51,6 +51,7 @@ from ..validation import (
     check_email,
     check_list_name,
     check_preference_statuses,
+    check_status,
     check_tags,
     check_topic_preferences,
     check_topics,
@@ -234,6 +235,12 @@ def _attribute_index_name(key: str) -> str:
     """One index per searched key; the "v2" changes the name whenever the indexed expression changes, since
     ``INDEXED BY`` an index on a different expression fails the query."""
     return "contacts_attr_" + hashlib.sha256(("v2:" + key).encode()).hexdigest()[:16]
+
+
+def _check_filter_status(query: ContactQuery) -> None:
+    """An unknown status would silently select on "not unsubscribed"; SES answers it with an enum error."""
+    if query.status is not None:
+        check_status("filter.filteredStatus", query.status)
 
 
 def _like_escape(text: str) -> str:
@@ -876,6 +883,7 @@ class SqliteContactStore:
         token: str | None = None,
     ) -> Page[Contact]:
         check_list_name(list_name)
+        _check_filter_status(query)
         size = self._page_size(page_size)
         scope = self._scope(list_name, query)
         position = self._tokens.decode(scope, token) if token else None
@@ -908,6 +916,7 @@ class SqliteContactStore:
         return Page(contacts, next_token)
 
     def count_contacts(self, list_name: str, query: ContactQuery, *, cap: int | None = None) -> Count:
+        _check_filter_status(query)
         self._ensure_attribute_index(query)
         with self.db.snapshot() as conn:
             row = conn.execute(
