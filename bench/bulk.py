@@ -37,8 +37,9 @@ COMPANIES = ["ACM Inc", "Globex", "Initech", "Umbrella", "Hooli", None]
 CITIES = ["Berlin", "Lagos", "Lima", "Osaka", "Paris", "Toronto", "Pune"]
 
 
-def generate(csv_path: Path, jsonl_path: Path, rows: int, seed: int = 7) -> None:
-    """Write both files, row for row the same contacts."""
+def generate(csv_path: Path, jsonl_path: Path, rows: int, seed: int = 7, *, revision: int = 0) -> None:
+    """Write both files, row for row the same contacts. A ``revision`` keeps every address and changes every
+    row's attributes (a re-import of it updates every contact)."""
     rnd = random.Random(seed)
     with open(csv_path, "w", encoding="utf-8", newline="") as c, open(jsonl_path, "w", encoding="utf-8") as j:
         c.write("emailAddress,unsubscribeAll,attributesData\n")
@@ -60,6 +61,8 @@ def generate(csv_path: Path, jsonl_path: Path, rows: int, seed: int = 7) -> None
                 "Plan": rnd.choice(["free", "pro", "team"]),
                 "SignupYear": 2015 + n % 10,
             }
+            if revision:
+                attrs["Revision"] = revision
             text = json.dumps(attrs, ensure_ascii=False)
             c.write(f'{email},{"true" if unsubscribed else "false"},"{text.replace(chr(34), chr(34) * 2)}"\n')
             j.write(
@@ -168,9 +171,13 @@ def _run(report: Callable[[str], None], work: Path) -> None:
         report(f"| {label} | {_ratio(float(r['seconds']), base)} | {float(r['rss_mib']):.0f} MiB |")  # type: ignore[arg-type]
         return r
 
+    updated_csv, updated_jsonl = work / "contacts-v2.csv", work / "contacts-v2.jsonl"
+    generate(updated_csv, updated_jsonl, ROWS, revision=2)
+    updated_jsonl.unlink()
     data = work / "data-csv"
     step("import CSV into an empty list", "import", data, csv_path, floor)
-    step("re-import CSV over the full list (all updates)", "import", data, csv_path, floor)
+    step("re-import the same CSV (all unchanged)", "import", data, csv_path, floor)
+    step("re-import CSV with new attributes (all updates)", "import", data, updated_csv, floor)
     exported = work / "export.csv"
     r = _child("export", data, exported)
     report(
