@@ -157,3 +157,15 @@ def test_reopening_keeps_data_and_the_token_secret(tmp_path: Path) -> None:
     assert second.meta("token_secret") == secret and secret and len(secret) == 64
     assert Database(tmp_path / "other.db").meta("token_secret") != secret
     second.close()
+
+
+def test_snapshots_nest_and_see_one_state(database: Database) -> None:
+    with database.write() as conn:
+        conn.execute("INSERT INTO meta (key, value) VALUES ('k', 'before')")
+    with database.snapshot() as outer:
+        assert outer.execute("SELECT value FROM meta WHERE key = 'k'").fetchone()[0] == "before"
+        with database.write() as conn:
+            conn.execute("UPDATE meta SET value = 'after' WHERE key = 'k'")
+        with database.snapshot() as inner:  # joins the outer read transaction: same state
+            assert inner.execute("SELECT value FROM meta WHERE key = 'k'").fetchone()[0] == "before"
+    assert database.meta("k") == "after"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sescontacts.errors import BadRequest, LimitExceeded, NotFound
 from sescontacts.model import OPT_IN, OPT_OUT, ContactList, Topic
@@ -283,3 +285,15 @@ def test_parse_attributes_blank_means_none_and_bad_raises() -> None:
     with pytest.raises(BadRequest) as exc:
         parse_attributes("[]")
     assert exc.value.field == "AttributesData"
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text())
+def test_checks_never_crash_and_identity_is_stable(text: str) -> None:
+    """Whatever a file or a request contains, the checks answer (never raise) and a key is its own key."""
+    problem = email_problem(text)
+    if problem is None:
+        assert "@" in text and len(text) <= 254 and check_email(text) == text
+    assert email_key(email_key(text)) == email_key(text)
+    value, reason = attributes_problem(text)
+    assert (value is None) != (reason is None)

@@ -128,6 +128,9 @@ class Database:
     def snapshot(self) -> Iterator[sqlite3.Connection]:
         """Several reads that must agree with each other (a page and its list) in one read transaction."""
         conn = self.reader()
+        if conn.in_transaction:  # nested use joins the outer snapshot ("BEGIN" inside one is an error)
+            yield conn
+            return
         conn.execute("BEGIN")
         try:
             yield conn
