@@ -536,3 +536,21 @@ def test_unknown_filter_status_is_refused_not_ignored(store: SqliteContactStore,
     ):
         with pytest.raises(BadRequest, match="Member must satisfy enum value set"):
             call()
+
+
+def test_page_view_numbers_do_not_scan_the_contacts(store: SqliteContactStore, list_name: str) -> None:
+    """Totals come from counters kept in the list's row, topic counts from a cache: a page view with a million
+    contacts must not count them again. Checked on the SQL the store runs (this thread's read connection)."""
+    store.update_list(list_name, topics=[Topic("t0", "T0")])
+    store.upsert_contacts(list_name, [ContactPatch(f"c{i}@example.com") for i in range(20)], UpsertPolicy())
+    store.list_stats(list_name)  # fills the topic-count cache
+    statements: list[str] = []
+    store.db.reader().set_trace_callback(statements.append)
+    try:
+        assert store.count_contacts(list_name, ContactQuery()) == Count(20)
+        assert store.count_contacts(list_name, ContactQuery(status=OPT_OUT)) == Count(0)
+        assert store.list_stats(list_name).total == 20
+    finally:
+        store.db.reader().set_trace_callback(None)
+    assert statements, "the trace saw nothing: is the store reading on another connection?"
+    assert not [s for s in statements if "FROM contacts" in s], statements
