@@ -19,6 +19,7 @@ from sescontacts.bulk.formats import (
     JsonLinesWriter,
     ReadOptions,
     check_address,
+    make_patch,
     open_reader,
     validate_structure,
 )
@@ -455,3 +456,11 @@ def test_structured_garbage_never_raises_anything_but_file_error(tmp_path: Path,
 def test_fast_address_check_never_accepts_what_the_full_rules_reject(address: str) -> None:
     if check_address(address) is None:
         assert email_problem(address) is None
+
+
+def test_make_patch_is_a_contact_patch() -> None:
+    made = make_patch("a@example.com", MISSING, {"k": 1}, {"Sports": OPT_IN})
+    assert made == ContactPatch("a@example.com", MISSING, {"k": 1}, {"Sports": OPT_IN})
+    assert type(made) is ContactPatch and hash(made.email) == hash("a@example.com")
+    with pytest.raises(AttributeError):
+        made.email = "b@example.com"  # type: ignore[misc]  # still frozen

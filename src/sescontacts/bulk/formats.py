@@ -69,6 +69,31 @@ _FAST_EMAIL = re.compile(
 _fast_email_match = _FAST_EMAIL.fullmatch
 
 
+_new_object = object.__new__
+_set_email = ContactPatch.email.__set__  # type: ignore[attr-defined]
+_set_unsubscribe = ContactPatch.unsubscribe_all.__set__  # type: ignore[attr-defined]
+_set_attributes = ContactPatch.attributes.__set__  # type: ignore[attr-defined]
+_set_topics = ContactPatch.topic_preferences.__set__  # type: ignore[attr-defined]
+
+
+def make_patch(
+    email: str, unsubscribe: bool | Missing, attributes: dict[str, object] | Missing | None, topics: dict[str, str]
+) -> ContactPatch:
+    """``ContactPatch(email, unsubscribe, attributes, topics)`` at half the cost: the frozen dataclass's
+    ``__init__`` goes through ``object.__setattr__`` per field; the slot descriptors set them directly.
+    ContactPatch has no ``__post_init__``, so the result is the same object (a test checks equality)."""
+    patch = _new_object(ContactPatch)
+    _set_email(patch, email)
+    _set_unsubscribe(patch, unsubscribe)
+    _set_attributes(patch, attributes)
+    _set_topics(patch, topics)
+    return patch
+
+
+# Below this many characters, attributes text cannot exceed MAX_ATTRIBUTES_BYTES even at 4 bytes a character.
+_SMALL_ATTRIBUTES: Final = MAX_ATTRIBUTES_BYTES // 4
+
+
 def check_address(address: str) -> str | None:
     """Why ``address`` cannot be imported, or None. Fast for ordinary addresses."""
     if len(address) <= 254 and _fast_email_match(address) is not None:
@@ -330,7 +355,10 @@ class Reader:
         seen = 0
         fast_bool = _BOOLS_FAST
         fast_email = _fast_email_match
-        patch_new = ContactPatch
+        patch_new = make_patch
+        loads = orjson.loads
+        decode_error = orjson.JSONDecodeError
+        small = _SMALL_ATTRIBUTES
         empty: dict[str, str] = {}
         while True:
             try:
@@ -390,10 +418,19 @@ class Reader:
                 if not text or text.isspace():
                     attributes = MISSING if merge else None
                 else:
-                    parsed, problem = attributes_problem(text)
-                    if problem is not None:
-                        yield line, Reject(line, email, ATTRIBUTES, problem)
-                        continue
+                    parsed = None
+                    if len(text) <= small:  # the common case, inlined; anything odd gets the full check
+                        try:
+                            parsed = loads(text)
+                        except decode_error:
+                            parsed = None
+                        if type(parsed) is not dict:
+                            parsed = None
+                    if parsed is None:
+                        parsed, problem = attributes_problem(text)
+                        if problem is not None:
+                            yield line, Reject(line, email, ATTRIBUTES, problem)
+                            continue
                     attributes = parsed
             if plain:
                 yield line, patch_new(email, unsubscribe, attributes, empty)
@@ -669,7 +706,7 @@ class Reader:
                 if self.options.topics is not None and topic not in self.options.topics:
                     return Reject(line, email, column, f"the list has no topic {topic!r}")
                 preferences[topic] = found
-        return ContactPatch(email, unsubscribe, attributes, preferences)
+        return make_patch(email, unsubscribe, attributes, preferences)
 
 
 _JSON_KEYS: Final = {EMAIL, UNSUBSCRIBE_ALL, ATTRIBUTES, TOPIC_PREFERENCES}
