@@ -554,3 +554,39 @@ def test_page_view_numbers_do_not_scan_the_contacts(store: SqliteContactStore, l
         store.db.reader().set_trace_callback(None)
     assert statements, "the trace saw nothing: is the store reading on another connection?"
     assert not [s for s in statements if "FROM contacts" in s], statements
+
+
+def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
+    """Threads of a server and a second process's store write at once: every write lands, counters agree."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    server = SqliteContactStore(Database(tmp_path / "c.db"))
+    server.create_list("p", topics=[Topic("t0", "T0")])
+    other_process = SqliteContactStore(Database(tmp_path / "c.db"))
+
+    def work(worker: int) -> None:
+        store = server if worker % 2 else other_process
+        for i in range(12):
+            store.create_contact("p", Contact(f"w{worker}-{i}@example.com", unsubscribe_all=i % 5 == 0))
+            if i % 3 == 0:
+                store.update_contact("p", Contact(f"w{worker}-{i}@example.com", topic_preferences={"t0": OPT_OUT}))
+            if i % 4 == 0:
+                store.delete_contact("p", f"w{worker}-{i}@example.com")
+        store.upsert_contacts("p", [ContactPatch(f"bulk{worker}-{i}@example.com") for i in range(20)], UpsertPolicy())
+        all_pages(store, "p", page_size=50)
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(work, range(6)))
+    everyone = all_pages(server, "p")
+    expected = {f"w{w}-{i}@example.com" for w in range(6) for i in range(12) if i % 4} | {
+        f"bulk{w}-{i}@example.com" for w in range(6) for i in range(20)
+    }
+    assert {c.email for c in everyone} == expected
+    for store in (server, other_process):
+        stats = store.list_stats("p")
+        assert stats.total == len(expected)
+        assert stats.unsubscribed == sum(c.unsubscribe_all for c in everyone)
+        statuses = [c.effective_status(Topic("t0", "T0")) for c in everyone]
+        assert (stats.topics[0].opt_in, stats.topics[0].opt_out) == (statuses.count(OPT_IN), statuses.count(OPT_OUT))
+    server.close()
+    other_process.close()
