@@ -147,6 +147,8 @@ def test_tags() -> None:
         check_tags([("k" * 129, "v")])
     with pytest.raises(BadRequest, match="Tag values"):
         check_tags([("k", "v" * 257)])
+    with pytest.raises(BadRequest, match="Duplicate tag keys are not allowed"):
+        check_tags([("k", "a"), ("other", "b"), ("k", "b")])
 
 
 # -- preferences -----------------------------------------------------------------------------------------

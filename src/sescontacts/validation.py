@@ -89,6 +89,8 @@ def check_tags(tags: Sequence[tuple[str, str]]) -> None:
             raise BadRequest("Tag keys must be 1 to 128 characters long.", field="Tags")
         if len(value) > 256:
             raise BadRequest("Tag values can be at most 256 characters long.", field="Tags")
+    if len({key for key, _ in tags}) != len(tags):  # AWS refuses them rather than picking one
+        raise BadRequest("Duplicate tag keys are not allowed.", field="Tags")
 
 
 def enum_message(member: str, value: object) -> str:
