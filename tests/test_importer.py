@@ -205,7 +205,11 @@ def test_counters_follow_a_big_import_and_delete(store: SqliteContactStore, tmp_
 # -- the store's bulk fast path agrees with model.apply_patch ---------------------------------------------
 
 _status = st.sampled_from([OPT_IN, OPT_OUT])
-_attrs = st.none() | st.dictionaries(st.sampled_from(["a", "b", "c"]), st.integers(0, 3) | st.none(), max_size=3)
+_attrs = st.none() | st.dictionaries(
+    st.sampled_from(["a", "b", "c"]),
+    st.integers(0, 3) | st.none() | st.booleans() | st.sampled_from([1.0, 0.0, "1"]),
+    max_size=3,
+)
 _existing = st.none() | st.builds(
     lambda unsub, prefs, attrs: Contact("p@x.com", unsub, prefs, None if attrs is None else _dump(attrs)),
     st.booleans(),

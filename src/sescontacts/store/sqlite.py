@@ -178,6 +178,19 @@ def _row(list_id: int, key: str, contact: Contact) -> tuple[object, ...]:
     )
 
 
+def _same_object(attributes: object, text: str | None, stored: str | None) -> bool:
+    """model.same_attributes(text, stored), cheaper when they differ (the common case of an update): objects
+    that are not even equal as Python values cannot be the same JSON, so one parse decides; only equal ones
+    (1 == 1.0 == true in Python) go to the exact comparison."""
+    if attributes is None or stored is None:
+        return same_attributes(text, stored)
+    try:
+        current = orjson.loads(stored)
+    except orjson.JSONDecodeError:
+        return False
+    return current == attributes and same_attributes(text, stored)
+
+
 # Results are immutable: the bulk paths share one instance per outcome instead of a million.
 _CREATED = RowResult(Outcome.CREATED)
 _UPDATED = RowResult(Outcome.UPDATED)
@@ -662,7 +675,7 @@ class SqliteContactStore:
             data = old_data
             if attributes is not MISSING:
                 text = None if attributes is None else dumps(attributes).decode()
-                if text != old_data and not same_attributes(text, old_data):
+                if text != old_data and not _same_object(attributes, text, old_data):
                     data = text
             topics = old_topics
             if patch.topic_preferences:
