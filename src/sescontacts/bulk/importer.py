@@ -278,7 +278,9 @@ def run_import(
     counts = report.counts
     kept_rejects = report.rejects
     stop = threading.Event()
-    handoff: queue.Queue[Any] = queue.Queue(maxsize=2)
+    # One parsed batch waiting while the next is parsed and the previous written: enough to keep both threads
+    # busy, and what bounds memory.
+    handoff: queue.Queue[Any] = queue.Queue(maxsize=1)
     if db is None:  # a remote store (the ses backend) knows the batch size that suits its API
         batch_rows = getattr(store, "import_batch_rows", None) or batch_rows
     parser = threading.Thread(
