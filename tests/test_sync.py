@@ -389,3 +389,30 @@ def test_paced_rows_cost_two_calls_and_the_next_sync_adopts_their_timestamps(sto
     MirrorSync(store).sync(LIST, full=True)
     assert store.calls["get_contact"] == 1
     assert store.mirror.get_contact(LIST, "r0@example.com").unsubscribe_all is True
+
+
+@pytest.mark.parametrize(
+    ("status", "shown"),
+    [
+        (None, "Local copy not synced yet"),
+        ({"last_synced": 1.7e9}, "Local copy synced 2023-11-14 22:13 UTC."),
+        ({"running": True, "seen": 3000, "eta_seconds": 130.0}, "3,000 contacts listed, about 3 min left."),
+    ],
+)
+def test_console_overview_says_how_fresh_the_mirror_is(status: dict[str, Any] | None, shown: str) -> None:
+    from types import SimpleNamespace
+
+    from sescontacts.console.app import make_jinja
+    from sescontacts.model import ContactList, ListStats
+    from sescontacts.store.sync import SyncStatus
+
+    sync = SyncStatus(LIST, **status) if status is not None else None
+    store = SimpleNamespace(backend="ses", region="eu-west-1", sync_status=lambda: sync)
+    request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(services=SimpleNamespace(store=store))))
+    module = (
+        make_jinja()
+        .get_template("_partials.html")
+        .make_module({"request": request, "csrf_token": "x", "list_name": LIST})
+    )
+    html = " ".join(str(module.overview(ListStats(10, 2), ContactList(LIST))).split())
+    assert "Amazon SES · eu-west-1" in html and shown in html
