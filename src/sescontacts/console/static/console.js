@@ -73,6 +73,15 @@
     }
   }, true);
 
+  // The status filter means "unsubscribed from all" for the whole list and "opted out" for a topic.
+  document.addEventListener("change", function (event) {
+    if (event.target.id !== "topic") return;
+    var topic = event.target.value;
+    document.querySelectorAll("#status option[data-list-label]").forEach(function (option) {
+      option.textContent = topic ? option.dataset.topicLabel : option.dataset.listLabel;
+    });
+  });
+
   // Row selection: "select page" toggles every row; "all N matching" implies the whole page too.
   document.addEventListener("change", function (event) {
     var el = event.target;
