@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import signal
 import stat
 import subprocess
@@ -79,6 +78,14 @@ def _credentials(cwd: Path, *args: str, env: dict[str, str] | None = None) -> di
     return dict(line.removeprefix("export ").split("=", 1) for line in lines)
 
 
+def _follow(cwd: Path, *lines: str) -> subprocess.CompletedProcess[str]:
+    """Run printed instructions literally in a shell, with sescontacts and aws on the PATH as after install."""
+    env = _env(AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+    env["PATH"] = f"{AWS.parent}{os.pathsep}{env.get('PATH', '')}"
+    script = "set -e\n" + "\n".join(lines)
+    return subprocess.run(["bash", "-c", script], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
 def test_first_start_creates_everything_and_explains_how_to_use_it(tmp_path: Path) -> None:
     with serve(tmp_path) as started:
         data = tmp_path / "sescontacts-data"
@@ -91,17 +98,11 @@ def test_first_start_creates_everything_and_explains_how_to_use_it(tmp_path: Pat
         assert re.search(r"contact list:\s+contacts\s+\(created now\)", banner)
         assert str(data.resolve()) in banner
 
-        # Follow the printed instructions literally: the eval line, then the aws command.
         eval_line = next(line.strip() for line in banner.splitlines() if "sescontacts credentials" in line)
         assert eval_line == 'eval "$(sescontacts credentials)"'  # default data dir: no flag needed
-        keys = _credentials(tmp_path)
-        assert set(keys) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
         aws_line = next(line.strip() for line in banner.splitlines() if line.strip().startswith("aws sesv2"))
         assert f"--endpoint-url {url}" in aws_line and "--contact-list-name contacts" in aws_line
-        aws_env = _env(**keys, AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
-        result = subprocess.run(
-            [str(AWS), *shlex.split(aws_line)[1:]], env=aws_env, capture_output=True, text=True, timeout=60
-        )
+        result = _follow(tmp_path, eval_line, aws_line)
         assert result.returncode == 0, result.stderr
         assert '"Contacts": []' in result.stdout
 
@@ -164,4 +165,26 @@ def test_signals_shut_down_cleanly(tmp_path: Path, sig: int) -> None:
     # The database was closed cleanly: it opens again, with the list.
     with serve(tmp_path, "--data-dir", str(tmp_path / "d")) as started:
         assert "contact list: contacts" in started.banner() and "(created now)" not in started.banner()
+        assert _stop(started, signal.SIGTERM) == 0
+
+
+def test_instructions_work_for_a_data_dir_with_a_space(tmp_path: Path) -> None:
+    data = tmp_path / "my data"
+    with serve(tmp_path, "--data-dir", str(data)) as started:
+        lines = [line.strip() for line in started.banner().splitlines()]
+        eval_line = next(line for line in lines if "sescontacts credentials" in line)
+        aws_line = next(line for line in lines if line.startswith("aws sesv2"))
+        result = _follow(tmp_path, eval_line, aws_line)
+        assert result.returncode == 0, result.stderr
+        assert _stop(started, signal.SIGTERM) == 0
+
+
+def test_a_configured_list_that_cannot_be_created_is_reported(tmp_path: Path) -> None:
+    """The region's one list is 'contacts'; starting with another name must not pretend that list exists."""
+    with serve(tmp_path, "--data-dir", str(tmp_path / "d")) as started:
+        assert _stop(started, signal.SIGTERM) == 0
+    with serve(tmp_path, "--data-dir", str(tmp_path / "d"), "--contact-list", "newsletter") as started:
+        banner = started.banner()
+        assert "WARNING: contact list 'newsletter' does not exist" in banner
+        assert "this region already has 'contacts'" in banner
         assert _stop(started, signal.SIGTERM) == 0

@@ -87,6 +87,8 @@ def banner(services: Any, *, list_created: bool) -> list[str]:
         f"  contact list: {settings.contact_list}" + ("  (created now)" if list_created else ""),
         f"  data:         {settings.data_dir.resolve()}",
     ]
+    if settings.backend == "local" and not list_created:
+        lines += _missing_list_lines(services)
     if settings.backend == "local":
         lines += [
             "",
@@ -98,10 +100,33 @@ def banner(services: Any, *, list_created: bool) -> list[str]:
     return lines
 
 
+def _missing_list_lines(services: Any) -> list[str]:
+    """The configured list was not created because another list holds SES's one-list quota: say so, rather
+    than print instructions for a list that does not exist."""
+    from ..errors import NotFound
+
+    try:
+        services.store.get_list(services.settings.contact_list)
+        return []
+    except NotFound:
+        pass
+    existing = [f"'{lst.name}'" for lst in services.store.list_lists(page_size=10).items]
+    return [
+        "",
+        f"WARNING: contact list '{services.settings.contact_list}' does not exist, and it was not created because "
+        f"this region already has {', '.join(existing)} (SES allows one list per region).",
+        "  Use --contact-list with that name, or lift the quota with --max-contact-lists unlimited.",
+    ]
+
+
 def _data_dir_flag(settings: Any) -> str:
+    import shlex
+
     from ..settings import DEFAULT_DATA_DIR
 
-    return "" if str(settings.data_dir) == DEFAULT_DATA_DIR.removeprefix("./") else f" --data-dir {settings.data_dir}"
+    if str(settings.data_dir) == DEFAULT_DATA_DIR.removeprefix("./"):
+        return ""
+    return f" --data-dir {shlex.quote(str(settings.data_dir))}"
 
 
 @click.command()
