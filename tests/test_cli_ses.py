@@ -149,3 +149,34 @@ def test_import_command_on_the_ses_backend(server: RunningServer, tmp_path: Path
         aws_secret_access_key=SECRET_ACCESS_KEY,
     )
     assert ses.get_contact(ContactListName="contacts", EmailAddress="imp3@example.com")["AttributesData"] == '{"i":3}'
+
+
+def test_permission_simulation_names_what_is_denied() -> None:
+    from sescontacts.cli.ses import principal_arn, simulate
+
+    class Fake:
+        def __init__(self, denied: set[str]) -> None:
+            self.denied = denied
+            self.asked: dict[str, Any] = {}
+
+        def client(self, name: str, **_: Any) -> Any:
+            return self
+
+        def get_caller_identity(self) -> dict[str, str]:
+            return {"Arn": "arn:aws:sts::123456789012:assumed-role/Mailer/session-1", "Account": "123456789012"}
+
+        def simulate_principal_policy(self, **params: Any) -> dict[str, Any]:
+            self.asked = params
+            return {
+                "EvaluationResults": [
+                    {"EvalActionName": a, "EvalDecision": "implicitDeny" if a in self.denied else "allowed"}
+                    for a in params["ActionNames"]
+                ]
+            }
+
+    fake = Fake({"ses:DeleteContact"})
+    decisions = simulate(fake, "eu-west-1", "news", ["contacts"])
+    assert isinstance(decisions, dict) and decisions["ses:DeleteContact"] == "implicitDeny"
+    assert fake.asked["PolicySourceArn"] == "arn:aws:iam::123456789012:role/Mailer"
+    assert fake.asked["ResourceArns"] == ["arn:aws:ses:eu-west-1:123456789012:contact-list/news"]
+    assert principal_arn("arn:aws:iam::1:user/ann") == "arn:aws:iam::1:user/ann"

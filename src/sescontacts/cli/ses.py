@@ -327,9 +327,11 @@ def doctor(yes: bool, **options: Any) -> None:
                     check.fail(f"{action} is not allowed: {FEATURE_ACTIONS[feature][0]} will fail", _POLICY_HINT)
                 else:
                     check.ok(f"{action} allowed ({FEATURE_ACTIONS[feature][0]})")
-        check.warn(
-            "write permissions (CreateContact, UpdateContact, DeleteContact) are not tried: doctor changes nothing"
-        )
+        features = ["contacts", "lists"] + (["import-jobs"] if settings.s3_import_location else [])
+        if settings.ses_endpoint_url:
+            check.warn("write permissions are not checked against a custom endpoint: doctor changes nothing")
+        else:
+            _check_by_simulation(check, session, settings, features)
     if settings.s3_import_location:
         _check_s3(check, session, settings)
     click.echo("")
@@ -342,6 +344,50 @@ def doctor(yes: bool, **options: Any) -> None:
 _PROBE_ADDRESS = "sescontacts-doctor-probe@example.invalid"
 _PROBE_JOB = "00000000-0000-0000-0000-000000000000"
 _POLICY_HINT = "attach the policy printed by `sescontacts iam-policy` to your user or role"
+
+
+def principal_arn(caller_arn: str) -> str:
+    """The IAM principal to simulate: an assumed-role session ARN names its role."""
+    if ":assumed-role/" in caller_arn:
+        prefix, _, rest = caller_arn.partition(":assumed-role/")
+        account = prefix.rsplit(":", 1)[-1]
+        partition = prefix.split(":")[1]
+        return f"arn:{partition}:iam::{account}:role/{rest.split('/', 1)[0]}"
+    return caller_arn
+
+
+def simulate(session: Any, region: str, list_name: str, features: list[str]) -> dict[str, str] | str:
+    """Every action the features need, as IAM would decide it for the caller ('allowed', 'implicitDeny'...),
+    without calling any of them. A string instead when the simulation itself is not possible."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        caller = session.client("sts", region_name=region).get_caller_identity()
+        principal = principal_arn(str(caller["Arn"]))
+        account = str(caller["Account"])
+        actions = sorted({a for f in features for a in FEATURE_ACTIONS[f][1]})
+        answer = session.client("iam", region_name=region).simulate_principal_policy(
+            PolicySourceArn=principal,
+            ActionNames=actions,
+            ResourceArns=[f"arn:aws:ses:{region}:{account}:contact-list/{list_name}"],
+        )
+    except (ClientError, BotoCoreError) as exc:
+        return f"cannot simulate IAM permissions ({exc}); iam:SimulatePrincipalPolicy would let doctor check them"
+    return {r["EvalActionName"]: str(r["EvalDecision"]) for r in answer.get("EvaluationResults", [])}
+
+
+def _check_by_simulation(check: Check, session: Any, settings: Any, features: list[str]) -> None:
+    decisions = simulate(session, settings.region, settings.contact_list, features)
+    if isinstance(decisions, str):
+        check.warn(decisions)
+        return
+    for feature in features:
+        why, actions = FEATURE_ACTIONS[feature]
+        denied = [a for a in actions if decisions.get(a, "allowed") != "allowed"]
+        if denied:
+            check.fail(f"not allowed: {', '.join(denied)} ({why})", _POLICY_HINT)
+        else:
+            check.ok(f"IAM allows what it takes to {why}")
 
 
 def _check_s3(check: Check, session: Any, settings: Any) -> None:
