@@ -131,6 +131,12 @@ def utc_day(timestamp: float) -> str:
 # -- contact lists ---------------------------------------------------------------------------------------
 
 
+def test_implements_the_whole_interface(store: ContactStore) -> None:
+    assert isinstance(store, ContactStore)  # every method of the protocol is there
+    assert store.backend in ("local", "ses")
+    assert store.region and store.account_id
+
+
 def test_the_fixture_list_exists_empty(store: ContactStore, list_name: str) -> None:
     contact_list = store.get_list(list_name)
     assert contact_list.name == list_name
