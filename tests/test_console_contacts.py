@@ -241,3 +241,38 @@ def test_bulk_actions_confirm_how_many_change(console: Console) -> None:
     assert {c.email for c in remaining} == {f"user{i:02d}@example.org" for i in range(0, 12, 2)}
     console.post("/contacts/bulk", {"action": "resubscribe", "all": "1", "confirm": "1"})
     assert console.store.count_contacts(console.list_name, ContactQuery(status=OPT_OUT)).value == 0
+
+
+def test_merge_applies_only_the_forms_changes() -> None:
+    from sescontacts.console.views.contact_form import merge
+
+    original = {"a": 1, "b": 2, "c": 3}
+    edited = {"a": 1, "b": 20, "d": 4}  # b changed, c removed, d added
+    current = {"a": 10, "b": 2, "c": 3, "e": 5}  # a and e changed by someone else
+    assert merge(original, edited, current) == {"a": 10, "b": 20, "d": 4, "e": 5}
+
+
+def test_editing_raw_attributes_that_are_not_an_object_keeps_them(console: Console) -> None:
+    seed(console, 0)
+    console.store.create_contact(console.list_name, Contact("raw@example.com", attributes_data='"just text"'))
+    form = console.client.get("/contacts/edit", params={"email": "raw@example.com"}).text
+    assert 'value="json" checked' in form  # only raw editing can show it
+    original = html.unescape(re.search(r'name="original" value="([^"]+)"', form).group(1))
+    response = console.post(
+        "/contacts/edit",
+        {
+            "email": "raw@example.com",
+            "original": original,
+            "attr_mode": "json",
+            "attributes_json": '"just text"',
+            "unsubscribe_all": "1",
+        },
+    )
+    assert response.status_code == 303  # untouched raw text is kept; the other change is saved
+    kept = console.store.get_contact(console.list_name, "raw@example.com")
+    assert kept.attributes_data == '"just text"' and kept.unsubscribe_all
+    response = console.post(
+        "/contacts/edit",
+        {"email": "raw@example.com", "original": original, "attr_mode": "json", "attributes_json": '"changed"'},
+    )
+    assert response.status_code == 400 and "must be a JSON object" in response.text  # new text must be an object

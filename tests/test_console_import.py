@@ -114,3 +114,13 @@ def test_unknown_job_and_upload(importer: Console) -> None:
     assert importer.client.get("/import/jobs/nope").status_code == 404
     response = importer.client.get("/import/preview?upload=../../etc", follow_redirects=False)
     assert response.status_code == 303
+
+
+@pytest.mark.parametrize(
+    ("given", "safe"),
+    [("../../etc/passwd", "passwd"), ("C:\\Users\\x\\list.csv", "list.csv"), ("<b>.csv", "_b_.csv"), ("...", "upload")],
+)
+def test_uploaded_file_names_cannot_escape_the_uploads_folder(given: str, safe: str) -> None:
+    from sescontacts.console.uploads import safe_file_name
+
+    assert safe_file_name(given) == safe

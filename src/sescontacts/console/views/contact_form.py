@@ -88,6 +88,15 @@ class ContactForm:
             original=str(data.get("original", "")),
         )
 
+    def original_attributes_data(self) -> str | None:
+        """The AttributesData text the edit form was rendered from."""
+        try:
+            original = orjson.loads(self.original) if self.original else {}
+        except orjson.JSONDecodeError:
+            return None
+        value = original.get("a") if isinstance(original, dict) else None
+        return value if isinstance(value, str) else None
+
     def display_rows(self) -> list[AttrRow]:
         return [*self.rows, *(AttrRow("", "") for _ in range(EMPTY_ROWS))]
 
@@ -190,7 +199,14 @@ async def edit_contact(request: Request) -> Response:
     )
 
 
-def _save_edit(store: ContactStore, name: str, form: ContactForm, attributes: dict[str, object] | None) -> Contact:
+def _save_edit(
+    store: ContactStore,
+    name: str,
+    form: ContactForm,
+    attributes: dict[str, object] | None,
+    *,
+    keep_attributes: bool = False,
+) -> Contact:
     """Read, merge the form's changes into what is stored now, write."""
     current = store.get_contact(name, form.email)
     try:
@@ -214,9 +230,16 @@ def _save_edit(store: ContactStore, name: str, form: ContactForm, attributes: di
     else:
         merged = merge(original_attributes, attributes or {}, current_attributes or {})
         attributes_data = current.attributes_data if merged == (current_attributes or {}) else _dump(merged or None)
+    if keep_attributes:
+        attributes_data = current.attributes_data
     return store.update_contact(
         name, Contact(current.email, unsubscribe_all, preferences, attributes_data), merge_topic_preferences=False
     )
+
+
+def _keep_attributes(store: ContactStore, name: str, form: ContactForm, _: object) -> Contact:
+    """Save the other fields and leave the stored AttributesData exactly as it is now."""
+    return _save_edit(store, name, form, None, keep_attributes=True)
 
 
 async def update_contact(request: Request) -> Response:
@@ -224,10 +247,15 @@ async def update_contact(request: Request) -> Response:
     contact_list = await in_thread(store.get_list, name)
     form = ContactForm.from_post(await request.form(), contact_list)
     errors = FormErrors()
-    attributes = form.attributes(errors)
+    if form.mode == "json" and form.raw_json.strip() == (form.original_attributes_data() or "").strip():
+        # Untouched raw text is kept as it is, even text the console would not write (not an object).
+        save = _keep_attributes
+    else:
+        save = _save_edit
+    attributes = None if save is _keep_attributes else form.attributes(errors)
     if not errors:
         try:
-            await in_thread(_save_edit, store, name, form, attributes)
+            await in_thread(save, store, name, form, attributes)
         except SesContactsError as exc:
             errors.add_error(exc)
     if errors:
