@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import botocore.session
 import pytest
+from botocore.utils import percent_encode
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sescontacts.sesapi.app import load_handlers
 from sescontacts.sesapi.routing import TABLE, OperationTable
@@ -128,3 +131,17 @@ def test_bindings_match_botocores_sesv2_model(table: OperationTable) -> None:
             continue
         http = model.operation_model(name).http
         assert (op.method, op.template) == (http["method"], http["requestUri"].split("?")[0]), name
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    name=st.text(min_size=0, max_size=30).filter(lambda s: "\x00" not in s),
+    email=st.text(min_size=0, max_size=40).filter(lambda s: "\x00" not in s),
+)
+def test_any_label_round_trips_through_botocores_encoding(name: str, email: str) -> None:
+    """Whatever botocore puts in a URI label (percent_encode, safe '-._~'), routing decodes back exactly."""
+    load_handlers()
+    path = f"/v2/email/contact-lists/{percent_encode(name)}/contacts/{percent_encode(email)}"
+    match = TABLE.match("GET", path.encode("ascii"))
+    assert match is not None
+    assert (match[0].name, match[1]) == ("GetContact", {"ContactListName": name, "EmailAddress": email})

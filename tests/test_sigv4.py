@@ -9,6 +9,9 @@ import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from botocore.utils import percent_encode
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sescontacts.errors import (
     IncompleteSignature,
@@ -196,3 +199,15 @@ def test_bad_x_amz_date_format() -> None:
     headers = [(k, b"2026-11-26T09:06:51Z") if k == b"x-amz-date" else (k, v) for k, v in request["headers"]]  # type: ignore[attr-defined]
     with pytest.raises(IncompleteSignature, match="ISO-8601"):
         verifier().verify(**{**request, "headers": headers})  # type: ignore[arg-type]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    email=st.text(min_size=0, max_size=40),
+    token=st.text(min_size=0, max_size=40),
+    body=st.binary(max_size=200),
+)
+def test_any_botocore_signed_request_verifies(email: str, token: str, body: bytes) -> None:
+    """Arbitrary labels and query values, encoded as botocore encodes them, and any body bytes."""
+    target = f"/v2/email/contact-lists/L/contacts/{percent_encode(email)}?NextToken={percent_encode(token)}&PageSize=5"
+    assert verifier().verify(**signed("PUT", target, body)) == KEY  # type: ignore[arg-type]
