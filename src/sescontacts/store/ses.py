@@ -222,7 +222,7 @@ class SesContactStore:
         self.import_poll_interval = 2.0
         self.list_cache_seconds = 10.0
         self._list_fetched: dict[str, float] = {}
-        self._failures: list[tuple[int, str]] = []
+        self._local = threading.local()  # per thread: the refused rows of the batch this thread just applied
 
     @classmethod
     def open(cls, settings: Settings, db: Database) -> SesContactStore:
@@ -304,19 +304,20 @@ class SesContactStore:
 
     def take_failures(self) -> list[tuple[int, str]]:
         """Rows of the last bulk batch that SES's import job refused: (index in the batch, SES's reason)."""
-        failures, self._failures = self._failures, []
+        failures: list[tuple[int, str]] = getattr(self._local, "failures", [])
+        self._local.failures = []
         return failures
 
     def _use_import_job(self, list_name: str, rows: int) -> bool:
         """An import job costs two walks of the list (a page per 1,000 contacts) and a few polls; row by row
-        costs up to three calls a row. Take the cheaper."""
+        costs two calls a row. Take the cheaper."""
         if not self.s3_import_location:
             return False
         try:
             listed = self.mirror.count_contacts(list_name, ContactQuery()).value
         except errors.NotFound:
             listed = 0
-        return 3 * rows > 2 * (listed // self.list_page_size + 1) + 10
+        return 2 * rows > 2 * (listed // self.list_page_size + 1) + 10
 
     def _import_job_runner(self) -> Any:
         from .importjob import ImportJobRunner
@@ -593,11 +594,11 @@ class SesContactStore:
         Re-running a batch after a crash is safe: rows already applied come out UNCHANGED. With an S3 location
         and enough rows, the batch goes through one import job instead (:mod:`.importjob`).
         """
-        self._failures = []
+        self._local.failures = []
         if not dry_run and self._use_import_job(list_name, len(patches)):
             runner = self._import_job_runner()
             results: list[RowResult] = runner.upsert(list_name, patches, policy)
-            self._failures = runner.failures
+            self._local.failures = runner.failures
             return results
         topics = sorted({t for p in patches for t in p.topic_preferences})
         self._check_topics(list_name, topics)
@@ -636,11 +637,11 @@ class SesContactStore:
             mark_pending(conn, list_name, [key_of(contact.email)], self._now())
 
     def delete_contacts(self, list_name: str, emails: Sequence[str], *, dry_run: bool = False) -> list[RowResult]:
-        self._failures = []
+        self._local.failures = []
         if not dry_run and self._use_import_job(list_name, len(emails)):
             runner = self._import_job_runner()
             outcome: list[RowResult] = runner.delete(list_name, emails)
-            self._failures = runner.failures
+            self._local.failures = runner.failures
             return outcome
         results: list[RowResult] = []
         seen: set[str] = set()
