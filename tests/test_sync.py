@@ -416,3 +416,17 @@ def test_console_overview_says_how_fresh_the_mirror_is(status: dict[str, Any] | 
     )
     html = " ".join(str(module.overview(ListStats(10, 2), ContactList(LIST))).split())
     assert "Amazon SES · eu-west-1" in html and shown in html
+
+
+def test_schedule_leaves_most_of_the_rate_to_people(tmp_path: Path) -> None:
+    from sescontacts.db import Database
+    from sescontacts.store.sqlite import SqliteContactStore
+
+    mirror = SqliteContactStore(Database(tmp_path / "m.db"), max_lists=None)
+    store = SesContactStore(mirror, region=REGION, client=object(), pacer=Pacer(1, 2), account_id="0")
+    try:
+        sync = MirrorSync(store, interval=300)
+        assert sync.next_wait(10) == 300  # a small list: the configured interval
+        assert sync.next_wait(1000) == 3000  # a walk of 1,000 s: wait 3,000 s, syncing takes a quarter
+    finally:
+        store.close()
