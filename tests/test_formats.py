@@ -443,7 +443,7 @@ def test_random_bytes_never_raise_anything_but_file_error(tmp_path: Path, data: 
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(text=st.text(alphabet='{}[]",:\n \\ae@.tu1', max_size=120), name=st.sampled_from(["t.csv", "t.json"]))
+@given(text=st.text(alphabet='{}[]",:\n \\ae@.tu1', max_size=120), name=st.sampled_from(["t.csv", "t.json", "t.jsonl"]))
 def test_structured_garbage_never_raises_anything_but_file_error(tmp_path: Path, text: str, name: str) -> None:
     try:
         read_bytes(tmp_path, text.encode(), name=name)
@@ -464,3 +464,12 @@ def test_make_patch_is_a_contact_patch() -> None:
     assert type(made) is ContactPatch and hash(made.email) == hash("a@example.com")
     with pytest.raises(AttributeError):
         made.email = "b@example.com"  # type: ignore[misc]  # still frozen
+
+
+def test_json_lines_with_a_line_that_is_not_an_object(tmp_path: Path) -> None:
+    read = read_bytes(tmp_path, b'{"emailAddress": "a@example.com"}\n[1, 2]\n"x"\n', name="c.jsonl")
+    assert len(read.patches) == 1
+    assert [(r.line, r.reason) for r in read.rejects] == [
+        (2, "expected a JSON object, found an array"),
+        (3, "expected a JSON object, found a string"),
+    ]

@@ -468,11 +468,10 @@ class Reader:
         if kind == "array":
             yield from self._json_array(raw, skip)
             return
-        text = _text(raw)
         if kind == "lines":
-            yield from self._json_lines(text, skip)
+            yield from self._json_lines(raw, skip)
         else:
-            yield from self._json_stream(text, skip)
+            yield from self._json_stream(_text(raw), skip)
 
     def _json_kind(self) -> str:
         if self.json_kind:
@@ -515,29 +514,37 @@ class Reader:
         self.json_kind = kind
         return kind
 
-    def _json_lines(self, text: IO[str], skip: int) -> Iterator[Record]:
+    def _json_lines(self, raw: BinaryIO, skip: int) -> Iterator[Record]:
+        """Lines as bytes, straight to orjson (the scan already proved the file is UTF-8): no text decoding."""
         loads = orjson.loads
+        decode_error = orjson.JSONDecodeError
         seen = 0
         convert = self._from_object
-        for number, line_text in enumerate(text, start=1):
-            if not line_text or line_text.isspace():
+        for number, line_bytes in enumerate(raw, start=1):
+            if number == 1:
+                line_bytes = line_bytes.removeprefix(codecs.BOM_UTF8)
+            if not line_bytes or line_bytes.isspace():
                 continue
             seen += 1
             if seen <= skip:
                 continue
             try:
-                obj = loads(line_text)
-            except orjson.JSONDecodeError as exc:
+                obj = loads(line_bytes)
+            except decode_error as exc:
+                line_text = line_bytes.decode("utf-8")
                 repaired, commas = _drop_trailing_commas(line_text)
                 try:
                     obj = loads(repaired) if commas else None
-                except orjson.JSONDecodeError:
+                except decode_error:
                     obj = None
                 if obj is None:
                     yield number, Reject(number, _guess_email(line_text), "", f"not valid JSON: {_reason(exc)}")
                     continue
                 for pos in commas:
                     self.warnings.append(f"line {number}: trailing comma before {_closer(line_text, pos)!r} ignored")
+            if type(obj) is not dict:
+                yield number, Reject(number, "", "", f"expected a JSON object, found {json_type_name(obj)}")
+                continue
             yield number, convert(obj, number)
 
     def _json_stream(self, text: IO[str], skip: int) -> Iterator[Record]:
@@ -592,7 +599,7 @@ class Reader:
         """One JSON object to a patch: keys match case-insensitively; attributesData may be an object or a
         string holding one (SES's form); topicPreferences a list of {topicName, subscriptionStatus} (SES's
         form) or an object {topic: status}."""
-        if EMAIL in obj and len(obj) <= 4 and all(k in _JSON_KEYS for k in obj):
+        if obj.keys() <= _JSON_KEYS:  # SES's own spelling of every key: the common case
             values = obj
         else:
             values = {}
@@ -647,9 +654,16 @@ class Reader:
             if raw_attrs is None or (isinstance(raw_attrs, str) and not raw_attrs.strip()):
                 attributes = MISSING if self.options.merge_attributes else None
             elif isinstance(raw_attrs, str):
-                parsed_attrs, problem = attributes_problem(raw_attrs)
-                if problem is not None:
-                    return Reject(line, email, ATTRIBUTES, problem)
+                parsed_attrs: Any = None
+                if len(raw_attrs) <= _SMALL_ATTRIBUTES:
+                    try:
+                        parsed_attrs = orjson.loads(raw_attrs)
+                    except orjson.JSONDecodeError:
+                        parsed_attrs = None
+                if type(parsed_attrs) is not dict:
+                    parsed_attrs, problem = attributes_problem(raw_attrs)
+                    if problem is not None:
+                        return Reject(line, email, ATTRIBUTES, problem)
                 attributes = parsed_attrs
             elif isinstance(raw_attrs, dict):
                 size = len(orjson.dumps(raw_attrs))
