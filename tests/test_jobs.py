@@ -369,3 +369,13 @@ def test_import_jobs_with_boto3_against_a_running_server(tmp_path: Path) -> None
 def test_job_manager_is_on_services(services: Services) -> None:
     assert isinstance(services.jobs, JobManager)
     assert services.jobs.start in services.on_start and services.jobs.stop in services.on_stop
+
+
+def test_a_queued_job_of_a_dead_cli_process_is_interrupted(services: Services, tmp_path: Path) -> None:
+    job = services.jobs.submit(make_csv(tmp_path / "a.csv", 5), ImportOptions(LIST), file_name="a.csv", run_here=True)
+    with services.db.write() as conn:
+        conn.execute("UPDATE bulk_jobs SET owner = ? WHERE id = ?", (f"{os.uname().nodename}:{_dead_pid()}", job.id))
+    services.jobs.recover()
+    assert services.jobs.get(job.id).state == "interrupted"
+    services.jobs.resume(job.id, run_here=True)
+    assert services.jobs.run(job.id).counts["created"] == 5

@@ -273,10 +273,13 @@ class JobManager:
             self._thread = None
 
     def recover(self) -> list[Job]:
-        """Running jobs whose owner process is gone become ``interrupted``. Returns them."""
+        """Running jobs whose owner process is gone become ``interrupted``, and so do queued jobs a CLI
+        process created for itself and never ran. Returns them."""
         interrupted = []
         with self.db.write() as conn:
-            rows = conn.execute(f"SELECT {_COLUMNS} FROM bulk_jobs WHERE state = 'running'").fetchall()
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM bulk_jobs WHERE state = 'running' OR (state = 'queued' AND owner IS NOT NULL)"
+            ).fetchall()
             for row in rows:
                 job = _job(row)
                 if job.owner == self._owner or _owner_alive(job.owner):
