@@ -124,3 +124,15 @@ def test_uploaded_file_names_cannot_escape_the_uploads_folder(given: str, safe: 
     from sescontacts.console.uploads import safe_file_name
 
     assert safe_file_name(given) == safe
+
+
+def test_a_running_import_is_shown_on_the_contacts_page(tmp_path: Path) -> None:
+    from sescontacts.bulk.report import ImportOptions
+
+    console = Console(tmp_path / "data").login()  # no worker started: the job stays queued
+    file = tmp_path / "queued.csv"
+    file.write_bytes(CSV)
+    job = console.services.jobs.submit(file, ImportOptions(contact_list=console.list_name), file_name="queued.csv")
+    page = console.client.get("/").text
+    assert "Importing <strong>queued.csv</strong>" in page and f"/import/jobs/{job.id}" in page
+    console.services.close()

@@ -64,6 +64,13 @@ def attribute_summary(data: str | None, limit: int = 3) -> list[tuple[str, str]]
     return pairs
 
 
+def counts_summary(counts: dict[str, int]) -> str:
+    """``created 3, rejected 1``: the non-zero outcomes of an import, for the history table."""
+    from ..bulk.jobs import counts_summary as summary
+
+    return summary(counts)
+
+
 def calendar_days(
     added: tuple[tuple[str, int], ...], days: int = 30, today: dt.date | None = None
 ) -> list[tuple[str, int]]:
@@ -98,6 +105,7 @@ def make_jinja() -> Environment:
     env.filters["attr_summary"] = attribute_summary
     env.filters["attr_text"] = attribute_text
     env.filters["calendar_days"] = calendar_days
+    env.filters["counts_summary"] = counts_summary
     env.globals["HTMX_FILE"] = HTMX_FILE
     env.globals["STATIC_VERSION"] = _static_version()
     env.globals["OPT_IN"] = OPT_IN

@@ -95,11 +95,15 @@ async def count(request: Request) -> Response:
 async def contacts_page(request: Request) -> Response:
     view = ContactsView.from_params(request.query_params)
     data = await in_thread(load_contacts, services(request).store, list_name(request), view)
+    jobs = getattr(services(request), "jobs", None)
     if is_htmx(request) and request.headers.get("hx-target") == "results":
         response = render_partial(request, "results", view, data)
         response.headers["hx-push-url"] = view.url()  # the canonical, shareable URL of this view
         return response
-    return render(request, "contacts.html", view=view, data=data)
+    running = []
+    if jobs is not None:  # an import in progress stays one click away after the dialog is closed
+        running = [job for job in await in_thread(jobs.list, 5) if job.state in ("queued", "running")]
+    return render(request, "contacts.html", view=view, data=data, running=running)
 
 
 STATS_TTL = 5.0
