@@ -159,15 +159,39 @@ def test_status_shows_last_sync_and_progress(store: SesContactStore, ses: Any) -
     assert status is not None and not status.running
     assert status.last_synced is not None and status.last_synced >= before
     assert status.last_full == status.last_synced
-    running = [s for s in seen if s.running]
-    assert [s.seen for s in running] == [5, 10, 15]
-    # A first sync into an empty mirror cannot know the total: no made-up ETA.
-    assert all(s.eta_seconds is None for s in running[:-1])
-    # The next one knows the total (the mirror's count) and gives an ETA that falls as pages are listed.
+    walk = [s for s in seen if s.running and s.phase == "walk"]
+    fetch = [s for s in seen if s.running and s.phase == "fetch"]
+    assert [s.seen for s in walk] == [5, 10, 15]
+    assert [s.to_fetch for s in walk] == [5, 10, 15]  # listed at once, details read afterwards
+    # A first sync into an empty mirror cannot know the total: no made-up ETA while pages remain.
+    assert all(s.eta_seconds is None for s in walk[:-1])
+    # Reading the details: the number left is exact, and so is the ETA but for the rate.
+    assert fetch and all(s.eta_seconds is not None for s in fetch)
+    assert [s.to_fetch for s in fetch] == sorted((s.to_fetch for s in fetch), reverse=True)
+    assert fetch[-1].to_fetch == 0
+    # The next sync knows the total (the mirror's count) and gives an ETA that falls as pages are listed.
     seen.clear()
     sync.sync(LIST, full=True)
     etas = [s.eta_seconds for s in seen if s.running]
     assert all(e is not None for e in etas) and etas == sorted(etas, reverse=True)
+
+
+def test_the_walk_shows_every_contact_before_the_details_are_read(store: SesContactStore, ses: Any) -> None:
+    """After the pages alone, the console has every contact with its subscription state (and counts)."""
+    seed(ses, 12)
+    sync = MirrorSync(store, page_size=5)
+    snapshots: list[tuple[int, int]] = []
+
+    def watch(status: Any) -> None:
+        if status.running and status.phase == "walk" and status.seen == 12:  # last page in, no GetContact yet
+            stats = store.list_stats(LIST)
+            snapshots.append((stats.total, stats.unsubscribed))
+
+    sync.on_progress = watch
+    sync.sync(LIST, full=True)
+    assert snapshots == [(12, 3)]  # all 12 there, the 3 unsubscribed known, from the pages alone
+    assert store.calls["get_contact"] == 12  # the details came after
+    assert mirror_state(store) == ses_state(ses)
 
 
 def test_list_deleted_in_ses_leaves_the_mirror(store: SesContactStore, ses: Any) -> None:
@@ -397,6 +421,10 @@ def test_paced_rows_cost_two_calls_and_the_next_sync_adopts_their_timestamps(sto
         (None, "Local copy not synced yet"),
         ({"last_synced": 1.7e9}, "Local copy synced 2023-11-14 22:13 UTC."),
         ({"running": True, "seen": 3000, "eta_seconds": 130.0}, "3,000 contacts listed, about 3 min left."),
+        (
+            {"running": True, "phase": "fetch", "to_fetch": 5000, "eta_seconds": 5000.0},
+            "Reading the details of 5,000 new or changed contacts, about 84 min left.",
+        ),
     ],
 )
 def test_console_overview_says_how_fresh_the_mirror_is(status: dict[str, Any] | None, shown: str) -> None:

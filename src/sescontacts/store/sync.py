@@ -2,20 +2,26 @@
 contacts unsubscribing through SES's own links.
 
 SES offers no "changed since" query, so every sync lists every page of ListContacts (1,000 contacts per
-call) and compares each contact's LastUpdatedTimestamp with the mirror's copy; only contacts that are new or
-changed cost a GetContact (the only call that returns attributes). With the 1 request/s pacer that is ~100 s
-for 100,000 unchanged contacts, plus one second per changed contact.
+call) and compares each contact's LastUpdatedTimestamp with the mirror's copy. Each sync has two phases:
+
+1. **walk**: the pages. What a page shows (address, unsubscribe-all, topic preferences, timestamp) goes to the
+   mirror at once, so after ~100 calls for 100,000 contacts the console has every contact, its subscription
+   state and the counts. Contacts that are new or changed are queued (``ses_unfetched``).
+2. **fetch**: one GetContact per queued contact (the only call that returns attributes and the creation
+   time). At the 1 request/s pacer that is a second per changed contact: a day for a first sync of 100,000,
+   nothing for a list that did not change.
 
 Two kinds:
 - **full**: a walk from the first page; when it completes, contacts the mirror has but SES did not list
   (and that were not written since the walk began) are removed, and the list's topics are refreshed.
-- **incremental**: continues an interrupted walk where it stopped (its NextToken and the set of contacts
-  seen are in the database), else starts one. A completed incremental walk removes contacts too, since it
-  has then seen the whole list.
+- **incremental**: continues an interrupted sync where it stopped (its NextToken, the contacts it saw and the
+  queue are in the database), else starts one. A completed walk removes contacts too, since it has then
+  seen the whole list.
 
-Resumable after a kill: fetched contacts are committed in small chunks, and each page's NextToken together
-with the contacts it listed in one transaction. A restart resumes from the last committed page (or restarts
-the walk if SES no longer accepts the token: contacts already fetched are then unchanged and cost nothing).
+Resumable after a kill: each page commits with its NextToken, the contacts it listed and its queue in one
+transaction; fetched contacts are committed in small chunks. A restart resumes from the last committed page
+(or restarts the walk if SES no longer accepts the token: contacts already read are unchanged and cost
+nothing), or continues the fetch phase.
 """
 
 from __future__ import annotations
@@ -83,7 +89,18 @@ def _schema_v2(conn: sqlite3.Connection) -> None:
     )
 
 
-register_migrations("ses_sync", [_schema_v1, _schema_v2])
+def _schema_v3(conn: sqlite3.Connection) -> None:
+    # Two phases: the walk writes what ListContacts shows at once (the console has every contact, its
+    # subscription state and counts after ~1 call per 1,000 contacts), the fetch phase then reads the
+    # attributes of the contacts in ses_unfetched one GetContact at a time.
+    conn.execute("ALTER TABLE ses_sync ADD COLUMN phase TEXT NOT NULL DEFAULT 'walk'")
+    conn.execute(
+        "CREATE TABLE ses_unfetched (list_name TEXT NOT NULL, email_key TEXT NOT NULL, email TEXT NOT NULL, "
+        "PRIMARY KEY (list_name, email_key)) WITHOUT ROWID"
+    )
+
+
+register_migrations("ses_sync", [_schema_v1, _schema_v2, _schema_v3])
 
 
 def mark_pending(conn: sqlite3.Connection, list_name: str, keys: list[str], written_at: float) -> None:
@@ -97,7 +114,7 @@ def mark_pending(conn: sqlite3.Connection, list_name: str, keys: list[str], writ
 
 _STATE_COLUMNS = (
     "state, kind, started, next_token, pages, seen, fetched, removed, calls, estimate, "
-    "last_synced, last_full, last_duration, last_error"
+    "last_synced, last_full, last_duration, last_error, phase"
 )
 
 
@@ -120,6 +137,8 @@ class SyncStatus:
     last_duration: float | None = None
     last_error: str | None = None
     eta_seconds: float | None = None
+    phase: str = "walk"  # "walk": listing pages; "fetch": reading the attributes of new or changed contacts
+    to_fetch: int = 0  # contacts listed whose attributes are still to be read
 
     @property
     def fraction(self) -> float | None:
@@ -210,7 +229,15 @@ class MirrorSync:
             last_duration=state["last_duration"],
             last_error=state["last_error"],
             eta_seconds=self._eta(name, state) if running else None,
+            phase=state["phase"],
+            to_fetch=self._to_fetch(name),
         )
+
+    def _to_fetch(self, list_name: str) -> int:
+        row = (
+            self.db.reader().execute("SELECT count(*) FROM ses_unfetched WHERE list_name = ?", (list_name,)).fetchone()
+        )
+        return int(row[0])
 
     def _default_list(self) -> str:
         row = self.db.reader().execute("SELECT list_name FROM ses_sync ORDER BY last_synced DESC LIMIT 1").fetchone()
@@ -219,18 +246,21 @@ class MirrorSync:
     def _eta(self, list_name: str, state: dict[str, Any]) -> float | None:
         """Seconds left, from the calls still needed and the call rate actually achieved so far.
 
-        Calls left = the pages not yet listed + a GetContact for the share of contacts that turned out new or
-        changed on the pages already listed. The total is the mirror's count when the walk began (SES has no
-        count); with an empty mirror it is unknown, and so is the ETA (None) until the last page.
+        Calls left = the pages not yet listed + a GetContact for each contact listed as new or changed and not
+        yet read + the same share of the contacts on the pages still to list. The total is the mirror's count
+        when the walk began (SES has no count); with an empty mirror it is unknown until the last page, and
+        so is the ETA (None); in the fetch phase it is exact but for the rate.
         """
-        more = bool(state["next_token"]) or not state["pages"]
-        if state["estimate"] == 0:
-            return None if more else 0.0
+        to_fetch = self._to_fetch(list_name)
+        walking = state["phase"] == "walk"
+        more = walking and (bool(state["next_token"]) or not state["pages"])
+        if more and state["estimate"] == 0:
+            return None  # an empty mirror: SES has no count, so the number of pages left is unknown
         estimate = max(state["estimate"], state["seen"])
-        remaining = max(0, estimate - state["seen"])
+        remaining = max(0, estimate - state["seen"]) if walking else 0
         pages_left = math.ceil(remaining / self.page_size) + (1 if more and not remaining else 0)
-        share = state["fetched"] / state["seen"] if state["seen"] else 0.0
-        calls_left = pages_left + share * remaining
+        share = (state["fetched"] + to_fetch) / state["seen"] if state["seen"] else 0.0
+        calls_left = pages_left + to_fetch + min(1.0, share) * remaining
         rate = self.store.pacer.rate
         segment = self._segment.get(list_name)
         if segment is not None:
@@ -250,6 +280,7 @@ class MirrorSync:
         with self.db.write() as conn:
             conn.execute("DELETE FROM ses_sync WHERE list_name = ?", (list_name,))
             conn.execute("DELETE FROM ses_pending WHERE list_name = ?", (list_name,))
+            conn.execute("DELETE FROM ses_unfetched WHERE list_name = ?", (list_name,))
             conn.execute("DELETE FROM ses_sync_seen WHERE list_name = ?", (list_name,))
 
     # -- one sync --------------------------------------------------------------------------------------
@@ -314,6 +345,7 @@ class MirrorSync:
                     calls=1,
                     estimate=estimate,
                     last_error=None,
+                    phase="walk",
                 )
             state = self._state(list_name)
         else:
@@ -325,7 +357,7 @@ class MirrorSync:
             for row in self.db.reader().execute("SELECT email_key FROM ses_pending WHERE list_name = ?", (list_name,))
         }
         token: str | None = state["next_token"]
-        while True:
+        while state["phase"] == "walk":
             self._check_stop()
             params: dict[str, Any] = {"ContactListName": list_name, "PageSize": self.page_size}
             if token:
@@ -341,15 +373,19 @@ class MirrorSync:
             token = page.get("NextToken") or None
             self._report(list_name)
             if token is None:
+                self._end_walk(list_name)
                 break
+        self._fetch_phase(list_name)
         return self._finish(list_name, began, calls_before)
 
     def _page(self, list_name: str, page: dict[str, Any]) -> None:
+        """One page, in one transaction: what it shows goes to the mirror at once; the contacts that are new
+        or changed are queued for the fetch phase (their attributes need a GetContact each)."""
         items = page.get("Contacts") or []
         existing = self.store.mirror.mirror_existing(list_name, [item["EmailAddress"] for item in items])
-        pending: list[Contact] = []
+        listed: list[Contact] = []
         adopted: list[Contact] = []
-        fetched = 0
+        unfetched: list[tuple[str, str, str]] = []
         for item in items:
             key = email_key(item["EmailAddress"])
             have = existing.get(key)
@@ -363,40 +399,31 @@ class MirrorSync:
                 created = have.created if have is not None else listed_at
                 adopted.append(dataclasses.replace(ours, created=created, updated=listed_at))
                 continue
-            self._check_stop()
-            try:
-                answer = self.store.call("get_contact", ContactListName=list_name, EmailAddress=item["EmailAddress"])
-            except NotFound:
-                continue  # deleted since the page was listed
-            pending.append(contact_from_ses(answer))
-            fetched += 1
-            if fetched >= FETCH_CHUNK:
-                with self.db.write() as conn:
-                    self.store.mirror.mirror_contacts(list_name, pending)
-                    conn.execute(
-                        "UPDATE ses_sync SET fetched = fetched + ?, calls = calls + ? WHERE list_name = ?",
-                        (fetched, fetched, list_name),
-                    )
-                fetched = 0
-                pending = []
+            shown = contact_from_ses(item)  # no attributes, no creation time: kept from the mirror until read
+            if have is not None:
+                shown = dataclasses.replace(shown, attributes_data=have.attributes_data, created=have.created)
+            else:
+                shown = dataclasses.replace(shown, created=listed_at)
+            listed.append(shown)
+            unfetched.append((list_name, key, item["EmailAddress"]))
+        keys = [(list_name, email_key(item["EmailAddress"])) for item in items]
         with self.db.write() as conn:
-            self.store.mirror.mirror_contacts(list_name, pending)
+            self.store.mirror.mirror_contacts(list_name, listed)
             self.store.mirror.mirror_contacts(list_name, adopted, force=True)  # SES's timestamp for our state
             conn.executemany(
-                "DELETE FROM ses_pending WHERE list_name = ? AND email_key = ?",
-                [(list_name, email_key(item["EmailAddress"])) for item in items],
+                "INSERT OR IGNORE INTO ses_unfetched (list_name, email_key, email) VALUES (?, ?, ?)", unfetched
             )
-            conn.executemany(
-                "INSERT OR IGNORE INTO ses_sync_seen (list_name, email_key) VALUES (?, ?)",
-                [(list_name, email_key(item["EmailAddress"])) for item in items],
-            )
+            conn.executemany("DELETE FROM ses_pending WHERE list_name = ? AND email_key = ?", keys)
+            conn.executemany("INSERT OR IGNORE INTO ses_sync_seen (list_name, email_key) VALUES (?, ?)", keys)
             conn.execute(
-                "UPDATE ses_sync SET next_token = ?, pages = pages + 1, seen = seen + ?, fetched = fetched + ?, "
-                "calls = calls + ? WHERE list_name = ?",
-                (page.get("NextToken") or None, len(items), fetched, fetched + 1, list_name),
+                "UPDATE ses_sync SET next_token = ?, pages = pages + 1, seen = seen + ?, calls = calls + 1 "
+                "WHERE list_name = ?",
+                (page.get("NextToken") or None, len(items), list_name),
             )
 
-    def _finish(self, list_name: str, began: float, calls_before: int) -> SyncResult:
+    def _end_walk(self, list_name: str) -> None:
+        """The walk saw every page: remove what SES no longer has, then switch to the fetch phase (one
+        transaction, so a kill never runs the removal again without the walk's record of what it saw)."""
         state = self._state(list_name)
         assert state is not None
         # Gone from SES: mirrored contacts the walk did not list and nobody wrote since the walk began.
@@ -410,18 +437,68 @@ class MirrorSync:
                 (list_name, state["started"], state["started"]),
             )
         ]
-        removed = self.store.mirror.mirror_remove(list_name, gone) if gone else 0
-        now = self._now()
         with self.db.write() as conn:
+            removed = self.store.mirror.mirror_remove(list_name, gone) if gone else 0
+            conn.executemany(
+                "DELETE FROM ses_unfetched WHERE list_name = ? AND email_key = ?",
+                [(list_name, email_key(e)) for e in gone],
+            )
             conn.execute("DELETE FROM ses_sync_seen WHERE list_name = ?", (list_name,))
             # Pending marks older than the walk and not listed: the contact is gone; nothing to adopt.
             conn.execute(
                 "DELETE FROM ses_pending WHERE list_name = ? AND written_at < ?", (list_name, state["started"])
             )
+            self._save(conn, list_name, phase="fetch", removed=state["removed"] + removed)
+
+    def _fetch_phase(self, list_name: str) -> None:
+        """GetContact for every contact queued by the walk, committed in small chunks (resumable)."""
+        while True:
+            rows = (
+                self.db.reader()
+                .execute(
+                    "SELECT email_key, email FROM ses_unfetched WHERE list_name = ? ORDER BY email_key LIMIT ?",
+                    (list_name, FETCH_CHUNK),
+                )
+                .fetchall()
+            )
+            if not rows:
+                return
+            fetched: list[Contact] = []
+            gone: list[str] = []
+            done: list[str] = []
+            try:
+                for key, email in rows:
+                    self._check_stop()
+                    try:
+                        answer = self.store.call("get_contact", ContactListName=list_name, EmailAddress=email)
+                        fetched.append(contact_from_ses(answer))
+                    except NotFound:
+                        gone.append(email)  # deleted since the page was listed
+                    done.append(key)
+            finally:  # what was read before a stop is kept
+                with self.db.write() as conn:
+                    self.store.mirror.mirror_contacts(list_name, fetched)
+                    if gone:
+                        self.store.mirror.mirror_remove(list_name, gone)
+                    conn.executemany(
+                        "DELETE FROM ses_unfetched WHERE list_name = ? AND email_key = ?",
+                        [(list_name, key) for key in done],
+                    )
+                    conn.execute(
+                        "UPDATE ses_sync SET fetched = fetched + ?, calls = calls + ? WHERE list_name = ?",
+                        (len(fetched), len(done), list_name),
+                    )
+            self._report(list_name)
+
+    def _finish(self, list_name: str, began: float, calls_before: int) -> SyncResult:
+        state = self._state(list_name)
+        assert state is not None
+        now = self._now()
+        with self.db.write() as conn:
             values: dict[str, Any] = {
                 "state": "idle",
+                "phase": "walk",
                 "next_token": None,
-                "removed": state["removed"] + removed,
                 "last_synced": now,
                 "last_duration": now - state["started"],
             }
@@ -436,7 +513,7 @@ class MirrorSync:
             state["pages"],
             state["seen"],
             state["fetched"],
-            state["removed"] + removed,
+            state["removed"],
             sum(self.store.calls.values()) - calls_before,
             now - began,
         )
