@@ -197,3 +197,26 @@ def test_encode_error_and_timestamps() -> None:
 
 def test_violations_without_items_do_not_raise() -> None:
     Violations().raise_if_any()
+
+
+def test_worker_pool_returns_results_and_exceptions_and_closes() -> None:
+    import anyio
+
+    from sescontacts.sesapi.workers import WorkerPool
+
+    pool = WorkerPool(threads=2)
+
+    def boom() -> None:
+        raise ValueError("from the worker")
+
+    async def main() -> tuple[int, str]:
+        value = await pool.run(lambda a, b: a + b, 2, 3)
+        try:
+            await pool.run(boom)
+        except ValueError as exc:
+            return value, str(exc)
+        return value, ""
+
+    assert anyio.run(main) == (5, "from the worker")
+    pool.close()
+    pool.close()  # idempotent
