@@ -89,7 +89,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         "user": user(request),
         "csrf_token": sess.csrf,
         "list_name": list_name(request),
-        "flash": sess.pop_flash() if template not in ("_fragment.html",) else None,
+        "flash": sess.pop_flash(),
         "htmx": is_htmx(request),
     }
     base.update(context)
