@@ -17,7 +17,9 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-DEFAULT_THREADS = 8
+# Enough that reads keep flowing while several writes wait on SQLite's write lock (a CLI import in another
+# process can hold it for a batch); idle threads only sit in SimpleQueue.get.
+DEFAULT_THREADS = 16
 _STOP = None
 
 
