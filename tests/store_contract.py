@@ -174,6 +174,21 @@ def test_missing_list_is_not_found_for_every_operation(store: ContactStore) -> N
         assert exc.value.message == message
 
 
+@pytest.mark.needs("counts", "bulk")
+def test_missing_list_is_not_found_for_counts_and_bulk(store: ContactStore) -> None:
+    operations: list[Callable[[], object]] = [
+        lambda: store.count_contacts("nosuch", ContactQuery()),
+        lambda: store.count_contacts("nosuch", ContactQuery(email_contains="a"), cap=10),
+        lambda: store.list_stats("nosuch"),
+        lambda: store.upsert_contacts("nosuch", [ContactPatch("a@example.com")], UpsertPolicy()),
+        lambda: store.delete_contacts("nosuch", ["a@example.com"]),
+    ]
+    for operation in operations:
+        with pytest.raises(NotFound) as exc:
+            operation()
+        assert exc.value.message == "List with name: nosuch doesn't exist."
+
+
 def test_invalid_list_name_is_bad_request_not_not_found(store: ContactStore) -> None:
     for operation in (store.get_list, store.delete_list):
         with pytest.raises(BadRequest) as exc:
