@@ -220,3 +220,66 @@ def test_worker_pool_returns_results_and_exceptions_and_closes() -> None:
     assert anyio.run(main) == (5, "from the worker")
     pool.close()
     pool.close()  # idempotent
+
+
+def test_reads_proceed_while_writes_wait_for_the_write_lock(services: Services, client: InProcessClient) -> None:
+    """An import (or another process) holding SQLite's write lock stalls writes, not the loop or reads."""
+    import threading
+
+    import anyio
+
+    assert client.call("POST", f"{LIST}/L/contacts", {"EmailAddress": "seen@x.com"}).status == 200
+    release = threading.Event()
+    holding = threading.Event()
+
+    def hold_write_lock() -> None:
+        with services.db.write():
+            holding.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold_write_lock)
+    holder.start()
+    holding.wait(10)
+
+    async def request(method: str, target: str, body: bytes = b"") -> int:
+        headers = client.signed_headers(method, target, body)
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "method": method,
+            "path": target,
+            "raw_path": target.encode(),
+            "query_string": b"",
+            "headers": headers,
+        }
+        await client.app(scope, receive, send)
+        return int(sent[0]["status"])
+
+    async def main() -> list[int]:
+        statuses: list[int] = []
+        async with anyio.create_task_group() as group:
+
+            async def create(n: int) -> None:
+                statuses.append(await request("POST", f"{LIST}/L/contacts", b'{"EmailAddress": "w%d@x.com"}' % n))
+
+            for n in range(3):
+                group.start_soon(create, n)
+            with anyio.fail_after(10):  # the read answers while the three writes wait
+                assert await request("GET", f"{LIST}/L/contacts/seen%40x.com") == 200
+            assert statuses == []
+            release.set()
+        return statuses
+
+    try:
+        assert anyio.run(main) == [200, 200, 200]
+    finally:
+        release.set()
+        holder.join()
