@@ -210,7 +210,7 @@ def test_pages_and_counts_agree_with_the_reference_semantics(
             store.close()
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     original=st.lists(_local_parts(), min_size=1, max_size=20, unique_by=email_key),
     inserts=st.lists(st.lists(_local_parts(), max_size=3), max_size=8),
@@ -281,7 +281,7 @@ _OPERATIONS = st.one_of(
 )
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(operations=st.lists(_OPERATIONS, max_size=12))
 def test_counts_and_stats_follow_any_sequence_of_writes(operations: list[tuple[object, ...]]) -> None:
     """A reference dict replays every write with the model's rules; the store must agree, counters included."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sescontacts.errors import BadRequest, LimitExceeded, NotFound
@@ -289,7 +289,7 @@ def test_parse_attributes_blank_means_none_and_bad_raises() -> None:
     assert exc.value.field == "AttributesData"
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=st.text())
 def test_checks_never_crash_and_identity_is_stable(text: str) -> None:
     """Whatever a file or a request contains, the checks answer (never raise) and a key is its own key."""
