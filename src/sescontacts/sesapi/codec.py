@@ -13,13 +13,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote
 
 import orjson
 
 from ..errors import BadRequest, Serialization, SesContactsError
 from ..model import SUBSCRIPTION_STATUSES
+
+if TYPE_CHECKING:
+    from ..services import Services
+    from ..store.base import ContactStore
 
 JSON_HEADERS: Final = [(b"content-type", b"application/json")]
 _ENUM_SETS: Final = {SUBSCRIPTION_STATUSES: "[OPT_OUT, OPT_IN]"}
@@ -140,7 +144,7 @@ class Members:
 class ApiRequest:
     """One decoded SES request as a handler sees it. ``services`` is the running :class:`Services`."""
 
-    services: Any
+    services: Services
     operation: str
     method: str
     labels: dict[str, str]
@@ -152,7 +156,7 @@ class ApiRequest:
     _query: dict[str, list[str]] | None = None
 
     @property
-    def store(self) -> Any:
+    def store(self) -> ContactStore:
         return self.services.store
 
     @property

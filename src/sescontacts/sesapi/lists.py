@@ -20,7 +20,7 @@ def create_contact_list(request: ApiRequest) -> dict[str, Any]:
     description = body.string("Description")
     tags = read_tags(body.structures("Tags"))
     request.check()
-    request.store.create_list(name, topics=topics or (), description=description, tags=tags)
+    request.store.create_list(name or "", topics=topics or (), description=description, tags=tags)
     return {}
 
 
