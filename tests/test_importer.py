@@ -249,3 +249,10 @@ def test_bulk_fast_path_agrees_with_apply_patch(
 
 def _fields(contact: Contact) -> dict[str, object]:
     return {f: getattr(contact, f) for f in contact.__slots__}  # type: ignore[attr-defined]
+
+
+def test_warnings_are_capped(store: SqliteContactStore, tmp_path: Path) -> None:
+    lines = "".join(f'{{"emailAddress": "u{i}@x.com",}}\n' for i in range(150))
+    report = imp(store, write(tmp_path, lines, name="in.jsonl"))
+    assert report.counts["created"] == 150
+    assert len(report.warnings) == 101 and report.warnings[-1] == "... and 50 more warnings like these"

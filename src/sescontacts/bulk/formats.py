@@ -40,6 +40,7 @@ MAX_FIELD_BYTES: Final = 32 * 1024 * 1024
 csv.field_size_limit(MAX_FIELD_BYTES)
 
 CHUNK: Final = 1 << 20
+MAX_WARNINGS: Final = 100
 EMAIL: Final = "emailAddress"
 UNSUBSCRIBE_ALL: Final = "unsubscribeAll"
 ATTRIBUTES: Final = "attributesData"
@@ -248,6 +249,16 @@ class Reader:
     columns: list[str] = field(default_factory=list)
     json_kind: str = ""
     _raw: BinaryIO | None = None
+
+    more_warnings: int = 0
+
+    def warn(self, message: str) -> None:
+        """Keep the first MAX_WARNINGS warnings (a file with a trailing comma on every line would otherwise
+        carry a million of them into the job record); count the rest."""
+        if len(self.warnings) < MAX_WARNINGS:
+            self.warnings.append(message)
+        else:
+            self.more_warnings += 1
 
     @property
     def bytes_read(self) -> int:
@@ -541,7 +552,7 @@ class Reader:
                     yield number, Reject(number, _guess_email(line_text), "", f"not valid JSON: {_reason(exc)}")
                     continue
                 for pos in commas:
-                    self.warnings.append(f"line {number}: trailing comma before {_closer(line_text, pos)!r} ignored")
+                    self.warn(f"line {number}: trailing comma before {_closer(line_text, pos)!r} ignored")
             if type(obj) is not dict:
                 yield number, Reject(number, "", "", f"expected a JSON object, found {json_type_name(obj)}")
                 continue
@@ -565,7 +576,7 @@ class Reader:
                 if seen > skip:
                     for pos in commas:
                         line, _ = _position(start_line, start_col, chunk, pos)
-                        self.warnings.append(f"line {line}: trailing comma before {_closer(chunk, pos)!r} ignored")
+                        self.warn(f"line {line}: trailing comma before {_closer(chunk, pos)!r} ignored")
             if seen <= skip:
                 continue
             if not isinstance(obj, dict):

@@ -390,6 +390,8 @@ def run_import(
         if rejects_file is not None:
             rejects_file.close()
     report.warnings.extend(reader.warnings[reader_warnings_seen:])
+    if reader.more_warnings:
+        report.warnings.append(f"... and {reader.more_warnings:,} more warnings like these")
     report.rows = rows_done
     if rows_done == 0 and report.error is None and not report.cancelled:
         report.warnings.append("the file has no contacts")
