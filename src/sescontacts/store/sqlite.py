@@ -211,7 +211,9 @@ def _json_path(key: str) -> str:
 
 
 MAX_ATTRIBUTE_INDEXES = 16
-# An address search collects at most this many matching addresses before sorting them (see _address_search).
+# An address search first tries the next ADDRESS_PROBE addresses in order, then collects at most
+# ADDRESS_CANDIDATES matching addresses to sort (see _address_search).
+ADDRESS_PROBE = 20_000
 ADDRESS_CANDIDATES = 5000
 
 
@@ -934,7 +936,7 @@ class SqliteContactStore:
                     params += position
                 order = "email_key"
                 columns = f"{_CONTACT_COLUMNS}, email_key"
-            rows = self._address_search(conn, list_id, query, where, params, columns, size + 1)
+            rows = self._address_search(conn, list_id, query, where, params, columns, size + 1, position)
             if rows is None:
                 rows = conn.execute(
                     f"SELECT {columns} FROM contacts{self._index_hint(query)} WHERE {where} ORDER BY {order} LIMIT ?",
@@ -962,18 +964,29 @@ class SqliteContactStore:
         params: list[object],
         columns: str,
         limit: int,
+        position: list[object] | None,
     ) -> list[Any] | None:
         """A substring search on addresses, run over ``contacts_by_updated`` instead of the table.
 
         ``LIKE '%x%'`` can only be answered by reading every address; the index holds just (list, updated,
         address), several times fewer pages than rows with their attributes, so the unavoidable scan is
-        shorter. In ``updated`` order the index order is the page order. In address order the matching
-        addresses are collected (up to ADDRESS_CANDIDATES) and sorted; a search matching more than that is
-        dense enough for the plain scan in address order to fill a page early, and gets None (use it).
+        shorter. In ``updated`` order the index order is the page order. In address order, a probe of the
+        next ADDRESS_PROBE addresses answers a dense search at once; otherwise the matching addresses are
+        collected (up to ADDRESS_CANDIDATES) and sorted; more than that gets None (the plain scan in address
+        order, which such a search fills early).
         """
         if not self._address_only(query):
             return None
         narrow = "FROM contacts INDEXED BY contacts_by_updated"
+        if query.sort != "updated":
+            after = " AND email_key > ?" if position else ""
+            window = f"SELECT * FROM contacts WHERE list_id = ?{after} ORDER BY email_key LIMIT {ADDRESS_PROBE}"
+            probe = conn.execute(
+                f"SELECT {columns} FROM ({window}) WHERE {where} ORDER BY email_key LIMIT ?",
+                (list_id, *(position or ()), *params, limit),
+            ).fetchall()
+            if len(probe) >= limit:
+                return probe  # the first matches in address order lie within the window: they are the page
         if query.sort == "updated":
             keys = [
                 r[0]
