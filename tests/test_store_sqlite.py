@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -52,6 +57,25 @@ def unlimited_store(tmp_path: Path) -> Iterator[ContactStore]:
     contact_store = SqliteContactStore(Database(tmp_path / "unlimited.db"), max_lists=None)
     yield contact_store
     contact_store.close()
+
+
+@contextmanager
+def _scratch_store(clock: Callable[[], float] = time.time) -> Iterator[SqliteContactStore]:
+    """One SQLite file per worker for every example of the property tests (a new file and its migrations cost
+    more than the example itself); each example starts with no list at all."""
+    store = _SCRATCH.get("store")
+    if store is None:
+        folder = tempfile.mkdtemp(prefix="sescontacts-property-")
+        atexit.register(shutil.rmtree, folder, True)
+        store = SqliteContactStore(Database(Path(folder) / "p.db"), max_lists=None, clock=lambda: _SCRATCH["clock"]())
+        _SCRATCH["store"] = store
+    for contact_list in store.list_lists().items:
+        store.delete_list(contact_list.name)
+    _SCRATCH["clock"] = clock
+    yield store
+
+
+_SCRATCH: dict[str, Any] = {}
 
 
 # -- property: the SQL agrees with ContactQuery.matches, the reference semantics ----------------------------
@@ -181,33 +205,29 @@ def test_pages_and_counts_agree_with_the_reference_semantics(
 ) -> None:
     topics, contacts, queries = scenario
     now = [0.0]
-    with tempfile.TemporaryDirectory() as folder:
-        store = SqliteContactStore(Database(Path(folder) / "p.db"), clock=lambda: now[0])
-        try:
-            contact_list = store.create_list("p", topics=topics)
-            for contact in contacts:
-                now[0] = contact.updated
-                store.create_contact("p", contact)
-            for query in queries:
-                expected = _reference(contacts, contact_list, query)
-                assert emails(all_pages(store, "p", query, page_size=page_size)) == expected, query
-                assert store.count_contacts("p", query) == Count(len(expected)), query
-                # A capped count is exact, or stops at the cap when more match (counts kept in the list's
-                # row are exact for free).
-                capped = store.count_contacts("p", query, cap=2)
-                assert capped == Count(len(expected)) or (len(expected) > 2 and capped == Count(2, exact=False))
-            stats = store.list_stats("p")
-            assert stats.total == len(contacts)
-            assert stats.unsubscribed == sum(c.unsubscribe_all for c in contacts)
-            for counts, topic in zip(stats.topics, topics, strict=True):
-                statuses = [c.effective_status(topic) for c in contacts]
-                assert (counts.topic, counts.opt_in, counts.opt_out) == (
-                    topic.name,
-                    statuses.count(OPT_IN),
-                    statuses.count(OPT_OUT),
-                )
-        finally:
-            store.close()
+    with _scratch_store(clock=lambda: now[0]) as store:
+        contact_list = store.create_list("p", topics=topics)
+        for contact in contacts:
+            now[0] = contact.updated
+            store.create_contact("p", contact)
+        for query in queries:
+            expected = _reference(contacts, contact_list, query)
+            assert emails(all_pages(store, "p", query, page_size=page_size)) == expected, query
+            assert store.count_contacts("p", query) == Count(len(expected)), query
+            # A capped count is exact, or stops at the cap when more match (counts kept in the list's
+            # row are exact for free).
+            capped = store.count_contacts("p", query, cap=2)
+            assert capped == Count(len(expected)) or (len(expected) > 2 and capped == Count(2, exact=False))
+        stats = store.list_stats("p")
+        assert stats.total == len(contacts)
+        assert stats.unsubscribed == sum(c.unsubscribe_all for c in contacts)
+        for counts, topic in zip(stats.topics, topics, strict=True):
+            statuses = [c.effective_status(topic) for c in contacts]
+            assert (counts.topic, counts.opt_in, counts.opt_out) == (
+                topic.name,
+                statuses.count(OPT_IN),
+                statuses.count(OPT_OUT),
+            )
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -228,38 +248,34 @@ def test_pages_stay_stable_while_contacts_are_added_between_them(
         return now[0]
 
     query = ContactQuery(sort=sort)  # type: ignore[arg-type]
-    with tempfile.TemporaryDirectory() as folder:
-        store = SqliteContactStore(Database(Path(folder) / "p.db"), clock=tick)
-        try:
-            store.create_list("p")
-            present = {email_key(f"{local}@example.com"): f"{local}@example.com" for local in original}
-            for email in present.values():
-                store.create_contact("p", Contact(email))
-            seen: list[Contact] = []
-            token: str | None = None
-            batches = iter(inserts)
-            while True:
-                page = store.list_contacts("p", query, page_size=page_size, token=token)
-                seen += page.items
-                token = page.next_token
-                if token is None:
-                    break
-                for local in next(batches, []):
-                    email = f"{local}@example.com"
-                    if email_key(email) not in present:
-                        present[email_key(email)] = email
-                        store.create_contact("p", Contact(email))
-            keys = [email_key(c.email) for c in seen]
-            assert len(keys) == len(set(keys))
-            assert {email_key(f"{local}@example.com") for local in original} <= set(keys)
-            if sort == "email":
-                assert keys == sorted(keys)
-            else:
-                assert [(c.updated, email_key(c.email)) for c in seen] == sorted(
-                    ((c.updated, email_key(c.email)) for c in seen), reverse=True
-                )
-        finally:
-            store.close()
+    with _scratch_store(clock=tick) as store:
+        store.create_list("p")
+        present = {email_key(f"{local}@example.com"): f"{local}@example.com" for local in original}
+        for email in present.values():
+            store.create_contact("p", Contact(email))
+        seen: list[Contact] = []
+        token: str | None = None
+        batches = iter(inserts)
+        while True:
+            page = store.list_contacts("p", query, page_size=page_size, token=token)
+            seen += page.items
+            token = page.next_token
+            if token is None:
+                break
+            for local in next(batches, []):
+                email = f"{local}@example.com"
+                if email_key(email) not in present:
+                    present[email_key(email)] = email
+                    store.create_contact("p", Contact(email))
+        keys = [email_key(c.email) for c in seen]
+        assert len(keys) == len(set(keys))
+        assert {email_key(f"{local}@example.com") for local in original} <= set(keys)
+        if sort == "email":
+            assert keys == sorted(keys)
+        else:
+            assert [(c.updated, email_key(c.email)) for c in seen] == sorted(
+                ((c.updated, email_key(c.email)) for c in seen), reverse=True
+            )
 
 
 # -- property: counters kept in the list's row agree with the contacts, whatever the sequence of writes -----
@@ -287,80 +303,76 @@ def test_counts_and_stats_follow_any_sequence_of_writes(operations: list[tuple[o
     """A reference dict replays every write with the model's rules; the store must agree, counters included."""
     topics = (Topic("t0", "T0", default_status=OPT_IN), Topic("t1", "T1", default_status=OPT_OUT))
     reference: dict[str, Contact] = {}
-    with tempfile.TemporaryDirectory() as folder:
-        store = SqliteContactStore(Database(Path(folder) / "p.db"))
-        try:
-            contact_list = store.create_list("p", topics=topics)
-            for operation in operations:
-                kind, *args = operation
-                if kind == "create":
-                    email, unsubscribed = args
-                    if str(email).lower() in reference:
-                        with pytest.raises(AlreadyExists):
-                            store.create_contact("p", Contact(str(email)))
-                    else:
-                        reference[str(email).lower()] = store.create_contact(
-                            "p", Contact(str(email), unsubscribe_all=bool(unsubscribed))
-                        )
-                elif kind == "update":
-                    email, unsubscribed = args
-                    if str(email).lower() in reference:
-                        reference[str(email).lower()] = store.update_contact(
-                            "p",
-                            Contact(str(email), unsubscribe_all=bool(unsubscribed), topic_preferences={"t1": OPT_IN}),
-                        )
-                    else:
-                        with pytest.raises(NotFound):
-                            store.update_contact("p", Contact(str(email)))
-                elif kind == "delete":
-                    if reference.pop(str(args[0]).lower(), None) is None:
-                        with pytest.raises(NotFound):
-                            store.delete_contact("p", str(args[0]))
-                    else:
-                        store.delete_contact("p", str(args[0]))
-                elif kind == "upsert":
-                    patches, resubscribe, merge, dry_run = args
-                    policy = UpsertPolicy(resubscribe=bool(resubscribe), merge_attributes=bool(merge))
-                    results = store.upsert_contacts("p", patches, policy, dry_run=bool(dry_run))  # type: ignore[arg-type]
-                    replay = dict(reference)
-                    expected = []
-                    for patch in patches:  # type: ignore[attr-defined]
-                        after, result = apply_patch(replay.get(patch.email.lower()), patch, policy, 0.0)
-                        replay[patch.email.lower()] = after
-                        expected.append(result)
-                    assert results == expected
-                    if not dry_run:
-                        reference = {k: store.get_contact("p", k) for k in replay}
-                        for key, contact in replay.items():
-                            assert reference[key].same_state(contact)
+    with _scratch_store() as store:
+        contact_list = store.create_list("p", topics=topics)
+        for operation in operations:
+            kind, *args = operation
+            if kind == "create":
+                email, unsubscribed = args
+                if str(email).lower() in reference:
+                    with pytest.raises(AlreadyExists):
+                        store.create_contact("p", Contact(str(email)))
                 else:
-                    targets, dry_run = args
-                    results = store.delete_contacts("p", targets, dry_run=bool(dry_run))  # type: ignore[arg-type]
-                    gone: set[str] = set()
-                    for target, result in zip(targets, results, strict=True):  # type: ignore[call-overload]
-                        key = str(target).lower()
-                        found = key in reference and key not in gone
-                        gone.add(key)
-                        assert result.outcome == (Outcome.DELETED if found else Outcome.NOT_FOUND)
-                    if not dry_run:
-                        for key in gone:
-                            reference.pop(key, None)
-                listed = all_pages(store, "p")
-                assert [c.email.lower() for c in listed] == sorted(reference)
-                for contact in listed:
-                    assert contact.same_state(reference[contact.email.lower()])
-                stats = store.list_stats("p")
-                assert (stats.total, stats.unsubscribed) == (
-                    len(reference),
-                    sum(c.unsubscribe_all for c in reference.values()),
-                )
-                assert store.count_contacts("p", ContactQuery(status=OPT_OUT)) == Count(stats.unsubscribed)
-                for counts, topic in zip(stats.topics, contact_list.topics, strict=True):
-                    statuses = [c.effective_status(topic) for c in reference.values()]
-                    assert (counts.opt_in, counts.opt_out) == (statuses.count(OPT_IN), statuses.count(OPT_OUT))
-                assert sum(n for _, n in stats.added_per_day) >= stats.total
-        finally:
-            store.close()
+                    reference[str(email).lower()] = store.create_contact(
+                        "p", Contact(str(email), unsubscribe_all=bool(unsubscribed))
+                    )
+            elif kind == "update":
+                email, unsubscribed = args
+                if str(email).lower() in reference:
+                    reference[str(email).lower()] = store.update_contact(
+                        "p",
+                        Contact(str(email), unsubscribe_all=bool(unsubscribed), topic_preferences={"t1": OPT_IN}),
+                    )
+                else:
+                    with pytest.raises(NotFound):
+                        store.update_contact("p", Contact(str(email)))
+            elif kind == "delete":
+                if reference.pop(str(args[0]).lower(), None) is None:
+                    with pytest.raises(NotFound):
+                        store.delete_contact("p", str(args[0]))
+                else:
+                    store.delete_contact("p", str(args[0]))
+            elif kind == "upsert":
+                patches, resubscribe, merge, dry_run = args
+                policy = UpsertPolicy(resubscribe=bool(resubscribe), merge_attributes=bool(merge))
+                results = store.upsert_contacts("p", patches, policy, dry_run=bool(dry_run))  # type: ignore[arg-type]
+                replay = dict(reference)
+                expected = []
+                for patch in patches:  # type: ignore[attr-defined]
+                    after, result = apply_patch(replay.get(patch.email.lower()), patch, policy, 0.0)
+                    replay[patch.email.lower()] = after
+                    expected.append(result)
+                assert results == expected
+                if not dry_run:
+                    reference = {k: store.get_contact("p", k) for k in replay}
+                    for key, contact in replay.items():
+                        assert reference[key].same_state(contact)
+            else:
+                targets, dry_run = args
+                results = store.delete_contacts("p", targets, dry_run=bool(dry_run))  # type: ignore[arg-type]
+                gone: set[str] = set()
+                for target, result in zip(targets, results, strict=True):  # type: ignore[call-overload]
+                    key = str(target).lower()
+                    found = key in reference and key not in gone
+                    gone.add(key)
+                    assert result.outcome == (Outcome.DELETED if found else Outcome.NOT_FOUND)
+                if not dry_run:
+                    for key in gone:
+                        reference.pop(key, None)
+            listed = all_pages(store, "p")
+            assert [c.email.lower() for c in listed] == sorted(reference)
+            for contact in listed:
+                assert contact.same_state(reference[contact.email.lower()])
+            stats = store.list_stats("p")
+            assert (stats.total, stats.unsubscribed) == (
+                len(reference),
+                sum(c.unsubscribe_all for c in reference.values()),
+            )
+            assert store.count_contacts("p", ContactQuery(status=OPT_OUT)) == Count(stats.unsubscribed)
+            for counts, topic in zip(stats.topics, contact_list.topics, strict=True):
+                statuses = [c.effective_status(topic) for c in reference.values()]
+                assert (counts.opt_in, counts.opt_out) == (statuses.count(OPT_IN), statuses.count(OPT_OUT))
+            assert sum(n for _, n in stats.added_per_day) >= stats.total
 
 
 # -- what only the local store does ------------------------------------------------------------------------
