@@ -981,12 +981,14 @@ class SqliteContactStore:
         if query.sort != "updated":
             after = " AND email_key > ?" if position else ""
             window = f"SELECT * FROM contacts WHERE list_id = ?{after} ORDER BY email_key LIMIT {ADDRESS_PROBE}"
+            # No ORDER BY outside: it would sort the whole window; the window comes in address order, and the
+            # few rows kept are sorted here to be sure of it.
             probe = conn.execute(
-                f"SELECT {columns} FROM ({window}) WHERE {where} ORDER BY email_key LIMIT ?",
+                f"SELECT {columns} FROM ({window}) WHERE {where} LIMIT ?",
                 (list_id, *(position or ()), *params, limit),
             ).fetchall()
             if len(probe) >= limit:
-                return probe  # the first matches in address order lie within the window: they are the page
+                return sorted(probe, key=lambda row: row[-1])  # the first matches lie in the window: the page
         if query.sort == "updated":
             keys = [
                 r[0]
