@@ -256,3 +256,15 @@ def test_warnings_are_capped(store: SqliteContactStore, tmp_path: Path) -> None:
     report = imp(store, write(tmp_path, lines, name="in.jsonl"))
     assert report.counts["created"] == 150
     assert len(report.warnings) == 101 and report.warnings[-1] == "... and 50 more warnings like these"
+
+
+def test_all_new_fast_insert_falls_back_when_some_addresses_exist(store: SqliteContactStore, tmp_path: Path) -> None:
+    first = write(tmp_path, "emailAddress,unsubscribeAll\n" + "".join(f"a{i}@x.com,true\n" for i in range(10)))
+    assert imp(store, first).counts["created"] == 10
+    mixed = "emailAddress,unsubscribeAll\n" + "".join(f"a{i}@x.com,false\nb{i}@x.com,true\n" for i in range(10))
+    report = imp(store, write(tmp_path, mixed, name="mixed.csv"), resubscribe=True)
+    assert (report.counts["created"], report.counts["updated"]) == (10, 10)
+    stats = store.list_stats(LIST)
+    assert (stats.total, stats.unsubscribed) == (20, 10)
+    third = write(tmp_path, "emailAddress\n" + "".join(f"c{i}@x.com\n" for i in range(5)), name="third.csv")
+    assert imp(store, third).counts["created"] == 5 and store.list_stats(LIST).total == 25

@@ -137,6 +137,12 @@ _UPSERT = (
     "unsubscribe_all = excluded.unsubscribe_all, topics = excluded.topics, "
     "attributes = excluded.attributes, updated = excluded.updated"
 )
+# A plain insert of a batch in the same JSON form (fails on the first address that exists).
+_INSERT_JSON = (
+    "INSERT INTO contacts (list_id, email_key, email, unsubscribe_all, topics, attributes, created, updated) "
+    "SELECT ?, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6 "
+    "FROM json_each(?)"
+)
 # The same upsert for a whole batch passed as one JSON array of [key, email, unsubscribe_all, topics,
 # attributes, created, updated]: one statement, so SQLite works through the batch without taking Python's GIL
 # once per row (executemany does, and next to the importer's parser thread that convoy cost ~3x; measured).
@@ -289,6 +295,8 @@ class SqliteContactStore:
         # by another process (SQLite may reuse the id, and generations restart at 0) from the one cached.
         self._stats_cache: dict[int, tuple[tuple[int, float], tuple[TopicCounts, ...]]] = {}
         self._stats_lock = threading.Lock()
+        # Whether the next bulk batch is tried as all-new first (see _insert_all_new).
+        self._bulk_all_new = True
         self._attribute_indexes: set[str] = set()  # on-demand expression indexes known to exist
 
     def close(self) -> None:
@@ -535,7 +543,7 @@ class SqliteContactStore:
 
         ``rows`` are ready-made (key, email, unsubscribe_all, topics, attributes, created, updated) tuples
         (the bulk fast path) whose effect on the counters the caller passes as ``added`` and ``unsubscribed``."""
-        if not changes and not rows:
+        if not changes and not rows and not added and not unsubscribed:
             return
         if changes:
             conn.executemany(_UPSERT, [_row(list_id, email_key(after.email), after) for _, after in changes])
@@ -603,7 +611,13 @@ class SqliteContactStore:
             if len(set(keys)) == len(keys):
                 # The bulk importer's common case (no address twice in the batch): rows built straight
                 # from the patches, no Contact objects. Same rule as model.apply_patch (checked by tests).
+                if not dry_run and self._bulk_all_new:
+                    created = self._insert_all_new(conn, list_id, keys, patches, now)
+                    if created is not None:
+                        return created
                 results, rows, added, unsubscribed = self._upsert_rows(conn, list_id, keys, patches, policy, now)
+                # Optimism pays off again once a batch turns out to hold only new addresses.
+                self._bulk_all_new = added == len(keys)
                 if not dry_run:
                     self._write(conn, list_id, [], now, rows=rows, added=added, unsubscribed=unsubscribed)
                 return results
@@ -622,6 +636,44 @@ class SqliteContactStore:
                 ]
                 self._write(conn, list_id, changes, now)
         return results
+
+    def _insert_all_new(
+        self, conn: sqlite3.Connection, list_id: int, keys: Sequence[str], patches: Sequence[ContactPatch], now: float
+    ) -> list[RowResult] | None:
+        """Insert a batch assuming none of its addresses exists yet (an import into an empty or growing list):
+        a plain INSERT skips the lookup of existing rows, which walks the same B-tree a second time. If any
+        address exists the INSERT fails, is rolled back to its savepoint, and None sends the caller the
+        regular way (and off this path until a batch is all new again)."""
+        rows = self._new_rows(keys, patches, now)
+        conn.execute("SAVEPOINT sescontacts_bulk_insert")
+        try:
+            conn.execute(_INSERT_JSON, (list_id, orjson.dumps(sorted(rows)).decode()))
+        except sqlite3.IntegrityError:
+            conn.execute("ROLLBACK TO sescontacts_bulk_insert")
+            conn.execute("RELEASE sescontacts_bulk_insert")
+            self._bulk_all_new = False
+            return None
+        conn.execute("RELEASE sescontacts_bulk_insert")
+        self._write(conn, list_id, [], now, added=len(rows), unsubscribed=sum(1 for r in rows if r[2]))
+        return [_CREATED] * len(rows)
+
+    @staticmethod
+    def _new_rows(keys: Sequence[str], patches: Sequence[ContactPatch], now: float) -> list[tuple[object, ...]]:
+        """Rows for addresses that do not exist yet: apply_patch's rule for a new contact (MISSING
+        unsubscribe -> False, MISSING/None attributes -> none)."""
+        dumps = orjson.dumps
+        return [
+            (
+                key,
+                patch.email,
+                False if (u := patch.unsubscribe_all) is MISSING else bool(u),
+                dumps(t).decode() if (t := patch.topic_preferences) else None,
+                None if (a := patch.attributes) is MISSING or a is None else dumps(a).decode(),
+                now,
+                now,
+            )
+            for key, patch in zip(keys, patches, strict=True)
+        ]
 
     def _upsert_rows(
         self,
@@ -643,21 +695,8 @@ class SqliteContactStore:
         ).fetchone()
         existing = {row[0]: tuple(row[1:]) for row in orjson.loads(found)}
         dumps = orjson.dumps
-        if not existing:
-            # Every address is new (an import into an empty or growing list): one comprehension, same rule
-            # as the loop below (MISSING unsubscribe -> False, MISSING/None attributes -> none).
-            new_rows = [
-                (
-                    key,
-                    patch.email,
-                    False if (u := patch.unsubscribe_all) is MISSING else bool(u),
-                    dumps(t).decode() if (t := patch.topic_preferences) else None,
-                    None if (a := patch.attributes) is MISSING or a is None else dumps(a).decode(),
-                    now,
-                    now,
-                )
-                for key, patch in zip(keys, patches, strict=True)
-            ]
+        if not existing:  # every address is new: one comprehension instead of the loop below
+            new_rows = self._new_rows(keys, patches, now)
             return [_CREATED] * len(new_rows), new_rows, len(new_rows), sum(1 for r in new_rows if r[2])
         results: list[RowResult] = []
         append = results.append
