@@ -188,3 +188,17 @@ def test_a_configured_list_that_cannot_be_created_is_reported(tmp_path: Path) ->
         assert "WARNING: contact list 'newsletter' does not exist" in banner
         assert "this region already has 'contacts'" in banner
         assert _stop(started, signal.SIGTERM) == 0
+
+
+def test_instructions_for_keys_given_in_the_environment(tmp_path: Path) -> None:
+    """Keys set in the server's environment are the ones to use, not a pair `credentials` would generate."""
+    keys = {"SESCONTACTS_ACCESS_KEY_ID": "AKIAFROMENVIRONMENT1", "SESCONTACTS_SECRET_ACCESS_KEY": "secret-from-env"}
+    with serve(tmp_path, "--data-dir", str(tmp_path / "d"), env=_env(**keys)) as started:
+        lines = [line.strip() for line in started.banner().splitlines()]
+        assert not any("sescontacts credentials" in line for line in lines)
+        keys_line = next(line for line in lines if "AWS_ACCESS_KEY_ID" in line)
+        aws_line = next(line for line in lines if line.startswith("aws sesv2"))
+        result = _follow(tmp_path, *(f"export {k}={v}" for k, v in keys.items()), keys_line, aws_line)
+        assert result.returncode == 0, result.stderr
+        assert not (tmp_path / "d" / "credentials.json").exists()
+        assert _stop(started, signal.SIGTERM) == 0

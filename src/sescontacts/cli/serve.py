@@ -93,7 +93,7 @@ def banner(services: Any, *, list_created: bool) -> list[str]:
         lines += [
             "",
             "Use any SES v2 client against it, e.g. the AWS CLI:",
-            '  eval "$(sescontacts credentials' + _data_dir_flag(settings) + ')"',
+            _keys_line(services),
             f"  aws sesv2 list-contacts --endpoint-url {settings.url} --region {settings.region} "
             f"--contact-list-name {settings.contact_list}",
         ]
@@ -117,6 +117,17 @@ def _missing_list_lines(services: Any) -> list[str]:
         f"this region already has {', '.join(existing)} (SES allows one list per region).",
         "  Use --contact-list with that name, or lift the quota with --max-contact-lists unlimited.",
     ]
+
+
+def _keys_line(services: Any) -> str:
+    """How to get the keys this server accepts. Keys given in the environment are not in the data dir, so
+    `sescontacts credentials` in a shell without them would print (and create) another pair."""
+    if services.access_key.source.startswith("environment"):
+        return (
+            '  export AWS_ACCESS_KEY_ID="$SESCONTACTS_ACCESS_KEY_ID" '
+            'AWS_SECRET_ACCESS_KEY="$SESCONTACTS_SECRET_ACCESS_KEY"  # the keys set in the environment'
+        )
+    return '  eval "$(sescontacts credentials' + _data_dir_flag(services.settings) + ')"'
 
 
 def _data_dir_flag(settings: Any) -> str:
