@@ -602,3 +602,24 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
         assert (stats.topics[0].opt_in, stats.topics[0].opt_out) == (statuses.count(OPT_IN), statuses.count(OPT_OUT))
     server.close()
     other_process.close()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    names=st.lists(st.text("abcXYZ09_-", min_size=1, max_size=5), unique=True, max_size=12),
+    page_size=st.integers(1, 5),
+)
+def test_list_pages_return_every_list_once_in_name_order(names: list[str], page_size: int) -> None:
+    with _scratch_store() as store:
+        for name in names:
+            store.create_list(name)
+        seen: list[str] = []
+        token: str | None = None
+        while True:
+            page = store.list_lists(page_size=page_size, token=token)
+            assert len(page.items) <= page_size
+            seen += [lst.name for lst in page.items]
+            token = page.next_token
+            if token is None:
+                break
+        assert seen == sorted(names)
