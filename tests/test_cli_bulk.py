@@ -164,3 +164,24 @@ def test_progress_line_on_a_terminal_only(tmp_path: Path) -> None:
     assert plain.getvalue() == ""
     shown = tty.getvalue()
     assert shown.startswith("\r[") and "rows/s" in shown and "ETA" in shown and "50 rows" in shown
+
+
+def test_import_next_to_a_running_server(tmp_path: Path) -> None:
+    boto3 = pytest.importorskip("boto3")
+    from tests.support.server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, run_server
+
+    data_dir = tmp_path / "shared"
+    with run_server(data_dir) as server:
+        result = run(data_dir, "import", str(FIXTURES / "page-example.csv"))
+        assert result.exit_code == 0, result.output
+        client = boto3.client(
+            "sesv2",
+            endpoint_url=server.url,
+            region_name="us-east-1",
+            aws_access_key_id=ACCESS_KEY_ID,
+            aws_secret_access_key=SECRET_ACCESS_KEY,
+        )
+        listed = client.list_contacts(ContactListName="contacts")["Contacts"]
+        assert sorted(c["EmailAddress"] for c in listed) == ["jane.smith@example.com", "john.doe@example.com"]
+        jobs = client.list_import_jobs()["ImportJobs"]
+        assert len(jobs) == 1 and jobs[0]["JobStatus"] == "COMPLETED"  # the CLI's job, seen by the server
