@@ -67,7 +67,9 @@ def ses(console_server: RunningServer) -> Any:
     )
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an asyncio loop running in the main thread while
+# it is open, and tests after this package that start their own loop (anyio.run) must not find it there.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM}: run `make test` (apt-get install chromium)")
