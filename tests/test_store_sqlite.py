@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import orjson
 import pytest
@@ -34,6 +35,7 @@ from sescontacts.model import (
     apply_patch,
     email_key,
 )
+from sescontacts.store import sqlite as sqlite_module
 from sescontacts.store.sqlite import SqliteContactStore
 from tests.store_contract import *  # noqa: F403 - the contract's tests run here
 from tests.store_contract import ContactStore, all_pages, emails
@@ -199,13 +201,24 @@ def _reference(contacts: Sequence[Contact], contact_list: ContactList, query: Co
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(scenario=_scenarios(), page_size=st.integers(1, 6))
+@given(
+    scenario=_scenarios(),
+    page_size=st.integers(1, 6),
+    # The address search's probe window and candidate cap, shrunk so small lists take every path it has.
+    search_limits=st.sampled_from([(20_000, 5000), (1, 1), (2, 3), (4, 1), (3, 100)]),
+)
 def test_pages_and_counts_agree_with_the_reference_semantics(
-    scenario: tuple[tuple[Topic, ...], list[Contact], list[ContactQuery]], page_size: int
+    scenario: tuple[tuple[Topic, ...], list[Contact], list[ContactQuery]],
+    page_size: int,
+    search_limits: tuple[int, int],
 ) -> None:
     topics, contacts, queries = scenario
     now = [0.0]
-    with _scratch_store(clock=lambda: now[0]) as store:
+    probe, candidates = search_limits
+    with (
+        _scratch_store(clock=lambda: now[0]) as store,
+        mock.patch.multiple(sqlite_module, ADDRESS_PROBE=probe, ADDRESS_CANDIDATES=candidates),
+    ):
         contact_list = store.create_list("p", topics=topics)
         for contact in contacts:
             now[0] = contact.updated
