@@ -1,9 +1,10 @@
 """The import pipeline: read records, group them in batches, apply each batch in one transaction, report.
 
-Two threads share the work so that both cores are busy: a parser thread reads and validates the file into
-batches (Python code, holding the GIL), while the calling thread applies batches to the store (mostly
-SQLite's C code, which releases the GIL). A small bounded queue between them keeps memory flat whatever the
-file size.
+The file is read as a stream, 10,000 records at a time, so memory stays flat whatever the file size. Parsing
+runs in the calling thread, between batches. (A parser thread feeding the writer was measured and dropped:
+the writer is the bottleneck, and a second Python thread only made SQLite's executemany wait for the GIL on
+every row; a one-statement JSON form avoided that wait but cost more SQLite time than the overlap saved. The
+one thing done on the side is recording seen addresses, in SQLite without the GIL: see _SeenKeys.)
 
 Each batch goes through ``ContactStore.upsert_contacts`` / ``delete_contacts`` (so the upsert rule, the
 never-resubscribe rule and the list's counters live in one place) inside one write transaction that also
@@ -21,10 +22,8 @@ from __future__ import annotations
 import contextlib
 import csv
 import os
-import queue
 import sqlite3
 import tempfile
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -199,46 +198,28 @@ class _TextSink:
         return int(self.raw.write(text.encode("utf-8")))
 
 
-def _batches(
-    reader: Any, skip: int, batch_rows: int, stop: threading.Event, out: queue.Queue[Any], start_rows: int
-) -> None:
-    """Parser thread: read records into batches and hand them over; errors travel through the queue."""
-
-    def put(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                out.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    try:
-        items: list[Any] = []
-        keys: list[str] = []
-        rejects: list[Reject] = []
-        rows = start_rows
-        limit = batch_rows
-        for _line, record in reader.records(skip=skip):
-            rows += 1
-            kind = type(record)
-            if kind is ContactPatch:
-                items.append(record)
-                keys.append(email_key(record.email))
-            elif kind is str:
-                items.append(record)
-                keys.append(email_key(record))
-            else:
-                rejects.append(record)
-            if len(items) + len(rejects) >= limit:
-                if not put(_Batch(items, keys, rejects, rows, reader.bytes_read)):
-                    return
-                items, keys, rejects = [], [], []
-        if (items or rejects) and not put(_Batch(items, keys, rejects, rows, reader.scanned.size)):
-            return
-        put(None)
-    except BaseException as exc:  # handed to the consumer, which re-raises it
-        put(exc)
+def _batches(reader: Any, skip: int, batch_rows: int, start_rows: int) -> Iterator[_Batch]:
+    """Records grouped in batches of ``batch_rows`` (accepted and rejected rows both count)."""
+    items: list[Any] = []
+    keys: list[str] = []
+    rejects: list[Reject] = []
+    rows = start_rows
+    for _line, record in reader.records(skip=skip):
+        rows += 1
+        kind = type(record)
+        if kind is ContactPatch:
+            items.append(record)
+            keys.append(email_key(record.email))
+        elif kind is str:
+            items.append(record)
+            keys.append(email_key(record))
+        else:
+            rejects.append(record)
+        if len(items) + len(rejects) >= batch_rows:
+            yield _Batch(items, keys, rejects, rows, reader.bytes_read)
+            items, keys, rejects = [], [], []
+    if items or rejects:
+        yield _Batch(items, keys, rejects, rows, reader.scanned.size)
 
 
 def run_import(
@@ -306,18 +287,9 @@ def run_import(
     policy = UpsertPolicy(resubscribe=options.resubscribe, merge_attributes=options.merge_attributes)
     counts = report.counts
     kept_rejects = report.rejects
-    stop = threading.Event()
-    # One parsed batch waiting while the next is parsed and the previous written: enough to keep both threads
-    # busy, and what bounds memory.
-    handoff: queue.Queue[Any] = queue.Queue(maxsize=1)
     if db is None:  # a remote store (the ses backend) knows the batch size that suits its API
         batch_rows = getattr(store, "import_batch_rows", None) or batch_rows
-    parser = threading.Thread(
-        target=_batches,
-        args=(reader, resume.rows_done, batch_rows, stop, handoff, resume.rows_done),
-        name="sescontacts-import-parser",
-        daemon=True,
-    )
+    batches = _batches(reader, resume.rows_done, batch_rows, resume.rows_done)
     if db is None:
         commit_rows = batch_rows  # a remote store applies each batch for good anyway
     batches_done = resume.batches_done
@@ -358,12 +330,9 @@ def run_import(
 
     try:
         with outer:
-            parser.start()
             while True:
                 stopping = should_stop is not None and should_stop()
-                batch = None if stopping else handoff.get()
-                if isinstance(batch, BaseException):
-                    raise batch
+                batch = None if stopping else next(batches, None)
                 if batch is None:
                     if txn is not None:
                         commit()
@@ -413,8 +382,7 @@ def run_import(
         else:
             raise
     finally:
-        stop.set()
-        parser.join(timeout=30)
+        batches.close()
         seen.close()
         if rejects_file is not None:
             rejects_file.close()

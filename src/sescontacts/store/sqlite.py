@@ -137,22 +137,24 @@ _UPSERT = (
     "unsubscribe_all = excluded.unsubscribe_all, topics = excluded.topics, "
     "attributes = excluded.attributes, updated = excluded.updated"
 )
-# A plain insert of a batch in the same JSON form (fails on the first address that exists).
-_INSERT_JSON = (
-    "INSERT INTO contacts (list_id, email_key, email, unsubscribe_all, topics, attributes, created, updated) "
-    "SELECT ?, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6 "
-    "FROM json_each(?)"
-)
-# The same upsert for a whole batch passed as one JSON array of [key, email, unsubscribe_all, topics,
-# attributes, created, updated]: one statement, so SQLite works through the batch without taking Python's GIL
-# once per row (executemany does, and next to the importer's parser thread that convoy cost ~3x; measured).
-_UPSERT_JSON = (
-    "INSERT INTO contacts (list_id, email_key, email, unsubscribe_all, topics, attributes, created, updated) "
-    "SELECT ?, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6 "
-    "FROM json_each(?) WHERE true ON CONFLICT (list_id, email_key) DO UPDATE SET "
-    "unsubscribe_all = excluded.unsubscribe_all, topics = excluded.topics, "
-    "attributes = excluded.attributes, updated = excluded.updated"
-)
+# Bulk rows are (email_key, email, unsubscribe_all, topics, attributes, created, updated) with the list id
+# written into the statement (an integer from the database): executemany then binds the tuples as they are.
+# (Measured against one statement over a JSON array of the batch: executemany costs ~30% less SQLite time, as
+# long as no other Python thread competes for the GIL while it runs; the importer parses in the same thread.)
+_BULK_COLUMNS = "(list_id, email_key, email, unsubscribe_all, topics, attributes, created, updated)"
+
+
+def _bulk_insert(list_id: int) -> str:
+    """A plain INSERT: fails on the first address that exists."""
+    return f"INSERT INTO contacts {_BULK_COLUMNS} VALUES ({int(list_id)}, ?, ?, ?, ?, ?, ?, ?)"
+
+
+def _bulk_upsert(list_id: int) -> str:
+    return (
+        f"INSERT INTO contacts {_BULK_COLUMNS} VALUES ({int(list_id)}, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (list_id, email_key) DO UPDATE SET unsubscribe_all = excluded.unsubscribe_all, "
+        "topics = excluded.topics, attributes = excluded.attributes, updated = excluded.updated"
+    )
 
 
 def _contact(row: Sequence[object]) -> Contact:
@@ -551,7 +553,7 @@ class SqliteContactStore:
             # In key order: the B-tree cursor then walks forward instead of jumping (measured: about a third
             # less CPU for a 10k-row batch of random addresses). Keys are distinct, so tuples never compare
             # past the key.
-            conn.execute(_UPSERT_JSON, (list_id, orjson.dumps(sorted(rows)).decode()))
+            conn.executemany(_bulk_upsert(list_id), sorted(rows))
         added += sum(1 for before, _ in changes if before is None)
         unsubscribed += sum(
             int(after.unsubscribe_all) - (int(before.unsubscribe_all) if before else 0) for before, after in changes
@@ -647,7 +649,7 @@ class SqliteContactStore:
         rows = self._new_rows(keys, patches, now)
         conn.execute("SAVEPOINT sescontacts_bulk_insert")
         try:
-            conn.execute(_INSERT_JSON, (list_id, orjson.dumps(sorted(rows)).decode()))
+            conn.executemany(_bulk_insert(list_id), sorted(rows))
         except sqlite3.IntegrityError:
             conn.execute("ROLLBACK TO sescontacts_bulk_insert")
             conn.execute("RELEASE sescontacts_bulk_insert")
@@ -686,8 +688,8 @@ class SqliteContactStore:
     ) -> tuple[list[RowResult], list[tuple[object, ...]], int, int]:
         """apply_patch for a batch of distinct addresses, on raw rows: (results, rows to upsert, contacts
         added, change in unsubscribed). Falls back to apply_patch for the rare cases (merged attributes)."""
-        # The batch's existing rows as ONE JSON value: fetching them row by row would hand Python's GIL back
-        # and forth once per row (the convoy _UPSERT_JSON avoids), which made a re-import several times slower.
+        # The batch's existing rows as ONE JSON value: one step instead of one per row (measured: a re-import
+        # of unchanged rows took half the time), and no per-row Python objects until they are needed.
         (found,) = conn.execute(
             f"SELECT json_group_array(json_array(email_key, {_CONTACT_COLUMNS})) FROM contacts "
             "WHERE list_id = ? AND email_key IN (SELECT value FROM json_each(?))",
@@ -769,7 +771,7 @@ class SqliteContactStore:
                 seen.add(key)
                 results.append(_DELETED if found else _NOT_FOUND)
             if not dry_run and existing:
-                # One statement for the batch (no per-row GIL round trip, see _UPSERT_JSON), in key order.
+                # One statement for the batch, in key order.
                 conn.execute(
                     "DELETE FROM contacts WHERE list_id = ? AND email_key IN (SELECT value FROM json_each(?))",
                     (list_id, orjson.dumps(sorted(existing)).decode()),
