@@ -81,6 +81,16 @@ def check_topics(topics: Sequence[Topic]) -> None:
         raise BadRequest("Duplicate topic names are not allowed within a List.", field="TopicName")
 
 
+def check_new_list(
+    name: str | None, topics: Sequence[Topic], description: str | None, tags: Sequence[tuple[str, str]]
+) -> None:
+    """Everything CreateContactList checks before it looks at what exists, in SES's order; both stores call it."""
+    check_list_name(name)
+    check_topics(topics)
+    check_description(description)
+    check_tags(tags)
+
+
 def check_tags(tags: Sequence[tuple[str, str]]) -> None:
     if len(tags) > MAX_TAGS:
         raise BadRequest(f"A list can have at most {MAX_TAGS} tags.", field="Tags")

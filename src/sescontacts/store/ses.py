@@ -38,7 +38,15 @@ from ..model import (
     UpsertPolicy,
     apply_patch,
 )
-from ..validation import MAX_ATTRIBUTES_BYTES, check_description, check_email, check_list_name, check_tags, check_topics
+from ..validation import (
+    MAX_ATTRIBUTES_BYTES,
+    check_description,
+    check_email,
+    check_list_name,
+    check_new_list,
+    check_tags,
+    check_topics,
+)
 from ..validation import email_key as key_of
 from .base import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from .pacer import BOTO_CONFIG, Pacer, shared_pacer
@@ -354,10 +362,7 @@ class SesContactStore:
         description: str | None = None,
         tags: Sequence[tuple[str, str]] = (),
     ) -> ContactList:
-        check_list_name(name)
-        check_topics(topics)
-        check_description(description)
-        check_tags(tags)
+        check_new_list(name, topics, description, tags)
         params: dict[str, Any] = {"ContactListName": name, "Topics": _topics_to_ses(topics)}
         if description is not None:
             params["Description"] = description

@@ -51,6 +51,7 @@ from ..validation import (
     check_description,
     check_email,
     check_list_name,
+    check_new_list,
     check_preference_statuses,
     check_status,
     check_tags,
@@ -349,10 +350,7 @@ class SqliteContactStore:
         description: str | None = None,
         tags: Sequence[tuple[str, str]] = (),
     ) -> ContactList:
-        check_list_name(name)
-        check_topics(topics)
-        check_description(description)
-        check_tags(tags)
+        check_new_list(name, topics, description, tags)
         now = self._now()
         with self.db.write() as conn:
             (count,) = conn.execute("SELECT count(*) FROM contact_lists").fetchone()
