@@ -545,11 +545,15 @@ def test_attribute_search_finds_keys_written_with_escapes(store: SqliteContactSt
         assert store.count_contacts(list_name, query) == Count(2)
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: the attribute index reads duplicate keys first-wins, the model last")
 def test_attribute_search_with_duplicate_keys_in_raw_text(store: SqliteContactStore, list_name: str) -> None:
+    """A key written twice (possible through the SES API) matches its last value, as the console shows it,
+    before and after the search built its index."""
     store.create_contact(list_name, Contact("a@example.com", attributes_data='{"plan": "free", "plan": "pro"}'))
-    query = ContactQuery(attribute_key="plan", attribute_value="pro")
-    assert emails(all_pages(store, list_name, query)) == ["a@example.com"]
+    for _ in range(2):
+        assert emails(all_pages(store, list_name, ContactQuery(attribute_key="plan", attribute_value="pro"))) == [
+            "a@example.com"
+        ]
+        assert emails(all_pages(store, list_name, ContactQuery(attribute_key="plan", attribute_value="free"))) == []
 
 
 @pytest.mark.parametrize("status", ["MAYBE", "opt_out", ""])

@@ -233,9 +233,9 @@ def _attribute_prefilter(key: str, value: str | None) -> str | None:
     attribute, and a string attribute's text is what SQLite's ``->>`` returns; so ``expr = value`` keeps
     every match (the exact model predicate still runs after it). The path is inlined as a literal because
     SQLite uses an expression index only for a query expression written identically. Keys a JSON path
-    cannot address (a quote, a backslash, a control character) get no prefilter. One known gap: raw
-    AttributesData with the same key twice (possible through the SES API) is read first-wins by SQLite
-    and last-wins by the model, so such a contact can be missed by a search on that key.
+    cannot address (a quote, a backslash, a control character) get no prefilter. Raw AttributesData with the
+    same key twice (possible through the SES API) is read first-wins by SQLite and last-wins by the model, so
+    text where the quoted key occurs twice is a candidate too (UNSURE), and the exact predicate decides.
     """
     if value is None or not key or any(c in '"\\' or ord(c) < 32 for c in key):
         return None
@@ -246,11 +246,13 @@ def _attribute_prefilter(key: str, value: str | None) -> str | None:
     if not isinstance(parsed, str):
         return None
     path = "'" + _json_path(key).replace("'", "''") + "'"
+    quoted = "'" + f'"{key}"'.replace("'", "''") + "'"
     # SQLite 3.40 matches a path against a key's raw JSON text, so a key written with escapes (Python's
     # json.dumps writes "pr\u00e9nom" for "prénom") is invisible to it. Any text with a backslash is
     # therefore always a candidate (UNSURE), and the exact predicate decides.
     return (
         f"(CASE WHEN instr(attributes, '\\') THEN '{_UNSURE}' "
+        f"WHEN instr(substr(attributes, instr(attributes, {quoted}) + {len(key) + 2}), {quoted}) THEN '{_UNSURE}' "
         f"WHEN json_valid(attributes) AND json_type(attributes, {path}) = 'text' THEN attributes ->> {path} END)"
     )
 
@@ -259,9 +261,9 @@ _UNSURE = "(sescontacts: unsure)"  # any value works: candidates still go throug
 
 
 def _attribute_index_name(key: str) -> str:
-    """One index per searched key; the "v2" changes the name whenever the indexed expression changes, since
+    """One index per searched key; the "v3" changes the name whenever the indexed expression changes, since
     ``INDEXED BY`` an index on a different expression fails the query."""
-    return "contacts_attr_" + hashlib.sha256(("v2:" + key).encode()).hexdigest()[:16]
+    return "contacts_attr_" + hashlib.sha256(("v3:" + key).encode()).hexdigest()[:16]
 
 
 def _check_filter_status(query: ContactQuery) -> None:
