@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import stat
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from sescontacts.credentials import FILE_NAME, load_or_create
+from tests.support.modes import mode, usual_umask
 
 
 def test_generated_once_and_kept(tmp_path: Path) -> None:
@@ -66,3 +68,16 @@ def test_concurrent_first_starts_agree_on_one_key(tmp_path: Path) -> None:
         keys = list(pool.map(lambda _: load_or_create(tmp_path, environ={}), range(64)))
     assert len({(k.access_key_id, k.secret_access_key) for k in keys}) == 1
     assert [p.name for p in tmp_path.iterdir()] == [FILE_NAME]  # no temporary files left behind
+
+
+def test_the_data_dir_it_creates_is_private_under_the_usual_umask(tmp_path: Path) -> None:
+    with usual_umask():
+        load_or_create(tmp_path / "data", environ={})
+    assert mode(tmp_path / "data") == 0o700 and mode(tmp_path / "data" / FILE_NAME) == 0o600
+
+
+def test_a_key_file_restored_readable_by_others_is_tightened(tmp_path: Path) -> None:
+    first = load_or_create(tmp_path, environ={})
+    os.chmod(tmp_path / FILE_NAME, 0o644)
+    assert load_or_create(tmp_path, environ={}).access_key_id == first.access_key_id
+    assert mode(tmp_path / FILE_NAME) == 0o600

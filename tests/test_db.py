@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ import pytest
 import sescontacts.store.sqlite  # noqa: F401 - registers the contacts schema
 from sescontacts import db as dbmod
 from sescontacts.db import BUSY_TIMEOUT_MS, Database
+from tests.support.modes import mode, usual_umask
 
 
 @pytest.fixture
@@ -169,3 +171,26 @@ def test_snapshots_nest_and_see_one_state(database: Database) -> None:
         with database.snapshot() as inner:  # joins the outer read transaction: same state
             assert inner.execute("SELECT value FROM meta WHERE key = 'k'").fetchone()[0] == "before"
     assert database.meta("k") == "after"
+
+
+def test_the_database_and_its_wal_and_shm_are_private_under_the_usual_umask(tmp_path: Path) -> None:
+    """The file holds the session-signing secret and password hashes: no other local user may read it."""
+    with usual_umask():
+        database = Database(tmp_path / "data" / "sescontacts.db")
+        try:
+            with database.write() as conn:
+                conn.execute("INSERT INTO meta (key, value) VALUES ('k', 'v')")
+            database.reader().execute("SELECT * FROM meta").fetchall()
+            files = {p.name: mode(p) for p in (tmp_path / "data").iterdir()}
+        finally:
+            database.close()
+    assert files == {"sescontacts.db": 0o600, "sescontacts.db-wal": 0o600, "sescontacts.db-shm": 0o600}
+    assert mode(tmp_path / "data") == 0o700
+
+
+def test_a_loose_database_left_by_an_older_version_is_tightened(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    Database(path).close()
+    os.chmod(path, 0o644)
+    Database(path).close()
+    assert mode(path) == 0o600

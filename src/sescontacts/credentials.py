@@ -14,6 +14,8 @@ import string
 from dataclasses import dataclass
 from pathlib import Path
 
+from .private_files import make_private_dir, open_private, tighten
+
 FILE_NAME = "credentials.json"
 
 
@@ -42,6 +44,7 @@ def load_or_create(data_dir: Path, environ: dict[str, str] | None = None) -> Acc
     path = data_dir / FILE_NAME
     if not path.exists():
         _create(path)
+    tighten(path)  # a copy restored from a backup may have come back 0644
     data = json.loads(path.read_text())
     return AccessKey(data["access_key_id"], data["secret_access_key"], str(path))
 
@@ -52,13 +55,12 @@ def _create(path: Path) -> None:
     The link is atomic and fails if the file exists, so two processes starting at once (``serve`` and
     ``credentials``) agree on one key pair, and nobody ever reads a half-written file.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)
     key_id, secret = _generate()
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump({"access_key_id": key_id, "secret_access_key": secret}, handle)
+        with open_private(temporary) as handle:
+            handle.write(json.dumps({"access_key_id": key_id, "secret_access_key": secret}).encode())
             handle.flush()
             os.fsync(handle.fileno())
         with contextlib.suppress(FileExistsError):  # another process won the race: use its keys

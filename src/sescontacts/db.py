@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .private_files import ensure_private_file, make_private_dir, tighten
+
 BUSY_TIMEOUT_MS = 10_000
 
 Migration = Callable[[sqlite3.Connection], None]
@@ -59,7 +61,12 @@ class Database:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.path.parent)
+        # SQLite creates the file with the umask's mode and gives -wal/-shm the database file's mode: create
+        # it 0600 first. Companions left by an older version are tightened here too.
+        ensure_private_file(self.path)
+        for suffix in ("-wal", "-shm", "-journal"):
+            tighten(Path(f"{self.path}{suffix}"))
         self._write_lock = threading.RLock()
         self._writer = _connect(self.path)
         self._writer.execute("PRAGMA journal_mode = WAL")

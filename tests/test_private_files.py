@@ -1,0 +1,122 @@
+"""Folders 0700, files 0600 whatever the umask; an existing data directory tightened; symlinks never followed."""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sescontacts.private_files import ensure_private_file, make_private_dir, open_private, replacing, secure_data_dir
+from tests.support.modes import loose, mode, usual_umask
+
+
+@pytest.fixture(autouse=True)
+def _umask_022() -> Iterator[None]:
+    with usual_umask():
+        yield
+
+
+def test_folders_are_created_0700_and_existing_parents_are_left_alone(tmp_path: Path) -> None:
+    os.chmod(tmp_path, 0o755)
+    make_private_dir(tmp_path / "a" / "b" / "c")
+    assert [mode(tmp_path / p) for p in ("a", "a/b", "a/b/c")] == [0o700] * 3
+    assert mode(tmp_path) == 0o755
+    (tmp_path / "open").mkdir(mode=0o777)
+    os.chmod(tmp_path / "open", 0o777)
+    make_private_dir(tmp_path / "open")
+    assert mode(tmp_path / "open") == 0o700
+
+
+def test_a_file_where_a_folder_is_wanted_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(NotADirectoryError):
+        make_private_dir(tmp_path / "f")
+
+
+def test_new_files_are_0600_and_never_replace_or_follow_what_is_there(tmp_path: Path) -> None:
+    with open_private(tmp_path / "new") as out:
+        out.write(b"secret")
+    assert mode(tmp_path / "new") == 0o600
+    with pytest.raises(FileExistsError):
+        open_private(tmp_path / "new")
+    outside = tmp_path / "outside"
+    outside.write_text("theirs")
+    (tmp_path / "link").symlink_to(outside)
+    with pytest.raises(FileExistsError):
+        open_private(tmp_path / "link")
+    with pytest.raises(OSError) as raised:
+        open_private(tmp_path / "link", new=False)
+    assert raised.value.errno == errno.ELOOP
+    assert outside.read_text() == "theirs" and mode(outside) == 0o644
+
+
+def test_reopening_a_loose_file_of_ours_tightens_it(tmp_path: Path) -> None:
+    path = tmp_path / "rejects.csv"
+    path.write_text("line\n")
+    assert mode(path) == 0o644
+    with open_private(path, "r+b", new=False) as f:
+        assert f.read() == b"line\n"
+    assert mode(path) == 0o600
+
+
+def test_ensure_private_file_creates_or_tightens_and_keeps_content(tmp_path: Path) -> None:
+    ensure_private_file(tmp_path / "db")
+    assert mode(tmp_path / "db") == 0o600 and (tmp_path / "db").read_bytes() == b""
+    (tmp_path / "old").write_bytes(b"data")
+    ensure_private_file(tmp_path / "old")
+    assert mode(tmp_path / "old") == 0o600 and (tmp_path / "old").read_bytes() == b"data"
+
+
+def test_an_existing_data_dir_is_tightened_without_following_symlinks(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (data / "uploads" / "1234").mkdir(parents=True)
+    (data / "uploads" / "1234" / "contacts.csv").write_text("emailAddress\n")
+    (data / "sescontacts.db").write_text("")
+    os.chmod(data / "sescontacts.db", 0o664)
+    script = data / "hook.sh"
+    script.write_text("#!/bin/sh\n")
+    os.chmod(script, 0o755)
+    outside = tmp_path / "elsewhere.txt"
+    outside.write_text("not ours to change")
+    (data / "link").symlink_to(outside)
+    was_loose = {".", "uploads", "uploads/1234", "uploads/1234/contacts.csv", "sescontacts.db", "hook.sh"}
+    assert set(loose(data)) == was_loose
+
+    assert secure_data_dir(data) == 6
+    assert loose(data) == {}
+    assert mode(data) == 0o700 and mode(data / "uploads" / "1234" / "contacts.csv") == 0o600
+    assert mode(script) == 0o700  # only group/other bits are taken away
+    assert mode(outside) == 0o644
+    assert secure_data_dir(data) == 0
+
+
+def test_a_new_data_dir_is_created_private(tmp_path: Path) -> None:
+    assert secure_data_dir(tmp_path / "new" / "data") == 0
+    assert mode(tmp_path / "new") == 0o700 and mode(tmp_path / "new" / "data") == 0o700
+
+
+def test_replacing_renames_a_private_file_over_a_symlink_instead_of_writing_through_it(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    target = tmp_path / "export.csv"
+    target.symlink_to(victim)
+    with replacing(target) as temporary:
+        assert mode(temporary) == 0o600 and temporary.parent == tmp_path
+        with open_private(temporary, new=False) as out:
+            out.write(b"emailAddress\n")
+    assert not target.is_symlink() and target.read_text() == "emailAddress\n" and mode(target) == 0o600
+    assert victim.read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export.csv", "victim"]
+
+
+def test_a_failed_replacement_leaves_the_target_and_no_temporary_file(tmp_path: Path) -> None:
+    target = tmp_path / "export.csv"
+    target.write_text("before")
+    with pytest.raises(RuntimeError), replacing(target) as temporary:
+        temporary.write_text("half")
+        raise RuntimeError("disk full")
+    assert target.read_text() == "before"
+    assert [p.name for p in tmp_path.iterdir()] == ["export.csv"]
