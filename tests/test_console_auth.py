@@ -98,6 +98,21 @@ def test_login_attempts_are_rate_limited(anonymous: Console) -> None:
     assert blocked.status_code == 429 and "Too many failed attempts" in blocked.text
 
 
+def test_a_spray_of_names_hits_the_per_address_limit_and_a_reset_lifts_it(anonymous: Console) -> None:
+    token = csrf_of(anonymous.client.get("/login").text)
+
+    def attempt(name: str, password: str = "wrong password") -> int:
+        form = {"username": name, "password": password, "csrf_token": token}
+        return anonymous.client.post("/login", data=form, follow_redirects=False).status_code
+
+    assert [attempt(f"user{i}") for i in range(auth.ADDRESS_ATTEMPTS)] == [401] * auth.ADDRESS_ATTEMPTS
+    blocked = anonymous.client.post("/login", data={"username": "admin", "password": PASSWORD, "csrf_token": token})
+    assert blocked.status_code == 429 and 0 < int(blocked.headers["retry-after"]) <= auth.LOGIN_WINDOW + 1
+    # the operator resets the admin's password (the CLI does exactly this): every lockout is lifted
+    auth.Users(anonymous.services.db).set_password("admin", "a new password")
+    assert attempt("admin", "a new password") == 303
+
+
 def test_open_redirect_through_next_is_refused(anonymous: Console) -> None:
     token = csrf_of(anonymous.client.get("/login").text)
     for target in ("//evil.example/", "https://evil.example/", "/\\evil.example"):

@@ -39,6 +39,9 @@ class Settings:
     ses_burst: int = 2
     s3_import_location: str | None = None
     sync_interval_seconds: float = 300.0
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or networks, "*" for any);
+    # empty: forwarded headers are ignored and the peer's address is the client's.
+    forwarded_allow_ips: tuple[str, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
 
     @property

@@ -37,6 +37,13 @@ def register(main: click.Group) -> None:
     help="Largest file the console accepts for import, in MiB.",
 )
 @click.option("--access-log/--no-access-log", default=False, help="Log every HTTP request.")
+@click.option(
+    "--forwarded-allow-ips",
+    envvar="SESCONTACTS_FORWARDED_ALLOW_IPS",
+    callback=lambda ctx, param, value: _proxy_addresses(value),
+    help="Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto "
+    "are believed ('*': any). By default none: the client is the peer of the TCP connection.",
+)
 @ses_options
 @throttle_option
 def serve(**options: Any) -> None:
@@ -71,7 +78,26 @@ def serve(**options: Any) -> None:
         log_level="warning",
         access_log=options["access_log"],
         lifespan="on",
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=list(settings.forwarded_allow_ips) or None,
     )
+
+
+def _proxy_addresses(value: str | None) -> tuple[str, ...]:
+    """``--forwarded-allow-ips``: each entry an IP address or network, or ``*``."""
+    import ipaddress
+
+    entries = tuple(part.strip() for part in (value or "").split(",") if part.strip())
+    for entry in entries:
+        if entry == "*":
+            continue
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise click.BadParameter(
+                f"{entry!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8) or '*'."
+            ) from None
+    return entries
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:

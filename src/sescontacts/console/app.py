@@ -146,6 +146,6 @@ def create_console_app(services: Services) -> Gate:
     app.state.services = services
     app.state.users = users
     app.state.jinja = make_jinja()
-    app.state.login_limiter = LoginLimiter()
+    app.state.login_limiter = LoginLimiter(services.db)
     app.state.stats_cache = {}
     return Gate(app, users, SessionCodec(session_secret(services.db)))

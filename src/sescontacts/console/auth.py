@@ -17,9 +17,7 @@ import hashlib
 import hmac
 import secrets
 import sqlite3
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -51,9 +49,6 @@ def _schema_v1(conn: sqlite3.Connection) -> None:
     conn.execute(
         "INSERT OR IGNORE INTO meta (key, value) VALUES ('console_session_secret', ?)", (secrets.token_hex(32),)
     )
-
-
-register_migrations("console", [_schema_v1])
 
 
 # -- passwords -----------------------------------------------------------------------------------------
@@ -134,7 +129,7 @@ class Users:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        if db.schema_version("console") < 1:
+        if db.schema_version("console") < len(MIGRATIONS):  # the database was opened before this module loaded
             db.migrate()
 
     def get(self, name: str) -> User | None:
@@ -172,6 +167,7 @@ class Users:
             )
             if cursor.rowcount == 0:
                 raise NotFound(f"No user named {name}.", field="username")
+            clear_login_attempts(conn)
 
     def remove(self, name: str) -> None:
         with self.db.write() as conn:
@@ -251,46 +247,105 @@ def session_secret(db: Database) -> str:
 
 # -- rate limiting -------------------------------------------------------------------------------------
 
+PAIR_ATTEMPTS = 5  # failed logins per (user name, client address) in LOGIN_WINDOW
+ADDRESS_ATTEMPTS = 20  # failed logins per client address, whatever the names: against spraying many names
+LOGIN_WINDOW = 300.0
+_MAX_NAME_KEY = 80  # longer names cannot exist (check_user_name); keep what is stored bounded
+
+
+def _schema_v2(conn: sqlite3.Connection) -> None:
+    run_script(
+        conn,
+        """
+        CREATE TABLE console_login_attempts (
+            address TEXT NOT NULL,
+            user TEXT NOT NULL,
+            at REAL NOT NULL
+        );
+        CREATE INDEX console_login_attempts_key ON console_login_attempts (address, user, at);
+        """,
+    )
+
+
+def clear_login_attempts(conn: sqlite3.Connection) -> None:
+    """Forget every recorded login attempt: an operator who set a password lifts every lockout with it.
+
+    All of them, not only that user's: a spray of names from the admin's own address (every local user is
+    127.0.0.1) locks the admin out by the per-address limit, which no single user's record would clear.
+    """
+    conn.execute("DELETE FROM console_login_attempts")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A login attempt reserved before its password is hashed; ``retry_after`` > 0 means it was refused."""
+
+    address: str
+    user: str
+    retry_after: int = 0
+
 
 class LoginLimiter:
-    """At most ``attempts`` failed logins per client address (and per user name) in ``window`` seconds.
+    """At most PAIR_ATTEMPTS failed logins per (user name, client address), ADDRESS_ATTEMPTS per address.
 
-    Counting per user name as well stops a distributed guess at one account; counting per address stops
-    one client spraying many names. In memory: a restart forgets, which costs an attacker a restart each.
+    An attempt is counted *before* its password is hashed, in one write transaction that checks the counts
+    and records the attempt (so twenty parallel guesses cannot all pass the check while the first hashes);
+    a successful login then deletes its pair's records. Keying on the pair, not the name alone, means guesses
+    from one address cannot lock the admin out everywhere; the looser per-address count stops one address
+    trying one password on many names.
+
+    The records live in the database rather than in memory or keyed to the password hash: ``sescontacts
+    users set-password`` runs in another process and lifts a lockout by deleting them
+    (:func:`clear_login_attempts`), which also covers the per-address count that no password belongs to;
+    and a restart does not reset the count.
     """
 
-    def __init__(self, attempts: int = 5, window: float = 300.0) -> None:
-        self.attempts = attempts
+    def __init__(
+        self,
+        db: Database,
+        pair_attempts: int = PAIR_ATTEMPTS,
+        address_attempts: int = ADDRESS_ATTEMPTS,
+        window: float = LOGIN_WINDOW,
+    ) -> None:
+        self.db = db
+        self.pair_attempts = pair_attempts
+        self.address_attempts = address_attempts
         self.window = window
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        times = self._failures.setdefault(key, deque())
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        return times
-
-    def retry_after(self, address: str, name: str) -> int:
-        """Seconds until another attempt is allowed, 0 when one is allowed now."""
-        now = time.monotonic()
-        with self._lock:
+    def reserve(self, address: str, name: str) -> Attempt:
+        """Record an attempt now, or refuse it (``retry_after`` seconds) when a limit is reached."""
+        user = name.lower()[:_MAX_NAME_KEY]
+        now = time.time()
+        cutoff = now - self.window
+        with self.db.write() as conn:
+            conn.execute("DELETE FROM console_login_attempts WHERE at <= ?", (cutoff,))
             waits = [
-                int(times[0] + self.window - now) + 1
-                for key in (f"ip:{address}", f"user:{name.lower()}")
-                if len(times := self._recent(key, now)) >= self.attempts
+                self._wait(conn, now, "address = ? AND user = ?", (address, user), self.pair_attempts),
+                self._wait(conn, now, "address = ?", (address,), self.address_attempts),
             ]
-        return max(waits, default=0)
+            if max(waits):
+                return Attempt(address, user, retry_after=max(waits))
+            conn.execute(
+                "INSERT INTO console_login_attempts (address, user, at) VALUES (?, ?, ?)", (address, user, now)
+            )
+        return Attempt(address, user)
 
-    def failed(self, address: str, name: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            for key in (f"ip:{address}", f"user:{name.lower()}"):
-                self._recent(key, now).append(now)
-            if len(self._failures) > 10_000:  # bound memory under a spray of names
-                for key in [k for k, v in self._failures.items() if not v]:
-                    del self._failures[key]
+    def _wait(self, conn: sqlite3.Connection, now: float, where: str, args: tuple[str, ...], limit: int) -> int:
+        """Seconds until fewer than ``limit`` attempts matching ``where`` are in the window (0: allowed now)."""
+        times = [
+            row[0] for row in conn.execute(f"SELECT at FROM console_login_attempts WHERE {where} ORDER BY at", args)
+        ]
+        if len(times) < limit:
+            return 0
+        return int(times[len(times) - limit] + self.window - now) + 1
 
-    def succeeded(self, address: str, name: str) -> None:
-        with self._lock:
-            self._failures.pop(f"user:{name.lower()}", None)
+    def succeeded(self, attempt: Attempt) -> None:
+        """The right password: this name's failures from this address are forgiven."""
+        with self.db.write() as conn:
+            conn.execute(
+                "DELETE FROM console_login_attempts WHERE address = ? AND user = ?", (attempt.address, attempt.user)
+            )
+
+
+MIGRATIONS = [_schema_v1, _schema_v2]
+register_migrations("console", MIGRATIONS)

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..auth import Attempt, LoginLimiter, User, Users
 from .common import FormErrors, in_thread, redirect, render, safe_next, session, user
 
 
@@ -22,19 +23,31 @@ async def login_submit(request: Request) -> Response:
     name = str(form.get("username", "")).strip()
     password = str(form.get("password", ""))
     target = safe_next(str(form.get("next", "/")))
+    # The peer's address, or the one a proxy named in --forwarded-allow-ips reported (uvicorn applies that).
     address = request.client.host if request.client else "unknown"
-    limiter = request.app.state.login_limiter
+    limiter: LoginLimiter = request.app.state.login_limiter
+    users: Users = request.app.state.users
     errors = FormErrors()
-    wait = limiter.retry_after(address, name)
-    if wait:
-        errors.add("form", f"Too many failed attempts. Try again in {wait} seconds.")
-        return render(request, "login.html", status_code=429, next=target, errors=errors, username=name)
-    found = await in_thread(request.app.state.users.authenticate, name, password)
+
+    def attempt() -> tuple[Attempt, User | None]:
+        # Counted before the ~100 ms hash, so parallel guesses cannot all pass the check.
+        reserved = limiter.reserve(address, name)
+        if reserved.retry_after:
+            return reserved, None
+        found = users.authenticate(name, password)
+        if found is not None:
+            limiter.succeeded(reserved)
+        return reserved, found
+
+    reserved, found = await in_thread(attempt)
+    if reserved.retry_after:
+        errors.add("form", f"Too many failed attempts. Try again in {reserved.retry_after} seconds.")
+        response = render(request, "login.html", status_code=429, next=target, errors=errors, username=name)
+        response.headers["retry-after"] = str(reserved.retry_after)
+        return response
     if found is None:
-        limiter.failed(address, name)
         errors.add("form", "That user name and password do not match.")
         return render(request, "login.html", status_code=401, next=target, errors=errors, username=name)
-    limiter.succeeded(address, name)
     sess = session(request)
     # A new CSRF secret on login: a token planted before login (session fixation) is worthless after.
     sess.csrf = secrets.token_urlsafe(24)
