@@ -12,7 +12,16 @@ from sescontacts.cli import main as cli
 from sescontacts.console import auth
 from sescontacts.console.gate import is_public
 
-from .console_support import PASSWORD, Console, anonymous_fixture, console_fixture, csrf_of, fast_kdf_fixture, login  # noqa: F401
+from .console_support import (  # noqa: F401
+    PASSWORD,
+    Console,
+    TestClient,
+    anonymous_fixture,
+    console_fixture,
+    csrf_of,
+    fast_kdf_fixture,
+    login,
+)
 
 
 def routes(console: Console) -> list[tuple[str, str]]:
@@ -130,6 +139,37 @@ def test_logout_ends_the_session(console: Console) -> None:
     response = console.post("/logout")
     assert response.status_code == 303 and response.headers["location"] == "/login"
     assert console.client.get("/", follow_redirects=False).status_code == 303
+
+
+def second_browser(console: Console) -> Console:
+    """Another browser on the same server (same app and database), logged in as admin."""
+    other = object.__new__(Console)
+    other.__dict__.update(console.__dict__)
+    other.client = TestClient(console.gate, base_url="http://testserver")
+    return other.login()
+
+
+def test_a_copied_cookie_stops_working_at_logout(console: Console) -> None:
+    copied = console.client.cookies[auth.SESSION_COOKIE]
+    assert console.post("/logout").status_code == 303
+    thief = TestClient(console.gate, base_url="http://testserver", cookies={auth.SESSION_COOKIE: copied})
+    page = thief.get("/", follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"].startswith("/login")
+    write = thief.post("/contacts/new", data={"csrf_token": console.csrf, "email": "a@example.com"})
+    assert write.status_code == 401
+
+
+def test_log_out_everywhere_ends_every_browser_of_that_user(console: Console) -> None:
+    other = second_browser(console)
+    assert other.client.get("/").status_code == 200
+    account = console.client.get("/account")
+    assert account.status_code == 200 and "Log out everywhere" in account.text and "2 browsers" in account.text
+    response = console.post("/account/logout-everywhere")
+    assert response.status_code == 303 and response.headers["location"] == "/login"
+    for browser in (console, other):
+        assert browser.client.get("/", follow_redirects=False).status_code == 303
+    login_page = console.client.get("/login")
+    assert "Logged out on every browser" in login_page.text
 
 
 def test_password_change_and_removal_end_sessions(console: Console) -> None:

@@ -21,9 +21,9 @@ from starlette.staticfiles import StaticFiles
 from ..errors import SesContactsError
 from ..model import OPT_IN, Count, attribute_text
 from ..services import Services
-from .auth import LoginLimiter, SessionCodec, Users, session_secret
+from .auth import LoginLimiter, SessionCodec, Sessions, Users, session_secret
 from .gate import Gate
-from .views import aws, contact_form, contacts, exports, imports, login, topics
+from .views import account, aws, contact_form, contacts, exports, imports, login, topics
 from .views.common import render
 
 HERE = Path(__file__).parent
@@ -115,6 +115,7 @@ def make_jinja() -> Environment:
 def console_routes() -> list[BaseRoute]:
     return [
         *login.routes,
+        *account.routes,
         *contacts.routes,
         *contact_form.routes,
         *topics.routes,
@@ -145,7 +146,8 @@ def create_console_app(services: Services) -> Gate:
     )
     app.state.services = services
     app.state.users = users
+    app.state.sessions = Sessions(services.db)
     app.state.jinja = make_jinja()
     app.state.login_limiter = LoginLimiter(services.db)
     app.state.stats_cache = {}
-    return Gate(app, users, SessionCodec(session_secret(services.db)))
+    return Gate(app, app.state.sessions, SessionCodec(session_secret(services.db)))

@@ -5,9 +5,10 @@ CLI (``sescontacts users``) and a running server see the same accounts. Password
 at parameters that cost ~100 ms and 32 MiB per guess, which is what makes a stolen database expensive to
 attack; the parameters are stored with each hash so they can be raised later without breaking old hashes.
 
-The session cookie holds the user name, a fingerprint of the password hash and a CSRF secret, signed with
-a key kept in the database. Changing a password or removing a user therefore ends that user's sessions
-everywhere, without a server-side session table.
+The session cookie holds the user name, a random session id and a CSRF secret, signed with a key kept in
+the database. A login is valid only while its session id has a row in ``console_sessions``: logging out
+deletes the row (a copied cookie stops working with it), "log out everywhere", a password change and
+removing the user delete all of that user's rows, and a row older than SESSION_MAX_AGE is dead and pruned.
 """
 
 from __future__ import annotations
@@ -118,11 +119,6 @@ class User:
     password_hash: str
     created: float
 
-    @property
-    def fingerprint(self) -> str:
-        """Changes whenever the password does; sessions carry it so a new password ends old sessions."""
-        return hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]
-
 
 class Users:
     """The console's accounts, on the shared database (the console's only table of its own)."""
@@ -159,6 +155,7 @@ class Users:
         return User(name, encoded, now)
 
     def set_password(self, name: str, password: str) -> None:
+        """A new password ends the user's sessions everywhere and lifts every login lockout."""
         check_new_password(password)
         encoded = hash_password(password)
         with self.db.write() as conn:
@@ -167,12 +164,14 @@ class Users:
             )
             if cursor.rowcount == 0:
                 raise NotFound(f"No user named {name}.", field="username")
+            end_user_sessions(conn, name)
             clear_login_attempts(conn)
 
     def remove(self, name: str) -> None:
         with self.db.write() as conn:
             if conn.execute("DELETE FROM console_users WHERE name = ?", (name,)).rowcount == 0:
                 raise NotFound(f"No user named {name}.", field="username")
+            end_user_sessions(conn, name)
 
     def authenticate(self, name: str, password: str) -> User | None:
         user = self.get(name)
@@ -201,11 +200,11 @@ class Users:
 
 @dataclass
 class Session:
-    """What the cookie says: who is logged in (if anyone) and this browser's CSRF secret."""
+    """What the cookie says: who is logged in (if anyone), under which session id, and its CSRF secret."""
 
     csrf: str
     user: str | None = None
-    fingerprint: str | None = None
+    sid: str | None = None  # valid only while console_sessions has it (see Sessions)
     flash: str | None = None  # a one-time message for the next page ("Deleted 3 contacts.")
     dirty: bool = False
 
@@ -214,6 +213,12 @@ class Session:
         if message:
             self.dirty = True
         return message
+
+    def forget_user(self) -> None:
+        """Anonymous from now on, with a new CSRF secret (the old one may have been seen with the login)."""
+        self.user = self.sid = None
+        self.csrf = secrets.token_urlsafe(24)
+        self.dirty = True
 
 
 class SessionCodec:
@@ -228,14 +233,105 @@ class SessionCodec:
             except BadSignature:
                 data = None
             if isinstance(data, dict) and isinstance(data.get("c"), str):
-                return Session(csrf=data["c"], user=data.get("u"), fingerprint=data.get("f"), flash=data.get("m"))
+                return Session(csrf=data["c"], user=data.get("u"), sid=data.get("s"), flash=data.get("m"))
         return Session(csrf=secrets.token_urlsafe(24), dirty=True)
 
     def dump(self, session: Session) -> str:
-        data = {"c": session.csrf, "u": session.user, "f": session.fingerprint}
+        data = {"c": session.csrf, "u": session.user, "s": session.sid}
         if session.flash:
             data["m"] = session.flash[:300]
         return self._serializer.dumps(data)
+
+
+# How often a session's last_seen is written: every request would be a database write per page view.
+LAST_SEEN_EVERY = 300.0
+
+
+def _schema_v3(conn: sqlite3.Connection) -> None:
+    run_script(
+        conn,
+        """
+        CREATE TABLE console_sessions (
+            id TEXT PRIMARY KEY,
+            user TEXT NOT NULL,
+            created REAL NOT NULL,
+            last_seen REAL NOT NULL
+        );
+        CREATE INDEX console_sessions_user ON console_sessions (user);
+        CREATE INDEX console_sessions_created ON console_sessions (created);
+        """,
+    )
+
+
+def _session_key(sid: str) -> str:
+    """The table keeps a digest of each session id, so a copy of the database holds no live session."""
+    return hashlib.sha256(sid.encode()).hexdigest()
+
+
+def end_user_sessions(conn: sqlite3.Connection, name: str) -> int:
+    """Log ``name`` out on every browser (inside the caller's write transaction)."""
+    return conn.execute("DELETE FROM console_sessions WHERE user = ?", (name,)).rowcount
+
+
+@dataclass(frozen=True)
+class ActiveSession:
+    user: User
+    last_seen: float
+
+
+class Sessions:
+    """Logins that are still valid, server-side: a signed cookie alone is not enough to be logged in."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def start(self, user: str) -> str:
+        """A new session for ``user``; returns the id for the cookie. Expired sessions are pruned here."""
+        sid = secrets.token_urlsafe(32)
+        now = time.time()
+        with self.db.write() as conn:
+            conn.execute("DELETE FROM console_sessions WHERE created <= ?", (now - SESSION_MAX_AGE,))
+            conn.execute(
+                "INSERT INTO console_sessions (id, user, created, last_seen) VALUES (?, ?, ?, ?)",
+                (_session_key(sid), user, now, now),
+            )
+        return sid
+
+    def find(self, sid: str) -> ActiveSession | None:
+        """The user of a live session (younger than SESSION_MAX_AGE), or None when it ended."""
+        row = (
+            self.db.reader()
+            .execute(
+                "SELECT u.name, u.password_hash, u.created, s.last_seen FROM console_sessions s "
+                "JOIN console_users u ON u.name = s.user WHERE s.id = ? AND s.created > ?",
+                (_session_key(sid), time.time() - SESSION_MAX_AGE),
+            )
+            .fetchone()
+        )
+        return ActiveSession(User(*row[:3]), row[3]) if row else None
+
+    def touch(self, sid: str) -> None:
+        with self.db.write() as conn:
+            conn.execute("UPDATE console_sessions SET last_seen = ? WHERE id = ?", (time.time(), _session_key(sid)))
+
+    def end(self, sid: str) -> None:
+        with self.db.write() as conn:
+            conn.execute("DELETE FROM console_sessions WHERE id = ?", (_session_key(sid),))
+
+    def end_all(self, user: str) -> int:
+        with self.db.write() as conn:
+            return end_user_sessions(conn, user)
+
+    def count(self, user: str) -> int:
+        row = (
+            self.db.reader()
+            .execute(
+                "SELECT count(*) FROM console_sessions WHERE user = ? AND created > ?",
+                (user, time.time() - SESSION_MAX_AGE),
+            )
+            .fetchone()
+        )
+        return int(row[0])
 
 
 def session_secret(db: Database) -> str:
@@ -347,5 +443,5 @@ class LoginLimiter:
             )
 
 
-MIGRATIONS = [_schema_v1, _schema_v2]
+MIGRATIONS = [_schema_v1, _schema_v2, _schema_v3]
 register_migrations("console", MIGRATIONS)

@@ -13,11 +13,12 @@ import time
 from http.cookies import SimpleCookie
 from urllib.parse import quote
 
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import csrf
-from .auth import SESSION_COOKIE, SESSION_MAX_AGE, Session, SessionCodec, User, Users
+from .auth import LAST_SEEN_EVERY, SESSION_COOKIE, SESSION_MAX_AGE, Session, SessionCodec, Sessions, User
 
 PUBLIC_PATHS = frozenset({"/login"})
 PUBLIC_PREFIXES = ("/static/",)
@@ -61,9 +62,9 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 class Gate:
-    def __init__(self, app: ASGIApp, users: Users, codec: SessionCodec) -> None:
+    def __init__(self, app: ASGIApp, sessions: Sessions, codec: SessionCodec) -> None:
         self.app = app
-        self.users = users
+        self.sessions = sessions
         self.codec = codec
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -72,7 +73,7 @@ class Gate:
             return
         started = time.perf_counter()
         session = self.codec.load(_cookie(scope))
-        user = self._user(session)
+        user = await self._user(session)
         scope[SESSION_SCOPE_KEY] = session
         scope[USER_SCOPE_KEY] = user
         path: str = scope["path"]
@@ -99,16 +100,20 @@ class Gate:
                 return
         await self.app(scope, receive, send_with_headers)
 
-    def _user(self, session: Session) -> User | None:
-        if not session.user:
+    async def _user(self, session: Session) -> User | None:
+        """The logged-in user, if the cookie names a session the server still has (one indexed read)."""
+        if not session.user or not session.sid:
+            if session.user:  # a cookie from before server-side sessions: log it out
+                session.forget_user()
             return None
-        user = self.users.get(session.user)
-        if user is None or user.fingerprint != session.fingerprint:
-            # Removed, or the password changed since this cookie was issued: log this browser out.
-            session.user = session.fingerprint = None
-            session.dirty = True
+        active = self.sessions.find(session.sid)
+        if active is None or active.user.name != session.user:
+            # Logged out (here or everywhere), password changed, user removed, or expired: log this browser out.
+            session.forget_user()
             return None
-        return user
+        if time.time() - active.last_seen > LAST_SEEN_EVERY:
+            await run_in_threadpool(self.sessions.touch, session.sid)
+        return active.user
 
     def _set_cookie(self, scope: Scope, session: Session) -> str:
         secure = "; Secure" if scope.get("scheme") == "https" else ""

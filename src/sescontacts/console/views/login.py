@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..auth import Attempt, LoginLimiter, User, Users
+from ..auth import Attempt, LoginLimiter, Sessions, User, Users
 from .common import FormErrors, in_thread, redirect, render, safe_next, session, user
 
 
@@ -27,19 +27,25 @@ async def login_submit(request: Request) -> Response:
     address = request.client.host if request.client else "unknown"
     limiter: LoginLimiter = request.app.state.login_limiter
     users: Users = request.app.state.users
+    sessions: Sessions = request.app.state.sessions
+    sess = session(request)
+    previous = sess.sid
     errors = FormErrors()
 
-    def attempt() -> tuple[Attempt, User | None]:
+    def attempt() -> tuple[Attempt, User | None, str | None]:
         # Counted before the ~100 ms hash, so parallel guesses cannot all pass the check.
         reserved = limiter.reserve(address, name)
         if reserved.retry_after:
-            return reserved, None
+            return reserved, None, None
         found = users.authenticate(name, password)
-        if found is not None:
-            limiter.succeeded(reserved)
-        return reserved, found
+        if found is None:
+            return reserved, None, None
+        limiter.succeeded(reserved)
+        if previous:  # logging in again over a live session: the old one ends
+            sessions.end(previous)
+        return reserved, found, sessions.start(found.name)
 
-    reserved, found = await in_thread(attempt)
+    reserved, found, sid = await in_thread(attempt)
     if reserved.retry_after:
         errors.add("form", f"Too many failed attempts. Try again in {reserved.retry_after} seconds.")
         response = render(request, "login.html", status_code=429, next=target, errors=errors, username=name)
@@ -48,21 +54,21 @@ async def login_submit(request: Request) -> Response:
     if found is None:
         errors.add("form", "That user name and password do not match.")
         return render(request, "login.html", status_code=401, next=target, errors=errors, username=name)
-    sess = session(request)
     # A new CSRF secret on login: a token planted before login (session fixation) is worthless after.
     sess.csrf = secrets.token_urlsafe(24)
     sess.user = found.name
-    sess.fingerprint = found.fingerprint
+    sess.sid = sid
     sess.dirty = True
     return redirect(target)
 
 
 async def logout(request: Request) -> Response:
-    """The session cookie is the whole of a login, so forgetting the user in it is the logout."""
+    """End the session on the server (a copy of the cookie stops working too), then forget it here."""
     sess = session(request)
-    sess.user = sess.fingerprint = None
-    sess.csrf = secrets.token_urlsafe(24)
-    sess.dirty = True
+    sessions: Sessions = request.app.state.sessions
+    if sess.sid:
+        await in_thread(sessions.end, sess.sid)
+    sess.forget_user()
     return redirect("/login")
 
 
