@@ -8,9 +8,26 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
-from sescontacts.private_files import ensure_private_file, make_private_dir, open_private, replacing, secure_data_dir
+from sescontacts.bulk.jobs import ImportOptions, Job
+from sescontacts.console.uploads import receive_upload
+from sescontacts.private_files import (
+    SharedFolderError,
+    ensure_private_file,
+    make_private_dir,
+    open_private,
+    replacing,
+    secure_data_dir,
+)
+from sescontacts.services import Services
+from sescontacts.settings import Settings
 from tests.support.modes import loose, mode, usual_umask
+
+from .console_support import Console, TestClient, fast_kdf_fixture  # noqa: F401
 
 
 @pytest.fixture(autouse=True)
@@ -19,15 +36,13 @@ def _umask_022() -> Iterator[None]:
         yield
 
 
-def test_folders_are_created_0700_and_existing_parents_are_left_alone(tmp_path: Path) -> None:
-    os.chmod(tmp_path, 0o755)
+def test_folders_are_created_0700_and_existing_ones_are_left_alone(tmp_path: Path) -> None:
+    """An existing folder may be shared (/tmp, for root): only the data directory is tightened, on start."""
+    os.chmod(tmp_path, 0o1777)
     make_private_dir(tmp_path / "a" / "b" / "c")
     assert [mode(tmp_path / p) for p in ("a", "a/b", "a/b/c")] == [0o700] * 3
-    assert mode(tmp_path) == 0o755
-    (tmp_path / "open").mkdir(mode=0o777)
-    os.chmod(tmp_path / "open", 0o777)
-    make_private_dir(tmp_path / "open")
-    assert mode(tmp_path / "open") == 0o700
+    make_private_dir(tmp_path)
+    assert mode(tmp_path) == 0o1777
 
 
 def test_a_file_where_a_folder_is_wanted_is_an_error(tmp_path: Path) -> None:
@@ -120,3 +135,78 @@ def test_a_failed_replacement_leaves_the_target_and_no_temporary_file(tmp_path: 
         raise RuntimeError("disk full")
     assert target.read_text() == "before"
     assert [p.name for p in tmp_path.iterdir()] == ["export.csv"]
+
+
+def test_a_shared_folder_is_refused_as_data_dir_and_left_as_it_is(tmp_path: Path) -> None:
+    os.chmod(tmp_path, 0o1777)
+    with pytest.raises(SharedFolderError):
+        secure_data_dir(tmp_path)
+    assert mode(tmp_path) == 0o1777
+
+
+# -- every place that writes under the data directory, under the usual umask --------------------------------
+
+
+def test_services_a_job_its_rejects_and_its_scratch_files_are_private(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    source = tmp_path / "in.csv"
+    source.write_text("emailAddress,unsubscribeAll\nok@example.com,false\nnope,true\n")
+    services = Services.open(Settings(data_dir=data))
+    during: dict[str, int] = {}
+
+    def watch(job: Job) -> None:
+        during.update({p.name.split(".", 1)[1]: mode(p) for p in (data / "jobs").iterdir()})
+
+    try:
+        services.ensure_default_list()
+        job = services.jobs.submit(source, ImportOptions("contacts"), file_name="in.csv", run_here=True)
+        done = services.jobs.run(job.id, progress=watch)
+        assert done.rejected == 1 and done.rejects_path is not None
+        assert during == {"rejects.csv": 0o600, "seen.db": 0o600, "seen.db-wal": 0o600, "seen.db-shm": 0o600}
+        assert mode(data) == 0o700 and mode(data / "jobs") == 0o700
+        assert {"sescontacts.db-wal", "sescontacts.db-shm", "credentials.json"} <= {p.name for p in data.iterdir()}
+        assert loose(data) == {}
+    finally:
+        services.close()
+
+
+def test_uploads_are_private(tmp_path: Path) -> None:
+    async def receive(request: Request) -> PlainTextResponse:
+        upload = await receive_upload(request, tmp_path / "data", max_bytes=1 << 20)
+        return PlainTextResponse(str(upload.path))
+
+    client = TestClient(Starlette(routes=[Route("/upload", receive, methods=["POST"])]))
+    response = client.post("/upload", files={"file": ("people.csv", b"emailAddress\na@example.com\n", "text/csv")})
+    stored = Path(response.text)
+    assert stored.read_bytes() == b"emailAddress\na@example.com\n"
+    assert [mode(p) for p in (stored, stored.parent, stored.parent.parent)] == [0o600, 0o700, 0o700]
+
+
+def test_objects_fetched_from_an_s3_endpoint_are_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+
+    from sescontacts.sesapi.s3source import download_source
+
+    from .ses_support import run_moto
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    with run_moto() as moto_url:
+        s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=moto_url)
+        s3.create_bucket(Bucket="imports")
+        s3.put_object(Bucket="imports", Key="in/people.csv", Body=b"emailAddress\na@example.com\n")
+        path = download_source(
+            Settings(data_dir=tmp_path / "data", s3_endpoint_url=moto_url), "imports", "in/people.csv"
+        )
+    assert path.read_bytes() == b"emailAddress\na@example.com\n"
+    assert (mode(path), mode(path.parent)) == (0o600, 0o700)
+
+
+def test_the_consoles_export_folder_is_private(tmp_path: Path) -> None:
+    console = Console(tmp_path / "data").login()
+    try:
+        response = console.client.get("/export?format=csv")
+        assert response.status_code == 200 and response.text.startswith("emailAddress")
+        assert mode(tmp_path / "data" / "exports") == 0o700
+    finally:
+        console.services.close()

@@ -33,9 +33,11 @@ _OPEN_FLAGS = {
 
 
 def make_private_dir(path: Path) -> Path:
-    """``mkdir -p`` where every folder created is 0700 whatever the umask; the folder itself, if it already
-    existed, loses any group/other permission. Parents that already existed are left as they are (they are
-    not ours: a home directory, /tmp)."""
+    """``mkdir -p`` where every folder created is 0700 whatever the umask.
+
+    Folders that already existed are left as they are: they may not be ours to change (a home directory, or
+    /tmp when running as root). The data directory is tightened once, by ``secure_data_dir``.
+    """
     path = Path(path)
     missing: list[Path] = []
     probe = path
@@ -48,7 +50,6 @@ def make_private_dir(path: Path) -> Path:
             os.chmod(folder, DIR_MODE)  # and exactly 0700 even under a umask that strips owner bits
     if not path.is_dir():
         raise NotADirectoryError(f"{path} is not a directory")
-    tighten(path)
     return path
 
 
@@ -106,6 +107,10 @@ def tighten(path: Path) -> bool:
     return True
 
 
+class SharedFolderError(Exception):
+    """The data directory is a folder for everyone (sticky, like /tmp): it cannot be made private."""
+
+
 def secure_data_dir(data_dir: Path) -> int:
     """Create the data directory 0700, or tighten an existing one and everything under it.
 
@@ -114,8 +119,11 @@ def secure_data_dir(data_dir: Path) -> int:
     """
     data_dir = Path(data_dir)
     changed = 0
-    if data_dir.is_dir():  # the folder a symlinked data dir points to is the data dir: tighten that
-        changed += tighten(Path(os.path.realpath(data_dir)))
+    if data_dir.is_dir():
+        real = Path(os.path.realpath(data_dir))  # a symlinked data dir: the folder it points to is the data dir
+        if real.stat().st_mode & stat.S_ISVTX:
+            raise SharedFolderError(f"{data_dir} is a folder shared by all users; use a folder of its own in it")
+        changed += tighten(real)
     make_private_dir(data_dir)
     for folder, dirs, files in os.walk(data_dir):
         for name in (*dirs, *files):

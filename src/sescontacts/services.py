@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from .bulk.jobs import JobManager
 from .credentials import AccessKey, load_or_create
 from .db import Database
+from .private_files import make_private_dir
 from .settings import LOCAL_ACCOUNT_ID, Settings
 from .store.base import ContactStore
 from .store.sqlite import SqliteContactStore
@@ -32,7 +33,7 @@ class Services:
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(settings.data_dir)
         db = Database(settings.database_path)
         store: ContactStore
         if settings.backend == "local":

@@ -30,11 +30,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import orjson
 
 from ..model import ContactPatch, UpsertPolicy, email_key
+from ..private_files import ensure_private_file, make_private_dir, open_private
 from ..store.base import ContactStore
 from .formats import ReadOptions, open_reader, validate_structure
 from .report import FileError, ImportOptions, ImportReport, Preview, PreviewRow, Reject, empty_counts
@@ -100,7 +101,8 @@ class _SeenKeys:
             os.close(fd)
             path = Path(name)
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent)
+        ensure_private_file(path)  # addresses: 0600, and SQLite gives its -wal/-shm the same mode
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.conn.execute("PRAGMA journal_mode = WAL")
         self.conn.execute("PRAGMA synchronous = OFF")  # a scratch file: losing it on power loss is harmless
@@ -165,9 +167,9 @@ class _RejectsFile:
     flush is what the job records, so a resume can cut off rows written after the last commit."""
 
     def __init__(self, path: Path, keep_bytes: int) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        mode = "r+b" if keep_bytes and path.exists() else "w+b"
-        self._file = open(path, mode)  # noqa: SIM115 - closed by close()
+        make_private_dir(path.parent)
+        mode: Literal["r+b", "w+b"] = "r+b" if keep_bytes and path.exists() else "w+b"
+        self._file = open_private(path, mode, new=False)  # closed by close()
         if keep_bytes:
             self._file.truncate(keep_bytes)
             self._file.seek(keep_bytes)

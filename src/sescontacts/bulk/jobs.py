@@ -31,6 +31,7 @@ import orjson
 
 from ..db import Database, register_migrations, run_script
 from ..errors import NotFound
+from ..private_files import make_private_dir
 from ..store.base import ContactStore
 from .report import (
     COUNT_KEYS,
@@ -460,7 +461,7 @@ class JobManager:
     def _execute(self, job: Job, progress: ProgressCallback | None) -> Job:
         from .importer import Progress, ResumePoint, run_import
 
-        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.jobs_dir)
         resume = None
         if job.rows_done or job.batches_done:
             resume = ResumePoint(

@@ -19,6 +19,8 @@ from typing import IO
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
+from ..private_files import make_private_dir, open_private
+
 MAX_FIELD_BYTES = 4096
 STALE_SECONDS = 7 * 24 * 3600
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
@@ -85,7 +87,7 @@ async def receive_upload(request: Request, data_dir: Path, max_bytes: int) -> Up
 
     upload_id = uuid.uuid4().hex
     folder = uploads_dir(data_dir) / upload_id
-    folder.mkdir(parents=True, exist_ok=True)
+    make_private_dir(folder)
     state: dict[str, object] = {"headers": {}, "field": b"", "value": b""}
     fields: dict[str, str] = {}
     current: dict[str, object] = {}
@@ -118,7 +120,7 @@ async def receive_upload(request: Request, data_dir: Path, max_bytes: int) -> Up
             file_name = safe_file_name(options[b"filename"].decode("utf-8", "replace"))
             path = folder / file_name
             result["name"], result["path"] = file_name, path
-            handle[0] = path.open("wb")
+            handle[0] = open_private(path)
             current["file"] = True
         else:
             current["value"] = b""

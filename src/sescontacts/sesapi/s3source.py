@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BadRequest
+from ..private_files import make_private_dir, open_private
 
 
 def download_source(settings: Any, bucket: str, key: str) -> Path:
@@ -21,17 +22,20 @@ def download_source(settings: Any, bucket: str, key: str) -> Path:
     from botocore.exceptions import BotoCoreError, ClientError
 
     folder = Path(settings.data_dir) / "s3-downloads"
-    folder.mkdir(parents=True, exist_ok=True)
+    make_private_dir(folder)
     digest = hashlib.sha256(f"{bucket}/{key}".encode()).hexdigest()[:24]
     target = folder / f"{digest}-{Path(key).name or 'object'}"
     partial = target.with_suffix(target.suffix + ".part")
     client = boto3.client("s3", region_name=settings.region, endpoint_url=settings.s3_endpoint_url)
     try:
-        client.download_file(bucket, key, str(partial))
+        with open_private(partial, new=False) as out:  # 0600: boto3's download_file would follow the umask
+            client.download_fileobj(bucket, key, out)
     except ClientError as exc:
+        partial.unlink(missing_ok=True)
         message = exc.response.get("Error", {}).get("Message") or str(exc)
         raise BadRequest(f"Could not read s3://{bucket}/{key}: {message}", field="S3Url") from None
     except BotoCoreError as exc:
+        partial.unlink(missing_ok=True)
         raise BadRequest(f"Could not read s3://{bucket}/{key}: {exc}", field="S3Url") from None
     partial.replace(target)
     return target

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
+from ...private_files import make_private_dir, open_private
 from .common import in_thread, list_name, services
 from .filters import ContactsView
 
@@ -28,7 +29,7 @@ def _export(request: Request, view: ContactsView, fmt: str, path: Path) -> None:
 
     store, name = services(request).store, list_name(request)
     query = view.query(store.get_list(name))
-    with path.open("wb") as out:
+    with open_private(path) as out:
         export(store, name, query, fmt, out)  # type: ignore[arg-type]
 
 
@@ -37,7 +38,7 @@ async def export_contacts(request: Request) -> Response:
     fmt = request.query_params.get("format", "csv")
     fmt = fmt if fmt in FORMATS else "csv"
     folder = services(request).settings.data_dir / "exports"
-    folder.mkdir(parents=True, exist_ok=True)
+    make_private_dir(folder)
     path = folder / f"{uuid.uuid4().hex}.{fmt}"
     try:
         await in_thread(_export, request, view, fmt, path)
