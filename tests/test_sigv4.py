@@ -211,3 +211,42 @@ def test_any_botocore_signed_request_verifies(email: str, token: str, body: byte
     """Arbitrary labels and query values, encoded as botocore encodes them, and any body bytes."""
     target = f"/v2/email/contact-lists/L/contacts/{percent_encode(email)}?NextToken={percent_encode(token)}&PageSize=5"
     assert verifier().verify(**signed("PUT", target, body)) == KEY  # type: ignore[arg-type]
+
+
+_UNSIGNED_PAYLOAD = {"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"}
+
+
+def test_unsigned_payload_is_refused_so_the_body_stays_signed() -> None:
+    """``x-amz-content-sha256: UNSIGNED-PAYLOAD`` would take the body out of the signature (S3's option; SES and
+    its clients always sign the payload): a captured request's body could be swapped for 15 minutes."""
+    signed_for = signed(
+        "POST", "/v2/email/contact-lists/L/contacts", b'{"EmailAddress": "a@x.com"}', headers=_UNSIGNED_PAYLOAD
+    )
+    swapped = {**signed_for, "body": b'{"EmailAddress": "attacker@x.com"}'}
+    for request in (signed_for, swapped):
+        with pytest.raises(SignatureDoesNotMatch, match="UNSIGNED-PAYLOAD") as caught:
+            verifier().verify(**request)  # type: ignore[arg-type]
+        assert (caught.value.code, caught.value.status) == ("InvalidSignatureException", 403)
+
+
+@pytest.mark.parametrize(
+    "value", ["UNSIGNED-PAYLOAD", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", "", "0" * 64, "E3B0C442" + "0" * 56]
+)
+def test_any_content_sha256_but_the_bodys_own_is_refused_before_the_signature_is_checked(value: str) -> None:
+    """Signed or not, the header must be the body's SHA-256 (lower-case hex, as every SDK sends it)."""
+    for signed_headers in ({"X-Amz-Content-SHA256": value}, {}):
+        request = signed("PUT", "/v2/email/contact-lists/L", b"{}", headers=signed_headers)
+        if not signed_headers:  # sent but not signed
+            request["headers"] = [*request["headers"], (b"x-amz-content-sha256", value.encode())]  # type: ignore[misc]
+        with pytest.raises(SignatureDoesNotMatch, match="x-amz-content-sha256"):
+            verifier().verify(**request)  # type: ignore[arg-type]
+
+
+def test_the_bodys_own_content_sha256_is_accepted_signed_or_not() -> None:
+    body = b'{"a": 1}'
+    digest = hashlib.sha256(body).hexdigest()
+    request = signed("PUT", "/v2/email/contact-lists/L", body, headers={"X-Amz-Content-SHA256": digest})
+    assert verifier().verify(**request) == KEY  # type: ignore[arg-type]
+    request = signed("PUT", "/v2/email/contact-lists/L", body)
+    request["headers"] = [*request["headers"], (b"x-amz-content-sha256", digest.encode())]  # type: ignore[misc]
+    assert verifier().verify(**request) == KEY  # type: ignore[arg-type]

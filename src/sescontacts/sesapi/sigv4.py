@@ -6,9 +6,20 @@ which is how AWS double-encodes it), only the headers the client listed in ``Sig
 body bytes. The timestamp comes from the request's ``X-Amz-Date`` (``add_auth`` is never called: it would
 stamp the current time). Signatures are compared with ``hmac.compare_digest``.
 
+What a request must carry, in the order it is checked:
+- an ``Authorization: AWS4-HMAC-SHA256 Credential=KEY/DAY/REGION/ses/aws4_request, SignedHeaders=...,
+  Signature=...`` header and an ``X-Amz-Date`` in ISO-8601 basic format;
+- service ``ses``, the server's region, the scope day equal to X-Amz-Date's day, X-Amz-Date within 15 minutes
+  of the server's clock, a known access key id, ``host`` among the signed headers;
+- no ``x-amz-content-sha256`` header, or one equal to the body's SHA-256 (``UNSIGNED-PAYLOAD`` is refused);
+- the signature over method, path, query, the signed headers and the SHA-256 of the body.
+The path is signed as botocore normalises it (dot segments and ``//`` removed); routing refuses any path whose
+normalised form differs (``routing.py``), so the operation that runs is the one that was signed.
+
 Errors are the ones AWS's JSON front ends send: MissingAuthenticationTokenException (no signature),
 IncompleteSignatureException (a malformed Authorization header), UnrecognizedClientException (unknown key),
-InvalidSignatureException (bad signature, wrong service/region/scope date, a date more than 15 minutes off).
+InvalidSignatureException (bad signature or payload hash, wrong service/region/scope date, a date more than
+15 minutes off).
 """
 
 from __future__ import annotations
@@ -39,6 +50,7 @@ from ..errors import (
 SERVICE: Final = "ses"
 MAX_SKEW_SECONDS: Final = 15 * 60
 ALGORITHM: Final = "AWS4-HMAC-SHA256"
+UNSIGNED_PAYLOAD: Final = "UNSIGNED-PAYLOAD"
 _AMZ_DATE: Final = "%Y%m%dT%H%M%SZ"
 _AMZ_DATE_FORMAT = re.compile(r"\d{8}T\d{6}Z")
 _SIGNATURE_MISMATCH: Final = (
@@ -198,6 +210,7 @@ class SigV4Verifier:
             raise InvalidClientTokenId("The security token included in the request is invalid.")
         if "host" not in auth.signed_headers:
             raise SignatureDoesNotMatch(_SIGNATURE_MISMATCH)
+        _check_content_sha256(_first(header_map, "x-amz-content-sha256"), body)
         expected = self.signature(
             secret=secret,
             auth=auth,
@@ -210,11 +223,6 @@ class SigV4Verifier:
         )
         if not hmac.compare_digest(expected.encode(), auth.signature.encode()):
             raise SignatureDoesNotMatch(_SIGNATURE_MISMATCH)
-        content_sha = _first(header_map, "x-amz-content-sha256")
-        if content_sha not in (None, "UNSIGNED-PAYLOAD") and not hmac.compare_digest(
-            str(content_sha).encode(), hashlib.sha256(body).hexdigest().encode()
-        ):
-            raise SignatureDoesNotMatch("The provided 'x-amz-content-sha256' header does not match what was computed.")
         return auth.access_key_id
 
     def _check_skew(self, amz_date: str, signed_at: float) -> None:
@@ -251,6 +259,24 @@ class SigV4Verifier:
         request.context["timestamp"] = amz_date
         signer = _ServerSigV4(Credentials(auth.access_key_id, secret), auth.service, auth.region)
         return str(signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request))
+
+
+def _check_content_sha256(value: str | None, body: bytes) -> None:
+    """An ``x-amz-content-sha256`` header, signed or not, must be the body's own SHA-256.
+
+    botocore's canonical request takes the payload hash from this header when it is signed, so a value other
+    than the body's hash would leave the body outside the signature: ``UNSIGNED-PAYLOAD`` (S3's opt-out, which
+    no SES client sends) would let a captured request's body be swapped for 15 minutes. SES itself hashes the
+    payload it received, so such a request fails its signature check: InvalidSignatureException, 403.
+    """
+    if value is None:
+        return
+    if value == UNSIGNED_PAYLOAD:
+        raise SignatureDoesNotMatch(
+            "x-amz-content-sha256: UNSIGNED-PAYLOAD is not accepted: SES requests must sign their payload."
+        )
+    if not hmac.compare_digest(value.encode(), hashlib.sha256(body).hexdigest().encode()):
+        raise SignatureDoesNotMatch("The provided 'x-amz-content-sha256' header does not match what was computed.")
 
 
 def _query_pairs(query_string: bytes) -> list[tuple[str, str]]:
