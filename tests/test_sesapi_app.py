@@ -10,6 +10,9 @@ from typing import Any
 
 import orjson
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from sescontacts.errors import NotFound, TooManyRequests
 from sescontacts.model import Topic
@@ -17,7 +20,7 @@ from sescontacts.services import Services
 from sescontacts.sesapi.app import SesApi
 from sescontacts.sesapi.codec import ApiRequest, Violations, encode_error, timestamp
 from sescontacts.sesapi.routing import OperationTable
-from tests.sesapi_client import SECRET, InProcessClient, open_services
+from tests.sesapi_client import KEY_ID, SECRET, InProcessClient, open_services
 
 LIST = "/v2/email/contact-lists"
 
@@ -283,3 +286,55 @@ def test_reads_proceed_while_writes_wait_for_the_write_lock(services: Services, 
     finally:
         release.set()
         holder.join()
+
+
+def test_unsigned_payload_cannot_swap_the_body(services: Services, client: InProcessClient) -> None:
+    """A captured request signed with ``x-amz-content-sha256: UNSIGNED-PAYLOAD``, replayed with another body."""
+    target = f"{LIST}/L/contacts"
+    signed_body = b'{"EmailAddress": "a@x.com"}'
+    request = AWSRequest(method="POST", url=f"http://testserver{target}", data=signed_body)
+    request.headers["X-Amz-Content-SHA256"] = "UNSIGNED-PAYLOAD"
+    request.headers["Content-Type"] = "application/json"
+    SigV4Auth(Credentials(KEY_ID, SECRET), "ses", "us-east-1").add_auth(request)
+    headers = [(k.lower().encode(), v.encode()) for k, v in request.headers.items()] + [(b"host", b"testserver")]
+    reply = client.raw("POST", target, b'{"EmailAddress": "swapped@x.com"}', headers=headers)
+    assert (reply.status, reply.error_type) == (403, "InvalidSignatureException")
+    assert "UNSIGNED-PAYLOAD" in reply.json["message"]
+    assert client.call("POST", f"{target}/list", {}).json["Contacts"] == []
+
+
+def _operations_run(client: InProcessClient) -> list[str]:
+    """The operations the app routes to from now on (a guard sees each one before its handler runs)."""
+    seen: list[str] = []
+    client.app.guards.append(lambda operation, key: seen.append(operation))  # type: ignore[attr-defined]
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("signed_for", "sent_to", "message"),
+    [
+        # botocore signs the path with dot segments removed; the raw path would route to GetContact.
+        (f"{LIST}/L", f"{LIST}/L/contacts/..", "EmailAddress can't be '..'"),
+        (f"{LIST}/L/contacts/a%40x.com", f"{LIST}/L/contacts/./a%40x.com", "The request path has a '.' segment"),
+        (f"{LIST}/L", f"{LIST}/x/../L", "The request path has a '..' segment"),
+        # ...and "//" collapsed: the raw path has an empty ContactListName.
+        (f"{LIST}/contacts/a%40x.com", f"{LIST}//contacts/a%40x.com", "ContactListName can't be blank."),
+        (f"{LIST}/", f"{LIST}//", "The request path has an empty segment"),
+    ],
+)
+def test_the_path_that_runs_is_the_path_that_was_signed(
+    client: InProcessClient, signed_for: str, sent_to: str, message: str
+) -> None:
+    seen = _operations_run(client)
+    reply = client.raw("GET", sent_to, headers=client.signed_headers("GET", signed_for, b""))
+    assert (reply.status, reply.error_type) == (400, "BadRequestException")
+    assert reply.json["message"].startswith(message)
+    assert seen == []
+
+
+def test_a_trailing_slash_is_signed_as_sent_and_routes_to_an_empty_label(client: InProcessClient) -> None:
+    """What botocore sends for ``EmailAddress=""``: the signature covers the "/" (SigV4 keeps a trailing slash)."""
+    seen = _operations_run(client)
+    reply = client.call("GET", f"{LIST}/L/contacts/")
+    assert reply.status in (400, 404) and reply.error_type in ("BadRequestException", "NotFoundException")
+    assert seen == ["GetContact"]

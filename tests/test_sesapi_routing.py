@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import botocore.session
 import pytest
-from botocore.utils import percent_encode
+from botocore.utils import normalize_url_path, percent_encode
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sescontacts.errors import BadRequest
 from sescontacts.sesapi.app import load_handlers
 from sescontacts.sesapi.routing import TABLE, OperationTable
 
@@ -66,12 +67,6 @@ def table() -> OperationTable:
             "DeleteContact",
             {"ContactListName": "L", "EmailAddress": "ü@exämple.com"},
         ),
-        (
-            "GET",
-            "/v2/email/contact-lists//contacts/x%40y.z",
-            "GetContact",
-            {"ContactListName": "", "EmailAddress": "x@y.z"},
-        ),
         ("GET", "/v2/email/contact-lists/%2E%2E", "GetContactList", {"ContactListName": ".."}),
         ("POST", "/v2/email/tags", "TagResource", {}),
         ("DELETE", "/v2/email/tags", "UntagResource", {}),
@@ -98,6 +93,42 @@ def test_routes(table: OperationTable, method: str, path: str, operation: str, l
 )
 def test_no_route(table: OperationTable, method: str, path: str) -> None:
     assert table.match(method, path.encode()) is None
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/v2/email/contact-lists//contacts/x%40y.z", "ContactListName can't be blank."),
+        ("/v2/email/contact-lists/../contacts/x%40y.z", "ContactListName can't be '..'"),
+        ("/v2/email/contact-lists/L/contacts/.", "EmailAddress can't be '.'"),
+        ("/v2/email/contact-lists/contacts/contacts/..", "EmailAddress can't be '..'"),
+        ("/v2/email/./contact-lists", "The request path has a '.' segment"),
+        ("/v2/email/contact-lists/L/../..", "The request path has a '..' segment"),
+        ("//v2/email/contact-lists", "The request path has an empty segment"),
+        ("/v2/email/contact-lists//", "The request path has an empty segment"),
+    ],
+)
+def test_paths_sigv4_would_sign_normalised_are_refused(table: OperationTable, path: str, message: str) -> None:
+    with pytest.raises(BadRequest) as caught:
+        table.match("GET", path.encode())
+    assert caught.value.message.startswith(message)
+    assert (caught.value.code, caught.value.status) == ("BadRequestException", 400)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    segments=st.lists(st.sampled_from(["", ".", "..", "a", "contacts", "%2E", "%2F", "list", "x%40y.z"]), max_size=8),
+    method=st.sampled_from(["GET", "POST", "PUT", "DELETE"]),
+)
+def test_a_routed_path_is_exactly_the_path_sigv4_signed(segments: list[str], method: str) -> None:
+    """The invariant behind the refusals: whatever routes is what botocore's path normalisation signs."""
+    load_handlers()
+    path = "/" + "/".join(["v2", "email", "contact-lists", *segments])
+    try:
+        TABLE.match(method, path.encode())
+    except BadRequest:
+        return
+    assert normalize_url_path(path) == path  # what SigV4Auth.canonical_request signs (before quoting)
 
 
 def test_non_ascii_raw_bytes_and_bad_escapes_do_not_crash(table: OperationTable) -> None:
@@ -139,9 +170,14 @@ def test_bindings_match_botocores_sesv2_model(table: OperationTable) -> None:
     email=st.text(min_size=0, max_size=40).filter(lambda s: "\x00" not in s),
 )
 def test_any_label_round_trips_through_botocores_encoding(name: str, email: str) -> None:
-    """Whatever botocore puts in a URI label (percent_encode, safe '-._~'), routing decodes back exactly."""
+    """Whatever botocore puts in a URI label (percent_encode, safe '-._~'), routing decodes back exactly, except
+    the labels botocore would sign as another path ("", "." and ".." raw): those are refused, naming the label."""
     load_handlers()
     path = f"/v2/email/contact-lists/{percent_encode(name)}/contacts/{percent_encode(email)}"
+    if name in ("", ".", "..") or email in (".", ".."):
+        with pytest.raises(BadRequest, match=r"^(ContactListName|EmailAddress) can't be"):
+            TABLE.match("GET", path.encode("ascii"))
+        return
     match = TABLE.match("GET", path.encode("ascii"))
     assert match is not None
     assert (match[0].name, match[1]) == ("GetContact", {"ContactListName": name, "EmailAddress": email})

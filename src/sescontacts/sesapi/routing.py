@@ -5,6 +5,12 @@ botocore's model writes it (``/v2/email/contact-lists/{ContactListName}``). Matc
 split on ``/`` first, then percent-decode each segment with ``unquote`` (never ``unquote_plus``: a literal
 ``+`` in an address must stay ``+``, and ``%2F`` must stay inside its segment).
 
+Only paths that SigV4 signs as they are can be routed. botocore (and AWS) sign the path with dot segments
+removed and ``//`` collapsed, so ``.../contacts/contacts/..`` is signed as ``.../contacts`` yet, split raw,
+would run another operation. A path with a ``.`` or ``..`` segment, or an empty segment anywhere but at the
+end, is refused with a BadRequestException (naming the label when it is one: botocore sends
+``ContactListName=""`` as ``//``). A trailing empty segment is signed as sent and stays an empty label.
+
 To add operations (import jobs, suppression list), write a module with ``@operation(...)`` handlers and list
 it in ``HANDLER_MODULES`` in ``app.py``.
 """
@@ -15,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
+
+from ..errors import BadRequest
 
 if TYPE_CHECKING:
     from .codec import ApiRequest
@@ -58,13 +66,23 @@ class OperationTable:
         bucket.sort(key=lambda o: -o.literal_count)
 
     def match(self, method: str, raw_path: bytes) -> tuple[Operation, dict[str, str]] | None:
-        """The operation for ``method`` and the raw (still percent-encoded) path, with decoded labels."""
+        """The operation for ``method`` and the raw (still percent-encoded) path, with decoded labels.
+
+        None when no operation binds the path; BadRequest when the path is not the one SigV4 signed (above).
+        """
         path = raw_path.decode("latin-1").split("?", 1)[0]
         if not path.startswith("/"):
             return None
         # No trailing-slash folding: ".../contacts/" is GetContact with an empty address (what botocore sends
         # for EmailAddress=""), which must not turn into a ListContacts.
         raw_segments = path[1:].split("/")
+        found = self._find(method, raw_segments)
+        unsigned = _unsigned_segment(raw_segments)
+        if unsigned is not None:
+            raise _path_error(unsigned, raw_segments[unsigned], found[0] if found else None)
+        return found
+
+    def _find(self, method: str, raw_segments: list[str]) -> tuple[Operation, dict[str, str]] | None:
         candidates = self._by_shape.get((method.upper(), len(raw_segments)))
         if not candidates:
             return None
@@ -80,6 +98,26 @@ class OperationTable:
             else:
                 return op, labels
         return None
+
+
+def _unsigned_segment(raw_segments: list[str]) -> int | None:
+    """The index of the first segment SigV4's path normalisation would drop or fold ("." and "..", or empty
+    but not last), or None when the path is signed exactly as it is."""
+    last = len(raw_segments) - 1
+    for index, segment in enumerate(raw_segments):
+        if segment in (".", "..") or (not segment and index != last):
+            return index
+    return None
+
+
+def _path_error(index: int, segment: str, op: Operation | None) -> BadRequest:
+    label = op.segments[index][1] if op is not None else None
+    if label is not None:  # an empty or dotted label botocore sent as is (e.g. ContactListName="")
+        if not segment:
+            return BadRequest(f"{label} can't be blank.", field=label)
+        return BadRequest(f"{label} can't be '{segment}': a path segment can't be '.' or '..'.", field=label)
+    what = f"a '{segment}' segment" if segment else "an empty segment"
+    return BadRequest(f"The request path has {what}; SES request paths have none.")
 
 
 def _decode(segment: str) -> str:
