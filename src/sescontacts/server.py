@@ -1,7 +1,8 @@
 """The one ASGI app: the SES v2 API under ``/v2/`` and the web console everywhere else, on one port.
 
-Dispatch is on the raw path: the SES API routes and signs the still-percent-encoded path, so it must see
-``scope["raw_path"]`` untouched (``%2F`` in an address is not a path separator).
+Every request first passes the Host check (``hosts.py``). Dispatch is on the raw path: the SES API routes
+and signs the still-percent-encoded path, so it must see ``scope["raw_path"]`` untouched (``%2F`` in an
+address is not a path separator).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .console.app import create_console_app
+from .hosts import HostCheck, allowed_hosts
 from .services import Services
 from .sesapi.app import create_sesapi_app
 
@@ -29,7 +31,8 @@ def build_app(services: Services) -> ASGIApp:
         else:
             await console(scope, receive, send)
 
-    return app
+    settings = services.settings
+    return HostCheck(app, allowed_hosts(settings.allowed_hosts, settings.host), SES_PREFIX)
 
 
 async def _lifespan(services: Services, receive: Receive, send: Send) -> None:

@@ -44,12 +44,44 @@ def register(main: click.Group) -> None:
     help="Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto "
     "are believed ('*': any). By default none: the client is the peer of the TCP connection.",
 )
+@click.option(
+    "--allowed-hosts",
+    envvar="SESCONTACTS_ALLOWED_HOSTS",
+    callback=lambda ctx, param, value: _host_names(value),
+    help="Comma-separated host names the server answers to (the Host header; '*': any). By default the --host "
+    "address, plus localhost for a loopback address; any host for 0.0.0.0 or :: (with a warning).",
+)
+@click.option(
+    "--header-timeout",
+    envvar="SESCONTACTS_HEADER_TIMEOUT",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds a client has to send a request's line and headers; then 408 and the connection is closed.",
+)
+@click.option(
+    "--body-timeout",
+    envvar="SESCONTACTS_BODY_TIMEOUT",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds a request body may stall (no bytes) before the connection is closed.",
+)
+@click.option(
+    "--keep-alive-timeout",
+    envvar="SESCONTACTS_KEEP_ALIVE_TIMEOUT",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds an idle connection is kept open between requests.",
+)
 @ses_options
 @throttle_option
 def serve(**options: Any) -> None:
     """Start the web console and the SES v2 API on one port."""
     import uvicorn
 
+    from ..connections import ConnectionLimits, uvicorn_options
     from ..errors import SesContactsError
     from ..server import build_app
     from ..services import Services
@@ -67,6 +99,11 @@ def serve(**options: Any) -> None:
 
     for line in first_start_lines(services):
         click.echo(line)
+    from ..hosts import startup_warning
+
+    warning = startup_warning(settings.allowed_hosts, settings.host)
+    if warning:
+        click.echo(warning, err=True)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal, which would end the process
     # with "killed by signal" (-15, or "Aborted!" for ^C). A requested stop is a clean exit: status 0.
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
@@ -78,8 +115,10 @@ def serve(**options: Any) -> None:
         log_level="warning",
         access_log=options["access_log"],
         lifespan="on",
-        proxy_headers=bool(settings.forwarded_allow_ips),
-        forwarded_allow_ips=list(settings.forwarded_allow_ips) or None,
+        **uvicorn_options(
+            ConnectionLimits(settings.header_timeout, settings.body_timeout, settings.keep_alive_timeout),
+            settings.forwarded_allow_ips,
+        ),
     )
 
 
@@ -98,6 +137,21 @@ def _proxy_addresses(value: str | None) -> tuple[str, ...]:
                 f"{entry!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8) or '*'."
             ) from None
     return entries
+
+
+def _host_names(value: str | None) -> tuple[str, ...]:
+    """``--allowed-hosts``: names as a Host header carries them (a port, if given, is ignored)."""
+    from ..hosts import host_name
+
+    names = []
+    for part in (value or "").split(","):
+        if not part.strip():
+            continue
+        name = "*" if part.strip() == "*" else host_name(part.strip())
+        if name is None:
+            raise click.BadParameter(f"{part.strip()!r} is not a host name or address (e.g. contacts.example.com).")
+        names.append(name)
+    return tuple(names)
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:
