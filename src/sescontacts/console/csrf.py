@@ -1,10 +1,12 @@
 """CSRF protection: every state-changing request must carry this session's token.
 
 The token is the random secret kept in the signed session cookie (a page can read it only by being
-rendered for this browser). It travels as the ``csrf_token`` form field (plain HTML forms, so the console
-works without JavaScript), as the ``X-CSRF-Token`` header (htmx sends it on every request, see
-``console.js``), or, for file uploads only, in the query string: reading a multipart body to find a field
-would mean buffering an upload of hundreds of MB before we know whether to accept it.
+rendered for this browser). It travels as the ``X-CSRF-Token`` header (htmx sends it on every request, see
+``console.js``) or as the ``csrf_token`` form field (plain HTML forms, so the console works without
+JavaScript). In a file upload (multipart) the field must be the *first* part, which a browser sends first
+when the hidden input comes first in the form: it is checked after reading only that part, before a byte of
+a file of hundreds of MB is stored. Never in the query string: URLs end up in access logs, proxy logs and
+browser history, so a token there is refused, not just ignored.
 
 A request whose ``Origin`` names another site is refused before any token is looked at.
 """
@@ -14,12 +16,16 @@ from __future__ import annotations
 import hmac
 from urllib.parse import parse_qs
 
+from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.types import Message, Receive, Scope
 
 FIELD = "csrf_token"
 HEADER = b"x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_FORM_BYTES = 2 * 1024 * 1024
+# How far into a multipart body the token's part must have ended (boundary, part headers, the token).
+MAX_FIRST_PART_BYTES = 16 * 1024
+_MISSING = "The form's security token is missing or out of date. Reload the page and try again."
 
 
 class CsrfError(Exception):
@@ -52,6 +58,17 @@ def check_origin(scope: Scope) -> None:
         raise CsrfError("This request came from another site and was refused.")
 
 
+def refuse_token_in_url(scope: Scope) -> None:
+    """A token in the query string has already leaked into logs: refuse the request (whatever its method)."""
+    query = scope.get("query_string", b"")
+    if FIELD.encode() in query and FIELD in parse_qs(query.decode("latin-1"), keep_blank_values=True):
+        raise CsrfError(
+            "A security token must not be in the address of a request (addresses are logged). "
+            "Go back, reload the page and try again.",
+            status=400,
+        )
+
+
 async def check_request(scope: Scope, receive: Receive, expected: str) -> Receive:
     """Raise CsrfError unless the request carries ``expected``; return a ``receive`` that replays the body.
 
@@ -60,12 +77,9 @@ async def check_request(scope: Scope, receive: Receive, expected: str) -> Receiv
     check_origin(scope)
     if tokens_match(expected, _header(scope, HEADER)):
         return receive
-    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
-    if content_type == "multipart/form-data":
-        if tokens_match(expected, (query.get(FIELD) or [None])[0]):
-            return receive
-        raise CsrfError("The form's security token is missing or out of date. Reload the page and try again.")
+    content_type, params = parse_options_header(_header(scope, b"content-type") or "")
+    if content_type == b"multipart/form-data":
+        return await _check_first_part(receive, expected, params.get(b"boundary", b""))
     body = bytearray()
     messages: list[Message] = []
     while True:
@@ -79,11 +93,100 @@ async def check_request(scope: Scope, receive: Receive, expected: str) -> Receiv
         if not message.get("more_body", False):
             break
     given = None
-    if content_type == "application/x-www-form-urlencoded":
+    if content_type == b"application/x-www-form-urlencoded":
         given = (parse_qs(body.decode("utf-8", "replace")).get(FIELD) or [None])[0]
     if not tokens_match(expected, given):
-        raise CsrfError("The form's security token is missing or out of date. Reload the page and try again.")
+        raise CsrfError(_MISSING)
+    return _replay(messages, receive)
 
+
+async def _check_first_part(receive: Receive, expected: str, boundary: bytes) -> Receive:
+    """Read a multipart body only up to the end of its first part, which must be the token's field."""
+    if not boundary:
+        raise CsrfError(_MISSING)
+    first = _FirstPart(boundary)
+    messages: list[Message] = []
+    size = 0
+    while not first.done and size <= MAX_FIRST_PART_BYTES:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        first.feed(chunk)
+        if not message.get("more_body", False):
+            break
+    if not (first.done and first.name == FIELD and not first.is_file and tokens_match(expected, first.value)):
+        raise CsrfError(_MISSING)
+    return _replay(messages, receive)
+
+
+class _FirstPart:
+    """The name and (bounded) value of a multipart body's first part, fed chunk by chunk."""
+
+    def __init__(self, boundary: bytes) -> None:
+        self.done = False
+        self.name = ""
+        self.is_file = False
+        self._value = b""
+        self._field = self._header_value = b""
+        self._headers: dict[bytes, bytes] = {}
+        self._broken = False
+        self._parser = MultipartParser(
+            boundary,
+            {
+                "on_header_field": self._on_header_field,
+                "on_header_value": self._on_header_value,
+                "on_header_end": self._on_header_end,
+                "on_headers_finished": self._on_headers_finished,
+                "on_part_data": self._on_part_data,
+                "on_part_end": self._on_part_end,
+            },
+        )
+
+    @property
+    def value(self) -> str:
+        return self._value.decode("utf-8", "replace")
+
+    def feed(self, chunk: bytes) -> None:
+        if self.done or self._broken:
+            return
+        try:
+            self._parser.write(chunk)
+        except Exception:  # a malformed body: no token found
+            self._broken = True
+
+    def _on_header_field(self, data: bytes, start: int, end: int) -> None:
+        if not self.done:
+            self._field += data[start:end]
+
+    def _on_header_value(self, data: bytes, start: int, end: int) -> None:
+        if not self.done:
+            self._header_value += data[start:end]
+
+    def _on_header_end(self) -> None:
+        if not self.done:
+            self._headers[self._field.lower()] = self._header_value
+        self._field = self._header_value = b""
+
+    def _on_headers_finished(self) -> None:
+        if self.done:
+            return
+        _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
+        self.name = options.get(b"name", b"").decode("utf-8", "replace")
+        self.is_file = b"filename" in options
+
+    def _on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if not self.done and len(self._value) < 1024:
+            self._value += data[start:end]
+
+    def _on_part_end(self) -> None:
+        self.done = True
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """A ``receive`` that hands the route the messages already read, then the rest of the request."""
     replay = iter(messages)
 
     async def replayed() -> Message:

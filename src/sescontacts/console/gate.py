@@ -89,6 +89,11 @@ class Gate:
                 headers.append("server-timing", f"app;dur={(time.perf_counter() - started) * 1000:.2f}")
             await send(message)
 
+        try:
+            csrf.refuse_token_in_url(scope)
+        except csrf.CsrfError as exc:
+            await _plain(send_with_headers, exc.status, exc.message)
+            return
         if user is None and not is_public(path):
             await self._refuse_anonymous(scope, send_with_headers)
             return
