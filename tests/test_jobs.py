@@ -277,7 +277,7 @@ def test_import_job_api_runs_a_job_and_reports_like_ses(api: InProcessClient) ->
     got = api.call("GET", f"/v2/email/import-jobs/{job_id}").json
     assert got["JobStatus"] == "COMPLETED"
     assert (got["ProcessedRecordsCount"], got["FailedRecordsCount"]) == (10, 3)
-    assert got["FailureInfo"]["FailedRecordsS3Url"].startswith("file://")
+    assert got["FailureInfo"]["FailedRecordsS3Url"].startswith(f"http://testserver/v2/email/import-jobs/{job_id}/")
     assert got["ImportDataSource"] == {"S3Url": "s3://bucket/contacts.csv", "DataFormat": "CSV"}
     assert got["ImportDestination"] == {
         "ContactListDestination": {"ContactListName": LIST, "ContactListImportAction": "PUT"}

@@ -19,18 +19,21 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..errors import PayloadTooLarge, SesContactsError, UnknownOperation
+from ..errors import BadRequest, NotFound, PayloadTooLarge, SesContactsError, UnknownOperation
 from .codec import (
     INTERNAL_FAILURE_MESSAGE,
     ApiRequest,
     Encoded,
+    FileReply,
     InternalFailure,
     encode_error,
+    encode_file,
     encode_success,
     new_request_id,
 )
@@ -45,6 +48,8 @@ HANDLER_MODULES: Final = ("lists", "contacts", "tags", "import_jobs")
 # SES requests are small (the largest, CreateContactList with 20 topics, is a few KiB). A cap keeps a
 # runaway or hostile body out of memory; over it the answer is 413 in SES's JSON error format.
 MAX_BODY_BYTES: Final = 1024 * 1024
+_FILE_CHUNK: Final = 256 * 1024
+_HOST: Final = re.compile(r"[A-Za-z0-9.\-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
 
 # A guard sees (operation name, access key id) and raises a SesContactsError to refuse the request.
 Guard = Callable[[str, str], None]
@@ -87,8 +92,32 @@ class SesApi:
             )
         else:
             encoded = await self.workers.run(self.handle, scope, body, request_id)
+        if encoded.file is not None:
+            await self._send_file(send, encoded, encoded.file, request_id)
+            return
         await send({"type": "http.response.start", "status": encoded.status, "headers": encoded.headers})
         await send({"type": "http.response.body", "body": encoded.body})
+
+    async def _send_file(self, send: Send, encoded: Encoded, reply: FileReply, request_id: str) -> None:
+        """Stream ``reply.size`` bytes of the file, reading in the worker pool (a rejects CSV can be large)."""
+        try:
+            stream = await self.workers.run(open, reply.path, "rb")
+        except OSError:
+            gone = encode_error(request_id, NotFound("The failed records are gone."))
+            await send({"type": "http.response.start", "status": gone.status, "headers": gone.headers})
+            await send({"type": "http.response.body", "body": gone.body})
+            return
+        try:
+            await send({"type": "http.response.start", "status": encoded.status, "headers": encoded.headers})
+            remaining = reply.size
+            while remaining > 0:
+                chunk = await self.workers.run(stream.read, min(_FILE_CHUNK, remaining))
+                remaining = remaining - len(chunk) if chunk else 0  # a shorter file ends the body early
+                await send({"type": "http.response.body", "body": chunk, "more_body": remaining > 0})
+            if reply.size == 0:
+                await send({"type": "http.response.body", "body": b""})
+        finally:
+            stream.close()
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
         """The whole body, or None when it exceeds the cap (reading stops there). _ClientGone if it left."""
@@ -122,12 +151,18 @@ class SesApi:
             raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
             raw_path = raw_path.split(b"?", 1)[0]
             query_string: bytes = scope.get("query_string", b"")
+            path_error: BadRequest | None = None
+            try:
+                match = self.table.match(method, raw_path)
+            except BadRequest as exc:  # a path SigV4 signs normalised: refused, after authentication
+                match, path_error = None, exc
             access_key_id = ""
-            if self.verifier is not None:
+            if self.verifier is not None and not (match is not None and match[0].presigned):
                 access_key_id = self.verifier.verify(
                     method=method, raw_path=raw_path, query_string=query_string, headers=scope["headers"], body=body
                 )
-            match = self.table.match(method, raw_path)
+            if path_error is not None:
+                raise path_error
             if match is None:
                 raise UnknownOperation(f"No operation matches {method} {raw_path.decode('latin-1')[:200]}")
             op, labels = match
@@ -142,14 +177,31 @@ class SesApi:
                 query_string=query_string,
                 body_bytes=body,
                 request_id=request_id,
+                base_url=base_url(scope),
             )
-            return encode_success(request_id, op.handler(request))
+            result = op.handler(request)
+            if isinstance(result, FileReply):
+                return encode_file(request_id, result)
+            return encode_success(request_id, result)
         except SesContactsError as exc:
             return encode_error(request_id, exc)
         except Exception:
             # Logged with the operation and request id only: no headers, no body, so no secrets.
             logger.exception("unexpected error in SES operation %s (request %s)", operation_name, request_id)
             return encode_error(request_id, InternalFailure(INTERNAL_FAILURE_MESSAGE))
+
+
+def base_url(scope: Scope) -> str:
+    """``scheme://host[:port]`` as the client addressed this server, for URLs an answer hands out."""
+    scheme = scope.get("scheme", "http")
+    for name, value in scope.get("headers", []):
+        if name == b"host":
+            host = value.decode("latin-1")
+            if host and _HOST.fullmatch(host):
+                return f"{scheme}://{host}"
+            break
+    server = scope.get("server") or ("localhost", None)
+    return f"{scheme}://{server[0]}" + (f":{server[1]}" if server[1] else "")
 
 
 class _ClientGone(Exception):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote
 
@@ -151,6 +152,8 @@ class ApiRequest:
     query_string: bytes
     body_bytes: bytes
     request_id: str
+    # scheme://host the client addressed, for URLs the answer hands out (FailedRecordsS3Url).
+    base_url: str = "http://localhost"
     violations: Violations = field(default_factory=Violations)
     _body: Members | None = None
     _query: dict[str, list[str]] | None = None
@@ -239,15 +242,37 @@ def response_headers(request_id: str, body: bytes) -> list[tuple[bytes, bytes]]:
 
 
 @dataclass(frozen=True, slots=True)
+class FileReply:
+    """A handler's answer that is a file: the first ``size`` bytes of ``path``, sent in chunks."""
+
+    path: Path
+    size: int
+    content_type: str
+    file_name: str
+
+
+@dataclass(frozen=True, slots=True)
 class Encoded:
     status: int
     headers: list[tuple[bytes, bytes]]
     body: bytes
+    file: FileReply | None = None
 
 
 def encode_success(request_id: str, body: Mapping[str, Any]) -> Encoded:
     data = encode_body(body)
     return Encoded(200, response_headers(request_id, data), data)
+
+
+def encode_file(request_id: str, reply: FileReply) -> Encoded:
+    """Headers for a file answer; the app sends ``reply.size`` bytes of the file after them."""
+    headers = [
+        (b"content-type", reply.content_type.encode()),
+        (b"content-length", str(reply.size).encode()),
+        (b"content-disposition", f'attachment; filename="{reply.file_name}"'.encode()),
+        (b"x-amzn-requestid", request_id.encode()),
+    ]
+    return Encoded(200, headers, b"", reply)
 
 
 def encode_error(request_id: str, error: SesContactsError) -> Encoded:

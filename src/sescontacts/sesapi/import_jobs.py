@@ -10,8 +10,15 @@ What SES reports, and how it maps here (contract §7):
   error, or a job interrupted by a stopped server: resume it with ``sescontacts jobs resume ID``), CANCELLED.
 - ``ProcessedRecordsCount`` = records read so far (applied or rejected); ``FailedRecordsCount`` = rejected
   records. Rejected records do not fail the job (SES: "a per-record failure still ends COMPLETED").
-- ``FailureInfo.FailedRecordsS3Url``: SES gives a pre-signed URL; locally it is a ``file://`` URL of the
-  rejects CSV (line, emailAddress, column, reason). ``FailureInfo.ErrorMessage`` says why a job failed.
+- ``ImportDataSource.S3Url`` is the URL the client gave. Jobs started from the console or the CLI have no S3
+  source: they show ``s3://sescontacts_local/<file name>`` (an underscore: no real bucket can have that name).
+  No path of the server's disk is ever shown: ``ErrorMessage`` says the source's URL instead of its path.
+- ``FailureInfo.FailedRecordsS3Url``: SES gives a pre-signed URL of the failed records; so do we, a URL of
+  this server (``.../import-jobs/{JobId}/failed-records?Token=...``) that anyone holding it can GET for an
+  hour without other credentials, as with S3. It serves the rejects CSV (line, emailAddress, column, reason).
+  ``FailureInfo.ErrorMessage`` says why a job failed.
+- ListImportJobs' NextToken is signed (``store/tokens.py``, like ListContacts'): a forged one is a
+  BadRequestException, never a position the server did not hand out.
 - PUT adds or updates, DELETE removes. Unlike SES, an unsubscribed contact is never re-subscribed by a PUT
   import (the product's rule for every import).
 - Only contact-list destinations: a suppression-list import is refused with BadRequestException.
@@ -19,20 +26,28 @@ What SES reports, and how it maps here (contract §7):
 
 from __future__ import annotations
 
-import base64
 import re
+import time
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Final
+from urllib.parse import quote
 
 from ..bulk.jobs import ImportOptions, Job
-from ..errors import BadRequest, InvalidNextToken, NotFound
+from ..errors import BadRequest, NotFound, SesContactsError
+from ..store.tokens import TokenCodec
 from ..validation import check_list_name
-from .codec import ApiRequest, timestamp
+from .codec import ApiRequest, FileReply, timestamp
 from .routing import operation
 
 IMPORT_JOBS: Final = "/v2/email/import-jobs"
 _S3_URL: Final = re.compile(r"^s3:\/\/([^\/]+)\/(.*?([^\/]+)\/?)$")
+MAX_S3_KEY_BYTES: Final = 1024  # S3's own limit on an object key (UTF-8)
+# The S3Url of jobs that did not come from S3 (console uploads, CLI imports): "_" is not allowed in a bucket name.
+LOCAL_BUCKET: Final = "sescontacts_local"
+FAILED_RECORDS_SECONDS: Final = 3600  # how long a FailedRecordsS3Url works (boto3's default for pre-signed URLs)
+_PAGE_SCOPE: Final = "import-jobs"
+_MAX_SEQ: Final = 2**63 - 1
 _STATUS: Final = {
     "queued": "CREATED",
     "running": "PROCESSING",
@@ -54,7 +69,10 @@ SourceOpener = Callable[[Any, str, str], Path]
 def local_folder_source(settings: Any, bucket: str, key: str) -> Path:
     """``s3://BUCKET/KEY`` -> ``<data dir>/s3/BUCKET/KEY``; refuses keys that climb out of the folder."""
     root = Path(settings.s3_folder).resolve()
-    path = (root / bucket / key).resolve()
+    try:
+        path = (root / bucket / key).resolve()
+    except (OSError, ValueError):  # a name the file system cannot hold (too long, a loop of links...)
+        raise BadRequest(f"Invalid S3Url: s3://{bucket}/{key}", field="S3Url") from None
     if root not in path.parents:
         raise BadRequest(f"Invalid S3Url: s3://{bucket}/{key}", field="S3Url")
     return path
@@ -81,6 +99,47 @@ def _destination(job: Job) -> dict[str, Any]:
 
 def _status(job: Job) -> str:
     return _STATUS.get(job.state, "FAILED")
+
+
+def _source_url(job: Job) -> str:
+    """The S3 URL the client gave, or a stand-in naming the file (never its path) for console/CLI jobs."""
+    given = job.meta.get("S3Url")
+    if isinstance(given, str) and given:
+        return given
+    return f"s3://{LOCAL_BUCKET}/{PurePosixPath(job.file_name.replace(chr(92), '/')).name or 'upload'}"
+
+
+def _public_text(text: str, job: Job, settings: Any) -> str:
+    """``text`` (a job's error) with the source's local path and the data directory replaced by public names."""
+    source = _source_url(job)
+    names = {str(job.path), str(job.path.resolve()), job.file_name}
+    for name in sorted((n for n in names if n and n != source), key=len, reverse=True):
+        text = text.replace(name, source)
+    for folder in {str(Path(settings.data_dir).resolve()), str(settings.data_dir)}:
+        text = text.replace(folder, "<data dir>")
+    return text
+
+
+def _tokens(request: ApiRequest) -> TokenCodec:
+    return TokenCodec(request.services.db.meta("token_secret") or "")
+
+
+def failed_records_url(services: Any, base_url: str, job_id: str, *, now: float | None = None) -> str:
+    """A URL of this server that serves ``job_id``'s failed records to whoever holds it, for an hour."""
+    expires = int((time.time() if now is None else now) + FAILED_RECORDS_SECONDS)
+    token = TokenCodec(services.db.meta("token_secret") or "").encode(_failed_records_scope(job_id), [expires])
+    return f"{base_url}{IMPORT_JOBS}/{quote(job_id, safe='')}/failed-records?Token={token}"
+
+
+def _failed_records_scope(job_id: str) -> str:
+    return f"failed-records:{job_id}"
+
+
+class AccessDenied(SesContactsError):
+    """A failed-records URL that is not (or no longer) valid: 403, as S3 answers a bad pre-signed URL."""
+
+    code = "AccessDeniedException"
+    status = 403
 
 
 def _summary(job: Job) -> dict[str, Any]:
@@ -119,7 +178,7 @@ def create_import_job(request: ApiRequest) -> dict[str, Any]:
         )
     assert list_name is not None and action is not None and url is not None and data_format is not None
     match = _S3_URL.match(url)
-    if match is None:
+    if match is None or "\x00" in url or len(match.group(2).encode()) > MAX_S3_KEY_BYTES:
         raise BadRequest(f"Invalid S3Url: {url}", field="S3Url")
     check_list_name(list_name)
     try:
@@ -149,14 +208,18 @@ def get_import_job(request: ApiRequest) -> dict[str, Any]:
         raise NotFound(f"Job with id: {job_id} doesn't exist.", field="JobId") from None
     answer = _summary(job)
     answer["ImportDataSource"] = {
-        "S3Url": job.meta.get("S3Url") or job.path.resolve().as_uri(),
+        "S3Url": _source_url(job),
         "DataFormat": job.meta.get("DataFormat") or (job.format or job.options.format or "csv").upper(),
     }
     failure: dict[str, str] = {}
     if job.rejected and job.rejects_path is not None:
-        failure["FailedRecordsS3Url"] = job.rejects_path.resolve().as_uri()
+        failure["FailedRecordsS3Url"] = failed_records_url(request.services, request.base_url, job.id)
     if job.state in ("failed", "interrupted"):
-        failure["ErrorMessage"] = job.error or "The job was interrupted; resume it with: sescontacts jobs resume"
+        failure["ErrorMessage"] = _public_text(
+            job.error or "The job was interrupted; resume it with: sescontacts jobs resume",
+            job,
+            request.services.settings,
+        )
     if failure:
         answer["FailureInfo"] = failure
     if job.finished is not None and job.state in ("completed", "failed", "cancelled"):
@@ -175,15 +238,15 @@ def _list(
         return {"ImportJobs": []}
     before: int | None = None
     if token:
-        try:
-            before = int(base64.urlsafe_b64decode(token.encode()).decode().removeprefix("jobs:"))
-        except ValueError:
-            raise InvalidNextToken("The NextToken is not valid.", field="NextToken") from None
+        position = _tokens(request).decode(_PAGE_SCOPE, token)
+        if len(position) != 1 or type(position[0]) is not int or not 0 < position[0] <= _MAX_SEQ:
+            raise BadRequest("The NextToken is invalid.", field="NextToken")
+        before = position[0]
     jobs = request.services.jobs.list(limit=size + 1, before_seq=before)
     answer: dict[str, Any] = {"ImportJobs": [_summary(job) for job in jobs[:size]]}
     if len(jobs) > size:
         last = request.services.jobs.seq(jobs[size - 1].id)
-        answer["NextToken"] = base64.urlsafe_b64encode(f"jobs:{last}".encode()).decode()
+        answer["NextToken"] = _tokens(request).encode(_PAGE_SCOPE, [last])
     return answer
 
 
@@ -199,3 +262,27 @@ def list_import_jobs_legacy(request: ApiRequest) -> dict[str, Any]:
     """botocore <= 1.34.95: GET with PageSize/NextToken in the query and ImportDestinationType in the body."""
     kind = request.body.enum("ImportDestinationType", ("SUPPRESSION_LIST", "CONTACT_LIST"))
     return _list(request, request.query_integer("PageSize"), request.query_string_value("NextToken"), kind)
+
+
+@operation("GetFailedRecords", "GET", IMPORT_JOBS + "/{JobId}/failed-records", presigned=True)
+def get_failed_records(request: ApiRequest) -> FileReply:
+    """The rejects CSV of a job, for the holder of the URL GetImportJob gave (not an SES operation: SES's
+    pre-signed S3 URL). Authenticated by its ``Token``, not SigV4."""
+    job_id = request.label("JobId")
+    token = request.query_string_value("Token")
+    if not token:
+        raise AccessDenied("The URL is not signed: ask GetImportJob for FailureInfo.FailedRecordsS3Url.")
+    try:
+        (expires,) = _tokens(request).decode(_failed_records_scope(job_id), token)
+    except (BadRequest, ValueError):
+        raise AccessDenied("The URL's signature does not match: ask GetImportJob for a new one.") from None
+    if type(expires) is not int or expires < time.time():
+        raise AccessDenied("The URL has expired: ask GetImportJob for a new one.")
+    try:
+        job = request.services.jobs.get(job_id)
+    except NotFound:
+        raise NotFound(f"Job with id: {job_id} doesn't exist.", field="JobId") from None
+    if job.rejects_path is None or not job.rejects_path.is_file():
+        raise NotFound(f"Job with id: {job_id} has no failed records.", field="JobId")
+    size = min(job.rejects_bytes, job.rejects_path.stat().st_size) if job.rejects_bytes else 0
+    return FileReply(job.rejects_path, size, "text/csv; charset=utf-8", f"{job_id}-failed-records.csv")

@@ -25,10 +25,11 @@ from urllib.parse import unquote
 from ..errors import BadRequest
 
 if TYPE_CHECKING:
-    from .codec import ApiRequest
+    from .codec import ApiRequest, FileReply
 
-# A handler runs in a worker thread, gets the decoded request and returns the response body (a dict).
-Handler = Callable[["ApiRequest"], dict[str, Any]]
+# A handler runs in a worker thread, gets the decoded request and returns the response body (a dict), or a
+# file to send (the failed records of an import job).
+Handler = Callable[["ApiRequest"], "dict[str, Any] | FileReply"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,8 @@ class Operation:
     handler: Handler
     # (literal, label) per segment: exactly one of the two is set.
     segments: tuple[tuple[str | None, str | None], ...]
+    # Authenticated by a token in its URL (a pre-signed URL this server handed out), not by SigV4.
+    presigned: bool = False
 
     @property
     def literal_count(self) -> int:
@@ -52,14 +55,14 @@ class OperationTable:
         self._by_shape: dict[tuple[str, int], list[Operation]] = {}
         self.operations: dict[str, Operation] = {}
 
-    def add(self, name: str, method: str, template: str, handler: Handler) -> None:
+    def add(self, name: str, method: str, template: str, handler: Handler, *, presigned: bool = False) -> None:
         if name in self.operations:
             raise ValueError(f"operation {name} registered twice")
         segments = tuple(
             (None, part[1:-1]) if part.startswith("{") and part.endswith("}") else (part, None)
             for part in template.strip("/").split("/")
         )
-        op = Operation(name, method.upper(), template, handler, segments)
+        op = Operation(name, method.upper(), template, handler, segments, presigned)
         self.operations[name] = op
         bucket = self._by_shape.setdefault((op.method, len(segments)), [])
         bucket.append(op)
@@ -130,11 +133,13 @@ def _decode(segment: str) -> str:
 TABLE = OperationTable()
 
 
-def operation(name: str, method: str, template: str, *, table: OperationTable = TABLE) -> Callable[[Handler], Handler]:
-    """Register the decorated function as the handler of SES operation ``name``."""
+def operation(
+    name: str, method: str, template: str, *, table: OperationTable = TABLE, presigned: bool = False
+) -> Callable[[Handler], Handler]:
+    """Register the decorated function as the handler of SES operation ``name`` (``presigned``: see Operation)."""
 
     def register(handler: Handler) -> Handler:
-        table.add(name, method, template, handler)
+        table.add(name, method, template, handler, presigned=presigned)
         return handler
 
     return register

@@ -15,6 +15,8 @@ from typing import Any
 from ..errors import BadRequest
 from ..private_files import make_private_dir, open_private
 
+_NAME_CHARS = 48  # at most 4 bytes a character in UTF-8: digest + "-" + 192 + ".part" < 255 bytes
+
 
 def download_source(settings: Any, bucket: str, key: str) -> Path:
     """Fetch ``s3://bucket/key`` from ``settings.s3_endpoint_url`` to a local file; SES-style errors."""
@@ -24,7 +26,9 @@ def download_source(settings: Any, bucket: str, key: str) -> Path:
     folder = Path(settings.data_dir) / "s3-downloads"
     make_private_dir(folder)
     digest = hashlib.sha256(f"{bucket}/{key}".encode()).hexdigest()[:24]
-    target = folder / f"{digest}-{Path(key).name or 'object'}"
+    # The digest names the object; the key's last segment (S3 allows 1024 bytes) is kept short enough for a
+    # file name (255 bytes), only to make the folder readable.
+    target = folder / f"{digest}-{(Path(key).name or 'object')[-_NAME_CHARS:]}"
     partial = target.with_suffix(target.suffix + ".part")
     client = boto3.client("s3", region_name=settings.region, endpoint_url=settings.s3_endpoint_url)
     try:
