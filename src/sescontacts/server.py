@@ -1,6 +1,7 @@
 """The one ASGI app: the SES v2 API under ``/v2/`` and the web console everywhere else, on one port.
 
-Every request first passes the Host check (``hosts.py``). Dispatch is on the raw path: the SES API routes
+Every request first passes the Host check (``hosts.py``); any answer sent before the request body was read
+waits for the body (``request_body.py``). Dispatch is on the raw path: the SES API routes
 and signs the still-percent-encoded path, so it must see ``scope["raw_path"]`` untouched (``%2F`` in an
 address is not a path separator).
 """
@@ -11,6 +12,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .console.app import create_console_app
 from .hosts import HostCheck, allowed_hosts
+from .request_body import ReadBeforeAnswer
 from .services import Services
 from .sesapi.app import create_sesapi_app
 
@@ -32,7 +34,8 @@ def build_app(services: Services) -> ASGIApp:
             await console(scope, receive, send)
 
     settings = services.settings
-    return HostCheck(app, allowed_hosts(settings.allowed_hosts, settings.host), SES_PREFIX)
+    # Outermost, so that every early answer (the Host check's too) reaches a client still sending its body.
+    return ReadBeforeAnswer(HostCheck(app, allowed_hosts(settings.allowed_hosts, settings.host), SES_PREFIX))
 
 
 async def _lifespan(services: Services, receive: Receive, send: Send) -> None:

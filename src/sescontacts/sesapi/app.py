@@ -46,7 +46,9 @@ logger = logging.getLogger("sescontacts.sesapi")
 # Modules whose @operation handlers make up the API (import jobs: add "import_jobs").
 HANDLER_MODULES: Final = ("lists", "contacts", "tags", "import_jobs")
 # SES requests are small (the largest, CreateContactList with 20 topics, is a few KiB). A cap keeps a
-# runaway or hostile body out of memory; over it the answer is 413 in SES's JSON error format.
+# runaway or hostile body out of memory; over it the answer is 413 in SES's JSON error format, sent without
+# reading further (``request_body.ReadBeforeAnswer``, around the whole server, drains the rest first, so that
+# a client still sending its body reads the 413 rather than a connection reset).
 MAX_BODY_BYTES: Final = 1024 * 1024
 _FILE_CHUNK: Final = 256 * 1024
 _HOST: Final = re.compile(r"[A-Za-z0-9.\-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
