@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
+from sescontacts.console import csrf
+from sescontacts.model import ContactQuery
+
 from .console_support import Console, console_fixture, fast_kdf_fixture  # noqa: F401
 
 
@@ -119,3 +122,17 @@ def test_the_token_changes_at_login(console: Console) -> None:
     before = console.csrf
     console.post("/logout")
     assert login(console.client) != before
+
+
+def test_the_form_size_limit_holds_with_the_token_in_a_header(console: Console) -> None:
+    """htmx sends the token as a header: the body is still a form, and still bounded (2 MiB)."""
+    big = "x" * (csrf.MAX_FORM_BYTES + 1)
+    for headers in ({"X-CSRF-Token": console.csrf, "HX-Request": "true"}, {}):
+        data = {"email": "big@example.com", "attributes_json": big} | ({} if headers else {"csrf_token": console.csrf})
+        response = console.client.post("/contacts/new", data=data, headers=headers, follow_redirects=False)
+        assert (response.status_code, response.text) == (413, "The form is too large."), headers
+    assert console.store.count_contacts(console.list_name, ContactQuery()).value == 0
+    small = console.client.post(
+        "/contacts/new", data={"email": "a@example.com"}, headers={"X-CSRF-Token": console.csrf, "HX-Request": "true"}
+    )
+    assert small.status_code == 204

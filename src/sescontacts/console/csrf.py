@@ -72,13 +72,15 @@ def refuse_token_in_url(scope: Scope) -> None:
 async def check_request(scope: Scope, receive: Receive, expected: str) -> Receive:
     """Raise CsrfError unless the request carries ``expected``; return a ``receive`` that replays the body.
 
-    A url-encoded form is read here (bounded to MAX_FORM_BYTES) and handed on unchanged to the route.
+    Any body but a multipart upload (a form, with the token in it or in the header) is read here, bounded to
+    MAX_FORM_BYTES (413 past it: the route would parse it whole), and handed on unchanged to the route.
     """
     check_origin(scope)
-    if tokens_match(expected, _header(scope, HEADER)):
-        return receive
+    in_header = tokens_match(expected, _header(scope, HEADER))
     content_type, params = parse_options_header(_header(scope, b"content-type") or "")
     if content_type == b"multipart/form-data":
+        if in_header:
+            return receive
         return await _check_first_part(receive, expected, params.get(b"boundary", b""))
     body = bytearray()
     messages: list[Message] = []
@@ -93,9 +95,9 @@ async def check_request(scope: Scope, receive: Receive, expected: str) -> Receiv
         if not message.get("more_body", False):
             break
     given = None
-    if content_type == b"application/x-www-form-urlencoded":
+    if not in_header and content_type == b"application/x-www-form-urlencoded":
         given = (parse_qs(body.decode("utf-8", "replace")).get(FIELD) or [None])[0]
-    if not tokens_match(expected, given):
+    if not (in_header or tokens_match(expected, given)):
         raise CsrfError(_MISSING)
     return _replay(messages, receive)
 
