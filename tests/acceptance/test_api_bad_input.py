@@ -3,6 +3,7 @@ and nothing is half-written. Addresses with ``+``, ``%2F`` and non-ASCII round-t
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 from urllib.parse import quote
 
@@ -197,3 +198,67 @@ def test_signed_odd_percent_encodings(api_server: RunningServer, contact_list: s
         status, headers, body = send(api_server.url, "GET", target, b"", sign(api_server.url, "GET", target))
         assert headers["content-type"] == "application/json"
         assert status in (400, 404) and body["__type"] in ("BadRequestException", "NotFoundException")
+
+
+def _served_operations() -> list[tuple[str, str, str]]:
+    """(name, method, path with every label filled) for each SES operation the server binds."""
+    import botocore.session
+
+    from sescontacts.sesapi.app import load_handlers
+    from sescontacts.sesapi.routing import TABLE
+
+    load_handlers()
+    model = botocore.session.get_session().get_service_model("sesv2")
+    labels = {"{ContactListName}": "no-such-list", "{EmailAddress}": "a%40x.com", "{JobId}": "job"}
+    served = []
+    for name, op in sorted(TABLE.operations.items()):
+        if op.presigned or name.endswith("Legacy"):
+            continue
+        path = model.operation_model(name).http["requestUri"].split("?")[0]
+        for label, value in labels.items():
+            path = path.replace(label, value)
+        served.append((name, op.method, path))
+    return served
+
+
+GARBAGE = [
+    b"\x00\xff\xfe garbage",
+    b"[]",
+    b'{"PageSize": 1e300, "NextToken": "' + base64.urlsafe_b64encode(b"jobs:" + b"9" * 40) + b'"}',
+    b'{"ImportDestination": {"ContactListDestination": {"ContactListName": "contacts", '
+    b'"ContactListImportAction": "PUT"}}, "ImportDataSource": {"S3Url": "s3://b/a\\u0000.csv", "DataFormat": "CSV"}}',
+    b'{"EmailAddress": "\\u0000@x.com", "ContactListName": "' + b"9" * 400 + b'", "Tags": [{"Key": null}]}',
+]
+
+
+@pytest.mark.parametrize(("name", "method", "path"), _served_operations())
+def test_garbage_to_every_operation_is_never_a_server_error(
+    api_server: RunningServer, name: str, method: str, path: str
+) -> None:
+    """The regression net for 500s on bad input (a forged ListImportJobs NextToken, a NUL in an S3Url were
+    InternalFailure): each operation, over real HTTP, answers garbage with SES's JSON, a 4xx when it reads
+    the member at fault (operations without body members ignore a body, as SES does). The in-process fuzz
+    (tests/test_sesapi_fuzz.py) generates far more."""
+    for body in GARBAGE:
+        status, headers, reply = signed_request(api_server.url, method, path, body)
+        assert status < 500 and headers["content-type"] == "application/json", (name, body[:60], status, reply)
+        assert isinstance(reply, dict)
+        if status >= 400:
+            assert headers.get("x-amzn-errortype") == reply["__type"] and reply["message"], (name, body[:60])
+
+
+def test_a_path_signed_normalised_does_not_run_another_operation(api_server: RunningServer) -> None:
+    """botocore signs ``.../contacts/contacts/..`` as ``.../contacts`` (GetContactList); split raw, the path is
+    GetContact. It is refused, whatever the signature says."""
+    target = "/v2/email/contact-lists/contacts/contacts/.."
+    reply = send(api_server.url, "GET", target, b"", sign(api_server.url, "GET", "/v2/email/contact-lists/contacts"))
+    assert assert_ses_error(reply, 400, "BadRequestException").startswith("EmailAddress can't be '..'")
+
+
+def test_the_two_reported_500s_are_bad_requests(api_server: RunningServer) -> None:
+    token = base64.urlsafe_b64encode(b"jobs:" + b"9" * 40).decode()
+    reply = signed_request(api_server.url, "POST", "/v2/email/import-jobs/list", f'{{"NextToken": "{token}"}}'.encode())
+    assert assert_ses_error(reply, 400, "BadRequestException") == "The NextToken is invalid."
+    body = GARBAGE[3]
+    reply = signed_request(api_server.url, "POST", "/v2/email/import-jobs", body)
+    assert assert_ses_error(reply, 400, "BadRequestException").startswith("Invalid S3Url")
