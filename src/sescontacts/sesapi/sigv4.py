@@ -267,7 +267,11 @@ def _check_content_sha256(value: str | None, body: bytes) -> None:
     botocore's canonical request takes the payload hash from this header when it is signed, so a value other
     than the body's hash would leave the body outside the signature: ``UNSIGNED-PAYLOAD`` (S3's opt-out, which
     no SES client sends) would let a captured request's body be swapped for 15 minutes. SES itself hashes the
-    payload it received, so such a request fails its signature check: InvalidSignatureException, 403.
+    payload it received, so such a request fails its signature check: InvalidSignatureException, 403. (S3's
+    400 XAmzContentSHA256Mismatch is S3's own; other services answer a signature mismatch: "Only s3 related
+    service support this option, other service would result in SignatureDoesNotMatch error",
+    https://github.com/apache/opendal-reqsign/issues/346, after aws-sdk-go's v4 signer, which sends the header
+    only for S3 and Glacier.)
     """
     if value is None:
         return
