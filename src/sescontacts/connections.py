@@ -51,7 +51,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
         self._head_bytes = 0
-        self._head_started = False  # some bytes of the current request head have arrived
+        self._head_started = False  # the parser has seen the first byte of a request since the timer started
         self._head_too_large = False
         self._lingering = -1  # bytes dropped after the answer that ends this connection; -1: not lingering
 
@@ -78,11 +78,10 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             if self._lingering > LINGER_BYTES:
                 self.transport.close()
             return
-        if self._head_timer is not None and data:
-            self._head_started = True
         super().data_received(data)
 
     def on_message_begin(self) -> None:
+        # The first byte of a request (not of the rest of a body the application answered early).
         super().on_message_begin()
         if self._head_timer is None:  # a pipelined request: its head gets the full time too
             self._arm_head_timer()
