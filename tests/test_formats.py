@@ -6,6 +6,7 @@ from __future__ import annotations
 import codecs
 import io
 import string
+import tracemalloc
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,14 +19,15 @@ from sescontacts.bulk.formats import (
     CsvWriter,
     JsonLinesWriter,
     ReadOptions,
+    _json_values,
     check_address,
     make_patch,
     open_reader,
     validate_structure,
 )
 from sescontacts.bulk.report import FileError, Reject
-from sescontacts.model import MISSING, OPT_IN, OPT_OUT, ContactPatch
-from sescontacts.validation import email_problem
+from sescontacts.model import MISSING, OPT_IN, OPT_OUT, ContactPatch, value_nesting_exceeds
+from sescontacts.validation import MAX_ATTRIBUTES_DEPTH, email_problem
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TOPICS = frozenset({"Sports", "Cycling"})
@@ -170,12 +172,18 @@ CORPUS: list[tuple[str, str, bytes, Err | Ok]] = [
         "deeply nested attributes (past the parser's depth limit)",
         "c.csv",
         HEADER + b"a@example.com,false," + _csv_attr(_deep(2000)) + b"\n",
-        Ok(0, ((2, "attributesData", "not valid JSON"),)),
+        Ok(0, ((2, "attributesData", f"nested more than {MAX_ATTRIBUTES_DEPTH} levels deep"),)),
     ),
     (
-        "nested attributes within limits",
+        "nested attributes one level past the limit",
         "c.csv",
-        HEADER + b"a@example.com,false," + _csv_attr(_deep(200)) + b"\n",
+        HEADER + b"a@example.com,false," + _csv_attr(_deep(MAX_ATTRIBUTES_DEPTH + 1)) + b"\n",
+        Ok(0, ((2, "attributesData", f"nested more than {MAX_ATTRIBUTES_DEPTH} levels deep"),)),
+    ),
+    (
+        "nested attributes at the limit",
+        "c.csv",
+        HEADER + b"a@example.com,false," + _csv_attr(_deep(MAX_ATTRIBUTES_DEPTH)) + b"\n",
         Ok(1),
     ),
     (
@@ -473,3 +481,42 @@ def test_json_lines_with_a_line_that_is_not_an_object(tmp_path: Path) -> None:
         (2, "expected a JSON object, found an array"),
         (3, "expected a JSON object, found a string"),
     ]
+
+
+# -- deep nesting ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", ["array", "lines", "stream"])
+def test_a_very_deep_record_is_one_reject_in_flat_memory(tmp_path: Path, shape: str) -> None:
+    """A 20,000-deep record (a 40 KB file) is read to its end without building it: ``ijson.items`` kept a path
+    string per level, so memory grew with the square of the depth (1 GB here; 100,000 levels killed the
+    process), and orjson stops at 1,024 levels."""
+    deep = "[" * 20_000 + "]" * 20_000
+    records = ['{"emailAddress": "deep@example.com", "attributesData": ' + deep + "}", '{"emailAddress": "b@x.com"}']
+    text = {
+        "array": "[" + ",\n".join(records) + "]",
+        "lines": "\n".join(records),
+        "stream": "\n".join("{\n" + r[1:] for r in records),
+    }[shape]
+    tracemalloc.start()
+    try:
+        read = read_bytes(tmp_path, text.encode(), name="in.json")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 1024 * 1024
+    assert [p.email for p in read.patches] == ["b@x.com"]  # type: ignore[union-attr]
+    assert read.rejects == [Reject(1, "deep@example.com", "attributesData", read.rejects[0].reason)]
+    assert read.rejects[0].reason == "attributesData must be a JSON object, not an array"
+
+
+def test_values_are_built_to_a_bounded_depth_and_stay_past_the_limit() -> None:
+    """What _json_values cuts short is still past the limit, so it is rejected for the same reason."""
+    import ijson
+
+    for depth in (MAX_ATTRIBUTES_DEPTH, MAX_ATTRIBUTES_DEPTH + 1, MAX_ATTRIBUTES_DEPTH + 2, 5000):
+        text = '[{"attributesData": ' + _deep(depth) + "}]"
+        (record,) = _json_values(ijson.basic_parse(io.BytesIO(text.encode())), item_depth=1)
+        assert value_nesting_exceeds(record["attributesData"]) is (depth > MAX_ATTRIBUTES_DEPTH)  # type: ignore[index]
+        if depth <= MAX_ATTRIBUTES_DEPTH + 1:
+            assert record == orjson.loads(text)[0]

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sescontacts.model import (
+    MAX_ATTRIBUTES_DEPTH,
     MISSING,
     OPT_IN,
     OPT_OUT,
@@ -20,6 +24,10 @@ from sescontacts.model import (
     apply_patch,
     attribute_text,
     attributes_match,
+    attributes_object,
+    nesting_exceeds,
+    same_attributes,
+    value_nesting_exceeds,
 )
 
 NEWS = Topic("news", "News", default_status=OPT_IN)
@@ -186,3 +194,49 @@ def test_patch_attributes_replace_merge_or_clear() -> None:
 
 def test_list_stats_subscribed() -> None:
     assert ListStats(total=10, unsubscribed=3).subscribed == 7
+
+
+# -- nesting ---------------------------------------------------------------------------------------------
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(alphabet='[]{}"\\ax,:'),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(alphabet='[]{}"\\a'), children, max_size=3)
+    ),
+    max_leaves=20,
+)
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+@given(JSON_VALUES, st.integers(0, 6))
+def test_nesting_is_counted_on_text_and_values_alike(value: object, limit: int) -> None:
+    """Brackets inside strings (escaped quotes and backslashes included) are text, not nesting."""
+    expected = _depth(value) > limit
+    assert value_nesting_exceeds(value, limit) is expected
+    assert nesting_exceeds(orjson.dumps(value).decode(), limit) is expected
+    assert nesting_exceeds(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode(), limit) is expected
+
+
+def test_nesting_of_text_that_is_not_json() -> None:
+    assert nesting_exceeds("[" * 40, 32) and not nesting_exceeds("plain text with ] and }", 0)
+    assert nesting_exceeds('"' + "[" * 100, 32)  # a string never closed holds nothing: its brackets count
+
+
+def test_attributes_past_the_limit_are_read_as_raw_text() -> None:
+    """A value stored before the limit existed: not an object to the console, search or merge, and compared
+    as text, since orjson could not write it back (254 levels) or read it at all (1024)."""
+    at_limit = '{"a":' * MAX_ATTRIBUTES_DEPTH + "1" + "}" * MAX_ATTRIBUTES_DEPTH
+    past = '{"k":"v","a":' + at_limit + "}"
+    assert attributes_object(at_limit) is not None and attributes_object(past) is None
+    assert not attributes_match(past, "k", "v") and attributes_match(at_limit, "a", None)
+    assert same_attributes(past, past) and not same_attributes(past, past.replace('"v"', '"w"'))
+    for depth in (300, 2000):
+        text = '{"a":' * depth + "1" + "}" * depth
+        assert attributes_object(text) is None and same_attributes(text, text)

@@ -8,6 +8,7 @@ contact) are written once, here.
 from __future__ import annotations
 
 import enum
+import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -157,9 +158,57 @@ class ContactQuery:
         )
 
 
+# How deeply attributes may nest objects and arrays, the outer object being level 1. Contact attributes are
+# names, flags and small records; 32 levels is far past any real use, yet far inside what the code relies
+# on: orjson writes at most 254 levels and reads at most 1024, SQLite's JSON functions stop at 1000, and
+# comparing or walking a value recurses in Python (limit 1000). Every surface that writes attributes
+# refuses more (validation.py); a value stored before the limit existed is read as raw text.
+MAX_ATTRIBUTES_DEPTH: Final = 32
+
+# A JSON string (brackets inside it are text) or one bracket.
+_NESTING_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+
+
+def nesting_exceeds(text: str, limit: int = MAX_ATTRIBUTES_DEPTH) -> bool:
+    """Whether JSON ``text`` nests objects and arrays more than ``limit`` levels deep, without parsing it.
+
+    Works on any text (the SES API stores AttributesData that is not JSON), at C speed for the usual value:
+    text with at most ``limit`` opening brackets cannot nest deeper, so two counts decide.
+    """
+    if text.count("{") + text.count("[") <= limit:
+        return False
+    depth = 0
+    for match in _NESTING_TOKEN.finditer(text):
+        token = match.group()
+        if token == "{" or token == "[":
+            depth += 1
+            if depth > limit:
+                return True
+        elif token == "}" or token == "]":
+            depth -= 1
+    return False
+
+
+def value_nesting_exceeds(value: object, limit: int = MAX_ATTRIBUTES_DEPTH) -> bool:
+    """:func:`nesting_exceeds` for a parsed value (an import file's attributesData object), without recursion:
+    ijson builds values of any depth, and Python's own recursion stops at 1000."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
 def attributes_object(text: str | None) -> dict[str, object] | None:
-    """Attributes text as an object, or None when unset, not JSON, or not an object (possible via the SES API)."""
-    if not text:
+    """Attributes text as an object, or None when unset, not JSON, not an object (possible via the SES API),
+    or nested past MAX_ATTRIBUTES_DEPTH (stored before the limit existed): such text is shown, exported and
+    kept as it is, but never parsed into a value that cannot be written back or compared safely."""
+    if not text or nesting_exceeds(text):
         return None
     try:
         value = orjson.loads(text)
@@ -181,15 +230,12 @@ def attributes_match(text: str | None, key: str, value: str | None) -> bool:
 def _canonical_attributes(text: str | None) -> bytes | None:
     """A comparable form of attributes text: key order and spacing ignored; None when unset.
 
-    Text that is not a JSON object (possible through the SES API) compares as itself.
+    Text that is not a JSON object (possible through the SES API), or nests past the limit, compares as itself.
     """
     if not text:
         return None
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return text.encode()
-    if not isinstance(value, dict):
+    value = attributes_object(text)
+    if value is None:
         return text.encode()
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 

@@ -14,9 +14,18 @@ from collections.abc import Mapping, Sequence
 import orjson
 
 from .errors import BadRequest, LimitExceeded, NotFound
-from .model import SUBSCRIPTION_STATUSES, ContactList, Topic, email_key
+from .model import (
+    MAX_ATTRIBUTES_DEPTH,
+    SUBSCRIPTION_STATUSES,
+    ContactList,
+    Topic,
+    email_key,
+    nesting_exceeds,
+    value_nesting_exceeds,
+)
 
-__all__ = ["email_key"]  # defined in model (the query semantics need it); imported from here by the surfaces
+# Defined in model (the query semantics need them); imported from here by the surfaces.
+__all__ = ["MAX_ATTRIBUTES_DEPTH", "email_key"]
 
 MAX_TOPICS = 20
 MAX_LIST_DESCRIPTION = 500
@@ -181,14 +190,49 @@ def check_topic_preferences(contact_list: ContactList, preferences: Mapping[str,
             raise NotFound(f"List: {contact_list.name} doesn't contain Topic: {topic_name}", field="TopicPreferences")
 
 
+TOO_DEEP = f"nested more than {MAX_ATTRIBUTES_DEPTH} levels deep"
+
+
+def attributes_text_problem(text: str) -> str | None:
+    """The caps on any AttributesData text, JSON or not: size, then nesting (model.MAX_ATTRIBUTES_DEPTH says
+    why there is one). Checked before anything parses the text, so a deep value never reaches a parser."""
+    # A character is at most 4 bytes in UTF-8: only texts past a quarter of the cap need encoding to measure.
+    if len(text) > MAX_ATTRIBUTES_BYTES // 4 and len(text.encode()) > MAX_ATTRIBUTES_BYTES:
+        return f"attributesData is larger than {MAX_ATTRIBUTES_BYTES:,} bytes"
+    if nesting_exceeds(text):
+        return f"attributesData is {TOO_DEEP}"
+    return None
+
+
+def check_attributes_data(text: str | None, *, stored: str | None = None) -> None:
+    """The SES API's (and both stores') check of AttributesData: the caps only, since SES stores any text.
+
+    ``stored`` is the contact's current value on an update: sent back unchanged it passes, so a contact
+    written before a cap existed can still have its other fields changed (the console's edit form, a client
+    that sends GetContact's answer back).
+    """
+    if text is not None and text != stored and (problem := attributes_text_problem(text)) is not None:
+        raise BadRequest("A" + problem[1:] + ".", field="AttributesData")
+
+
+def attributes_value_problem(value: dict[str, object]) -> str | None:
+    """The caps for attributesData given as an object (a JSON import file's), without serialising a value
+    too deep to serialise."""
+    if value_nesting_exceeds(value):
+        return f"attributesData is {TOO_DEEP}"
+    if len(orjson.dumps(value)) > MAX_ATTRIBUTES_BYTES:
+        return f"attributesData is larger than {MAX_ATTRIBUTES_BYTES:,} bytes"
+    return None
+
+
 def attributes_problem(text: str) -> tuple[dict[str, object] | None, str | None]:
-    """Parse attributesData as the console and importer require it: a JSON object, within the size cap.
+    """Parse attributesData as the console and importer require it: a JSON object, within the caps.
 
     Returns (object, None) or (None, reason). Empty text means "no attributes".
     """
-    # A character is at most 4 bytes in UTF-8: only texts past a quarter of the cap need encoding to measure.
-    if len(text) > MAX_ATTRIBUTES_BYTES // 4 and len(text.encode()) > MAX_ATTRIBUTES_BYTES:
-        return None, f"attributesData is larger than {MAX_ATTRIBUTES_BYTES:,} bytes"
+    problem = attributes_text_problem(text)
+    if problem is not None:
+        return None, problem
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError as exc:

@@ -30,8 +30,16 @@ from typing import IO, Any, BinaryIO, Final
 
 import orjson
 
-from ..model import MISSING, OPT_IN, OPT_OUT, Contact, ContactPatch, Missing
-from ..validation import MAX_ATTRIBUTES_BYTES, attributes_problem, email_problem, json_type_name
+from ..model import MISSING, OPT_IN, OPT_OUT, Contact, ContactPatch, Missing, value_nesting_exceeds
+from ..validation import (
+    MAX_ATTRIBUTES_BYTES,
+    MAX_ATTRIBUTES_DEPTH,
+    TOO_DEEP,
+    attributes_problem,
+    attributes_value_problem,
+    email_problem,
+    json_type_name,
+)
 from .report import FileError, Reject
 
 # A field may hold a large attributes value (rejected per row above MAX_ATTRIBUTES_BYTES); beyond this
@@ -93,6 +101,12 @@ def make_patch(
 
 # Below this many characters, attributes text cannot exceed MAX_ATTRIBUTES_BYTES even at 4 bytes a character.
 _SMALL_ATTRIBUTES: Final = MAX_ATTRIBUTES_BYTES // 4
+
+
+def _plainly_within_caps(text: str) -> bool:
+    """Whether attributes text is too short to pass the size cap and has too few brackets to nest past the
+    depth cap: the usual value, parsed straight away; any other goes through validation.attributes_problem."""
+    return len(text) <= _SMALL_ATTRIBUTES and text.count("{") + text.count("[") <= MAX_ATTRIBUTES_DEPTH
 
 
 def check_address(address: str) -> str | None:
@@ -369,7 +383,7 @@ class Reader:
         patch_new = make_patch
         loads = orjson.loads
         decode_error = orjson.JSONDecodeError
-        small = _SMALL_ATTRIBUTES
+        plain_attributes = _plainly_within_caps
         empty: dict[str, str] = {}
         while True:
             try:
@@ -430,7 +444,7 @@ class Reader:
                     attributes = MISSING if merge else None
                 else:
                     parsed = None
-                    if len(text) <= small:  # the common case, inlined; anything odd gets the full check
+                    if plain_attributes(text):  # the common case; anything odd gets the full check
                         try:
                             parsed = loads(text)
                         except decode_error:
@@ -548,6 +562,8 @@ class Reader:
                     obj = loads(repaired) if commas else None
                 except decode_error:
                     obj = None
+                if obj is None and _too_deep_for_orjson(exc):
+                    obj = _load_deep(repaired)
                 if obj is None:
                     yield number, Reject(number, _guess_email(line_text), "", f"not valid JSON: {_reason(exc)}")
                     continue
@@ -570,6 +586,8 @@ class Reader:
                     obj = orjson.loads(repaired) if commas else None
                 except orjson.JSONDecodeError:
                     obj = None
+                if obj is None and _too_deep_for_orjson(exc):  # _split_objects found its end: read on past it
+                    obj = _load_deep(repaired)
                 if obj is None:
                     line, col = _position(start_line, start_col, chunk, exc.pos)
                     raise FileError(f"not valid JSON: {_reason(exc)}", file=self.name, line=line, column=col) from None
@@ -588,7 +606,7 @@ class Reader:
         import ijson
 
         counter = _CountingReader(raw)
-        items = ijson.items(counter, "item", use_float=True)
+        items = _json_values(ijson.basic_parse(counter, use_float=True), item_depth=1)
         number = 0
         while True:
             try:
@@ -656,7 +674,7 @@ class Reader:
                         line,
                         email,
                         UNSUBSCRIBE_ALL,
-                        f"unsubscribeAll must be true or false, not {orjson.dumps(raw_value).decode()}",
+                        f"unsubscribeAll must be true or false, not {_shown(raw_value)}",
                     )
                 unsubscribe = parsed
         attributes: dict[str, object] | Missing | None = MISSING
@@ -666,7 +684,7 @@ class Reader:
                 attributes = MISSING if self.options.merge_attributes else None
             elif isinstance(raw_attrs, str):
                 parsed_attrs: Any = None
-                if len(raw_attrs) <= _SMALL_ATTRIBUTES:
+                if _plainly_within_caps(raw_attrs):
                     try:
                         parsed_attrs = orjson.loads(raw_attrs)
                     except orjson.JSONDecodeError:
@@ -677,11 +695,9 @@ class Reader:
                         return Reject(line, email, ATTRIBUTES, problem)
                 attributes = parsed_attrs
             elif isinstance(raw_attrs, dict):
-                size = len(orjson.dumps(raw_attrs))
-                if size > MAX_ATTRIBUTES_BYTES:
-                    return Reject(
-                        line, email, ATTRIBUTES, f"attributesData is larger than {MAX_ATTRIBUTES_BYTES:,} bytes"
-                    )
+                problem = attributes_value_problem(raw_attrs)
+                if problem is not None:
+                    return Reject(line, email, ATTRIBUTES, problem)
                 attributes = raw_attrs
             else:
                 return Reject(
@@ -689,6 +705,9 @@ class Reader:
                 )
         extra = values.get("__extra__")
         if extra:
+            for key, value in extra.items():
+                if isinstance(value, (dict, list)) and value_nesting_exceeds(value, MAX_ATTRIBUTES_DEPTH - 1):
+                    return Reject(line, email, str(key), f"{key} is {TOO_DEEP}")
             merged = {k: v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in extra.items()}
             if isinstance(attributes, dict):
                 merged.update(attributes)
@@ -726,7 +745,7 @@ class Reader:
                         line,
                         email,
                         column,
-                        f"the status must be OPT_IN or OPT_OUT, not {orjson.dumps(status).decode()}",
+                        f"the status must be OPT_IN or OPT_OUT, not {_shown(status)}",
                     )
                 if self.options.topics is not None and topic not in self.options.topics:
                     return Reject(line, email, column, f"the list has no topic {topic!r}")
@@ -768,7 +787,78 @@ class _CountingReader:
 
 
 def _text_of(value: object) -> str:
-    return value if isinstance(value, str) else ("" if value is None else orjson.dumps(value).decode())
+    return value if isinstance(value, str) else ("" if value is None else _shown(value))
+
+
+def _shown(value: object) -> str:
+    """A value from the file as JSON, for a reject's reason; one nested past the attributes limit by its kind
+    (ijson reads any depth, orjson writes at most 254 levels)."""
+    if isinstance(value, (dict, list)) and value_nesting_exceeds(value):
+        return f"{json_type_name(value)} {TOO_DEEP}"
+    return orjson.dumps(value).decode()
+
+
+def _load_deep(text: str | bytes) -> object:
+    """One JSON value orjson refused as nested past its 1024 levels, read with :func:`_json_values` (which
+    cuts it short), so that the row is rejected for what it holds like any other; None when it is not
+    valid JSON either."""
+    import ijson
+
+    data = text.encode() if isinstance(text, str) else text
+    try:
+        return next(_json_values(ijson.basic_parse(io.BytesIO(data), use_float=True), item_depth=0), None)
+    except ijson.JSONError:
+        return None
+
+
+# How deep a record is built: the record, then attributesData one level past its limit. Deeper containers
+# become ``[]``, which keeps every value that was past a limit past it (and rejected for it).
+_BUILD_DEPTH: Final = MAX_ATTRIBUTES_DEPTH + 2
+
+
+def _json_values(events: Iterable[tuple[str, Any]], *, item_depth: int) -> Iterator[object]:
+    """The values ijson's parser events describe at ``item_depth`` (1: the items of a top-level array, one at
+    a time; 0: the one top-level value), built at most _BUILD_DEPTH levels deep.
+
+    ``ijson.items`` builds any depth and keeps a path string per level, so memory grows with the square of
+    the depth: one 100,000-deep item (a 200 KB file) took the process past 20 GB. Here a record costs what
+    its first _BUILD_DEPTH levels cost, and the parser's own depth is a byte a level.
+    """
+    stack: list[Any] = []  # the open containers, outermost first
+    keys: list[Any] = []  # per open container: the key its next value goes under
+    skipping = 0  # levels open inside a container too deep to build
+    for event, value in events:
+        if skipping:
+            if event == "start_map" or event == "start_array":
+                skipping += 1
+            elif event == "end_map" or event == "end_array":
+                skipping -= 1
+            continue
+        if event == "map_key":
+            keys[-1] = value
+            continue
+        if event == "start_map" or event == "start_array":
+            if len(stack) - item_depth < _BUILD_DEPTH:
+                stack.append({} if event == "start_map" else [])
+                keys.append(None)
+                continue
+            value, skipping = [], 1  # stands for the container, whose contents are skipped
+        elif event == "end_map" or event == "end_array":
+            value = stack.pop()
+            keys.pop()
+        depth = len(stack)
+        if depth == item_depth:
+            yield value
+        elif depth > item_depth:
+            parent = stack[-1]
+            if type(parent) is dict:
+                parent[keys[-1]] = value
+            else:
+                parent.append(value)
+
+
+def _too_deep_for_orjson(exc: orjson.JSONDecodeError) -> bool:
+    return _reason(exc) == "depth limit exceeded"
 
 
 def _reason(exc: orjson.JSONDecodeError) -> str:

@@ -39,7 +39,7 @@ from ..model import (
     apply_patch,
 )
 from ..validation import (
-    MAX_ATTRIBUTES_BYTES,
+    check_attributes_data,
     check_description,
     check_email,
     check_list_name,
@@ -455,11 +455,7 @@ class SesContactStore:
 
     @staticmethod
     def _check_attributes(contact: Contact) -> None:
-        data = contact.attributes_data
-        if data is not None and len(data.encode()) > MAX_ATTRIBUTES_BYTES:
-            raise errors.BadRequest(
-                f"AttributesData is larger than {MAX_ATTRIBUTES_BYTES:,} bytes.", field="AttributesData"
-            )
+        check_attributes_data(contact.attributes_data)  # size and nesting caps, as every surface applies them
 
     def _check_topics(self, list_name: str, topic_names: Sequence[str]) -> None:
         """Reject a preference for a topic the list lacks before any SES write, as SES would.
@@ -537,9 +533,9 @@ class SesContactStore:
     def update_contact(self, list_name: str, contact: Contact, *, merge_topic_preferences: bool = False) -> Contact:
         """UpdateContact replaces attributes and unsubscribe-all, so it always gets the whole contact, built
         on the state SES has just now (not the mirror's, which may be behind)."""
-        self._check_attributes(contact)
         self._check_topics(list_name, list(contact.topic_preferences))
         current = self._get(list_name, self._spelling(list_name, contact.email))
+        check_attributes_data(contact.attributes_data, stored=current.attributes_data)
         preferences = dict(current.topic_preferences) if merge_topic_preferences else {}
         preferences.update(contact.topic_preferences)
         desired = Contact(

@@ -47,7 +47,7 @@ from ..model import (
     same_attributes,
 )
 from ..validation import (
-    MAX_ATTRIBUTES_BYTES,
+    check_attributes_data,
     check_description,
     check_email,
     check_list_name,
@@ -459,9 +459,7 @@ class SqliteContactStore:
 
     @staticmethod
     def _check_attributes(contact: Contact) -> None:
-        data = contact.attributes_data
-        if data is not None and len(data) > MAX_ATTRIBUTES_BYTES // 4 and len(data.encode()) > MAX_ATTRIBUTES_BYTES:
-            raise BadRequest(f"AttributesData is larger than {MAX_ATTRIBUTES_BYTES:,} bytes.", field="AttributesData")
+        check_attributes_data(contact.attributes_data)  # size and nesting caps, as every surface applies them
 
     def create_contact(self, list_name: str, contact: Contact) -> Contact:
         check_preference_statuses(contact.topic_preferences)  # SES: enums, then formats, then existence
@@ -498,7 +496,6 @@ class SqliteContactStore:
     def update_contact(self, list_name: str, contact: Contact, *, merge_topic_preferences: bool = False) -> Contact:
         check_preference_statuses(contact.topic_preferences)
         check_list_name(list_name)
-        self._check_attributes(contact)
         now = self._now()
         with self.db.write() as conn:
             list_id, contact_list = self._list_row(conn, list_name)
@@ -506,6 +503,7 @@ class SqliteContactStore:
             existing = self._fetch(conn, list_id, contact.email)
             if existing is None:
                 raise NotFound(f"{contact.email} doesn't exist in List.", field="EmailAddress")
+            check_attributes_data(contact.attributes_data, stored=existing.attributes_data)
             preferences = dict(existing.topic_preferences) if merge_topic_preferences else {}
             preferences.update(contact.topic_preferences)
             updated = Contact(

@@ -16,9 +16,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ...errors import NotFound, SesContactsError
-from ...model import OPT_IN, OPT_OUT, Contact, ContactList, attribute_text
+from ...model import OPT_IN, OPT_OUT, Contact, ContactList, attribute_text, nesting_exceeds
 from ...store.base import ContactStore
-from ...validation import attributes_problem, email_problem
+from ...validation import MAX_ATTRIBUTES_DEPTH, TOO_DEEP, attributes_problem, email_problem
 from .common import FormErrors, in_thread, list_name, redirect, render, services, url_with
 
 EMPTY_ROWS = 3
@@ -88,13 +88,31 @@ class ContactForm:
             original=str(data.get("original", "")),
         )
 
+    def original_state(self) -> dict[str, object]:
+        """The stored state the edit form was rendered from (``u``, ``t``, ``a`` as ``from_contact`` wrote
+        them), or {} when the hidden field is anything else: it comes back from the browser, and a hand-made
+        value (a deep array, a number for a topic) must not reach the merge."""
+        if not self.original or nesting_exceeds(self.original, 2):  # {"t": {...}}; "a" is a string
+            return {}
+        try:
+            state = orjson.loads(self.original)
+        except orjson.JSONDecodeError:
+            return {}
+        if not isinstance(state, dict):
+            return {}
+        topics, data = state.get("t", {}), state.get("a")
+        if (
+            not isinstance(state.get("u", False), bool)
+            or not isinstance(topics, dict)
+            or not all(isinstance(v, str) for v in topics.values())
+            or not (data is None or isinstance(data, str))
+        ):
+            return {}
+        return state
+
     def original_attributes_data(self) -> str | None:
         """The AttributesData text the edit form was rendered from."""
-        try:
-            original = orjson.loads(self.original) if self.original else {}
-        except orjson.JSONDecodeError:
-            return None
-        value = original.get("a") if isinstance(original, dict) else None
+        value = self.original_state().get("a")
         return value if isinstance(value, str) else None
 
     def display_rows(self) -> list[AttrRow]:
@@ -118,6 +136,9 @@ class ContactForm:
             if row.key in result:
                 errors.add("attributes", f"The key “{row.key}” appears twice.")
             if row.json:
+                if nesting_exceeds(row.value, MAX_ATTRIBUTES_DEPTH - 1):  # the row's value is one level down
+                    errors.add("attributes", f"AttributesData is {TOO_DEEP}.")
+                    continue
                 try:
                     result[row.key] = orjson.loads(row.value)
                 except orjson.JSONDecodeError:
@@ -209,10 +230,7 @@ def _save_edit(
 ) -> Contact:
     """Read, merge the form's changes into what is stored now, write."""
     current = store.get_contact(name, form.email)
-    try:
-        original = orjson.loads(form.original) if form.original else {}
-    except orjson.JSONDecodeError:
-        original = {}
+    original = form.original_state()
     unsubscribe_all = current.unsubscribe_all
     if form.unsubscribe_all != original.get("u", current.unsubscribe_all):
         unsubscribe_all = form.unsubscribe_all
