@@ -172,6 +172,15 @@ def test_log_out_everywhere_ends_every_browser_of_that_user(console: Console) ->
     assert "Logged out on every browser" in login_page.text
 
 
+def test_a_session_older_than_its_lifetime_is_refused_and_pruned(console: Console) -> None:
+    with console.services.db.write() as conn:  # as if this login happened SESSION_MAX_AGE + 1 s ago
+        conn.execute("UPDATE console_sessions SET created = created - ?", (auth.SESSION_MAX_AGE + 1,))
+    assert console.client.get("/", follow_redirects=False).status_code == 303
+    second_browser(console)  # a new login prunes what has expired
+    rows = console.services.db.reader().execute("SELECT count(*) FROM console_sessions").fetchone()[0]
+    assert rows == 1
+
+
 def test_password_change_and_removal_end_sessions(console: Console) -> None:
     users = auth.Users(console.services.db)
     users.set_password("admin", "another password")
