@@ -116,8 +116,7 @@ class HostCheck:
             status, headers, body = encoded.status, encoded.headers, encoded.body
         else:
             body = (
-                f"{message} If it should, start sescontacts with --allowed-hosts naming it "
-                "(SESCONTACTS_ALLOWED_HOSTS)."
+                f"{message} If it should, start sescontacts with --allowed-hosts naming it (SESCONTACTS_ALLOWED_HOSTS)."
             ).encode()
             status = 400
             headers = [
