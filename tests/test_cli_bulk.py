@@ -56,10 +56,17 @@ def test_rejected_rows_exit_1_and_go_to_the_rejects_file(tmp_path: Path) -> None
     assert rejects.read_text() == "line,emailAddress,column,reason\n3,nope,emailAddress,there is no @\n"
 
 
-def test_nothing_applied_exits_2(tmp_path: Path) -> None:
+@pytest.mark.parametrize("dry_run", [[], ["--dry-run"]])
+def test_a_file_read_to_the_end_whose_every_row_is_rejected_exits_1(tmp_path: Path, dry_run: list[str]) -> None:
+    """Status 2 is for usage and file-level errors; a file read to the end with rejected rows is 1, however many."""
     only_rejects = tmp_path / "bad-rows.csv"
-    only_rejects.write_text("emailAddress\nnope\n")
-    assert run(tmp_path / "d", "import", str(only_rejects)).exit_code == 2
+    only_rejects.write_text("emailAddress\nnope\nstill-nope\n")
+    result = run(tmp_path / "d", "import", str(only_rejects), *dry_run)
+    assert result.exit_code == 1, result.output
+    assert "2 rejected rows" in result.stderr and "line 3: still-nope: emailAddress: there is no @" in result.stderr
+
+
+def test_usage_and_file_level_errors_exit_2(tmp_path: Path) -> None:
     binary = tmp_path / "pic.csv"
     binary.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 100)
     result = run(tmp_path / "d", "import", str(binary))

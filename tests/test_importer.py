@@ -179,9 +179,9 @@ def test_file_level_error_writes_nothing(store: SqliteContactStore, tmp_path: Pa
     assert report.exit_status == 2 and state(store) == {}
 
 
-def test_only_rejects_means_nothing_applied(store: SqliteContactStore, tmp_path: Path) -> None:
+def test_only_rejects_is_a_file_read_to_the_end_with_rejects(store: SqliteContactStore, tmp_path: Path) -> None:
     report = imp(store, write(tmp_path, "emailAddress\nnope\n"))
-    assert report.exit_status == 2
+    assert report.error is None and report.exit_status == 1
 
 
 def test_missing_list_is_not_found(store: SqliteContactStore, tmp_path: Path) -> None:

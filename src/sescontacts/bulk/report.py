@@ -87,18 +87,12 @@ class ImportReport:
     cancelled: bool = False
 
     @property
-    def applied(self) -> int:
-        c = self.counts
-        return c["created"] + c["updated"] + c["unchanged"] + c["deleted"] + c["not_found"]
-
-    @property
     def exit_status(self) -> int:
-        """The CLI's contract: 0 every row applied, 1 completed with rejects, 2 nothing applied."""
+        """The CLI's contract: 0 every row applied; 1 the file was read to the end and some rows, or all of
+        them, were rejected; 2 a file-level error, nothing applied."""
         if self.error is not None:
             return 2
-        if self.counts["rejected"]:
-            return 1 if self.applied else 2
-        return 0
+        return 1 if self.counts["rejected"] else 0
 
 
 @dataclass(frozen=True)
