@@ -15,6 +15,7 @@ from sescontacts.cli import main
 from sescontacts.cli.bulk import _ProgressLine
 from sescontacts.services import Services
 from sescontacts.settings import Settings
+from tests.support.modes import mode, usual_umask
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -115,6 +116,53 @@ def test_export_round_trip(tmp_path: Path, output: str, first: str) -> None:
     assert target.read_text().startswith(first)
     assert run(tmp_path / "b", "import", str(target)).exit_code == 0
     assert contacts(tmp_path / "b") == contacts(tmp_path / "a")
+
+
+def test_export_writes_its_file_private_and_never_through_a_symlink(tmp_path: Path) -> None:
+    """A symlink at the output or at the temporary name the export used to write is replaced, not followed."""
+    run(tmp_path / "d", "import", str(FIXTURES / "page-example.csv"))
+    victim = tmp_path / "victim.txt"
+    victim.write_text("not to be overwritten")
+    target = tmp_path / "out.csv"
+    target.symlink_to(victim)
+    Path(f"{target}.partial").symlink_to(victim)
+    with usual_umask():
+        result = run(tmp_path / "d", "export", "-o", str(target))
+    assert result.exit_code == 0, result.output
+    assert not target.is_symlink() and target.read_text().startswith("emailAddress,") and mode(target) == 0o600
+    assert victim.read_text() == "not to be overwritten"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "out.csv", "out.csv.partial", "victim.txt"]
+
+
+def test_the_rejects_file_is_private_and_replaces_a_symlink(tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("emailAddress\nok@example.com\nnope\n")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("not to be overwritten")
+    for args in (["--dry-run"], []):
+        rejects = tmp_path / f"rejects{len(args)}.csv"
+        rejects.symlink_to(victim)
+        with usual_umask():
+            result = run(tmp_path / "d", "import", str(source), "--rejects", str(rejects), *args)
+        assert result.exit_code == 1, result.output
+        assert not rejects.is_symlink() and mode(rejects) == 0o600
+        assert rejects.read_text() == "line,emailAddress,column,reason\n3,nope,emailAddress,there is no @\n"
+    assert victim.read_text() == "not to be overwritten"
+
+
+def test_an_output_that_cannot_be_written_is_one_line_before_any_work(tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("emailAddress\nok@example.com\n")
+    for args in (
+        ["export", "--output", str(tmp_path / "missing" / "out.csv")],
+        ["import", str(source), "--rejects", str(tmp_path / "missing" / "r.csv")],
+    ):
+        result = run(tmp_path / "d", *args)
+        assert result.exit_code == 2 and "Traceback" not in result.output
+        assert result.stderr.splitlines() == [
+            f"Error: {args[-2]}: cannot write {args[-1]}: there is no folder {tmp_path / 'missing'}"
+        ]
+    assert not (tmp_path / "d").exists()
 
 
 def test_export_to_stdout_with_a_filter(tmp_path: Path) -> None:

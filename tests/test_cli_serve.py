@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.modes import loose, mode
 from tests.support.server import free_port, sescontacts_command, wait_until_ready
 
 AWS = Path(sys.executable).parent / "aws"
@@ -201,4 +203,49 @@ def test_instructions_for_keys_given_in_the_environment(tmp_path: Path) -> None:
         result = _follow(tmp_path, *(f"export {k}={v}" for k, v in keys.items()), keys_line, aws_line)
         assert result.returncode == 0, result.stderr
         assert not (tmp_path / "d" / "credentials.json").exists()
+        assert _stop(started, signal.SIGTERM) == 0
+
+
+def _serve_refused(cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    """Run a `serve` that must not start: exit status 2, one line on stderr, no traceback. Returns the line."""
+    result = subprocess.run(
+        [*sescontacts_command(), "serve", *args], cwd=cwd, env=env or _env(), capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr and result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_an_admin_password_too_short_is_one_line_naming_the_variable(tmp_path: Path) -> None:
+    line = _serve_refused(tmp_path, "--port", str(free_port()), env=_env(SESCONTACTS_ADMIN_PASSWORD="short"))
+    assert line == "Error: SESCONTACTS_ADMIN_PASSWORD: The password must be at least 8 characters."
+    assert not (tmp_path / "sescontacts-data").exists()
+
+
+def test_a_port_in_use_is_one_line_naming_the_setting(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        line = _serve_refused(tmp_path, "--port", str(port))
+    assert line == f"Error: port {port} on 127.0.0.1 is in use (--port / SESCONTACTS_PORT)"
+
+
+def test_start_tightens_a_data_dir_readable_by_others_and_keeps_it_private(tmp_path: Path) -> None:
+    data = tmp_path / "sescontacts-data"
+    with serve(tmp_path) as started:
+        assert _stop(started, signal.SIGTERM) == 0
+    for path in [data, *data.rglob("*")]:  # as an older version left it under umask 022
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    count = len(loose(data))
+    with serve(tmp_path) as started:
+        notice = f"sescontacts: tightened permissions on {count} files and folders under sescontacts-data "
+        assert notice + "(they were readable by other users)" in started.banner().splitlines()
+        files = {p.name: mode(p) for p in data.iterdir()}
+        assert files == {
+            name: 0o600 for name in ("sescontacts.db", "sescontacts.db-wal", "sescontacts.db-shm", "credentials.json")
+        }
+        assert mode(data) == 0o700
         assert _stop(started, signal.SIGTERM) == 0

@@ -5,6 +5,9 @@ Heavy modules (the server, boto3) are imported inside the commands that need the
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import click
 
 from .. import __version__
@@ -12,12 +15,32 @@ from . import bulk as bulk_commands
 from . import serve as serve_commands
 from . import ses as ses_commands
 from . import users as users_commands
+from .options import ConfigError, describe
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Sescontacts(click.Group):
+    """The root group: a bad option value, from a flag or from the environment, is one line naming both
+    (``Error: --port / SESCONTACTS_PORT: 'abc' is not a valid integer.``), exit status 2, like every other
+    configuration error (cli/options.py), rather than click's usage text that names the flag only."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.BadParameter as exc:
+            if not isinstance(exc.param, click.Option) or isinstance(exc, click.MissingParameter):
+                raise
+            raise ConfigError(f"{describe(exc.param)}: {exc.message}") from None
+
+
+@click.group(cls=_Sescontacts, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="sescontacts")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Manage the contacts of an Amazon SES v2 contact list: web console, bulk files and the SES API."""
+    # Second line of defence for the data directory's privacy (private_files sets every mode explicitly):
+    # nothing a command creates is readable by other users. Restored on exit for in-process callers (tests).
+    previous = os.umask(0o077)
+    ctx.call_on_close(lambda: os.umask(previous))
 
 
 serve_commands.register(main)

@@ -15,12 +15,14 @@ import shutil
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import click
 
-from .options import data_options, settings_from
+from ..private_files import make_private_dir, open_private, replacing
+from .options import ConfigError, WholeNumber, data_options, open_services, ses_failure, setting, settings_from
 from .ses import backend_options
 
 EXIT_OK, EXIT_REJECTS, EXIT_NOTHING = 0, 1, 2
@@ -33,11 +35,14 @@ def register(main: click.Group) -> None:
 
 
 def _open(options: dict[str, Any]) -> Any:
-    from ..services import Services
+    from ..errors import SesContactsError
 
-    settings = settings_from(**options)
-    services = Services.open(settings)
-    services.ensure_default_list()
+    services = open_services(settings_from(**options))
+    try:
+        services.ensure_default_list()
+    except SesContactsError as exc:  # the ses backend could not reach SES
+        services.close()
+        raise ses_failure(exc) from None
     return services
 
 
@@ -64,10 +69,9 @@ def _explicit(name: str) -> bool:
 
 def _spool_stdin(data_dir: Path) -> Path:
     """Standard input goes to a file first: the importer reads a file twice (a check, then the rows)."""
-    uploads = data_dir / "uploads"
-    uploads.mkdir(parents=True, exist_ok=True)
+    uploads = make_private_dir(data_dir / "uploads")
     path = uploads / f"stdin-{uuid.uuid4()}"
-    with open(path, "wb") as out:
+    with open_private(path) as out:
         shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
     return path
 
@@ -157,6 +161,7 @@ def import_command(file: str, **options: Any) -> None:
     from ..bulk.jobs import ImportOptions
     from ..errors import SesContactsError
 
+    _check_output(options["rejects_out"], "rejects_out")
     services = _open(options)
     spooled: Path | None = None
     try:
@@ -183,9 +188,11 @@ def import_command(file: str, **options: Any) -> None:
         )
         started = time.monotonic()
         if options["dry_run"]:
-            report = run_import(
-                services.store, path, import_options, file_name=name, dry_run=True, rejects_path=options["rejects_out"]
-            )
+            rejects_out = options["rejects_out"]
+            with _output(rejects_out) if rejects_out else contextlib.nullcontext() as rejects_path:
+                report = run_import(
+                    services.store, path, import_options, file_name=name, dry_run=True, rejects_path=rejects_path
+                )
             for warning in report.warnings:
                 click.echo(f"warning: {name}: {warning}", err=True)
             if report.error is not None:
@@ -214,7 +221,12 @@ def import_command(file: str, **options: Any) -> None:
             sys.exit(EXIT_NOTHING)
         click.echo(f"imported into {list_name}: " + _summary(job.counts, job.rows_done, time.monotonic() - started))
         if job.rejects_path is not None and options["rejects_out"] is not None:
-            shutil.copyfile(job.rejects_path, options["rejects_out"])
+            with (
+                open(job.rejects_path, "rb") as rejects,
+                _output(options["rejects_out"]) as partial,
+                open_private(partial, new=False) as out,
+            ):
+                shutil.copyfileobj(rejects, out, 1 << 20)
         if job.rejected:
             from ..bulk.importer import iter_rejects
 
@@ -231,6 +243,34 @@ def import_command(file: str, **options: Any) -> None:
             with contextlib.suppress(OSError):
                 spooled.unlink()
         services.close()
+
+
+def _check_output(target: Path | None, name: str) -> None:
+    """Before any work: a file the user named (``export -o``, ``--rejects``) must be one we can create."""
+    if target is None:
+        return
+    folder = target.parent
+    if target.is_dir():
+        problem = "it is a folder"
+    elif not folder.is_dir():
+        problem = f"there is no folder {folder}"
+    elif not os.access(folder, os.W_OK | os.X_OK):
+        problem = f"the folder {folder} is not writable"
+    else:
+        return
+    raise ConfigError(f"{setting(name)}: cannot write {target}: {problem}")
+
+
+@contextlib.contextmanager
+def _output(target: Path) -> Iterator[Path]:
+    """A file the user named, written 0600 under a temporary name next to it and renamed into place when the
+    block succeeds: the rename replaces a symlink there rather than writing through it, and a failed export
+    leaves no half-written file. Open the yielded path with ``open_private(path, new=False)``."""
+    try:
+        with replacing(target) as partial:
+            yield partial
+    except OSError as exc:
+        raise ConfigError(f"cannot write {target}: {exc.strerror or exc}") from None
 
 
 def _print_rejects(rejects: list[Any], total: int, where: Path | None) -> None:
@@ -263,6 +303,8 @@ def export_command(**options: Any) -> None:
         status=status or (OPT_IN if topic else None),
         topic=TopicFilter(topic, use_default=True) if topic else None,
     )
+    if output != "-":
+        _check_output(Path(output), "output")
     services = _open(options)
     try:
         try:
@@ -271,11 +313,8 @@ def export_command(**options: Any) -> None:
                 count = export(services.store, list_name, query, fmt, sys.stdout.buffer)
                 sys.stdout.flush()
             else:
-                target = Path(output)
-                partial = target.with_name(target.name + ".partial")
-                with open(partial, "wb") as out:
+                with _output(Path(output)) as partial, open_private(partial, new=False) as out:
                     count = export(services.store, list_name, query, fmt, out)
-                os.replace(partial, target)
         except SesContactsError as exc:
             click.echo(f"error: {exc.message}", err=True)
             sys.exit(EXIT_NOTHING)
@@ -288,7 +327,9 @@ def export_command(**options: Any) -> None:
 @click.group(invoke_without_command=True)
 @data_options
 @backend_options
-@click.option("--limit", default=20, show_default=True, help="How many jobs to list, newest first.")
+@click.option(
+    "--limit", default=20, show_default=True, type=WholeNumber(min=1), help="How many jobs to list, newest first."
+)
 @click.pass_context
 def jobs(ctx: click.Context, **options: Any) -> None:
     """List import jobs; `jobs resume ID` continues an interrupted one, `jobs cancel ID` stops one."""

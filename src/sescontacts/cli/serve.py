@@ -7,7 +7,17 @@ from typing import Any
 
 import click
 
-from .options import data_options, settings_from
+from .options import (
+    ConfigError,
+    WholeNumber,
+    data_dir_errors,
+    data_options,
+    open_services,
+    prepare_data_dir,
+    ses_failure,
+    setting,
+    settings_from,
+)
 from .ses import ses_options, throttle_option
 
 
@@ -19,7 +29,14 @@ def register(main: click.Group) -> None:
 @click.command()
 @data_options
 @click.option("--host", envvar="SESCONTACTS_HOST", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", envvar="SESCONTACTS_PORT", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--port",
+    envvar="SESCONTACTS_PORT",
+    default=8000,
+    show_default=True,
+    type=WholeNumber(1, 65535),
+    help="Port to listen on.",
+)
 @click.option(
     "--backend",
     envvar="SESCONTACTS_BACKEND",
@@ -33,7 +50,7 @@ def register(main: click.Group) -> None:
     envvar="SESCONTACTS_MAX_UPLOAD_MB",
     default=1024,
     show_default=True,
-    type=int,
+    type=WholeNumber(min=1),
     help="Largest file the console accepts for import, in MiB.",
 )
 @click.option("--access-log/--no-access-log", default=False, help="Log every HTTP request.")
@@ -84,15 +101,18 @@ def serve(**options: Any) -> None:
     from ..connections import ConnectionLimits, uvicorn_options
     from ..errors import SesContactsError
     from ..server import build_app
-    from ..services import Services
 
     settings = settings_from(**options, max_upload_bytes=options["max_upload_mb"] * 1024 * 1024)
-    services = Services.open(settings)
+    from .users import check_admin_password
+
+    check_admin_password()
+    check_can_listen(settings.host, settings.port)
+    services = open_services(settings)
     try:
         created = services.ensure_default_list()
     except SesContactsError as exc:  # the ses backend could not reach SES: say why, no traceback
         services.close()
-        raise click.ClickException(f"{exc.message}\nRun `sescontacts doctor` to check the connection.") from None
+        raise ses_failure(exc) from None
     for line in banner(services, list_created=created):
         click.echo(line)
     from .users import first_start_lines
@@ -235,6 +255,31 @@ def credentials(data_dir: str) -> None:
 
     from ..credentials import load_or_create
 
-    key = load_or_create(Path(data_dir))
+    prepare_data_dir(Path(data_dir))
+    with data_dir_errors(Path(data_dir)):
+        key = load_or_create(Path(data_dir))
     click.echo(f"export AWS_ACCESS_KEY_ID={key.access_key_id}")
     click.echo(f"export AWS_SECRET_ACCESS_KEY={key.secret_access_key}")
+
+
+def check_can_listen(host: str, port: int) -> None:
+    """Bind the address as uvicorn will, before anything is opened or printed, so that a port in use or a host
+    that is not ours is one line, not uvicorn's log and exit status 1 after the start-up banner."""
+    import errno
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: TIME_WAIT is not "in use"
+            sock.bind((host, port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(f"port {port} on {host} is in use ({setting('port')})") from None
+        if exc.errno == errno.EACCES:
+            raise ConfigError(f"port {port} needs more privileges; use one from 1024 ({setting('port')})") from None
+        reason = exc.strerror or str(exc)
+        raise ConfigError(
+            f"{setting('host')}: cannot listen on {host!r} ({reason}); expected an address of this machine "
+            "such as 127.0.0.1, 0.0.0.0 or ::"
+        ) from None

@@ -13,7 +13,19 @@ from typing import Any
 
 import click
 
-from .options import data_options, settings_from
+from .options import (
+    Number,
+    WholeNumber,
+    account_id,
+    checked,
+    data_options,
+    endpoint_url,
+    open_services,
+    role_arn,
+    s3_location,
+    settings_from,
+    throttle,
+)
 
 F = Callable[..., Any]
 
@@ -51,18 +63,24 @@ def ses_options(func: F) -> F:
     for option in reversed(
         [
             click.option("--profile", "aws_profile", envvar="SESCONTACTS_AWS_PROFILE", help="AWS profile to use."),
-            click.option("--role-arn", envvar="SESCONTACTS_ROLE_ARN", help="IAM role to assume for SES calls."),
+            click.option(
+                "--role-arn",
+                envvar="SESCONTACTS_ROLE_ARN",
+                callback=checked(role_arn),
+                help="IAM role to assume for SES calls.",
+            ),
             click.option("--external-id", envvar="SESCONTACTS_EXTERNAL_ID", help="External id for --role-arn."),
             click.option(
                 "--endpoint-url",
                 "ses_endpoint_url",
                 envvar="SESCONTACTS_SES_ENDPOINT_URL",
+                callback=checked(endpoint_url),
                 help="SES endpoint (default: AWS's for the region), e.g. another sescontacts serve.",
             ),
             click.option(
                 "--ses-rate",
                 envvar="SESCONTACTS_SES_RATE",
-                type=float,
+                type=Number(min=0, min_open=True),
                 default=1.0,
                 show_default=True,
                 help="SES requests per second, for the whole process (SES allows 1/s for contact actions).",
@@ -70,7 +88,7 @@ def ses_options(func: F) -> F:
             click.option(
                 "--ses-burst",
                 envvar="SESCONTACTS_SES_BURST",
-                type=int,
+                type=WholeNumber(min=1),
                 default=2,
                 show_default=True,
                 help="Requests allowed at once before pacing starts.",
@@ -78,18 +96,20 @@ def ses_options(func: F) -> F:
             click.option(
                 "--s3-import-location",
                 envvar="SESCONTACTS_S3_IMPORT_LOCATION",
+                callback=checked(s3_location),
                 help="s3://bucket/prefix/ for large imports through an SES import job (else row by row).",
             ),
             click.option(
                 "--s3-endpoint-url",
                 envvar="SESCONTACTS_S3_ENDPOINT_URL",
+                callback=checked(endpoint_url),
                 help="S3-compatible endpoint for s3:// URLs (default: AWS's); also where local import jobs read.",
             ),
             click.option(
                 "--sync-interval",
                 "sync_interval_seconds",
                 envvar="SESCONTACTS_SYNC_INTERVAL",
-                type=float,
+                type=Number(min=0, min_open=True),
                 default=300.0,
                 show_default=True,
                 help="Seconds between syncs of the local mirror with SES.",
@@ -118,6 +138,7 @@ def throttle_option(func: F) -> F:
     return click.option(
         "--throttle",
         envvar="SESCONTACTS_THROTTLE",
+        callback=checked(throttle),
         help="Answer TooManyRequestsException beyond RATE[:BURST] SES API requests/s, as SES does.",
     )(func)
 
@@ -178,8 +199,19 @@ def s3_policy(location: str) -> dict:
     help="Only the permissions these features need (repeatable). Default: contacts and lists, plus import "
     "jobs when --s3-import-location is set.",
 )
-@click.option("--account", default="*", show_default=True, help="AWS account id to scope the policy to.")
-@click.option("--s3-import-location", envvar="SESCONTACTS_S3_IMPORT_LOCATION", help="s3://bucket/prefix/ for imports.")
+@click.option(
+    "--account",
+    default="*",
+    show_default=True,
+    callback=checked(account_id),
+    help="AWS account id to scope the policy to.",
+)
+@click.option(
+    "--s3-import-location",
+    envvar="SESCONTACTS_S3_IMPORT_LOCATION",
+    callback=checked(s3_location),
+    help="s3://bucket/prefix/ for imports.",
+)
 def iam_policy(features: tuple[str, ...], account: str, s3_import_location: str | None, **options: Any) -> None:
     """Print the least-privilege IAM policy (JSON) for the features in use."""
     chosen = list(features) or ["contacts", "lists"] + (["import-jobs"] if s3_import_location else [])
@@ -411,11 +443,10 @@ def _check_s3(check: Check, session: Any, settings: Any) -> None:
 @click.option("--full/--incremental", default=True, show_default=True, help="Full walk, or resume an interrupted one.")
 def sync(full: bool, **options: Any) -> None:
     """Bring the local mirror of the SES contact list up to date now, with progress."""
-    from ..services import Services
     from ..store.sync import MirrorSync, SyncStatus
 
     settings = settings_from(**options, backend="ses")
-    services = Services.open(settings)
+    services = open_services(settings)
     store: Any = services.store
 
     def progress(status: SyncStatus) -> None:

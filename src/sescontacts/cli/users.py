@@ -13,11 +13,27 @@ from typing import Any
 
 import click
 
+from .options import ConfigError, data_dir_errors, prepare_data_dir
+
 ADMIN_PASSWORD_ENV = "SESCONTACTS_ADMIN_PASSWORD"
 
 
 def register(main: click.Group) -> None:
     main.add_command(users)
+
+
+def check_admin_password() -> None:
+    """``serve`` checks the variable before it opens anything: a password too short for the console is a
+    configuration error (one line, exit status 2), not a traceback on first start."""
+    from ..console.auth import check_new_password
+    from ..errors import BadRequest
+
+    password = os.environ.get(ADMIN_PASSWORD_ENV)
+    if password:
+        try:
+            check_new_password(password)
+        except BadRequest as exc:
+            raise ConfigError(f"{ADMIN_PASSWORD_ENV}: {exc.message}") from None
 
 
 def first_start_lines(services: Any) -> list[str]:
@@ -51,9 +67,11 @@ password_stdin_option = click.option(
 def _users(data_dir: Path) -> Any:
     from ..console.auth import Users
     from ..db import Database
+    from ..settings import Settings
 
-    data_dir.mkdir(parents=True, exist_ok=True)
-    return Users(Database(data_dir / "sescontacts.db"))
+    prepare_data_dir(data_dir)
+    with data_dir_errors(data_dir):
+        return Users(Database(Settings(data_dir=data_dir).database_path))
 
 
 def _password(from_stdin: bool) -> str:
