@@ -67,6 +67,17 @@ def test_a_bad_setting_of_import_is_one_line_naming_flag_and_variable(
         ([], {"SESCONTACTS_THROTTLE": "5:0"}, "--throttle / SESCONTACTS_THROTTLE: '5:0': expected RATE[:BURST]"),
         ([], {"SESCONTACTS_ADMIN_PASSWORD": "short"}, "SESCONTACTS_ADMIN_PASSWORD: The password must be at least 8"),
         (["--host", "192.0.2.1"], {}, "--host / SESCONTACTS_HOST: cannot listen on '192.0.2.1'"),
+        (
+            [],
+            {"SESCONTACTS_HEADER_TIMEOUT": "soon"},
+            "--header-timeout / SESCONTACTS_HEADER_TIMEOUT: 'soon' is not a valid number.",
+        ),
+        (["--allowed-hosts", "a b"], {}, "--allowed-hosts / SESCONTACTS_ALLOWED_HOSTS: 'a b' is not a host name"),
+        (
+            ["--forwarded-allow-ips", "proxy"],
+            {},
+            "--forwarded-allow-ips / SESCONTACTS_FORWARDED_ALLOW_IPS: 'proxy' is not",
+        ),
     ],
 )
 def test_a_bad_setting_of_serve_is_one_line_before_anything_starts(

@@ -9,6 +9,7 @@ import click
 
 from .options import (
     ConfigError,
+    Number,
     WholeNumber,
     data_dir_errors,
     data_options,
@@ -73,7 +74,7 @@ def register(main: click.Group) -> None:
     envvar="SESCONTACTS_HEADER_TIMEOUT",
     default=10.0,
     show_default=True,
-    type=click.FloatRange(min=0.1),
+    type=Number(min=0.1),
     help="Seconds a client has to send a request's line and headers; then 408 and the connection is closed.",
 )
 @click.option(
@@ -81,7 +82,7 @@ def register(main: click.Group) -> None:
     envvar="SESCONTACTS_BODY_TIMEOUT",
     default=30.0,
     show_default=True,
-    type=click.FloatRange(min=0.1),
+    type=Number(min=0.1),
     help="Seconds a request body may stall (no bytes) before the connection is closed.",
 )
 @click.option(
@@ -89,7 +90,7 @@ def register(main: click.Group) -> None:
     envvar="SESCONTACTS_KEEP_ALIVE_TIMEOUT",
     default=5.0,
     show_default=True,
-    type=click.FloatRange(min=0.1),
+    type=Number(min=0.1),
     help="Seconds an idle connection is kept open between requests.",
 )
 @ses_options
