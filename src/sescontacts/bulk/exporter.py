@@ -11,14 +11,13 @@ SQLite itself in one read transaction (a consistent snapshot), so a million rows
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterable
 from typing import BinaryIO, Literal
 
 from ..model import ContactList, ContactQuery
 from ..store.base import ContactStore
-from .formats import CsvWriter, JsonLinesWriter
+from .formats import CsvWriter, JsonLinesWriter, csv_writers, encode_cell, sql_encode_cell
 
 PAGE = 1000
 
@@ -76,7 +75,13 @@ def _csv_rows(
     conn: object, contact_list: ContactList, where: str, params: list[object], order: str, out: BinaryIO, path: object
 ) -> int:
     topics = contact_list.topic_names
-    columns = ["email", "CASE WHEN unsubscribe_all THEN 'true' ELSE 'false' END", "coalesce(attributes, '')"]
+    # encode_cell in SQL, for the two columns whose text is not ours (addresses, AttributesData): the rows
+    # then go to the csv module without a Python step per cell. Statuses and booleans never need it.
+    columns = [
+        sql_encode_cell("email"),
+        "CASE WHEN unsubscribe_all THEN 'true' ELSE 'false' END",
+        sql_encode_cell("coalesce(attributes, '')"),
+    ]
     topic_params: list[object] = []
     for topic in topics:
         columns.append("coalesce(json_extract(topics, ?), '')")
@@ -85,14 +90,19 @@ def _csv_rows(
         f"SELECT {', '.join(columns)} FROM contacts WHERE {where} ORDER BY {order}", (*topic_params, *params)
     )
     text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=False)
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(["emailAddress", "unsubscribeAll", "attributesData", *(f"topicPreferences.{t}" for t in topics)])
+    writer, quoted = csv_writers(text)
+    header = ["emailAddress", "unsubscribeAll", "attributesData", *(f"topicPreferences.{t}" for t in topics)]
+    writer.writerow([encode_cell(c) for c in header])
     count = 0
     while True:
         rows = cursor.fetchmany(10_000)
         if not rows:
             break
-        writer.writerows(rows)
+        if any("\r" in row[2] for row in rows):  # a bare CR in AttributesData: that row quoted (csv_writers)
+            for row in rows:
+                (quoted if "\r" in row[2] else writer).writerow(row)
+        else:
+            writer.writerows(rows)
         count += len(rows)
     text.flush()
     text.detach()

@@ -14,6 +14,9 @@ case-insensitively, UTF-8 with or without BOM, CRLF/LF/CR, ``,`` or ``;`` or tab
 JSON: JSON Lines (SES's import format), a JSON array of objects (streamed with ijson), or concatenated
 (pretty-printed) objects like the page's example - whose trailing comma is tolerated with a warning naming
 its line, because users paste that example as it is.
+
+Every CSV cell we write goes through :func:`encode_cell`, so that a spreadsheet shows it rather than runs it;
+the CSV reader undoes that with :func:`decode_cell`, so an export re-imports exactly.
 """
 
 from __future__ import annotations
@@ -121,6 +124,68 @@ def parse_bool(value: str) -> bool | None:
     if found is None:
         found = _BOOLS.get(value.strip().lower())
     return found
+
+
+# -- CSV cells a spreadsheet would run ------------------------------------------------------------------
+
+# A spreadsheet takes a cell starting with one of these as a formula (tab and CR: as the start of one).
+FORMULA_TRIGGERS: Final = "=+-@\t\r"
+# Quotes, then a trigger: the cells encode_cell prefixes (and decode_cell, after its quote, strips).
+_ESCAPED = re.compile(r"'*[=+\-@\t\r]")
+_FIRST_OF_ESCAPED: Final = frozenset(FORMULA_TRIGGERS + "'")
+_TRIGGER_CODES: Final = "(" + ", ".join(str(ord(c)) for c in FORMULA_TRIGGERS) + ")"
+
+
+def encode_cell(value: str) -> str:
+    """A CSV cell a spreadsheet shows as text: one ``'`` before a cell that starts with = + - @ tab or CR
+    (the usual neutralising quote, which the spreadsheet hides) *or* with quotes followed by one of those.
+
+    The second case makes the rule reversible for every string: :func:`decode_cell` strips one ``'`` from
+    exactly the cells that start with one or more quotes and then a trigger, and a cell of that shape can
+    only come from here (``'=x`` is written ``''=x``, and reads back as ``'=x``).
+    """
+    if value and value[0] in _FIRST_OF_ESCAPED and _ESCAPED.match(value):
+        return "'" + value
+    return value
+
+
+def decode_cell(value: str) -> str:
+    """:func:`encode_cell` undone: ``decode_cell(encode_cell(x)) == x`` for every string."""
+    if value[:1] == "'" and _ESCAPED.match(value, 1):
+        return value[1:]
+    return value
+
+
+def sql_encode_cell(column: str) -> str:
+    """:func:`encode_cell` as an SQLite expression over ``column`` (the exporter's fast path renders rows in
+    SQLite). The first character decides alone, but for the rare cell that starts with a quote."""
+    first_is_trigger = f"unicode({column}) IN {_TRIGGER_CODES}"
+    quotes_then_trigger = f"(unicode({column}) = 39 AND unicode(ltrim({column}, '''')) IN {_TRIGGER_CODES})"
+    return f"CASE WHEN {first_is_trigger} OR {quotes_then_trigger} THEN '''' || {column} ELSE {column} END"
+
+
+def csv_writers(out: Any) -> tuple[Any, Any]:
+    """Our CSV dialect ("\\n" line ends, minimal quoting), and the same quoting every cell, for a row with a
+    bare CR: Python's csv quotes a cell only for the characters of its own line terminator, and a CR it
+    leaves unquoted ends the row for every reader (AttributesData from the SES API may hold one)."""
+    return csv.writer(out, lineterminator="\n"), csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
+
+
+class SafeCsvWriter:
+    """``csv.writer`` for the CSV files we write: every text cell through :func:`encode_cell`, and a row with
+    a bare CR quoted (:func:`csv_writers`)."""
+
+    def __init__(self, out: Any) -> None:
+        self._minimal, self._quoted = csv_writers(out)
+
+    def writerow(self, row: Iterable[object]) -> None:
+        cells = [encode_cell(c) if type(c) is str else c for c in row]
+        cr = any(type(c) is str and "\r" in c for c in cells)
+        (self._quoted if cr else self._minimal).writerow(cells)
+
+    def writerows(self, rows: Iterable[Iterable[object]]) -> None:
+        for row in rows:
+            self.writerow(row)
 
 
 # -- pass 1: the bytes ---------------------------------------------------------------------------------
@@ -405,7 +470,7 @@ class Reader:
                     line,
                     Reject(
                         line,
-                        row[ei].strip() if ei < n else "",
+                        decode_cell(row[ei]).strip() if ei < n else "",
                         "",
                         f"the row has {n} fields but the header has {width}",
                     ),
@@ -414,6 +479,10 @@ class Reader:
             if n < width:
                 row = row + [""] * (width - n)
             email = row[ei]
+            # Cells we wrote may carry encode_cell's quote. Only the address, attributes and extra columns
+            # can: no valid boolean or status starts with a quote or a formula character.
+            if email[:1] == "'":
+                email = decode_cell(email)
             if not (len(email) <= 254 and fast_email(email)):
                 email = email.strip()
                 problem = check_address(email)
@@ -440,6 +509,8 @@ class Reader:
             attributes: dict[str, object] | Missing | None = MISSING
             if ai >= 0:
                 text = row[ai]
+                if text[:1] == "'":
+                    text = decode_cell(text)
                 if not text or text.isspace():
                     attributes = MISSING if merge else None
                 else:
@@ -478,7 +549,7 @@ class Reader:
                 yield line, bad
                 continue
             if extra:
-                values = {col: row[index] for index, col in extra if row[index] != ""}
+                values = {col: decode_cell(row[index]) for index, col in extra if row[index] != ""}
                 if values:
                     base = attributes if isinstance(attributes, dict) else {}
                     merged: dict[str, object] = dict(values)
@@ -1016,7 +1087,7 @@ class CsvWriter:
     def __init__(self, out: BinaryIO, topics: Iterable[str]) -> None:
         self.topics = list(topics)
         self._text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=False)
-        self._writer = csv.writer(self._text, lineterminator="\n")
+        self._writer = SafeCsvWriter(self._text)
         self._writer.writerow([EMAIL, UNSUBSCRIBE_ALL, ATTRIBUTES, *(TOPIC_PREFIX + t for t in self.topics)])
 
     def write_row(self, email: str, unsubscribe_all: bool, attributes: str | None, topics: dict[str, str]) -> None:

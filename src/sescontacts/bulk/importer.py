@@ -37,7 +37,7 @@ import orjson
 from ..model import ContactPatch, UpsertPolicy, email_key
 from ..private_files import ensure_private_file, make_private_dir, open_private
 from ..store.base import ContactStore
-from .formats import ReadOptions, open_reader, validate_structure
+from .formats import ReadOptions, SafeCsvWriter, decode_cell, open_reader, validate_structure
 from .report import FileError, ImportOptions, ImportReport, Preview, PreviewRow, Reject, empty_counts
 
 BATCH_ROWS: Final = 10_000
@@ -174,7 +174,7 @@ class _RejectsFile:
             self._file.truncate(keep_bytes)
             self._file.seek(keep_bytes)
         self._text = _TextSink(self._file)
-        self._writer = csv.writer(self._text, lineterminator="\n")
+        self._writer = SafeCsvWriter(self._text)  # a rejected line's cells are the file's: neutralised
         if not keep_bytes:
             self._writer.writerow(REJECTS_HEADER)
             self.flush()
@@ -439,7 +439,7 @@ def iter_rejects(path: Path) -> Iterator[Reject]:
         reader = csv.reader(f)
         next(reader, None)
         for line, email, column, reason in reader:
-            yield Reject(int(line), email, column, reason)
+            yield Reject(int(line), decode_cell(email), decode_cell(column), decode_cell(reason))
 
 
 def preview(path: Path, options: ImportOptions, *, rows: int = 10, store: ContactStore | None = None) -> Preview:
