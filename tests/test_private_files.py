@@ -85,7 +85,9 @@ def test_ensure_private_file_creates_or_tightens_and_keeps_content(tmp_path: Pat
     assert mode(tmp_path / "old") == 0o600 and (tmp_path / "old").read_bytes() == b"data"
 
 
-def test_an_existing_data_dir_is_tightened_without_following_symlinks(tmp_path: Path) -> None:
+def test_an_existing_data_dir_is_tightened_without_following_symlinks_or_touching_the_users_files(
+    tmp_path: Path,
+) -> None:
     data = tmp_path / "data"
     (data / "uploads" / "1234").mkdir(parents=True)
     (data / "uploads" / "1234" / "contacts.csv").write_text("emailAddress\n")
@@ -100,10 +102,17 @@ def test_an_existing_data_dir_is_tightened_without_following_symlinks(tmp_path: 
     was_loose = {".", "uploads", "uploads/1234", "uploads/1234/contacts.csv", "sescontacts.db", "hook.sh"}
     assert set(loose(data)) == was_loose
 
-    assert secure_data_dir(data) == 6
-    assert loose(data) == {}
+    (data / "jobs").mkdir(mode=0o755)
+    (data / "jobs" / "7.rejects.csv").write_text("line,reason\n")
+    os.chmod(data / "jobs" / "7.rejects.csv", 0o644)
+    (data / "sescontacts.db-wal").write_text("")
+    os.chmod(data / "sescontacts.db-wal", 0o644)
+
+    assert secure_data_dir(data) == 8
+    assert loose(data) == {"hook.sh": "0o755"}  # the user's own file in the folder is not ours to change
     assert mode(data) == 0o700 and mode(data / "uploads" / "1234" / "contacts.csv") == 0o600
-    assert mode(script) == 0o700  # only group/other bits are taken away
+    assert mode(data / "jobs") == 0o700 and mode(data / "jobs" / "7.rejects.csv") == 0o600
+    assert mode(data / "sescontacts.db") == 0o600 and mode(data / "sescontacts.db-wal") == 0o600
     assert mode(outside) == 0o644
     assert secure_data_dir(data) == 0
 

@@ -111,11 +111,19 @@ class SharedFolderError(Exception):
     """The data directory is a folder for everyone (sticky, like /tmp): it cannot be made private."""
 
 
+# What sescontacts keeps at the top of a data directory: only these are tightened, with everything under the
+# folders. A data dir pointed at a folder that also holds the user's own files (a home directory, a project)
+# must not have those files' permissions changed behind the user's back.
+OWN_FILE_PREFIXES = ("sescontacts.db", "credentials.json")
+OWN_FOLDERS = ("uploads", "jobs", "exports", "s3-downloads", "s3")
+
+
 def secure_data_dir(data_dir: Path) -> int:
-    """Create the data directory 0700, or tighten an existing one and everything under it.
+    """Create the data directory 0700, or tighten an existing one and what sescontacts keeps in it.
 
     Returns how many files and folders were readable (or writable) by other users and are no longer, so the
-    caller can say so once. Symlinks are not followed: what they point to is not ours to change.
+    caller can say so once. Symlinks are not followed: what they point to is not ours to change. Entries the
+    user put there themselves (anything not named in OWN_FILE_PREFIXES / OWN_FOLDERS) are left alone.
     """
     data_dir = Path(data_dir)
     changed = 0
@@ -125,9 +133,14 @@ def secure_data_dir(data_dir: Path) -> int:
             raise SharedFolderError(f"{data_dir} is a folder shared by all users; use a folder of its own in it")
         changed += tighten(real)
     make_private_dir(data_dir)
-    for folder, dirs, files in os.walk(data_dir):
-        for name in (*dirs, *files):
-            changed += tighten(Path(folder, name))
+    for entry in os.scandir(data_dir):
+        if entry.name.startswith(OWN_FILE_PREFIXES):
+            changed += tighten(Path(entry.path))
+        elif entry.name in OWN_FOLDERS and not entry.is_symlink():
+            changed += tighten(Path(entry.path))
+            for folder, dirs, files in os.walk(entry.path):
+                for name in (*dirs, *files):
+                    changed += tighten(Path(folder, name))
     return changed
 
 
