@@ -128,7 +128,7 @@ def set_password(data_dir: Path, password_stdin: bool, name: str) -> None:
         _users(data_dir).set_password(name, _password(password_stdin))
     except SesContactsError as exc:
         _fail(exc)
-    click.echo(f"Changed the password of {name}; their sessions have ended.")
+    click.echo(f"Changed the password of {name}; their sessions have ended and any login lockout is lifted.")
 
 
 @users.command("remove")
