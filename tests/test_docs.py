@@ -62,3 +62,15 @@ def test_rendering_does_not_depend_on_the_terminal(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("COLUMNS", "40")
     monkeypatch.setenv("TERM", "dumb")
     assert render_cli() == first
+
+
+def test_every_test_docs_security_names_exists() -> None:
+    """docs/security.md backs each claim with a test by name; a renamed or removed test must fail here."""
+    text = (ROOT / "docs" / "security.md").read_text()
+    references = re.findall(r"`(tests/[\w/]+\.py)(?:::(\w+))?`", text)
+    assert len(references) >= 8
+    for path, name in references:
+        source = ROOT / path
+        assert source.exists(), f"docs/security.md names {path}, which does not exist"
+        if name:
+            assert re.search(rf"^(async )?def {name}\(", source.read_text(), re.M), f"{path}::{name} is not a test"
