@@ -11,6 +11,7 @@ from click.testing import CliRunner, Result
 
 from sescontacts.cli import main
 from tests.support.modes import loose, mode, usual_umask
+from tests.support.server import free_port
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PAGE_EXAMPLE = str(FIXTURES / "page-example.csv")
@@ -182,3 +183,17 @@ def test_what_the_cli_creates_is_private_under_the_usual_umask_which_it_leaves_a
         assert os.umask(0o022) == 0o022  # the CLI's own 0o077 umask was restored when the command ended
     assert [p.name.split(".", 1)[1] for p in (data / "jobs").iterdir()] == ["rejects.csv"]
     assert loose(data) == {}
+
+
+@pytest.mark.parametrize("content", ["", '{"access_key_id": "AKIA', "[]", '{"access_key_id": 5}', "\xff"])
+@pytest.mark.parametrize("command", [["credentials"], ["export"], ["serve"]])
+def test_a_damaged_credentials_file_is_one_line(tmp_path: Path, command: list[str], content: str) -> None:
+    """credentials.json emptied by a full disk, truncated or hand-edited: one line naming the file and what to
+    do, not a JSONDecodeError traceback (status 1)."""
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    (data / "credentials.json").write_bytes(content.encode("latin-1"))
+    os.chmod(data / "credentials.json", 0o600)
+    port = ["--port", str(free_port())] if command == ["serve"] else []
+    line = assert_one_line(run(*command, "--data-dir", str(data), *port))
+    assert f"{data / 'credentials.json'}" in line and "remove it" in line

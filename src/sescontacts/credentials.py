@@ -7,6 +7,7 @@ first start and kept in ``<data dir>/credentials.json`` with 0600 permissions. N
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import secrets
@@ -45,8 +46,33 @@ def load_or_create(data_dir: Path, environ: dict[str, str] | None = None) -> Acc
     if not path.exists():
         _create(path)
     tighten(path)  # a copy restored from a backup may have come back 0644
-    data = json.loads(path.read_text())
-    return AccessKey(data["access_key_id"], data["secret_access_key"], str(path))
+    return AccessKey(*_read(path), str(path))
+
+
+class DamagedCredentialsFile(OSError):
+    """credentials.json is there but holds no key pair (emptied by a full disk, truncated, hand-edited).
+
+    An OSError naming the file, so that whatever reports a data-dir file it cannot open says this one too,
+    in one line, instead of a JSONDecodeError traceback.
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            errno.EINVAL,
+            "it holds no access key pair (damaged?); restore it from a backup, or remove it to generate new keys",
+            str(path),
+        )
+
+
+def _read(path: Path) -> tuple[str, str]:
+    try:
+        data = json.loads(path.read_bytes())
+    except ValueError:  # JSONDecodeError, or bytes that are not UTF-8
+        raise DamagedCredentialsFile(path) from None
+    pair = (data.get("access_key_id"), data.get("secret_access_key")) if isinstance(data, dict) else (None, None)
+    if not all(isinstance(part, str) and part for part in pair):
+        raise DamagedCredentialsFile(path)
+    return pair  # type: ignore[return-value]
 
 
 def _create(path: Path) -> None:
