@@ -192,6 +192,23 @@ def test_password_change_and_removal_end_sessions(console: Console) -> None:
     assert console.client.get("/", follow_redirects=False).status_code == 303
 
 
+def test_a_login_whose_password_check_overlapped_a_password_change_gets_no_session(anonymous: Console) -> None:
+    """A login checks the password (~100 ms of scrypt), then starts its session. A password change (or removal)
+    in between ends every session *before* that one exists: it must not begin, or someone who keeps logging
+    in with the old password keeps a session past the change (a real server gave 3 of 26 such logins one)."""
+    users, sessions = auth.Users(anonymous.services.db), auth.Sessions(anonymous.services.db)
+    checked = users.authenticate("admin", PASSWORD)
+    assert checked is not None
+    users.set_password("admin", "another password")
+    assert sessions.start(checked) is None
+    assert sessions.count("admin") == 0
+    users.remove("admin")
+    users.add("admin", PASSWORD)  # the same name again, even with the same password: another account
+    assert sessions.start(checked) is None
+    fresh = users.authenticate("admin", PASSWORD)
+    assert fresh is not None and sessions.start(fresh) is not None
+
+
 def test_ensure_admin_uses_the_given_password_or_generates_one(tmp_path) -> None:
     from .console_support import open_services
 

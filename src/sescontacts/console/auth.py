@@ -285,17 +285,24 @@ class Sessions:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def start(self, user: str) -> str:
-        """A new session for ``user``; returns the id for the cookie. Expired sessions are pruned here."""
+    def start(self, user: User) -> str | None:
+        """A new session for ``user`` as its password was checked; returns the id for the cookie, or None.
+
+        None when the account changed since the check (password set, user removed or re-added): the change
+        ended every session in its transaction, and a login that checked the old password ~100 ms earlier
+        must not open one after it. Checked in the same write transaction as the insert, so no change can
+        fall between. Expired sessions are pruned here.
+        """
         sid = secrets.token_urlsafe(32)
         now = time.time()
         with self.db.write() as conn:
             conn.execute("DELETE FROM console_sessions WHERE created <= ?", (now - SESSION_MAX_AGE,))
-            conn.execute(
-                "INSERT INTO console_sessions (id, user, created, last_seen) VALUES (?, ?, ?, ?)",
-                (_session_key(sid), user, now, now),
-            )
-        return sid
+            inserted = conn.execute(
+                "INSERT INTO console_sessions (id, user, created, last_seen) SELECT ?, name, ?, ? "
+                "FROM console_users WHERE name = ? AND password_hash = ?",
+                (_session_key(sid), now, now, user.name, user.password_hash),
+            ).rowcount
+        return sid if inserted else None
 
     def find(self, sid: str) -> ActiveSession | None:
         """The user of a live session (younger than SESSION_MAX_AGE), or None when it ended."""

@@ -38,12 +38,13 @@ async def login_submit(request: Request) -> Response:
         if reserved.retry_after:
             return reserved, None, None
         found = users.authenticate(name, password)
-        if found is None:
+        sid = sessions.start(found) if found is not None else None
+        if sid is None:  # a wrong password, or one changed while it was being checked
             return reserved, None, None
         limiter.succeeded(reserved)
         if previous:  # logging in again over a live session: the old one ends
             sessions.end(previous)
-        return reserved, found, sessions.start(found.name)
+        return reserved, found, sid
 
     reserved, found, sid = await in_thread(attempt)
     if reserved.retry_after:
