@@ -197,3 +197,12 @@ def test_a_damaged_credentials_file_is_one_line(tmp_path: Path, command: list[st
     port = ["--port", str(free_port())] if command == ["serve"] else []
     line = assert_one_line(run(*command, "--data-dir", str(data), *port))
     assert f"{data / 'credentials.json'}" in line and "remove it" in line
+
+
+def test_sync_without_aws_credentials_is_one_line(tmp_path: Path) -> None:
+    """Like import and serve on the ses backend: what is missing and where to look, not a traceback."""
+    empty = tmp_path / "aws-config"
+    empty.write_text("")
+    no_aws = {"AWS_CONFIG_FILE": str(empty), "AWS_SHARED_CREDENTIALS_FILE": str(empty)}
+    result = run("sync", "--data-dir", str(tmp_path / "d"), env={**no_aws, "AWS_EC2_METADATA_DISABLED": "true"})
+    assert_one_line(result, "No AWS credentials found", "sescontacts doctor")

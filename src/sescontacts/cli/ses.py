@@ -23,6 +23,7 @@ from .options import (
     open_services,
     role_arn,
     s3_location,
+    ses_failure,
     settings_from,
     throttle,
 )
@@ -443,6 +444,7 @@ def _check_s3(check: Check, session: Any, settings: Any) -> None:
 @click.option("--full/--incremental", default=True, show_default=True, help="Full walk, or resume an interrupted one.")
 def sync(full: bool, **options: Any) -> None:
     """Bring the local mirror of the SES contact list up to date now, with progress."""
+    from ..errors import SesContactsError
     from ..store.sync import MirrorSync, SyncStatus
 
     settings = settings_from(**options, backend="ses")
@@ -465,5 +467,7 @@ def sync(full: bool, **options: Any) -> None:
                 f"{result.list_name}: {result.seen:,} contacts, {result.fetched:,} fetched, "
                 f"{result.removed:,} removed, {result.calls:,} SES calls in {result.seconds:,.1f} s"
             )
+    except SesContactsError as exc:  # no credentials, access denied, SES unreachable: one line, as import says
+        raise ses_failure(exc) from None
     finally:
         services.close()
