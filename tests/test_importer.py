@@ -286,3 +286,35 @@ def test_rejects_file_neutralises_cells_a_spreadsheet_would_run(store: SqliteCon
     assert rows[1][:3] == ["1", "'" + formula, "emailAddress"]
     assert rows[2][:3] == ["2", "a@x.com", "'@cmd"]
     assert [(r.email, r.column) for r in iter_rejects(out)] == [(formula, "emailAddress"), ("a@x.com", "@cmd")]
+
+
+BIG = "12345678901234567890123"  # a customer number past 64 bits: orjson reads it as 1.2345678901234568e+22
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        (
+            "in.csv",
+            f'emailAddress,attributesData\nbig@x.com,"{{""id"":{BIG}}}"\nok@x.com,"{{""id"":18446744073709551615}}"\n',
+        ),
+        (
+            "in.jsonl",
+            f'{{"emailAddress":"big@x.com","attributesData":{{"id":{BIG}}}}}\n{{"emailAddress":"ok@x.com"}}\n',
+        ),
+        (
+            "in.json",
+            f'{{"emailAddress":"big@x.com",\n "attributesData":"{{\\"id\\":-{BIG}}}"}}\n{{"emailAddress":"ok@x.com"}}',
+        ),
+    ],
+)
+def test_a_number_that_would_not_be_kept_exactly_is_a_rejected_row(
+    store: SqliteContactStore, tmp_path: Path, name: str, text: str
+) -> None:
+    """A number past 64 bits was silently stored as a rounded float: the row is rejected, saying why."""
+    report = imp(store, write(tmp_path, text, name), rejects_path=tmp_path / "rejects.csv")
+    assert report.counts["created"] == 1 and report.counts["rejected"] == 1, report
+    (reject,) = iter_rejects(tmp_path / "rejects.csv")
+    assert (reject.line, reject.email) == (2 if name == "in.csv" else 1, "big@x.com")
+    assert BIG in reject.reason and "64 bits" in reject.reason
+    assert "big@x.com" not in state(store)

@@ -7,6 +7,7 @@ by :func:`email_problem` are ours, for reports where "is invalid" alone would no
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -204,6 +205,38 @@ def attributes_text_problem(text: str) -> str | None:
     return None
 
 
+# orjson keeps integers in [-2**63, 2**64) exactly and reads any longer one as a float, rounded. Such a
+# literal has at least 19 digits: only texts with a run that long are read again to find it.
+LONG_DIGITS = re.compile(r"\d{19}")
+LONG_DIGITS_BYTES = re.compile(rb"\d{19}")
+
+
+class _Inexact(Exception):
+    def __init__(self, literal: str) -> None:
+        self.literal = literal
+
+
+def _exact_int(literal: str) -> int:
+    if len(literal) > 21 or not -(2**63) <= (value := int(literal)) < 2**64:
+        raise _Inexact(literal)
+    return value
+
+
+def inexact_number_problem(text: str | bytes) -> str | None:
+    """The reason JSON ``text`` cannot be stored as written: an integer orjson would round to a float (an ID
+    of 20+ digits quietly becoming 1.2345678901234568e+22). None for any other text, JSON or not."""
+    if not (LONG_DIGITS_BYTES if isinstance(text, bytes) else LONG_DIGITS).search(text):  # type: ignore[arg-type]
+        return None
+    try:
+        json.loads(text, parse_int=_exact_int)
+    except _Inexact as exc:
+        shown = exc.literal if len(exc.literal) <= 40 else exc.literal[:37] + "..."
+        return f"the number {shown} does not fit in 64 bits and would not be kept exactly; write it in quotes"
+    except ValueError:  # not JSON: the caller says so
+        return None
+    return None
+
+
 def check_attributes_data(text: str | None, *, stored: str | None = None) -> None:
     """The SES API's (and both stores') check of AttributesData: the caps only, since SES stores any text.
 
@@ -239,6 +272,8 @@ def attributes_problem(text: str) -> tuple[dict[str, object] | None, str | None]
         return None, f"attributesData is not valid JSON: {exc}"
     if not isinstance(value, dict):
         return None, f"attributesData must be a JSON object, not {json_type_name(value)}"
+    if (problem := inexact_number_problem(text)) is not None:
+        return None, f"attributesData: {problem}"
     return value, None
 
 

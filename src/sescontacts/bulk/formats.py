@@ -35,12 +35,14 @@ import orjson
 
 from ..model import MISSING, OPT_IN, OPT_OUT, Contact, ContactPatch, Missing, value_nesting_exceeds
 from ..validation import (
+    LONG_DIGITS,
     MAX_ATTRIBUTES_BYTES,
     MAX_ATTRIBUTES_DEPTH,
     TOO_DEEP,
     attributes_problem,
     attributes_value_problem,
     email_problem,
+    inexact_number_problem,
     json_type_name,
 )
 from .report import FileError, Reject
@@ -109,7 +111,11 @@ _SMALL_ATTRIBUTES: Final = MAX_ATTRIBUTES_BYTES // 4
 def _plainly_within_caps(text: str) -> bool:
     """Whether attributes text is too short to pass the size cap and has too few brackets to nest past the
     depth cap: the usual value, parsed straight away; any other goes through validation.attributes_problem."""
-    return len(text) <= _SMALL_ATTRIBUTES and text.count("{") + text.count("[") <= MAX_ATTRIBUTES_DEPTH
+    return (
+        len(text) <= _SMALL_ATTRIBUTES
+        and text.count("{") + text.count("[") <= MAX_ATTRIBUTES_DEPTH
+        and not LONG_DIGITS.search(text)  # a number orjson might round: attributes_problem looks closer
+    )
 
 
 def check_address(address: str) -> str | None:
@@ -643,6 +649,9 @@ class Reader:
             if type(obj) is not dict:
                 yield number, Reject(number, "", "", f"expected a JSON object, found {json_type_name(obj)}")
                 continue
+            if (problem := inexact_number_problem(line_bytes)) is not None:  # orjson rounded a number in it
+                yield number, Reject(number, _guess_email(line_bytes.decode("utf-8")), "", problem)
+                continue
             yield number, convert(obj, number)
 
     def _json_stream(self, text: IO[str], skip: int) -> Iterator[Record]:
@@ -670,6 +679,9 @@ class Reader:
                 continue
             if not isinstance(obj, dict):
                 yield start_line, Reject(start_line, "", "", f"expected a JSON object, found {json_type_name(obj)}")
+                continue
+            if (problem := inexact_number_problem(chunk)) is not None:  # orjson rounded a number in it
+                yield start_line, Reject(start_line, _guess_email(chunk), "", problem)
                 continue
             yield start_line, self._from_object(obj, start_line)
 
