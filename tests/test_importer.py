@@ -318,3 +318,14 @@ def test_a_number_that_would_not_be_kept_exactly_is_a_rejected_row(
     assert (reject.line, reject.email) == (2 if name == "in.csv" else 1, "big@x.com")
     assert BIG in reject.reason and "64 bits" in reject.reason
     assert "big@x.com" not in state(store)
+
+
+@pytest.mark.parametrize(
+    "bad", ['{"emailAddress":"a@x.com","attributesData":"\\ud800"}', '{"emailAddress":"a@x.com",}}']
+)
+def test_a_bad_first_line_of_json_lines_is_a_rejected_row_like_any_other(
+    store: SqliteContactStore, tmp_path: Path, bad: str
+) -> None:
+    """The same line anywhere else is one rejected row; first, it made the whole file an error (nothing imported)."""
+    report = imp(store, write(tmp_path, bad + '\n{"emailAddress":"ok@x.com"}\n', "in.json"))
+    assert report.error is None and report.counts["rejected"] == 1 and report.counts["created"] == 1, report

@@ -590,12 +590,15 @@ class Reader:
             if Path(self.name).suffix.lower() in (".jsonl", ".ndjson"):
                 kind = "lines"
             else:
-                first_line = stripped.split(b"\n", 1)[0]
+                first_line, _, rest = stripped.partition(b"\n")
                 try:
                     if isinstance(orjson.loads(first_line), dict):
                         kind = "lines"
                 except orjson.JSONDecodeError:
-                    pass
+                    # A broken first record is still one line when it closes on it and the next line opens
+                    # another: JSON Lines, where it is one rejected row (in a stream it would end the file).
+                    if first_line.rstrip().endswith(b"}") and rest.lstrip()[:1] in (b"{", b""):
+                        kind = "lines"
         else:
             line = head[: len(head) - len(stripped)].count(b"\n") + 1
             try:
