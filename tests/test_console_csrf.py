@@ -136,3 +136,35 @@ def test_the_form_size_limit_holds_with_the_token_in_a_header(console: Console) 
         "/contacts/new", data={"email": "a@example.com"}, headers={"X-CSRF-Token": console.csrf, "HX-Request": "true"}
     )
     assert small.status_code == 204
+
+
+def test_a_multipart_form_is_bounded_like_any_form_outside_the_upload(console: Console) -> None:
+    """Only the import upload streams a file (to its own cap); a multipart body to any other route, /login
+    included, was parsed whole, its file parts spooled to the temp dir: an anonymous client wrote 800 MiB
+    there through one POST /login. Past MAX_FORM_BYTES it is 413, with the token in a header or first."""
+    from .console_support import TestClient, csrf_of
+
+    big = ("big.bin", b"x" * (csrf.MAX_FORM_BYTES + 1), "application/octet-stream")
+    anonymous = TestClient(console.gate, base_url="http://testserver")
+    login_token = csrf_of(anonymous.get("/login").text)
+    for client, path, token in (
+        (anonymous, "/login", login_token),
+        (console.client, "/contacts/new", console.csrf),
+        (console.client, "/topics", console.csrf),
+    ):
+        fields = {"username": "admin", "password": "wrong password", "email": "a@example.com", "name": "news"}
+        in_header = client.post(
+            path, data=fields, files={"f": big}, headers={"X-CSRF-Token": token}, follow_redirects=False
+        )
+        first_part = client.post(path, data={"csrf_token": token, **fields}, files={"f": big}, follow_redirects=False)
+        for response in (in_header, first_part):
+            assert (response.status_code, response.text) == (413, "The form is too large."), path
+    assert console.store.count_contacts(console.list_name, ContactQuery()).value == 0
+    small = console.client.post(
+        "/contacts/new",
+        data={"email": "a@example.com"},
+        files={"f": ("a.txt", b"1", "text/plain")},
+        headers={"X-CSRF-Token": console.csrf},
+        follow_redirects=False,
+    )
+    assert small.status_code == 303

@@ -69,16 +69,19 @@ def refuse_token_in_url(scope: Scope) -> None:
         )
 
 
-async def check_request(scope: Scope, receive: Receive, expected: str) -> Receive:
+async def check_request(scope: Scope, receive: Receive, expected: str, *, streamed: bool = False) -> Receive:
     """Raise CsrfError unless the request carries ``expected``; return a ``receive`` that replays the body.
 
-    Any body but a multipart upload (a form, with the token in it or in the header) is read here, bounded to
-    MAX_FORM_BYTES (413 past it: the route would parse it whole), and handed on unchanged to the route.
+    The body is read here, bounded to MAX_FORM_BYTES (413 past it: the route would parse it whole, and
+    Starlette spools a multipart body's file parts to the temp dir without a limit), and handed on unchanged
+    to the route. Only a ``streamed`` route (the import upload, which stores its file under its own cap) gets
+    a multipart body unread: its token is in the header or the first part, read alone.
     """
     check_origin(scope)
     in_header = tokens_match(expected, _header(scope, HEADER))
     content_type, params = parse_options_header(_header(scope, b"content-type") or "")
-    if content_type == b"multipart/form-data":
+    multipart = content_type == b"multipart/form-data"
+    if multipart and streamed:
         if in_header:
             return receive
         return await _check_first_part(receive, expected, params.get(b"boundary", b""))
@@ -97,6 +100,10 @@ async def check_request(scope: Scope, receive: Receive, expected: str) -> Receiv
     given = None
     if not in_header and content_type == b"application/x-www-form-urlencoded":
         given = (parse_qs(body.decode("utf-8", "replace")).get(FIELD) or [None])[0]
+    elif not in_header and multipart:
+        first = _FirstPart(params.get(b"boundary", b""))
+        first.feed(bytes(body))
+        given = first.value if first.done and first.name == FIELD and not first.is_file else None
     if not (in_header or tokens_match(expected, given)):
         raise CsrfError(_MISSING)
     return _replay(messages, receive)

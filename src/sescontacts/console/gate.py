@@ -22,6 +22,9 @@ from .auth import LAST_SEEN_EVERY, SESSION_COOKIE, SESSION_MAX_AGE, Session, Ses
 
 PUBLIC_PATHS = frozenset({"/login"})
 PUBLIC_PREFIXES = ("/static/",)
+# Routes that stream a multipart body themselves, to a cap of their own (uploads.py: --max-upload-mb). Every
+# other request body is read by the CSRF check, bounded to csrf.MAX_FORM_BYTES.
+STREAMED_PATHS = frozenset({"/import/upload"})
 SESSION_SCOPE_KEY = "sescontacts.session"
 USER_SCOPE_KEY = "sescontacts.user"
 
@@ -99,7 +102,7 @@ class Gate:
             return
         if method not in csrf.SAFE_METHODS:
             try:
-                receive = await csrf.check_request(scope, receive, session.csrf)
+                receive = await csrf.check_request(scope, receive, session.csrf, streamed=path in STREAMED_PATHS)
             except csrf.CsrfError as exc:
                 await _plain(send_with_headers, exc.status, exc.message)
                 return
