@@ -120,6 +120,17 @@ def test_a_data_dir_that_is_a_file_or_holds_no_database_is_one_line(tmp_path: Pa
     assert line.endswith("sescontacts.db: file is not a database")
 
 
+@pytest.mark.parametrize("command", [["serve"], ["export"], ["credentials"], ["users", "list"]])
+def test_an_empty_data_dir_is_refused_rather_than_taken_as_the_current_folder(
+    tmp_path: Path, command: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    os.chmod(tmp_path, 0o755)
+    line = assert_one_line(run(*command, "--data-dir", ""), "--data-dir / SESCONTACTS_DATA_DIR:")
+    assert "an empty path" in line
+    assert oct(tmp_path.stat().st_mode & 0o777) == "0o755" and list(tmp_path.iterdir()) == []
+
+
 def test_a_shared_folder_is_refused_as_data_dir(tmp_path: Path) -> None:
     os.chmod(tmp_path, 0o1777)
     try:

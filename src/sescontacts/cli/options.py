@@ -165,18 +165,30 @@ def account_id(value: str) -> str:
 # -- shared option declarations -----------------------------------------------------------------------------
 
 
+def _data_dir(value: str) -> Path:
+    if not value.strip():
+        # An empty value would mean the current folder, whose permissions would then be tightened.
+        raise ValueError("an empty path; name a folder (it is created if missing)")
+    return Path(value)
+
+
+# The one declaration of --data-dir, for every command that opens the data directory.
+data_dir_option = click.option(
+    "--data-dir",
+    envvar="SESCONTACTS_DATA_DIR",
+    default=DEFAULT_DATA_DIR,
+    show_default=True,
+    type=click.Path(file_okay=False),
+    callback=checked(_data_dir),
+    help="Directory holding the database, credentials and import files.",
+)
+
+
 def data_options(func: F) -> F:
     """Where the data is and which list: every command that touches contacts takes these."""
     for option in reversed(
         [
-            click.option(
-                "--data-dir",
-                envvar="SESCONTACTS_DATA_DIR",
-                default=DEFAULT_DATA_DIR,
-                show_default=True,
-                type=click.Path(file_okay=False, path_type=Path),
-                help="Directory holding the database, credentials and import files.",
-            ),
+            data_dir_option,
             click.option(
                 "--region",
                 envvar="SESCONTACTS_REGION",

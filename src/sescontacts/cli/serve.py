@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 from typing import Any
 
 import click
@@ -12,6 +13,7 @@ from .options import (
     Number,
     WholeNumber,
     data_dir_errors,
+    data_dir_option,
     data_options,
     open_services,
     prepare_data_dir,
@@ -242,23 +244,14 @@ def _data_dir_flag(settings: Any) -> str:
 
 
 @click.command()
-@click.option(
-    "--data-dir",
-    envvar="SESCONTACTS_DATA_DIR",
-    default="./sescontacts-data",
-    show_default=True,
-    type=click.Path(file_okay=False),
-    help="Directory holding the database and credentials.",
-)
-def credentials(data_dir: str) -> None:
+@data_dir_option
+def credentials(data_dir: Path) -> None:
     """Print the local SES API's access keys as shell `export` lines (for `eval`)."""
-    from pathlib import Path
-
     from ..credentials import load_or_create
 
-    prepare_data_dir(Path(data_dir))
-    with data_dir_errors(Path(data_dir)):
-        key = load_or_create(Path(data_dir))
+    prepare_data_dir(data_dir)
+    with data_dir_errors(data_dir):
+        key = load_or_create(data_dir)
     click.echo(f"export AWS_ACCESS_KEY_ID={key.access_key_id}")
     click.echo(f"export AWS_SECRET_ACCESS_KEY={key.secret_access_key}")
 

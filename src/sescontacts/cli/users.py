@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from .options import ConfigError, data_dir_errors, prepare_data_dir
+from .options import ConfigError, data_dir_errors, data_dir_option, prepare_data_dir
 
 ADMIN_PASSWORD_ENV = "SESCONTACTS_ADMIN_PASSWORD"
 
@@ -51,14 +51,6 @@ def first_start_lines(services: Any) -> list[str]:
     ]
 
 
-data_dir_option = click.option(
-    "--data-dir",
-    envvar="SESCONTACTS_DATA_DIR",
-    default="./sescontacts-data",
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Directory holding the database.",
-)
 password_stdin_option = click.option(
     "--password-stdin", is_flag=True, help="Read the password from standard input (for scripts)."
 )
