@@ -194,3 +194,25 @@ def test_a_loose_database_left_by_an_older_version_is_tightened(tmp_path: Path) 
     os.chmod(path, 0o644)
     Database(path).close()
     assert mode(path) == 0o600
+
+
+def open_files() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="counts open files through /proc")
+def test_a_finished_threads_read_connection_is_closed(database: Database) -> None:
+    """Each thread gets its own read connection; the server's worker threads come and go (anyio ends one idle
+    for 10 s), so a connection kept after its thread ended leaked two file descriptors per thread until the
+    process ran out and every page failed with 'unable to open database file'."""
+    database.reader()
+    before = open_files()
+    for _ in range(50):
+        worker = threading.Thread(target=lambda: database.reader().execute("SELECT 1").fetchone())
+        worker.start()
+        worker.join()
+    reader = threading.Thread(target=lambda: database.reader().execute("SELECT 1").fetchone())
+    reader.start()
+    reader.join()
+    assert open_files() - before <= 4
+    assert database.reader().execute("SELECT count(*) FROM meta").fetchone()[0] >= 0  # this thread's still works

@@ -71,7 +71,8 @@ class Database:
         self._writer = _connect(self.path)
         self._writer.execute("PRAGMA journal_mode = WAL")
         self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
+        # Each thread's read connection, by thread: one whose thread ended is closed when the next is opened.
+        self._readers: dict[threading.Thread, sqlite3.Connection] = {}
         self._readers_lock = threading.Lock()
         self._checkpointer: tuple[threading.Thread, threading.Event] | None = None
         with self.write() as conn:
@@ -121,14 +122,21 @@ class Database:
             conn.execute("COMMIT")
 
     def reader(self) -> sqlite3.Connection:
-        """This thread's read connection (autocommit: each statement sees the latest commit)."""
+        """This thread's read connection (autocommit: each statement sees the latest commit).
+
+        The server's worker threads come and go (anyio ends one that idled 10 s), so opening a connection
+        for a new thread also closes those of threads that ended: kept, each leaked two file descriptors
+        until the process had none left.
+        """
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = _connect(self.path)
             conn.execute("PRAGMA query_only = ON")
             self._local.conn = conn
             with self._readers_lock:
-                self._readers.append(conn)
+                for thread in [t for t in self._readers if not t.is_alive()]:
+                    self._readers.pop(thread).close()
+                self._readers[threading.current_thread()] = conn
         return conn
 
     @contextmanager
@@ -180,7 +188,7 @@ class Database:
     def close(self) -> None:
         self.stop_checkpointer()
         with self._readers_lock:
-            for conn in self._readers:
+            for conn in self._readers.values():
                 conn.close()
             self._readers.clear()
         with self._write_lock:
