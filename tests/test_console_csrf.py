@@ -163,7 +163,7 @@ def test_a_multipart_form_is_bounded_like_any_form_outside_the_upload(console: C
     small = console.client.post(
         "/contacts/new",
         data={"email": "a@example.com"},
-        files={"f": ("a.txt", b"1", "text/plain")},
+        files={"note": (None, b"a field, sent as multipart")},
         headers={"X-CSRF-Token": console.csrf},
         follow_redirects=False,
     )
