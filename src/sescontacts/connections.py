@@ -17,6 +17,9 @@ middleware, which only runs once the head is complete, so this module extends uv
 from __future__ import annotations
 
 import asyncio
+import copy
+import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -194,3 +197,42 @@ def uvicorn_options(limits: ConnectionLimits, forwarded_allow_ips: tuple[str, ..
         # None would make uvicorn read FORWARDED_ALLOW_IPS; it only matters when proxy_headers is on.
         "forwarded_allow_ips": list(forwarded_allow_ips) or None,
     }
+
+
+# Query parameters whose value is a credential: the pre-signed failed-records URL's Token (it fetches rejected
+# rows for an hour), a console CSRF token a client put in a URL (refused, but the request is still logged), and
+# SigV4's query-string form. An access log is read by more people than the data dir: the values never reach it.
+SECRET_QUERY_PARAMETERS = ("token", "csrf_token", "x-amz-signature", "x-amz-credential", "x-amz-security-token")
+_SECRET_VALUE = re.compile(r"(?i)(?<=[?&])(" + "|".join(re.escape(p) for p in SECRET_QUERY_PARAMETERS) + r")=[^&#]*")
+
+
+def redact_query(path_with_query: str) -> str:
+    """The request target with each secret query parameter's value replaced by ``REDACTED``."""
+    if "?" not in path_with_query:
+        return path_with_query
+    return _SECRET_VALUE.sub(r"\1=REDACTED", path_with_query)
+
+
+class RedactSecrets(logging.Filter):
+    """Rewrites uvicorn's access log record (its args: client, method, target, HTTP version, status)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (args[0], args[1], redact_query(args[2]), args[3], args[4])
+        return True
+
+
+def log_config(access_log: bool) -> dict[str, Any]:
+    """uvicorn's logging: its own start/stop lines off (``serve`` prints its banner), warnings and errors on
+    stderr, and with ``--access-log`` one line a request on stdout with secrets redacted. uvicorn's
+    ``log_level`` would set the access logger to the same level as its errors, which silenced it."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["filters"] = {"redact_secrets": {"()": RedactSecrets}}
+    config["handlers"]["access"]["filters"] = ["redact_secrets"]
+    config["loggers"]["uvicorn"]["level"] = "WARNING"
+    config["loggers"]["uvicorn.error"]["level"] = "WARNING"
+    config["loggers"]["uvicorn.access"]["level"] = "INFO" if access_log else "WARNING"
+    return config

@@ -101,7 +101,7 @@ def serve(**options: Any) -> None:
     """Start the web console and the SES v2 API on one port."""
     import uvicorn
 
-    from ..connections import ConnectionLimits, uvicorn_options
+    from ..connections import ConnectionLimits, log_config, uvicorn_options
     from ..errors import SesContactsError
     from ..server import build_app
 
@@ -135,7 +135,7 @@ def serve(**options: Any) -> None:
         build_app(services),
         host=settings.host,
         port=settings.port,
-        log_level="warning",
+        log_config=log_config(options["access_log"]),
         access_log=options["access_log"],
         lifespan="on",
         **uvicorn_options(
