@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from sescontacts.bulk.jobs import ImportOptions
+from sescontacts.bulk.job_manager import ImportOptions
 from sescontacts.cli import main
 from sescontacts.cli.bulk import _ProgressLine
 from sescontacts.services import Services

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sescontacts.bulk.jobs import ImportOptions, Job, JobManager
+from sescontacts.bulk.job_manager import ImportOptions, Job, JobManager
 from sescontacts.services import Services
 from sescontacts.settings import Settings
 from tests.sesapi_client import InProcessClient, open_services
@@ -173,7 +173,7 @@ import sys
 from pathlib import Path
 from sescontacts.services import Services
 from sescontacts.settings import Settings
-from sescontacts.bulk.jobs import ImportOptions
+from sescontacts.bulk.job_manager import ImportOptions
 services = Services.open(Settings(data_dir=Path(sys.argv[1])))
 services.ensure_default_list()
 services.jobs.batch_rows = 5000

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from sescontacts.bulk.jobs import ImportOptions, Job
+from sescontacts.bulk.job_manager import ImportOptions, Job
 from sescontacts.console.uploads import receive_upload
 from sescontacts.private_files import (
     SharedFolderError,

@@ -13,7 +13,7 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 
-from sescontacts.bulk.jobs import ImportOptions
+from sescontacts.bulk.job_manager import ImportOptions
 from sescontacts.sesapi import import_jobs
 from tests.sesapi_client import InProcessClient, Reply, open_services
 

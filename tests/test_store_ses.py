@@ -237,7 +237,7 @@ def test_whole_file_import_through_the_bulk_engine(s3_store: SesContactStore, tm
 S3_IMPORT_KILL_SCRIPT = """
 import sys
 from pathlib import Path
-from sescontacts.bulk.jobs import JobManager
+from sescontacts.bulk.job_manager import JobManager
 from sescontacts.bulk.report import ImportOptions
 from sescontacts.store.pacer import Pacer
 from tests.ses_support import ses_store
@@ -261,7 +261,7 @@ def test_killed_import_job_path_resumes_and_loses_nothing(
     import sys
     import time
 
-    from sescontacts.bulk.jobs import JobManager
+    from sescontacts.bulk.job_manager import JobManager
 
     server, moto_url = s3_server
     root = Path(__file__).resolve().parent.parent

@@ -276,7 +276,7 @@ IMPORT_KILL_SCRIPT = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from sescontacts.bulk.jobs import JobManager
+    from sescontacts.bulk.job_manager import JobManager
     from sescontacts.bulk.report import ImportOptions
     from sescontacts.store.pacer import Pacer
     from tests.ses_support import ses_store
@@ -292,7 +292,7 @@ IMPORT_KILL_SCRIPT = textwrap.dedent(
 
 @pytest.mark.slow
 def test_killed_paced_import_resumes_and_loses_nothing(tmp_path: Path, server: RunningServer, ses: Any) -> None:
-    from sescontacts.bulk.jobs import JobManager
+    from sescontacts.bulk.job_manager import JobManager
 
     rows = 240
     csv_path = tmp_path / "people.csv"

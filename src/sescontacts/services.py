@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .bulk.jobs import JobManager
+from .bulk.job_manager import JobManager
 from .credentials import AccessKey, load_or_create
 from .db import Database
 from .private_files import make_private_dir
@@ -28,7 +28,7 @@ class Services:
     # on start-up and shutdown, the CLI for the duration of a command.
     on_start: list[Callable[[], None]] = field(default_factory=list)
     on_stop: list[Callable[[], None]] = field(default_factory=list)
-    # Import jobs (bulk/jobs.py): records in the same database, one worker started with on_start.
+    # Import jobs (bulk/job_manager.py): records in the same database, one worker started with on_start.
     jobs: JobManager = field(init=False)
 
     @classmethod

@@ -110,7 +110,7 @@ class _ProgressLine:
 
 
 def _summary(counts: dict[str, int], rows: int, seconds: float | None) -> str:
-    from ..bulk.jobs import counts_summary
+    from ..bulk.job_manager import counts_summary
 
     speed = f" in {seconds:.1f} s ({rows / seconds:,.0f} rows/s)" if seconds and rows else ""
     return f"{rows:,} rows{speed}: {counts_summary(counts)}"
@@ -158,7 +158,7 @@ def _exit_status(state: str, counts: dict[str, int]) -> int:
 def import_command(file: str, **options: Any) -> None:
     """Import a CSV or JSON file of contacts (FILE or - for standard input) into a contact list."""
     from ..bulk.importer import run_import
-    from ..bulk.jobs import ImportOptions
+    from ..bulk.job_manager import ImportOptions
     from ..errors import SesContactsError
 
     _check_output(options["rejects_out"], "rejects_out")
@@ -336,7 +336,7 @@ def jobs(ctx: click.Context, **options: Any) -> None:
     ctx.obj = options
     if ctx.invoked_subcommand is not None:
         return
-    from ..bulk.jobs import counts_summary
+    from ..bulk.job_manager import counts_summary
 
     services = _open(options)
     try:

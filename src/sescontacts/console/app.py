@@ -66,7 +66,7 @@ def attribute_summary(data: str | None, limit: int = 3) -> list[tuple[str, str]]
 
 def counts_summary(counts: dict[str, int]) -> str:
     """``created 3, rejected 1``: the non-zero outcomes of an import, for the history table."""
-    from ..bulk.jobs import counts_summary as summary
+    from ..bulk.job_manager import counts_summary as summary
 
     return summary(counts)
 

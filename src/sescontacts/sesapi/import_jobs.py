@@ -33,7 +33,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Final
 from urllib.parse import quote
 
-from ..bulk.jobs import ImportOptions, Job
+from ..bulk.job_manager import ImportOptions, Job
 from ..errors import BadRequest, NotFound, SesContactsError
 from ..store.tokens import TokenCodec
 from ..validation import check_list_name
