@@ -1,5 +1,9 @@
 """Where the local CreateImportJob reads ``s3://BUCKET/KEY``: an S3-compatible endpoint when one is configured.
 
+This module owns source resolution: :data:`source_opener` (the hook ``import_job_operations`` calls, which a
+test or a later backend may replace), the endpoint download and the data directory's folder. It imports
+nothing from the operations module, so the two form no circle.
+
 With ``--s3-endpoint-url`` (``Settings.s3_endpoint_url``: MinIO, moto's S3 server in the tests, or AWS itself)
 the object is downloaded once into ``<data dir>/s3-downloads/`` and the job reads that copy (it reads the file
 twice: a check, then the rows). Without it, ``<data dir>/s3/BUCKET/KEY`` is read as before, so nothing changes
@@ -9,6 +13,7 @@ for people who never set an endpoint. Credentials come from boto3's standard cha
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +21,22 @@ from ..errors import BadRequest
 from ..private_files import make_private_dir, open_private
 
 _NAME_CHARS = 48  # at most 4 bytes a character in UTF-8: digest + "-" + 192 + ".part" < 255 bytes
+
+# (settings, bucket, key) -> a local file the job reads. It must not copy more than it has to: the job
+# reads the file twice (a check, then the rows) and keeps it until it is final.
+SourceOpener = Callable[[Any, str, str], Path]
+
+
+def local_folder_source(settings: Any, bucket: str, key: str) -> Path:
+    """``s3://BUCKET/KEY`` -> ``<data dir>/s3/BUCKET/KEY``; refuses keys that climb out of the folder."""
+    root = Path(settings.s3_folder).resolve()
+    try:
+        path = (root / bucket / key).resolve()
+    except (OSError, ValueError):  # a name the file system cannot hold (too long, a loop of links...)
+        raise BadRequest(f"Invalid S3Url: s3://{bucket}/{key}", field="S3Url") from None
+    if root not in path.parents:
+        raise BadRequest(f"Invalid S3Url: s3://{bucket}/{key}", field="S3Url")
+    return path
 
 
 def download_source(settings: Any, bucket: str, key: str) -> Path:
@@ -49,6 +70,7 @@ def endpoint_or_folder_source(settings: Any, bucket: str, key: str) -> Path:
     """The import jobs' source opener: the S3 endpoint when configured, else the data directory's folder."""
     if getattr(settings, "s3_endpoint_url", None):
         return download_source(settings, bucket, key)
-    from .import_jobs import local_folder_source
-
     return local_folder_source(settings, bucket, key)
+
+
+source_opener: SourceOpener = endpoint_or_folder_source

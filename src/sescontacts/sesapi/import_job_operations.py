@@ -2,8 +2,8 @@
 
 So that scripts written against SES import jobs can be tested locally, ``s3://BUCKET/KEY`` is read from the
 data directory: ``<data dir>/s3/BUCKET/KEY`` (``Settings.s3_folder``). Put the file there, then call
-CreateImportJob with ``S3Url=s3://BUCKET/KEY``. Reading is pluggable: :data:`source_opener` turns an S3 URL
-into a local file the job can read (a later backend downloads from an S3-compatible endpoint instead).
+CreateImportJob with ``S3Url=s3://BUCKET/KEY``. Reading is pluggable: ``s3source.source_opener`` turns an S3
+URL into a local file the job can read (an S3-compatible endpoint when ``--s3-endpoint-url`` is set).
 
 What SES reports, and how it maps here (contract §7):
 - ``JobId`` is a UUID; ``JobStatus`` CREATED (queued), PROCESSING (running), COMPLETED, FAILED (a file-level
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any, Final
 from urllib.parse import quote
@@ -37,6 +36,7 @@ from ..bulk.job_manager import ImportOptions, Job
 from ..errors import BadRequest, NotFound, SesContactsError
 from ..store.tokens import TokenCodec
 from ..validation import check_list_name
+from . import s3source
 from .codec import ApiRequest, FileReply, timestamp
 from .routing import operation
 
@@ -60,32 +60,6 @@ _ACTIONS: Final = {"PUT": "add", "DELETE": "delete"}
 _SES_ACTIONS: Final = {"add": "PUT", "delete": "DELETE"}
 DEFAULT_PAGE_SIZE: Final = 50
 MAX_PAGE_SIZE: Final = 1000
-
-# (settings, bucket, key) -> a local file the job reads. It must not copy more than it has to: the job
-# reads the file twice (a check, then the rows) and keeps it until it is final.
-SourceOpener = Callable[[Any, str, str], Path]
-
-
-def local_folder_source(settings: Any, bucket: str, key: str) -> Path:
-    """``s3://BUCKET/KEY`` -> ``<data dir>/s3/BUCKET/KEY``; refuses keys that climb out of the folder."""
-    root = Path(settings.s3_folder).resolve()
-    try:
-        path = (root / bucket / key).resolve()
-    except (OSError, ValueError):  # a name the file system cannot hold (too long, a loop of links...)
-        raise BadRequest(f"Invalid S3Url: s3://{bucket}/{key}", field="S3Url") from None
-    if root not in path.parents:
-        raise BadRequest(f"Invalid S3Url: s3://{bucket}/{key}", field="S3Url")
-    return path
-
-
-def _default_source(settings: Any, bucket: str, key: str) -> Path:
-    # An S3-compatible endpoint when --s3-endpoint-url is set (sesapi/s3source.py), else the folder above.
-    from .s3source import endpoint_or_folder_source
-
-    return endpoint_or_folder_source(settings, bucket, key)
-
-
-source_opener: SourceOpener = _default_source
 
 
 def _destination(job: Job) -> dict[str, Any]:
@@ -186,7 +160,7 @@ def create_import_job(request: ApiRequest) -> dict[str, Any]:
     except NotFound as exc:
         raise BadRequest(exc.message, field="ContactListName") from None
     bucket, key = match.group(1), match.group(2)
-    path = source_opener(request.services.settings, bucket, key)
+    path = s3source.source_opener(request.services.settings, bucket, key)
     options = ImportOptions(contact_list=list_name, action=_ACTIONS[action], format=data_format.lower())  # type: ignore[arg-type]
     job = request.services.jobs.submit(
         path,

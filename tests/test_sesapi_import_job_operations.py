@@ -14,7 +14,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 
 from sescontacts.bulk.job_manager import ImportOptions
-from sescontacts.sesapi import import_jobs
+from sescontacts.sesapi import import_job_operations
 from tests.sesapi_client import InProcessClient, Reply, open_services
 
 LIST = "contacts"
@@ -135,12 +135,12 @@ def test_the_failed_records_url_is_bound_to_its_job_and_expires(api: InProcessCl
     first, second = create(api).json["JobId"], create(api).json["JobId"]
     for job_id in (first, second):
         api.services.jobs.run(job_id)
-    url = urlsplit(import_jobs.failed_records_url(api.services, "http://testserver", first))
+    url = urlsplit(import_job_operations.failed_records_url(api.services, "http://testserver", first))
     other_job = api.raw("GET", f"{JOBS}/{second}/failed-records?{url.query}")
     tampered = api.raw("GET", f"{url.path}?{url.query[:-2]}xx")
     missing = api.raw("GET", url.path)
     expired_url = urlsplit(
-        import_jobs.failed_records_url(api.services, "http://testserver", first, now=time.time() - 7200)
+        import_job_operations.failed_records_url(api.services, "http://testserver", first, now=time.time() - 7200)
     )
     expired = api.raw("GET", f"{expired_url.path}?{expired_url.query}")
     for reply in (other_job, tampered, missing, expired):
