@@ -6,7 +6,7 @@ variables section) is generated from those declarations, and a test checks it is
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_DATA_DIR = "./sescontacts-data"
@@ -48,7 +48,6 @@ class Settings:
     header_timeout: float = 10.0
     body_timeout: float = 30.0
     keep_alive_timeout: float = 5.0
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def database_path(self) -> Path:

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from ..services import Services
     from ..store.base import ContactStore
 
-JSON_HEADERS: Final = [(b"content-type", b"application/json")]
 _ENUM_SETS: Final = {SUBSCRIPTION_STATUSES: "[OPT_OUT, OPT_IN]"}
 
 

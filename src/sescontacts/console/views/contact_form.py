@@ -19,7 +19,7 @@ from ...errors import NotFound, SesContactsError
 from ...model import OPT_IN, OPT_OUT, Contact, ContactList, attribute_text, nesting_exceeds
 from ...store.base import ContactStore
 from ...validation import MAX_ATTRIBUTES_DEPTH, TOO_DEEP, attributes_problem, email_problem
-from .common import FormErrors, in_thread, list_name, redirect, render, services, url_with
+from .common import FormErrors, in_thread, list_name, redirect, render, services
 
 EMPTY_ROWS = 3
 
@@ -307,10 +307,6 @@ async def delete_contact(request: Request) -> Response:
     except NotFound:
         return redirect("/", flash=f"{email} was already gone.", request=request)
     return redirect("/", flash=f"Deleted {email}.", request=request)
-
-
-def edit_url(email: str) -> str:
-    return url_with("/contacts/edit", {"email": email})
 
 
 routes = [
