@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sescontacts.db import Database
+from sescontacts.schema import PRODUCT_SCHEMA
 from sescontacts.store.pacer import Pacer
 from sescontacts.store.ses import SesContactStore
 from sescontacts.store.sqlite import SqliteContactStore
@@ -66,7 +67,7 @@ def ses_store(
     **kwargs: object,
 ) -> SesContactStore:
     """A ses-backend store on ``endpoint_url`` with its own mirror file and (by default) a fast pacer."""
-    mirror = SqliteContactStore(Database(db_path), region=REGION, max_lists=None)
+    mirror = SqliteContactStore(Database(db_path, PRODUCT_SCHEMA), region=REGION, max_lists=None)
     return SesContactStore(
         mirror,
         region=REGION,

@@ -1,7 +1,8 @@
-"""The SQLite file: WAL, busy timeout, versioned migrations applied once, reopening."""
+"""The SQLite file: WAL, busy timeout, the declared schema migrated once at open, reopening."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -10,15 +11,16 @@ from pathlib import Path
 
 import pytest
 
-import sescontacts.store.sqlite  # noqa: F401 - registers the contacts schema
-from sescontacts import db as dbmod
-from sescontacts.db import BUSY_TIMEOUT_MS, Database
+from sescontacts.console.auth import Users
+from sescontacts.db import BUSY_TIMEOUT_MS, Database, Migration, Migrations, SqlFunction
+from sescontacts.schema import PRODUCT_SCHEMA
+from sescontacts.store.sqlite import SqliteContactStore
 from tests.support.modes import mode, usual_umask
 
 
 @pytest.fixture
 def database(tmp_path: Path) -> Iterator[Database]:
-    database = Database(tmp_path / "data" / "t.db")
+    database = Database(tmp_path / "data" / "t.db", PRODUCT_SCHEMA)
     yield database
     database.close()
 
@@ -40,7 +42,7 @@ def test_busy_timeout_on_every_connection(database: Database) -> None:
 
 def test_a_second_process_waits_for_the_writer_instead_of_failing(database: Database) -> None:
     """Like a CLI import next to a running server: the second writer waits for the lock, then succeeds."""
-    other = Database(database.path)
+    other = Database(database.path, PRODUCT_SCHEMA)
     holding = threading.Event()
     release = threading.Event()
     errors: list[BaseException] = []
@@ -92,13 +94,97 @@ def test_a_failed_write_rolls_back(database: Database) -> None:
     assert database.meta("k") is None
 
 
-def test_contacts_schema_version_is_recorded(database: Database) -> None:
-    assert database.schema_version("contacts") == len(dbmod._MIGRATIONS["contacts"]) >= 1
-    tables = {r[0] for r in database.reader().execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"contact_lists", "topics", "contacts", "list_daily", "schema_versions"} <= tables
+def tables(database: Database) -> set[str]:
+    return {r[0] for r in database.reader().execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
-def test_migrations_are_versioned_and_applied_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def gadgets(*steps: Migration) -> tuple[Migrations]:
+    return (Migrations("gadgets", steps),)
+
+
+def test_every_owner_of_the_product_schema_is_at_its_version(database: Database) -> None:
+    assert [part.owner for part in PRODUCT_SCHEMA] == ["contacts", "ses_sync", "bulk", "console"]
+    for part in PRODUCT_SCHEMA:
+        assert database.schema_version(part.owner) == part.version >= 1
+    assert {"contact_lists", "topics", "contacts", "list_daily", "schema_versions"} <= tables(database)
+    assert {"ses_sync", "ses_pending", "ses_unfetched", "bulk_jobs", "console_users"} <= tables(database)
+
+
+def test_only_the_schema_given_is_created(tmp_path: Path) -> None:
+    """The tables are what the opener declares, never what other modules happened to import."""
+
+    def v1(conn: sqlite3.Connection) -> None:
+        conn.execute("CREATE TABLE gadgets (id INTEGER)")
+
+    database = Database(tmp_path / "g.db", gadgets(v1))
+    assert tables(database) == {"schema_versions", "meta", "gadgets"}
+    assert database.schema_version("gadgets") == 1 and database.schema_version("contacts") == 0
+    database.close()
+
+
+def test_an_owner_declared_twice_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="twice"):
+        Database(tmp_path / "twice.db", gadgets() + gadgets())
+
+
+def test_sql_functions_come_with_the_schema_on_every_connection(tmp_path: Path) -> None:
+    twice = SqlFunction("twice", 1, lambda value: value * 2)
+    database = Database(tmp_path / "f.db", (Migrations("maths", (), functions=(twice,)),))
+    seen: list[int] = []
+    reader = threading.Thread(target=lambda: seen.append(database.reader().execute("SELECT twice(21)").fetchone()[0]))
+    reader.start()
+    reader.join(10)
+    with database.write() as conn:
+        seen.append(conn.execute("SELECT twice(2)").fetchone()[0])
+    assert seen == [42, 4]
+    database.close()
+    plain = Database(tmp_path / "plain.db", ())
+    with pytest.raises(sqlite3.OperationalError, match="no such function"):
+        plain.reader().execute("SELECT twice(1)")
+    plain.close()
+
+
+def test_a_data_dir_made_before_schemas_were_declared_opens_and_migrates(tmp_path: Path) -> None:
+    """The dump is a local data dir's database as the previous version made it (tables registered on import:
+    contacts, bulk, console, no ses_sync). It opens with every owner at its version and nothing lost: the
+    contacts (the non-ASCII one by either spelling), the console user, and the secrets that sign page tokens
+    and session cookies, so links and logins made before the upgrade still work."""
+    path = tmp_path / "data" / "sescontacts.db"
+    path.parent.mkdir()
+    dump = (Path(__file__).parent / "fixtures" / "db-8b895aa-local.sql").read_text()
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.executescript(dump)
+        before = dict(conn.execute("SELECT key, value FROM meta"))
+    assert set(before) == {"token_secret", "console_session_secret"}
+
+    database = Database(path, PRODUCT_SCHEMA)
+    assert {part.owner: database.schema_version(part.owner) for part in PRODUCT_SCHEMA} == {
+        part.owner: part.version for part in PRODUCT_SCHEMA
+    }
+    assert {"ses_sync", "ses_pending", "ses_unfetched"} <= tables(database)  # created for the ses backend
+    assert dict(database.reader().execute("SELECT key, value FROM meta")) == before
+    store = SqliteContactStore(database)
+    assert store.get_contact("news", "ZOË@example.com").email == "Zoë@Example.com"
+    assert store.get_contact("news", "zoe\u0308@example.com").topic_preferences == {"weekly": "OPT_OUT"}
+    assert store.get_list("news").description == "old"
+    assert [user.name for user in Users(database).list()] == ["admin"]
+    database.close()
+
+
+def test_owners_at_earlier_versions_migrate_to_the_current_ones(tmp_path: Path) -> None:
+    """A file whose owners ran only their first step (an older release) runs the remaining steps at open."""
+    path = tmp_path / "older.db"
+    Database(path, tuple(Migrations(part.owner, part.steps[:1], part.functions) for part in PRODUCT_SCHEMA)).close()
+    database = Database(path, PRODUCT_SCHEMA)
+    for part in PRODUCT_SCHEMA:
+        assert database.schema_version(part.owner) == part.version
+    columns = {r[1] for r in database.reader().execute("PRAGMA table_info(ses_sync)")}
+    assert "phase" in columns  # ses_sync's third step
+    assert {"console_sessions", "console_login_attempts"} <= tables(database)
+    database.close()
+
+
+def test_migrations_are_versioned_and_applied_once(tmp_path: Path) -> None:
     calls: list[int] = []
 
     def v1(conn: sqlite3.Connection) -> None:
@@ -109,23 +195,21 @@ def test_migrations_are_versioned_and_applied_once(tmp_path: Path, monkeypatch: 
         calls.append(2)
         conn.execute("ALTER TABLE gadgets ADD COLUMN colour TEXT")
 
-    monkeypatch.setitem(dbmod._MIGRATIONS, "gadgets", [v1])
     path = tmp_path / "m.db"
-    Database(path).close()
-    Database(path).close()
+    Database(path, gadgets(v1)).close()
+    Database(path, gadgets(v1)).close()
     assert calls == [1]
-    monkeypatch.setitem(dbmod._MIGRATIONS, "gadgets", [v1, v2])
-    database = Database(path)
+    database = Database(path, gadgets(v1, v2))
     assert calls == [1, 2]
     assert database.schema_version("gadgets") == 2
     with database.write() as conn:
         conn.execute("INSERT INTO gadgets (colour) VALUES ('red')")
     database.close()
-    Database(path).close()
+    Database(path, gadgets(v1, v2)).close()
     assert calls == [1, 2]
 
 
-def test_a_failing_migration_leaves_the_previous_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failing_migration_leaves_the_previous_version(tmp_path: Path) -> None:
     def v1(conn: sqlite3.Connection) -> None:
         conn.execute("CREATE TABLE gadgets (id INTEGER PRIMARY KEY)")
 
@@ -134,30 +218,26 @@ def test_a_failing_migration_leaves_the_previous_version(tmp_path: Path, monkeyp
         raise sqlite3.OperationalError("disk on fire")
 
     path = tmp_path / "m.db"
-    monkeypatch.setitem(dbmod._MIGRATIONS, "gadgets", [v1])
-    Database(path).close()
-    monkeypatch.setitem(dbmod._MIGRATIONS, "gadgets", [v1, broken])
+    Database(path, gadgets(v1)).close()
     with pytest.raises(sqlite3.OperationalError):
-        Database(path)
-    monkeypatch.setitem(dbmod._MIGRATIONS, "gadgets", [v1])
-    database = Database(path)
+        Database(path, gadgets(v1, broken))
+    database = Database(path, gadgets(v1))
     assert database.schema_version("gadgets") == 1
-    tables = {r[0] for r in database.reader().execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert "half_done" not in tables
+    assert "half_done" not in tables(database)
     database.close()
 
 
 def test_reopening_keeps_data_and_the_token_secret(tmp_path: Path) -> None:
     path = tmp_path / "r.db"
-    first = Database(path)
+    first = Database(path, PRODUCT_SCHEMA)
     secret = first.meta("token_secret")
     with first.write() as conn:
         conn.execute("INSERT INTO meta (key, value) VALUES ('k', 'v')")
     first.close()
-    second = Database(path)
+    second = Database(path, PRODUCT_SCHEMA)
     assert second.meta("k") == "v"
     assert second.meta("token_secret") == secret and secret and len(secret) == 64
-    assert Database(tmp_path / "other.db").meta("token_secret") != secret
+    assert Database(tmp_path / "other.db", PRODUCT_SCHEMA).meta("token_secret") != secret
     second.close()
 
 
@@ -176,7 +256,7 @@ def test_snapshots_nest_and_see_one_state(database: Database) -> None:
 def test_the_database_and_its_wal_and_shm_are_private_under_the_usual_umask(tmp_path: Path) -> None:
     """The file holds the session-signing secret and password hashes: no other local user may read it."""
     with usual_umask():
-        database = Database(tmp_path / "data" / "sescontacts.db")
+        database = Database(tmp_path / "data" / "sescontacts.db", PRODUCT_SCHEMA)
         try:
             with database.write() as conn:
                 conn.execute("INSERT INTO meta (key, value) VALUES ('k', 'v')")
@@ -190,9 +270,9 @@ def test_the_database_and_its_wal_and_shm_are_private_under_the_usual_umask(tmp_
 
 def test_a_loose_database_left_by_an_older_version_is_tightened(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    Database(path).close()
+    Database(path, PRODUCT_SCHEMA).close()
     os.chmod(path, 0o644)
-    Database(path).close()
+    Database(path, PRODUCT_SCHEMA).close()
     assert mode(path) == 0o600
 
 

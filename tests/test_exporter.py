@@ -16,6 +16,7 @@ from sescontacts.bulk.importer import run_import
 from sescontacts.bulk.report import ImportOptions
 from sescontacts.db import Database
 from sescontacts.model import OPT_IN, OPT_OUT, Contact, ContactQuery, Topic, TopicFilter
+from sescontacts.schema import PRODUCT_SCHEMA
 from sescontacts.store.sqlite import SqliteContactStore
 
 TOPICS = [Topic("Sports", "Sports", OPT_IN), Topic("News-Letter", "News", OPT_OUT)]
@@ -23,7 +24,7 @@ TOPICS = [Topic("Sports", "Sports", OPT_IN), Topic("News-Letter", "News", OPT_OU
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[SqliteContactStore]:
-    s = SqliteContactStore(Database(tmp_path / "db" / "x.db"), max_lists=None)
+    s = SqliteContactStore(Database(tmp_path / "db" / "x.db", PRODUCT_SCHEMA), max_lists=None)
     s.create_list("source", topics=TOPICS)
     s.create_list("copy", topics=TOPICS)
     yield s

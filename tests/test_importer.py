@@ -17,6 +17,7 @@ from sescontacts.bulk.report import ImportOptions, ImportReport, Reject
 from sescontacts.db import Database
 from sescontacts.errors import NotFound
 from sescontacts.model import MISSING, OPT_IN, OPT_OUT, Contact, ContactPatch, Topic, UpsertPolicy, apply_patch
+from sescontacts.schema import PRODUCT_SCHEMA
 from sescontacts.store.sqlite import SqliteContactStore
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -25,7 +26,7 @@ LIST = "contacts"
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[SqliteContactStore]:
-    s = SqliteContactStore(Database(tmp_path / "db" / "sescontacts.db"), max_lists=None)
+    s = SqliteContactStore(Database(tmp_path / "db" / "sescontacts.db", PRODUCT_SCHEMA), max_lists=None)
     s.create_list(LIST, topics=[Topic("Sports", "Sports", OPT_IN), Topic("Cycling", "Cycling")])
     yield s
     s.close()

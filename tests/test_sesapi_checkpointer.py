@@ -14,7 +14,7 @@ def _autocheckpoint(db: Database) -> int:
 
 
 def test_checkpointer_takes_over_and_hands_back(tmp_path: Path) -> None:
-    db = Database(tmp_path / "x.db")
+    db = Database(tmp_path / "x.db", ())
     with db.write() as conn:
         conn.execute("CREATE TABLE t (x TEXT)")
     db.start_checkpointer(interval=0.01)

@@ -35,6 +35,7 @@ from sescontacts.model import (
     apply_patch,
     email_key,
 )
+from sescontacts.schema import PRODUCT_SCHEMA
 from sescontacts.store import sqlite as sqlite_module
 from sescontacts.store.sqlite import SqliteContactStore
 from tests.store_contract import *  # noqa: F403 - the contract's tests run here
@@ -48,7 +49,7 @@ def list_name() -> str:
 
 @pytest.fixture
 def store(tmp_path: Path, list_name: str) -> Iterator[SqliteContactStore]:
-    contact_store = SqliteContactStore(Database(tmp_path / "store.db"))
+    contact_store = SqliteContactStore(Database(tmp_path / "store.db", PRODUCT_SCHEMA))
     contact_store.create_list(list_name)
     yield contact_store
     contact_store.close()
@@ -56,7 +57,7 @@ def store(tmp_path: Path, list_name: str) -> Iterator[SqliteContactStore]:
 
 @pytest.fixture
 def unlimited_store(tmp_path: Path) -> Iterator[ContactStore]:
-    contact_store = SqliteContactStore(Database(tmp_path / "unlimited.db"), max_lists=None)
+    contact_store = SqliteContactStore(Database(tmp_path / "unlimited.db", PRODUCT_SCHEMA), max_lists=None)
     yield contact_store
     contact_store.close()
 
@@ -69,7 +70,9 @@ def _scratch_store(clock: Callable[[], float] = time.time) -> Iterator[SqliteCon
     if store is None:
         folder = tempfile.mkdtemp(prefix="sescontacts-property-")
         atexit.register(shutil.rmtree, folder, True)
-        store = SqliteContactStore(Database(Path(folder) / "p.db"), max_lists=None, clock=lambda: _SCRATCH["clock"]())
+        store = SqliteContactStore(
+            Database(Path(folder) / "p.db", PRODUCT_SCHEMA), max_lists=None, clock=lambda: _SCRATCH["clock"]()
+        )
         _SCRATCH["store"] = store
     for contact_list in store.list_lists().items:
         store.delete_list(contact_list.name)
@@ -424,7 +427,7 @@ def test_page_size_out_of_range_is_bad_request(store: SqliteContactStore, list_n
 def test_added_per_day_uses_utc_days(tmp_path: Path) -> None:
     day = 86_400.0
     now = [19_000 * day + 100]  # 2022-01-08 00:01:40 UTC
-    store = SqliteContactStore(Database(tmp_path / "d.db"), clock=lambda: now[0])
+    store = SqliteContactStore(Database(tmp_path / "d.db", PRODUCT_SCHEMA), clock=lambda: now[0])
     store.create_list("p")
     store.upsert_contacts("p", [ContactPatch(f"a{i}@x.com") for i in range(3)], UpsertPolicy())
     now[0] += day
@@ -435,20 +438,20 @@ def test_added_per_day_uses_utc_days(tmp_path: Path) -> None:
 
 
 def test_data_survives_reopening(tmp_path: Path) -> None:
-    first = SqliteContactStore(Database(tmp_path / "r.db"))
+    first = SqliteContactStore(Database(tmp_path / "r.db", PRODUCT_SCHEMA))
     first.create_list("p", topics=[Topic("t0", "T0")], tags=[("k", "v")])
     first.create_contact("p", Contact("a@example.com", topic_preferences={"t0": OPT_IN}, attributes_data='{"a":1}'))
     first.create_contact("p", Contact("b@example.com"))
     token = first.list_contacts("p", page_size=1).next_token
     first.close()
-    second = SqliteContactStore(Database(tmp_path / "r.db"))
+    second = SqliteContactStore(Database(tmp_path / "r.db", PRODUCT_SCHEMA))
     assert second.get_list("p").tags == (("k", "v"),)
     assert second.get_contact("p", "a@example.com").attributes_data == '{"a":1}'
     # Page tokens outlive a restart (the signing secret is in the database)...
     assert emails(second.list_contacts("p", page_size=1, token=token).items) == ["b@example.com"]
     second.close()
     # ...but a token from another database is refused.
-    other = SqliteContactStore(Database(tmp_path / "other.db"))
+    other = SqliteContactStore(Database(tmp_path / "other.db", PRODUCT_SCHEMA))
     other.create_list("p")
     with pytest.raises(BadRequest):
         other.list_contacts("p", page_size=1, token=token)
@@ -468,8 +471,8 @@ def test_stats_are_recomputed_after_any_write(store: SqliteContactStore, list_na
 def test_stats_never_stale_when_another_process_recreates_the_list(tmp_path: Path) -> None:
     """A server and a CLI command share the file: a list deleted and re-created elsewhere is not the cached one."""
     clock = [1000.0]
-    server = SqliteContactStore(Database(tmp_path / "s.db"), clock=lambda: clock[0])
-    cli = SqliteContactStore(Database(tmp_path / "s.db"), clock=lambda: clock[0])
+    server = SqliteContactStore(Database(tmp_path / "s.db", PRODUCT_SCHEMA), clock=lambda: clock[0])
+    cli = SqliteContactStore(Database(tmp_path / "s.db", PRODUCT_SCHEMA), clock=lambda: clock[0])
     topics = [Topic("t0", "T0", default_status=OPT_OUT)]
     server.create_list("p", topics=topics)
     server.create_contact("p", Contact("a@example.com", topic_preferences={"t0": OPT_IN}))
@@ -494,13 +497,12 @@ def test_composed_and_decomposed_spellings_are_one_person(store: SqliteContactSt
     assert emails(all_pages(store, list_name, ContactQuery(email_contains="rene\u0301"))) == [composed]
 
 
-def test_upgrade_rekeys_decomposed_addresses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_upgrade_rekeys_decomposed_addresses(tmp_path: Path) -> None:
     """A database written before keys were NFC-normalised finds its contacts by either spelling afterwards."""
-    from sescontacts import db as dbmod
-    from sescontacts.store import sqlite as sqlite_module
+    from sescontacts.db import Migrations
 
-    monkeypatch.setitem(dbmod._MIGRATIONS, "contacts", [sqlite_module._schema_v1])
-    old = SqliteContactStore(Database(tmp_path / "old.db"))
+    contacts_v1 = Migrations("contacts", sqlite_module.MIGRATIONS.steps[:1], sqlite_module.MIGRATIONS.functions)
+    old = SqliteContactStore(Database(tmp_path / "old.db", (contacts_v1,)))
     old.create_list("p")
     decomposed = "rene\u0301@example.com"
     with old.db.write() as conn:  # what the old code stored: the key lower-cased only
@@ -509,8 +511,7 @@ def test_upgrade_rekeys_decomposed_addresses(tmp_path: Path, monkeypatch: pytest
             (decomposed, decomposed),
         )
     old.close()
-    monkeypatch.undo()
-    upgraded = SqliteContactStore(Database(tmp_path / "old.db"))
+    upgraded = SqliteContactStore(Database(tmp_path / "old.db", PRODUCT_SCHEMA))
     assert upgraded.db.schema_version("contacts") == 2
     assert upgraded.get_contact("p", "Ren\u00e9@example.com").email == decomposed
     upgraded.close()
@@ -589,9 +590,9 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     """Threads of a server and a second process's store write at once: every write lands, counters agree."""
     from concurrent.futures import ThreadPoolExecutor
 
-    server = SqliteContactStore(Database(tmp_path / "c.db"))
+    server = SqliteContactStore(Database(tmp_path / "c.db", PRODUCT_SCHEMA))
     server.create_list("p", topics=[Topic("t0", "T0")])
-    other_process = SqliteContactStore(Database(tmp_path / "c.db"))
+    other_process = SqliteContactStore(Database(tmp_path / "c.db", PRODUCT_SCHEMA))
 
     def work(worker: int) -> None:
         store = server if worker % 2 else other_process

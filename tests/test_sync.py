@@ -377,10 +377,11 @@ class EmptyPagesClient:
 
 def test_empty_pages_with_a_token_are_followed_to_the_end(tmp_path: Path) -> None:
     from sescontacts.db import Database
+    from sescontacts.schema import PRODUCT_SCHEMA
     from sescontacts.store.sqlite import SqliteContactStore
 
     client = EmptyPagesClient()
-    mirror = SqliteContactStore(Database(tmp_path / "mirror.db"), max_lists=None)
+    mirror = SqliteContactStore(Database(tmp_path / "mirror.db", PRODUCT_SCHEMA), max_lists=None)
     store = SesContactStore(mirror, region=REGION, client=client, pacer=Pacer(1000, 100), account_id="0")
     try:
         result = MirrorSync(store).sync(LIST, full=True)
@@ -448,9 +449,10 @@ def test_console_overview_says_how_fresh_the_mirror_is(status: dict[str, Any] | 
 
 def test_schedule_leaves_most_of_the_rate_to_people(tmp_path: Path) -> None:
     from sescontacts.db import Database
+    from sescontacts.schema import PRODUCT_SCHEMA
     from sescontacts.store.sqlite import SqliteContactStore
 
-    mirror = SqliteContactStore(Database(tmp_path / "m.db"), max_lists=None)
+    mirror = SqliteContactStore(Database(tmp_path / "m.db", PRODUCT_SCHEMA), max_lists=None)
     store = SesContactStore(mirror, region=REGION, client=object(), pacer=Pacer(1, 2), account_id="0")
     try:
         sync = MirrorSync(store, interval=300)

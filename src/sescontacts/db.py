@@ -1,8 +1,13 @@
-"""The SQLite file: one writer connection behind a lock, one reader connection per thread, migrations.
+"""The SQLite file: one writer connection behind a lock, one reader connection per thread, the schema.
 
 Every store and job record lives in one file in the data directory. WAL mode lets readers (the console,
 ListContacts) go on while an import commits batches; ``synchronous=NORMAL`` loses nothing on a process kill.
 Writes from several processes (a CLI import next to a running server) wait on the busy timeout.
+
+The tables are declared, not registered: each module that owns tables declares a :class:`Migrations` value,
+and whoever opens a :class:`Database` passes the whole schema (the product's is ``schema.PRODUCT_SCHEMA``).
+The tables a file has therefore never depend on which modules happened to be imported first. This module
+sits below every owner and imports none of them.
 """
 
 from __future__ import annotations
@@ -10,8 +15,9 @@ from __future__ import annotations
 import secrets
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from .private_files import ensure_private_file, make_private_dir, tighten
@@ -19,22 +25,35 @@ from .private_files import ensure_private_file, make_private_dir, tighten
 BUSY_TIMEOUT_MS = 10_000
 
 Migration = Callable[[sqlite3.Connection], None]
-# Each module that owns tables registers its migrations here under its own name; versions are per name.
-_MIGRATIONS: dict[str, list[Migration]] = {}
 
 
-# SQL functions written in Python, registered on every connection (writer and readers alike).
-_FUNCTIONS: dict[str, tuple[int, Callable[..., object]]] = {}
+@dataclass(frozen=True)
+class SqlFunction:
+    """A function written in Python that SQL calls, registered on every connection (writer and readers).
+
+    It must be deterministic and never raise (an exception inside SQLite fails the whole query)."""
+
+    name: str
+    arity: int
+    func: Callable[..., object]
 
 
-def register_migrations(owner: str, migrations: list[Migration]) -> None:
-    _MIGRATIONS[owner] = migrations
+@dataclass(frozen=True)
+class Migrations:
+    """One owner's tables: its migrations in order, and the SQL functions its queries call.
 
+    Versions count per owner (``schema_versions``): version n means the first n steps ran. Steps are only
+    ever appended, and an owner's name never changes, so a file written by any earlier version migrates.
+    """
 
-def register_function(name: str, arity: int, func: Callable[..., object]) -> None:
-    """Make ``func`` callable from SQL on connections opened from now on. It must be deterministic and never
-    raise (an exception inside SQLite fails the whole query)."""
-    _FUNCTIONS[name] = (arity, func)
+    owner: str
+    steps: tuple[Migration, ...]
+    functions: tuple[SqlFunction, ...] = ()
+
+    @property
+    def version(self) -> int:
+        """The version a database has once these migrations ran."""
+        return len(self.steps)
 
 
 def run_script(conn: sqlite3.Connection, script: str) -> None:
@@ -44,23 +63,32 @@ def run_script(conn: sqlite3.Connection, script: str) -> None:
             conn.execute(statement)
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, functions: Sequence[SqlFunction]) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA temp_store = MEMORY")
     conn.execute("PRAGMA cache_size = -32000")
-    for name, (arity, func) in _FUNCTIONS.items():
-        conn.create_function(name, arity, func, deterministic=True)
+    for function in functions:
+        conn.create_function(function.name, function.arity, function.func, deterministic=True)
     return conn
 
 
 class Database:
-    """Opens (and creates or migrates) one SQLite file. Safe to share across threads."""
+    """Opens one SQLite file and brings it to ``schema`` (creating or migrating it). Safe to share across threads.
 
-    def __init__(self, path: Path | str) -> None:
+    ``schema`` is every owner whose tables the file holds, in the order they are created; the file is
+    migrated once, here, so every table exists before any other code runs a query.
+    """
+
+    def __init__(self, path: Path | str, schema: Sequence[Migrations]) -> None:
+        owners = [part.owner for part in schema]
+        if len(set(owners)) != len(owners):
+            raise ValueError(f"an owner appears twice in the schema: {owners}")
         self.path = Path(path)
+        self.schema = tuple(schema)
+        self._functions = tuple(function for part in self.schema for function in part.functions)
         make_private_dir(self.path.parent)
         # SQLite creates the file with the umask's mode and gives -wal/-shm the database file's mode: create
         # it 0600 first. Companions left by an older version are tightened here too.
@@ -68,7 +96,7 @@ class Database:
         for suffix in ("-wal", "-shm", "-journal"):
             tighten(Path(f"{self.path}{suffix}"))
         self._write_lock = threading.RLock()
-        self._writer = _connect(self.path)
+        self._writer = _connect(self.path, self._functions)
         self._writer.execute("PRAGMA journal_mode = WAL")
         self._local = threading.local()
         # Each thread's read connection, by thread: one whose thread ended is closed when the next is opened.
@@ -81,21 +109,21 @@ class Database:
             )
             conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('token_secret', ?)", (secrets.token_hex(32),))
-        self.migrate()
+        for part in self.schema:
+            self._migrate(part)
 
-    def migrate(self) -> None:
-        """Apply every registered migration not yet applied, each in its own transaction."""
-        for owner, migrations in _MIGRATIONS.items():
-            with self.write() as conn:
-                row = conn.execute("SELECT version FROM schema_versions WHERE owner = ?", (owner,)).fetchone()
-                current = row[0] if row else 0
-                for version, migration in enumerate(migrations[current:], start=current + 1):
-                    migration(conn)
-                    conn.execute(
-                        "INSERT INTO schema_versions (owner, version) VALUES (?, ?) "
-                        "ON CONFLICT(owner) DO UPDATE SET version = excluded.version",
-                        (owner, version),
-                    )
+    def _migrate(self, part: Migrations) -> None:
+        """Apply the owner's steps not yet applied, in one transaction (a failing step leaves its version)."""
+        with self.write() as conn:
+            row = conn.execute("SELECT version FROM schema_versions WHERE owner = ?", (part.owner,)).fetchone()
+            current = row[0] if row else 0
+            for version, migration in enumerate(part.steps[current:], start=current + 1):
+                migration(conn)
+                conn.execute(
+                    "INSERT INTO schema_versions (owner, version) VALUES (?, ?) "
+                    "ON CONFLICT(owner) DO UPDATE SET version = excluded.version",
+                    (part.owner, version),
+                )
 
     def schema_version(self, owner: str) -> int:
         row = self.reader().execute("SELECT version FROM schema_versions WHERE owner = ?", (owner,)).fetchone()
@@ -130,7 +158,7 @@ class Database:
         """
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = _connect(self.path)
+            conn = _connect(self.path, self._functions)
             conn.execute("PRAGMA query_only = ON")
             self._local.conn = conn
             with self._readers_lock:
@@ -162,7 +190,7 @@ class Database:
         stop = threading.Event()
 
         def run() -> None:
-            conn = _connect(self.path)
+            conn = _connect(self.path, ())
             try:
                 while not stop.wait(interval):
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()

@@ -13,6 +13,7 @@ from .bulk.job_manager import JobManager
 from .credentials import AccessKey, load_or_create
 from .db import Database
 from .private_files import make_private_dir
+from .schema import PRODUCT_SCHEMA
 from .settings import LOCAL_ACCOUNT_ID, Settings
 from .store.base import ContactStore
 from .store.sqlite import SqliteContactStore
@@ -34,7 +35,7 @@ class Services:
     @classmethod
     def open(cls, settings: Settings) -> Services:
         make_private_dir(settings.data_dir)
-        db = Database(settings.database_path)
+        db = Database(settings.database_path, PRODUCT_SCHEMA)
         store: ContactStore
         if settings.backend == "local":
             store = SqliteContactStore(

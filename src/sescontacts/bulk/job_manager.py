@@ -29,7 +29,7 @@ from typing import Any, Final, Literal
 
 import orjson
 
-from ..db import Database, register_migrations, run_script
+from ..db import Database, Migrations, run_script
 from ..errors import NotFound
 from ..private_files import make_private_dir
 from ..store.base import ContactStore
@@ -99,7 +99,8 @@ def _schema_v1(conn: sqlite3.Connection) -> None:
     )
 
 
-register_migrations("bulk", [_schema_v1])
+# The job records; listed in schema.PRODUCT_SCHEMA.
+MIGRATIONS = Migrations("bulk", (_schema_v1,))
 
 _COLUMNS = (
     "id, file_name, path, sha256, contact_list, action, options, format, state, cancel_requested, owner, "

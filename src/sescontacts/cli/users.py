@@ -59,11 +59,12 @@ password_stdin_option = click.option(
 def _users(data_dir: Path) -> Any:
     from ..console.auth import Users
     from ..db import Database
+    from ..schema import PRODUCT_SCHEMA
     from ..settings import Settings
 
     prepare_data_dir(data_dir)
     with data_dir_errors(data_dir):
-        return Users(Database(Settings(data_dir=data_dir).database_path))
+        return Users(Database(Settings(data_dir=data_dir).database_path, PRODUCT_SCHEMA))
 
 
 def _password(from_stdin: bool) -> str:

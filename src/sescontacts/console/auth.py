@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from ..db import Database, register_migrations, run_script
+from ..db import Database, Migrations, run_script
 from ..errors import BadRequest, NotFound
 
 ADMIN = "admin"
@@ -125,8 +125,6 @@ class Users:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        if db.schema_version("console") < len(MIGRATIONS):  # the database was opened before this module loaded
-            db.migrate()
 
     def get(self, name: str) -> User | None:
         row = (
@@ -450,5 +448,5 @@ class LoginLimiter:
             )
 
 
-MIGRATIONS = [_schema_v1, _schema_v2, _schema_v3]
-register_migrations("console", MIGRATIONS)
+# Users, sessions and login attempts; listed in schema.PRODUCT_SCHEMA.
+MIGRATIONS = Migrations("console", (_schema_v1, _schema_v2, _schema_v3))

@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from ..db import Database, register_function, register_migrations, run_script
+from ..db import Database, Migrations, SqlFunction, run_script
 from ..errors import AlreadyExists, BadRequest, NotFound
 from ..model import (
     MISSING,
@@ -128,8 +128,12 @@ def _rekey_nfc(conn: sqlite3.Connection) -> None:
             )
 
 
-register_migrations("contacts", [_schema_v1, _rekey_nfc])
-register_function("sescontacts_attributes_match", 3, attributes_match)
+# The contact tables (the local backend's store and the ses backend's mirror); listed in schema.PRODUCT_SCHEMA.
+MIGRATIONS = Migrations(
+    "contacts",
+    (_schema_v1, _rekey_nfc),
+    functions=(SqlFunction("sescontacts_attributes_match", 3, attributes_match),),
+)
 
 _CONTACT_COLUMNS = "email, unsubscribe_all, topics, attributes, created, updated"
 _UPSERT = (

@@ -36,7 +36,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..db import register_migrations, run_script
 from ..errors import BadRequest, InvalidNextToken, NotFound, SesContactsError
 from ..model import Contact, ContactQuery
 from ..validation import email_key
@@ -48,59 +47,6 @@ if TYPE_CHECKING:
 _ALL = ContactQuery()
 SYNC_SHARE_FACTOR = 3.0  # wait at least 3x the last walk's duration: syncing uses <= 25% of the request rate
 FETCH_CHUNK = 25  # GetContact results committed together: a kill loses at most this many calls' work
-
-
-def _schema_v1(conn: sqlite3.Connection) -> None:
-    run_script(
-        conn,
-        """
-        CREATE TABLE ses_sync (
-            list_name TEXT PRIMARY KEY,
-            state TEXT NOT NULL DEFAULT 'idle',
-            kind TEXT,
-            started REAL,
-            next_token TEXT,
-            pages INTEGER NOT NULL DEFAULT 0,
-            seen INTEGER NOT NULL DEFAULT 0,
-            fetched INTEGER NOT NULL DEFAULT 0,
-            removed INTEGER NOT NULL DEFAULT 0,
-            calls INTEGER NOT NULL DEFAULT 0,
-            estimate INTEGER NOT NULL DEFAULT 0,
-            last_synced REAL,
-            last_full REAL,
-            last_duration REAL,
-            last_error TEXT
-        );
-        CREATE TABLE ses_sync_seen (
-            list_name TEXT NOT NULL,
-            email_key TEXT NOT NULL,
-            PRIMARY KEY (list_name, email_key)
-        ) WITHOUT ROWID;
-        """,
-    )
-
-
-def _schema_v2(conn: sqlite3.Connection) -> None:
-    # Contacts written row by row without reading SES's new LastUpdatedTimestamp back (one call saved a row):
-    # the mirror has their state; the next walk takes the timestamp from ListContacts (see MirrorSync.sync).
-    conn.execute(
-        "CREATE TABLE ses_pending (list_name TEXT NOT NULL, email_key TEXT NOT NULL, written_at REAL NOT NULL, "
-        "PRIMARY KEY (list_name, email_key)) WITHOUT ROWID"
-    )
-
-
-def _schema_v3(conn: sqlite3.Connection) -> None:
-    # Two phases: the walk writes what ListContacts shows at once (the console has every contact, its
-    # subscription state and counts after ~1 call per 1,000 contacts), the fetch phase then reads the
-    # attributes of the contacts in ses_unfetched one GetContact at a time.
-    conn.execute("ALTER TABLE ses_sync ADD COLUMN phase TEXT NOT NULL DEFAULT 'walk'")
-    conn.execute(
-        "CREATE TABLE ses_unfetched (list_name TEXT NOT NULL, email_key TEXT NOT NULL, email TEXT NOT NULL, "
-        "PRIMARY KEY (list_name, email_key)) WITHOUT ROWID"
-    )
-
-
-register_migrations("ses_sync", [_schema_v1, _schema_v2, _schema_v3])
 
 
 def mark_pending(conn: sqlite3.Connection, list_name: str, keys: list[str], written_at: float) -> None:
@@ -185,7 +131,6 @@ class MirrorSync:
     ) -> None:
         self.store = store
         self.db = store.mirror.db
-        self.db.migrate()  # this module's tables, when the database was opened before it was imported
         self.interval = interval
         self.page_size = page_size or store.list_page_size
         self.on_progress = on_progress

@@ -1,0 +1,25 @@
+"""The product database's schema: every table owner of ``sescontacts.db``, in the order they are created.
+
+The one place that lists them. Each owner declares its own :class:`~sescontacts.db.Migrations` next to the
+code that uses its tables; this module sits above those owners (``db.py`` sits below and imports none of
+them) and is what ``Services.open`` and the CLI pass to ``Database``. A file opened with it has every table,
+whichever modules a command imports, so no code has to migrate again later to catch up.
+
+Adding a table: append a step to its owner's ``Migrations`` (never edit or reorder shipped steps: versions
+count per owner). Adding an owner: declare its ``Migrations`` and append it here. Both keep every existing
+data dir opening. No owner's tables refer to another's, so the order only fixes how a new file is built.
+"""
+
+from __future__ import annotations
+
+from .bulk import job_manager
+from .console import auth
+from .db import Migrations
+from .store import sqlite, sync_schema
+
+PRODUCT_SCHEMA: tuple[Migrations, ...] = (
+    sqlite.MIGRATIONS,  # "contacts": lists, topics, contacts, daily additions (and the attributes SQL function)
+    sync_schema.MIGRATIONS,  # "ses_sync": the ses backend's mirror sync state (empty on the local backend)
+    job_manager.MIGRATIONS,  # "bulk": import job records
+    auth.MIGRATIONS,  # "console": console users, sessions, login attempts
+)
