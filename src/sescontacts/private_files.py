@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Literal
 
+from .settings import DATABASE_FILE_NAME
+
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 # Permission bits for the group and other users: none of them may be set on what we create.
@@ -114,7 +116,7 @@ class SharedFolderError(Exception):
 # What sescontacts keeps at the top of a data directory: only these are tightened, with everything under the
 # folders. A data dir pointed at a folder that also holds the user's own files (a home directory, a project)
 # must not have those files' permissions changed behind the user's back.
-OWN_FILE_PREFIXES = ("sescontacts.db", "credentials.json")
+OWN_FILE_PREFIXES = (DATABASE_FILE_NAME, "credentials.json")
 OWN_FOLDERS = ("uploads", "jobs", "exports", "s3-downloads", "s3")
 
 

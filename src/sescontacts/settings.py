@@ -13,6 +13,8 @@ DEFAULT_DATA_DIR = "./sescontacts-data"
 DEFAULT_LIST = "contacts"
 DEFAULT_REGION = "us-east-1"
 LOCAL_ACCOUNT_ID = "000000000000"
+# The database file in the data dir (Settings.database_path); private_files tightens it and its -wal/-shm.
+DATABASE_FILE_NAME = "sescontacts.db"
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ class Settings:
 
     @property
     def database_path(self) -> Path:
-        return self.data_dir / "sescontacts.db"
+        return self.data_dir / DATABASE_FILE_NAME
 
     @property
     def s3_folder(self) -> Path:
