@@ -15,18 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sescontacts.bulk.formats import (
-    CsvWriter,
-    JsonLinesWriter,
-    ReadOptions,
-    _json_values,
-    check_address,
-    decode_cell,
-    encode_cell,
-    make_patch,
-    open_reader,
-    validate_structure,
-)
+from sescontacts.bulk.formats import CsvWriter, JsonLinesWriter, ReadOptions, open_reader, validate_structure
+from sescontacts.bulk.formats.fields import check_address, decode_cell, encode_cell, make_patch
+from sescontacts.bulk.formats.json_syntax import json_values as _json_values
 from sescontacts.bulk.report import FileError, Reject
 from sescontacts.model import MISSING, OPT_IN, OPT_OUT, ContactPatch, value_nesting_exceeds
 from sescontacts.validation import MAX_ATTRIBUTES_DEPTH, email_problem

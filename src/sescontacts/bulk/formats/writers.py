@@ -1,0 +1,86 @@
+"""Writers of the bulk formats: the page's CSV and SES's JSON Lines (what export writes and import reads), and
+the CSV writer every CSV file we write goes through (exports, the rejects file, the failed-records download).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from typing import Any, BinaryIO
+
+import orjson
+
+from ...model import Contact
+from .fields import ATTRIBUTES, EMAIL, TOPIC_PREFERENCES, TOPIC_PREFIX, UNSUBSCRIBE_ALL, encode_cell
+
+
+def csv_writers(out: Any) -> tuple[Any, Any]:
+    """Our CSV dialect ("\\n" line ends, minimal quoting), and the same quoting every cell, for a row with a
+    bare CR: Python's csv quotes a cell only for the characters of its own line terminator, and a CR it
+    leaves unquoted ends the row for every reader (AttributesData from the SES API may hold one)."""
+    return csv.writer(out, lineterminator="\n"), csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
+
+
+class SafeCsvWriter:
+    """``csv.writer`` for the CSV files we write: every text cell through :func:`encode_cell`, and a row with
+    a bare CR quoted (:func:`csv_writers`)."""
+
+    def __init__(self, out: Any) -> None:
+        self._minimal, self._quoted = csv_writers(out)
+
+    def writerow(self, row: Iterable[object]) -> None:
+        cells = [encode_cell(c) if type(c) is str else c for c in row]
+        cr = any(type(c) is str and "\r" in c for c in cells)
+        (self._quoted if cr else self._minimal).writerow(cells)
+
+    def writerows(self, rows: Iterable[Iterable[object]]) -> None:
+        for row in rows:
+            self.writerow(row)
+
+
+# -- pass 1: the bytes ---------------------------------------------------------------------------------
+
+
+class CsvWriter:
+    """The page's CSV: one ``topicPreferences.<Topic>`` column per topic of the list."""
+
+    def __init__(self, out: BinaryIO, topics: Iterable[str]) -> None:
+        self.topics = list(topics)
+        self._text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=False)
+        self._writer = SafeCsvWriter(self._text)
+        self._writer.writerow([EMAIL, UNSUBSCRIBE_ALL, ATTRIBUTES, *(TOPIC_PREFIX + t for t in self.topics)])
+
+    def write_row(self, email: str, unsubscribe_all: bool, attributes: str | None, topics: dict[str, str]) -> None:
+        row = [email, "true" if unsubscribe_all else "false", attributes or ""]
+        if self.topics:
+            row += [topics.get(t, "") for t in self.topics]
+        self._writer.writerow(row)
+
+    def write(self, contact: Contact) -> None:
+        self.write_row(contact.email, contact.unsubscribe_all, contact.attributes_data, dict(contact.topic_preferences))
+
+    def close(self) -> None:
+        self._text.flush()
+        self._text.detach()
+
+
+class JsonLinesWriter:
+    """SES's import format: one object per line, attributesData as a string holding the object."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = out
+
+    def write_row(self, email: str, unsubscribe_all: bool, attributes: str | None, topics: dict[str, str]) -> None:
+        obj: dict[str, object] = {EMAIL: email, UNSUBSCRIBE_ALL: unsubscribe_all}
+        if attributes is not None:
+            obj[ATTRIBUTES] = attributes
+        if topics:
+            obj[TOPIC_PREFERENCES] = [{"topicName": t, "subscriptionStatus": s} for t, s in topics.items()]
+        self.out.write(orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE))
+
+    def write(self, contact: Contact) -> None:
+        self.write_row(contact.email, contact.unsubscribe_all, contact.attributes_data, dict(contact.topic_preferences))
+
+    def close(self) -> None:
+        self.out.flush()
