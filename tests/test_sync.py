@@ -432,18 +432,18 @@ def test_console_overview_says_how_fresh_the_mirror_is(status: dict[str, Any] | 
     from types import SimpleNamespace
 
     from sescontacts.console.app import make_jinja
+    from sescontacts.console.views.contacts import MirrorState
     from sescontacts.model import ContactList, ListStats
     from sescontacts.store.sync import SyncStatus
 
     sync = SyncStatus(LIST, **status) if status is not None else None
-    store = SimpleNamespace(backend="ses", region="eu-west-1", sync_status=lambda: sync)
-    request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(services=SimpleNamespace(store=store))))
     module = (
         make_jinja()
         .get_template("_partials.html")
-        .make_module({"request": request, "csrf_token": "x", "list_name": LIST})
+        .make_module({"request": SimpleNamespace(), "csrf_token": "x", "list_name": LIST})
     )
-    html = " ".join(str(module.overview(ListStats(10, 2), ContactList(LIST))).split())
+    mirror = MirrorState(sync, "eu-west-1")
+    html = " ".join(str(module.overview(ListStats(10, 2), ContactList(LIST), mirror)).split())
     assert "Amazon SES · eu-west-1" in html and shown in html
 
 

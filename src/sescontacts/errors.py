@@ -29,6 +29,14 @@ class NotFound(SesContactsError):
     status = 404
 
 
+class ListNotFound(NotFound):
+    """The contact list itself is missing (a contact's ``NotFound`` means the list exists but not the contact).
+
+    SES answers both with NotFoundException and only the message tells them apart; the stores raise this class
+    so callers can tell them apart by type. On the wire it is the same code, status and message.
+    """
+
+
 class AlreadyExists(SesContactsError):
     code = "AlreadyExistsException"
     status = 400

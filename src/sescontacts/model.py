@@ -318,12 +318,17 @@ class Outcome(enum.StrEnum):
     UNCHANGED = "unchanged"
     DELETED = "deleted"
     NOT_FOUND = "not_found"
+    REFUSED = "refused"  # the backend did not apply the row after all (``RowResult.reason`` says why)
 
 
 @dataclass(frozen=True, slots=True)
 class RowResult:
+    """One bulk row's outcome. A REFUSED row was not written: the backend refused it (an SES import job's
+    failed record), ``reason`` saying why in words a report can show; the batch's other rows stand."""
+
     outcome: Outcome
     kept_unsubscribed: bool = False
+    reason: str | None = None
 
 
 def dump_attributes(attributes: Mapping[str, object] | None) -> str | None:

@@ -15,7 +15,7 @@ from .db import Database
 from .private_files import make_private_dir
 from .schema import PRODUCT_SCHEMA
 from .settings import LOCAL_ACCOUNT_ID, Settings
-from .store.base import ContactStore
+from .store.base import ContactStore, SyncedStore
 from .store.sqlite import SqliteContactStore
 
 
@@ -51,10 +51,9 @@ class Services:
         # WAL checkpoints off the request path while running (db.start_checkpointer says why).
         services.on_start.append(db.start_checkpointer)
         services.on_stop.append(db.stop_checkpointer)
-        sync = getattr(store, "sync", None)
-        if sync is not None:  # the ses backend's mirror sync: on start, then on its schedule
-            services.on_start.append(sync.start)
-            services.on_stop.append(sync.stop)
+        if isinstance(store, SyncedStore):  # the ses backend's mirror sync: on start, then on its schedule
+            services.on_start.append(store.start_sync)
+            services.on_stop.append(store.stop_sync)
         services.jobs = JobManager(db, store, settings.data_dir)
         services.on_start.append(services.jobs.start)
         services.on_stop.append(services.jobs.stop)

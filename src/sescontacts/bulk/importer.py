@@ -7,9 +7,10 @@ every row; a one-statement JSON form avoided that wait but cost more SQLite time
 one thing done on the side is recording seen addresses, in SQLite without the GIL: see _SeenKeys.)
 
 Each batch goes through ``ContactStore.upsert_contacts`` / ``delete_contacts`` (so the upsert rule, the
-never-resubscribe rule and the list's counters live in one place) inside one write transaction that also
-records the job's progress (``on_commit``), so a killed process leaves exactly the committed batches and a
-job that says how far it got.
+never-resubscribe rule and the list's counters live in one place) inside one ``store.atomic()`` block that
+also records the job's progress (``on_commit``), so a killed process leaves exactly the committed batches and
+a job that says how far it got. (A store that is not ``transactional``, the ses backend, commits each write
+on SES as it goes; the progress is then recorded right after the batch, and re-running a batch is safe.)
 
 Duplicate addresses in one file: the last row wins (batches are applied in order; the store applies a batch's
 rows in order). To *count* duplicates without holding every address in memory, the keys seen so far go into
@@ -34,7 +35,7 @@ from typing import Any, Final, Literal
 
 import orjson
 
-from ..model import ContactPatch, UpsertPolicy, email_key
+from ..model import ContactPatch, Outcome, RowResult, UpsertPolicy, email_key
 from ..private_files import ensure_private_file, make_private_dir, open_private
 from ..store.base import ContactStore
 from .formats import ReadOptions, SafeCsvWriter, decode_cell, open_reader, validate_structure
@@ -83,7 +84,7 @@ class _Batch:
 
 
 class _Rollback(Exception):
-    """Raised inside a dry run's outer transaction to undo everything it did."""
+    """Raised inside a dry run's outer ``store.atomic()`` block to undo everything it did."""
 
 
 class _SeenKeys:
@@ -234,7 +235,7 @@ def run_import(
     rejects_path: Path | None = None,
     seen_path: Path | None = None,
     resume: ResumePoint | None = None,
-    on_commit: Callable[[Any, Progress], None] | None = None,
+    on_commit: Callable[[Progress], None] | None = None,
     after_commit: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     batch_rows: int = BATCH_ROWS,
@@ -242,11 +243,13 @@ def run_import(
 ) -> ImportReport:
     """Import (or, with ``dry_run``, only count) one file into ``options.contact_list``.
 
-    A file-level problem comes back as ``report.error`` with nothing written. ``on_commit(conn, progress)``
-    runs inside each batch's transaction (the job row update); ``after_commit`` after it. ``should_stop``
-    is polled between batches; stopping leaves ``report.cancelled`` set and every committed batch in place.
-    A dry run on the SQLite store applies the batches inside one transaction that is rolled back, so its
-    counts are exactly what the import would do, duplicates across batches included.
+    A file-level problem comes back as ``report.error`` with nothing written. ``on_commit(progress)`` runs
+    inside each batch's ``store.atomic()`` block (the job row update: on a transactional store its writes to
+    the store's database commit with the batch); ``after_commit`` after it. ``should_stop`` is polled
+    between batches; stopping leaves ``report.cancelled`` set and every committed batch in place. A dry run
+    on a transactional store applies the batches inside one ``atomic()`` block that is rolled back, so its
+    counts are exactly what the import would do, duplicates across batches included; any other store gets
+    ``dry_run=True`` on each call.
     """
     name = file_name or Path(path).name
     resume = resume or ResumePoint()
@@ -274,14 +277,12 @@ def run_import(
         report.error = FileError(f"cannot read the file: {exc.strerror or exc}", file=name, line=0)
         return report
 
-    # Only the local SQLite store shares our database: its batches can carry the job's progress in their
-    # transaction, and a dry run can apply everything and roll back. Any other store (the ses backend, which
-    # talks to AWS) gets its own dry_run flag and per-batch calls.
-    from ..store.sqlite import SqliteContactStore
-
-    db = store.db if isinstance(store, SqliteContactStore) else None
-    store_dry_run = dry_run and db is None
-    outer: AbstractContextManager[Any] = db.write() if (dry_run and db is not None) else contextlib.nullcontext()
+    # A transactional store (the local one) carries the job's progress in its batches' transactions, and a
+    # dry run applies everything and rolls back. Any other store (the ses backend, which talks to AWS) gets
+    # its own dry_run flag and per-batch calls.
+    transactional = store.transactional
+    store_dry_run = dry_run and not transactional
+    outer: AbstractContextManager[object] = store.atomic() if (dry_run and transactional) else contextlib.nullcontext()
     seen = _SeenKeys(None if dry_run else seen_path)
     if resume.batches_done:
         seen.forget_after(resume.batches_done)
@@ -289,19 +290,17 @@ def run_import(
     policy = UpsertPolicy(resubscribe=options.resubscribe, merge_attributes=options.merge_attributes)
     counts = report.counts
     kept_rejects = report.rejects
-    if db is None:  # a remote store (the ses backend) knows the batch size that suits its API
-        batch_rows = getattr(store, "import_batch_rows", None) or batch_rows
+    batch_rows = store.bulk_batch_rows or batch_rows  # a remote store knows the batch size that suits its API
     batches = _batches(reader, resume.rows_done, batch_rows, resume.rows_done)
-    if db is None:
-        commit_rows = batch_rows  # a remote store applies each batch for good anyway
+    if not transactional:
+        commit_rows = batch_rows  # its writes are for good as they are made: record progress per batch
     batches_done = resume.batches_done
     rows_done = resume.rows_done
     rejects_bytes = resume.rejects_bytes
     reader_warnings_seen = 0
     # The open write transaction: several parsed batches go into one commit (fewer commits rewrite far fewer
     # B-tree pages: measured ~30% less CPU at 50k rows per commit than at 10k), while parsing stays batch-sized.
-    txn: AbstractContextManager[Any] | None = None
-    conn: Any = None
+    txn: AbstractContextManager[object] | None = None
     rows_in_txn = 0
     bytes_done = 0
 
@@ -324,7 +323,7 @@ def run_import(
             sha256=reader.scanned.sha256,
         )
         if on_commit is not None and not dry_run:
-            on_commit(conn, progress)
+            on_commit(progress)
         done, txn, rows_in_txn = txn, None, 0
         done.__exit__(None, None, None)
         if after_commit is not None:
@@ -341,8 +340,8 @@ def run_import(
                     report.cancelled = stopping
                     break
                 if txn is None:
-                    txn = db.write() if db is not None else contextlib.nullcontext()
-                    conn = txn.__enter__()
+                    txn = store.atomic()
+                    txn.__enter__()
                     seen.begin()
                 counts["rejected"] += len(batch.rejects)
                 if batch.rejects:
@@ -362,15 +361,13 @@ def run_import(
                         results = store.upsert_contacts(
                             options.contact_list, batch.items, policy, dry_run=store_dry_run
                         )
-                    _tally(results, counts)
-                    rejects_bytes = _store_failures(
-                        store, batch.items, results, counts, kept_rejects, rejects_file, rejects_bytes
-                    )
+                    if _tally(results, counts):
+                        rejects_bytes = _refused(batch.items, results, kept_rejects, rejects_file, rejects_bytes)
                 rows_in_txn += batch.rows_done - rows_done
                 rows_done, bytes_done = batch.rows_done, batch.bytes_done
                 if rows_in_txn >= commit_rows:
                     commit()
-            if dry_run and db is not None:
+            if dry_run and transactional:
                 raise _Rollback
     except BaseException as exc:
         if txn is not None:  # the batches since the last commit are undone, keys included
@@ -397,40 +394,44 @@ def run_import(
     return report
 
 
-def _store_failures(
-    store: Any,
+def _refused(
     items: list[Any],
-    results: list[Any],
-    counts: dict[str, int],
+    results: list[RowResult],
     kept: list[Reject],
     rejects_file: _RejectsFile | None,
     rejects_bytes: int,
 ) -> int:
-    """Rows the store could not apply after all (the ses backend's import job refuses some): rejects, not
-    created/updated. Their line is not known at this point (0). Returns the rejects file's new length."""
-    take = getattr(store, "take_failures", None)
-    failures = take() if take is not None else []
-    for index, reason in failures:
-        counts[results[index].outcome.value] -= 1
-        counts["rejected"] += 1
-        item = items[index]
-        reject = Reject(0, str(getattr(item, "email", item)), "", f"SES import job: {reason}")
-        if len(kept) < KEEP_REJECTS:
-            kept.append(reject)
-        if rejects_file is not None:
-            rejects_file.write([reject])
-    return rejects_file.flush() if (failures and rejects_file is not None) else rejects_bytes
+    """Rows the store refused after all (the ses backend's import job refuses some) go to the rejects, with
+    the store's reason. Their line is not known at this point (0). Returns the rejects file's new length."""
+    rejects = [
+        Reject(0, item.email if isinstance(item, ContactPatch) else str(item), "", result.reason or "refused")
+        for item, result in zip(items, results, strict=True)
+        if result.outcome is Outcome.REFUSED
+    ]
+    if len(kept) < KEEP_REJECTS:
+        kept.extend(rejects[: KEEP_REJECTS - len(kept)])
+    if rejects_file is None:
+        return rejects_bytes
+    rejects_file.write(rejects)
+    return rejects_file.flush()
 
 
-def _tally(results: list[Any], counts: dict[str, int]) -> None:
-    """Count outcomes. The store shares one RowResult per outcome, so count distinct objects first (C-speed
-    ``Counter`` over ids) and read each one's fields once, rather than a million enum lookups."""
+def _tally(results: list[RowResult], counts: dict[str, int]) -> int:
+    """Count outcomes (a refused row counts as rejected); return how many rows were refused. The store shares
+    one RowResult per outcome, so count distinct objects first (C-speed ``Counter`` over ids) and read each
+    one's fields once, rather than a million enum lookups."""
     by_id = dict(zip(map(id, results), results, strict=True))
+    refused = 0
     for result_id, n in Counter(map(id, results)).items():
         result = by_id[result_id]
-        counts[result.outcome.value] += n
+        if result.outcome is Outcome.REFUSED:
+            counts["rejected"] += n
+            refused += n
+        else:
+            counts[result.outcome.value] += n
         if result.kept_unsubscribed:
             counts["kept_unsubscribed"] += n
+    return refused
 
 
 def iter_rejects(path: Path) -> Iterator[Reject]:

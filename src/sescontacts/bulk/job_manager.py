@@ -475,27 +475,26 @@ class JobManager:
             )
         job_id = job.id
 
-        def on_commit(conn: sqlite3.Connection | None, p: Progress) -> None:
-            if conn is None:  # a store outside our database (ses backend): record progress on its own
-                with self.db.write() as own:
-                    on_commit(own, p)
-                return
-            conn.execute(
-                "UPDATE bulk_jobs SET rows_done = ?, bytes_done = ?, batches_done = ?, counts = ?, warnings = ?, "
-                "rejects_bytes = ?, format = ?, sha256 = ?, bytes_total = ? WHERE id = ?",
-                (
-                    p.rows_done,
-                    p.bytes_done,
-                    p.batches_done,
-                    orjson.dumps(p.counts).decode(),
-                    orjson.dumps(p.warnings).decode(),
-                    p.rejects_bytes,
-                    p.format,
-                    p.sha256,
-                    p.bytes_total,
-                    job_id,
-                ),
-            )
+        def on_commit(p: Progress) -> None:
+            # Inside the batch's store.atomic(): on a transactional store (the local one, on this database) this
+            # write joins the batch's transaction; on the ses backend it commits on its own, after the batch.
+            with self.db.write() as conn:
+                conn.execute(
+                    "UPDATE bulk_jobs SET rows_done = ?, bytes_done = ?, batches_done = ?, counts = ?, warnings = ?, "
+                    "rejects_bytes = ?, format = ?, sha256 = ?, bytes_total = ? WHERE id = ?",
+                    (
+                        p.rows_done,
+                        p.bytes_done,
+                        p.batches_done,
+                        orjson.dumps(p.counts).decode(),
+                        orjson.dumps(p.warnings).decode(),
+                        p.rejects_bytes,
+                        p.format,
+                        p.sha256,
+                        p.bytes_total,
+                        job_id,
+                    ),
+                )
 
         def after_commit(p: Progress) -> None:
             if progress is not None:

@@ -2,13 +2,21 @@
 
 Two implementations: ``SqliteContactStore`` (the local backend, and the ses backend's mirror) and the ses
 backend on boto3. Methods are synchronous; async surfaces call them in a worker thread, one call per hop.
-Errors are those of :mod:`sescontacts.errors`, carrying SES's codes and messages.
+Errors are those of :mod:`sescontacts.errors`, carrying SES's codes and messages (a missing list is
+``ListNotFound``, a missing contact on an existing list ``NotFound``).
+
+What a surface needs beyond single calls is part of the Protocol too, typed, so no surface asks which class
+it holds: ``atomic()`` and ``transactional`` (a bulk batch and the job's progress committed together),
+``bulk_batch_rows`` (the batch size that suits the backend), ``export_rows`` (rows the backend renders
+itself, or None). A store that keeps a mirror synced in the background also implements :class:`SyncedStore`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from ..model import (
     Contact,
@@ -23,8 +31,25 @@ from ..model import (
     UpsertPolicy,
 )
 
+if TYPE_CHECKING:
+    from .sync import SyncStatus
+
 DEFAULT_PAGE_SIZE = 1000
 MAX_PAGE_SIZE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRows:
+    """Contacts rendered by the backend itself for an export, read in one consistent snapshot.
+
+    ``chunks`` gives lists of rows in the query's order. CSV: one text cell per column, in the export's
+    column order (address, ``true``/``false``, AttributesData or empty, then one cell per topic of
+    ``contact_list`` in order, empty when the contact made no choice). JSON: a 1-tuple holding one finished
+    line of SES's import format (no newline).
+    """
+
+    contact_list: ContactList
+    chunks: Iterator[list[tuple[str, ...]]]
 
 
 @runtime_checkable
@@ -96,10 +121,62 @@ class ContactStore(Protocol):
         """Apply import rows in one transaction; one result per patch, in order (last row wins)."""
         ...
 
-    def delete_contacts(self, list_name: str, emails: Sequence[str], *, dry_run: bool = False) -> list[RowResult]: ...
+    def delete_contacts(self, list_name: str, emails: Sequence[str], *, dry_run: bool = False) -> list[RowResult]:
+        """One result per address, in order: DELETED, NOT_FOUND (also for an address met earlier in the
+        batch), or REFUSED with the backend's reason."""
+        ...
+
+    @property
+    def bulk_batch_rows(self) -> int | None:
+        """Rows per bulk batch that suit this backend (the ses backend: what one import job or a minute of
+        paced calls takes), or None to let the caller choose."""
+        ...
+
+    # Transactions
+    @property
+    def transactional(self) -> bool:
+        """Whether :meth:`atomic` is one transaction. True: the store's writes inside it and the writes made on
+        this thread to the same :class:`~sescontacts.db.Database` (its ``write()`` joins the open one) commit
+        together when the block ends, or roll back together when it raises; so a caller can record its
+        progress in the batch's own commit, and a dry run can apply everything and roll back. False: the
+        store commits each write where it lands as it goes (SES), :meth:`atomic` groups nothing, a caller
+        commits its own records after each call, and a dry run passes ``dry_run=True`` to every call."""
+        ...
+
+    def atomic(self) -> AbstractContextManager[None]:
+        """The block's writes as one transaction (see :attr:`transactional`). Nested use joins the outer one."""
+        ...
+
+    # Export
+    def export_rows(
+        self, list_name: str, query: ContactQuery, fmt: Literal["csv", "json"], *, neutralise: str = ""
+    ) -> AbstractContextManager[ExportRows | None]:
+        """The backend's own fast rendering of an export (see :class:`ExportRows`), held in one snapshot
+        until the block ends; None when it has none, and the caller pages through :meth:`list_contacts`.
+
+        CSV cells that are the users' text (address, AttributesData) and start with a character of
+        ``neutralise``, or with one or more ``'`` then one of them, get one leading ``'`` (the spreadsheet
+        formula guard of :func:`sescontacts.bulk.formats.encode_cell`, applied where the rows are made).
+        """
+        ...
 
     def close(self) -> None: ...
 
 
-def tags_dict(tags: Mapping[str, str] | Sequence[tuple[str, str]]) -> dict[str, str]:
-    return dict(tags.items()) if isinstance(tags, Mapping) else dict(tags)
+@runtime_checkable
+class SyncedStore(ContactStore, Protocol):
+    """A store that answers reads from a local mirror of a remote source, kept up to date in the background
+    (the ses backend). Surfaces ask ``isinstance(store, SyncedStore)`` to start the sync with the server and
+    to say how fresh the mirror is."""
+
+    def sync_status(self) -> SyncStatus | None:
+        """When the mirror was last synced and what a running sync is doing; None before any sync."""
+        ...
+
+    def start_sync(self) -> None:
+        """Start the scheduled background sync (nothing when none is scheduled)."""
+        ...
+
+    def stop_sync(self) -> None:
+        """Stop the background sync, waiting for a running pass to end."""
+        ...

@@ -19,7 +19,7 @@ import datetime as dt
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
@@ -48,14 +48,14 @@ from ..validation import (
     check_topics,
 )
 from ..validation import email_key as key_of
-from .base import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from .base import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ExportRows
 from .pacer import BOTO_CONFIG, Pacer, shared_pacer
 from .sqlite import SqliteContactStore
 
 if TYPE_CHECKING:
     from ..db import Database
     from ..settings import Settings
-    from .sync import MirrorSync
+    from .sync import MirrorSync, SyncStatus
 
 LOCAL_ACCOUNT_ID = "000000000000"
 # SES's ListContacts page size is undocumented; 1000 is what users page with (aws-sdk-js#3570).
@@ -90,6 +90,9 @@ def map_client_error(exc: ClientError) -> errors.SesContactsError:
     message = str(error.get("Message") or code or "SES returned an error.")
     status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 400)
     cls = _ERRORS.get(code)
+    if cls is errors.NotFound and message.startswith("List with name"):
+        # SES says NotFoundException for a missing list and a missing contact alike; only the message differs.
+        cls = errors.ListNotFound
     if cls is not None:
         return cls(message)
     mapped = errors.AuthError(message) if status == 403 else errors.SesContactsError(message)
@@ -192,6 +195,8 @@ class SesContactStore:
     """``ContactStore`` on SES v2 through boto3, reads that SES cannot serve answered by ``mirror``."""
 
     backend = "ses"
+    # Every write is committed on SES as it is made: there is no transaction to share with the caller.
+    transactional = False
 
     def __init__(
         self,
@@ -230,7 +235,6 @@ class SesContactStore:
         self.import_poll_interval = 2.0
         self.list_cache_seconds = 10.0
         self._list_fetched: dict[str, float] = {}
-        self._local = threading.local()  # per thread: the refused rows of the batch this thread just applied
 
     @classmethod
     def open(cls, settings: Settings, db: Database) -> SesContactStore:
@@ -305,16 +309,21 @@ class SesContactStore:
         return self.sync
 
     @property
-    def import_batch_rows(self) -> int:
+    def bulk_batch_rows(self) -> int:
         """Rows per bulk batch: one import job takes up to 100,000; row by row, small batches keep progress
         and resume fine-grained (a batch at 1 request/s takes about a minute)."""
         return IMPORT_JOB_ROWS if self.s3_import_location else PACED_BATCH_ROWS
 
-    def take_failures(self) -> list[tuple[int, str]]:
-        """Rows of the last bulk batch that SES's import job refused: (index in the batch, SES's reason)."""
-        failures: list[tuple[int, str]] = getattr(self._local, "failures", [])
-        self._local.failures = []
-        return failures
+    def atomic(self) -> contextlib.AbstractContextManager[None]:
+        """Nothing to group (see ``transactional``): each SES write, and its mirror row, is committed as made.
+        The mirror's write lock is not held across SES calls, which take a second each."""
+        return contextlib.nullcontext()
+
+    def export_rows(
+        self, list_name: str, query: ContactQuery, fmt: Literal["csv", "json"], *, neutralise: str = ""
+    ) -> contextlib.AbstractContextManager[ExportRows | None]:
+        """No rendering of its own: exports page through ``list_contacts`` (served by the mirror)."""
+        return contextlib.nullcontext()
 
     def _use_import_job(self, list_name: str, rows: int) -> bool:
         """An import job costs two walks of the list (a page per 1,000 contacts) and a few polls; row by row
@@ -332,9 +341,20 @@ class SesContactStore:
 
         return ImportJobRunner(self, poll_interval=self.import_poll_interval)
 
-    def sync_status(self) -> Any:
+    # -- SyncedStore: the mirror's background sync -----------------------------------------------------
+
+    def sync_status(self) -> SyncStatus | None:
         """When the mirror was last synced and what a running sync is doing (for the console)."""
         return self.sync.status() if self.sync is not None else None
+
+    def start_sync(self) -> None:
+        """Start the scheduled sync (``open`` schedules one; a store built otherwise has none)."""
+        if self.sync is not None:
+            self.sync.start()
+
+    def stop_sync(self) -> None:
+        if self.sync is not None:
+            self.sync.stop()
 
     # -- contact lists ---------------------------------------------------------------------------------
 
@@ -488,9 +508,9 @@ class SesContactStore:
     def _get_or_none(self, list_name: str, email: str) -> Contact | None:
         try:
             return self._get(list_name, email)
-        except errors.NotFound as exc:
-            if exc.message.startswith("List with name"):
-                raise
+        except errors.ListNotFound:
+            raise
+        except errors.NotFound:
             return None
 
     def _mirror_put(self, list_name: str, contacts: Sequence[Contact]) -> None:
@@ -595,12 +615,10 @@ class SesContactStore:
         Re-running a batch after a crash is safe: rows already applied come out UNCHANGED. With an S3 location
         and enough rows, the batch goes through one import job instead (:mod:`.importjob`).
         """
-        self._local.failures = []
         if not dry_run and self._use_import_job(list_name, len(patches)):
             runner = self._import_job_runner()
             results: list[RowResult] = runner.upsert(list_name, patches, policy)
-            self._local.failures = runner.failures
-            return results
+            return _refused(results, runner.failures)
         topics = sorted({t for p in patches for t in p.topic_preferences})
         self._check_topics(list_name, topics)
         current: dict[str, Contact | None] = {}
@@ -638,12 +656,10 @@ class SesContactStore:
             mark_pending(conn, list_name, [key_of(contact.email)], self._now())
 
     def delete_contacts(self, list_name: str, emails: Sequence[str], *, dry_run: bool = False) -> list[RowResult]:
-        self._local.failures = []
         if not dry_run and self._use_import_job(list_name, len(emails)):
             runner = self._import_job_runner()
             outcome: list[RowResult] = runner.delete(list_name, emails)
-            self._local.failures = runner.failures
-            return outcome
+            return _refused(outcome, runner.failures)
         results: list[RowResult] = []
         seen: set[str] = set()
         for email in emails:
@@ -659,13 +675,22 @@ class SesContactStore:
                 try:
                     self.call("delete_contact", ContactListName=list_name, EmailAddress=email)
                     found = True
-                except errors.NotFound as exc:
-                    if exc.message.startswith("List with name"):
-                        raise
+                except errors.ListNotFound:
+                    raise
+                except errors.NotFound:
                     found = False
                 self.mirror.mirror_remove(list_name, [email])
             results.append(RowResult(Outcome.DELETED if found else Outcome.NOT_FOUND))
         return results
+
+
+def _refused(results: list[RowResult], failures: Sequence[tuple[int, str]]) -> list[RowResult]:
+    """The rows an import job refused, as REFUSED outcomes with SES's reason in place of what they would
+    have done (the kept-unsubscribed mark stays: the contact was left unsubscribed either way)."""
+    for index, reason in failures:
+        kept = results[index].kept_unsubscribed
+        results[index] = RowResult(Outcome.REFUSED, kept_unsubscribed=kept, reason=f"SES import job: {reason}")
+    return results
 
 
 __all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "SesContactStore", "make_session", "map_client_error"]

@@ -6,7 +6,7 @@ import dataclasses
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,9 +24,12 @@ from ...model import (
     Outcome,
     UpsertPolicy,
 )
-from ...store.base import ContactStore
+from ...store.base import ContactStore, SyncedStore
 from .common import in_thread, is_htmx, list_name, redirect, render, render_partial, services
 from .filters import ContactsView
+
+if TYPE_CHECKING:
+    from ...store.sync import SyncStatus
 
 COUNT_CAP = 10_000
 BULK_BATCH = 1000
@@ -128,12 +131,35 @@ def load_overview(store: ContactStore, name: str, cache: dict[str, Any]) -> tupl
     return dataclasses.replace(cached[1], total=total, unsubscribed=unsubscribed), contact_list
 
 
+@dataclass(frozen=True)
+class MirrorState:
+    """What the overview says about a store that reads from a synced mirror (the ses backend)."""
+
+    status: SyncStatus | None
+    region: str
+
+
+def mirror_state(store: ContactStore) -> MirrorState | None:
+    """The mirror's freshness for a :class:`SyncedStore`; None for a store that has no mirror."""
+    if isinstance(store, SyncedStore):
+        return MirrorState(store.sync_status(), store.region)
+    return None
+
+
+def _overview_data(
+    store: ContactStore, name: str, cache: dict[str, Any]
+) -> tuple[ListStats, ContactList, MirrorState | None]:
+    """Everything the overview shows, in one thread hop (the sync status is a database read too)."""
+    stats, contact_list = load_overview(store, name, cache)
+    return stats, contact_list, mirror_state(store)
+
+
 async def overview(request: Request) -> Response:
     cache = request.app.state.stats_cache
-    stats, contact_list = await in_thread(load_overview, services(request).store, list_name(request), cache)
+    stats, contact_list, mirror = await in_thread(_overview_data, services(request).store, list_name(request), cache)
     if is_htmx(request):
-        return render_partial(request, "overview", stats, contact_list)
-    return render(request, "overview.html", stats=stats, contact_list=contact_list)
+        return render_partial(request, "overview", stats, contact_list, mirror)
+    return render(request, "overview.html", stats=stats, contact_list=contact_list, mirror=mirror)
 
 
 # -- bulk ----------------------------------------------------------------------------------------------
