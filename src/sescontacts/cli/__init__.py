@@ -11,17 +11,23 @@ from typing import Any
 import click
 
 from .. import __version__
+from ..errors import SesContactsError
 from . import bulk as bulk_commands
 from . import serve as serve_commands
 from . import ses as ses_commands
 from . import users as users_commands
-from .options import ConfigError, describe
+from .failures import ConfigError, command_failure
+from .options import describe
 
 
 class _Sescontacts(click.Group):
-    """The root group: a bad option value, from a flag or from the environment, is one line naming both
-    (``Error: --port / SESCONTACTS_PORT: 'abc' is not a valid integer.``), exit status 2, like every other
-    configuration error (cli/options.py), rather than click's usage text that names the flag only."""
+    """The root group, where every command's errors meet (cli/failures.py has the rule):
+
+    - a bad option value, from a flag or from the environment, is one line naming both
+      (``Error: --port / SESCONTACTS_PORT: 'abc' is not a valid integer.``), exit status 2, like every other
+      configuration error, rather than click's usage text that names the flag only;
+    - an error of the product's tree that a command did not handle is one line and the status the rule gives.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -30,6 +36,8 @@ class _Sescontacts(click.Group):
             if not isinstance(exc.param, click.Option) or isinstance(exc, click.MissingParameter):
                 raise
             raise ConfigError(f"{describe(exc.param)}: {exc.message}") from None
+        except SesContactsError as exc:
+            raise command_failure(exc, ctx.invoked_subcommand) from None
 
 
 @click.group(cls=_Sescontacts, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

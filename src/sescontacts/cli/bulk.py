@@ -4,7 +4,8 @@ The CLI runs its import job in its own process (the job is created owned by it, 
 same data directory never takes it) and works next to a running server: the database is in WAL mode and
 writers wait on a busy timeout. Exit status of ``import``: 0 every row applied; 1 the file was read to the
 end with rejected rows, however many; 2 a usage, configuration or file-level error (nothing written), or a job
-that failed.
+that failed; 130 interrupted (cli/failures.py has the rule for every command). Errors are raised, as
+``ReportedError`` (``error: ...``) or left to the ``sescontacts`` group, which says them in one place.
 """
 
 from __future__ import annotations
@@ -22,10 +23,17 @@ from typing import IO, Any
 import click
 
 from ..private_files import make_private_dir, open_private, replacing
-from .options import ConfigError, WholeNumber, data_options, open_services, ses_failure, setting, settings_from
+from .failures import (
+    EXIT_INTERRUPTED,
+    EXIT_NOTHING_DONE,
+    EXIT_OK,
+    EXIT_REFUSED,
+    ConfigError,
+    ReportedError,
+    talking_to_ses,
+)
+from .options import WholeNumber, data_options, open_services, setting, settings_from
 from .ses import backend_options
-
-EXIT_OK, EXIT_REJECTS, EXIT_NOTHING = 0, 1, 2
 
 
 def register(main: click.Group) -> None:
@@ -35,19 +43,19 @@ def register(main: click.Group) -> None:
 
 
 def _open(options: dict[str, Any]) -> Any:
-    from ..errors import SesContactsError
-
     services = open_services(settings_from(**options))
     try:
-        services.ensure_default_list()
-    except SesContactsError as exc:  # the ses backend could not reach SES
+        with talking_to_ses():  # the ses backend could not reach SES
+            services.ensure_default_list()
+    except ConfigError:
         services.close()
-        raise ses_failure(exc) from None
+        raise
     return services
 
 
 def _resolve_list(services: Any, requested: str, explicit: bool) -> str:
-    """The configured list, or - when it does not exist and none was asked for by name - the only one."""
+    """The configured list, or - when it does not exist and none was asked for by name - the only one. An
+    unknown list is NotFound, which the ``sescontacts`` group says as a file-level error (exit status 2)."""
     from ..errors import NotFound
 
     try:
@@ -120,8 +128,8 @@ def _exit_status(state: str, counts: dict[str, int]) -> int:
     """A job that did not complete applied nothing we can vouch for: 2. Completed is 0, or 1 with rejected
     rows, however many (``ImportReport.exit_status`` says the same for a dry run)."""
     if state != "completed":
-        return EXIT_NOTHING
-    return EXIT_REJECTS if counts.get("rejected") else EXIT_OK
+        return EXIT_NOTHING_DONE
+    return EXIT_REFUSED if counts.get("rejected") else EXIT_OK
 
 
 @click.command("import")
@@ -159,25 +167,19 @@ def import_command(file: str, **options: Any) -> None:
     """Import a CSV or JSON file of contacts (FILE or - for standard input) into a contact list."""
     from ..bulk.importer import run_import
     from ..bulk.job_manager import ImportOptions
-    from ..errors import SesContactsError
 
     _check_output(options["rejects_out"], "rejects_out")
     services = _open(options)
     spooled: Path | None = None
     try:
-        try:
-            list_name = _resolve_list(services, options["contact_list"], _explicit("contact_list"))
-        except SesContactsError as exc:
-            click.echo(f"error: {exc.message}", err=True)
-            sys.exit(EXIT_NOTHING)
+        list_name = _resolve_list(services, options["contact_list"], _explicit("contact_list"))
         if file == "-":
             spooled = _spool_stdin(services.settings.data_dir)
             path, name = spooled, "<stdin>"
         else:
             path, name = Path(file), file
             if not path.is_file():
-                click.echo(f"error: {file}: no such file", err=True)
-                sys.exit(EXIT_NOTHING)
+                raise ReportedError(f"{file}: no such file")
         import_options = ImportOptions(
             contact_list=list_name,
             action=options["action"],
@@ -196,8 +198,7 @@ def import_command(file: str, **options: Any) -> None:
             for warning in report.warnings:
                 click.echo(f"warning: {name}: {warning}", err=True)
             if report.error is not None:
-                click.echo(f"error: {report.error}", err=True)
-                sys.exit(EXIT_NOTHING)
+                raise ReportedError(str(report.error))
             click.echo("dry run, nothing written: " + _summary(report.counts, report.rows, None))
             _print_rejects(report.rejects, report.counts.get("rejected", 0), options["rejects_out"])
             sys.exit(report.exit_status)
@@ -210,15 +211,14 @@ def import_command(file: str, **options: Any) -> None:
             services.jobs.mark_interrupted(job.id)
             spooled = None  # keep the input: the job can resume from it
             click.echo(f"interrupted; resume with: sescontacts jobs resume {job.id}", err=True)
-            sys.exit(130)
+            sys.exit(EXIT_INTERRUPTED)
         progress.done()
         for warning in job.warnings:
             click.echo(f"warning: {name}: {warning}", err=True)
         if job.state != "completed":
-            click.echo(f"error: {job.error or job.state}", err=True)
             if job.state == "interrupted":
                 spooled = None
-            sys.exit(EXIT_NOTHING)
+            raise ReportedError(job.error or job.state)
         click.echo(f"imported into {list_name}: " + _summary(job.counts, job.rows_done, time.monotonic() - started))
         if job.rejects_path is not None and options["rejects_out"] is not None:
             with (
@@ -292,7 +292,6 @@ def _print_rejects(rejects: list[Any], total: int, where: Path | None) -> None:
 def export_command(**options: Any) -> None:
     """Write a contact list in the import formats (CSV, or SES's JSON Lines), so it re-imports as it is."""
     from ..bulk.exporter import export
-    from ..errors import SesContactsError
     from ..model import OPT_IN, ContactQuery, TopicFilter
 
     output: str = options["output"]
@@ -307,17 +306,13 @@ def export_command(**options: Any) -> None:
         _check_output(Path(output), "output")
     services = _open(options)
     try:
-        try:
-            list_name = _resolve_list(services, options["contact_list"], _explicit("contact_list"))
-            if output == "-":
-                count = export(services.store, list_name, query, fmt, sys.stdout.buffer)
-                sys.stdout.flush()
-            else:
-                with _output(Path(output)) as partial, open_private(partial, new=False) as out:
-                    count = export(services.store, list_name, query, fmt, out)
-        except SesContactsError as exc:
-            click.echo(f"error: {exc.message}", err=True)
-            sys.exit(EXIT_NOTHING)
+        list_name = _resolve_list(services, options["contact_list"], _explicit("contact_list"))
+        if output == "-":
+            count = export(services.store, list_name, query, fmt, sys.stdout.buffer)
+            sys.stdout.flush()
+        else:
+            with _output(Path(output)) as partial, open_private(partial, new=False) as out:
+                count = export(services.store, list_name, query, fmt, out)
         if output != "-":
             click.echo(f"exported {count:,} contacts from {list_name} to {output}", err=True)
     finally:
@@ -364,19 +359,13 @@ def _job_services(ctx: click.Context) -> Any:
 @click.pass_context
 def jobs_resume(ctx: click.Context, job_id: str) -> None:
     """Continue an interrupted (or failed, or cancelled) job from its last committed row, here."""
-    from ..errors import SesContactsError
-
     services = _job_services(ctx)
     try:
         services.jobs.recover()
-        try:
-            job = services.jobs.resume(job_id, run_here=True)
-        except SesContactsError as exc:
-            click.echo(f"error: {exc.message}", err=True)
-            sys.exit(EXIT_NOTHING)
+        job = services.jobs.resume(job_id, run_here=True)
         if job.state == "running":
             click.echo(f"job {job_id} is running in another process ({job.owner})", err=True)
-            sys.exit(EXIT_NOTHING)
+            sys.exit(EXIT_NOTHING_DONE)
         if job.state == "completed":
             click.echo(f"job {job_id} is already completed: {_summary(job.counts, job.rows_done, None)}")
             sys.exit(_exit_status(job.state, job.counts))
@@ -387,11 +376,10 @@ def jobs_resume(ctx: click.Context, job_id: str) -> None:
             progress.done()
             services.jobs.mark_interrupted(job_id)
             click.echo(f"interrupted; resume with: sescontacts jobs resume {job_id}", err=True)
-            sys.exit(130)
+            sys.exit(EXIT_INTERRUPTED)
         progress.done()
         if job.state != "completed":
-            click.echo(f"error: {job.error or job.state}", err=True)
-            sys.exit(EXIT_NOTHING)
+            raise ReportedError(job.error or job.state)
         click.echo(f"job {job_id} completed: " + _summary(job.counts, job.rows_done, None))
         sys.exit(_exit_status(job.state, job.counts))
     finally:
@@ -403,15 +391,9 @@ def jobs_resume(ctx: click.Context, job_id: str) -> None:
 @click.pass_context
 def jobs_cancel(ctx: click.Context, job_id: str) -> None:
     """Cancel a queued job, or stop a running one after its current batch (committed rows stay)."""
-    from ..errors import SesContactsError
-
     services = _job_services(ctx)
     try:
-        try:
-            job = services.jobs.cancel(job_id)
-        except SesContactsError as exc:
-            click.echo(f"error: {exc.message}", err=True)
-            sys.exit(EXIT_NOTHING)
+        job = services.jobs.cancel(job_id)
         if job.state == "running":
             click.echo(f"job {job_id}: cancel requested; it stops after its current batch")
         else:

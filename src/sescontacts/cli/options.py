@@ -7,7 +7,7 @@ A configuration error is one line on stderr naming the setting the way a user fi
 environment variable) and what it accepts, exit status 2, never a traceback. Values are checked where the
 option is declared (``checked`` callbacks and click's range types raise ``click.BadParameter``, which the
 ``sescontacts`` group turns into that line); what can only be found out later (a data directory we cannot
-write to, a port in use) raises :class:`ConfigError`, which click prints the same way.
+write to, a port in use) raises ``failures.ConfigError``, which click prints the same way.
 """
 
 from __future__ import annotations
@@ -24,17 +24,12 @@ from urllib.parse import urlsplit
 import click
 
 from ..settings import DEFAULT_DATA_DIR, DEFAULT_LIST, DEFAULT_REGION, Settings
+from .failures import ConfigError, talking_to_ses
 
 if TYPE_CHECKING:
     from ..services import Services
 
 F = Callable[..., Any]
-
-
-class ConfigError(click.ClickException):
-    """A setting that cannot work: printed as one ``Error: ...`` line, exit status 2 like a usage error."""
-
-    exit_code = 2
 
 
 def describe(param: click.Parameter) -> str:
@@ -268,17 +263,9 @@ def data_dir_errors(data_dir: Path) -> Iterator[None]:
         raise ConfigError(f"{setting('data_dir')}: cannot open {exc.filename or data_dir}: {exc.strerror}") from None
 
 
-def ses_failure(exc: Any) -> ConfigError:
-    """SES refused us or could not be reached (credentials, region, role, network): one line, and the command
-    that finds out which."""
-    hint = "" if "doctor" in exc.message else " (`sescontacts doctor` checks the connection to SES)"
-    return ConfigError(f"{exc.message}{hint}")
-
-
 def open_services(settings: Settings) -> Services:
     """``Services.open`` for a command: the data directory prepared, and what stops it from opening (an
     unreadable database, AWS settings that cannot work on the ses backend) said in one line."""
-    from ..errors import SesContactsError
     from ..services import Services
 
     prepare_data_dir(settings.data_dir)
@@ -288,10 +275,9 @@ def open_services(settings: Settings) -> Services:
 
         aws_errors = (BotoCoreError,)
     try:
-        with data_dir_errors(settings.data_dir):
+        # talking_to_ses: the ses backend found no AWS credentials, or no role to assume.
+        with data_dir_errors(settings.data_dir), talking_to_ses():
             return Services.open(settings)
-    except SesContactsError as exc:  # the ses backend: no AWS credentials, no role to assume
-        raise ses_failure(exc) from None
     except aws_errors as exc:
         from botocore.exceptions import ProfileNotFound
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
+from .failures import ConfigError, talking_to_ses
 from .options import (
-    ConfigError,
     Number,
     WholeNumber,
     data_dir_errors,
@@ -17,7 +17,6 @@ from .options import (
     data_options,
     open_services,
     prepare_data_dir,
-    ses_failure,
     setting,
     settings_from,
 )
@@ -102,7 +101,6 @@ def serve(**options: Any) -> None:
     import uvicorn
 
     from ..connections import ConnectionLimits, log_config, uvicorn_options
-    from ..errors import SesContactsError
     from ..server import build_app
 
     settings = settings_from(**options, max_upload_bytes=options["max_upload_mb"] * 1024 * 1024)
@@ -112,10 +110,11 @@ def serve(**options: Any) -> None:
     check_can_listen(settings.host, settings.port)
     services = open_services(settings)
     try:
-        created = services.ensure_default_list()
-    except SesContactsError as exc:  # the ses backend could not reach SES: say why, no traceback
+        with talking_to_ses():  # the ses backend could not reach SES: say why, no traceback
+            created = services.ensure_default_list()
+    except ConfigError:
         services.close()
-        raise ses_failure(exc) from None
+        raise
     for line in banner(services, list_created=created):
         click.echo(line)
     from .users import first_start_lines

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from .failures import EXIT_REFUSED, talking_to_ses
 from .options import (
     Number,
     WholeNumber,
@@ -23,7 +24,6 @@ from .options import (
     open_services,
     role_arn,
     s3_location,
-    ses_failure,
     settings_from,
     throttle,
 )
@@ -271,13 +271,13 @@ def doctor(yes: bool, **options: Any) -> None:
         credentials = session.get_credentials()
     except Exception as exc:
         check.fail(f"could not load AWS credentials: {exc}", "check --profile / AWS_PROFILE and ~/.aws/config")
-        raise SystemExit(1) from None
+        raise SystemExit(EXIT_REFUSED) from None
     if credentials is None:
         check.fail(
             "no AWS credentials found",
             "set AWS_PROFILE (or --profile), run `aws configure`, or run on a machine with an IAM role",
         )
-        raise SystemExit(1)
+        raise SystemExit(EXIT_REFUSED)
     check.ok(f"credentials found ({credentials.method})")
     if settings.role_arn:
         check.ok(f"assuming role {settings.role_arn}" + (" with an external id" if settings.external_id else ""))
@@ -312,7 +312,7 @@ def doctor(yes: bool, **options: Any) -> None:
             check.fail(f"SES refused the credentials or ses:ListContactLists: {exc.message}", _POLICY_HINT)
         else:
             check.fail(f"cannot reach SES in {settings.region}: {exc.message}", "check --region and your network")
-        raise SystemExit(1) from None
+        raise SystemExit(EXIT_REFUSED) from None
 
     if settings.contact_list in lists:
         check.ok(f"contact list {settings.contact_list!r} exists")
@@ -370,7 +370,7 @@ def doctor(yes: bool, **options: Any) -> None:
     click.echo("")
     if check.problems:
         click.echo(f"{check.problems} problem(s) found.")
-        raise SystemExit(1)
+        raise SystemExit(EXIT_REFUSED)
     click.echo("Everything sescontacts needs is in place.")
 
 
@@ -444,7 +444,6 @@ def _check_s3(check: Check, session: Any, settings: Any) -> None:
 @click.option("--full/--incremental", default=True, show_default=True, help="Full walk, or resume an interrupted one.")
 def sync(full: bool, **options: Any) -> None:
     """Bring the local mirror of the SES contact list up to date now, with progress."""
-    from ..errors import SesContactsError
     from ..store.sync import MirrorSync, SyncStatus
 
     settings = settings_from(**options, backend="ses")
@@ -462,12 +461,11 @@ def sync(full: bool, **options: Any) -> None:
     syncer: MirrorSync = store.sync
     syncer.on_progress = progress
     try:
-        for result in syncer.sync_all(full=full):
-            click.echo(
-                f"{result.list_name}: {result.seen:,} contacts, {result.fetched:,} fetched, "
-                f"{result.removed:,} removed, {result.calls:,} SES calls in {result.seconds:,.1f} s"
-            )
-    except SesContactsError as exc:  # no credentials, access denied, SES unreachable: one line, as import says
-        raise ses_failure(exc) from None
+        with talking_to_ses():  # no credentials, access denied, SES unreachable: one line, as import says
+            for result in syncer.sync_all(full=full):
+                click.echo(
+                    f"{result.list_name}: {result.seen:,} contacts, {result.fetched:,} fetched, "
+                    f"{result.removed:,} removed, {result.calls:,} SES calls in {result.seconds:,.1f} s"
+                )
     finally:
         services.close()
