@@ -61,13 +61,14 @@ def read_csv(
     delimiter = detect_delimiter(name, scanned.head)
     if scanned.odd_quotes:
         _find_unterminated_quote(path, name, delimiter)
-    reader = csv.reader(utf8_text(raw), delimiter=delimiter)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise FileError("the file is empty", file=name, line=1) from None
-    plan = _header_plan(header, name, options, columns)
-    yield from _rows(reader, plan, name, options, skip)
+    with utf8_text(raw) as text:
+        reader = csv.reader(text, delimiter=delimiter)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise FileError("the file is empty", file=name, line=1) from None
+        plan = _header_plan(header, name, options, columns)
+        yield from _rows(reader, plan, name, options, skip)
 
 
 def _header_plan(header: list[str], name: str, options: ReadOptions, columns: list[str]) -> _CsvPlan:
@@ -250,8 +251,8 @@ def _rows(reader: Any, plan: _CsvPlan, name: str, options: ReadOptions, skip: in
 def _find_unterminated_quote(path: Path, name: str, delimiter: str) -> None:
     """The file has an odd number of quote characters: find a quoted field that never ends, if any.
     (Stray quotes inside unquoted fields are legal in practice and also make the count odd.)"""
-    with open(path, "rb") as raw:
-        reader = csv.reader(utf8_text(raw), delimiter=delimiter, strict=True)
+    with open(path, "rb") as raw, utf8_text(raw) as text:
+        reader = csv.reader(text, delimiter=delimiter, strict=True)
         last = 0
         while True:
             try:

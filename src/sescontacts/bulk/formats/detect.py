@@ -12,6 +12,8 @@ import codecs
 import hashlib
 import io
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final
@@ -182,6 +184,15 @@ def detect_json_kind(name: str, head: bytes) -> str:
     return kind
 
 
-def utf8_text(raw: BinaryIO) -> io.TextIOWrapper:
-    """The file as text (``scan`` proved it is UTF-8); a BOM is skipped, line ends are the csv module's."""
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="", errors="strict")
+@contextmanager
+def utf8_text(raw: BinaryIO) -> Iterator[io.TextIOWrapper]:
+    """The file as text (``scan`` proved it is UTF-8): a BOM is skipped, line ends are the csv module's.
+
+    The wrapper is detached at the end, not closed: ``raw`` belongs to the caller. Left to the garbage
+    collector (a reader stopped early: a preview, a probe), it would close ``raw`` under its owner and warn.
+    """
+    text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="", errors="strict")
+    try:
+        yield text
+    finally:
+        text.detach()

@@ -51,7 +51,8 @@ def read_json(
     elif kind == "lines":
         yield from _lines(raw, options, warn, skip)
     else:
-        yield from _stream(utf8_text(raw), name, options, warn, skip)
+        with utf8_text(raw) as text:
+            yield from _stream(text, name, options, warn, skip)
 
 
 def _lines(raw: BinaryIO, options: ReadOptions, warn: Callable[[str], None], skip: int) -> Iterator[Record]:
