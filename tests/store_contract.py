@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import pytest
 
-from sescontacts.errors import AlreadyExists, BadRequest, LimitExceeded, NotFound, SesContactsError
+from sescontacts.errors import AlreadyExists, BadRequest, LimitExceeded, ListNotFound, NotFound, SesContactsError
 from sescontacts.model import (
     MISSING,
     OPT_IN,
@@ -40,7 +40,7 @@ from sescontacts.model import (
     TopicFilter,
     UpsertPolicy,
 )
-from sescontacts.store.base import ContactStore
+from sescontacts.store.base import ContactStore, SyncedStore
 
 #: What a backend may be unable to do. A backend lists what it can in its ``capabilities`` fixture.
 ALL_CAPABILITIES: frozenset[str] = frozenset(
@@ -133,6 +133,7 @@ def utc_day(timestamp: float) -> str:
 
 def test_implements_the_whole_interface(store: ContactStore) -> None:
     assert isinstance(store, ContactStore)  # every method of the protocol is there
+    assert isinstance(store, SyncedStore) == (store.backend == "ses")  # only the ses backend keeps a mirror
     assert store.backend in ("local", "ses")
     assert store.region and store.account_id
 
@@ -169,7 +170,7 @@ def test_missing_list_is_not_found_for_every_operation(store: ContactStore) -> N
         lambda: store.list_contacts("nosuch"),
     ]
     for operation in operations:
-        with pytest.raises(NotFound) as exc:
+        with pytest.raises(ListNotFound) as exc:  # a NotFound, told from a contact's by its type
             operation()
         assert exc.value.message == message
 
@@ -184,7 +185,7 @@ def test_missing_list_is_not_found_for_counts_and_bulk(store: ContactStore) -> N
         lambda: store.delete_contacts("nosuch", ["a@example.com"]),
     ]
     for operation in operations:
-        with pytest.raises(NotFound) as exc:
+        with pytest.raises(ListNotFound) as exc:
             operation()
         assert exc.value.message == "List with name: nosuch doesn't exist."
 
@@ -345,6 +346,7 @@ def test_missing_contact_is_not_found(store: ContactStore, list_name: str) -> No
         with pytest.raises(NotFound) as exc:
             operation(list_name, "nobody@example.com")
         assert exc.value.message == "nobody@example.com doesn't exist in List."
+        assert not isinstance(exc.value, ListNotFound)  # the list exists
     with pytest.raises(NotFound):
         store.update_contact(list_name, Contact("nobody@example.com"))
 
@@ -880,3 +882,35 @@ def test_errors_carry_ses_codes(store: ContactStore) -> None:
     with pytest.raises(SesContactsError) as exc:
         store.get_list("nosuch")
     assert (exc.value.code, exc.value.status) == ("NotFoundException", 404)
+
+
+@pytest.mark.needs("bulk")
+def test_atomic_commits_together_or_the_store_says_it_cannot(store: ContactStore, list_name: str) -> None:
+    """``transactional``: a block that raises leaves nothing; otherwise each write stood as it was made."""
+
+    class Stop(Exception):
+        pass
+
+    with pytest.raises(Stop), store.atomic():
+        store.upsert_contacts(list_name, [ContactPatch("atomic@example.com")], UpsertPolicy())
+        raise Stop
+    if store.transactional:
+        with pytest.raises(NotFound):
+            store.get_contact(list_name, "atomic@example.com")
+    else:
+        assert store.get_contact(list_name, "atomic@example.com").email == "atomic@example.com"
+
+
+def test_export_rows_match_the_paged_export(store: ContactStore, list_name: str) -> None:
+    """A backend's own export rendering (or none) writes exactly what paging through list_contacts writes."""
+    import io
+
+    from sescontacts.bulk.exporter import export, export_pages
+
+    add(store, list_name, "b@example.com", attributes_data='{"n": 1}')
+    add(store, list_name, "=a@example.com", unsubscribe_all=True)
+    for fmt in ("csv", "json"):
+        fast, paged = io.BytesIO(), io.BytesIO()
+        assert export(store, list_name, ContactQuery(), fmt, fast) == 2  # type: ignore[arg-type]
+        export_pages(store, list_name, ContactQuery(), fmt, paged)
+        assert fast.getvalue() == paged.getvalue()

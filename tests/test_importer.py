@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,18 @@ from sescontacts.bulk.importer import iter_rejects, run_import
 from sescontacts.bulk.report import ImportOptions, ImportReport, Reject
 from sescontacts.db import Database
 from sescontacts.errors import NotFound
-from sescontacts.model import MISSING, OPT_IN, OPT_OUT, Contact, ContactPatch, Topic, UpsertPolicy, apply_patch
+from sescontacts.model import (
+    MISSING,
+    OPT_IN,
+    OPT_OUT,
+    Contact,
+    ContactPatch,
+    Outcome,
+    RowResult,
+    Topic,
+    UpsertPolicy,
+    apply_patch,
+)
 from sescontacts.schema import PRODUCT_SCHEMA
 from sescontacts.store.sqlite import SqliteContactStore
 
@@ -330,3 +341,30 @@ def test_a_bad_first_line_of_json_lines_is_a_rejected_row_like_any_other(
     """The same line anywhere else is one rejected row; first, it made the whole file an error (nothing imported)."""
     report = imp(store, write(tmp_path, bad + '\n{"emailAddress":"ok@x.com"}\n', "in.json"))
     assert report.error is None and report.counts["rejected"] == 1 and report.counts["created"] == 1, report
+
+
+class _RefusingStore(SqliteContactStore):
+    """A store that refuses some rows after applying the rest (as an SES import job does)."""
+
+    def upsert_contacts(
+        self, list_name: str, patches: Sequence[ContactPatch], policy: UpsertPolicy, *, dry_run: bool = False
+    ) -> list[RowResult]:
+        results = super().upsert_contacts(list_name, patches, policy, dry_run=dry_run)
+        return [
+            RowResult(Outcome.REFUSED, reason="no thanks") if p.email.startswith("refuse") else r
+            for p, r in zip(patches, results, strict=True)
+        ]
+
+
+def test_rows_the_store_refused_are_rejects_with_its_reason(tmp_path: Path) -> None:
+    store = _RefusingStore(Database(tmp_path / "db" / "sescontacts.db", PRODUCT_SCHEMA), max_lists=None)
+    try:
+        store.create_list(LIST)
+        path = write(tmp_path, "emailAddress\nok@example.com\nrefuse-me@example.com\nfine@example.com\n")
+        rejects_path = tmp_path / "rejects.csv"
+        report = imp(store, path, rejects_path=rejects_path, batch_rows=2)
+        assert (report.counts["created"], report.counts["rejected"]) == (2, 1)
+        assert report.rejects == [Reject(0, "refuse-me@example.com", "", "no thanks")]
+        assert list(iter_rejects(rejects_path)) == report.rejects
+    finally:
+        store.close()
