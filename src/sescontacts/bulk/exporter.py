@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable
-from typing import BinaryIO, Literal
+from typing import IO, Literal
 
 from ..model import ContactQuery
 from ..store.base import ContactStore, ExportRows
@@ -27,7 +27,7 @@ def export(
     list_name: str,
     query: ContactQuery,
     fmt: Literal["csv", "json"],
-    out: BinaryIO,
+    out: IO[bytes],
 ) -> int:
     """Write the contacts ``query`` selects to ``out`` (binary); return how many were written."""
     if fmt not in ("csv", "json"):
@@ -38,7 +38,7 @@ def export(
     return export_pages(store, list_name, query, fmt, out)
 
 
-def export_pages(store: ContactStore, list_name: str, query: ContactQuery, fmt: str, out: BinaryIO) -> int:
+def export_pages(store: ContactStore, list_name: str, query: ContactQuery, fmt: str, out: IO[bytes]) -> int:
     """The export through ``list_contacts`` pages: what any store can do (and the reference the fast path is
     tested against)."""
     contact_list = store.get_list(list_name)
@@ -59,7 +59,7 @@ def export_pages(store: ContactStore, list_name: str, query: ContactQuery, fmt: 
     return count
 
 
-def _write_csv(rows: ExportRows, out: BinaryIO) -> int:
+def _write_csv(rows: ExportRows, out: IO[bytes]) -> int:
     """Cells arrive guarded against spreadsheet formulas (``neutralise``): they go to the csv module as they
     are. Only the header is ours to encode."""
     topics = rows.contact_list.topic_names
@@ -80,7 +80,7 @@ def _write_csv(rows: ExportRows, out: BinaryIO) -> int:
     return count
 
 
-def _write_json(rows: ExportRows, out: BinaryIO) -> int:
+def _write_json(rows: ExportRows, out: IO[bytes]) -> int:
     count = 0
     for chunk in rows.chunks:
         out.write(_lines(r[0] for r in chunk))

@@ -42,7 +42,8 @@ def tokens_match(expected: str, given: str | None) -> bool:
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
+    headers: list[tuple[bytes, bytes]] = scope.get("headers", [])  # ASGI: raw (name, value) pairs
+    for key, value in headers:
         if key == name:
             return value.decode("latin-1")
     return None
@@ -97,9 +98,10 @@ async def check_request(scope: Scope, receive: Receive, expected: str, *, stream
             raise CsrfError("The form is too large.", status=413)
         if not message.get("more_body", False):
             break
-    given = None
+    given: str | None = None
     if not in_header and content_type == b"application/x-www-form-urlencoded":
-        given = (parse_qs(body.decode("utf-8", "replace")).get(FIELD) or [None])[0]
+        values = parse_qs(body.decode("utf-8", "replace")).get(FIELD)
+        given = values[0] if values else None
     elif not in_header and multipart:
         first = _FirstPart(params.get(b"boundary", b""))
         first.feed(bytes(body))

@@ -58,7 +58,8 @@ def _cookie(scope: Scope) -> str | None:
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
+    headers: list[tuple[bytes, bytes]] = scope.get("headers", [])  # ASGI: raw (name, value) pairs
+    for key, value in headers:
         if key == name:
             return value.decode("latin-1")
     return None

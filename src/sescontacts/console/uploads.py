@@ -88,60 +88,52 @@ async def receive_upload(request: Request, data_dir: Path, max_bytes: int) -> Up
     upload_id = uuid.uuid4().hex
     folder = uploads_dir(data_dir) / upload_id
     make_private_dir(folder)
-    state: dict[str, object] = {"headers": {}, "field": b"", "value": b""}
     fields: dict[str, str] = {}
-    current: dict[str, object] = {}
-    result: dict[str, object] = {"size": 0, "name": None, "path": None}
-    handle: list[IO[bytes] | None] = [None]
+    read = _Reading()
 
     def on_part_begin() -> None:
-        state["headers"] = {}
-        current.clear()
+        read.headers = {}
+        read.part = _Part()
 
     def on_header_field(data: bytes, start: int, end: int) -> None:
-        state["field"] = bytes(state["field"]) + data[start:end]  # type: ignore[arg-type]
+        read.header_field += data[start:end]
 
     def on_header_value(data: bytes, start: int, end: int) -> None:
-        state["value"] = bytes(state["value"]) + data[start:end]  # type: ignore[arg-type]
+        read.header_value += data[start:end]
 
     def on_header_end() -> None:
-        headers: dict[bytes, bytes] = state["headers"]  # type: ignore[assignment]
-        headers[bytes(state["field"]).lower()] = bytes(state["value"])  # type: ignore[arg-type]
-        state["field"] = state["value"] = b""
+        read.headers[read.header_field.lower()] = read.header_value
+        read.header_field = read.header_value = b""
 
     def on_headers_finished() -> None:
-        headers: dict[bytes, bytes] = state["headers"]  # type: ignore[assignment]
-        _, options = parse_options_header(headers.get(b"content-disposition", b""))
-        name = options.get(b"name", b"").decode("utf-8", "replace")
-        current["name"] = name
+        _, options = parse_options_header(read.headers.get(b"content-disposition", b""))
+        read.part.name = options.get(b"name", b"").decode("utf-8", "replace")
         if b"filename" in options:
-            if handle[0] is not None:
+            if read.handle is not None:
                 raise UploadError("Send one file at a time.")
             file_name = safe_file_name(options[b"filename"].decode("utf-8", "replace"))
             path = folder / file_name
-            result["name"], result["path"] = file_name, path
-            handle[0] = open_private(path)
-            current["file"] = True
-        else:
-            current["value"] = b""
+            read.file_name, read.path = file_name, path
+            read.handle = open_private(path)
+            read.part.is_file = True
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
-        if current.get("file"):
-            size = int(result["size"]) + (end - start)  # type: ignore[call-overload]
+        if read.part.is_file:
+            size = read.size + (end - start)
             if size > max_bytes:
                 raise UploadError(_too_large(max_bytes, None), status=413)
-            result["size"] = size
-            assert handle[0] is not None
-            handle[0].write(data[start:end])
+            read.size = size
+            assert read.handle is not None
+            read.handle.write(data[start:end])
         else:
-            value = bytes(current["value"]) + data[start:end]  # type: ignore[arg-type]
+            value = read.part.value + data[start:end]
             if len(value) > MAX_FIELD_BYTES:
                 raise UploadError("A form field is too long.")
-            current["value"] = value
+            read.part.value = value
 
     def on_part_end() -> None:
-        if not current.get("file") and current.get("name"):
-            fields[str(current["name"])] = bytes(current["value"]).decode("utf-8", "replace")  # type: ignore[arg-type]
+        if not read.part.is_file and read.part.name:
+            fields[read.part.name] = read.part.value.decode("utf-8", "replace")
 
     parser = MultipartParser(
         params[b"boundary"],
@@ -160,17 +152,41 @@ async def receive_upload(request: Request, data_dir: Path, max_bytes: int) -> Up
             parser.write(chunk)
         parser.finalize()
     except UploadError:
-        _discard(handle[0], folder)
+        _discard(read.handle, folder)
         raise
     except Exception as exc:  # a malformed body from a broken client
-        _discard(handle[0], folder)
+        _discard(read.handle, folder)
         raise UploadError(f"The upload could not be read: {exc}") from None
-    if handle[0] is not None:
-        handle[0].close()
-    if result["path"] is None or not result["size"]:
+    if read.handle is not None:
+        read.handle.close()
+    if read.path is None or read.file_name is None or not read.size:
         _discard(None, folder)
         raise UploadError("Choose a CSV or JSON file to import.")
-    return Upload(upload_id, result["path"], str(result["name"]), int(result["size"]), fields)  # type: ignore[arg-type,call-overload]
+    return Upload(upload_id, read.path, read.file_name, read.size, fields)
+
+
+@dataclass
+class _Part:
+    """The part being read: its form name, whether it is the file, and a text field's bytes so far."""
+
+    name: str = ""
+    is_file: bool = False
+    value: bytes = b""
+
+
+@dataclass
+class _Reading:
+    """What the parser's callbacks share while one body streams: the header being read, the current part,
+    and the file (one per upload) as it is written."""
+
+    headers: dict[bytes, bytes] = field(default_factory=dict)
+    header_field: bytes = b""
+    header_value: bytes = b""
+    part: _Part = field(default_factory=_Part)
+    file_name: str | None = None
+    path: Path | None = None
+    handle: IO[bytes] | None = None
+    size: int = 0
 
 
 def _discard(handle: IO[bytes] | None, folder: Path) -> None:

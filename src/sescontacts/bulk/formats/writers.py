@@ -7,15 +7,20 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable
-from typing import Any, BinaryIO
+from typing import IO, TYPE_CHECKING
 
 import orjson
 
 from ...model import Contact
 from .fields import ATTRIBUTES, EMAIL, TOPIC_PREFERENCES, TOPIC_PREFIX, UNSUBSCRIBE_ALL, encode_cell
 
+if TYPE_CHECKING:
+    from _csv import Writer  # what csv.writer returns, as typeshed names it
 
-def csv_writers(out: Any) -> tuple[Any, Any]:
+    from _typeshed import SupportsWrite
+
+
+def csv_writers(out: SupportsWrite[str]) -> tuple[Writer, Writer]:
     """Our CSV dialect ("\\n" line ends, minimal quoting), and the same quoting every cell, for a row with a
     bare CR: Python's csv quotes a cell only for the characters of its own line terminator, and a CR it
     leaves unquoted ends the row for every reader (AttributesData from the SES API may hold one)."""
@@ -26,7 +31,7 @@ class SafeCsvWriter:
     """``csv.writer`` for the CSV files we write: every text cell through :func:`encode_cell`, and a row with
     a bare CR quoted (:func:`csv_writers`)."""
 
-    def __init__(self, out: Any) -> None:
+    def __init__(self, out: SupportsWrite[str]) -> None:
         self._minimal, self._quoted = csv_writers(out)
 
     def writerow(self, row: Iterable[object]) -> None:
@@ -45,7 +50,7 @@ class SafeCsvWriter:
 class CsvWriter:
     """The page's CSV: one ``topicPreferences.<Topic>`` column per topic of the list."""
 
-    def __init__(self, out: BinaryIO, topics: Iterable[str]) -> None:
+    def __init__(self, out: IO[bytes], topics: Iterable[str]) -> None:
         self.topics = list(topics)
         self._text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=False)
         self._writer = SafeCsvWriter(self._text)
@@ -68,7 +73,7 @@ class CsvWriter:
 class JsonLinesWriter:
     """SES's import format: one object per line, attributesData as a string holding the object."""
 
-    def __init__(self, out: BinaryIO) -> None:
+    def __init__(self, out: IO[bytes]) -> None:
         self.out = out
 
     def write_row(self, email: str, unsubscribe_all: bool, attributes: str | None, topics: dict[str, str]) -> None:

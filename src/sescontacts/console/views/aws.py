@@ -83,21 +83,21 @@ async def aws_page(request: Request) -> Response:
         if str(settings.data_dir) in ("sescontacts-data", "./sescontacts-data")
         else (f" --data-dir {shlex.quote(str(settings.data_dir))}")
     )
-    context = {
-        "region": svc.store.region,
-        "contact_list_name": list_name(request),
-        "endpoint": endpoint,
-        "backend": settings.backend,
-        "key_source": svc.access_key.source,
-        "access_key_id": svc.access_key.access_key_id if local else None,
-        "credentials_command": f'eval "$(sescontacts credentials{data_dir_flag})"',
-        "commands": commands(svc.store.region, list_name(request), endpoint, email),
-        "boto3": boto3_snippet(svc.store.region, list_name(request), endpoint),
-        "email": email,
-    }
-    if is_htmx(request):
-        return render(request, "aws_dialog.html", **context)
-    return render(request, "aws.html", **context)
+    template = "aws_dialog.html" if is_htmx(request) else "aws.html"
+    return render(
+        request,
+        template,
+        region=svc.store.region,
+        contact_list_name=list_name(request),
+        endpoint=endpoint,
+        backend=settings.backend,
+        key_source=svc.access_key.source,
+        access_key_id=svc.access_key.access_key_id if local else None,
+        credentials_command=f'eval "$(sescontacts credentials{data_dir_flag})"',
+        commands=commands(svc.store.region, list_name(request), endpoint, email),
+        boto3=boto3_snippet(svc.store.region, list_name(request), endpoint),
+        email=email,
+    )
 
 
 routes = [Route("/aws", aws_page, methods=["GET"], name="aws")]

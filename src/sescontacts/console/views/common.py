@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlencode
 
 from jinja2 import Environment
@@ -57,12 +57,14 @@ class FormErrors:
         return self.messages.get(name)
 
 
+# Starlette's app.state and the ASGI scope hold untyped values: these accessors name what app.py and the gate
+# put there.
 def services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
+    return cast(Services, request.app.state.services)
 
 
 def session(request: Request) -> Session:
-    return request.scope[SESSION_SCOPE_KEY]  # type: ignore[no-any-return]
+    return cast(Session, request.scope[SESSION_SCOPE_KEY])
 
 
 def user(request: Request) -> User | None:

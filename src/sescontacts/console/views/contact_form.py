@@ -7,7 +7,9 @@ is stored *now*. A key someone else added meanwhile (the SES API, an import) sur
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TypedDict, cast
 
 import orjson
 from starlette.datastructures import FormData
@@ -22,6 +24,15 @@ from ...validation import MAX_ATTRIBUTES_DEPTH, TOO_DEEP, attributes_problem, em
 from .common import FormErrors, in_thread, list_name, redirect, render, services
 
 EMPTY_ROWS = 3
+
+
+class OriginalState(TypedDict, total=False):
+    """The edit form's hidden ``original`` field as ``from_contact`` writes it: unsubscribe-all, topic
+    preferences, AttributesData text."""
+
+    u: bool
+    t: dict[str, str]
+    a: str | None
 
 
 @dataclass
@@ -88,7 +99,7 @@ class ContactForm:
             original=str(data.get("original", "")),
         )
 
-    def original_state(self) -> dict[str, object]:
+    def original_state(self) -> OriginalState:
         """The stored state the edit form was rendered from (``u``, ``t``, ``a`` as ``from_contact`` wrote
         them), or {} when the hidden field is anything else: it comes back from the browser, and a hand-made
         value (a deep array, a number for a topic) must not reach the merge."""
@@ -108,7 +119,7 @@ class ContactForm:
             or not (data is None or isinstance(data, str))
         ):
             return {}
-        return state
+        return cast(OriginalState, state)  # the checks above are OriginalState's shape
 
     def original_attributes_data(self) -> str | None:
         """The AttributesData text the edit form was rendered from."""
@@ -152,7 +163,9 @@ def _dump(attributes: dict[str, object] | None) -> str | None:
     return None if attributes is None else orjson.dumps(attributes).decode()
 
 
-def merge(original: dict[str, object], edited: dict[str, object], current: dict[str, object]) -> dict[str, object]:
+def merge(
+    original: Mapping[str, object], edited: Mapping[str, object], current: Mapping[str, object]
+) -> dict[str, object]:
     """Apply the form's changes (original → edited) to ``current``: removed keys go, changed keys win."""
     result = dict(current)
     for key in original:
@@ -255,7 +268,7 @@ def _save_edit(
     )
 
 
-def _keep_attributes(store: ContactStore, name: str, form: ContactForm, _: object) -> Contact:
+def _keep_attributes(store: ContactStore, name: str, form: ContactForm, _: dict[str, object] | None) -> Contact:
     """Save the other fields and leave the stored AttributesData exactly as it is now."""
     return _save_edit(store, name, form, None, keep_attributes=True)
 
@@ -265,6 +278,7 @@ async def update_contact(request: Request) -> Response:
     contact_list = await in_thread(store.get_list, name)
     form = ContactForm.from_post(await request.form(), contact_list)
     errors = FormErrors()
+    save: Callable[[ContactStore, str, ContactForm, dict[str, object] | None], Contact]
     if form.mode == "json" and form.raw_json.strip() == (form.original_attributes_data() or "").strip():
         # Untouched raw text is kept as it is, even text the console would not write (not an object).
         save = _keep_attributes

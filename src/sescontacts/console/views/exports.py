@@ -11,6 +11,7 @@ import re
 import time
 import uuid
 from pathlib import Path
+from typing import Literal
 
 from starlette.background import BackgroundTask
 from starlette.requests import Request
@@ -21,22 +22,22 @@ from ...private_files import make_private_dir, open_private
 from .common import in_thread, list_name, services
 from .filters import ContactsView
 
-FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/x-ndjson; charset=utf-8"}
+ExportFormat = Literal["csv", "json"]
+FORMATS: dict[ExportFormat, str] = {"csv": "text/csv; charset=utf-8", "json": "application/x-ndjson; charset=utf-8"}
 
 
-def _export(request: Request, view: ContactsView, fmt: str, path: Path) -> None:
+def _export(request: Request, view: ContactsView, fmt: ExportFormat, path: Path) -> None:
     from ...bulk.exporter import export
 
     store, name = services(request).store, list_name(request)
     query = view.query(store.get_list(name))
     with open_private(path) as out:
-        export(store, name, query, fmt, out)  # type: ignore[arg-type]
+        export(store, name, query, fmt, out)
 
 
 async def export_contacts(request: Request) -> Response:
     view = ContactsView.from_params(request.query_params)
-    fmt = request.query_params.get("format", "csv")
-    fmt = fmt if fmt in FORMATS else "csv"
+    fmt: ExportFormat = "json" if request.query_params.get("format", "csv") == "json" else "csv"
     folder = services(request).settings.data_dir / "exports"
     make_private_dir(folder)
     path = folder / f"{uuid.uuid4().hex}.{fmt}"

@@ -14,6 +14,7 @@ from ...model import OPT_IN, OPT_OUT, ContactList, ContactQuery, TopicFilter
 from .common import url_with
 
 SearchField = Literal["email", "domain", "attribute"]
+_SEARCH_FIELDS: dict[str, SearchField] = {"email": "email", "domain": "domain", "attribute": "attribute"}
 PAGE_SIZES = (25, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 50
 
@@ -39,7 +40,7 @@ class ContactsView:
             size = DEFAULT_PAGE_SIZE
         return cls(
             q=params.get("q", "").strip()[:500],
-            field=field if field in ("email", "domain", "attribute") else "email",  # type: ignore[arg-type]
+            field=_SEARCH_FIELDS.get(field, "email"),
             status=status if status in (OPT_IN, OPT_OUT) else "",
             topic=params.get("topic", "").strip()[:64],
             sort="updated" if sort == "updated" else "email",
