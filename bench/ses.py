@@ -30,9 +30,9 @@ from tests.support.server import run_server  # noqa: E402
 
 from sescontacts.db import Database  # noqa: E402 - the repo root must be importable first
 from sescontacts.model import Contact, ContactPatch, UpsertPolicy  # noqa: E402
-from sescontacts.store.pacer import Pacer  # noqa: E402
+from sescontacts.store.ses.pacer import Pacer  # noqa: E402
 from sescontacts.store.sqlite import SqliteContactStore  # noqa: E402
-from sescontacts.store.sync import MirrorSync  # noqa: E402
+from sescontacts.store.ses.sync import MirrorSync  # noqa: E402
 
 Report = Callable[[str], None]
 LIST = "contacts"

@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 
 from sescontacts.sesapi.throttle import TokenBucket
 from sescontacts.sesapi.throttle import parse_throttle as parse_server_throttle
-from sescontacts.store.pacer import BOTO_CONFIG, Pacer, parse_throttle, shared_pacer
+from sescontacts.store.ses.pacer import BOTO_CONFIG, Pacer, parse_throttle, shared_pacer
 
 
 class FakeClock:
@@ -157,7 +157,7 @@ def test_server_bucket_refuses_beyond_the_rate() -> None:
 
 def test_ses_errors_map_to_the_product_errors_with_ses_message() -> None:
     from sescontacts import errors
-    from sescontacts.store.ses import map_client_error
+    from sescontacts.store.ses.store import map_client_error
 
     def client_error(code: str, status: int, message: str = "msg") -> ClientError:
         return ClientError(

@@ -15,7 +15,7 @@ import pytest
 
 from sescontacts.errors import NotFound
 from sescontacts.model import Contact
-from sescontacts.store.pacer import Pacer
+from sescontacts.store.ses.pacer import Pacer
 from sescontacts.store.ses import SesContactStore
 from tests.store_contract import *  # noqa: F403 - the contract's tests run here
 from tests.store_contract import _skip_without_capability  # noqa: F401 - autouse fixture
@@ -240,7 +240,7 @@ import sys
 from pathlib import Path
 from sescontacts.bulk.job_manager import JobManager
 from sescontacts.bulk.report import ImportOptions
-from sescontacts.store.pacer import Pacer
+from sescontacts.store.ses.pacer import Pacer
 from tests.ses_support import ses_store
 db_path, url, moto_url, csv_path = Path(sys.argv[1]), sys.argv[2], sys.argv[3], Path(sys.argv[4])
 store = ses_store(db_path, url, pacer=Pacer(1000, 100), s3_import_location="s3://imports/uploads/",

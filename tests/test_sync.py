@@ -18,9 +18,9 @@ import boto3
 import pytest
 
 from sescontacts.model import Contact
-from sescontacts.store.pacer import Pacer
+from sescontacts.store.ses.pacer import Pacer
 from sescontacts.store.ses import SesContactStore
-from sescontacts.store.sync import MirrorSync
+from sescontacts.store.ses.sync import MirrorSync
 
 from .ses_support import clean_env, ses_store
 from .support.server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, RunningServer, run_server
@@ -219,8 +219,8 @@ KILL_SCRIPT = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from sescontacts.store.pacer import Pacer
-    from sescontacts.store.sync import MirrorSync
+    from sescontacts.store.ses.pacer import Pacer
+    from sescontacts.store.ses.sync import MirrorSync
     from tests.ses_support import ses_store
     store = ses_store(Path(sys.argv[1]), sys.argv[2], pacer=Pacer(150, 1))
     MirrorSync(store, page_size=20).sync("contacts", full=True)
@@ -278,7 +278,7 @@ IMPORT_KILL_SCRIPT = textwrap.dedent(
     from pathlib import Path
     from sescontacts.bulk.job_manager import JobManager
     from sescontacts.bulk.report import ImportOptions
-    from sescontacts.store.pacer import Pacer
+    from sescontacts.store.ses.pacer import Pacer
     from tests.ses_support import ses_store
     db_path, url, csv_path = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
     store = ses_store(db_path, url, pacer=Pacer(300, 1))
@@ -434,7 +434,7 @@ def test_console_overview_says_how_fresh_the_mirror_is(status: dict[str, Any] | 
     from sescontacts.console.app import make_jinja
     from sescontacts.console.views.contacts import MirrorState
     from sescontacts.model import ContactList, ListStats
-    from sescontacts.store.sync import SyncStatus
+    from sescontacts.store.ses.sync import SyncStatus
 
     sync = SyncStatus(LIST, **status) if status is not None else None
     module = (

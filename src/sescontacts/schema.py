@@ -15,7 +15,8 @@ from __future__ import annotations
 from .bulk import job_manager
 from .console import auth
 from .db import Migrations
-from .store import sqlite, sync_schema
+from .store import sqlite
+from .store.ses import sync_schema
 
 PRODUCT_SCHEMA: tuple[Migrations, ...] = (
     sqlite.MIGRATIONS,  # "contacts": lists, topics, contacts, daily additions (and the attributes SQL function)

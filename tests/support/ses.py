@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sescontacts.db import Database
 from sescontacts.schema import PRODUCT_SCHEMA
-from sescontacts.store.pacer import Pacer
+from sescontacts.store.ses.pacer import Pacer
 from sescontacts.store.ses import SesContactStore
 from sescontacts.store.sqlite import SqliteContactStore
 

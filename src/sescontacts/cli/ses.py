@@ -255,8 +255,8 @@ class Check:
 def doctor(yes: bool, **options: Any) -> None:
     """Check the connection to SES: credentials, region, the contact list and the permissions each feature needs."""
     from ..errors import AuthError, NotFound, SesContactsError
-    from ..store.pacer import BOTO_CONFIG, Pacer
-    from ..store.ses import make_session
+    from ..store.ses.pacer import BOTO_CONFIG, Pacer
+    from ..store.ses.store import make_session
 
     settings = settings_from(**options, backend="ses")
     check = Check()
@@ -289,7 +289,7 @@ def doctor(yes: bool, **options: Any) -> None:
 
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from ..store.ses import map_client_error
+    from ..store.ses.store import map_client_error
 
     def call(name: str, **params: Any) -> dict[str, Any]:
         try:
@@ -444,7 +444,7 @@ def _check_s3(check: Check, session: Any, settings: Any) -> None:
 @click.option("--full/--incremental", default=True, show_default=True, help="Full walk, or resume an interrupted one.")
 def sync(full: bool, **options: Any) -> None:
     """Bring the local mirror of the SES contact list up to date now, with progress."""
-    from ..store.sync import MirrorSync, SyncStatus
+    from ..store.ses.sync import MirrorSync, SyncStatus
 
     settings = settings_from(**options, backend="ses")
     services = open_services(settings)

@@ -32,7 +32,7 @@ from ..model import (
 )
 
 if TYPE_CHECKING:
-    from .sync import SyncStatus
+    from .ses.sync import SyncStatus
 
 DEFAULT_PAGE_SIZE = 1000
 MAX_PAGE_SIZE = 1000

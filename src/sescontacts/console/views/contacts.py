@@ -29,7 +29,7 @@ from .common import in_thread, is_htmx, list_name, redirect, render, render_part
 from .filters import ContactsView
 
 if TYPE_CHECKING:
-    from ...store.sync import SyncStatus
+    from ...store.ses.sync import SyncStatus
 
 COUNT_CAP = 10_000
 BULK_BATCH = 1000

@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .. import errors
-from ..model import Contact, ContactPatch, Outcome, RowResult, UpsertPolicy, apply_patch
-from ..validation import email_key
+from ... import errors
+from ...model import Contact, ContactPatch, Outcome, RowResult, UpsertPolicy, apply_patch
+from ...validation import email_key
 
 if TYPE_CHECKING:
-    from .ses import SesContactStore
+    from .store import SesContactStore
 
 FINAL_STATES = ("COMPLETED", "FAILED", "CANCELLED")
 

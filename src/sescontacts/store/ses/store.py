@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
-from .. import errors
-from ..model import (
+from ... import errors
+from ...model import (
     Contact,
     ContactList,
     ContactPatch,
@@ -38,7 +38,7 @@ from ..model import (
     UpsertPolicy,
     apply_patch,
 )
-from ..validation import (
+from ...validation import (
     check_attributes_data,
     check_description,
     check_email,
@@ -47,14 +47,14 @@ from ..validation import (
     check_tags,
     check_topics,
 )
-from ..validation import email_key as key_of
-from .base import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ExportRows
+from ...validation import email_key as key_of
+from ..base import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ExportRows
+from ..sqlite import SqliteContactStore
 from .pacer import BOTO_CONFIG, Pacer, shared_pacer
-from .sqlite import SqliteContactStore
 
 if TYPE_CHECKING:
-    from ..db import Database
-    from ..settings import Settings
+    from ...db import Database
+    from ...settings import Settings
     from .sync import MirrorSync, SyncStatus
 
 LOCAL_ACCOUNT_ID = "000000000000"
@@ -337,7 +337,7 @@ class SesContactStore:
         return 2 * rows > 2 * (listed // self.list_page_size + 1) + 10
 
     def _import_job_runner(self) -> Any:
-        from .importjob import ImportJobRunner
+        from .s3_import import ImportJobRunner
 
         return ImportJobRunner(self, poll_interval=self.import_poll_interval)
 

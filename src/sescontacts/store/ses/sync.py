@@ -36,13 +36,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BadRequest, InvalidNextToken, NotFound, SesContactsError
-from ..model import Contact, ContactQuery
-from ..validation import email_key
-from .ses import contact_from_ses, list_from_ses, timestamp
+from ...errors import BadRequest, InvalidNextToken, NotFound, SesContactsError
+from ...model import Contact, ContactQuery
+from ...validation import email_key
+from .store import contact_from_ses, list_from_ses, timestamp
 
 if TYPE_CHECKING:
-    from .ses import SesContactStore
+    from .store import SesContactStore
 
 _ALL = ContactQuery()
 SYNC_SHARE_FACTOR = 3.0  # wait at least 3x the last walk's duration: syncing uses <= 25% of the request rate

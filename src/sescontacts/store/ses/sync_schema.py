@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from ..db import Migrations, run_script
+from ...db import Migrations, run_script
 
 
 def _schema_v1(conn: sqlite3.Connection) -> None:
