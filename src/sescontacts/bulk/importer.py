@@ -26,7 +26,7 @@ import os
 import sqlite3
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -201,7 +201,7 @@ class _TextSink:
         return int(self.raw.write(text.encode("utf-8")))
 
 
-def _batches(reader: Any, skip: int, batch_rows: int, start_rows: int) -> Iterator[_Batch]:
+def _batches(reader: Any, skip: int, batch_rows: int, start_rows: int) -> Generator[_Batch, None, None]:
     """Records grouped in batches of ``batch_rows`` (accepted and rejected rows both count)."""
     items: list[Any] = []
     keys: list[str] = []

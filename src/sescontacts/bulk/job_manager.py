@@ -510,8 +510,9 @@ class JobManager:
 
         state: str
         error: str | None = None
+        report: ImportReport | None = None
         try:
-            report = run_import(
+            finished = run_import(
                 self.store,
                 job.path,
                 job.options,
@@ -527,8 +528,8 @@ class JobManager:
             )
         except Exception as exc:  # the job must end in a state, whatever went wrong
             state, error = "failed", f"{type(exc).__name__}: {exc}"
-            report = None
         else:
+            report = finished
             if report.error is not None:
                 state, error = "failed", str(report.error)
             elif report.cancelled:

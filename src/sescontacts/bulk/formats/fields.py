@@ -9,7 +9,9 @@ rather than runs it; the CSV reader undoes that with :func:`decode_cell`.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from types import MemberDescriptorType
 from typing import Final
 
 from ...model import OPT_IN, OPT_OUT, ContactPatch, Missing
@@ -45,11 +47,18 @@ _FAST_EMAIL = re.compile(
 )
 fast_email_match = _FAST_EMAIL.fullmatch
 
+
+def _slot_setter(name: str) -> Callable[[ContactPatch, object], None]:
+    """The ``__set__`` of ContactPatch's slot ``name`` (the class's ``__dict__`` holds the slot descriptor)."""
+    slot: MemberDescriptorType = vars(ContactPatch)[name]
+    return slot.__set__
+
+
 _new_object = object.__new__
-_set_email = ContactPatch.email.__set__  # type: ignore[attr-defined]
-_set_unsubscribe = ContactPatch.unsubscribe_all.__set__  # type: ignore[attr-defined]
-_set_attributes = ContactPatch.attributes.__set__  # type: ignore[attr-defined]
-_set_topics = ContactPatch.topic_preferences.__set__  # type: ignore[attr-defined]
+_set_email = _slot_setter("email")
+_set_unsubscribe = _slot_setter("unsubscribe_all")
+_set_attributes = _slot_setter("attributes")
+_set_topics = _slot_setter("topic_preferences")
 
 
 def make_patch(

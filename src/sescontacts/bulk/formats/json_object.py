@@ -47,7 +47,7 @@ def contact_from_object(obj: dict[str, Any], line: int, options: ReadOptions) ->
                     continue
                 if not options.extra_columns_as_attributes:
                     return Reject(line, _text_of(obj.get(EMAIL)), str(key), f"unknown field {key!r}")
-                values.setdefault("__extra__", {})[key] = value  # type: ignore[index]
+                values.setdefault("__extra__", {})[key] = value
                 continue
             values[canonical] = value
     email = values.get(EMAIL)
@@ -116,7 +116,7 @@ def contact_from_object(obj: dict[str, Any], line: int, options: ReadOptions) ->
         for key, value in extra.items():
             if isinstance(value, (dict, list)) and value_nesting_exceeds(value, MAX_ATTRIBUTES_DEPTH - 1):
                 return Reject(line, email, str(key), f"{key} is {TOO_DEEP}")
-        merged = {k: v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in extra.items()}
+        merged: dict[str, object] = {k: v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in extra.items()}
         if isinstance(attributes, dict):
             merged.update(attributes)
         attributes = merged
