@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ..services import Services
     from ..store.base import ContactStore
 
-_ENUM_SETS: Final = {SUBSCRIPTION_STATUSES: "[OPT_OUT, OPT_IN]"}
+_ENUM_SETS: Final[dict[tuple[str, ...], str]] = {SUBSCRIPTION_STATUSES: "[OPT_OUT, OPT_IN]"}
 
 
 def _camel(member: str) -> str:

@@ -33,6 +33,7 @@ from typing import Any, Final
 from urllib.parse import quote
 
 from ..bulk.job_manager import ImportOptions, Job
+from ..bulk.report import Action, Format
 from ..errors import BadRequest, NotFound, SesContactsError
 from ..store.tokens import TokenCodec
 from ..validation import check_list_name
@@ -56,7 +57,8 @@ _STATUS: Final = {
     "interrupted": "FAILED",
     "cancelled": "CANCELLED",
 }
-_ACTIONS: Final = {"PUT": "add", "DELETE": "delete"}
+_ACTIONS: Final[dict[str, Action]] = {"PUT": "add", "DELETE": "delete"}
+_FORMATS: Final[dict[str, Format]] = {"CSV": "csv", "JSON": "json"}
 _SES_ACTIONS: Final = {"add": "PUT", "delete": "DELETE"}
 DEFAULT_PAGE_SIZE: Final = 50
 MAX_PAGE_SIZE: Final = 1000
@@ -161,7 +163,7 @@ def create_import_job(request: ApiRequest) -> dict[str, Any]:
         raise BadRequest(exc.message, field="ContactListName") from None
     bucket, key = match.group(1), match.group(2)
     path = s3source.source_opener(request.services.settings, bucket, key)
-    options = ImportOptions(contact_list=list_name, action=_ACTIONS[action], format=data_format.lower())  # type: ignore[arg-type]
+    options = ImportOptions(contact_list=list_name, action=_ACTIONS[action], format=_FORMATS[data_format])
     job = request.services.jobs.submit(
         path,
         options,

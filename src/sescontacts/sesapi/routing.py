@@ -96,8 +96,8 @@ class OperationTable:
                 if literal is not None:
                     if value != literal:
                         break
-                else:
-                    labels[label] = value  # type: ignore[index]
+                elif label is not None:  # always, when literal is None
+                    labels[label] = value
             else:
                 return op, labels
         return None

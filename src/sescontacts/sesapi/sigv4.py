@@ -33,10 +33,12 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from http.client import HTTPMessage
+from typing import Final, cast
 from urllib.parse import unquote
 
 from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from ..errors import (
@@ -137,12 +139,18 @@ class _Request:
 
 class _ServerSigV4(SigV4Auth):
     """botocore's signer, told to sign exactly the headers the client listed (no blacklist, no host guess),
-    with the derived signing key cached per (secret, day, region, service)."""
+    with the derived signing key cached per (secret, day, region, service).
 
-    def headers_to_sign(self, request: Any) -> Any:
+    Its requests are ``_Request`` lookalikes (typed as the AWSRequest they stand in for)."""
+
+    # Set by SigV4Auth.__init__; its stubs leave the private names out.
+    _region_name: str
+    _service_name: str
+
+    def headers_to_sign(self, request: AWSRequest) -> HTTPMessage:
         return request.headers
 
-    def signature(self, string_to_sign: str, request: Any) -> str:
+    def signature(self, string_to_sign: str, request: AWSRequest) -> str:
         key = _signing_key(
             self.credentials.secret_key, str(request.context["timestamp"])[:8], self._region_name, self._service_name
         )
@@ -255,8 +263,9 @@ class SigV4Verifier:
         path = raw_path.decode("latin-1").split("?", 1)[0]
         host = _first(header_map, "host") or "localhost"
         # Decoded query pairs: SigV4Auth quotes them canonically (safe "-_.~") whatever encoding the client used.
-        request = _Request(method, f"http://{host}{path}", _SignedHeaders(signed), _query_pairs(query_string), body)
-        request.context["timestamp"] = amz_date
+        parts = _Request(method, f"http://{host}{path}", _SignedHeaders(signed), _query_pairs(query_string), body)
+        parts.context["timestamp"] = amz_date
+        request = cast(AWSRequest, parts)  # SigV4Auth reads only the attributes _Request has
         signer = _ServerSigV4(Credentials(auth.access_key_id, secret), auth.service, auth.region)
         return str(signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request))
 
