@@ -18,7 +18,8 @@ from sescontacts.errors import NotFound, TooManyRequests
 from sescontacts.model import Topic
 from sescontacts.services import Services
 from sescontacts.sesapi.app import SesApi
-from sescontacts.sesapi.codec import ApiRequest, Violations, encode_error, timestamp
+from sescontacts.ses_wire import to_ses_time
+from sescontacts.sesapi.codec import ApiRequest, Violations, encode_error
 from sescontacts.sesapi.routing import OperationTable
 from tests.sesapi_client import KEY_ID, SECRET, InProcessClient, open_services
 
@@ -195,7 +196,7 @@ def test_encode_error_and_timestamps() -> None:
     assert (b"x-amzn-errortype", b"NotFoundException") in encoded.headers
     assert (b"x-amzn-requestid", b"rid") in encoded.headers
     assert orjson.loads(encoded.body) == {"__type": "NotFoundException", "message": "gone"}
-    assert timestamp(1700000000.12345) == 1700000000.123
+    assert to_ses_time(1700000000.12345) == 1700000000.123
 
 
 def test_violations_without_items_do_not_raise() -> None:

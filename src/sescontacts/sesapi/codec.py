@@ -223,11 +223,6 @@ def new_request_id() -> str:
     return str(uuid.uuid4())
 
 
-def timestamp(value: float) -> float:
-    """Epoch seconds with milliseconds, as SES sends them."""
-    return round(value, 3)
-
-
 def encode_body(body: Mapping[str, Any]) -> bytes:
     return orjson.dumps(body)
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..model import SUBSCRIPTION_STATUSES, Contact, ContactQuery, TopicFilter
+from ..ses_wire import contact_items_to_ses, contact_to_ses
 from .codec import ApiRequest
 from .routing import operation
-from .shapes import contact_shape, list_item_shapes, read_preferences
+from .shapes import read_preferences
 
 CONTACTS = "/v2/email/contact-lists/{ContactListName}/contacts"
 CONTACT = "/v2/email/contact-lists/{ContactListName}/contacts/{EmailAddress}"
@@ -40,7 +41,7 @@ def get_contact(request: ApiRequest) -> dict[str, Any]:
     store = request.store
     list_name = request.label("ContactListName")
     contact = store.get_contact(list_name, request.label("EmailAddress"))
-    return contact_shape(contact, store.get_list(list_name))
+    return contact_to_ses(contact, store.get_list(list_name))
 
 
 @operation("UpdateContact", "PUT", CONTACT)
@@ -84,7 +85,7 @@ def _list_contacts(request: ApiRequest, page_size: int | None, token: str | None
     list_name = request.label("ContactListName")
     contact_list = store.get_list(list_name)
     page = store.list_contacts(list_name, query, page_size=page_size, token=token)
-    result: dict[str, Any] = {"Contacts": list_item_shapes(page.items, contact_list)}
+    result: dict[str, Any] = {"Contacts": contact_items_to_ses(page.items, contact_list)}
     if page.next_token:
         result["NextToken"] = page.next_token
     return result

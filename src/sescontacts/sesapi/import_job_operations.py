@@ -35,10 +35,11 @@ from urllib.parse import quote
 from ..bulk.job_manager import ImportOptions, Job
 from ..bulk.report import Action, Format
 from ..errors import BadRequest, NotFound, SesContactsError
+from ..ses_wire import to_ses_time
 from ..store.tokens import TokenCodec
 from ..validation import check_list_name
 from . import s3source
-from .codec import ApiRequest, FileReply, timestamp
+from .codec import ApiRequest, FileReply
 from .routing import operation
 
 IMPORT_JOBS: Final = "/v2/email/import-jobs"
@@ -123,7 +124,7 @@ def _summary(job: Job) -> dict[str, Any]:
         "JobId": job.id,
         "ImportDestination": _destination(job),
         "JobStatus": _status(job),
-        "CreatedTimestamp": timestamp(job.created),
+        "CreatedTimestamp": to_ses_time(job.created),
         "ProcessedRecordsCount": job.rows_done,
         "FailedRecordsCount": job.rejected,
     }
@@ -199,7 +200,7 @@ def get_import_job(request: ApiRequest) -> dict[str, Any]:
     if failure:
         answer["FailureInfo"] = failure
     if job.finished is not None and job.state in ("completed", "failed", "cancelled"):
-        answer["CompletedTimestamp"] = timestamp(job.finished)
+        answer["CompletedTimestamp"] = to_ses_time(job.finished)
     return answer
 
 

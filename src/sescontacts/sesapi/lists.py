@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .codec import ApiRequest, timestamp
+from ..ses_wire import list_item_to_ses, list_to_ses
+from .codec import ApiRequest
 from .routing import operation
-from .shapes import contact_list_shape, read_tags, read_topics
+from .shapes import read_tags, read_topics
 
 LISTS = "/v2/email/contact-lists"
 LIST = "/v2/email/contact-lists/{ContactListName}"
@@ -26,7 +27,7 @@ def create_contact_list(request: ApiRequest) -> dict[str, Any]:
 
 @operation("GetContactList", "GET", LIST)
 def get_contact_list(request: ApiRequest) -> dict[str, Any]:
-    return contact_list_shape(request.store.get_list(request.label("ContactListName")))
+    return list_to_ses(request.store.get_list(request.label("ContactListName")))
 
 
 @operation("UpdateContactList", "PUT", LIST)
@@ -50,11 +51,7 @@ def list_contact_lists(request: ApiRequest) -> dict[str, Any]:
     page_size = request.query_integer("PageSize")
     token = request.query_string_value("NextToken")
     page = request.store.list_lists(page_size=page_size, token=token)
-    result: dict[str, Any] = {
-        "ContactLists": [
-            {"ContactListName": item.name, "LastUpdatedTimestamp": timestamp(item.updated)} for item in page.items
-        ]
-    }
+    result: dict[str, Any] = {"ContactLists": [list_item_to_ses(item) for item in page.items]}
     if page.next_token:
         result["NextToken"] = page.next_token
     return result

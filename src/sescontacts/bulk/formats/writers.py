@@ -9,10 +9,9 @@ import io
 from collections.abc import Iterable
 from typing import IO, TYPE_CHECKING
 
-import orjson
-
 from ...model import Contact
-from .fields import ATTRIBUTES, EMAIL, TOPIC_PREFERENCES, TOPIC_PREFIX, UNSUBSCRIBE_ALL, encode_cell
+from ...ses_wire import import_line
+from .fields import ATTRIBUTES, EMAIL, TOPIC_PREFIX, UNSUBSCRIBE_ALL, encode_cell
 
 if TYPE_CHECKING:
     from _csv import Writer  # what csv.writer returns, as typeshed names it
@@ -71,18 +70,14 @@ class CsvWriter:
 
 
 class JsonLinesWriter:
-    """SES's import format: one object per line, attributesData as a string holding the object."""
+    """SES's import format (:func:`sescontacts.ses_wire.import_line`): one object per line, attributesData as a
+    string holding the object."""
 
     def __init__(self, out: IO[bytes]) -> None:
         self.out = out
 
     def write_row(self, email: str, unsubscribe_all: bool, attributes: str | None, topics: dict[str, str]) -> None:
-        obj: dict[str, object] = {EMAIL: email, UNSUBSCRIBE_ALL: unsubscribe_all}
-        if attributes is not None:
-            obj[ATTRIBUTES] = attributes
-        if topics:
-            obj[TOPIC_PREFERENCES] = [{"topicName": t, "subscriptionStatus": s} for t, s in topics.items()]
-        self.out.write(orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE))
+        self.out.write(import_line(email, unsubscribe_all, attributes, topics))
 
     def write(self, contact: Contact) -> None:
         self.write_row(contact.email, contact.unsubscribe_all, contact.attributes_data, dict(contact.topic_preferences))
