@@ -60,6 +60,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     # -- the request head ------------------------------------------------------------------------------
 
+    # The signature of uvicorn's own override, which narrows asyncio's BaseTransport (and says so the same way).
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm_head_timer()

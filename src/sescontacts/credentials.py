@@ -69,10 +69,12 @@ def _read(path: Path) -> tuple[str, str]:
         data = json.loads(path.read_bytes())
     except ValueError:  # JSONDecodeError, or bytes that are not UTF-8
         raise DamagedCredentialsFile(path) from None
-    pair = (data.get("access_key_id"), data.get("secret_access_key")) if isinstance(data, dict) else (None, None)
-    if not all(isinstance(part, str) and part for part in pair):
+    key_id, secret = (
+        (data.get("access_key_id"), data.get("secret_access_key")) if isinstance(data, dict) else (None, None)
+    )
+    if not (isinstance(key_id, str) and key_id and isinstance(secret, str) and secret):
         raise DamagedCredentialsFile(path)
-    return pair  # type: ignore[return-value]
+    return key_id, secret
 
 
 def _create(path: Path) -> None:

@@ -25,6 +25,8 @@ from .private_files import ensure_private_file, make_private_dir, tighten
 BUSY_TIMEOUT_MS = 10_000
 
 Migration = Callable[[sqlite3.Connection], None]
+# What a Python function called from SQL may return (sqlite3 turns it into a SQL value).
+SqlValue = str | bytes | int | float | None
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,7 @@ class SqlFunction:
 
     name: str
     arity: int
-    func: Callable[..., object]
+    func: Callable[..., SqlValue]
 
 
 @dataclass(frozen=True)

@@ -151,9 +151,9 @@ def render_cli(root: click.Command = cli_main, prog: str = "sescontacts") -> str
     return "\n".join(lines).rstrip() + "\n"
 
 
-def environment_variables(root: click.Command = cli_main, prog: str = "sescontacts") -> dict[str, dict[str, object]]:
+def environment_variables(root: click.Command = cli_main, prog: str = "sescontacts") -> dict[str, dict[str, list[str]]]:
     """Every variable: the options and commands that read it, its default(s) and help; then the others."""
-    found: dict[str, dict[str, object]] = {}
+    found: dict[str, dict[str, list[str]]] = {}
     for command, ctx in _commands(root, click.Context(root, info_name=prog)):
         for param in command.params:
             for name in _envvars(param):
@@ -166,7 +166,6 @@ def environment_variables(root: click.Command = cli_main, prog: str = "sescontac
                     ("help", option.help),
                 ):
                     bucket = entry[key]
-                    assert isinstance(bucket, list)
                     if value and value not in bucket:
                         bucket.append(value)
     return dict(sorted(found.items()))
@@ -183,8 +182,8 @@ def render_environment(root: click.Command = cli_main, prog: str = "sescontacts"
         "|---|---|---|---|---|",
     ]
     for name, entry in environment_variables(root, prog).items():
-        cells = [", ".join(entry[k]) for k in ("options", "commands", "defaults")]  # type: ignore[arg-type]
-        description = " / ".join(entry["help"])  # type: ignore[arg-type]
+        cells = [", ".join(entry[k]) for k in ("options", "commands", "defaults")]
+        description = " / ".join(entry["help"])
         lines.append(f"| `{name}` | {' | '.join(_cell(c) for c in cells)} | {_cell(description)} |")
     lines += ["", "Read from the environment only (no option):", "", "| Variable | Used by | Description |"]
     lines.append("|---|---|---|")

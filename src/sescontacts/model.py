@@ -349,7 +349,7 @@ def apply_patch(
             email=patch.email,
             unsubscribe_all=bool(patch.unsubscribe_all) if patch.unsubscribe_all is not MISSING else False,
             topic_preferences=dict(patch.topic_preferences),
-            attributes_data=dump_attributes(attributes),  # type: ignore[arg-type]
+            attributes_data=dump_attributes(attributes),
             created=now,
             updated=now,
         )

@@ -225,7 +225,7 @@ def _exact_int(literal: str) -> int:
 def inexact_number_problem(text: str | bytes) -> str | None:
     """The reason JSON ``text`` cannot be stored as written: an integer orjson would round to a float (an ID
     of 20+ digits quietly becoming 1.2345678901234568e+22). None for any other text, JSON or not."""
-    if not (LONG_DIGITS_BYTES if isinstance(text, bytes) else LONG_DIGITS).search(text):  # type: ignore[arg-type]
+    if not (LONG_DIGITS_BYTES.search(text) if isinstance(text, bytes) else LONG_DIGITS.search(text)):
         return None
     try:
         json.loads(text, parse_int=_exact_int)

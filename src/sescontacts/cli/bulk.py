@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import click
 
@@ -295,7 +295,9 @@ def export_command(**options: Any) -> None:
     from ..model import OPT_IN, ContactQuery, TopicFilter
 
     output: str = options["output"]
-    fmt = options["fmt"] or ("json" if output.lower().endswith((".json", ".jsonl", ".ndjson")) else "csv")
+    fmt: Literal["csv", "json"] = options["fmt"] or (
+        "json" if output.lower().endswith((".json", ".jsonl", ".ndjson")) else "csv"
+    )
     status = options["status"]
     topic = options["topic"]
     query = ContactQuery(
@@ -326,7 +328,7 @@ def export_command(**options: Any) -> None:
     "--limit", default=20, show_default=True, type=WholeNumber(min=1), help="How many jobs to list, newest first."
 )
 @click.pass_context
-def jobs(ctx: click.Context, **options: Any) -> None:
+def jobs(ctx: click.Context, /, **options: Any) -> None:
     """List import jobs; `jobs resume ID` continues an interrupted one, `jobs cancel ID` stops one."""
     ctx.obj = options
     if ctx.invoked_subcommand is not None:
