@@ -25,9 +25,9 @@ from typing import Any, Literal
 
 import orjson
 
-from ..db import Database, Migrations, SqlFunction, run_script
-from ..errors import AlreadyExists, BadRequest, ListNotFound, NotFound
-from ..model import (
+from ...db import Database, Migrations, SqlFunction, run_script
+from ...errors import AlreadyExists, BadRequest, ListNotFound, NotFound
+from ...model import (
     MISSING,
     OPT_IN,
     OPT_OUT,
@@ -47,7 +47,7 @@ from ..model import (
     attributes_match,
     same_attributes,
 )
-from ..validation import (
+from ...validation import (
     check_attributes_data,
     check_description,
     check_email,
@@ -60,8 +60,8 @@ from ..validation import (
     check_topics,
     email_key,
 )
-from .base import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ExportRows
-from .tokens import TokenCodec
+from ..base import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ExportRows
+from ..tokens import TokenCodec
 
 
 def _schema_v1(conn: sqlite3.Connection) -> None:
