@@ -36,8 +36,7 @@ from sescontacts.model import (
     email_key,
 )
 from sescontacts.schema import PRODUCT_SCHEMA
-from sescontacts.store import sqlite as sqlite_module
-from sescontacts.store.sqlite import SqliteContactStore
+from sescontacts.store.sqlite import MIGRATIONS, SqliteContactStore, search
 from tests.store_contract import *  # noqa: F403 - the contract's tests run here
 from tests.store_contract import ContactStore, all_pages, emails
 
@@ -220,7 +219,7 @@ def test_pages_and_counts_agree_with_the_reference_semantics(
     probe, candidates = search_limits
     with (
         _scratch_store(clock=lambda: now[0]) as store,
-        mock.patch.multiple(sqlite_module, ADDRESS_PROBE=probe, ADDRESS_CANDIDATES=candidates),
+        mock.patch.multiple(search, ADDRESS_PROBE=probe, ADDRESS_CANDIDATES=candidates),
     ):
         contact_list = store.create_list("p", topics=topics)
         for contact in contacts:
@@ -501,7 +500,7 @@ def test_upgrade_rekeys_decomposed_addresses(tmp_path: Path) -> None:
     """A database written before keys were NFC-normalised finds its contacts by either spelling afterwards."""
     from sescontacts.db import Migrations
 
-    contacts_v1 = Migrations("contacts", sqlite_module.MIGRATIONS.steps[:1], sqlite_module.MIGRATIONS.functions)
+    contacts_v1 = Migrations("contacts", MIGRATIONS.steps[:1], MIGRATIONS.functions)
     old = SqliteContactStore(Database(tmp_path / "old.db", (contacts_v1,)))
     old.create_list("p")
     decomposed = "rene\u0301@example.com"

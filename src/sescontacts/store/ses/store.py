@@ -48,7 +48,7 @@ from ...validation import (
     check_topics,
 )
 from ...validation import email_key as key_of
-from ..base import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ExportRows
+from ..base import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ExportRows, check_page_size
 from ..sqlite import SqliteContactStore
 from .pacer import BOTO_CONFIG, Pacer, shared_pacer
 
@@ -442,7 +442,7 @@ class SesContactStore:
             self.sync.forget(name)
 
     def list_lists(self, *, page_size: int | None = None, token: str | None = None) -> Page[ContactList]:
-        size = SqliteContactStore._page_size(page_size)
+        size = check_page_size(page_size)
         params: dict[str, Any] = {"PageSize": size}
         if token:
             params["NextToken"] = token

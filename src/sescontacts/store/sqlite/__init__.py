@@ -1,7 +1,23 @@
-"""The local backend: contact lists in a SQLite file, and the ses backend's searchable mirror."""
+"""The local backend: contact lists in a SQLite file, and the ses backend's searchable mirror.
+
+One concern a module: :mod:`.schema` (the tables, schema owner "contacts"), :mod:`.rows` (a contact as a
+row), :mod:`.lists`, :mod:`.writes`, :mod:`.search`, :mod:`.bulk`, :mod:`.export`, :mod:`.mirror` (what the
+ses backend writes into its mirror) and :mod:`.store` (the ``ContactStore`` composing them). Only this
+package writes SQL against the contact tables.
+"""
 
 from __future__ import annotations
 
-from .store import ADDRESS_CANDIDATES, ADDRESS_PROBE, MIGRATIONS, SqliteContactStore
+from .mirror import mirror_contacts, mirror_existing, mirror_list, mirror_remove, mirror_unlisted
+from .schema import MIGRATIONS
+from .store import SqliteContactStore
 
-__all__ = ["ADDRESS_CANDIDATES", "ADDRESS_PROBE", "MIGRATIONS", "SqliteContactStore"]
+__all__ = [
+    "MIGRATIONS",
+    "SqliteContactStore",
+    "mirror_contacts",
+    "mirror_existing",
+    "mirror_list",
+    "mirror_remove",
+    "mirror_unlisted",
+]

@@ -1,0 +1,242 @@
+"""Bulk writes: a batch of import rows upserted, or of addresses deleted, in the caller's transaction.
+
+The importer's batches are the hot path of a million-row import: rows are built straight from the patches
+(no ``Contact`` objects) when a batch names no address twice, by the same rule as :func:`model.apply_patch`
+(checked by tests), and a batch of only new addresses is first tried as a plain INSERT.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+import orjson
+
+from ...errors import NotFound
+from ...model import (
+    MISSING,
+    Contact,
+    ContactList,
+    ContactPatch,
+    Outcome,
+    RowResult,
+    UpsertPolicy,
+    apply_patch,
+    same_attributes,
+)
+from ...validation import email_key
+from .rows import CONTACT_COLUMNS, contact_from_row, topics_json
+from .writes import bulk_insert_sql, contact_row, existing_contacts, remove_keys, write_contacts
+
+# Results are immutable: the bulk paths share one instance per outcome instead of a million.
+_CREATED = RowResult(Outcome.CREATED)
+_UPDATED = RowResult(Outcome.UPDATED)
+_UNCHANGED = RowResult(Outcome.UNCHANGED)
+_KEPT_UPDATED = RowResult(Outcome.UPDATED, kept_unsubscribed=True)
+_KEPT_UNCHANGED = RowResult(Outcome.UNCHANGED, kept_unsubscribed=True)
+_DELETED = RowResult(Outcome.DELETED)
+_NOT_FOUND = RowResult(Outcome.NOT_FOUND)
+
+
+class BulkUpserts:
+    """Upserts import batches; remembers whether the next batch is worth trying as all-new first."""
+
+    def __init__(self) -> None:
+        self._all_new = True  # see _insert_all_new
+
+    def upsert(
+        self,
+        conn: sqlite3.Connection,
+        list_id: int,
+        contact_list: ContactList,
+        patches: Sequence[ContactPatch],
+        policy: UpsertPolicy,
+        now: float,
+        *,
+        dry_run: bool,
+    ) -> list[RowResult]:
+        """Apply the patches in order (last row wins), one result each; with ``dry_run`` only the results.
+        :class:`NotFound` when a patch names a topic the list lacks (nothing is written)."""
+        topic_names = set(contact_list.topic_names)
+        for patch in patches:
+            for topic in patch.topic_preferences:
+                if topic not in topic_names:
+                    raise NotFound(f"List: {contact_list.name} doesn't contain Topic: {topic}")
+        keys = [email_key(p.email) for p in patches]
+        if len(set(keys)) == len(keys):
+            # The bulk importer's common case (no address twice in the batch): rows built straight
+            # from the patches, no Contact objects. Same rule as model.apply_patch (checked by tests).
+            if not dry_run and self._all_new:
+                created = self._insert_all_new(conn, list_id, keys, patches, now)
+                if created is not None:
+                    return created
+            results, rows, added, unsubscribed = _upsert_rows(conn, list_id, keys, patches, policy, now)
+            # Optimism pays off again once a batch turns out to hold only new addresses.
+            self._all_new = added == len(keys)
+            if not dry_run:
+                write_contacts(conn, list_id, [], now, rows=rows, added=added, unsubscribed=unsubscribed)
+            return results
+        current: dict[str, Contact | None] = dict(existing_contacts(conn, list_id, keys))
+        before = dict(current)
+        results = []
+        for key, patch in zip(keys, patches, strict=True):
+            after, result = apply_patch(current.get(key), patch, policy, now)
+            current[key] = after
+            results.append(result)
+        if not dry_run:
+            changes = [
+                (before.get(key), after)
+                for key, after in current.items()
+                if after is not None and after is not before.get(key)
+            ]
+            write_contacts(conn, list_id, changes, now)
+        return results
+
+    def _insert_all_new(
+        self, conn: sqlite3.Connection, list_id: int, keys: Sequence[str], patches: Sequence[ContactPatch], now: float
+    ) -> list[RowResult] | None:
+        """Insert a batch assuming none of its addresses exists yet (an import into an empty or growing list):
+        a plain INSERT skips the lookup of existing rows, which walks the same B-tree a second time. If any
+        address exists the INSERT fails, is rolled back to its savepoint, and None sends the caller the
+        regular way (and off this path until a batch is all new again)."""
+        rows = _new_rows(keys, patches, now)
+        conn.execute("SAVEPOINT sescontacts_bulk_insert")
+        try:
+            conn.executemany(bulk_insert_sql(list_id), sorted(rows))
+        except sqlite3.IntegrityError:
+            conn.execute("ROLLBACK TO sescontacts_bulk_insert")
+            conn.execute("RELEASE sescontacts_bulk_insert")
+            self._all_new = False
+            return None
+        conn.execute("RELEASE sescontacts_bulk_insert")
+        write_contacts(conn, list_id, [], now, added=len(rows), unsubscribed=sum(1 for r in rows if r[2]))
+        return [_CREATED] * len(rows)
+
+
+def _new_rows(keys: Sequence[str], patches: Sequence[ContactPatch], now: float) -> list[tuple[object, ...]]:
+    """Rows for addresses that do not exist yet: apply_patch's rule for a new contact (MISSING
+    unsubscribe -> False, MISSING/None attributes -> none)."""
+    dumps = orjson.dumps
+    return [
+        (
+            key,
+            patch.email,
+            False if (u := patch.unsubscribe_all) is MISSING else bool(u),
+            dumps(t).decode() if (t := patch.topic_preferences) else None,
+            None if (a := patch.attributes) is MISSING or a is None else dumps(a).decode(),
+            now,
+            now,
+        )
+        for key, patch in zip(keys, patches, strict=True)
+    ]
+
+
+def _same_object(attributes: object, text: str | None, stored: str | None) -> bool:
+    """model.same_attributes(text, stored), cheaper when they differ (the common case of an update): objects
+    that are not even equal as Python values cannot be the same JSON, so one parse decides; only equal ones
+    (1 == 1.0 == true in Python) go to the exact comparison."""
+    if attributes is None or stored is None:
+        return same_attributes(text, stored)
+    try:
+        current = orjson.loads(stored)
+    except orjson.JSONDecodeError:
+        return False
+    return bool(current == attributes) and same_attributes(text, stored)
+
+
+def _upsert_rows(
+    conn: sqlite3.Connection,
+    list_id: int,
+    keys: Sequence[str],
+    patches: Sequence[ContactPatch],
+    policy: UpsertPolicy,
+    now: float,
+) -> tuple[list[RowResult], list[tuple[object, ...]], int, int]:
+    """apply_patch for a batch of distinct addresses, on raw rows: (results, rows to upsert, contacts
+    added, change in unsubscribed). Falls back to apply_patch for the rare cases (merged attributes)."""
+    # The batch's existing rows as ONE JSON value: one step instead of one per row (measured: a re-import
+    # of unchanged rows took half the time), and no per-row Python objects until they are needed.
+    (found,) = conn.execute(
+        f"SELECT json_group_array(json_array(email_key, {CONTACT_COLUMNS})) FROM contacts "
+        "WHERE list_id = ? AND email_key IN (SELECT value FROM json_each(?))",
+        (list_id, orjson.dumps(list(keys)).decode()),
+    ).fetchone()
+    existing = {row[0]: tuple(row[1:]) for row in orjson.loads(found)}
+    dumps = orjson.dumps
+    if not existing:  # every address is new: one comprehension instead of the loop below
+        new_rows = _new_rows(keys, patches, now)
+        return [_CREATED] * len(new_rows), new_rows, len(new_rows), sum(1 for r in new_rows if r[2])
+    results: list[RowResult] = []
+    append = results.append
+    rows: list[tuple[object, ...]] = []
+    added = unsubscribed = 0
+    for key, patch in zip(keys, patches, strict=True):
+        old = existing.get(key)
+        unsubscribe = patch.unsubscribe_all
+        attributes = patch.attributes
+        if old is None:
+            unsubscribe = False if unsubscribe is MISSING else bool(unsubscribe)
+            data = None if attributes is MISSING or attributes is None else dumps(attributes).decode()
+            topics = topics_json(patch.topic_preferences)
+            rows.append((key, patch.email, unsubscribe, topics, data, now, now))
+            added += 1
+            unsubscribed += unsubscribe
+            append(_CREATED)
+            continue
+        if policy.merge_attributes and attributes is not MISSING and attributes is not None:
+            contact = contact_from_row(old)
+            after, result = apply_patch(contact, patch, policy, now)
+            if after is not contact:
+                rows.append(contact_row(key, after))
+                unsubscribed += int(after.unsubscribe_all) - int(contact.unsubscribe_all)
+            append(result)
+            continue
+        email, old_unsubscribe, old_topics, old_data, created, _updated = old
+        was_unsubscribed = bool(old_unsubscribe)
+        new_unsubscribe = was_unsubscribed
+        kept = False
+        if unsubscribe is not MISSING:
+            if was_unsubscribed and not unsubscribe and not policy.resubscribe:
+                kept = True
+            else:
+                new_unsubscribe = bool(unsubscribe)
+        data = old_data
+        if attributes is not MISSING:
+            text = None if attributes is None else dumps(attributes).decode()
+            if text != old_data and not _same_object(attributes, text, old_data):
+                data = text
+        topics = old_topics
+        if patch.topic_preferences:
+            preferences = orjson.loads(old_topics) if old_topics else {}
+            merged = {**preferences, **patch.topic_preferences}
+            if merged != preferences:
+                topics = topics_json(merged)
+        if new_unsubscribe == was_unsubscribed and data is old_data and topics is old_topics:
+            append(_KEPT_UNCHANGED if kept else _UNCHANGED)
+            continue
+        rows.append((key, email, new_unsubscribe, topics, data, created, now))
+        unsubscribed += int(new_unsubscribe) - int(was_unsubscribed)
+        append(_KEPT_UPDATED if kept else _UPDATED)
+    return results, rows, added, unsubscribed
+
+
+def delete_batch(conn: sqlite3.Connection, list_id: int, emails: Sequence[str], *, dry_run: bool) -> list[RowResult]:
+    """One result per address, in order: DELETED, or NOT_FOUND (also for an address met earlier in the
+    batch); with ``dry_run`` only the results."""
+    keys = [email_key(e) for e in emails]
+    # Only what the counters need (address and unsubscribe flag), not whole contacts; one JSON value, not
+    # one fetched row each (see _upsert_rows).
+    (found,) = conn.execute(
+        "SELECT json_group_object(email_key, unsubscribe_all) FROM contacts "
+        "WHERE list_id = ? AND email_key IN (SELECT value FROM json_each(?))",
+        (list_id, orjson.dumps(keys).decode()),
+    ).fetchone()
+    existing: dict[str, int] = orjson.loads(found)
+    results: list[RowResult] = []
+    seen: set[str] = set()
+    for key in keys:
+        results.append(_DELETED if key in existing and key not in seen else _NOT_FOUND)
+        seen.add(key)
+    if not dry_run:
+        remove_keys(conn, list_id, existing)  # one statement for the batch, in key order
+    return results

@@ -1,0 +1,212 @@
+"""Contact writes in the caller's transaction: single contacts, and the counter-keeping upsert and removal
+that single, bulk and mirror writes share.
+
+Every write keeps the list's row in step (contact and unsubscribed counts, ``generation``) and counts
+additions per day in ``list_daily``, in the same transaction as the contacts it changes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+import orjson
+
+from ...errors import AlreadyExists, NotFound
+from ...model import Contact, ContactList
+from ...validation import check_attributes_data, check_topic_preferences, email_key
+from .rows import CONTACT_COLUMNS, contact_from_row, day, topics_json
+
+_UPSERT = (
+    "INSERT INTO contacts (list_id, email_key, email, unsubscribe_all, topics, attributes, created, updated) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (list_id, email_key) DO UPDATE SET "
+    "unsubscribe_all = excluded.unsubscribe_all, topics = excluded.topics, "
+    "attributes = excluded.attributes, updated = excluded.updated"
+)
+# Bulk rows are (email_key, email, unsubscribe_all, topics, attributes, created, updated) with the list id
+# written into the statement (an integer from the database): executemany then binds the tuples as they are.
+# (Measured against one statement over a JSON array of the batch: executemany costs ~30% less SQLite time, as
+# long as no other Python thread competes for the GIL while it runs; the importer parses in the same thread.)
+_BULK_COLUMNS = "(list_id, email_key, email, unsubscribe_all, topics, attributes, created, updated)"
+
+
+def bulk_insert_sql(list_id: int) -> str:
+    """A plain INSERT of bulk rows: fails on the first address that exists."""
+    return f"INSERT INTO contacts {_BULK_COLUMNS} VALUES ({int(list_id)}, ?, ?, ?, ?, ?, ?, ?)"
+
+
+def _bulk_upsert_sql(list_id: int) -> str:
+    return (
+        f"INSERT INTO contacts {_BULK_COLUMNS} VALUES ({int(list_id)}, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (list_id, email_key) DO UPDATE SET unsubscribe_all = excluded.unsubscribe_all, "
+        "topics = excluded.topics, attributes = excluded.attributes, updated = excluded.updated"
+    )
+
+
+def contact_row(key: str, contact: Contact) -> tuple[object, ...]:
+    """A bulk row for ``contact``: (email_key, email, unsubscribe_all, topics, attributes, created, updated)."""
+    return (
+        key,
+        contact.email,
+        contact.unsubscribe_all,
+        topics_json(contact.topic_preferences),
+        contact.attributes_data,
+        contact.created,
+        contact.updated,
+    )
+
+
+def contact_not_found(email: str) -> NotFound:
+    """SES's error for an address that is not on an existing list."""
+    return NotFound(f"{email} doesn't exist in List.", field="EmailAddress")
+
+
+def fetch_contact(conn: sqlite3.Connection, list_id: int, email: str) -> Contact | None:
+    """The stored contact with ``email``'s key, or None."""
+    row = conn.execute(
+        f"SELECT {CONTACT_COLUMNS} FROM contacts WHERE list_id = ? AND email_key = ?",
+        (list_id, email_key(email)),
+    ).fetchone()
+    return contact_from_row(row) if row else None
+
+
+def existing_contacts(conn: sqlite3.Connection, list_id: int, keys: Sequence[str]) -> dict[str, Contact]:
+    """The stored contacts among ``keys`` (email keys), by key."""
+    rows = conn.execute(
+        f"SELECT email_key, {CONTACT_COLUMNS} FROM contacts "
+        "WHERE list_id = ? AND email_key IN (SELECT value FROM json_each(?))",
+        (list_id, orjson.dumps(list(keys)).decode()),
+    )
+    return {row[0]: contact_from_row(row[1:]) for row in rows}
+
+
+def write_contacts(
+    conn: sqlite3.Connection,
+    list_id: int,
+    changes: Sequence[tuple[Contact | None, Contact]],
+    now: float,
+    *,
+    rows: Sequence[tuple[object, ...]] = (),
+    added: int = 0,
+    unsubscribed: int = 0,
+) -> None:
+    """Upsert (before, after) pairs and keep the list's counters in step, in the caller's transaction;
+    additions count on ``now``'s day.
+
+    ``rows`` are ready-made bulk rows (see :func:`contact_row`, the bulk fast path) whose effect on the
+    counters the caller passes as ``added`` and ``unsubscribed``."""
+    if not changes and not rows and not added and not unsubscribed:
+        return
+    if changes:
+        conn.executemany(_UPSERT, [(list_id, *contact_row(email_key(after.email), after)) for _, after in changes])
+    if rows:
+        # In key order: the B-tree cursor then walks forward instead of jumping (measured: about a third
+        # less CPU for a 10k-row batch of random addresses). Keys are distinct, so tuples never compare
+        # past the key.
+        conn.executemany(_bulk_upsert_sql(list_id), sorted(rows))
+    added += sum(1 for before, _ in changes if before is None)
+    unsubscribed += sum(
+        int(after.unsubscribe_all) - (int(before.unsubscribe_all) if before else 0) for before, after in changes
+    )
+    conn.execute(
+        "UPDATE contact_lists SET contact_count = contact_count + ?, "
+        "unsubscribed_count = unsubscribed_count + ?, generation = generation + 1 WHERE id = ?",
+        (added, unsubscribed, list_id),
+    )
+    if added:
+        conn.execute(
+            "INSERT INTO list_daily (list_id, day, added) VALUES (?, ?, ?) "
+            "ON CONFLICT (list_id, day) DO UPDATE SET added = added + excluded.added",
+            (list_id, day(now), added),
+        )
+
+
+def remove_contacts(conn: sqlite3.Connection, list_id: int, contacts: Sequence[Contact]) -> None:
+    """Delete stored contacts and take them off the list's counters."""
+    if not contacts:
+        return
+    conn.executemany(
+        "DELETE FROM contacts WHERE list_id = ? AND email_key = ?",
+        [(list_id, email_key(c.email)) for c in contacts],
+    )
+    _uncount(conn, list_id, len(contacts), sum(c.unsubscribe_all for c in contacts))
+
+
+def remove_keys(conn: sqlite3.Connection, list_id: int, existing: dict[str, int]) -> None:
+    """Delete the contacts with these keys (key -> its unsubscribe_all flag, all stored) in one statement,
+    in key order, and take them off the list's counters."""
+    if not existing:
+        return
+    conn.execute(
+        "DELETE FROM contacts WHERE list_id = ? AND email_key IN (SELECT value FROM json_each(?))",
+        (list_id, orjson.dumps(sorted(existing)).decode()),
+    )
+    _uncount(conn, list_id, len(existing), sum(1 for v in existing.values() if v))
+
+
+def _uncount(conn: sqlite3.Connection, list_id: int, removed: int, unsubscribed: int) -> None:
+    conn.execute(
+        "UPDATE contact_lists SET contact_count = contact_count - ?, "
+        "unsubscribed_count = unsubscribed_count - ?, generation = generation + 1 WHERE id = ?",
+        (removed, unsubscribed, list_id),
+    )
+
+
+# -- single contacts (the store has checked the request and found the list) ---------------------------------
+
+
+def create_contact(
+    conn: sqlite3.Connection, list_id: int, contact_list: ContactList, contact: Contact, now: float
+) -> Contact:
+    """Store a new contact (CreateContact); :class:`AlreadyExists` when its address is on the list."""
+    check_topic_preferences(contact_list, dict(contact.topic_preferences))
+    if fetch_contact(conn, list_id, contact.email) is not None:
+        raise AlreadyExists(f"{contact.email} already exists in List.", field="EmailAddress")
+    created = Contact(
+        email=contact.email,
+        unsubscribe_all=contact.unsubscribe_all,
+        topic_preferences=dict(contact.topic_preferences),
+        attributes_data=contact.attributes_data,
+        created=now,
+        updated=now,
+    )
+    write_contacts(conn, list_id, [(None, created)], now)
+    return created
+
+
+def update_contact(
+    conn: sqlite3.Connection,
+    list_id: int,
+    contact_list: ContactList,
+    contact: Contact,
+    now: float,
+    *,
+    merge_topic_preferences: bool,
+) -> Contact:
+    """Replace a stored contact's state with ``contact``'s (UpdateContact); :class:`NotFound` when absent.
+    The address keeps the spelling first written, and the creation time stays."""
+    check_topic_preferences(contact_list, dict(contact.topic_preferences))
+    existing = fetch_contact(conn, list_id, contact.email)
+    if existing is None:
+        raise contact_not_found(contact.email)
+    check_attributes_data(contact.attributes_data, stored=existing.attributes_data)
+    preferences = dict(existing.topic_preferences) if merge_topic_preferences else {}
+    preferences.update(contact.topic_preferences)
+    updated = Contact(
+        email=existing.email,
+        unsubscribe_all=contact.unsubscribe_all,
+        topic_preferences=preferences,
+        attributes_data=contact.attributes_data,
+        created=existing.created,
+        updated=now,
+    )
+    write_contacts(conn, list_id, [(existing, updated)], now)
+    return updated
+
+
+def delete_contact(conn: sqlite3.Connection, list_id: int, email: str) -> None:
+    """Delete one stored contact (DeleteContact); :class:`NotFound` when absent."""
+    existing = fetch_contact(conn, list_id, email)
+    if existing is None:
+        raise contact_not_found(email)
+    remove_contacts(conn, list_id, [existing])
