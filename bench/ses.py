@@ -25,14 +25,14 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.ses_support import clean_env, run_moto, ses_store  # noqa: E402
 from tests.support.server import run_server  # noqa: E402
+from tests.support.ses import clean_env, run_moto, ses_store  # noqa: E402
 
 from sescontacts.db import Database  # noqa: E402 - the repo root must be importable first
 from sescontacts.model import Contact, ContactPatch, UpsertPolicy  # noqa: E402
 from sescontacts.store.ses.pacer import Pacer  # noqa: E402
-from sescontacts.store.sqlite import SqliteContactStore  # noqa: E402
 from sescontacts.store.ses.sync import MirrorSync  # noqa: E402
+from sescontacts.store.sqlite import SqliteContactStore  # noqa: E402
 
 Report = Callable[[str], None]
 LIST = "contacts"

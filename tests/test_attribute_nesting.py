@@ -22,9 +22,9 @@ from sescontacts.cli import main
 from sescontacts.model import Contact, ContactQuery
 from sescontacts.validation import MAX_ATTRIBUTES_DEPTH
 
-from .console_support import Console, console_fixture, fast_kdf_fixture  # noqa: F401
-from .sesapi_client import InProcessClient
-from .sesapi_client import open_services as open_api_services
+from .support.console import Console, console_fixture, fast_kdf_fixture  # noqa: F401
+from .support.sesapi_client import InProcessClient
+from .support.sesapi_client import open_services as open_api_services
 
 LIST = "/v2/email/contact-lists"
 OVER_MESSAGE = f"nested more than {MAX_ATTRIBUTES_DEPTH} levels deep"

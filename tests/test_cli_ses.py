@@ -17,8 +17,8 @@ from click.testing import CliRunner
 from sescontacts.cli import main
 from sescontacts.cli.ses import FEATURE_ACTIONS
 
-from .ses_support import clean_env
 from .support.server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, RunningServer, run_server
+from .support.ses import clean_env
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from sescontacts.cli import main as cli
 from sescontacts.console import auth
 from sescontacts.console.gate import is_public
 
-from .console_support import (  # noqa: F401
+from .support.console import (  # noqa: F401
     PASSWORD,
     Console,
     TestClient,
@@ -210,7 +210,7 @@ def test_a_login_whose_password_check_overlapped_a_password_change_gets_no_sessi
 
 
 def test_ensure_admin_uses_the_given_password_or_generates_one(tmp_path) -> None:
-    from .console_support import open_services
+    from .support.console import open_services
 
     services = open_services(tmp_path / "a")
     users = auth.Users(services.db)

@@ -11,7 +11,7 @@ import pytest
 from sescontacts.console.views import contacts as contacts_view
 from sescontacts.model import OPT_IN, OPT_OUT, Contact, ContactQuery, Topic
 
-from .console_support import Console, console_fixture, fast_kdf_fixture  # noqa: F401
+from .support.console import Console, console_fixture, fast_kdf_fixture  # noqa: F401
 
 
 def emails_on(page: str) -> list[str]:

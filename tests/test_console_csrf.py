@@ -7,7 +7,7 @@ from starlette.routing import Route
 from sescontacts.console import csrf
 from sescontacts.model import ContactQuery
 
-from .console_support import Console, console_fixture, fast_kdf_fixture  # noqa: F401
+from .support.console import Console, console_fixture, fast_kdf_fixture  # noqa: F401
 
 
 def post_routes(console: Console) -> list[str]:
@@ -117,7 +117,7 @@ def test_the_upload_form_sends_its_token_in_the_body_first(console: Console) -> 
 
 
 def test_the_token_changes_at_login(console: Console) -> None:
-    from .console_support import login
+    from .support.console import login
 
     before = console.csrf
     console.post("/logout")
@@ -142,7 +142,7 @@ def test_a_multipart_form_is_bounded_like_any_form_outside_the_upload(console: C
     """Only the import upload streams a file (to its own cap); a multipart body to any other route, /login
     included, was parsed whole, its file parts spooled to the temp dir: an anonymous client wrote 800 MiB
     there through one POST /login. Past MAX_FORM_BYTES it is 413, with the token in a header or first."""
-    from .console_support import TestClient, csrf_of
+    from .support.console import TestClient, csrf_of
 
     big = ("big.bin", b"x" * (csrf.MAX_FORM_BYTES + 1), "application/octet-stream")
     anonymous = TestClient(console.gate, base_url="http://testserver")

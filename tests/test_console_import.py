@@ -12,7 +12,7 @@ import pytest
 
 from sescontacts.model import ContactQuery
 
-from .console_support import Console, fast_kdf_fixture  # noqa: F401
+from .support.console import Console, fast_kdf_fixture  # noqa: F401
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CSV = (

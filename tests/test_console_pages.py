@@ -13,7 +13,7 @@ from sescontacts.console import app as console_app
 from sescontacts.console.gate import CSP
 from sescontacts.model import OPT_IN, Contact, Topic
 
-from .console_support import Console, console_fixture, fast_kdf_fixture  # noqa: F401
+from .support.console import Console, console_fixture, fast_kdf_fixture  # noqa: F401
 
 PAYLOADS = ['<script>alert("x")</script>', '"onmouseover="alert(1)', "'><img src=x onerror=alert(1)>", "{{7*7}}"]
 TEMPLATES = Path(console_app.__file__).parent / "templates"

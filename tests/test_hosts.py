@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # Starlette >= 1.2 prefers httpx2 and says so; httpx is what we have
-    from starlette.testclient import TestClient
+from starlette.testclient import TestClient  # its httpx deprecation: pyproject's filterwarnings
 
 from sescontacts.hosts import allowed_hosts, default_hosts, host_name, startup_warning
 from sescontacts.server import build_app
 
-from .console_support import open_services
+from .support.console import open_services
 
 SES_PATH = "/v2/email/contact-lists"
 

@@ -18,8 +18,8 @@ import pytest
 from sescontacts.bulk.job_manager import ImportOptions, Job, JobManager
 from sescontacts.services import Services
 from sescontacts.settings import Settings
-from tests.sesapi_client import InProcessClient, open_services
 from tests.support.server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, run_server
+from tests.support.sesapi_client import InProcessClient, open_services
 
 LIST = "contacts"
 HEADER = "emailAddress,unsubscribeAll,attributesData\n"
@@ -189,18 +189,18 @@ print("finished", flush=True)
 def test_sigkill_mid_import_then_resume_equals_a_clean_run(tmp_path: Path) -> None:
     source = make_csv(tmp_path / "big.csv", 200_000, rejects_every=997)
     killed_dir = tmp_path / "killed"
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(killed_dir), str(source)], stdout=subprocess.PIPE, text=True
-    )
-    assert child.stdout is not None
     job_id, rows = "", 0
-    for line in child.stdout:  # progress is printed after each committed batch: no sleeps needed
-        job_id, rows_text = line.split()
-        rows = int(rows_text)
-        if rows >= 60_000:
-            child.send_signal(signal.SIGKILL)
-            break
-    child.wait()
+    # The with block closes the pipe and waits for the child.
+    with subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(killed_dir), str(source)], stdout=subprocess.PIPE, text=True
+    ) as child:
+        assert child.stdout is not None
+        for line in child.stdout:  # progress is printed after each committed batch: no sleeps needed
+            job_id, rows_text = line.split()
+            rows = int(rows_text)
+            if rows >= 60_000:
+                child.send_signal(signal.SIGKILL)
+                break
     assert child.returncode == -signal.SIGKILL and 60_000 <= rows < 200_000
 
     db_path = killed_dir / "sescontacts.db"

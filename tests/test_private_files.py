@@ -27,7 +27,7 @@ from sescontacts.services import Services
 from sescontacts.settings import Settings
 from tests.support.modes import loose, mode, usual_umask
 
-from .console_support import Console, TestClient, fast_kdf_fixture  # noqa: F401
+from .support.console import Console, TestClient, fast_kdf_fixture  # noqa: F401
 
 
 @pytest.fixture(autouse=True)
@@ -196,7 +196,7 @@ def test_objects_fetched_from_an_s3_endpoint_are_private(tmp_path: Path, monkeyp
 
     from sescontacts.sesapi.s3source import download_source
 
-    from .ses_support import run_moto
+    from .support.ses import run_moto
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")

@@ -26,7 +26,7 @@ from sescontacts.model import Topic
 from sescontacts.sesapi.app import load_handlers
 from sescontacts.sesapi.routing import TABLE
 from sescontacts.settings import LOCAL_ACCOUNT_ID
-from tests.sesapi_client import InProcessClient, Reply, open_services
+from tests.support.sesapi_client import InProcessClient, Reply, open_services
 
 MODEL = botocore.session.get_session().get_service_model("sesv2")
 JOB_ID: list[str] = []  # set by the fixture

@@ -15,7 +15,7 @@ import pytest
 
 from sescontacts.bulk.job_manager import ImportOptions
 from sescontacts.sesapi import import_job_operations
-from tests.sesapi_client import InProcessClient, Reply, open_services
+from tests.support.sesapi_client import InProcessClient, Reply, open_services
 
 LIST = "contacts"
 JOBS = "/v2/email/import-jobs"
@@ -176,7 +176,7 @@ def test_an_s3_key_with_a_long_last_segment_is_read_from_the_endpoint(
     """S3 keys run to 1024 bytes: one segment can be longer than a file name may be (255 bytes on Linux)."""
     import boto3
 
-    from tests.ses_support import run_moto
+    from tests.support.ses import run_moto
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")

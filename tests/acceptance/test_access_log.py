@@ -17,7 +17,8 @@ def _get(server: RunningServer, target: str) -> int:
         with urllib.request.urlopen(server.url + target, timeout=10) as response:
             return int(response.status)
     except urllib.error.HTTPError as error:
-        return error.code
+        with error:  # it holds the connection
+            return error.code
 
 
 def _log_line_for(server: RunningServer, marker: str, timeout: float = 10.0) -> str:

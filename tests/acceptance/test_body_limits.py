@@ -30,6 +30,7 @@ def server_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
 
 
 def urlopen_error(request: urllib.request.Request) -> urllib.error.HTTPError:
+    """The error answer to ``request``; it holds the connection: use it in a with block."""
     with pytest.raises(urllib.error.HTTPError) as caught:  # a reset would be a URLError, not an HTTPError
         urllib.request.urlopen(request, timeout=60)
     return caught.value
@@ -39,13 +40,13 @@ def test_the_ses_api_answers_a_body_over_its_limit_with_a_readable_413(server: R
     target = "/v2/email/contact-lists/contacts/contacts"
     body = b'{"EmailAddress": "big@example.com", "AttributesData": "' + b"x" * BODY_BYTES + b'"}'
     request = urllib.request.Request(server.url + target, body, sign(server.url, "POST", target, body), method="POST")
-    error = urlopen_error(request)
-    assert error.code == 413
-    assert error.headers["x-amzn-ErrorType"] == "RequestEntityTooLargeException"
-    assert json.loads(error.read()) == {
-        "__type": "RequestEntityTooLargeException",
-        "message": "Request body is larger than 1048576 bytes.",
-    }
+    with urlopen_error(request) as error:
+        assert error.code == 413
+        assert error.headers["x-amzn-ErrorType"] == "RequestEntityTooLargeException"
+        assert json.loads(error.read()) == {
+            "__type": "RequestEntityTooLargeException",
+            "message": "Request body is larger than 1048576 bytes.",
+        }
 
 
 def _logged_in_opener(server: RunningServer) -> tuple[urllib.request.OpenerDirector, str]:
@@ -69,14 +70,16 @@ def test_the_console_answers_a_form_over_its_limit_with_a_readable_413(server: R
     request.add_header("Content-Type", "application/x-www-form-urlencoded")
     with pytest.raises(urllib.error.HTTPError) as caught:
         opener.open(request, timeout=60)
-    assert caught.value.code == 413
-    assert "The form is too large." in caught.value.read().decode()
+    with caught.value as error:
+        assert error.code == 413
+        assert "The form is too large." in error.read().decode()
 
 
 def test_a_logged_out_post_with_a_big_body_reads_its_401(server: RunningServer) -> None:
     request = urllib.request.Request(server.url + "/contacts/new", b"x" * BODY_BYTES, method="POST")
     request.add_header("Content-Type", "application/x-www-form-urlencoded")
-    assert urlopen_error(request).code == 401
+    with urlopen_error(request) as error:
+        assert error.code == 401
 
 
 def test_a_client_that_waits_for_100_continue_gets_the_413_without_sending_the_body(server: RunningServer) -> None:

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # Starlette >= 1.2 prefers httpx2 and says so; httpx is what we have
-    from starlette.testclient import TestClient
+from starlette.testclient import TestClient  # its httpx deprecation: pyproject's filterwarnings
 
 from sescontacts.console import auth
 from sescontacts.console.app import create_console_app

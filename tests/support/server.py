@@ -70,8 +70,9 @@ def wait_until_ready(url: str, process: subprocess.Popen[bytes], timeout: float 
         try:
             urllib.request.urlopen(url + "/login", timeout=1).close()
             return
-        except urllib.error.HTTPError:
-            return  # it answered
+        except urllib.error.HTTPError as error:
+            error.close()  # it answered; the error holds the connection
+            return
         except OSError:
             time.sleep(0.05)  # polling interval while the port opens, not a synchronisation sleep
     raise TimeoutError(f"server at {url} not ready after {timeout}s")
