@@ -25,13 +25,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.ses_support import clean_env, run_moto, ses_store  # noqa: E402
 from tests.support.server import run_server  # noqa: E402
-from tests.support.ses import clean_env, run_moto, ses_store  # noqa: E402
 
 from sescontacts.db import Database  # noqa: E402 - the repo root must be importable first
 from sescontacts.model import Contact, ContactPatch, UpsertPolicy  # noqa: E402
 from sescontacts.store.ses.pacer import Pacer  # noqa: E402
-from sescontacts.store.ses.sync import MirrorSync  # noqa: E402
 from sescontacts.store.sqlite import SqliteContactStore  # noqa: E402
 
 Report = Callable[[str], None]
@@ -95,7 +94,7 @@ def bench_sync(report: Report, work: Path) -> None:
     with run_server(data_dir) as server:
         store = ses_store(work / "sync-mirror.db", server.url, pacer=UNLIMITED)
         try:
-            sync = MirrorSync(store)
+            sync = store.new_sync()
             start = time.perf_counter()
             walked: list[float] = []
 

@@ -157,7 +157,7 @@ def test_server_bucket_refuses_beyond_the_rate() -> None:
 
 def test_ses_errors_map_to_the_product_errors_with_ses_message() -> None:
     from sescontacts import errors
-    from sescontacts.store.ses.store import map_client_error
+    from sescontacts.store.ses.client import map_client_error
 
     def client_error(code: str, status: int, message: str = "msg") -> ClientError:
         return ClientError(

@@ -21,7 +21,7 @@ from sescontacts.store.ses import SesContactStore
 from tests.store_contract import *  # noqa: F403 - the contract's tests run here
 from tests.store_contract import ALL_CAPABILITIES, _skip_without_capability  # noqa: F401 - autouse fixture
 
-from .support.ses import MOTO_KEY, clean_env, reset_moto, run_moto, ses_store
+from .ses_support import MOTO_KEY, clean_env, reset_moto, run_moto, ses_store
 
 MOTO_DEVIATIONS = {
     "pagination": "moto returns every contact in one page and ignores NextToken",
@@ -72,7 +72,7 @@ def store(tmp_path: Path, moto_url: str, list_name: str) -> Iterator[SesContactS
 
 def test_assume_role_with_external_id_through_sts(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """--role-arn/--external-id: credentials are the assumed role's (moto's STS stands in for AWS's)."""
-    from sescontacts.store.ses.store import make_session
+    from sescontacts.store.ses.client import make_session
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIASOURCE0000000000")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "source-secret")

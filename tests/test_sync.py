@@ -20,10 +20,9 @@ import pytest
 from sescontacts.model import Contact
 from sescontacts.store.ses import SesContactStore
 from sescontacts.store.ses.pacer import Pacer
-from sescontacts.store.ses.sync import MirrorSync
 
+from .ses_support import clean_env, ses_store
 from .support.server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, RunningServer, run_server
-from .support.ses import clean_env, ses_store
 
 LIST = "contacts"
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,7 +101,7 @@ def mirror_state(store: SesContactStore) -> dict[str, tuple[bool, dict[str, str]
 
 def test_full_sync_copies_everything_then_costs_only_pages(store: SesContactStore, ses: Any) -> None:
     seed(ses, 45)
-    sync = MirrorSync(store, page_size=10)
+    sync = store.new_sync(page_size=10)
     first = sync.sync(LIST, full=True)
     assert (first.seen, first.fetched, first.pages) == (45, 45, 5)
     assert mirror_state(store) == ses_state(ses)
@@ -118,7 +117,7 @@ def test_full_sync_copies_everything_then_costs_only_pages(store: SesContactStor
 
 def test_sync_fetches_changes_and_removes_what_ses_lost(store: SesContactStore, ses: Any) -> None:
     seed(ses, 20)
-    sync = MirrorSync(store, page_size=6)
+    sync = store.new_sync(page_size=6)
     sync.sync(LIST, full=True)
     time.sleep(0.01)  # LastUpdatedTimestamp has millisecond resolution
     ses.update_contact(ContactListName=LIST, EmailAddress="c0001@example.com", UnsubscribeAll=True)
@@ -135,7 +134,7 @@ def test_sync_fetches_changes_and_removes_what_ses_lost(store: SesContactStore, 
 def test_writes_during_a_walk_are_not_removed(store: SesContactStore, ses: Any) -> None:
     """A contact created through the store while a walk runs is not 'gone' just because the walk missed it."""
     seed(ses, 12)
-    sync = MirrorSync(store, page_size=5)
+    sync = store.new_sync(page_size=5)
     created = []
 
     def during(status: Any) -> None:
@@ -149,7 +148,7 @@ def test_writes_during_a_walk_are_not_removed(store: SesContactStore, ses: Any) 
 
 def test_status_shows_last_sync_and_progress(store: SesContactStore, ses: Any) -> None:
     seed(ses, 15)
-    sync = MirrorSync(store, page_size=5)
+    sync = store.new_sync(page_size=5)
     store.sync = sync
     seen: list[Any] = []
     sync.on_progress = seen.append
@@ -179,7 +178,7 @@ def test_status_shows_last_sync_and_progress(store: SesContactStore, ses: Any) -
 def test_the_walk_shows_every_contact_before_the_details_are_read(store: SesContactStore, ses: Any) -> None:
     """After the pages alone, the console has every contact with its subscription state (and counts)."""
     seed(ses, 12)
-    sync = MirrorSync(store, page_size=5)
+    sync = store.new_sync(page_size=5)
     snapshots: list[tuple[int, int]] = []
 
     def watch(status: Any) -> None:
@@ -196,7 +195,7 @@ def test_the_walk_shows_every_contact_before_the_details_are_read(store: SesCont
 
 def test_list_deleted_in_ses_leaves_the_mirror(store: SesContactStore, ses: Any) -> None:
     seed(ses, 3)
-    sync = MirrorSync(store)
+    sync = store.new_sync()
     sync.sync_all(full=True)
     assert store.mirror.list_lists().items
     ses.delete_contact_list(ContactListName=LIST)
@@ -206,7 +205,7 @@ def test_list_deleted_in_ses_leaves_the_mirror(store: SesContactStore, ses: Any)
 
 def test_background_schedule_starts_and_stops(store: SesContactStore, ses: Any) -> None:
     seed(ses, 4)
-    sync = MirrorSync(store, interval=0.2)
+    sync = store.new_sync(interval=0.2)
     sync.start()
     deadline = time.monotonic() + 10
     while sync.status(LIST).last_synced is None and time.monotonic() < deadline:
@@ -220,10 +219,9 @@ KILL_SCRIPT = textwrap.dedent(
     import sys
     from pathlib import Path
     from sescontacts.store.ses.pacer import Pacer
-    from sescontacts.store.ses.sync import MirrorSync
-    from tests.support.ses import ses_store
+    from tests.ses_support import ses_store
     store = ses_store(Path(sys.argv[1]), sys.argv[2], pacer=Pacer(150, 1))
-    MirrorSync(store, page_size=20).sync("contacts", full=True)
+    store.new_sync(page_size=20).sync("contacts", full=True)
     print("finished", flush=True)
     """
 )
@@ -237,7 +235,7 @@ def test_killed_sync_resumes_and_loses_nothing(tmp_path: Path, server: RunningSe
         [sys.executable, "-c", KILL_SCRIPT, str(db_path), server.url],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL,  # nothing reads it: a pipe would be left open (ResourceWarning)
+        stdout=subprocess.PIPE,
     )
     deadline = time.monotonic() + 60
     fetched = 0
@@ -258,7 +256,7 @@ def test_killed_sync_resumes_and_loses_nothing(tmp_path: Path, server: RunningSe
 
     store = ses_store(db_path, server.url, pacer=Pacer(1000, 100))
     try:
-        sync = MirrorSync(store, page_size=20)
+        sync = store.new_sync(page_size=20)
         assert sync.status(LIST).running  # the interrupted walk is still on record
         store.calls.clear()
         result = sync.sync(LIST)  # incremental: resume
@@ -279,7 +277,7 @@ IMPORT_KILL_SCRIPT = textwrap.dedent(
     from sescontacts.bulk.job_manager import JobManager
     from sescontacts.bulk.report import ImportOptions
     from sescontacts.store.ses.pacer import Pacer
-    from tests.support.ses import ses_store
+    from tests.ses_support import ses_store
     db_path, url, csv_path = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
     store = ses_store(db_path, url, pacer=Pacer(300, 1))
     jobs = JobManager(store.mirror.db, store, db_path.parent / "data")
@@ -305,7 +303,7 @@ def test_killed_paced_import_resumes_and_loses_nothing(tmp_path: Path, server: R
         [sys.executable, "-c", IMPORT_KILL_SCRIPT, str(db_path), server.url, str(csv_path)],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL,  # nothing reads it: a pipe would be left open (ResourceWarning)
+        stdout=subprocess.PIPE,
     )
     deadline = time.monotonic() + 60
     done = 0
@@ -384,7 +382,7 @@ def test_empty_pages_with_a_token_are_followed_to_the_end(tmp_path: Path) -> Non
     mirror = SqliteContactStore(Database(tmp_path / "mirror.db", PRODUCT_SCHEMA), max_lists=None)
     store = SesContactStore(mirror, region=REGION, client=client, pacer=Pacer(1000, 100), account_id="0")
     try:
-        result = MirrorSync(store).sync(LIST, full=True)
+        result = store.new_sync().sync(LIST, full=True)
         assert client.tokens == [None, "t1", "t2", "t3"]
         assert (result.pages, result.seen, result.fetched) == (4, 1, 1)
         assert store.mirror.get_contact(LIST, "last@example.com").attributes() == {"x": 1}
@@ -400,7 +398,7 @@ def test_paced_rows_cost_two_calls_and_the_next_sync_adopts_their_timestamps(sto
     )
     assert store.calls["get_contact"] == 10 and store.calls["create_contact"] == 10  # no read-back per row
     store.calls.clear()
-    MirrorSync(store, page_size=4).sync(LIST, full=True)
+    store.new_sync(page_size=4).sync(LIST, full=True)
     assert store.calls["get_contact"] == 0  # state known: only SES's timestamps were taken from the pages
     for i in range(10):
         listed = ses.get_contact(ContactListName=LIST, EmailAddress=f"r{i}@example.com")
@@ -411,7 +409,7 @@ def test_paced_rows_cost_two_calls_and_the_next_sync_adopts_their_timestamps(sto
     store.upsert_contacts(LIST, [ContactPatch("r0@example.com", attributes={"i": 100})], UpsertPolicy())
     ses.update_contact(ContactListName=LIST, EmailAddress="r0@example.com", UnsubscribeAll=True)
     store.calls.clear()
-    MirrorSync(store).sync(LIST, full=True)
+    store.new_sync().sync(LIST, full=True)
     assert store.calls["get_contact"] == 1
     assert store.mirror.get_contact(LIST, "r0@example.com").unsubscribe_all is True
 
@@ -434,7 +432,7 @@ def test_console_overview_says_how_fresh_the_mirror_is(status: dict[str, Any] | 
     from sescontacts.console.app import make_jinja
     from sescontacts.console.views.contacts import MirrorState
     from sescontacts.model import ContactList, ListStats
-    from sescontacts.store.ses.sync import SyncStatus
+    from sescontacts.store.base import SyncStatus
 
     sync = SyncStatus(LIST, **status) if status is not None else None
     module = (
@@ -455,7 +453,7 @@ def test_schedule_leaves_most_of_the_rate_to_people(tmp_path: Path) -> None:
     mirror = SqliteContactStore(Database(tmp_path / "m.db", PRODUCT_SCHEMA), max_lists=None)
     store = SesContactStore(mirror, region=REGION, client=object(), pacer=Pacer(1, 2), account_id="0")
     try:
-        sync = MirrorSync(store, interval=300)
+        sync = store.new_sync(interval=300)
         assert sync.next_wait(10) == 300  # a small list: the configured interval
         assert sync.next_wait(1000) == 3000  # a walk of 1,000 s: wait 3,000 s, syncing takes a quarter
     finally:

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from .failures import EXIT_REFUSED, talking_to_ses
+from .failures import EXIT_REFUSED, ConfigError, talking_to_ses
 from .options import (
     Number,
     WholeNumber,
@@ -255,8 +255,8 @@ class Check:
 def doctor(yes: bool, **options: Any) -> None:
     """Check the connection to SES: credentials, region, the contact list and the permissions each feature needs."""
     from ..errors import AuthError, NotFound, SesContactsError
+    from ..store.ses.client import make_session
     from ..store.ses.pacer import BOTO_CONFIG, Pacer
-    from ..store.ses.store import make_session
 
     settings = settings_from(**options, backend="ses")
     check = Check()
@@ -289,7 +289,7 @@ def doctor(yes: bool, **options: Any) -> None:
 
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from ..store.ses.store import map_client_error
+    from ..store.ses.client import map_client_error
 
     def call(name: str, **params: Any) -> dict[str, Any]:
         try:
@@ -444,11 +444,14 @@ def _check_s3(check: Check, session: Any, settings: Any) -> None:
 @click.option("--full/--incremental", default=True, show_default=True, help="Full walk, or resume an interrupted one.")
 def sync(full: bool, **options: Any) -> None:
     """Bring the local mirror of the SES contact list up to date now, with progress."""
-    from ..store.ses.sync import MirrorSync, SyncStatus
+    from ..store.base import SyncedStore, SyncStatus
 
     settings = settings_from(**options, backend="ses")
     services = open_services(settings)
-    store: Any = services.store
+    store = services.store
+    if not isinstance(store, SyncedStore):  # backend="ses" always opens one; the type says so
+        services.close()
+        raise ConfigError("this backend keeps no mirror to sync")
 
     def progress(status: SyncStatus) -> None:
         eta = "unknown" if status.eta_seconds is None else f"{status.eta_seconds:,.0f} s"
@@ -458,11 +461,9 @@ def sync(full: bool, **options: Any) -> None:
             err=True,
         )
 
-    syncer: MirrorSync = store.sync
-    syncer.on_progress = progress
     try:
         with talking_to_ses():  # no credentials, access denied, SES unreachable: one line, as import says
-            for result in syncer.sync_all(full=full):
+            for result in store.sync_now(full=full, on_progress=progress):
                 click.echo(
                     f"{result.list_name}: {result.seen:,} contacts, {result.fetched:,} fetched, "
                     f"{result.removed:,} removed, {result.calls:,} SES calls in {result.seconds:,.1f} s"

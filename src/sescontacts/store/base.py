@@ -13,10 +13,10 @@ itself, or None). A store that keeps a mirror synced in the background also impl
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from ..errors import BadRequest
 from ..model import (
@@ -31,9 +31,6 @@ from ..model import (
     Topic,
     UpsertPolicy,
 )
-
-if TYPE_CHECKING:
-    from .ses.sync import SyncStatus
 
 DEFAULT_PAGE_SIZE = 1000
 MAX_PAGE_SIZE = 1000
@@ -174,6 +171,50 @@ class ContactStore(Protocol):
     def close(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class SyncStatus:
+    """What the console shows of a mirror sync: when the mirror was last complete, and the progress of a
+    running sync."""
+
+    list_name: str
+    running: bool = False
+    kind: str | None = None
+    pages: int = 0
+    seen: int = 0
+    fetched: int = 0
+    removed: int = 0
+    calls: int = 0
+    estimate: int = 0
+    started: float | None = None
+    last_synced: float | None = None
+    last_full: float | None = None
+    last_duration: float | None = None
+    last_error: str | None = None
+    eta_seconds: float | None = None
+    phase: str = "walk"  # "walk": listing pages; "fetch": reading the attributes of new or changed contacts
+    to_fetch: int = 0  # contacts listed whose attributes are still to be read
+
+    @property
+    def fraction(self) -> float | None:
+        if not self.running:
+            return None
+        return min(1.0, self.seen / self.estimate) if self.estimate else None
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """One finished sync of one list."""
+
+    list_name: str
+    kind: str
+    pages: int
+    seen: int
+    fetched: int
+    removed: int
+    calls: int
+    seconds: float
+
+
 @runtime_checkable
 class SyncedStore(ContactStore, Protocol):
     """A store that answers reads from a local mirror of a remote source, kept up to date in the background
@@ -190,4 +231,11 @@ class SyncedStore(ContactStore, Protocol):
 
     def stop_sync(self) -> None:
         """Stop the background sync, waiting for a running pass to end."""
+        ...
+
+    def sync_now(
+        self, *, full: bool = True, on_progress: Callable[[SyncStatus], None] | None = None
+    ) -> list[SyncResult]:
+        """Sync every list now, in this thread (``sescontacts sync``): ``full`` walks from the first page,
+        else an interrupted sync is resumed. ``on_progress`` hears the status after each page and chunk."""
         ...

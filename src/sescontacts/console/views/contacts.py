@@ -6,7 +6,7 @@ import dataclasses
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,12 +24,9 @@ from ...model import (
     Outcome,
     UpsertPolicy,
 )
-from ...store.base import ContactStore, SyncedStore
+from ...store.base import ContactStore, SyncedStore, SyncStatus
 from .common import in_thread, is_htmx, list_name, redirect, render, render_partial, services
 from .filters import ContactsView
-
-if TYPE_CHECKING:
-    from ...store.ses.sync import SyncStatus
 
 COUNT_CAP = 10_000
 BULK_BATCH = 1000

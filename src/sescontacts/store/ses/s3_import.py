@@ -9,7 +9,7 @@ missing fields keep their value, attributes merge) must be applied before the fi
 2. apply the rows to that state with :func:`model.apply_patch` (the same rule as everywhere), keep only the
    contacts that change, and write them as SES's newline-delimited JSON;
 3. upload, CreateImportJob, poll GetImportJob (progress = ProcessedRecordsCount), delete the upload;
-4. turn FailureInfo's failed records into per-row failures for the report;
+4. turn FailureInfo's failed records into REFUSED outcomes for those rows, with SES's reason;
 5. bring the mirror up to date with a walk that *adopts* the contacts we wrote (their state is known; only
    SES's new timestamps are read from the ListContacts pages), so no GetContact per imported row.
 """
@@ -21,29 +21,21 @@ import io
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
 import orjson
 
 from ... import errors
 from ...model import Contact, ContactPatch, Outcome, RowResult, UpsertPolicy, apply_patch
+from ...ses_wire import contact_import_line, delete_import_line
 from ...validation import email_key
-
-if TYPE_CHECKING:
-    from .store import SesContactStore
+from ..sqlite.mirror import mirror_existing, mirror_remove
+from .client import SesClient
+from .mirror import MirroredLists
+from .sync import MirrorSync
 
 FINAL_STATES = ("COMPLETED", "FAILED", "CANCELLED")
-
-
-@dataclass
-class ImportJobProgress:
-    job_id: str
-    status: str
-    processed: int
-    failed: int
-    total: int
 
 
 def split_s3_url(url: str) -> tuple[str, str]:
@@ -51,22 +43,6 @@ def split_s3_url(url: str) -> tuple[str, str]:
         raise ValueError(f"not an s3:// URL: {url!r}")
     bucket, _, key = url[5:].partition("/")
     return bucket, key
-
-
-def contact_line(contact: Contact, *, clear_attributes: bool = False) -> bytes:
-    """One contact in SES's import JSON: camelCase keys, attributesData as a string (empty to clear it)."""
-    record: dict[str, Any] = {
-        "emailAddress": contact.email,
-        "unsubscribeAll": contact.unsubscribe_all,
-        "topicPreferences": [
-            {"topicName": name, "subscriptionStatus": status} for name, status in contact.topic_preferences.items()
-        ],
-    }
-    if contact.attributes_data is not None:
-        record["attributesData"] = contact.attributes_data
-    elif clear_attributes:
-        record["attributesData"] = ""
-    return orjson.dumps(record) + b"\n"
 
 
 def parse_failed_records(data: bytes) -> list[tuple[str, str]]:
@@ -98,35 +74,46 @@ def parse_failed_records(data: bytes) -> list[tuple[str, str]]:
     return failures
 
 
+def refused(results: list[RowResult], failures: Sequence[tuple[int, str]]) -> list[RowResult]:
+    """The rows an import job refused, as REFUSED outcomes with SES's reason in place of what they would
+    have done (the kept-unsubscribed mark stays: the contact was left unsubscribed either way)."""
+    for index, reason in failures:
+        kept = results[index].kept_unsubscribed
+        results[index] = RowResult(Outcome.REFUSED, kept_unsubscribed=kept, reason=f"SES import job: {reason}")
+    return results
+
+
 class ImportJobRunner:
-    """Runs one batch of rows as one SES import job for a :class:`SesContactStore`."""
+    """Runs one batch of rows as one SES import job, the file uploaded to ``location`` (``s3://bucket/prefix``).
+
+    ``sync`` brings the mirror behind ``lists`` up to date before the rules are applied and after the job."""
 
     def __init__(
         self,
-        store: SesContactStore,
+        ses: SesClient,
+        lists: MirroredLists,
+        sync: MirrorSync,
         *,
+        location: str,
+        s3_endpoint_url: str | None = None,
         poll_interval: float = 2.0,
-        on_progress: Callable[[ImportJobProgress], None] | None = None,
         timeout: float = 24 * 3600,
     ) -> None:
-        if not store.s3_import_location:
+        if not location:
             raise ValueError("no S3 import location configured")
-        self.store = store
+        self.ses = ses
+        self.lists = lists
+        self.sync = sync
+        self.location = location
+        self.s3_endpoint_url = s3_endpoint_url
         self.poll_interval = poll_interval
-        self.on_progress = on_progress
         self.timeout = timeout
-        self.failures: list[tuple[int, str]] = []  # (row index in the batch, reason) of the last run
 
     def _s3(self) -> Any:
-        session = self.store._session
-        if session is None:
-            import boto3
-
-            session = boto3.Session(region_name=self.store.region)
-        return session.client("s3", region_name=self.store.region, endpoint_url=self.store.s3_endpoint_url)
+        return self.ses.s3(self.s3_endpoint_url)
 
     def _location(self) -> tuple[str, str]:
-        bucket, prefix = split_s3_url(self.store.s3_import_location or "")
+        bucket, prefix = split_s3_url(self.location)
         if prefix and not prefix.endswith("/"):
             prefix += "/"
         return bucket, f"{prefix}sescontacts-import-{uuid.uuid4()}.jsonl"
@@ -134,10 +121,10 @@ class ImportJobRunner:
     # -- the two actions -------------------------------------------------------------------------------
 
     def upsert(self, list_name: str, patches: Sequence[ContactPatch], policy: UpsertPolicy) -> list[RowResult]:
-        store = self.store
-        store._check_topics(list_name, sorted({t for p in patches for t in p.topic_preferences}))
-        store.mirror_sync().sync(list_name, full=True)  # the rules below see SES's state, read just now
-        existing = store.mirror.mirror_existing(list_name, [p.email for p in patches])
+        """One result per patch, in order; rows SES refused are REFUSED with its reason."""
+        self.lists.check_topics(list_name, sorted({t for p in patches for t in p.topic_preferences}))
+        self.sync.sync(list_name, full=True)  # the rules below see SES's state, read just now
+        existing = mirror_existing(self.lists.db, list_name, [p.email for p in patches])
         current: dict[str, Contact | None] = dict(existing)
         results: list[RowResult] = []
         last_index: dict[str, int] = {}
@@ -154,23 +141,24 @@ class ImportJobRunner:
             if contact is not None and (existing.get(key) is None or not existing[key].same_state(contact))
         }
         if not changed:
-            self.failures = []
             return results
         body = b"".join(
-            contact_line(c, clear_attributes=existing.get(k) is not None and existing[k].attributes_data is not None)
+            contact_import_line(
+                c, clear_attributes=existing.get(k) is not None and existing[k].attributes_data is not None
+            )
             for k, c in changed.items()
         )
-        failed = self._run_job(list_name, "PUT", body, len(changed))
-        self.failures = [(last_index[email_key(e)], reason) for e, reason in failed if email_key(e) in last_index]
+        failed = self._run_job(list_name, "PUT", body)
+        failures = [(last_index[email_key(e)], reason) for e, reason in failed if email_key(e) in last_index]
         failed_keys = {email_key(e) for e, _ in failed}
         adopt = {k: c for k, c in changed.items() if k not in failed_keys}
-        store.mirror_sync().sync(list_name, full=True, adopt=adopt)
-        return results
+        self.sync.sync(list_name, full=True, adopt=adopt)
+        return refused(results, failures)
 
     def delete(self, list_name: str, emails: Sequence[str]) -> list[RowResult]:
-        store = self.store
-        store.mirror_sync().sync(list_name, full=True)
-        existing = store.mirror.mirror_existing(list_name, list(emails))
+        """One result per address, in order: DELETED, NOT_FOUND, or REFUSED with SES's reason."""
+        self.sync.sync(list_name, full=True)
+        existing = mirror_existing(self.lists.db, list_name, list(emails))
         results: list[RowResult] = []
         seen: set[str] = set()
         targets: dict[str, Contact] = {}
@@ -184,24 +172,23 @@ class ImportJobRunner:
                 index_of[key] = index
             results.append(RowResult(Outcome.DELETED if found else Outcome.NOT_FOUND))
         if not targets:
-            self.failures = []
             return results
-        body = b"".join(orjson.dumps({"emailAddress": c.email}) + b"\n" for c in targets.values())
-        failed = self._run_job(list_name, "DELETE", body, len(targets))
-        self.failures = [(index_of[email_key(e)], reason) for e, reason in failed if email_key(e) in index_of]
+        body = b"".join(delete_import_line(c.email) for c in targets.values())
+        failed = self._run_job(list_name, "DELETE", body)
+        failures = [(index_of[email_key(e)], reason) for e, reason in failed if email_key(e) in index_of]
         failed_keys = {email_key(e) for e, _ in failed}
-        store.mirror.mirror_remove(list_name, [c.email for k, c in targets.items() if k not in failed_keys])
-        return results
+        mirror_remove(self.lists.db, list_name, [c.email for k, c in targets.items() if k not in failed_keys])
+        return refused(results, failures)
 
     # -- the job ---------------------------------------------------------------------------------------
 
-    def _run_job(self, list_name: str, action: str, body: bytes, total: int) -> list[tuple[str, str]]:
+    def _run_job(self, list_name: str, action: str, body: bytes) -> list[tuple[str, str]]:
         """Upload, run and wait for one import job; the failed records as (email, reason)."""
         s3 = self._s3()
         bucket, key = self._location()
         s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/x-ndjson")
         try:
-            answer = self.store.call(
+            answer = self.ses.call(
                 "create_import_job",
                 ImportDestination={
                     "ContactListDestination": {"ContactListName": list_name, "ContactListImportAction": action}
@@ -211,18 +198,8 @@ class ImportJobRunner:
             job_id = answer["JobId"]
             deadline = time.monotonic() + self.timeout
             while True:
-                job = self.store.call("get_import_job", JobId=job_id)
+                job = self.ses.call("get_import_job", JobId=job_id)
                 status = job.get("JobStatus", "")
-                if self.on_progress is not None:
-                    self.on_progress(
-                        ImportJobProgress(
-                            job_id,
-                            status,
-                            int(job.get("ProcessedRecordsCount") or 0),
-                            int(job.get("FailedRecordsCount") or 0),
-                            total,
-                        )
-                    )
                 if status in FINAL_STATES:
                     break
                 if time.monotonic() > deadline:

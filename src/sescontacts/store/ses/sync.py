@@ -33,29 +33,34 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ...errors import BadRequest, InvalidNextToken, NotFound, SesContactsError
 from ...model import Contact, ContactQuery
+from ...ses_wire import contact_from_ses
 from ...validation import email_key
-from .store import contact_from_ses, list_from_ses, timestamp
-
-if TYPE_CHECKING:
-    from .store import SesContactStore
+from ..base import SyncResult, SyncStatus
+from ..sqlite.mirror import mirror_contacts, mirror_existing, mirror_remove, mirror_unlisted
+from .client import LIST_PAGE_SIZE, SesClient
+from .mirror import MirroredLists
 
 _ALL = ContactQuery()
 SYNC_SHARE_FACTOR = 3.0  # wait at least 3x the last walk's duration: syncing uses <= 25% of the request rate
 FETCH_CHUNK = 25  # GetContact results committed together: a kill loses at most this many calls' work
 
 
-def mark_pending(conn: sqlite3.Connection, list_name: str, keys: list[str], written_at: float) -> None:
-    """Record, in the caller's transaction, contacts whose mirrored state is ours but SES's timestamp unknown."""
-    conn.executemany(
-        "INSERT INTO ses_pending (list_name, email_key, written_at) VALUES (?, ?, ?) "
-        "ON CONFLICT (list_name, email_key) DO UPDATE SET written_at = excluded.written_at",
-        [(list_name, key, written_at) for key in keys],
-    )
+def mirror_written(lists: MirroredLists, list_name: str, contact: Contact, written_at: float) -> None:
+    """Mirror a contact just written to SES without reading it back (a call saved per row): its state is ours,
+    its timestamps local, and it is marked pending (one transaction) until the next walk adopts SES's
+    LastUpdatedTimestamp from ListContacts instead of calling GetContact for it."""
+    lists.ensure(list_name)
+    with lists.db.write() as conn:
+        mirror_contacts(lists.db, list_name, [contact], force=True)
+        conn.execute(
+            "INSERT INTO ses_pending (list_name, email_key, written_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (list_name, email_key) DO UPDATE SET written_at = excluded.written_at",
+            (list_name, email_key(contact.email), written_at),
+        )
 
 
 _STATE_COLUMNS = (
@@ -64,51 +69,9 @@ _STATE_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
-class SyncStatus:
-    """What the console shows: when the mirror was last complete, and the progress of a running sync."""
-
-    list_name: str
-    running: bool = False
-    kind: str | None = None
-    pages: int = 0
-    seen: int = 0
-    fetched: int = 0
-    removed: int = 0
-    calls: int = 0
-    estimate: int = 0
-    started: float | None = None
-    last_synced: float | None = None
-    last_full: float | None = None
-    last_duration: float | None = None
-    last_error: str | None = None
-    eta_seconds: float | None = None
-    phase: str = "walk"  # "walk": listing pages; "fetch": reading the attributes of new or changed contacts
-    to_fetch: int = 0  # contacts listed whose attributes are still to be read
-
-    @property
-    def fraction(self) -> float | None:
-        if not self.running:
-            return None
-        return min(1.0, self.seen / self.estimate) if self.estimate else None
-
-
-@dataclass(frozen=True)
-class SyncResult:
-    list_name: str
-    kind: str
-    pages: int
-    seen: int
-    fetched: int
-    removed: int
-    calls: int
-    seconds: float
-
-
-def _same_listed_state(contact: Contact, item: dict[str, Any]) -> bool:
+def _same_listed_state(contact: Contact, shown: Contact) -> bool:
     """Whether a ListContacts item shows what we wrote (the item has no attributes to compare)."""
-    listed = {p["TopicName"]: p["SubscriptionStatus"] for p in item.get("TopicPreferences") or ()}
-    return bool(item.get("UnsubscribeAll", False)) == contact.unsubscribe_all and listed == dict(
+    return shown.unsubscribe_all == contact.unsubscribe_all and dict(shown.topic_preferences) == dict(
         contact.topic_preferences
     )
 
@@ -118,21 +81,24 @@ class SyncStopped(Exception):
 
 
 class MirrorSync:
-    """Runs syncs for a :class:`SesContactStore`: on demand, and on a schedule in a background thread."""
+    """Runs syncs of the mirror behind ``lists`` from SES (``ses``): on demand, and on a schedule in a
+    background thread."""
 
     def __init__(
         self,
-        store: SesContactStore,
+        ses: SesClient,
+        lists: MirroredLists,
         *,
         interval: float = 300.0,
         page_size: int | None = None,
         on_progress: Callable[[SyncStatus], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.store = store
-        self.db = store.mirror.db
+        self.ses = ses
+        self.lists = lists
+        self.db = lists.db
         self.interval = interval
-        self.page_size = page_size or store.list_page_size
+        self.page_size = page_size or LIST_PAGE_SIZE
         self.on_progress = on_progress
         self._now = clock
         self._stop = threading.Event()
@@ -206,7 +172,7 @@ class MirrorSync:
         pages_left = math.ceil(remaining / self.page_size) + (1 if more and not remaining else 0)
         share = (state["fetched"] + to_fetch) / state["seen"] if state["seen"] else 0.0
         calls_left = pages_left + to_fetch + min(1.0, share) * remaining
-        rate = self.store.pacer.rate
+        rate = self.ses.pacer.rate
         segment = self._segment.get(list_name)
         if segment is not None:
             elapsed = self._now() - segment[0]
@@ -240,11 +206,11 @@ class MirrorSync:
 
     def sync_all(self, *, full: bool = False) -> list[SyncResult]:
         """Sync every list SES has (SES allows one per region); drop mirrored lists SES no longer has."""
-        answer = self.store.call("list_contact_lists", PageSize=1000)
+        answer = self.ses.call("list_contact_lists", PageSize=1000)
         names = [item["ContactListName"] for item in answer.get("ContactLists") or ()]
-        for mirrored in self.store.mirror.list_lists(page_size=1000).items:
+        for mirrored in self.lists.local.list_lists(page_size=1000).items:
             if mirrored.name not in names:
-                self.store._drop_mirror_list(mirrored.name)
+                self.lists.drop(mirrored.name)
                 self.forget(mirrored.name)
         return [self.sync(name, full=full) for name in names]
 
@@ -261,19 +227,18 @@ class MirrorSync:
                 self._adopt = {}
 
     def _sync(self, list_name: str, *, full: bool) -> SyncResult:
-        calls_before = sum(self.store.calls.values())
+        calls_before = self.ses.total_calls()
         began = self._now()
         state = self._state(list_name)
         resume = not full and state is not None and state["state"] == "running"
         if not resume:
             try:
-                contact_list = list_from_ses(self.store.call("get_contact_list", ContactListName=list_name))
+                self.lists.fetch(list_name)
             except NotFound:
-                self.store._drop_mirror_list(list_name)
+                self.lists.drop(list_name)
                 self.forget(list_name)
                 raise
-            self.store.mirror.mirror_list(contact_list)
-            estimate = self.store.mirror.count_contacts(list_name, _ALL).value
+            estimate = self.lists.local.count_contacts(list_name, _ALL).value
             with self.db.write() as conn:
                 conn.execute("DELETE FROM ses_sync_seen WHERE list_name = ?", (list_name,))
                 self._save(
@@ -294,7 +259,7 @@ class MirrorSync:
                 )
             state = self._state(list_name)
         else:
-            self.store._ensure_mirror_list(list_name)
+            self.lists.ensure(list_name)
         assert state is not None
         self._segment[list_name] = (began, state["calls"])
         self._pending = {
@@ -308,7 +273,7 @@ class MirrorSync:
             if token:
                 params["NextToken"] = token
             try:
-                page = self.store.call("list_contacts", **params)
+                page = self.ses.call("list_contacts", **params)
             except (InvalidNextToken, BadRequest):
                 if not token:
                     raise
@@ -326,35 +291,35 @@ class MirrorSync:
     def _page(self, list_name: str, page: dict[str, Any]) -> None:
         """One page, in one transaction: what it shows goes to the mirror at once; the contacts that are new
         or changed are queued for the fetch phase (their attributes need a GetContact each)."""
-        items = page.get("Contacts") or []
-        existing = self.store.mirror.mirror_existing(list_name, [item["EmailAddress"] for item in items])
+        # A ListContacts item has no attributes and no creation time: kept from the mirror until read.
+        items = [contact_from_ses(item) for item in page.get("Contacts") or ()]
+        existing = mirror_existing(self.db, list_name, [item.email for item in items])
         listed: list[Contact] = []
         adopted: list[Contact] = []
         unfetched: list[tuple[str, str, str]] = []
-        for item in items:
-            key = email_key(item["EmailAddress"])
+        for shown in items:
+            key = email_key(shown.email)
             have = existing.get(key)
-            listed_at = timestamp(item.get("LastUpdatedTimestamp"))
+            listed_at = shown.updated
             if have is not None and abs(have.updated - listed_at) < 0.0005:
                 continue
             ours = self._adopt.get(key)
             if ours is None and key in self._pending:
                 ours = have
-            if ours is not None and _same_listed_state(ours, item):
+            if ours is not None and _same_listed_state(ours, shown):
                 created = have.created if have is not None else listed_at
                 adopted.append(dataclasses.replace(ours, created=created, updated=listed_at))
                 continue
-            shown = contact_from_ses(item)  # no attributes, no creation time: kept from the mirror until read
             if have is not None:
                 shown = dataclasses.replace(shown, attributes_data=have.attributes_data, created=have.created)
             else:
                 shown = dataclasses.replace(shown, created=listed_at)
             listed.append(shown)
-            unfetched.append((list_name, key, item["EmailAddress"]))
-        keys = [(list_name, email_key(item["EmailAddress"])) for item in items]
+            unfetched.append((list_name, key, shown.email))
+        keys = [(list_name, email_key(item.email)) for item in items]
         with self.db.write() as conn:
-            self.store.mirror.mirror_contacts(list_name, listed)
-            self.store.mirror.mirror_contacts(list_name, adopted, force=True)  # SES's timestamp for our state
+            mirror_contacts(self.db, list_name, listed)
+            mirror_contacts(self.db, list_name, adopted, force=True)  # SES's timestamp for our state
             conn.executemany(
                 "INSERT OR IGNORE INTO ses_unfetched (list_name, email_key, email) VALUES (?, ?, ?)", unfetched
             )
@@ -372,18 +337,16 @@ class MirrorSync:
         state = self._state(list_name)
         assert state is not None
         # Gone from SES: mirrored contacts the walk did not list and nobody wrote since the walk began.
-        gone = [
-            row[0]
-            for row in self.db.reader().execute(
-                "SELECT c.email FROM contacts AS c JOIN contact_lists AS l ON c.list_id = l.id "
-                "WHERE l.name = ? AND c.updated < ? AND NOT EXISTS (SELECT 1 FROM ses_sync_seen AS s "
-                "WHERE s.list_name = l.name AND s.email_key = c.email_key) AND NOT EXISTS (SELECT 1 FROM "
-                "ses_pending AS p WHERE p.list_name = l.name AND p.email_key = c.email_key AND p.written_at >= ?)",
-                (list_name, state["started"], state["started"]),
-            )
-        ]
+        gone = mirror_unlisted(
+            self.db,
+            list_name,
+            updated_before=state["started"],
+            listed="SELECT email_key FROM ses_sync_seen WHERE list_name = ? "
+            "UNION ALL SELECT email_key FROM ses_pending WHERE list_name = ? AND written_at >= ?",
+            params=(list_name, list_name, state["started"]),
+        )
         with self.db.write() as conn:
-            removed = self.store.mirror.mirror_remove(list_name, gone) if gone else 0
+            removed = mirror_remove(self.db, list_name, gone) if gone else 0
             conn.executemany(
                 "DELETE FROM ses_unfetched WHERE list_name = ? AND email_key = ?",
                 [(list_name, email_key(e)) for e in gone],
@@ -415,16 +378,16 @@ class MirrorSync:
                 for key, email in rows:
                     self._check_stop()
                     try:
-                        answer = self.store.call("get_contact", ContactListName=list_name, EmailAddress=email)
+                        answer = self.ses.call("get_contact", ContactListName=list_name, EmailAddress=email)
                         fetched.append(contact_from_ses(answer))
                     except NotFound:
                         gone.append(email)  # deleted since the page was listed
                     done.append(key)
             finally:  # what was read before a stop is kept
                 with self.db.write() as conn:
-                    self.store.mirror.mirror_contacts(list_name, fetched)
+                    mirror_contacts(self.db, list_name, fetched)
                     if gone:
-                        self.store.mirror.mirror_remove(list_name, gone)
+                        mirror_remove(self.db, list_name, gone)
                     conn.executemany(
                         "DELETE FROM ses_unfetched WHERE list_name = ? AND email_key = ?",
                         [(list_name, key) for key in done],
@@ -459,7 +422,7 @@ class MirrorSync:
             state["seen"],
             state["fetched"],
             state["removed"],
-            sum(self.store.calls.values()) - calls_before,
+            self.ses.total_calls() - calls_before,
             now - began,
         )
 
