@@ -1,5 +1,5 @@
 """``SqliteContactStore``: the local backend's ``ContactStore`` on a SQLite file (also the ses backend's
-searchable mirror, see :mod:`.mirror`).
+searchable mirror, which it writes through the functions of :mod:`.mirror`).
 
 The class checks each request in SES's order, opens the transaction and composes the package's modules:
 :mod:`.lists` (list rows, topics, counts), :mod:`.writes` (single contacts), :mod:`.search` (pages and
@@ -39,7 +39,7 @@ from ...validation import (
 )
 from ..base import ExportRows, check_page_size
 from ..tokens import TokenCodec
-from . import export, lists, mirror, search, writes
+from . import export, lists, search, writes
 from .bulk import BulkUpserts, delete_batch
 
 
@@ -261,21 +261,3 @@ class SqliteContactStore:
             days = lists.daily_additions(conn, list_id)
             topic_counts = self._topic_counts.counts(conn, list_id, contact_list, generation, total, unsubscribed)
         return ListStats(total, unsubscribed, topic_counts, days)
-
-    # -- the ses backend's mirror (until store/ses/ calls the functions of .mirror itself) ----------------
-
-    def mirror_list(self, contact_list: ContactList) -> None:
-        """See :func:`.mirror.mirror_list`."""
-        mirror.mirror_list(self.db, contact_list)
-
-    def mirror_contacts(self, list_name: str, contacts: Sequence[Contact], *, force: bool = False) -> None:
-        """See :func:`.mirror.mirror_contacts`."""
-        mirror.mirror_contacts(self.db, list_name, contacts, force=force)
-
-    def mirror_existing(self, list_name: str, emails: Sequence[str]) -> dict[str, Contact]:
-        """See :func:`.mirror.mirror_existing`."""
-        return mirror.mirror_existing(self.db, list_name, emails)
-
-    def mirror_remove(self, list_name: str, emails: Sequence[str]) -> int:
-        """See :func:`.mirror.mirror_remove`."""
-        return mirror.mirror_remove(self.db, list_name, emails)
