@@ -79,7 +79,7 @@ import resource, sys, time, json
 from pathlib import Path
 from sescontacts.settings import Settings
 from sescontacts.services import Services
-from sescontacts.bulk.jobs import ImportOptions
+from sescontacts.bulk.report import ImportOptions
 from sescontacts.bulk.exporter import export
 from sescontacts.model import ContactQuery
 step, data_dir, path = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])

@@ -25,11 +25,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.ses_support import clean_env, run_moto, ses_store  # noqa: E402
 from tests.support.server import run_server  # noqa: E402
+from tests.support.ses import clean_env, run_moto, ses_store  # noqa: E402
 
 from sescontacts.db import Database  # noqa: E402 - the repo root must be importable first
 from sescontacts.model import Contact, ContactPatch, UpsertPolicy  # noqa: E402
+from sescontacts.schema import PRODUCT_SCHEMA  # noqa: E402
+from sescontacts.settings import DATABASE_FILE_NAME  # noqa: E402
 from sescontacts.store.ses.pacer import Pacer  # noqa: E402
 from sescontacts.store.sqlite import SqliteContactStore  # noqa: E402
 
@@ -45,7 +47,7 @@ UNLIMITED = Pacer(1_000_000, 1_000_000)
 def seed_server_db(data_dir: Path, count: int) -> None:
     """Write ``count`` contacts straight into the server's database (its local store), before it starts."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(data_dir / "sescontacts.db")
+    db = Database(data_dir / DATABASE_FILE_NAME, PRODUCT_SCHEMA)
     store = SqliteContactStore(db)
     store.create_list(LIST)
     batch = 10_000

@@ -21,7 +21,7 @@ from sescontacts.ses_wire import to_ses_time
 from sescontacts.sesapi.app import SesApi
 from sescontacts.sesapi.codec import ApiRequest, Violations, encode_error
 from sescontacts.sesapi.routing import OperationTable
-from tests.sesapi_client import KEY_ID, SECRET, InProcessClient, open_services
+from tests.support.sesapi_client import KEY_ID, SECRET, InProcessClient, open_services
 
 LIST = "/v2/email/contact-lists"
 

@@ -20,8 +20,8 @@ from sescontacts.store.ses.pacer import Pacer
 from tests.store_contract import *  # noqa: F403 - the contract's tests run here
 from tests.store_contract import _skip_without_capability  # noqa: F401 - autouse fixture
 
-from .ses_support import clean_env, ses_store
 from .support.server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, RunningServer, run_server
+from .support.ses import clean_env, ses_store
 
 THROTTLED = "100:5"
 # What the SES API cannot express, so the ses backend cannot do it either (skipped here, with the reason).
@@ -133,7 +133,7 @@ def test_throttles_are_absorbed_not_surfaced(store: SesContactStore, list_name: 
 @pytest.fixture(scope="module")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, str]]:
     """moto's S3 as the bucket, and a local server whose CreateImportJob reads s3:// URLs from it."""
-    from .ses_support import run_moto
+    from .support.ses import run_moto
 
     clean_env()
     with run_moto() as moto_url:
@@ -241,7 +241,7 @@ from pathlib import Path
 from sescontacts.bulk.job_manager import JobManager
 from sescontacts.bulk.report import ImportOptions
 from sescontacts.store.ses.pacer import Pacer
-from tests.ses_support import ses_store
+from tests.support.ses import ses_store
 db_path, url, moto_url, csv_path = Path(sys.argv[1]), sys.argv[2], sys.argv[3], Path(sys.argv[4])
 store = ses_store(db_path, url, pacer=Pacer(1000, 100), s3_import_location="s3://imports/uploads/",
                   s3_endpoint_url=moto_url)

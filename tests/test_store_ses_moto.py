@@ -21,7 +21,7 @@ from sescontacts.store.ses import SesContactStore
 from tests.store_contract import *  # noqa: F403 - the contract's tests run here
 from tests.store_contract import ALL_CAPABILITIES, _skip_without_capability  # noqa: F401 - autouse fixture
 
-from .ses_support import MOTO_KEY, clean_env, reset_moto, run_moto, ses_store
+from .support.ses import MOTO_KEY, clean_env, reset_moto, run_moto, ses_store
 
 MOTO_DEVIATIONS = {
     "pagination": "moto returns every contact in one page and ignores NextToken",

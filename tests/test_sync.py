@@ -21,8 +21,8 @@ from sescontacts.model import Contact
 from sescontacts.store.ses import SesContactStore
 from sescontacts.store.ses.pacer import Pacer
 
-from .ses_support import clean_env, ses_store
 from .support.server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, RunningServer, run_server
+from .support.ses import clean_env, ses_store
 
 LIST = "contacts"
 ROOT = Path(__file__).resolve().parent.parent
@@ -219,7 +219,7 @@ KILL_SCRIPT = textwrap.dedent(
     import sys
     from pathlib import Path
     from sescontacts.store.ses.pacer import Pacer
-    from tests.ses_support import ses_store
+    from tests.support.ses import ses_store
     store = ses_store(Path(sys.argv[1]), sys.argv[2], pacer=Pacer(150, 1))
     store.new_sync(page_size=20).sync("contacts", full=True)
     print("finished", flush=True)
@@ -235,7 +235,7 @@ def test_killed_sync_resumes_and_loses_nothing(tmp_path: Path, server: RunningSe
         [sys.executable, "-c", KILL_SCRIPT, str(db_path), server.url],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,  # nothing reads it: a pipe would be left open (ResourceWarning)
     )
     deadline = time.monotonic() + 60
     fetched = 0
@@ -277,7 +277,7 @@ IMPORT_KILL_SCRIPT = textwrap.dedent(
     from sescontacts.bulk.job_manager import JobManager
     from sescontacts.bulk.report import ImportOptions
     from sescontacts.store.ses.pacer import Pacer
-    from tests.ses_support import ses_store
+    from tests.support.ses import ses_store
     db_path, url, csv_path = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
     store = ses_store(db_path, url, pacer=Pacer(300, 1))
     jobs = JobManager(store.mirror.db, store, db_path.parent / "data")
@@ -303,7 +303,7 @@ def test_killed_paced_import_resumes_and_loses_nothing(tmp_path: Path, server: R
         [sys.executable, "-c", IMPORT_KILL_SCRIPT, str(db_path), server.url, str(csv_path)],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,  # nothing reads it: a pipe would be left open (ResourceWarning)
     )
     deadline = time.monotonic() + 60
     done = 0

@@ -18,7 +18,7 @@ from sescontacts.store.ses import SesContactStore
 from sescontacts.store.ses.pacer import Pacer
 from sescontacts.store.sqlite import SqliteContactStore
 
-from .support.server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, free_port
+from .server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, free_port
 
 MOTO_KEY = ("testing", "testing")
 
