@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from sescontacts.connections import RedactSecrets, log_config, redact_query
+from sescontacts.server.connections import RedactSecrets, log_config, redact_query
 
 
 @pytest.mark.parametrize(

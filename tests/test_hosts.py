@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient  # its httpx deprecation: pyproject's filterwarnings
 
-from sescontacts.hosts import allowed_hosts, default_hosts, host_name, startup_warning
-from sescontacts.server import build_app
+from sescontacts.server.app import build_app
+from sescontacts.server.hosts import allowed_hosts, default_hosts, host_name, startup_warning
 
 from .support.console import open_services
 

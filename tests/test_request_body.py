@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 from starlette.types import Message, Receive, Scope, Send
 
-from sescontacts.request_body import ReadBeforeAnswer
+from sescontacts.server.request_body import ReadBeforeAnswer
 
 
 async def refuse_at_once(scope: Scope, receive: Receive, send: Send) -> None:

@@ -44,7 +44,7 @@ class Settings:
     # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or networks, "*" for any);
     # empty: forwarded headers are ignored and the peer's address is the client's.
     forwarded_allow_ips: tuple[str, ...] = ()
-    # Host names the server answers to (the Host header); empty: derived from ``host`` (see hosts.py).
+    # Host names the server answers to (the Host header); empty: derived from ``host`` (see server/hosts.py).
     allowed_hosts: tuple[str, ...] = ()
     # Seconds: to receive a request's line and headers; of silence inside a request body; idle between requests.
     header_timeout: float = 10.0

@@ -100,8 +100,8 @@ def serve(**options: Any) -> None:
     """Start the web console and the SES v2 API on one port."""
     import uvicorn
 
-    from ..connections import ConnectionLimits, log_config, uvicorn_options
-    from ..server import build_app
+    from ..server.app import build_app
+    from ..server.connections import ConnectionLimits, log_config, uvicorn_options
 
     settings = settings_from(**options, max_upload_bytes=options["max_upload_mb"] * 1024 * 1024)
     from .users import check_admin_password
@@ -121,7 +121,7 @@ def serve(**options: Any) -> None:
 
     for line in first_start_lines(services):
         click.echo(line)
-    from ..hosts import startup_warning
+    from ..server.hosts import startup_warning
 
     warning = startup_warning(settings.allowed_hosts, settings.host)
     if warning:
@@ -163,7 +163,7 @@ def _proxy_addresses(value: str | None) -> tuple[str, ...]:
 
 def _host_names(value: str | None) -> tuple[str, ...]:
     """``--allowed-hosts``: names as a Host header carries them (a port, if given, is ignored)."""
-    from ..hosts import host_name
+    from ..server.hosts import host_name
 
     names = []
     for part in (value or "").split(","):

@@ -1,6 +1,6 @@
 """The web console as one Starlette app: routes from ``views/``, templates, static files, the gate.
 
-``server.py`` mounts it for every path outside ``/v2/``. Everything it does to contacts goes through
+``server/app.py`` mounts it for every path outside ``/v2/``. Everything it does to contacts goes through
 ``services.store`` (a ``ContactStore``), so it serves the local and the ses backend alike.
 """
 

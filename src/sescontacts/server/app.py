@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .console.app import create_console_app
+from ..console.app import create_console_app
+from ..services import Services
+from ..sesapi.app import create_sesapi_app
 from .hosts import HostCheck, allowed_hosts
 from .request_body import ReadBeforeAnswer
-from .services import Services
-from .sesapi.app import create_sesapi_app
 
 SES_PREFIX = b"/v2/"
 

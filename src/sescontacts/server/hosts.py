@@ -20,8 +20,8 @@ from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .errors import BadRequest
-from .sesapi.codec import encode_error, new_request_id
+from ..errors import BadRequest
+from ..sesapi.codec import encode_error, new_request_id
 
 ANY = "*"
 _WILDCARD_BINDS = frozenset({"0.0.0.0", "::", ""})
