@@ -115,8 +115,8 @@ def run(report: Callable[[str], None]) -> None:
     warnings.simplefilter("ignore")  # Starlette's TestClient prefers httpx2 and says so
     from starlette.testclient import TestClient
 
+    from sescontacts.accounts.users import Users
     from sescontacts.console.app import create_console_app
-    from sescontacts.console.auth import Users
 
     report(f"{N:,} contacts, {RUNS} requests per scenario, times in ms (server side, Server-Timing)")
     services = seed(report)

@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 from starlette.routing import Mount, Route
 
+from sescontacts.accounts import users as auth
 from sescontacts.cli import main as cli
-from sescontacts.console import auth
 from sescontacts.console.gate import is_public
 
 from .support.console import (  # noqa: F401

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sescontacts.console.auth import Users
+from sescontacts.accounts.users import Users
 from sescontacts.db import BUSY_TIMEOUT_MS, Database, Migration, Migrations, SqlFunction
 from sescontacts.schema import PRODUCT_SCHEMA
 from sescontacts.store.sqlite import SqliteContactStore

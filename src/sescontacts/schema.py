@@ -12,8 +12,8 @@ data dir opening. No owner's tables refer to another's, so the order only fixes 
 
 from __future__ import annotations
 
+from .accounts import users as auth
 from .bulk import job_manager
-from .console import auth
 from .db import Migrations
 from .store import sqlite
 from .store.ses import sync_schema

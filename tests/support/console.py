@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient  # its httpx deprecation: pyproject's filterwarnings
 
-from sescontacts.console import auth
+from sescontacts.accounts import users as auth
 from sescontacts.console.app import create_console_app
 from sescontacts.services import Services
 from sescontacts.settings import Settings

@@ -26,7 +26,7 @@ def register(main: click.Group) -> None:
 def check_admin_password() -> None:
     """``serve`` checks the variable before it opens anything: a password too short for the console is a
     configuration error (one line, exit status 2), not a traceback on first start."""
-    from ..console.auth import check_new_password
+    from ..accounts.users import check_new_password
     from ..errors import BadRequest
 
     password = os.environ.get(ADMIN_PASSWORD_ENV)
@@ -39,7 +39,7 @@ def check_admin_password() -> None:
 
 def first_start_lines(services: Any) -> list[str]:
     """Create ``admin`` when the console has no user yet; a generated password is shown this once."""
-    from ..console.auth import ADMIN, Users
+    from ..accounts.users import ADMIN, Users
 
     generated = Users(services.db).ensure_admin(os.environ.get(ADMIN_PASSWORD_ENV) or None)
     if generated is None:
@@ -58,7 +58,7 @@ password_stdin_option = click.option(
 
 
 def _users(data_dir: Path) -> Any:
-    from ..console.auth import Users
+    from ..accounts.users import Users
     from ..db import Database
     from ..schema import PRODUCT_SCHEMA
     from ..settings import Settings

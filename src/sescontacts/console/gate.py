@@ -17,8 +17,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..accounts.users import LAST_SEEN_EVERY, SESSION_COOKIE, SESSION_MAX_AGE, Session, SessionCodec, Sessions, User
 from . import csrf
-from .auth import LAST_SEEN_EVERY, SESSION_COOKIE, SESSION_MAX_AGE, Session, SessionCodec, Sessions, User
 
 PUBLIC_PATHS = frozenset({"/login"})
 PUBLIC_PREFIXES = ("/static/",)

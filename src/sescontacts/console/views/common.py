@@ -17,9 +17,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from ...accounts.users import Session, User
 from ...errors import SesContactsError
 from ...services import Services
-from ..auth import Session, User
 from ..gate import SESSION_SCOPE_KEY, USER_SCOPE_KEY
 
 T = TypeVar("T")

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..auth import Attempt, LoginLimiter, Sessions, User, Users
+from ...accounts.users import Attempt, LoginLimiter, Sessions, User, Users
 from .common import FormErrors, in_thread, redirect, render, safe_next, session, user
 
 
