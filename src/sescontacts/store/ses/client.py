@@ -66,7 +66,12 @@ def make_session(
     """
     import boto3
     import botocore.session
-    from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
+    from botocore.credentials import (
+        AssumeRoleCredentialFetcher,
+        CredentialProvider,
+        CredentialResolver,
+        DeferredRefreshableCredentials,
+    )
 
     base = boto3.Session(profile_name=profile, region_name=region)
     if not role_arn:
@@ -83,9 +88,19 @@ def make_session(
         role_arn=role_arn,
         extra_args=extra,
     )
+    credentials = DeferredRefreshableCredentials(method="assume-role", refresh_using=fetcher.fetch_credentials)
+
+    class AssumedRole(CredentialProvider):
+        """A credential chain of one link: the assumed role's credentials, as botocore's own provider builds."""
+
+        METHOD = "assume-role"
+
+        def load(self) -> DeferredRefreshableCredentials:
+            return credentials
+
     core = botocore.session.Session()
-    # No public setter exists; botocore's own assume-role provider builds exactly this object.
-    core._credentials = DeferredRefreshableCredentials(method="assume-role", refresh_using=fetcher.fetch_credentials)
+    # The session's public way to take credentials it refreshes itself (set_credentials only takes static keys).
+    core.register_component("credential_provider", CredentialResolver(providers=[AssumedRole()]))
     return boto3.Session(botocore_session=core, region_name=region)
 
 
