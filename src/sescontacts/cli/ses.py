@@ -150,7 +150,9 @@ def register(main: click.Group) -> None:
     main.add_command(sync)
 
 
-def policy_document(features: list[str], *, region: str = "*", account: str = "*", list_name: str = "*") -> dict:
+def policy_document(
+    features: list[str], *, region: str = "*", account: str = "*", list_name: str = "*"
+) -> dict[str, Any]:
     """Least privilege: the actions the chosen features call, on the one contact list (and import jobs)."""
     statements: list[dict[str, Any]] = []
     list_arn = f"arn:aws:ses:{region}:{account}:contact-list/{list_name}"
@@ -179,7 +181,7 @@ def policy_document(features: list[str], *, region: str = "*", account: str = "*
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def s3_policy(location: str) -> dict:
+def s3_policy(location: str) -> dict[str, Any]:
     """What our role needs to upload import files to the configured S3 location."""
     bucket, _, prefix = location.removeprefix("s3://").partition("/")
     return {

@@ -64,7 +64,11 @@ class ExportRows:
 class ContactStore(Protocol):
     backend: str  # "local" or "ses"
     region: str
-    account_id: str
+
+    @property
+    def account_id(self) -> str:
+        """The account in list ARNs. Read-only: a store may only learn it (the ses backend asks STS, once)."""
+        ...
 
     # Contact lists
     def create_list(
