@@ -40,6 +40,7 @@ serve: $(STAMP)
 
 test: install-test
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 	# The console once more, on the ses backend (its SES is a second local server).
 	SESCONTACTS_BROWSER_BACKEND=ses $(BIN)/python -m pytest -q tests/browser
@@ -47,6 +48,7 @@ test: install-test
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
 
 bench: install-test
 	$(BIN)/python -m bench
