@@ -12,7 +12,7 @@ data dir opening. No owner's tables refer to another's, so the order only fixes 
 
 from __future__ import annotations
 
-from .accounts import users as auth
+from .accounts import schema as accounts_schema
 from .bulk import job_manager
 from .db import Migrations
 from .store import sqlite
@@ -22,5 +22,5 @@ PRODUCT_SCHEMA: tuple[Migrations, ...] = (
     sqlite.MIGRATIONS,  # "contacts": lists, topics, contacts, daily additions (and the attributes SQL function)
     sync_schema.MIGRATIONS,  # "ses_sync": the ses backend's mirror sync state (empty on the local backend)
     job_manager.MIGRATIONS,  # "bulk": import job records
-    auth.MIGRATIONS,  # "console": console users, sessions, login attempts
+    accounts_schema.MIGRATIONS,  # "console": console users, sessions, login attempts
 )

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-from sescontacts.accounts.users import ADDRESS_ATTEMPTS
+from sescontacts.accounts.login_limit import ADDRESS_ATTEMPTS
 from tests.support.server import ADMIN_PASSWORD, RunningServer, run_server, sescontacts_command
 
 

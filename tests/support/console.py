@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient  # its httpx deprecation: pyproject's filterwarnings
 
-from sescontacts.accounts import users as auth
+from sescontacts.accounts.users import Users
 from sescontacts.console.app import create_console_app
 from sescontacts.services import Services
 from sescontacts.settings import Settings
+
+from .accounts import fast_kdf_fixture  # noqa: F401  (autouse wherever the console's helpers are imported)
 
 PASSWORD = "correct horse battery"
 
@@ -48,7 +50,7 @@ class Console:
         self.services = open_services(data_dir, **settings)
         self.gate = create_console_app(self.services)
         self.app = self.gate.app
-        auth.Users(self.services.db).ensure_admin(PASSWORD)
+        Users(self.services.db).ensure_admin(PASSWORD)
         self.client = TestClient(self.gate, base_url="http://testserver")
         self.csrf = ""
 
@@ -67,12 +69,6 @@ class Console:
     def post(self, path: str, data: dict[str, object] | None = None, **kwargs: object):
         body = {"csrf_token": self.csrf, **(data or {})}
         return self.client.post(path, data=body, follow_redirects=False, **kwargs)  # type: ignore[arg-type]
-
-
-@pytest.fixture(autouse=True, name="fast_kdf")
-def fast_kdf_fixture(monkeypatch: pytest.MonkeyPatch) -> None:
-    """scrypt at full strength costs ~0.1 s a hash; tests that are not about the KDF use a cheap one."""
-    monkeypatch.setattr(auth, "SCRYPT_N", 2**10)
 
 
 @pytest.fixture(name="console")

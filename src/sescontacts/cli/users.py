@@ -26,7 +26,7 @@ def register(main: click.Group) -> None:
 def check_admin_password() -> None:
     """``serve`` checks the variable before it opens anything: a password too short for the console is a
     configuration error (one line, exit status 2), not a traceback on first start."""
-    from ..accounts.users import check_new_password
+    from ..accounts.passwords import check_new_password
     from ..errors import BadRequest
 
     password = os.environ.get(ADMIN_PASSWORD_ENV)

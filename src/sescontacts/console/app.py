@@ -18,10 +18,13 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from ..accounts.users import LoginLimiter, SessionCodec, Sessions, Users, session_secret
+from ..accounts.login_limit import LoginLimiter
+from ..accounts.sessions import Sessions
+from ..accounts.users import Users
 from ..errors import SesContactsError
 from ..model import OPT_IN, Count, attribute_text
 from ..services import Services
+from .auth import SessionCodec, session_secret
 from .gate import Gate
 from .views import account, aws, contact_form, contacts, exports, imports, login, topics
 from .views.common import render

@@ -17,8 +17,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..accounts.users import LAST_SEEN_EVERY, SESSION_COOKIE, SESSION_MAX_AGE, Session, SessionCodec, Sessions, User
+from ..accounts.model import User
+from ..accounts.sessions import LAST_SEEN_EVERY, SESSION_MAX_AGE, Sessions
 from . import csrf
+from .auth import SESSION_COOKIE, Session, SessionCodec
 
 PUBLIC_PATHS = frozenset({"/login"})
 PUBLIC_PREFIXES = ("/static/",)

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ...accounts.users import SESSION_MAX_AGE, Sessions
+from ...accounts.sessions import SESSION_MAX_AGE, Sessions
 from .common import in_thread, redirect, render, session, user
 
 

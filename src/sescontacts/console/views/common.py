@@ -17,9 +17,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from ...accounts.users import Session, User
+from ...accounts.model import User
 from ...errors import SesContactsError
 from ...services import Services
+from ..auth import Session
 from ..gate import SESSION_SCOPE_KEY, USER_SCOPE_KEY
 
 T = TypeVar("T")

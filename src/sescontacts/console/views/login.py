@@ -8,7 +8,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ...accounts.users import Attempt, LoginLimiter, Sessions, User, Users
+from ...accounts.login_limit import Attempt, LoginLimiter
+from ...accounts.model import User
+from ...accounts.sessions import Sessions
+from ...accounts.users import Users
 from .common import FormErrors, in_thread, redirect, render, safe_next, session, user
 
 
