@@ -7,6 +7,7 @@ summary written to ``bench/out/results.md``.
 from __future__ import annotations
 
 import importlib
+import os
 import platform
 import sqlite3
 import sys
@@ -14,7 +15,8 @@ import time
 from pathlib import Path
 
 SUITES = ["api", "bulk", "console", "ses"]
-OUT = Path(__file__).parent / "out"
+# Where results.md goes; SESCONTACTS_BENCH_OUT moves it (the smoke test must not overwrite a real record).
+OUT = Path(os.environ.get("SESCONTACTS_BENCH_OUT") or Path(__file__).parent / "out")
 
 
 class Report:

@@ -24,7 +24,7 @@ from typing import Any
 
 from sescontacts.model import OPT_IN, OPT_OUT, ContactPatch, ContactQuery, Topic, UpsertPolicy
 
-OUT = Path(__file__).parent / "out"
+OUT = Path(os.environ.get("SESCONTACTS_BENCH_OUT") or Path(__file__).parent / "out")
 N = int(os.environ.get("SESCONTACTS_BENCH_CONTACTS", "1000000"))
 DATA_DIR = OUT / ("console-1m" if N == 1_000_000 else f"console-{N}")
 BATCH = 10_000

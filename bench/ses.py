@@ -69,7 +69,7 @@ def bench_rate(report: Report, work: Path) -> None:
         pacer = Pacer(50, 5)
         store = ses_store(work / "rate-mirror.db", server.url, pacer=pacer)
         try:
-            store.call("list_contact_lists")  # connection warm-up, not counted
+            store.ses.call("list_contact_lists")  # connection warm-up, not counted
             pacer.stats.calls = pacer.stats.throttled = 0
             start = time.perf_counter()
             i = 0
