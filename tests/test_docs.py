@@ -74,3 +74,16 @@ def test_every_test_docs_security_names_exists() -> None:
         assert source.exists(), f"docs/security.md names {path}, which does not exist"
         if name:
             assert re.search(rf"^(async )?def {name}\(", source.read_text(), re.M), f"{path}::{name} is not a test"
+
+
+def test_every_module_docs_architecture_names_exists() -> None:
+    """docs/architecture.md is the map of the code as it is: a path it names that no longer exists is drift."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    hypothetical = {"store/postgres/", "tests/test_store_postgres.py"}  # the sketch of a third backend
+    names = set(re.findall(r"(?<![\w/.-])((?:[a-z_]+/)*[a-z_]+(?:\.py|/))(?![\w])", text)) - hypothetical
+    assert len(names) >= 30
+    present = {
+        f"{path.relative_to(ROOT)}/" if path.is_dir() else str(path.relative_to(ROOT)) for path in ROOT.rglob("*")
+    }
+    missing = sorted(name for name in names if not any(path == name or path.endswith("/" + name) for path in present))
+    assert not missing, f"docs/architecture.md names modules that do not exist: {missing}"
