@@ -17,7 +17,17 @@ from typing import IO, Literal
 
 from ..model import ContactQuery
 from ..store.base import ContactStore, ExportRows
-from .formats import FORMULA_TRIGGERS, CsvWriter, JsonLinesWriter, csv_writers, encode_cell
+from .formats import (
+    ATTRIBUTES,
+    EMAIL,
+    FORMULA_TRIGGERS,
+    TOPIC_PREFIX,
+    UNSUBSCRIBE_ALL,
+    CsvWriter,
+    JsonLinesWriter,
+    csv_writers,
+    encode_cell,
+)
 
 PAGE = 1000
 
@@ -65,7 +75,7 @@ def _write_csv(rows: ExportRows, out: IO[bytes]) -> int:
     topics = rows.contact_list.topic_names
     text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=False)
     writer, quoted = csv_writers(text)
-    header = ["emailAddress", "unsubscribeAll", "attributesData", *(f"topicPreferences.{t}" for t in topics)]
+    header = [EMAIL, UNSUBSCRIBE_ALL, ATTRIBUTES, *(f"{TOPIC_PREFIX}{t}" for t in topics)]
     writer.writerow([encode_cell(c) for c in header])
     count = 0
     for chunk in rows.chunks:

@@ -24,12 +24,25 @@ This package exports what the importer and the exporter use; anything else, impo
 
 from __future__ import annotations
 
-from .fields import FORMULA_TRIGGERS, ReadOptions, decode_cell, encode_cell, sql_encode_cell
+from .fields import (
+    ATTRIBUTES,
+    EMAIL,
+    FORMULA_TRIGGERS,
+    TOPIC_PREFIX,
+    UNSUBSCRIBE_ALL,
+    ReadOptions,
+    decode_cell,
+    encode_cell,
+)
 from .reader import Reader, open_reader, validate_structure
 from .writers import CsvWriter, JsonLinesWriter, SafeCsvWriter, csv_writers
 
 __all__ = [
+    "ATTRIBUTES",
+    "EMAIL",
     "FORMULA_TRIGGERS",
+    "TOPIC_PREFIX",
+    "UNSUBSCRIBE_ALL",
     "CsvWriter",
     "JsonLinesWriter",
     "ReadOptions",
@@ -39,6 +52,5 @@ __all__ = [
     "decode_cell",
     "encode_cell",
     "open_reader",
-    "sql_encode_cell",
     "validate_structure",
 ]

@@ -15,14 +15,16 @@ from types import MemberDescriptorType
 from typing import Final
 
 from ...model import OPT_IN, OPT_OUT, ContactPatch, Missing
+from ...ses_wire import LINE_ATTRIBUTES, LINE_EMAIL, LINE_TOPIC_PREFERENCES, LINE_UNSUBSCRIBE_ALL
 from ...validation import LONG_DIGITS, MAX_ATTRIBUTES_BYTES, MAX_ATTRIBUTES_DEPTH, email_problem
 from ..report import Reject
 
-EMAIL: Final = "emailAddress"
-UNSUBSCRIBE_ALL: Final = "unsubscribeAll"
-ATTRIBUTES: Final = "attributesData"
-TOPIC_PREFIX: Final = "topicPreferences."
-TOPIC_PREFERENCES: Final = "topicPreferences"
+# The import file's column names are SES's import-job line's field names (ses_wire owns them).
+EMAIL: Final = LINE_EMAIL
+UNSUBSCRIBE_ALL: Final = LINE_UNSUBSCRIBE_ALL
+ATTRIBUTES: Final = LINE_ATTRIBUTES
+TOPIC_PREFERENCES: Final = LINE_TOPIC_PREFERENCES
+TOPIC_PREFIX: Final = f"{LINE_TOPIC_PREFERENCES}."
 # A CSV header's known names, by their lower-case spelling (headers match case-insensitively).
 KNOWN_COLUMNS: Final = {EMAIL.lower(): EMAIL, UNSUBSCRIBE_ALL.lower(): UNSUBSCRIBE_ALL, ATTRIBUTES.lower(): ATTRIBUTES}
 
@@ -110,7 +112,6 @@ FORMULA_TRIGGERS: Final = "=+-@\t\r"
 # Quotes, then a trigger: the cells encode_cell prefixes (and decode_cell, after its quote, strips).
 _ESCAPED = re.compile(r"'*[=+\-@\t\r]")
 _FIRST_OF_ESCAPED: Final = frozenset(FORMULA_TRIGGERS + "'")
-_TRIGGER_CODES: Final = "(" + ", ".join(str(ord(c)) for c in FORMULA_TRIGGERS) + ")"
 
 
 def encode_cell(value: str) -> str:
@@ -131,14 +132,6 @@ def decode_cell(value: str) -> str:
     if value[:1] == "'" and _ESCAPED.match(value, 1):
         return value[1:]
     return value
-
-
-def sql_encode_cell(column: str) -> str:
-    """:func:`encode_cell` as an SQLite expression over ``column`` (the exporter's fast path renders rows in
-    SQLite). The first character decides alone, but for the rare cell that starts with a quote."""
-    first_is_trigger = f"unicode({column}) IN {_TRIGGER_CODES}"
-    quotes_then_trigger = f"(unicode({column}) = 39 AND unicode(ltrim({column}, '''')) IN {_TRIGGER_CODES})"
-    return f"CASE WHEN {first_is_trigger} OR {quotes_then_trigger} THEN '''' || {column} ELSE {column} END"
 
 
 # -- what a read yields and accepts ---------------------------------------------------------------------
