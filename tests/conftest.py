@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-# The contract suite is imported by test modules; rewrite its asserts so failures show the values.
-pytest.register_assert_rewrite("tests.store_contract")
+# The contract's backends live in a support module (the teardown checks a throttled store surfaced no throttle):
+# rewrite its asserts so failures show the values.
+pytest.register_assert_rewrite("tests.support.stores")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "needs(*capabilities): skip unless the store under test has these capabilities (store_contract)"
+        "markers",
+        "needs(*capabilities): skip unless the backend under test has these capabilities (test_store_contract)",
     )

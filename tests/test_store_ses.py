@@ -1,8 +1,9 @@
-"""The ContactStore contract on the ses backend, pointed at a running ``sescontacts serve`` (our SES v2 API).
+"""What only the ses backend does, against a running ``sescontacts serve`` (our SES v2 API): SES first then the
+mirror, full-state updates, throttle accounting, bulk writes through S3 and one import job.
 
-Twice: unthrottled (fast pacer), and with the server throttled (``--throttle 100:5``) while the client's pacer
-asks for twice that (200/s), so throttles really happen and must never reach a test as an error.
-Plus what only the ses backend does: SES first then the mirror, full-state updates, throttle accounting.
+The shared ContactStore contract runs on this backend in test_store_contract.py (``ses-local`` and
+``ses-local-throttled``). The tests here run twice as well: unthrottled, and with the server throttled while the
+client's pacer asks for twice the allowed rate, so throttles really happen and must never reach a test.
 """
 
 from __future__ import annotations
@@ -14,36 +15,18 @@ import boto3
 import pytest
 
 from sescontacts.errors import NotFound
-from sescontacts.model import Contact
+from sescontacts.model import Contact, Topic
 from sescontacts.store.ses import SesContactStore
 from sescontacts.store.ses.pacer import Pacer
-from tests.store_contract import *  # noqa: F403 - the contract's tests run here
-from tests.store_contract import _skip_without_capability  # noqa: F401 - autouse fixture
 
 from .support.server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, RunningServer, run_server
 from .support.ses import clean_env, ses_store
-
-THROTTLED = "100:5"
-# What the SES API cannot express, so the ses backend cannot do it either (skipped here, with the reason).
-SES_LIMITS = {
-    "test_update_replaces_everything_by_default": "SES's UpdateContact merges topic preferences by topic name: "
-    "an explicit preference can only be changed, never removed, without deleting the contact",
-}
-
-
-@pytest.fixture(autouse=True)
-def _skip_ses_limits(request: pytest.FixtureRequest) -> None:
-    reason = SES_LIMITS.get(request.node.originalname)
-    if reason:
-        pytest.skip(f"SES limit: {reason}")
+from .support.stores import local_ses_store, run_ses_server
 
 
 @pytest.fixture(scope="module", params=["unthrottled", "throttled"])
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    clean_env()
-    extra = ["--throttle", THROTTLED] if request.param == "throttled" else []
-    with run_server(tmp_path_factory.mktemp(f"ses-{request.param}"), extra_args=extra) as running:
-        running.env["throttled"] = request.param
+    with run_ses_server(tmp_path_factory, throttled=request.param == "throttled") as running:
         yield running
 
 
@@ -55,15 +38,8 @@ def list_name() -> str:
 @pytest.fixture
 def store(tmp_path: Path, server: RunningServer, list_name: str) -> Iterator[SesContactStore]:
     throttled = server.env.get("throttled") == "throttled"
-    # Against the throttled server the client asks for twice the allowed rate: throttles must be absorbed.
-    pacer = Pacer(200, 10, base_backoff=0.02, max_backoff=0.2) if throttled else Pacer(1000, 100)
-    contact_store = ses_store(tmp_path / "mirror.db", server.url, pacer=pacer)
-    for existing in contact_store.list_lists().items:
-        contact_store.delete_list(existing.name)
-    contact_store.create_list(list_name)
-    yield contact_store
-    assert pacer.stats.surfaced == 0
-    contact_store.close()
+    with local_ses_store(tmp_path, server, list_name, throttled=throttled) as contact_store:
+        yield contact_store
 
 
 def raw_client(server: RunningServer) -> object:
@@ -89,7 +65,7 @@ def test_update_keeps_what_another_program_changed(
     store: SesContactStore, list_name: str, server: RunningServer
 ) -> None:
     """The update is built on SES's current state, not the mirror's stale copy (merge mode)."""
-    store.update_list(list_name, topics=[Topic("news", "News"), Topic("offers", "Offers")])  # noqa: F405
+    store.update_list(list_name, topics=[Topic("news", "News"), Topic("offers", "Offers")])
     store.create_contact(list_name, Contact("a@example.com", topic_preferences={"news": "OPT_IN"}))
     raw_client(server).update_contact(  # type: ignore[attr-defined]
         ContactListName=list_name,
@@ -158,7 +134,7 @@ def s3_store(tmp_path: Path, s3_server: tuple[RunningServer, str]) -> Iterator[S
     contact_store.import_poll_interval = 0.05
     for existing in contact_store.list_lists().items:
         contact_store.delete_list(existing.name)
-    contact_store.create_list("contacts", topics=[Topic("news", "News", default_status="OPT_IN")])  # noqa: F405
+    contact_store.create_list("contacts", topics=[Topic("news", "News", default_status="OPT_IN")])
     yield contact_store
     contact_store.close()
 

@@ -1,47 +1,16 @@
-"""The ContactStore contract on the ses backend pointed at ``moto_server``: an SES implementation we did not write.
+"""What only the ses backend against ``moto_server`` shows (an SES implementation we did not write).
 
-moto is a second opinion, not an oracle. Its known deviations, each skipped through ``capabilities`` or an
-explicit skip with the reason:
-- no pagination: ListContacts ignores PageSize/NextToken (the mirror pages instead, but our own paging of SES
-  in the sync cannot be exercised here);
-- no duplicate check: CreateContact of an existing address silently overwrites it;
-- GetContactList returns no Tags, so tags cannot be read back;
-- timestamps are ISO strings (botocore parses them; the store rounds to milliseconds either way);
-- ListContacts filters are ignored (the store never sends them: filters are answered by the mirror).
+The shared ContactStore contract runs on moto in test_store_contract.py (``ses-moto``); moto's known
+deviations, each a named skip there, are listed in tests/support/stores.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from sescontacts.store.ses import SesContactStore
-from tests.store_contract import *  # noqa: F403 - the contract's tests run here
-from tests.store_contract import ALL_CAPABILITIES, _skip_without_capability  # noqa: F401 - autouse fixture
-
-from .support.ses import MOTO_KEY, clean_env, reset_moto, run_moto, ses_store
-
-MOTO_DEVIATIONS = {
-    "pagination": "moto returns every contact in one page and ignores NextToken",
-    "duplicate_check": "moto overwrites on a duplicate CreateContact instead of AlreadyExistsException",
-    "tags": "moto's GetContactList does not return Tags",
-}
-# Tests that check a behaviour moto does not have, with the reason (skipped on moto only).
-MOTO_SKIPS = {
-    "test_a_second_list_is_refused_with_ses_quota_message": "moto has no one-list-per-region quota",
-    "test_missing_list_is_not_found_for_every_operation": "moto's message lacks SES's final period",
-    "test_update_replaces_everything_by_default": "moto keeps AttributesData when UpdateContact omits it",
-    "test_upsert_replaces_or_merges_attributes": "moto keeps AttributesData when UpdateContact omits it",
-}
-
-
-@pytest.fixture(autouse=True)
-def _skip_moto_deviations(request: pytest.FixtureRequest) -> None:
-    reason = MOTO_SKIPS.get(request.node.originalname)
-    if reason:
-        pytest.skip(f"moto deviation: {reason}")
+from .support.ses import clean_env, run_moto
 
 
 @pytest.fixture(scope="module")
@@ -49,25 +18,6 @@ def moto_url() -> Iterator[str]:
     clean_env()
     with run_moto() as url:
         yield url
-
-
-@pytest.fixture
-def capabilities() -> frozenset[str]:
-    return ALL_CAPABILITIES - set(MOTO_DEVIATIONS)
-
-
-@pytest.fixture
-def list_name() -> str:
-    return "contacts"
-
-
-@pytest.fixture
-def store(tmp_path: Path, moto_url: str, list_name: str) -> Iterator[SesContactStore]:
-    reset_moto(moto_url)
-    contact_store = ses_store(tmp_path / "mirror.db", moto_url, key=MOTO_KEY)
-    contact_store.create_list(list_name)
-    yield contact_store
-    contact_store.close()
 
 
 def test_assume_role_with_external_id_through_sts(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,4 +1,4 @@
-"""The local SQLite store: the shared ContactStore contract, plus what only the local store does."""
+"""What only the local SQLite store does (the shared ContactStore contract runs on it in test_store_contract.py)."""
 
 from __future__ import annotations
 
@@ -37,8 +37,8 @@ from sescontacts.model import (
 )
 from sescontacts.schema import PRODUCT_SCHEMA
 from sescontacts.store.sqlite import MIGRATIONS, SqliteContactStore, search
-from tests.store_contract import *  # noqa: F403 - the contract's tests run here
-from tests.store_contract import ContactStore, all_pages, emails
+
+from .support.stores import all_pages, emails, sqlite_store
 
 
 @pytest.fixture
@@ -48,17 +48,8 @@ def list_name() -> str:
 
 @pytest.fixture
 def store(tmp_path: Path, list_name: str) -> Iterator[SqliteContactStore]:
-    contact_store = SqliteContactStore(Database(tmp_path / "store.db", PRODUCT_SCHEMA))
-    contact_store.create_list(list_name)
-    yield contact_store
-    contact_store.close()
-
-
-@pytest.fixture
-def unlimited_store(tmp_path: Path) -> Iterator[ContactStore]:
-    contact_store = SqliteContactStore(Database(tmp_path / "unlimited.db", PRODUCT_SCHEMA), max_lists=None)
-    yield contact_store
-    contact_store.close()
+    with sqlite_store(tmp_path / "store.db", list_name) as contact_store:
+        yield contact_store
 
 
 @contextmanager

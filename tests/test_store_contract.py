@@ -1,16 +1,10 @@
-"""The contract every ``ContactStore`` must keep, written once and run against every implementation.
+"""The contract every ``ContactStore`` must keep, written once and run against every backend.
 
-How to run it against a store: in a test module, ``from tests.store_contract import *`` and provide
-
-- ``list_name`` (str): the name of the one list the ``store`` fixture holds;
-- ``store``: a fresh ``ContactStore`` holding exactly one empty list called ``list_name`` (no topics,
-  no contacts), closed after the test;
-- optionally ``capabilities`` (a set of names from :data:`ALL_CAPABILITIES`) when the implementation
-  cannot do everything: tests marked ``@pytest.mark.needs("<capability>")`` are then skipped with the reason;
-- optionally ``unlimited_store``: a fresh store without SES's one-list quota (only the local backend can lift
-  it; the default fixture here skips);
-- optionally ``make_topics``: a callable ``(topics, description=None) -> ContactList`` that gives the
-  ``list_name`` list exactly those topics. The default uses ``store.update_list``.
+The ``store`` fixture is parametrised over the backends in ``tests/support/stores.py`` (ids ``sqlite``,
+``ses-local``, ``ses-local-throttled``, ``ses-moto``): each test gets a fresh store holding exactly one empty
+list called ``list_name`` (no topics, no contacts), closed after the test. A backend declares what it cannot
+do there (its ``capabilities``: tests marked ``@pytest.mark.needs("<capability>")`` are skipped with the
+reason) and which tests it skips by name, with the reason. To run the contract on a new backend, add it there.
 
 Only the ``ContactStore`` interface is used here, never SQL, so a failure is a behaviour a user would see.
 Contacts are created one by one unless the test is about bulk writes, so small sizes keep the suite fast on a
@@ -21,7 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 import pytest
 
@@ -42,17 +37,8 @@ from sescontacts.model import (
 )
 from sescontacts.store.base import ContactStore, SyncedStore
 
-#: What a backend may be unable to do. A backend lists what it can in its ``capabilities`` fixture.
-ALL_CAPABILITIES: frozenset[str] = frozenset(
-    {
-        "pagination",  # ListContacts pages and NextToken (moto returns everything in one page)
-        "duplicate_check",  # CreateContact of an existing address fails (moto overwrites)
-        "search",  # email substring, domain and attribute filters, sort by updated
-        "counts",  # count_contacts and list_stats
-        "bulk",  # upsert_contacts / delete_contacts
-        "tags",  # TagResource / UntagResource on the list
-    }
-)
+from .support import stores
+from .support.stores import all_pages, emails
 
 TOPICS = (
     Topic("news", "News", default_status=OPT_IN, description="Monthly news"),
@@ -61,32 +47,47 @@ TOPICS = (
 )
 
 
-# -- fixtures an implementation may override --------------------------------------------------------------
+# -- fixtures: the backends ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=stores.CONTRACT_BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[stores.Backend]:
+    """Module-scoped, so each backend's server starts once and the tests run grouped by backend."""
+    with stores.open_backend(request.param, tmp_path_factory) as opened:
+        yield opened
 
 
 @pytest.fixture
-def capabilities() -> frozenset[str]:
-    return ALL_CAPABILITIES
+def list_name() -> str:
+    return "contacts"
 
 
-@pytest.fixture(autouse=True)
-def _skip_without_capability(request: pytest.FixtureRequest) -> None:
+@pytest.fixture
+def store(
+    backend: stores.Backend, request: pytest.FixtureRequest, tmp_path: Path, list_name: str
+) -> Iterator[ContactStore]:
+    """A fresh store on ``backend``, unless the test is one the backend cannot run (skipped with the reason)."""
     marker = request.node.get_closest_marker("needs")
-    if marker is None:
-        return
-    available = request.getfixturevalue("capabilities")
-    missing = [name for name in marker.args if name not in available]
-    if missing:
-        pytest.skip(f"this backend does not support: {', '.join(missing)}")
+    reason = backend.skip_reason(request.node.originalname, marker.args if marker else ())
+    if reason:
+        pytest.skip(reason)
+    with backend.open_store(tmp_path, list_name) as contact_store:
+        yield contact_store
 
 
-@pytest.fixture
-def unlimited_store() -> ContactStore:
-    pytest.skip("only the local backend can lift SES's one-list-per-region quota")
+@pytest.fixture(params=stores.BACKEND_KINDS)
+def unlimited_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ContactStore]:
+    """A store without SES's one-list quota; only the local backend can lift it (no server is needed to skip)."""
+    if request.param != "sqlite":
+        pytest.skip(stores.QUOTA_SKIP)
+    with stores.sqlite_store(tmp_path / "unlimited.db", max_lists=None) as contact_store:
+        yield contact_store
 
 
 @pytest.fixture
 def make_topics(store: ContactStore, list_name: str) -> Callable[..., ContactList]:
+    """Gives the ``list_name`` list exactly these topics."""
+
     def make(topics: Sequence[Topic], description: str | None = None) -> ContactList:
         return store.update_list(list_name, topics=topics, description=description)
 
@@ -94,30 +95,6 @@ def make_topics(store: ContactStore, list_name: str) -> Callable[..., ContactLis
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
-
-
-def all_pages(
-    store: ContactStore,
-    list_name: str,
-    query: ContactQuery | None = None,
-    page_size: int = 1000,
-) -> list[Contact]:
-    """Every contact the query selects, following NextToken to the end (empty pages included)."""
-    query = query or ContactQuery()
-    contacts: list[Contact] = []
-    token: str | None = None
-    for _ in range(10_000):
-        page = store.list_contacts(list_name, query, page_size=page_size, token=token)
-        assert len(page.items) <= page_size
-        contacts += page.items
-        token = page.next_token
-        if token is None:
-            return contacts
-    raise AssertionError("NextToken never ended")
-
-
-def emails(contacts: Iterable[Contact]) -> list[str]:
-    return [c.email for c in contacts]
 
 
 def add(store: ContactStore, list_name: str, email: str, **fields: object) -> Contact:
@@ -911,6 +888,6 @@ def test_export_rows_match_the_paged_export(store: ContactStore, list_name: str)
     add(store, list_name, "=a@example.com", unsubscribe_all=True)
     for fmt in ("csv", "json"):
         fast, paged = io.BytesIO(), io.BytesIO()
-        assert export(store, list_name, ContactQuery(), fmt, fast) == 2  # type: ignore[arg-type]
+        assert export(store, list_name, ContactQuery(), fmt, fast) == 2
         export_pages(store, list_name, ContactQuery(), fmt, paged)
         assert fast.getvalue() == paged.getvalue()
