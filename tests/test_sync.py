@@ -414,6 +414,69 @@ def test_paced_rows_cost_two_calls_and_the_next_sync_adopts_their_timestamps(sto
     assert store.mirror.get_contact(LIST, "r0@example.com").unsubscribe_all is True
 
 
+class OneContactClient:
+    """An SES stub holding one contact whose LastUpdatedTimestamp is a fixed millisecond, so a test can put the
+    mirror's local write time as near to it as it likes."""
+
+    STAMP = 1_700_000_000.123
+
+    def __init__(self, *, unsubscribe_all: bool = False) -> None:
+        self.contact = {
+            "ContactListName": LIST,
+            "EmailAddress": "near@example.com",
+            "UnsubscribeAll": unsubscribe_all,
+            "TopicPreferences": [],
+            "CreatedTimestamp": self.STAMP,
+            "LastUpdatedTimestamp": self.STAMP,
+        }
+
+    def get_contact_list(self, **params: Any) -> dict[str, Any]:
+        return {"ContactListName": LIST, "Topics": [], "CreatedTimestamp": 1.0, "LastUpdatedTimestamp": 1.0}
+
+    def list_contacts(self, **params: Any) -> dict[str, Any]:
+        return {"Contacts": [{k: v for k, v in self.contact.items() if k != "CreatedTimestamp"}]}
+
+    def get_contact(self, **params: Any) -> dict[str, Any]:
+        return dict(self.contact, AttributesData='{"theirs": 1}')
+
+
+@pytest.mark.parametrize("offset", [-0.0004999, -0.0001, 0.0, 0.0001, 0.0004999])
+@pytest.mark.parametrize("changed_behind_our_back", [False, True])
+def test_a_write_timed_within_half_a_millisecond_of_ses_is_still_adopted_or_fetched(
+    tmp_path: Path, offset: float, changed_behind_our_back: bool
+) -> None:
+    """Our clock at a write can read within 0.0005 s of SES's millisecond for it. The sync must not take that
+    local time for SES's (and skip the contact as unchanged): it adopts SES's timestamp when the listed state is
+    ours, and reads the contact when it is not."""
+    from sescontacts.db import Database
+    from sescontacts.schema import PRODUCT_SCHEMA
+    from sescontacts.store.ses.sync import mirror_written
+    from sescontacts.store.sqlite import SqliteContactStore
+
+    client = OneContactClient(unsubscribe_all=changed_behind_our_back)
+    mirror = SqliteContactStore(Database(tmp_path / "mirror.db", PRODUCT_SCHEMA), max_lists=None)
+    store = SesContactStore(mirror, region=REGION, client=client, pacer=Pacer(1000, 100), account_id="0")
+    try:
+        local = OneContactClient.STAMP + offset
+        ours = Contact("near@example.com", attributes_data='{"ours":1}', created=local, updated=local)
+        mirror_written(store.mirror_lists, LIST, ours, local)  # what an upsert leaves, without a read-back
+        store.calls.clear()
+        store.new_sync().sync(LIST, full=True)
+        mirrored = store.mirror.get_contact(LIST, "near@example.com")
+        assert mirrored.updated == OneContactClient.STAMP  # SES's own time, never our clock's
+        if changed_behind_our_back:
+            assert store.calls["get_contact"] == 1
+            assert mirrored.unsubscribe_all is True and mirrored.attributes() == {"theirs": 1}
+        else:
+            assert store.calls["get_contact"] == 0
+            assert mirrored.attributes() == {"ours": 1}
+        store.calls.clear()
+        store.new_sync().sync(LIST, full=True)  # now unchanged: SES's timestamp is mirrored, nothing to read
+        assert store.calls["get_contact"] == 0
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize(
     ("status", "shown"),
     [

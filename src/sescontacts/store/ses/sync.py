@@ -296,15 +296,20 @@ class MirrorSync:
         existing = mirror_existing(self.db, list_name, [item.email for item in items])
         listed: list[Contact] = []
         adopted: list[Contact] = []
+        superseded: list[Contact] = []  # our pending writes SES shows changed since: its copy wins, whatever the clocks
         unfetched: list[tuple[str, str, str]] = []
         for shown in items:
             key = email_key(shown.email)
             have = existing.get(key)
             listed_at = shown.updated
-            if have is not None and abs(have.updated - listed_at) < 0.0005:
+            pending = key in self._pending
+            # Unchanged: the mirror holds SES's own timestamp for it (from_ses_time makes equal times equal).
+            # Not for a pending contact: its mirrored time is our clock's at the write, which says nothing about
+            # SES's (it can fall within a millisecond of it); its state decides, below.
+            if have is not None and not pending and have.updated == listed_at:
                 continue
             ours = self._adopt.get(key)
-            if ours is None and key in self._pending:
+            if ours is None and pending:
                 ours = have
             if ours is not None and _same_listed_state(ours, shown):
                 created = have.created if have is not None else listed_at
@@ -314,12 +319,14 @@ class MirrorSync:
                 shown = dataclasses.replace(shown, attributes_data=have.attributes_data, created=have.created)
             else:
                 shown = dataclasses.replace(shown, created=listed_at)
-            listed.append(shown)
+            (superseded if pending else listed).append(shown)
             unfetched.append((list_name, key, shown.email))
         keys = [(list_name, email_key(item.email)) for item in items]
         with self.db.write() as conn:
             mirror_contacts(self.db, list_name, listed)
             mirror_contacts(self.db, list_name, adopted, force=True)  # SES's timestamp for our state
+            # Listed after our write, so newer than it even when our clock reads later than SES's timestamp.
+            mirror_contacts(self.db, list_name, superseded, force=True)
             conn.executemany(
                 "INSERT OR IGNORE INTO ses_unfetched (list_name, email_key, email) VALUES (?, ?, ?)", unfetched
             )
