@@ -3,6 +3,7 @@ trusts forwarded addresses only from named proxies, and an operator's password r
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import re
 import subprocess
@@ -30,7 +31,6 @@ class Browser:
         self, method: str, path: str, form: dict[str, str] | None = None, headers: dict[str, str] | None = None
     ) -> tuple[int, dict[str, str], str]:
         parts = urlsplit(self.server.url)
-        conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
         sent = {**self.headers, **(headers or {})}
         if self.cookie:
             sent["Cookie"] = self.cookie
@@ -38,16 +38,16 @@ class Browser:
         if form is not None:
             body = urlencode(form)
             sent["Content-Type"] = "application/x-www-form-urlencoded"
-        try:
+        # Both closed on every path: on an answer with "Connection: close" the response alone holds the socket
+        # (conn.close() no longer reaches it), so a read that fails would leave it to the garbage collector.
+        with contextlib.closing(http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)) as conn:
             conn.request(method, path, body=body, headers=sent)
-            response = conn.getresponse()
-            text = response.read().decode()
-            cookie = response.getheader("set-cookie")
-            if cookie:
-                self.cookie = cookie.split(";")[0]
-            return response.status, {k.lower(): v for k, v in response.getheaders()}, text
-        finally:
-            conn.close()
+            with conn.getresponse() as response:
+                text = response.read().decode()
+                cookie = response.getheader("set-cookie")
+                if cookie:
+                    self.cookie = cookie.split(";")[0]
+                return response.status, {k.lower(): v for k, v in response.getheaders()}, text
 
     def login(self, password: str, name: str = "admin", headers: dict[str, str] | None = None) -> int:
         form = {"username": name, "password": password, "csrf_token": self.token, "next": "/"}
