@@ -126,7 +126,7 @@ class _SeenKeys:
         self._pending.append(self._worker.submit(self._add, keys, batch))
 
     def _add(self, keys: list[str], batch: int) -> int:
-        """One statement for the batch, in key order (no per-row GIL round trip, see store.sqlite._UPSERT_JSON)."""
+        """One statement for the batch, in key order (no per-row GIL round trip; store/sqlite/bulk.py does the same)."""
         conn = self.conn
         before = conn.total_changes
         conn.execute(
