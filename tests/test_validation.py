@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,6 +22,7 @@ from sescontacts.validation import (
     check_topics,
     email_key,
     email_problem,
+    has_long_digit_run,
     parse_attributes,
 )
 
@@ -299,3 +302,15 @@ def test_checks_never_crash_and_identity_is_stable(text: str) -> None:
     assert email_key(email_key(text)) == email_key(text)
     value, reason = attributes_problem(text)
     assert (value is None) != (reason is None)
+
+
+_DIGIT_RUNS = st.text(alphabet="0123456789", min_size=15, max_size=25)
+_OTHER = st.text(alphabet=st.sampled_from('a"{}:,. \u0663\ud800'), max_size=4) | st.text(max_size=4)
+
+
+@given(st.lists(_DIGIT_RUNS | _OTHER, max_size=6).map("".join))
+def test_long_digit_runs_are_found_exactly_as_a_regex_finds_them(text: str) -> None:
+    """The cheap pre-count must never hide a run of 19 ASCII digits (orjson reads only ASCII digits as a number)."""
+    expected = re.search(r"[0-9]{19}", text) is not None
+    assert has_long_digit_run(text) is expected
+    assert has_long_digit_run(text.encode("utf-8", "surrogatepass")) is expected

@@ -16,7 +16,7 @@ from typing import Final
 
 from ...model import OPT_IN, OPT_OUT, ContactPatch, Missing
 from ...ses_wire import LINE_ATTRIBUTES, LINE_EMAIL, LINE_TOPIC_PREFERENCES, LINE_UNSUBSCRIBE_ALL
-from ...validation import LONG_DIGITS, MAX_ATTRIBUTES_BYTES, MAX_ATTRIBUTES_DEPTH, email_problem
+from ...validation import MAX_ATTRIBUTES_BYTES, MAX_ATTRIBUTES_DEPTH, email_problem, has_long_digit_run
 from ..report import Reject
 
 # The import file's column names are SES's import-job line's field names (ses_wire owns them).
@@ -87,7 +87,7 @@ def plainly_within_caps(text: str) -> bool:
     return (
         len(text) <= _SMALL_ATTRIBUTES
         and text.count("{") + text.count("[") <= MAX_ATTRIBUTES_DEPTH
-        and not LONG_DIGITS.search(text)  # a number orjson might round: attributes_problem looks closer
+        and not has_long_digit_run(text)  # a number orjson might round: attributes_problem looks closer
     )
 
 
