@@ -280,7 +280,6 @@ def open_files() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="counts open files through /proc")
 def test_a_finished_threads_read_connection_is_closed(database: Database) -> None:
     """Each thread gets its own read connection; the server's worker threads come and go (anyio ends one idle
     for 10 s), so a connection kept after its thread ended leaked two file descriptors per thread until the
