@@ -18,6 +18,7 @@ from .errors import BadRequest, LimitExceeded, NotFound
 from .model import (
     MAX_ATTRIBUTES_DEPTH,
     SUBSCRIPTION_STATUSES,
+    Contact,
     ContactList,
     Topic,
     email_key,
@@ -254,6 +255,23 @@ def check_attributes_data(text: str | None, *, stored: str | None = None) -> Non
     """
     if text is not None and text != stored and (problem := attributes_text_problem(text)) is not None:
         raise BadRequest("A" + problem[1:] + ".", field="AttributesData")
+
+
+def apply_update(current: Contact, contact: Contact, *, merge_topic_preferences: bool) -> Contact:
+    """UpdateContact's rule, for every store: unsubscribe-all and attributes are replaced by ``contact``'s;
+    topic preferences are replaced too, or merged by topic name (the SES API's way). The stored spelling of
+    the address and its times stay: the store sets the update time when it writes."""
+    check_attributes_data(contact.attributes_data, stored=current.attributes_data)
+    preferences = dict(current.topic_preferences) if merge_topic_preferences else {}
+    preferences.update(contact.topic_preferences)
+    return Contact(
+        email=current.email,
+        unsubscribe_all=contact.unsubscribe_all,
+        topic_preferences=preferences,
+        attributes_data=contact.attributes_data,
+        created=current.created,
+        updated=current.updated,
+    )
 
 
 def attributes_value_problem(value: dict[str, object]) -> str | None:

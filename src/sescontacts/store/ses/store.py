@@ -36,6 +36,7 @@ from ...model import (
 )
 from ...ses_wire import contact_from_ses, contact_write, list_from_ses, list_write, tags_to_ses
 from ...validation import (
+    apply_update,
     check_attributes_data,
     check_description,
     check_email,
@@ -355,15 +356,7 @@ class SesContactStore:
         on the state SES has just now (not the mirror's, which may be behind)."""
         self.mirror_lists.check_topics(list_name, list(contact.topic_preferences))
         current = self._get(list_name, self._spelling(list_name, contact.email))
-        check_attributes_data(contact.attributes_data, stored=current.attributes_data)
-        preferences = dict(current.topic_preferences) if merge_topic_preferences else {}
-        preferences.update(contact.topic_preferences)
-        desired = Contact(
-            email=current.email,
-            unsubscribe_all=contact.unsubscribe_all,
-            topic_preferences=preferences,
-            attributes_data=contact.attributes_data,
-        )
+        desired = apply_update(current, contact, merge_topic_preferences=merge_topic_preferences)
         self._ses_write(list_name, desired, exists=True)
         updated = self._get(list_name, current.email)
         self.mirror_lists.put(list_name, [updated])

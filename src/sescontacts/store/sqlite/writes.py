@@ -7,6 +7,7 @@ additions per day in ``list_daily``, in the same transaction as the contacts it 
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Sequence
 
@@ -14,7 +15,7 @@ import orjson
 
 from ...errors import AlreadyExists, NotFound
 from ...model import Contact, ContactList
-from ...validation import check_attributes_data, check_topic_preferences, email_key
+from ...validation import apply_update, check_topic_preferences, email_key
 from .rows import CONTACT_COLUMNS, contact_from_row, day, topics_json
 
 _UPSERT = (
@@ -189,16 +190,8 @@ def update_contact(
     existing = fetch_contact(conn, list_id, contact.email)
     if existing is None:
         raise contact_not_found(contact.email)
-    check_attributes_data(contact.attributes_data, stored=existing.attributes_data)
-    preferences = dict(existing.topic_preferences) if merge_topic_preferences else {}
-    preferences.update(contact.topic_preferences)
-    updated = Contact(
-        email=existing.email,
-        unsubscribe_all=contact.unsubscribe_all,
-        topic_preferences=preferences,
-        attributes_data=contact.attributes_data,
-        created=existing.created,
-        updated=now,
+    updated = dataclasses.replace(
+        apply_update(existing, contact, merge_topic_preferences=merge_topic_preferences), updated=now
     )
     write_contacts(conn, list_id, [(existing, updated)], now)
     return updated
