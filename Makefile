@@ -55,6 +55,7 @@ bench: install-test
 
 docs: $(STAMP)
 	$(BIN)/python -m sescontacts.docgen > docs/cli.md
+	$(BIN)/python -m sescontacts.docgen readme
 
 clean:
 	rm -rf $(VENV) tests/js/node_modules

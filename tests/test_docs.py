@@ -10,7 +10,14 @@ import click
 import pytest
 
 from sescontacts.cli import main as cli_main
-from sescontacts.docgen import documented_variables, render_cli
+from sescontacts.docgen import (
+    FIDELITY_STATUSES,
+    documented_variables,
+    fidelity_rows,
+    render_cli,
+    render_ses_differences,
+    with_ses_differences,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI_DOC = ROOT / "docs" / "cli.md"
@@ -87,3 +94,36 @@ def test_every_module_docs_architecture_names_exists() -> None:
     }
     missing = sorted(name for name in names if not any(path == name or path.endswith("/" + name) for path in present))
     assert not missing, f"docs/architecture.md names modules that do not exist: {missing}"
+
+
+FIDELITY_DOC = ROOT / "docs" / "ses-fidelity.md"
+
+
+def test_the_readme_differences_from_ses_are_rendered_from_the_fidelity_table() -> None:
+    readme = (ROOT / "README.md").read_text()
+    if with_ses_differences(readme, FIDELITY_DOC.read_text()) != readme:
+        pytest.fail("README.md's 'Differences from SES' is stale (docs/ses-fidelity.md changed): run make docs")
+
+
+def test_every_fidelity_row_has_a_known_status_sources_and_existing_tests() -> None:
+    rows = fidelity_rows(FIDELITY_DOC.read_text())
+    assert len(rows) >= 50, "the table parsed to fewer rows than it has: is its header still '| id |'?"
+    assert len({row.id for row in rows}) == len(rows), "two rows share an id"
+    tags = {"ref", "guide", "model", "probe", "moto", "users", "aws", "ours"}
+    for row in rows:
+        assert row.status in FIDELITY_STATUSES, f"{row.id}: status {row.status!r}"
+        named = set(re.findall(r"\(([a-z, ]+)\)", row.ses))
+        cited = {tag.strip() for group in named for tag in group.split(",")} & tags
+        assert cited or "Not documented" in row.ses, f"{row.id}: the SES column cites no source"
+        for test in row.tests:
+            path, _, name = test.partition("::")
+            source = ROOT / "tests" / path
+            assert source.exists(), f"{row.id} names {test}: no such file"
+            assert re.search(rf"^(async )?def {name}\(", source.read_text(), re.M), f"{row.id}: {test} is not a test"
+
+
+def test_a_rendered_section_lists_only_the_rows_that_differ_or_are_unsettled() -> None:
+    rows = fidelity_rows(FIDELITY_DOC.read_text())
+    section = render_ses_differences(rows)
+    for row in rows:
+        assert (f"({row.id})" in section) == (row.status != "match"), row.id
