@@ -13,6 +13,7 @@ from click.testing import CliRunner, Result
 from sescontacts.bulk.job_manager import ImportOptions
 from sescontacts.cli import main
 from sescontacts.cli.bulk import _ProgressLine
+from sescontacts.model import Topic
 from sescontacts.services import Services
 from sescontacts.settings import Settings
 from tests.support.modes import mode, usual_umask
@@ -240,3 +241,25 @@ def test_import_next_to_a_running_server(tmp_path: Path) -> None:
         assert sorted(c["EmailAddress"] for c in listed) == ["jane.smith@example.com", "john.doe@example.com"]
         jobs = client.list_import_jobs()["ImportJobs"]
         assert len(jobs) == 1 and jobs[0]["JobStatus"] == "COMPLETED"  # the CLI's job, seen by the server
+
+
+def test_the_summary_counts_rows_kept_unsubscribed_or_opted_out(tmp_path: Path) -> None:
+    """An explicit topic opt-out is kept as unsubscribe-all is, and the summary says how many rows were held back;
+    ``--resubscribe`` lifts both (its help says so)."""
+    services = Services.open(Settings(data_dir=tmp_path))
+    services.ensure_default_list()
+    services.store.update_list("contacts", topics=[Topic("news", "News")])
+    services.close()
+    head = "emailAddress,unsubscribeAll,topicPreferences.news\n"
+    first, again = tmp_path / "first.csv", tmp_path / "again.csv"
+    first.write_text(head + "out@example.com,false,OPT_OUT\ngone@example.com,true,\n")
+    again.write_text(head + "out@example.com,false,OPT_IN\ngone@example.com,false,\n")
+    assert run(tmp_path, "import", str(first)).exit_code == 0
+    result = run(tmp_path, "import", str(again))
+    assert result.exit_code == 0, result.output
+    assert "unchanged 2, kept unsubscribed 1, kept opted out 1" in result.stdout
+    dry = run(tmp_path, "import", str(again), "--dry-run", "--resubscribe")
+    assert "updated 2" in dry.stdout and "kept" not in dry.stdout
+    help_text = " ".join(CliRunner().invoke(main, ["import", "--help"]).output.split())
+    assert "--resubscribe Let the file opt contacts back in: unsubscribeAll=false re-subscribes" in help_text
+    assert "and OPT_IN replaces a topic's explicit OPT_OUT" in help_text

@@ -136,3 +136,24 @@ def test_a_running_import_is_shown_on_the_contacts_page(tmp_path: Path) -> None:
     page = console.client.get("/").text
     assert "Importing <strong>queued.csv</strong>" in page and f"/import/jobs/{job.id}" in page
     console.services.close()
+
+
+def test_the_job_page_counts_rows_kept_opted_out(importer: Console) -> None:
+    """The product's import keeps an explicit topic opt-out as it keeps unsubscribe-all; the job page counts
+    both, and the dialog's option says that it lifts both."""
+    from sescontacts.model import Contact, Topic
+
+    importer.store.update_list(importer.list_name, topics=[Topic("news", "News")])
+    importer.store.create_contact(importer.list_name, Contact("out@example.com", topic_preferences={"news": "OPT_OUT"}))
+    page = importer.client.get("/import").text
+    assert "Let the file opt contacts back in (unsubscribe-all and topic opt-outs)" in html.unescape(page)
+    location = upload(importer, b"emailAddress,topicPreferences.news\nout@example.com,OPT_IN\n")
+    assert re.search(r'data-count="kept_opted_out">1<', importer.client.get(location).text)  # the dry run
+    upload_id = re.search(r"upload=([0-9a-f]{32})", location).group(1)  # type: ignore[union-attr]
+    page = wait_done(
+        importer, importer.post("/import/start", {"upload": upload_id, "action": "add"}).headers["location"]
+    )
+    assert re.search(r'data-count="kept_opted_out">1<', page) and "Kept opted out" in page
+    assert dict(importer.store.get_contact(importer.list_name, "out@example.com").topic_preferences) == {
+        "news": "OPT_OUT"
+    }

@@ -93,6 +93,7 @@ def test_add_creates_updates_and_leaves_missing_columns_alone(store: SqliteConta
         "rejected": 0,
         "duplicates": 1,
         "kept_unsubscribed": 0,
+        "kept_opted_out": 0,
     }
     assert state(store) == {
         "a@x.com": (False, {"Sports": OPT_OUT}, {"n": 1}),
@@ -119,6 +120,28 @@ def test_an_unsubscribed_contact_is_never_resubscribed_unless_asked(store: Sqlit
     report = imp(store, again, resubscribe=True)
     assert report.counts["kept_unsubscribed"] == 0 and report.counts["updated"] == 2
     assert not state(store)["a@x.com"][0] and not state(store)["b@x.com"][0]
+
+
+def test_an_import_never_turns_a_topic_opt_out_into_opt_in_unless_asked(
+    store: SqliteContactStore, tmp_path: Path
+) -> None:
+    """An explicit OPT_OUT is kept as unsubscribe-all is, and counted; a topic the contact never chose (its
+    default applies) takes the file's OPT_IN. ``resubscribe`` lifts both guards."""
+    head = "emailAddress,unsubscribeAll,topicPreferences.Sports,topicPreferences.Cycling\n"
+    imp(store, write(tmp_path, head + "a@x.com,false,OPT_OUT,\nb@x.com,true,OPT_OUT,OPT_OUT\nc@x.com,false,,\n"))
+    again = write(tmp_path, head + "a@x.com,false,OPT_IN,OPT_IN\nb@x.com,false,OPT_IN,OPT_IN\nc@x.com,false,OPT_IN,\n")
+    report = imp(store, again)
+    assert (report.counts["kept_opted_out"], report.counts["kept_unsubscribed"]) == (2, 1)
+    assert report.counts["updated"] == 2 and report.counts["unchanged"] == 1
+    assert state(store) == {
+        "a@x.com": (False, {"Sports": OPT_OUT, "Cycling": OPT_IN}, None),
+        "b@x.com": (True, {"Sports": OPT_OUT, "Cycling": OPT_OUT}, None),
+        "c@x.com": (False, {"Sports": OPT_IN}, None),
+    }
+    report = imp(store, again, resubscribe=True)
+    assert (report.counts["kept_opted_out"], report.counts["kept_unsubscribed"]) == (0, 0)
+    assert state(store)["b@x.com"] == (False, {"Sports": OPT_IN, "Cycling": OPT_IN}, None)
+    assert state(store)["a@x.com"] == (False, {"Sports": OPT_IN, "Cycling": OPT_IN}, None)
 
 
 def test_delete_counts_not_found_and_ignores_other_columns(store: SqliteContactStore, tmp_path: Path) -> None:
@@ -244,15 +267,20 @@ def _dump(attrs: dict[str, object]) -> str:
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(existing=_existing, patch=_patches, resubscribe=st.booleans(), merge=st.booleans())
+@given(existing=_existing, patch=_patches, resubscribe=st.booleans(), merge=st.booleans(), replace=st.booleans())
 def test_bulk_fast_path_agrees_with_apply_patch(
-    store: SqliteContactStore, existing: Contact | None, patch: ContactPatch, resubscribe: bool, merge: bool
+    store: SqliteContactStore,
+    existing: Contact | None,
+    patch: ContactPatch,
+    resubscribe: bool,
+    merge: bool,
+    replace: bool,
 ) -> None:
     store.delete_contacts(LIST, ["p@x.com"])
     if existing is not None:
         store.create_contact(LIST, existing)
         existing = store.get_contact(LIST, "p@x.com")
-    policy = UpsertPolicy(resubscribe=resubscribe, merge_attributes=merge)
+    policy = UpsertPolicy(resubscribe=resubscribe, merge_attributes=merge, replace_record=replace)
     expected, expected_result = apply_patch(existing, patch, policy, 0.0)
     [result] = store.upsert_contacts(LIST, [patch], policy)
     got = store.get_contact(LIST, "p@x.com")

@@ -17,7 +17,9 @@ from sescontacts.model import (
     ContactPatch,
     ContactQuery,
     ListStats,
+    Missing,
     Outcome,
+    RowResult,
     Topic,
     TopicFilter,
     UpsertPolicy,
@@ -190,6 +192,76 @@ def test_patch_attributes_replace_merge_or_clear() -> None:
     assert cleared.attributes_data is None and result.outcome == Outcome.UPDATED
     kept, _ = apply_patch(OLD, ContactPatch("old@x.com", attributes=MISSING), UpsertPolicy(), 9.0)
     assert kept.attributes_data == OLD.attributes_data
+
+
+def test_patch_keeps_an_explicit_topic_opt_out_unless_the_policy_says_so() -> None:
+    """The never-re-subscribe rule covers a topic's explicit OPT_OUT as it covers unsubscribe-all; a topic the
+    contact never chose (the list default applies) is not "opted out" and takes the row's OPT_IN."""
+    patch = ContactPatch("old@x.com", topic_preferences={"news": OPT_IN, "offers": OPT_IN})
+    contact, result = apply_patch(OLD, patch, UpsertPolicy(), 9.0)
+    assert dict(contact.topic_preferences) == {"news": OPT_OUT, "offers": OPT_IN}
+    assert (result.outcome, result.kept_opted_out, result.kept_unsubscribed) == (Outcome.UPDATED, True, False)
+    only_news = ContactPatch("old@x.com", topic_preferences={"news": OPT_IN})
+    contact, result = apply_patch(OLD, only_news, UpsertPolicy(), 9.0)
+    assert (contact, result.outcome, result.kept_opted_out) == (OLD, Outcome.UNCHANGED, True)
+    contact, result = apply_patch(OLD, only_news, UpsertPolicy(resubscribe=True), 9.0)
+    assert dict(contact.topic_preferences) == {"news": OPT_IN} and not result.kept_opted_out
+    # Opting out is always allowed, and a row that repeats the opt-out keeps nothing back.
+    contact, result = apply_patch(
+        OLD, ContactPatch("old@x.com", topic_preferences={"news": OPT_OUT}), UpsertPolicy(), 9.0
+    )
+    assert (result.outcome, result.kept_opted_out) == (Outcome.UNCHANGED, False)
+
+
+def test_patch_replace_record_is_ses_put_the_row_is_the_whole_contact() -> None:
+    """SES's PUT import: what the row omits is cleared, unsubscribeAll false re-subscribes, topic opt-outs
+    follow the row; no guard holds anything back."""
+    gone = Contact("Gone@x.com", True, {"news": OPT_OUT, "offers": OPT_IN}, '{"a": 1}', created=1.0, updated=2.0)
+    put = UpsertPolicy(replace_record=True)
+    contact, result = apply_patch(gone, ContactPatch("gone@x.com", topic_preferences={"news": OPT_IN}), put, 9.0)
+    assert contact == Contact("Gone@x.com", False, {"news": OPT_IN}, None, created=1.0, updated=9.0)
+    assert result == RowResult(Outcome.UPDATED)
+    contact, result = apply_patch(gone, ContactPatch("gone@x.com", unsubscribe_all=True), put, 9.0)
+    assert (contact.unsubscribe_all, dict(contact.topic_preferences), contact.attributes_data) == (True, {}, None)
+    same = ContactPatch("gone@x.com", True, {"a": 1}, {"offers": OPT_IN, "news": OPT_OUT})
+    assert apply_patch(gone, same, put, 9.0) == (gone, RowResult(Outcome.UNCHANGED))
+    # merge_attributes has no meaning for a whole record: the row's object is the attributes.
+    merged = apply_patch(gone, ContactPatch("gone@x.com", attributes={"b": 2}), UpsertPolicy(True, True, True), 9.0)
+    assert merged[0].attributes() == {"b": 2}
+
+
+_STATUS = st.sampled_from([OPT_IN, OPT_OUT])
+_PREFS = st.dictionaries(st.sampled_from(["news", "offers"]), _STATUS, max_size=2)
+_ATTRS = st.none() | st.dictionaries(st.sampled_from(["a", "b"]), st.integers(0, 2), max_size=2)
+
+
+@given(
+    existing=st.none()
+    | st.builds(
+        lambda u, p, a: Contact("P@x.com", u, p, None if a is None else orjson.dumps(a).decode(), 1.0, 2.0),
+        st.booleans(),
+        _PREFS,
+        _ATTRS,
+    ),
+    unsubscribe=st.sampled_from([MISSING, True, False]),
+    attributes=st.sampled_from([MISSING]) | _ATTRS,
+    prefs=_PREFS,
+    resubscribe=st.booleans(),
+)
+def test_replace_record_then_get_contact_is_exactly_the_row(
+    existing: Contact | None,
+    unsubscribe: bool | Missing,
+    attributes: dict[str, object] | Missing | None,
+    prefs: dict[str, str],
+    resubscribe: bool,
+) -> None:
+    patch = ContactPatch("p@x.com", unsubscribe, attributes, prefs)
+    contact, result = apply_patch(existing, patch, UpsertPolicy(resubscribe=resubscribe, replace_record=True), 9.0)
+    assert contact.unsubscribe_all is (unsubscribe is True)
+    assert dict(contact.topic_preferences) == prefs
+    assert contact.attributes() == (None if attributes is MISSING else attributes)
+    assert not (result.kept_unsubscribed or result.kept_opted_out)
+    assert contact.email == (existing.email if existing is not None else "p@x.com")
 
 
 def test_list_stats_subscribed() -> None:

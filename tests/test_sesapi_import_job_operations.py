@@ -197,3 +197,98 @@ def test_an_s3_key_with_a_long_last_segment_is_read_from_the_endpoint(
             assert got["ImportDataSource"]["S3Url"] == f"s3://imports/{key}"
         finally:
             services.close()
+
+
+# -- PUT overrides the whole record, as SES's does ----------------------------------------------------------
+
+CONTACTS = f"/v2/email/contact-lists/{LIST}/contacts"
+_PUT_CSV = (
+    "emailAddress,unsubscribeAll,attributesData,topicPreferences.news,topicPreferences.offers\n"
+    "gone@example.com,false,,OPT_IN,\n"  # the guide's own form: an empty cell is no value
+    "keep@example.com,true,,,OPT_OUT\n"
+)
+_PUT_JSON = (
+    '{"emailAddress": "gone@example.com", "unsubscribeAll": false, '
+    '"topicPreferences": [{"topicName": "news", "subscriptionStatus": "OPT_IN"}]}\n'
+    '{"emailAddress": "keep@example.com", "unsubscribeAll": true, '
+    '"topicPreferences": [{"topicName": "offers", "subscriptionStatus": "OPT_OUT"}]}\n'
+)
+
+
+def _put_job(api: InProcessClient, key: str, data_format: str) -> str:
+    reply = api.call(
+        "POST",
+        JOBS,
+        {
+            "ImportDestination": {
+                "ContactListDestination": {"ContactListName": LIST, "ContactListImportAction": "PUT"}
+            },
+            "ImportDataSource": {"S3Url": f"s3://bucket/{key}", "DataFormat": data_format},
+        },
+    )
+    assert reply.status == 200, reply.body
+    return str(reply.json["JobId"])
+
+
+def _seed_put_contacts(api: InProcessClient) -> None:
+    topics = [
+        {"TopicName": "news", "DisplayName": "News", "DefaultSubscriptionStatus": "OPT_OUT"},
+        {"TopicName": "offers", "DisplayName": "Offers", "DefaultSubscriptionStatus": "OPT_OUT"},
+    ]
+    assert api.call("PUT", f"/v2/email/contact-lists/{LIST}", {"Topics": topics}).status == 200
+    every_topic_out = [
+        {"TopicName": "news", "SubscriptionStatus": "OPT_OUT"},
+        {"TopicName": "offers", "SubscriptionStatus": "OPT_IN"},
+    ]
+    for email, unsubscribed in (("gone@example.com", True), ("keep@example.com", False)):
+        body = {
+            "EmailAddress": email,
+            "UnsubscribeAll": unsubscribed,
+            "AttributesData": '{"Name": "Ann"}',
+            "TopicPreferences": every_topic_out,
+        }
+        assert api.call("POST", CONTACTS, body).status == 200
+
+
+def _seen(api: InProcessClient, email: str) -> tuple[bool, list[tuple[str, str]], str | None]:
+    got = api.call("GET", f"{CONTACTS}/{quote(email, safe='')}").json
+    preferences = sorted((p["TopicName"], p["SubscriptionStatus"]) for p in got["TopicPreferences"])
+    return got["UnsubscribeAll"], preferences, got.get("AttributesData")
+
+
+@pytest.mark.parametrize(
+    ("key", "data_format", "content"), [("put.csv", "CSV", _PUT_CSV), ("put.jsonl", "JSON", _PUT_JSON)]
+)
+def test_a_put_import_overrides_the_whole_contact_as_ses_does(
+    api: InProcessClient, key: str, data_format: str, content: str
+) -> None:
+    """SES: "If the record already exists, it will override it with the new value" (ContactListImportAction).
+    What the record omits is cleared (attributes, topic preferences); unsubscribeAll false re-subscribes;
+    an explicit OPT_OUT follows the record. The product's guards are for its own import surfaces only."""
+    _seed_put_contacts(api)
+    (api.services.settings.s3_folder / "bucket" / key).write_text(content)
+    job_id = _put_job(api, key, data_format)
+    api.services.jobs.run(job_id)
+    got = api.call("GET", f"{JOBS}/{job_id}").json
+    assert (got["JobStatus"], got["ProcessedRecordsCount"], got["FailedRecordsCount"]) == ("COMPLETED", 2, 0)
+    assert _seen(api, "gone@example.com") == (False, [("news", "OPT_IN")], None)
+    assert _seen(api, "keep@example.com") == (True, [("offers", "OPT_OUT")], None)
+
+
+def test_a_resumed_put_job_still_overrides(api: InProcessClient) -> None:
+    """The job's rule is stored with it: cancelled while queued, resumed later, it is still SES's PUT."""
+    _seed_put_contacts(api)
+    (api.services.settings.s3_folder / "bucket" / "put.csv").write_text(_PUT_CSV)
+    job_id = _put_job(api, "put.csv", "CSV")
+    assert api.services.jobs.cancel(job_id).state == "cancelled"
+    api.services.jobs.resume(job_id, run_here=True)
+    assert api.services.jobs.run(job_id).state == "completed"
+    assert _seen(api, "gone@example.com") == (False, [("news", "OPT_IN")], None)
+
+
+def test_a_put_import_counts_nothing_kept_back(api: InProcessClient) -> None:
+    """No row is held back by a PUT: the job's counts say every existing contact was updated."""
+    _seed_put_contacts(api)
+    (api.services.settings.s3_folder / "bucket" / "put.csv").write_text(_PUT_CSV)
+    job = api.services.jobs.run(_put_job(api, "put.csv", "CSV"))
+    assert (job.counts["updated"], job.counts["kept_unsubscribed"], job.counts["kept_opted_out"]) == (2, 0, 0)

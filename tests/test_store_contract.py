@@ -763,6 +763,58 @@ def test_upsert_never_resubscribes_unless_asked(store: ContactStore, list_name: 
 
 
 @pytest.mark.needs("bulk")
+def test_upsert_keeps_explicit_topic_opt_outs_unless_asked(
+    make_topics: Callable[..., ContactList], store: ContactStore
+) -> None:
+    """Decided against the state the backend holds (SES's own, on the ses backend): an explicit OPT_OUT is
+    never turned into OPT_IN by an import; a topic without an explicit choice is not protected."""
+    name = make_topics(TOPICS).name
+    add(store, name, "out@example.com", topic_preferences={"news": OPT_OUT, "offers": OPT_IN})
+    add(store, name, "default@example.com")
+    patches = [
+        ContactPatch("out@example.com", topic_preferences={"news": OPT_IN, "events": OPT_OUT}),
+        ContactPatch("default@example.com", topic_preferences={"offers": OPT_IN}),
+    ]
+    results = store.upsert_contacts(name, patches, UpsertPolicy())
+    assert [(r.outcome, r.kept_opted_out) for r in results] == [(Outcome.UPDATED, True), (Outcome.UPDATED, False)]
+    assert _state(store, name, "out@example.com") == (
+        False,
+        {"news": OPT_OUT, "offers": OPT_IN, "events": OPT_OUT},
+        None,
+    )
+    assert _state(store, name, "default@example.com") == (False, {"offers": OPT_IN}, None)
+    [result] = store.upsert_contacts(name, patches[:1], UpsertPolicy(resubscribe=True))
+    assert (result.outcome, result.kept_opted_out) == (Outcome.UPDATED, False)
+    assert _state(store, name, "out@example.com")[1] == {"news": OPT_IN, "offers": OPT_IN, "events": OPT_OUT}
+
+
+@pytest.mark.needs("bulk")
+def test_upsert_replace_record_overrides_topics_and_unsubscribe(
+    make_topics: Callable[..., ContactList], store: ContactStore
+) -> None:
+    """SES's PUT (the SES API's import jobs): the row is the contact's whole state. Topic preferences it omits
+    are gone, even where UpdateContact can only change them (the ses backend then replaces the contact)."""
+    name = make_topics(TOPICS).name
+    add(store, name, "gone@example.com", unsubscribe_all=True, topic_preferences={"news": OPT_OUT, "offers": OPT_IN})
+    put = UpsertPolicy(replace_record=True)
+    [result] = store.upsert_contacts(
+        name, [ContactPatch("gone@example.com", topic_preferences={"events": OPT_IN})], put
+    )
+    assert (result.outcome, result.kept_unsubscribed, result.kept_opted_out) == (Outcome.UPDATED, False, False)
+    assert _state(store, name, "gone@example.com") == (False, {"events": OPT_IN}, None)
+    assert emails(all_pages(store, name)) == ["gone@example.com"]
+
+
+@pytest.mark.needs("bulk")
+def test_upsert_replace_record_clears_omitted_attributes(store: ContactStore, list_name: str) -> None:
+    add(store, list_name, "a@example.com", attributes_data='{"a": 1}')
+    put = UpsertPolicy(replace_record=True)
+    [result] = store.upsert_contacts(list_name, [ContactPatch("a@example.com", unsubscribe_all=False)], put)
+    assert result.outcome == Outcome.UPDATED
+    assert _state(store, list_name, "a@example.com") == (False, {}, None)
+
+
+@pytest.mark.needs("bulk")
 def test_upsert_replaces_or_merges_attributes(store: ContactStore, list_name: str) -> None:
     add(store, list_name, "r@example.com", attributes_data='{"a": 1, "b": 2}')
     add(store, list_name, "m@example.com", attributes_data='{"a": 1, "b": 2}')

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
+import orjson
 import pytest
 
 from sescontacts.errors import NotFound
@@ -173,6 +174,100 @@ def test_import_job_path_applies_the_rules_on_ses_state(
     assert s3_store.mirror.get_contact("contacts", "new007@example.com").attributes() == {"i": 7}
     assert s3_store.list_stats("contacts").total == 62
     assert _uploads(moto_url) == []  # the uploaded file (personal data) is deleted after the job
+
+
+def test_import_job_path_keeps_topic_opt_outs_ses_has(
+    s3_store: SesContactStore, s3_server: tuple[RunningServer, str]
+) -> None:
+    """The guard is decided on SES's state (the mirror synced just before): an opt-out another program made in
+    SES survives an import that says OPT_IN, and the row is counted as kept opted out."""
+    from sescontacts.model import ContactPatch, Outcome, UpsertPolicy
+
+    server, _ = s3_server
+    s3_store.update_list("contacts", topics=[Topic("news", "News", "OPT_IN"), Topic("offers", "Offers")])
+    raw_client(server).create_contact(  # type: ignore[attr-defined]
+        ContactListName="contacts",
+        EmailAddress="out@example.com",
+        TopicPreferences=[{"TopicName": "news", "SubscriptionStatus": "OPT_OUT"}],
+    )
+    patches = [ContactPatch(f"n{i:03d}@example.com") for i in range(40)]
+    patches.append(ContactPatch("out@example.com", topic_preferences={"news": "OPT_IN", "offers": "OPT_IN"}))
+    results = s3_store.upsert_contacts("contacts", patches, UpsertPolicy())
+    assert s3_store.calls["create_import_job"] == 1
+    assert (results[40].outcome, results[40].kept_opted_out) == (Outcome.UPDATED, True)
+    got = raw_client(server).get_contact(ContactListName="contacts", EmailAddress="out@example.com")  # type: ignore[attr-defined]
+    assert {p["TopicName"]: p["SubscriptionStatus"] for p in got["TopicPreferences"]} == {
+        "news": "OPT_OUT",
+        "offers": "OPT_IN",
+    }
+
+
+def test_import_job_rows_carry_the_whole_contact_since_put_overrides(
+    s3_store: SesContactStore, s3_server: tuple[RunningServer, str]
+) -> None:
+    """SES's PUT overrides a contact with the record (our server's PUT does too), so each line the ses backend
+    writes is the contact's complete new state: an import that changes one topic keeps the others, the
+    attributes and the unsubscribe flag; one that clears the attributes omits them (SES's documented form)."""
+    from sescontacts.model import ContactPatch, UpsertPolicy
+
+    server, moto_url = s3_server
+    ses = raw_client(server)
+    s3 = boto3.client("s3", region_name=REGION, endpoint_url=moto_url, aws_access_key_id="x", aws_secret_access_key="x")
+    # A versioned bucket keeps the uploaded file after the store deletes it: what SES was given, as SES read it.
+    s3.put_bucket_versioning(Bucket="imports", VersioningConfiguration={"Status": "Enabled"})
+    s3_store.update_list("contacts", topics=[Topic("news", "News", "OPT_IN"), Topic("offers", "Offers")])
+    ses.create_contact(  # type: ignore[attr-defined]
+        ContactListName="contacts",
+        EmailAddress="full@example.com",
+        UnsubscribeAll=True,
+        AttributesData='{"Name": "Ann"}',
+        TopicPreferences=[
+            {"TopicName": "news", "SubscriptionStatus": "OPT_IN"},
+            {"TopicName": "offers", "SubscriptionStatus": "OPT_IN"},
+        ],
+    )
+    ses.create_contact(ContactListName="contacts", EmailAddress="clear@example.com", AttributesData='{"a": 1}')  # type: ignore[attr-defined]
+    patches = [ContactPatch(f"w{i:03d}@example.com") for i in range(40)]
+    patches += [
+        ContactPatch("full@example.com", topic_preferences={"offers": "OPT_OUT"}),
+        ContactPatch("clear@example.com", attributes=None),
+    ]
+    s3_store.upsert_contacts("contacts", patches, UpsertPolicy())
+    assert s3_store.calls["create_import_job"] == 1
+    full = ses.get_contact(ContactListName="contacts", EmailAddress="full@example.com")  # type: ignore[attr-defined]
+    assert full["UnsubscribeAll"] is True and full["AttributesData"] == '{"Name": "Ann"}'
+    assert {p["TopicName"]: p["SubscriptionStatus"] for p in full["TopicPreferences"]} == {
+        "news": "OPT_IN",
+        "offers": "OPT_OUT",
+    }
+    cleared = ses.get_contact(ContactListName="contacts", EmailAddress="clear@example.com")  # type: ignore[attr-defined]
+    assert "AttributesData" not in cleared
+    try:
+        [version] = [
+            v for v in s3.list_object_versions(Bucket="imports")["Versions"] if v["Key"].startswith("uploads/")
+        ]
+        body = s3.get_object(Bucket="imports", Key=version["Key"], VersionId=version["VersionId"])["Body"].read()
+    finally:
+        for v in s3.list_object_versions(Bucket="imports").get("Versions", []) + s3.list_object_versions(
+            Bucket="imports"
+        ).get("DeleteMarkers", []):
+            s3.delete_object(Bucket="imports", Key=v["Key"], VersionId=v["VersionId"])
+        s3.put_bucket_versioning(Bucket="imports", VersioningConfiguration={"Status": "Suspended"})
+    lines = {line["emailAddress"]: line for line in map(orjson.loads, body.splitlines())}
+    # SES documents attributesData as a JSON object and may refuse "": a cleared value is omitted (PUT clears it).
+    assert lines["clear@example.com"] == {
+        "emailAddress": "clear@example.com",
+        "unsubscribeAll": False,
+        "topicPreferences": [],
+    }
+    full_line = lines["full@example.com"]
+    preferences = sorted((p["topicName"], p["subscriptionStatus"]) for p in full_line.pop("topicPreferences"))
+    assert preferences == [("news", "OPT_IN"), ("offers", "OPT_OUT")]
+    assert full_line == {
+        "emailAddress": "full@example.com",
+        "unsubscribeAll": True,
+        "attributesData": '{"Name": "Ann"}',
+    }
 
 
 def test_import_job_path_reports_rows_ses_refused(s3_store: SesContactStore) -> None:

@@ -308,8 +308,21 @@ class ContactPatch:
 
 @dataclass(frozen=True, slots=True)
 class UpsertPolicy:
+    """How an import row changes a contact that exists.
+
+    The product's rule (the console's Import dialog, ``sescontacts import``, bulk actions): fields the row
+    omits keep their value, topic preferences merge by topic, and the row never undoes a choice to leave:
+    neither unsubscribe-all nor an explicit topic OPT_OUT (``resubscribe`` lifts both guards).
+    ``merge_attributes`` merges the row's attribute keys into the stored object instead of replacing it.
+
+    ``replace_record`` is SES's PUT import instead ("If the record already exists, it will override it with the
+    new value"): the row is the contact's whole state, what it omits is cleared, no guard applies. Only import
+    jobs created through the SES API use it.
+    """
+
     resubscribe: bool = False
     merge_attributes: bool = False
+    replace_record: bool = False
 
 
 class Outcome(enum.StrEnum):
@@ -324,11 +337,14 @@ class Outcome(enum.StrEnum):
 @dataclass(frozen=True, slots=True)
 class RowResult:
     """One bulk row's outcome. A REFUSED row was not written: the backend refused it (an SES import job's
-    failed record), ``reason`` saying why in words a report can show; the batch's other rows stand."""
+    failed record), ``reason`` saying why in words a report can show; the batch's other rows stand.
+    ``kept_unsubscribed`` / ``kept_opted_out``: the product's guard held back part of the row (its other
+    fields still applied)."""
 
     outcome: Outcome
     kept_unsubscribed: bool = False
     reason: str | None = None
+    kept_opted_out: bool = False  # the row's OPT_IN for a topic the contact explicitly opted out of was not applied
 
 
 def dump_attributes(attributes: Mapping[str, object] | None) -> str | None:
@@ -338,10 +354,11 @@ def dump_attributes(attributes: Mapping[str, object] | None) -> str | None:
 def apply_patch(
     existing: Contact | None, patch: ContactPatch, policy: UpsertPolicy, now: float
 ) -> tuple[Contact, RowResult]:
-    """The import's add (upsert) rule for one row, shared by both stores.
+    """The import's add (upsert) rule for one row, shared by both stores (see :class:`UpsertPolicy`).
 
-    An unsubscribed contact is never re-subscribed unless ``policy.resubscribe``: a sender must not undo an
-    unsubscribe by re-importing an old spreadsheet.
+    Unless ``policy.resubscribe``, an unsubscribed contact is never re-subscribed and an explicit topic OPT_OUT
+    never becomes OPT_IN: a sender must not undo an unsubscribe by re-importing an old spreadsheet. A topic the
+    contact never chose is not protected (its list default applies until the row chooses).
     """
     if existing is None:
         attributes = None if patch.attributes is MISSING else patch.attributes
@@ -354,6 +371,8 @@ def apply_patch(
             updated=now,
         )
         return contact, RowResult(Outcome.CREATED)
+    if policy.replace_record:
+        return _replace_record(existing, patch, now)
 
     kept = False
     unsubscribe_all = existing.unsubscribe_all
@@ -373,7 +392,12 @@ def apply_patch(
         if same_attributes(attributes_data, existing.attributes_data):
             attributes_data = existing.attributes_data  # same object: keep the text as the user wrote it
     preferences = dict(existing.topic_preferences)
-    preferences.update(patch.topic_preferences)
+    kept_out = False
+    for topic, status in patch.topic_preferences.items():
+        if status == OPT_IN and preferences.get(topic) == OPT_OUT and not policy.resubscribe:
+            kept_out = True
+        else:
+            preferences[topic] = status
     candidate = replace(
         existing,
         unsubscribe_all=unsubscribe_all,
@@ -381,5 +405,22 @@ def apply_patch(
         topic_preferences=preferences,
     )
     if candidate.same_state(existing):
-        return existing, RowResult(Outcome.UNCHANGED, kept)
-    return replace(candidate, updated=now), RowResult(Outcome.UPDATED, kept)
+        return existing, RowResult(Outcome.UNCHANGED, kept, kept_opted_out=kept_out)
+    return replace(candidate, updated=now), RowResult(Outcome.UPDATED, kept, kept_opted_out=kept_out)
+
+
+def _replace_record(existing: Contact, patch: ContactPatch, now: float) -> tuple[Contact, RowResult]:
+    """SES's PUT over an existing contact: the row, with its omitted fields cleared (unsubscribe-all false,
+    no attributes, no topic preferences). The address keeps its stored spelling (one contact per address)."""
+    attributes_data = None if patch.attributes is MISSING else dump_attributes(patch.attributes)
+    if same_attributes(attributes_data, existing.attributes_data):
+        attributes_data = existing.attributes_data
+    candidate = replace(
+        existing,
+        unsubscribe_all=patch.unsubscribe_all is True,
+        attributes_data=attributes_data,
+        topic_preferences=dict(patch.topic_preferences),
+    )
+    if candidate.same_state(existing):
+        return existing, RowResult(Outcome.UNCHANGED)
+    return replace(candidate, updated=now), RowResult(Outcome.UPDATED)

@@ -241,21 +241,19 @@ def import_line(
     topic_preferences: Mapping[str, str],
     *,
     replace: bool = False,
-    clear_attributes: bool = False,
 ) -> bytes:
     """One contact in SES's import format, newline included: camelCase keys, attributesData as the text of
     the object, topicPreferences as ``{topicName, subscriptionStatus}`` items.
 
     An export writes what is set (attributesData when present, topicPreferences when any). ``replace``: the
-    line is the contact's whole new state for an import job, which overwrites the contact: topicPreferences
-    always written (an empty list clears them), and attributesData written empty when ``clear_attributes``
-    (the contact has attributes the new state drops).
+    line is the contact's whole new state for an import job, whose PUT overrides the contact: topicPreferences
+    always written (an empty list clears them). attributesData is omitted when unset, never ``""``: SES
+    documents it as a JSON object, and under PUT an omitted field is cleared (the developer guide's CSV example
+    leaves the cell empty for a contact without attributes).
     """
     record: dict[str, object] = {LINE_EMAIL: email, LINE_UNSUBSCRIBE_ALL: unsubscribe_all}
     if attributes_data is not None:
         record[LINE_ATTRIBUTES] = attributes_data
-    elif clear_attributes:
-        record[LINE_ATTRIBUTES] = ""
     if topic_preferences or replace:
         record[LINE_TOPIC_PREFERENCES] = [
             {LINE_TOPIC_NAME: name, LINE_SUBSCRIPTION_STATUS: status} for name, status in topic_preferences.items()
@@ -263,15 +261,15 @@ def import_line(
     return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
 
 
-def contact_import_line(contact: Contact, *, clear_attributes: bool = False) -> bytes:
-    """:func:`import_line` for an import job that writes ``contact``'s whole state."""
+def contact_import_line(contact: Contact) -> bytes:
+    """:func:`import_line` for an import job that writes ``contact``'s whole state (all its explicit topic
+    preferences, the unsubscribe flag, the attributes): SES's PUT overrides the contact with the line."""
     return import_line(
         contact.email,
         contact.unsubscribe_all,
         contact.attributes_data,
         contact.topic_preferences,
         replace=True,
-        clear_attributes=clear_attributes,
     )
 
 

@@ -75,6 +75,7 @@ MOTO_SKIPS = {
     "test_missing_list_is_not_found_for_every_operation": "moto's message lacks SES's final period",
     "test_update_replaces_everything_by_default": "moto keeps AttributesData when UpdateContact omits it",
     "test_upsert_replaces_or_merges_attributes": "moto keeps AttributesData when UpdateContact omits it",
+    "test_upsert_replace_record_clears_omitted_attributes": "moto keeps AttributesData when UpdateContact omits it",
 }
 
 

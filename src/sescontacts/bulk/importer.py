@@ -7,7 +7,7 @@ every row; a one-statement JSON form avoided that wait but cost more SQLite time
 one thing done on the side is recording seen addresses, in SQLite without the GIL: see _SeenKeys.)
 
 Each batch goes through ``ContactStore.upsert_contacts`` / ``delete_contacts`` (so the upsert rule, the
-never-resubscribe rule and the list's counters live in one place) inside one ``store.atomic()`` block that
+never-resubscribe guards and the list's counters live in one place) inside one ``store.atomic()`` block that
 also records the job's progress (``on_commit``), so a killed process leaves exactly the committed batches and
 a job that says how far it got. (A store that is not ``transactional``, the ses backend, commits each write
 on SES as it goes; the progress is then recorded right after the batch, and re-running a batch is safe.)
@@ -287,7 +287,11 @@ def run_import(
     if resume.batches_done:
         seen.forget_after(resume.batches_done)
     rejects_file = _RejectsFile(rejects_path, resume.rejects_bytes) if rejects_path is not None else None
-    policy = UpsertPolicy(resubscribe=options.resubscribe, merge_attributes=options.merge_attributes)
+    policy = UpsertPolicy(
+        resubscribe=options.resubscribe,
+        merge_attributes=options.merge_attributes,
+        replace_record=options.replace_record,
+    )
     counts = report.counts
     kept_rejects = report.rejects
     batch_rows = store.bulk_batch_rows or batch_rows  # a remote store knows the batch size that suits its API
@@ -431,6 +435,8 @@ def _tally(results: list[RowResult], counts: dict[str, int]) -> int:
             counts[result.outcome.value] += n
         if result.kept_unsubscribed:
             counts["kept_unsubscribed"] += n
+        if result.kept_opted_out:
+            counts["kept_opted_out"] += n
     return refused
 
 

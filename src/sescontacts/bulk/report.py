@@ -23,6 +23,7 @@ COUNT_KEYS: Final = (
     "rejected",
     "duplicates",
     "kept_unsubscribed",
+    "kept_opted_out",
 )
 
 
@@ -32,7 +33,11 @@ def empty_counts() -> dict[str, int]:
 
 @dataclass(frozen=True)
 class ImportOptions:
-    """What the user chose in the import dialog or on the command line; stored with the job for resume."""
+    """What the user chose in the import dialog or on the command line; stored with the job for resume.
+
+    ``replace_record``: each row overrides the whole contact, as SES's PUT import does (jobs created through
+    the SES API); otherwise the product's rule (:class:`sescontacts.model.UpsertPolicy`).
+    """
 
     contact_list: str
     action: Action = "add"
@@ -40,6 +45,7 @@ class ImportOptions:
     resubscribe: bool = False
     merge_attributes: bool = False
     extra_columns_as_attributes: bool = False
+    replace_record: bool = False
 
 
 class FileError(Exception):

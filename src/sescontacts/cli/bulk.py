@@ -153,7 +153,10 @@ def _exit_status(state: str, counts: dict[str, int]) -> int:
     help="Write rejected rows (line, emailAddress, column, reason) to this CSV file.",
 )
 @click.option(
-    "--resubscribe", is_flag=True, help="Let rows with unsubscribeAll=false re-subscribe unsubscribed contacts."
+    "--resubscribe",
+    is_flag=True,
+    help="Let the file opt contacts back in: unsubscribeAll=false re-subscribes unsubscribed contacts, and "
+    "OPT_IN replaces a topic's explicit OPT_OUT (default: both are kept, and counted).",
 )
 @click.option(
     "--merge-attributes", is_flag=True, help="Merge attributesData keys into existing ones (default: replace)."

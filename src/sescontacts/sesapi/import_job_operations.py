@@ -19,8 +19,11 @@ What SES reports, and how it maps here (contract §7):
   ``FailureInfo.ErrorMessage`` says why a job failed.
 - ListImportJobs' NextToken is signed (``store/tokens.py``, like ListContacts'): a forged one is a
   BadRequestException, never a position the server did not hand out.
-- PUT adds or updates, DELETE removes. Unlike SES, an unsubscribed contact is never re-subscribed by a PUT
-  import (the product's rule for every import).
+- PUT adds or overrides, DELETE removes. As SES's ("If the record already exists, it will override it with
+  the new value"; a probe of real SES found omitted fields cleared): the record is the whole contact, so
+  an omitted attributesData or topic preference is cleared and unsubscribeAll false (or omitted)
+  re-subscribes. The product's guards (never re-subscribe, keep topic opt-outs) belong to its own import
+  surfaces, the console and ``sescontacts import``; the job keeps this rule when resumed (its options).
 - Only contact-list destinations: a suppression-list import is refused with BadRequestException.
 """
 
@@ -164,7 +167,12 @@ def create_import_job(request: ApiRequest) -> dict[str, Any]:
         raise BadRequest(exc.message, field="ContactListName") from None
     bucket, key = match.group(1), match.group(2)
     path = s3source.source_opener(request.services.settings, bucket, key)
-    options = ImportOptions(contact_list=list_name, action=_ACTIONS[action], format=_FORMATS[data_format])
+    options = ImportOptions(
+        contact_list=list_name,
+        action=_ACTIONS[action],
+        format=_FORMATS[data_format],
+        replace_record=action == "PUT",  # SES's PUT overrides the whole record
+    )
     job = request.services.jobs.submit(
         path,
         options,

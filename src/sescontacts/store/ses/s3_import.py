@@ -2,8 +2,10 @@
 
 Row by row, SES's 1 request/s makes 100,000 rows a day's work (three calls a row). An import job takes a whole
 file from S3 instead. The job overwrites each listed contact with the row ("If the record already exists, it
-will override it"), so rows must carry the contact's *complete* new state, and our rules (never re-subscribe,
-missing fields keep their value, attributes merge) must be applied before the file is written:
+will override it"), so rows must carry the contact's *complete* new state (every explicit topic preference, the
+unsubscribe flag, the attributes; unset attributes are omitted, which PUT clears), and our rules (never
+re-subscribe, keep topic opt-outs, missing fields keep their value, attributes merge) must be applied before
+the file is written:
 
 1. sync the mirror from SES (pages + GetContact for changes only), so the state the rules see is SES's own;
 2. apply the rows to that state with :func:`model.apply_patch` (the same rule as everywhere), keep only the
@@ -76,10 +78,15 @@ def parse_failed_records(data: bytes) -> list[tuple[str, str]]:
 
 def refused(results: list[RowResult], failures: Sequence[tuple[int, str]]) -> list[RowResult]:
     """The rows an import job refused, as REFUSED outcomes with SES's reason in place of what they would
-    have done (the kept-unsubscribed mark stays: the contact was left unsubscribed either way)."""
+    have done (the kept marks stay: the contact was left unsubscribed, or opted out, either way)."""
     for index, reason in failures:
-        kept = results[index].kept_unsubscribed
-        results[index] = RowResult(Outcome.REFUSED, kept_unsubscribed=kept, reason=f"SES import job: {reason}")
+        was = results[index]
+        results[index] = RowResult(
+            Outcome.REFUSED,
+            kept_unsubscribed=was.kept_unsubscribed,
+            reason=f"SES import job: {reason}",
+            kept_opted_out=was.kept_opted_out,
+        )
     return results
 
 
@@ -142,12 +149,8 @@ class ImportJobRunner:
         }
         if not changed:
             return results
-        body = b"".join(
-            contact_import_line(
-                c, clear_attributes=existing.get(k) is not None and existing[k].attributes_data is not None
-            )
-            for k, c in changed.items()
-        )
+        # Whole contacts (SES's PUT overrides the record): other topics, the flag, the attributes all stay.
+        body = b"".join(contact_import_line(c) for c in changed.values())
         failed = self._run_job(list_name, "PUT", body)
         failures = [(last_index[email_key(e)], reason) for e, reason in failed if email_key(e) in last_index]
         failed_keys = {email_key(e) for e, _ in failed}

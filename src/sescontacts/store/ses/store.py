@@ -404,7 +404,7 @@ class SesContactStore:
     ) -> list[RowResult]:
         """Apply import rows one by one on SES, each on the contact as SES has it right now.
 
-        The never-re-subscribe rule (:func:`model.apply_patch`) is therefore checked against SES's state.
+        The never-re-subscribe guards (:func:`model.apply_patch`) are therefore checked against SES's state.
         Re-running a batch after a crash is safe: rows already applied come out UNCHANGED. With an S3 location
         and enough rows, the batch goes through one import job instead (:mod:`.importjob`).
         """
@@ -426,15 +426,25 @@ class SesContactStore:
             after, result = apply_patch(before, patch, policy, self._now())
             if not dry_run and result.outcome in (Outcome.CREATED, Outcome.UPDATED):
                 try:
-                    self._ses_write(list_name, after, exists=before is not None)
+                    self._bulk_write(list_name, before, after)
                 except errors.AlreadyExists:  # created elsewhere since we looked: apply on top of it
                     before = self._get(list_name, after.email)
                     after, result = apply_patch(before, patch, policy, self._now())
-                    self._ses_write(list_name, after, exists=True)
+                    self._bulk_write(list_name, before, after)
                 mirror_written(self.mirror_lists, list_name, after, self._now())
             current[key] = after
             results.append(result)
         return results
+
+    def _bulk_write(self, list_name: str, before: Contact | None, after: Contact) -> None:
+        """Write one import row's result. UpdateContact can change an explicit topic preference but, as SES's
+        probe found (topic preferences merge by name), never remove one: a row that drops one (an SES API
+        PUT import, which overrides the whole record) replaces the contact, delete then create. A kill in
+        between loses the contact until the batch is re-run, which creates it again."""
+        if before is not None and not set(before.topic_preferences) <= set(after.topic_preferences):
+            self.ses.call("delete_contact", ContactListName=list_name, EmailAddress=before.email)
+            before = None
+        self._ses_write(list_name, after, exists=before is not None)
 
     def delete_contacts(self, list_name: str, emails: Sequence[str], *, dry_run: bool = False) -> list[RowResult]:
         if not dry_run and self._use_import_job(list_name, len(emails)):

@@ -15,6 +15,8 @@ import orjson
 from ...errors import NotFound
 from ...model import (
     MISSING,
+    OPT_IN,
+    OPT_OUT,
     Contact,
     ContactList,
     ContactPatch,
@@ -32,8 +34,15 @@ from .writes import bulk_insert_sql, contact_row, existing_contacts, remove_keys
 _CREATED = RowResult(Outcome.CREATED)
 _UPDATED = RowResult(Outcome.UPDATED)
 _UNCHANGED = RowResult(Outcome.UNCHANGED)
-_KEPT_UPDATED = RowResult(Outcome.UPDATED, kept_unsubscribed=True)
-_KEPT_UNCHANGED = RowResult(Outcome.UNCHANGED, kept_unsubscribed=True)
+# (changed, kept unsubscribed, kept opted out) -> the result, for rows the guards held back in part.
+_KEPT = {
+    (changed, kept, out): RowResult(
+        Outcome.UPDATED if changed else Outcome.UNCHANGED, kept_unsubscribed=kept, kept_opted_out=out
+    )
+    for changed in (False, True)
+    for kept in (False, True)
+    for out in (False, True)
+}
 _DELETED = RowResult(Outcome.DELETED)
 _NOT_FOUND = RowResult(Outcome.NOT_FOUND)
 
@@ -170,6 +179,7 @@ def _upsert_rows(
     append = results.append
     rows: list[tuple[object, ...]] = []
     added = unsubscribed = 0
+    replace, resubscribe = policy.replace_record, policy.resubscribe
     for key, patch in zip(keys, patches, strict=True):
         old = existing.get(key)
         unsubscribe = patch.unsubscribe_all
@@ -183,7 +193,7 @@ def _upsert_rows(
             unsubscribed += unsubscribe
             append(_CREATED)
             continue
-        if policy.merge_attributes and attributes is not MISSING and attributes is not None:
+        if policy.merge_attributes and not replace and attributes is not MISSING and attributes is not None:
             contact = contact_from_row(old)
             after, result = apply_patch(contact, patch, policy, now)
             if after is not contact:
@@ -193,30 +203,43 @@ def _upsert_rows(
             continue
         email, old_unsubscribe, old_topics, old_data, created, _updated = old
         was_unsubscribed = bool(old_unsubscribe)
-        new_unsubscribe = was_unsubscribed
-        kept = False
-        if unsubscribe is not MISSING:
-            if was_unsubscribed and not unsubscribe and not policy.resubscribe:
-                kept = True
-            else:
-                new_unsubscribe = bool(unsubscribe)
+        kept = kept_out = False
+        if replace:  # SES's PUT: what the row omits is cleared
+            new_unsubscribe = unsubscribe is True
+            if attributes is MISSING:
+                attributes = None
+        elif unsubscribe is MISSING:
+            new_unsubscribe = was_unsubscribed
+        elif was_unsubscribed and not unsubscribe and not resubscribe:
+            new_unsubscribe = kept = True
+        else:
+            new_unsubscribe = bool(unsubscribe)
         data = old_data
         if attributes is not MISSING:
             text = None if attributes is None else dumps(attributes).decode()
             if text != old_data and not _same_object(attributes, text, old_data):
                 data = text
         topics = old_topics
-        if patch.topic_preferences:
+        given = patch.topic_preferences
+        if replace:
+            if (old_topics or given) and (orjson.loads(old_topics) if old_topics else {}) != given:
+                topics = topics_json(dict(given))
+        elif given:
             preferences = orjson.loads(old_topics) if old_topics else {}
-            merged = {**preferences, **patch.topic_preferences}
+            merged = {**preferences, **given}
+            if not resubscribe and OPT_OUT in preferences.values():
+                for topic, status in given.items():  # an explicit opt-out stays (model.apply_patch)
+                    if status == OPT_IN and preferences.get(topic) == OPT_OUT:
+                        merged[topic] = OPT_OUT
+                        kept_out = True
             if merged != preferences:
                 topics = topics_json(merged)
         if new_unsubscribe == was_unsubscribed and data is old_data and topics is old_topics:
-            append(_KEPT_UNCHANGED if kept else _UNCHANGED)
+            append(_KEPT[False, kept, kept_out] if kept or kept_out else _UNCHANGED)
             continue
         rows.append((key, email, new_unsubscribe, topics, data, created, now))
         unsubscribed += int(new_unsubscribe) - int(was_unsubscribed)
-        append(_KEPT_UPDATED if kept else _UPDATED)
+        append(_KEPT[True, kept, kept_out] if kept or kept_out else _UPDATED)
     return results, rows, added, unsubscribed
 
 
