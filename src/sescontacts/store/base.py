@@ -81,9 +81,16 @@ class ContactStore(Protocol):
     ) -> ContactList: ...
     def get_list(self, name: str) -> ContactList: ...
     def update_list(
-        self, name: str, *, topics: Sequence[Topic] | None = None, description: str | None = None
+        self,
+        name: str,
+        *,
+        topics: Sequence[Topic] | None = None,
+        description: str | None = None,
+        replace: bool = False,
     ) -> ContactList:
-        """``topics`` replaces all topics when given; None keeps them (SES's UpdateContactList)."""
+        """``topics`` replaces all topics when given and ``description`` the description; None keeps each (as
+        a probe saw SES's UpdateContactList do). ``replace``: the call is the list's whole new definition, so
+        None removes them (UpdateContactList as its API reference documents it: "a complete replacement")."""
         ...
 
     def delete_list(self, name: str) -> None:
