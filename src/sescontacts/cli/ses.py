@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -27,6 +27,9 @@ from .options import (
     settings_from,
     throttle,
 )
+
+if TYPE_CHECKING:
+    from ..store.base import SyncStatus
 
 F = Callable[..., Any]
 
@@ -440,13 +443,22 @@ def _check_s3(check: Check, session: Any, settings: Any) -> None:
         )
 
 
+def echo_sync_progress(status: SyncStatus) -> None:
+    """A sync's progress, one line on stderr a page or chunk (``sync``, and ``export`` before it reads)."""
+    eta = "unknown" if status.eta_seconds is None else f"{status.eta_seconds:,.0f} s"
+    click.echo(
+        f"  {status.list_name}: {status.seen:,} listed, {status.fetched:,} fetched, {status.calls:,} calls, ETA {eta}",
+        err=True,
+    )
+
+
 @click.command()
 @data_options
 @ses_options
 @click.option("--full/--incremental", default=True, show_default=True, help="Full walk, or resume an interrupted one.")
 def sync(full: bool, **options: Any) -> None:
     """Bring the local mirror of the SES contact list up to date now, with progress."""
-    from ..store.base import SyncedStore, SyncStatus
+    from ..store.base import SyncedStore
 
     settings = settings_from(**options, backend="ses")
     services = open_services(settings)
@@ -455,17 +467,9 @@ def sync(full: bool, **options: Any) -> None:
         services.close()
         raise ConfigError("this backend keeps no mirror to sync")
 
-    def progress(status: SyncStatus) -> None:
-        eta = "unknown" if status.eta_seconds is None else f"{status.eta_seconds:,.0f} s"
-        click.echo(
-            f"  {status.list_name}: {status.seen:,} listed, {status.fetched:,} fetched, "
-            f"{status.calls:,} calls, ETA {eta}",
-            err=True,
-        )
-
     try:
         with talking_to_ses():  # no credentials, access denied, SES unreachable: one line, as import says
-            for result in store.sync_now(full=full, on_progress=progress):
+            for result in store.sync_now(full=full, on_progress=echo_sync_progress):
                 click.echo(
                     f"{result.list_name}: {result.seen:,} contacts, {result.fetched:,} fetched, "
                     f"{result.removed:,} removed, {result.calls:,} SES calls in {result.seconds:,.1f} s"

@@ -232,8 +232,9 @@ class SyncedStore(ContactStore, Protocol):
     (the ses backend). Surfaces ask ``isinstance(store, SyncedStore)`` to start the sync with the server and
     to say how fresh the mirror is."""
 
-    def sync_status(self) -> SyncStatus | None:
-        """When the mirror was last synced and what a running sync is doing; None before any sync."""
+    def sync_status(self, list_name: str | None = None) -> SyncStatus | None:
+        """When the mirror of ``list_name`` (default: the list synced last) was last synced and what a running
+        sync is doing; None when no sync is set up."""
         ...
 
     def start_sync(self) -> None:

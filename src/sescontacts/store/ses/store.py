@@ -197,9 +197,9 @@ class SesContactStore:
 
     # -- SyncedStore: the mirror's background sync -----------------------------------------------------
 
-    def sync_status(self) -> SyncStatus | None:
-        """When the mirror was last synced and what a running sync is doing (for the console)."""
-        return self.sync.status() if self.sync is not None else None
+    def sync_status(self, list_name: str | None = None) -> SyncStatus | None:
+        """When the mirror was last synced and what a running sync is doing (for the console and exports)."""
+        return self.sync.status(list_name) if self.sync is not None else None
 
     def start_sync(self) -> None:
         """Start the scheduled sync (``open`` schedules one; a store built otherwise has none)."""
