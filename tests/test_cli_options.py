@@ -79,6 +79,11 @@ def test_a_bad_setting_of_import_is_one_line_naming_flag_and_variable(
             {},
             "--forwarded-allow-ips / SESCONTACTS_FORWARDED_ALLOW_IPS: 'proxy' is not",
         ),
+        (
+            [],
+            {"SESCONTACTS_SES_SEMANTICS": "real"},
+            "--ses-semantics / SESCONTACTS_SES_SEMANTICS: 'real' is not one of 'observed', 'documented'.",
+        ),
     ],
 )
 def test_a_bad_setting_of_serve_is_one_line_before_anything_starts(

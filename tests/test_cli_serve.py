@@ -99,6 +99,7 @@ def test_first_start_creates_everything_and_explains_how_to_use_it(tmp_path: Pat
         assert re.search(r"region:\s+us-east-1", banner)
         assert re.search(r"contact list:\s+contacts\s+\(created now\)", banner)
         assert str(data.resolve()) in banner
+        assert re.search(r"SES updates:\s+observed ", banner)  # the probe's reading unless --ses-semantics
 
         eval_line = next(line.strip() for line in banner.splitlines() if "sescontacts credentials" in line)
         assert eval_line == 'eval "$(sescontacts credentials)"'  # default data dir: no flag needed

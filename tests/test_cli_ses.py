@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -180,3 +182,72 @@ def test_permission_simulation_names_what_is_denied() -> None:
     assert fake.asked["PolicySourceArn"] == "arn:aws:iam::123456789012:role/Mailer"
     assert fake.asked["ResourceArns"] == ["arn:aws:ses:eu-west-1:123456789012:contact-list/news"]
     assert principal_arn("arn:aws:iam::1:user/ann") == "arn:aws:iam::1:user/ann"
+
+
+def ses_client(server: RunningServer) -> Any:
+    return boto3.client(
+        "sesv2",
+        region_name=REGION,
+        endpoint_url=server.url,
+        aws_access_key_id=ACCESS_KEY_ID,
+        aws_secret_access_key=SECRET_ACCESS_KEY,
+    )
+
+
+@pytest.fixture
+def late_contact(server: RunningServer) -> Iterator[str]:
+    """A contact another program adds to SES after our mirror was last synced (removed again afterwards)."""
+    ses = ses_client(server)
+    yield "late@example.com"
+    with contextlib.suppress(ses.exceptions.NotFoundException):
+        ses.delete_contact(ContactListName="contacts", EmailAddress="late@example.com")
+
+
+def test_export_on_the_ses_backend_syncs_the_mirror_first(
+    server: RunningServer, tmp_path: Path, late_contact: str
+) -> None:
+    data = str(tmp_path / "data")
+    assert cli("sync", "--data-dir", data, server=server).exit_code == 0
+    ses_client(server).create_contact(ContactListName="contacts", EmailAddress=late_contact)
+    out = tmp_path / "out.csv"
+    result = cli("export", "--data-dir", data, "--backend", "ses", "-o", str(out), server=server)
+    assert result.exit_code == 0, result.output
+    assert late_contact in out.read_text()
+    assert "contacts: synced with SES just now" in result.stderr
+    assert "warning" not in result.stderr
+
+
+def test_export_without_sync_warns_how_old_the_mirror_is(
+    server: RunningServer, tmp_path: Path, late_contact: str
+) -> None:
+    data = str(tmp_path / "data")
+    never = cli(
+        "export", "--data-dir", data, "--backend", "ses", "--no-sync", "-o", str(tmp_path / "a.csv"), server=server
+    )
+    assert never.exit_code == 0, never.output
+    assert "warning: exported without syncing (--no-sync): the mirror of contacts was never synced" in never.stderr
+    assert cli("sync", "--data-dir", data, server=server).exit_code == 0
+    ses_client(server).create_contact(ContactListName="contacts", EmailAddress=late_contact)
+    out = tmp_path / "b.csv"
+    stale = cli("export", "--data-dir", data, "--backend", "ses", "--no-sync", "-o", str(out), server=server)
+    assert stale.exit_code == 0, stale.output
+    assert late_contact not in out.read_text()  # the user chose the mirror as it was, and is told how old
+    line = next(line for line in stale.stderr.splitlines() if line.startswith("warning:"))
+    assert re.fullmatch(
+        r"warning: exported without syncing \(--no-sync\): the mirror of contacts was last synced "
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(\d+ s ago\); changes made in SES since are not in it",
+        line,
+    ), line
+
+
+def test_export_on_the_ses_backend_never_creates_a_list(server: RunningServer, tmp_path: Path) -> None:
+    ses = ses_client(server)
+    ses.delete_contact_list(ContactListName="contacts")
+    try:
+        result = cli("export", "--data-dir", str(tmp_path / "data"), "--backend", "ses", server=server)
+        assert result.exit_code == 2
+        assert "List with name: contacts doesn't exist." in result.stderr
+        assert ses.list_contact_lists()["ContactLists"] == []
+    finally:
+        if not ses.list_contact_lists()["ContactLists"]:
+            ses.create_contact_list(ContactListName="contacts")

@@ -15,6 +15,13 @@ DEFAULT_REGION = "us-east-1"
 LOCAL_ACCOUNT_ID = "000000000000"
 # The database file in the data dir (Settings.database_path); private_files tightens it and its -wal/-shm.
 DATABASE_FILE_NAME = "sescontacts.db"
+# How the local SES API reads the updates its sources disagree on (README, "Differences from SES"):
+# "observed": as a probe of real SES saw it (UpdateContact merges TopicPreferences by topic name,
+# UpdateContactList keeps an omitted Topics or Description); "documented": as the current API reference and
+# the botocore model say (omitted preferences, topics and description are removed).
+OBSERVED = "observed"
+DOCUMENTED = "documented"
+SES_SEMANTICS = (OBSERVED, DOCUMENTED)
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,8 @@ class Settings:
     throttle: str | None = None
     # Where the local backend's import jobs read s3:// URLs: an S3-compatible endpoint, else a folder.
     s3_endpoint_url: str | None = None
+    # OBSERVED or DOCUMENTED: how the local SES API applies UpdateContact and UpdateContactList.
+    ses_semantics: str = OBSERVED
     # The ses backend.
     aws_profile: str | None = None
     role_arn: str | None = None

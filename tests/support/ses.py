@@ -24,12 +24,16 @@ MOTO_KEY = ("testing", "testing")
 
 
 @contextmanager
-def run_moto() -> Iterator[str]:
-    """``moto_server`` in a subprocess on a free port; yields its URL. Readiness is polled, not slept for."""
+def run_moto(extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """``moto_server`` in a subprocess on a free port; yields its URL. Readiness is polled, not slept for.
+    ``extra_env``: moto's settings, e.g. ``INITIAL_NO_AUTH_ACTION_COUNT`` to enforce IAM policies."""
     port = free_port()
     moto = Path(sys.executable).with_name("moto_server")
     process = subprocess.Popen(
-        [str(moto), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [str(moto), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **(extra_env or {})},
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -21,6 +21,7 @@ import pytest
 from sescontacts.db import Database
 from sescontacts.model import Contact, ContactQuery
 from sescontacts.schema import PRODUCT_SCHEMA
+from sescontacts.settings import OBSERVED
 from sescontacts.store.base import ContactStore
 from sescontacts.store.ses import SesContactStore
 from sescontacts.store.ses.pacer import Pacer
@@ -53,8 +54,9 @@ QUOTA_SKIP = "only the local backend can lift SES's one-list-per-region quota"
 THROTTLED = "100:5"
 # What the SES API cannot express, so the ses backend cannot do it either (skipped there, with the reason).
 SES_LIMITS = {
-    "test_update_replaces_everything_by_default": "SES's UpdateContact merges topic preferences by topic name: "
-    "an explicit preference can only be changed, never removed, without deleting the contact",
+    "test_update_replaces_everything_by_default": "our server (as a probe saw SES do) merges UpdateContact's topic "
+    "preferences by topic name: an explicit preference can be changed, not removed, and the store says so "
+    "(test_ses_update_semantics.py runs it on both readings)",
 }
 
 # moto is a second opinion, not an oracle. Its known deviations, each skipped through capabilities or by name:
@@ -139,12 +141,16 @@ def sqlite_store(
 
 
 @contextmanager
-def run_ses_server(tmp_path_factory: pytest.TempPathFactory, *, throttled: bool) -> Iterator[RunningServer]:
-    """``sescontacts serve`` as the SES endpoint, throttled to ``THROTTLED`` if asked."""
+def run_ses_server(
+    tmp_path_factory: pytest.TempPathFactory, *, throttled: bool, semantics: str = OBSERVED
+) -> Iterator[RunningServer]:
+    """``sescontacts serve`` as the SES endpoint, throttled to ``THROTTLED`` if asked, applying UpdateContact
+    and UpdateContactList as ``semantics`` (``--ses-semantics``) says."""
     clean_env()
     kind = "throttled" if throttled else "unthrottled"
     extra = ["--throttle", THROTTLED] if throttled else []
-    with run_server(tmp_path_factory.mktemp(f"ses-{kind}"), extra_args=extra) as running:
+    extra += ["--ses-semantics", semantics]
+    with run_server(tmp_path_factory.mktemp(f"ses-{kind}-{semantics}"), extra_args=extra) as running:
         running.env["throttled"] = kind
         yield running
 

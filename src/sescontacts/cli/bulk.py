@@ -42,8 +42,11 @@ def register(main: click.Group) -> None:
     main.add_command(jobs)
 
 
-def _open(options: dict[str, Any]) -> Any:
+def _open(options: dict[str, Any], *, create_list: bool = True) -> Any:
+    """The data directory's services, the configured list created first if ``create_list`` and none exists."""
     services = open_services(settings_from(**options))
+    if not create_list:
+        return services
     try:
         with talking_to_ses():  # the ses backend could not reach SES
             services.ensure_default_list()
@@ -287,6 +290,14 @@ def _print_rejects(rejects: list[Any], total: int, where: Path | None) -> None:
 
 @click.command("export")
 @data_options
+@backend_options
+@click.option(
+    "--sync/--no-sync",
+    default=True,
+    show_default=True,
+    help="ses backend: bring the local mirror up to date with SES before exporting it. --no-sync exports the "
+    "mirror as it is, with a warning saying when it was last synced.",
+)
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default=None, help="Default: from -o, else csv.")
 @click.option("-o", "--output", default="-", show_default=True, help="File to write, or - for standard output.")
 @click.option("--unsubscribed", "status", flag_value="OPT_OUT", help="Only contacts unsubscribed (from the topic).")
@@ -309,9 +320,12 @@ def export_command(**options: Any) -> None:
     )
     if output != "-":
         _check_output(Path(output), "output")
-    services = _open(options)
+    # Reading must not create a list in the user's SES account; locally an empty default list is harmless.
+    services = _open(options, create_list=options["backend"] == "local")
     try:
-        list_name = _resolve_list(services, options["contact_list"], _explicit("contact_list"))
+        with talking_to_ses():
+            list_name = _resolve_list(services, options["contact_list"], _explicit("contact_list"))
+        _bring_mirror_up_to_date(services.store, list_name, sync=options["sync"])
         if output == "-":
             count = export(services.store, list_name, query, fmt, sys.stdout.buffer)
             sys.stdout.flush()
@@ -322,6 +336,47 @@ def export_command(**options: Any) -> None:
             click.echo(f"exported {count:,} contacts from {list_name} to {output}", err=True)
     finally:
         services.close()
+
+
+def _bring_mirror_up_to_date(store: Any, list_name: str, *, sync: bool) -> None:
+    """A store that reads from a mirror of SES (the ses backend) is synced before an export reads it, or, with
+    ``--no-sync``, the export says how old the mirror is: never a silently stale file. Both on stderr."""
+    from ..store.base import SyncedStore
+    from .ses import echo_sync_progress
+
+    if not isinstance(store, SyncedStore):
+        return
+    if sync:
+        # Incremental: resumes an interrupted walk, else walks the list; either way the mirror is then current.
+        with talking_to_ses():
+            results = store.sync_now(full=False, on_progress=echo_sync_progress)
+        for result in results:
+            if result.list_name == list_name:
+                click.echo(
+                    f"{list_name}: synced with SES just now ({result.seen:,} contacts listed, "
+                    f"{result.fetched:,} read, {result.removed:,} removed)",
+                    err=True,
+                )
+        return
+    status = store.sync_status(list_name)
+    when = status.last_synced if status is not None else None
+    if when is None:
+        freshness = "was never synced: it holds only what this machine wrote to SES"
+    else:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(when))
+        freshness = f"was last synced {stamp} ({_age(time.time() - when)} ago); changes made in SES since are not in it"
+    click.echo(f"warning: exported without syncing (--no-sync): the mirror of {list_name} {freshness}", err=True)
+
+
+def _age(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 2 * 3600:
+        return f"{seconds // 60} min"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} days"
 
 
 @click.group(invoke_without_command=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from ..settings import OBSERVED, SES_SEMANTICS
 from .failures import ConfigError, talking_to_ses
 from .options import (
     Number,
@@ -96,6 +97,16 @@ def register(main: click.Group) -> None:
 )
 @ses_options
 @throttle_option
+@click.option(
+    "--ses-semantics",
+    envvar="SESCONTACTS_SES_SEMANTICS",
+    type=click.Choice(SES_SEMANTICS),
+    default=OBSERVED,
+    show_default=True,
+    help="How the local SES API applies the updates its sources disagree on. observed (as probed on SES): "
+    "UpdateContact merges TopicPreferences by topic, UpdateContactList keeps an omitted Topics or Description. "
+    "documented (as the API reference says): they are removed.",
+)
 def serve(**options: Any) -> None:
     """Start the web console and the SES v2 API on one port."""
     import uvicorn
@@ -189,6 +200,10 @@ def banner(services: Any, *, list_created: bool) -> list[str]:
         f"  contact list: {settings.contact_list}" + ("  (created now)" if list_created else ""),
         f"  data:         {settings.data_dir.resolve()}",
     ]
+    if settings.backend == "local":
+        lines.append(
+            f"  SES updates:  {settings.ses_semantics} (UpdateContact, UpdateContactList; see --ses-semantics)"
+        )
     if settings.backend == "local" and not list_created:
         lines += _missing_list_lines(services)
     if settings.backend == "local":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -27,6 +27,9 @@ from .options import (
     settings_from,
     throttle,
 )
+
+if TYPE_CHECKING:
+    from ..store.base import SyncStatus
 
 F = Callable[..., Any]
 
@@ -181,15 +184,29 @@ def policy_document(
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def s3_policy(location: str) -> dict[str, Any]:
-    """What our role needs to upload import files to the configured S3 location."""
-    bucket, _, prefix = location.removeprefix("s3://").partition("/")
-    return {
-        "Sid": "UploadImportFiles",
-        "Effect": "Allow",
-        "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
-        "Resource": f"arn:aws:s3:::{bucket}/{prefix}*",
-    }
+def s3_policy(location: str) -> list[dict[str, Any]]:
+    """What our role needs of the configured S3 location, and nothing more: an import uploads its file and
+    deletes it when the job ends (PutObject, DeleteObject, on the keys it names: ``PREFIX/sescontacts-import-*``);
+    ``doctor`` lists those keys to check the location (ListBucket on the bucket, only for that prefix). SES
+    reads the file itself and hands failed records back as a pre-signed URL, so our role never reads it."""
+    from ..store.ses.s3_import import upload_key_prefix
+
+    bucket, key_prefix = upload_key_prefix(location)
+    return [
+        {
+            "Sid": "ImportFiles",
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:DeleteObject"],
+            "Resource": f"arn:aws:s3:::{bucket}/{key_prefix}*",
+        },
+        {
+            "Sid": "CheckImportLocation",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket"],
+            "Resource": f"arn:aws:s3:::{bucket}",
+            "Condition": {"StringLike": {"s3:prefix": [f"{key_prefix}*"]}},
+        },
+    ]
 
 
 @click.command("iam-policy")
@@ -220,13 +237,17 @@ def iam_policy(features: tuple[str, ...], account: str, s3_import_location: str 
     chosen = list(features) or ["contacts", "lists"] + (["import-jobs"] if s3_import_location else [])
     document = policy_document(chosen, region=options["region"], account=account, list_name=options["contact_list"])
     if s3_import_location and "import-jobs" in chosen:
-        document["Statement"].append(s3_policy(s3_import_location))
+        document["Statement"] += s3_policy(s3_import_location)
     click.echo(json.dumps(document, indent=2))
     if s3_import_location and "import-jobs" in chosen:
-        bucket = s3_import_location.removeprefix("s3://").partition("/")[0]
+        from ..store.ses.s3_import import upload_key_prefix
+
+        bucket, key_prefix = upload_key_prefix(s3_import_location)
         click.echo(
-            f"\nSES itself reads the import file: the bucket policy of {bucket} must also allow "
-            "s3:GetObject to the service principal ses.amazonaws.com (condition aws:Referer = your account id).",
+            f"\nSES itself reads the import file: the bucket policy of {bucket} must also allow s3:GetObject on "
+            f"arn:aws:s3:::{bucket}/{key_prefix}* to the service principal ses.amazonaws.com (condition "
+            "aws:Referer = your account id). If the bucket encrypts with a customer-managed KMS key, that key "
+            "must allow kms:GenerateDataKey to you and kms:Decrypt to ses.amazonaws.com.",
             err=True,
         )
 
@@ -428,16 +449,30 @@ def _check_by_simulation(check: Check, session: Any, settings: Any, features: li
 def _check_s3(check: Check, session: Any, settings: Any) -> None:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    bucket, _, prefix = settings.s3_import_location.removeprefix("s3://").partition("/")
+    from ..store.ses.s3_import import upload_key_prefix
+
+    bucket, key_prefix = upload_key_prefix(settings.s3_import_location)
     s3 = session.client("s3", region_name=settings.region, endpoint_url=settings.s3_endpoint_url)
     try:
-        s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
+        # The keys imports upload: what `iam-policy` lets us list, so the check needs nothing more.
+        s3.list_objects_v2(Bucket=bucket, Prefix=key_prefix, MaxKeys=1)
         check.ok(f"S3 location {settings.s3_import_location} is reachable")
     except (ClientError, BotoCoreError) as exc:
         check.fail(
             f"S3 location {settings.s3_import_location}: {exc}",
-            "create the bucket, or allow s3:PutObject/GetObject on the prefix (see `sescontacts iam-policy`)",
+            "create the bucket, or attach the S3 statements `sescontacts iam-policy --s3-import-location "
+            f"{settings.s3_import_location}` prints (s3:PutObject and s3:DeleteObject on "
+            f"{bucket}/{key_prefix}*, s3:ListBucket of that prefix)",
         )
+
+
+def echo_sync_progress(status: SyncStatus) -> None:
+    """A sync's progress, one line on stderr a page or chunk (``sync``, and ``export`` before it reads)."""
+    eta = "unknown" if status.eta_seconds is None else f"{status.eta_seconds:,.0f} s"
+    click.echo(
+        f"  {status.list_name}: {status.seen:,} listed, {status.fetched:,} fetched, {status.calls:,} calls, ETA {eta}",
+        err=True,
+    )
 
 
 @click.command()
@@ -446,7 +481,7 @@ def _check_s3(check: Check, session: Any, settings: Any) -> None:
 @click.option("--full/--incremental", default=True, show_default=True, help="Full walk, or resume an interrupted one.")
 def sync(full: bool, **options: Any) -> None:
     """Bring the local mirror of the SES contact list up to date now, with progress."""
-    from ..store.base import SyncedStore, SyncStatus
+    from ..store.base import SyncedStore
 
     settings = settings_from(**options, backend="ses")
     services = open_services(settings)
@@ -455,17 +490,9 @@ def sync(full: bool, **options: Any) -> None:
         services.close()
         raise ConfigError("this backend keeps no mirror to sync")
 
-    def progress(status: SyncStatus) -> None:
-        eta = "unknown" if status.eta_seconds is None else f"{status.eta_seconds:,.0f} s"
-        click.echo(
-            f"  {status.list_name}: {status.seen:,} listed, {status.fetched:,} fetched, "
-            f"{status.calls:,} calls, ETA {eta}",
-            err=True,
-        )
-
     try:
         with talking_to_ses():  # no credentials, access denied, SES unreachable: one line, as import says
-            for result in store.sync_now(full=full, on_progress=progress):
+            for result in store.sync_now(full=full, on_progress=echo_sync_progress):
                 click.echo(
                     f"{result.list_name}: {result.seen:,} contacts, {result.fetched:,} fetched, "
                     f"{result.removed:,} removed, {result.calls:,} SES calls in {result.seconds:,.1f} s"

@@ -1,7 +1,9 @@
 """Contact operations: Create/Get/Update/Delete/ListContacts (POST ``/contacts/list`` and the legacy GET).
 
-UpdateContact follows what was verified against real SES (contract §7, "Conflicts"): TopicPreferences merge
-by topic name; UnsubscribeAll and AttributesData are replaced (omitted = false / cleared).
+UpdateContact replaces UnsubscribeAll and AttributesData (omitted = false / cleared). Its TopicPreferences are
+disputed (contract §7, "Conflicts"): a probe of real SES saw them merge by topic name, which is the default
+(``--ses-semantics observed``); the current API reference says omitted preferences are removed
+(``--ses-semantics documented``).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from typing import Any
 
 from ..model import SUBSCRIPTION_STATUSES, Contact, ContactQuery, TopicFilter
 from ..ses_wire import contact_items_to_ses, contact_to_ses
+from ..settings import OBSERVED
 from .codec import ApiRequest
 from .routing import operation
 from .shapes import read_preferences
@@ -57,7 +60,8 @@ def update_contact(request: ApiRequest) -> dict[str, Any]:
         topic_preferences=preferences,
         attributes_data=attributes,
     )
-    request.store.update_contact(request.label("ContactListName"), contact, merge_topic_preferences=True)
+    merge = request.services.settings.ses_semantics == OBSERVED
+    request.store.update_contact(request.label("ContactListName"), contact, merge_topic_preferences=merge)
     return {}
 
 

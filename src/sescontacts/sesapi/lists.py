@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..ses_wire import list_item_to_ses, list_to_ses
+from ..settings import OBSERVED
 from .codec import ApiRequest
 from .routing import operation
 from .shapes import read_tags, read_topics
@@ -36,7 +37,10 @@ def update_contact_list(request: ApiRequest) -> dict[str, Any]:
     topics = read_topics(body.structures("Topics"))
     description = body.string("Description")
     request.check()
-    request.store.update_list(request.label("ContactListName"), topics=topics, description=description)
+    # Disputed (contract §7): a probe of SES saw an omitted Topics or Description kept (``observed``, the
+    # default); the model calls the operation "a complete replacement" (``documented``: they are removed).
+    replace = request.services.settings.ses_semantics != OBSERVED
+    request.store.update_list(request.label("ContactListName"), topics=topics, description=description, replace=replace)
     return {}
 
 

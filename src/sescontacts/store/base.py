@@ -81,9 +81,16 @@ class ContactStore(Protocol):
     ) -> ContactList: ...
     def get_list(self, name: str) -> ContactList: ...
     def update_list(
-        self, name: str, *, topics: Sequence[Topic] | None = None, description: str | None = None
+        self,
+        name: str,
+        *,
+        topics: Sequence[Topic] | None = None,
+        description: str | None = None,
+        replace: bool = False,
     ) -> ContactList:
-        """``topics`` replaces all topics when given; None keeps them (SES's UpdateContactList)."""
+        """``topics`` replaces all topics when given and ``description`` the description; None keeps each (as
+        a probe saw SES's UpdateContactList do). ``replace``: the call is the list's whole new definition, so
+        None removes them (UpdateContactList as its API reference documents it: "a complete replacement")."""
         ...
 
     def delete_list(self, name: str) -> None:
@@ -225,8 +232,9 @@ class SyncedStore(ContactStore, Protocol):
     (the ses backend). Surfaces ask ``isinstance(store, SyncedStore)`` to start the sync with the server and
     to say how fresh the mirror is."""
 
-    def sync_status(self) -> SyncStatus | None:
-        """When the mirror was last synced and what a running sync is doing; None before any sync."""
+    def sync_status(self, list_name: str | None = None) -> SyncStatus | None:
+        """When the mirror of ``list_name`` (default: the list synced last) was last synced and what a running
+        sync is doing; None when no sync is set up."""
         ...
 
     def start_sync(self) -> None:

@@ -91,6 +91,7 @@ async def aws_page(request: Request) -> Response:
         contact_list_name=list_name(request),
         endpoint=endpoint,
         backend=settings.backend,
+        ses_semantics=settings.ses_semantics if local else None,
         key_source=svc.access_key.source,
         access_key_id=svc.access_key.access_key_id if local else None,
         credentials_command=f'eval "$(sescontacts credentials{data_dir_flag})"',

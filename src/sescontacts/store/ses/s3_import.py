@@ -38,6 +38,7 @@ from .mirror import MirroredLists
 from .sync import MirrorSync
 
 FINAL_STATES = ("COMPLETED", "FAILED", "CANCELLED")
+UPLOAD_NAME_PREFIX = "sescontacts-import-"
 
 
 def split_s3_url(url: str) -> tuple[str, str]:
@@ -45,6 +46,15 @@ def split_s3_url(url: str) -> tuple[str, str]:
         raise ValueError(f"not an s3:// URL: {url!r}")
     bucket, _, key = url[5:].partition("/")
     return bucket, key
+
+
+def upload_key_prefix(location: str) -> tuple[str, str]:
+    """The bucket of ``location`` (``s3://bucket/prefix``) and the start of every key an import uploads there:
+    the one place both the uploads and ``sescontacts iam-policy`` (which allows exactly these keys) take it."""
+    bucket, prefix = split_s3_url(location)
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    return bucket, prefix + UPLOAD_NAME_PREFIX
 
 
 def parse_failed_records(data: bytes) -> list[tuple[str, str]]:
@@ -120,10 +130,8 @@ class ImportJobRunner:
         return self.ses.s3(self.s3_endpoint_url)
 
     def _location(self) -> tuple[str, str]:
-        bucket, prefix = split_s3_url(self.location)
-        if prefix and not prefix.endswith("/"):
-            prefix += "/"
-        return bucket, f"{prefix}sescontacts-import-{uuid.uuid4()}.jsonl"
+        bucket, key_prefix = upload_key_prefix(self.location)
+        return bucket, f"{key_prefix}{uuid.uuid4()}.jsonl"
 
     # -- the two actions -------------------------------------------------------------------------------
 

@@ -197,9 +197,9 @@ class SesContactStore:
 
     # -- SyncedStore: the mirror's background sync -----------------------------------------------------
 
-    def sync_status(self) -> SyncStatus | None:
-        """When the mirror was last synced and what a running sync is doing (for the console)."""
-        return self.sync.status() if self.sync is not None else None
+    def sync_status(self, list_name: str | None = None) -> SyncStatus | None:
+        """When the mirror was last synced and what a running sync is doing (for the console and exports)."""
+        return self.sync.status(list_name) if self.sync is not None else None
 
     def start_sync(self) -> None:
         """Start the scheduled sync (``open`` schedules one; a store built otherwise has none)."""
@@ -250,16 +250,26 @@ class SesContactStore:
             raise
 
     def update_list(
-        self, name: str, *, topics: Sequence[Topic] | None = None, description: str | None = None
+        self,
+        name: str,
+        *,
+        topics: Sequence[Topic] | None = None,
+        description: str | None = None,
+        replace: bool = False,
     ) -> ContactList:
-        """UpdateContactList replaces the whole list, so unchanged parts are sent as SES has them now."""
+        """UpdateContactList is "a complete replacement" by its reference, while a probe saw SES keep an omitted
+        Topics or Description: the call always carries the whole definition (the parts not changed as SES has
+        them now), so it means the same under either reading."""
         check_list_name(name)
         if topics is not None:
             check_topics(topics)
         check_description(description)
-        current = list_from_ses(self.ses.call("get_contact_list", ContactListName=name))
-        new_topics = current.topics if topics is None else topics
-        new_description = current.description if description is None else description
+        if replace:
+            new_topics, new_description = topics or (), description
+        else:
+            current = list_from_ses(self.ses.call("get_contact_list", ContactListName=name))
+            new_topics = current.topics if topics is None else topics
+            new_description = current.description if description is None else description
         self.ses.call("update_contact_list", **list_write(name, new_topics, new_description))
         return self.mirror_lists.fetch(name)
 
@@ -352,14 +362,25 @@ class SesContactStore:
         return contact
 
     def update_contact(self, list_name: str, contact: Contact, *, merge_topic_preferences: bool = False) -> Contact:
-        """UpdateContact replaces attributes and unsubscribe-all, so it always gets the whole contact, built
-        on the state SES has just now (not the mirror's, which may be behind)."""
+        """UpdateContact always gets the whole contact (every explicit topic preference, unsubscribe-all and
+        attributes), built on the state SES has just now (not the mirror's, which may be behind), so it does
+        the same whether SES merges omitted topic preferences (as a probe saw) or removes them (as the API
+        reference says). One thing only the second reading can do: remove an explicit preference. When SES
+        kept one the update drops, the rest is saved and mirrored, and :class:`errors.BadRequest` says so."""
         self.mirror_lists.check_topics(list_name, list(contact.topic_preferences))
         current = self._get(list_name, self._spelling(list_name, contact.email))
         desired = apply_update(current, contact, merge_topic_preferences=merge_topic_preferences)
         self._ses_write(list_name, desired, exists=True)
         updated = self._get(list_name, current.email)
         self.mirror_lists.put(list_name, [updated])
+        kept = sorted(set(updated.topic_preferences) - set(desired.topic_preferences))
+        if kept:
+            raise errors.BadRequest(
+                f"SES kept the explicit preference for {', '.join(kept)}: it merges UpdateContact's topic "
+                "preferences, so a preference cannot be reset to the topic default there. The other changes "
+                "were saved; to reset it, delete the contact and add it again.",
+                field="TopicPreferences",
+            )
         return updated
 
     def delete_contact(self, list_name: str, email: str) -> None:

@@ -114,11 +114,14 @@ def replace_topics(conn: sqlite3.Connection, list_id: int, current: ContactList,
         )
 
 
-def update_list_row(conn: sqlite3.Connection, list_id: int, *, description: str | None, updated: float) -> None:
-    """Set the list's description (kept when None) and update time (UpdateContactList); a new generation,
-    so cached topic counts are recomputed."""
+def update_list_row(
+    conn: sqlite3.Connection, list_id: int, *, description: str | None, updated: float, keep_description: bool = True
+) -> None:
+    """Set the list's description (None keeps it, or removes it when not ``keep_description``) and update time
+    (UpdateContactList); a new generation, so cached topic counts are recomputed."""
+    sql_description = "coalesce(?, description)" if keep_description else "?"
     conn.execute(
-        "UPDATE contact_lists SET description = coalesce(?, description), updated = ?, "
+        f"UPDATE contact_lists SET description = {sql_description}, updated = ?, "
         "generation = generation + 1 WHERE id = ?",
         (description, updated, list_id),
     )

@@ -107,9 +107,16 @@ class SqliteContactStore:
             return lists.list_row(conn, name)[1]
 
     def update_list(
-        self, name: str, *, topics: Sequence[Topic] | None = None, description: str | None = None
+        self,
+        name: str,
+        *,
+        topics: Sequence[Topic] | None = None,
+        description: str | None = None,
+        replace: bool = False,
     ) -> ContactList:
         check_list_name(name)
+        if replace and topics is None:
+            topics = ()
         if topics is not None:
             check_topics(topics)
         check_description(description)
@@ -117,7 +124,9 @@ class SqliteContactStore:
             list_id, current = lists.list_row(conn, name)
             if topics is not None:
                 lists.replace_topics(conn, list_id, current, topics)
-            lists.update_list_row(conn, list_id, description=description, updated=self._now())
+            lists.update_list_row(
+                conn, list_id, description=description, keep_description=not replace, updated=self._now()
+            )
             return lists.list_row(conn, name)[1]
 
     def delete_list(self, name: str) -> None:
