@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterator
+from pathlib import Path
 
 import orjson
 import pytest
@@ -12,6 +14,8 @@ from sescontacts.console.views import contacts as contacts_view
 from sescontacts.model import OPT_IN, OPT_OUT, Contact, ContactQuery, Topic
 
 from .support.console import Console, console_fixture, fast_kdf_fixture  # noqa: F401
+from .support.server import REGION
+from .support.ses import MOTO_KEY, boto_session, clean_env, reset_moto, run_moto
 
 
 def emails_on(page: str) -> list[str]:
@@ -276,3 +280,62 @@ def test_editing_raw_attributes_that_are_not_an_object_keeps_them(console: Conso
         {"email": "raw@example.com", "original": original, "attr_mode": "json", "attributes_json": '"changed"'},
     )
     assert response.status_code == 400 and "must be a JSON object" in response.text  # new text must be an object
+
+
+# -- the ses backend, with moto_server as SES (it keys contacts by the exact address, as SES may) -------------
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    clean_env()
+    with run_moto() as url:
+        yield url
+
+
+def test_ses_backend_shows_edits_and_deletes_contacts_ses_keeps_apart(
+    tmp_path: Path, moto_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", MOTO_KEY[0])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", MOTO_KEY[1])
+    reset_moto(moto_url)
+    upstream = boto_session(MOTO_KEY).client("sesv2", endpoint_url=moto_url)  # type: ignore[attr-defined]
+    upstream.create_contact_list(ContactListName="contacts")
+    for address, who in (("Ann@example.com", "Ann"), ("ann@example.com", "ann")):
+        upstream.create_contact(ContactListName="contacts", EmailAddress=address, AttributesData=f'{{"who": "{who}"}}')
+    console = Console(tmp_path / "data", backend="ses", ses_endpoint_url=moto_url, region=REGION, ses_rate=500.0)
+    try:
+        console.login()
+        console.store.sync_now(full=True)
+        page = console.client.get("/").text
+        assert emails_on(page) == ["Ann@example.com", "ann@example.com"]
+        assert 'data-testid="matching">2<' in page
+        form = console.client.get("/contacts/edit", params={"email": "ann@example.com"}).text
+        original = html.unescape(re.search(r'name="original" value="([^"]+)"', form).group(1))
+        assert orjson.loads(original)["a"] == '{"who": "ann"}'
+        response = console.post(
+            "/contacts/edit",
+            {
+                "email": "ann@example.com",
+                "original": original,
+                "attr_mode": "rows",
+                "attr_key": ["who"],
+                "attr_value": ["ann, edited"],
+                "attr_json": ["0"],
+            },
+        )
+        assert response.status_code == 303, response.text
+        got = {
+            c["EmailAddress"]: upstream.get_contact(ContactListName="contacts", EmailAddress=c["EmailAddress"])
+            for c in upstream.list_contacts(ContactListName="contacts")["Contacts"]
+        }
+        assert {k: v["AttributesData"] for k, v in got.items()} == {
+            "Ann@example.com": '{"who": "Ann"}',
+            "ann@example.com": '{"who":"ann, edited"}',
+        }
+        assert console.post("/contacts/delete", {"email": "Ann@example.com"}).status_code == 303
+        assert [c["EmailAddress"] for c in upstream.list_contacts(ContactListName="contacts")["Contacts"]] == [
+            "ann@example.com"
+        ]
+        assert emails_on(console.client.get("/").text) == ["ann@example.com"]
+    finally:
+        console.services.close()

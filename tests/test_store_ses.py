@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from sescontacts.errors import NotFound
-from sescontacts.model import Contact, Topic
+from sescontacts.model import Contact, ContactQuery, Outcome, Topic
 from sescontacts.store.ses import SesContactStore
 from sescontacts.store.ses.pacer import Pacer
 
@@ -94,6 +94,19 @@ def test_a_contact_deleted_elsewhere_leaves_the_mirror_on_read(
         store.get_contact(list_name, "gone@example.com")
     with pytest.raises(NotFound):
         store.mirror.get_contact(list_name, "gone@example.com")
+
+
+def test_a_delete_spelled_otherwise_leaves_the_mirror_when_ses_ignores_case(
+    store: SesContactStore, list_name: str
+) -> None:
+    """Our server, as SES, ignores case: deleting ``ANN@…`` deletes ``Ann@…``, so the mirror drops it too,
+    although it files contacts by their exact spelling."""
+    store.create_contact(list_name, Contact("Ann@example.com"))
+    store.create_contact(list_name, Contact("bob@example.com"))
+    assert [r.outcome for r in store.delete_contacts(list_name, ["ANN@EXAMPLE.COM"])] == [Outcome.DELETED]
+    store.delete_contact(list_name, "BOB@example.com")
+    assert store.list_contacts(list_name).items == []
+    assert store.count_contacts(list_name, ContactQuery()).value == 0
 
 
 def test_throttles_are_absorbed_not_surfaced(store: SesContactStore, list_name: str, server: RunningServer) -> None:
@@ -348,7 +361,7 @@ def test_killed_import_job_path_resumes_and_loses_nothing(
     process = subprocess.Popen(
         [sys.executable, "-c", S3_IMPORT_KILL_SCRIPT, str(db_path), server.url, moto_url, str(csv_path)],
         cwd=root,
-        env={**os.environ, "PYTHONPATH": str(root)},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))},
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:

@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 import pytest
 
-from sescontacts.model import Contact
+from sescontacts.model import EXACT, Contact
 from sescontacts.store.ses import SesContactStore
 from sescontacts.store.ses.pacer import Pacer
 
@@ -234,7 +234,7 @@ def test_killed_sync_resumes_and_loses_nothing(tmp_path: Path, server: RunningSe
     process = subprocess.Popen(
         [sys.executable, "-c", KILL_SCRIPT, str(db_path), server.url],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))},
         stdout=subprocess.DEVNULL,  # nothing reads it: a pipe would be left open (ResourceWarning)
     )
     deadline = time.monotonic() + 60
@@ -302,7 +302,7 @@ def test_killed_paced_import_resumes_and_loses_nothing(tmp_path: Path, server: R
     process = subprocess.Popen(
         [sys.executable, "-c", IMPORT_KILL_SCRIPT, str(db_path), server.url, str(csv_path)],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))},
         stdout=subprocess.DEVNULL,  # nothing reads it: a pipe would be left open (ResourceWarning)
     )
     deadline = time.monotonic() + 60
@@ -379,7 +379,7 @@ def test_empty_pages_with_a_token_are_followed_to_the_end(tmp_path: Path) -> Non
     from sescontacts.store.sqlite import SqliteContactStore
 
     client = EmptyPagesClient()
-    mirror = SqliteContactStore(Database(tmp_path / "mirror.db", PRODUCT_SCHEMA), max_lists=None)
+    mirror = SqliteContactStore(Database(tmp_path / "mirror.db", PRODUCT_SCHEMA), max_lists=None, identity=EXACT)
     store = SesContactStore(mirror, region=REGION, client=client, pacer=Pacer(1000, 100), account_id="0")
     try:
         result = store.new_sync().sync(LIST, full=True)
@@ -454,7 +454,7 @@ def test_a_write_timed_within_half_a_millisecond_of_ses_is_still_adopted_or_fetc
     from sescontacts.store.sqlite import SqliteContactStore
 
     client = OneContactClient(unsubscribe_all=changed_behind_our_back)
-    mirror = SqliteContactStore(Database(tmp_path / "mirror.db", PRODUCT_SCHEMA), max_lists=None)
+    mirror = SqliteContactStore(Database(tmp_path / "mirror.db", PRODUCT_SCHEMA), max_lists=None, identity=EXACT)
     store = SesContactStore(mirror, region=REGION, client=client, pacer=Pacer(1000, 100), account_id="0")
     try:
         local = OneContactClient.STAMP + offset
@@ -513,7 +513,7 @@ def test_schedule_leaves_most_of_the_rate_to_people(tmp_path: Path) -> None:
     from sescontacts.schema import PRODUCT_SCHEMA
     from sescontacts.store.sqlite import SqliteContactStore
 
-    mirror = SqliteContactStore(Database(tmp_path / "m.db", PRODUCT_SCHEMA), max_lists=None)
+    mirror = SqliteContactStore(Database(tmp_path / "m.db", PRODUCT_SCHEMA), max_lists=None, identity=EXACT)
     store = SesContactStore(mirror, region=REGION, client=object(), pacer=Pacer(1, 2), account_id="0")
     try:
         sync = store.new_sync(interval=300)

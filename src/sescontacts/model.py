@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Final, Generic, Literal, TypeVar
 
@@ -25,6 +25,34 @@ def email_key(address: str) -> str:
     if address.isascii():
         return address.lower()
     return unicodedata.normalize("NFC", unicodedata.normalize("NFC", address).lower())
+
+
+# Between the folded address and the exact one in an exact key: below every character an address can hold, so
+# exact keys sort as their folded addresses do, and a folded address's spellings are one range of keys.
+SPELLING_SEPARATOR: Final = "\x01"
+
+
+def exact_email_key(address: str) -> str:
+    """The identity of an address where every spelling is its own contact, as SES may have it: the folded
+    address (:func:`email_key`), then the address exactly as written. Pages in key order therefore still list
+    addresses case-insensitively, with the spellings of one address side by side."""
+    return f"{email_key(address)}{SPELLING_SEPARATOR}{address}"
+
+
+@dataclass(frozen=True, slots=True)
+class AddressIdentity:
+    """When two addresses are one contact: the rule a store files its contacts by, as the key it computes.
+
+    ``folded`` is the local backend's product choice (case and Unicode composition ignored: one person, one
+    contact). ``exact`` is SES's possible rule, which the ses backend's mirror must follow so that it never
+    merges two contacts SES keeps apart. ``name`` is recorded with the keys in the database."""
+
+    name: Literal["folded", "exact"]
+    key: Callable[[str], str]
+
+
+FOLDED: Final = AddressIdentity("folded", email_key)
+EXACT: Final = AddressIdentity("exact", exact_email_key)
 
 
 OPT_IN: Final = "OPT_IN"

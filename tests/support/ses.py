@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sescontacts.db import Database
+from sescontacts.model import EXACT
 from sescontacts.schema import PRODUCT_SCHEMA
 from sescontacts.store.ses import SesContactStore
 from sescontacts.store.ses.pacer import Pacer
@@ -71,7 +72,7 @@ def ses_store(
     **kwargs: object,
 ) -> SesContactStore:
     """A ses-backend store on ``endpoint_url`` with its own mirror file and (by default) a fast pacer."""
-    mirror = SqliteContactStore(Database(db_path, PRODUCT_SCHEMA), region=REGION, max_lists=None)
+    mirror = SqliteContactStore(Database(db_path, PRODUCT_SCHEMA), region=REGION, max_lists=None, identity=EXACT)
     return SesContactStore(
         mirror,
         region=REGION,

@@ -13,9 +13,11 @@ a job that says how far it got. (A store that is not ``transactional``, the ses 
 on SES as it goes; the progress is then recorded right after the batch, and re-running a batch is safe.)
 
 Duplicate addresses in one file: the last row wins (batches are applied in order; the store applies a batch's
-rows in order). To *count* duplicates without holding every address in memory, the keys seen so far go into
-a small scratch SQLite file next to the job, tagged with their batch number so that a resume can drop the
-keys of batches that never committed.
+rows in order). Which rows name one contact is the store's rule (``ContactStore.email_key``): on the local
+backend ``A@x.com`` and ``a@x.com`` are one, on the ses backend two, as SES may keep them. To *count*
+duplicates without holding every address in memory, the keys seen so far go into a small scratch SQLite file
+next to the job, tagged with their batch number so that a resume can drop the keys of batches that never
+committed.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from typing import Any, Final, Literal
 
 import orjson
 
-from ..model import ContactPatch, Outcome, RowResult, UpsertPolicy, email_key
+from ..model import ContactPatch, Outcome, RowResult, UpsertPolicy
 from ..private_files import ensure_private_file, make_private_dir, open_private
 from ..store.base import ContactStore
 from .formats import ReadOptions, SafeCsvWriter, decode_cell, open_reader, validate_structure
@@ -201,8 +203,11 @@ class _TextSink:
         return int(self.raw.write(text.encode("utf-8")))
 
 
-def _batches(reader: Any, skip: int, batch_rows: int, start_rows: int) -> Generator[_Batch, None, None]:
-    """Records grouped in batches of ``batch_rows`` (accepted and rejected rows both count)."""
+def _batches(
+    reader: Any, skip: int, batch_rows: int, start_rows: int, key_of: Callable[[str], str]
+) -> Generator[_Batch, None, None]:
+    """Records grouped in batches of ``batch_rows`` (accepted and rejected rows both count), with each
+    address's key in the store (``key_of``), by which duplicates are counted."""
     items: list[Any] = []
     keys: list[str] = []
     rejects: list[Reject] = []
@@ -212,10 +217,10 @@ def _batches(reader: Any, skip: int, batch_rows: int, start_rows: int) -> Genera
         kind = type(record)
         if kind is ContactPatch:
             items.append(record)
-            keys.append(email_key(record.email))
+            keys.append(key_of(record.email))
         elif kind is str:
             items.append(record)
-            keys.append(email_key(record))
+            keys.append(key_of(record))
         else:
             rejects.append(record)
         if len(items) + len(rejects) >= batch_rows:
@@ -295,7 +300,7 @@ def run_import(
     counts = report.counts
     kept_rejects = report.rejects
     batch_rows = store.bulk_batch_rows or batch_rows  # a remote store knows the batch size that suits its API
-    batches = _batches(reader, resume.rows_done, batch_rows, resume.rows_done)
+    batches = _batches(reader, resume.rows_done, batch_rows, resume.rows_done, store.email_key)
     if not transactional:
         commit_rows = batch_rows  # its writes are for good as they are made: record progress per batch
     batches_done = resume.batches_done

@@ -70,6 +70,12 @@ class ContactStore(Protocol):
         """The account in list ARNs. Read-only: a store may only learn it (the ses backend asks STS, once)."""
         ...
 
+    def email_key(self, address: str) -> str:
+        """The key this store files ``address`` under: two addresses with one key are one contact (the local
+        backend: whatever their case; the ses backend: as SES keeps them, each spelling its own). Surfaces
+        that group addresses, like the importer counting duplicates, group by it."""
+        ...
+
     # Contact lists
     def create_list(
         self,

@@ -36,7 +36,7 @@ class MirroredLists:
     def fetch(self, name: str) -> ContactList:
         """The list as SES has it now, mirrored."""
         contact_list = list_from_ses(self.ses.call("get_contact_list", ContactListName=name))
-        mirror_list(self.db, contact_list)
+        mirror_list(self.local, contact_list)
         self._fetched[name] = time.monotonic()
         return contact_list
 
@@ -72,7 +72,7 @@ class MirroredLists:
     def put(self, list_name: str, contacts: Sequence[Contact]) -> None:
         """Contacts as SES has just returned them, into the mirror."""
         self.ensure(list_name)
-        mirror_contacts(self.db, list_name, contacts)
+        mirror_contacts(self.local, list_name, contacts)
 
     def check_topics(self, list_name: str, topic_names: Sequence[str]) -> None:
         """Reject a preference for a topic the list lacks before any SES write, as SES would.

@@ -23,15 +23,22 @@ import io
 import time
 import urllib.request
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
 
 from ... import errors
-from ...model import Contact, ContactPatch, Outcome, RowResult, UpsertPolicy, apply_patch
+from ...model import (
+    Contact,
+    ContactPatch,
+    Outcome,
+    RowResult,
+    UpsertPolicy,
+    apply_patch,
+    email_key,
+)
 from ...ses_wire import contact_import_line, delete_import_line
-from ...validation import email_key
 from ..sqlite.mirror import mirror_existing, mirror_remove
 from .client import SesClient
 from .mirror import MirroredLists
@@ -100,6 +107,29 @@ def refused(results: list[RowResult], failures: Sequence[tuple[int, str]]) -> li
     return results
 
 
+def _failed_keys(
+    failed: Sequence[tuple[str, str]], sent: Mapping[str, Contact], key_of: Callable[[str], str]
+) -> list[tuple[str, str]]:
+    """SES's failed records as (key of the contact we sent, reason); records naming no contact sent are dropped.
+
+    A record names the address as SES read it from our file, so its exact key is normally one we sent. Should
+    SES name it in another case, the one contact sent under that address whatever its case is meant; when
+    several spellings were sent (SES keeping them apart), only the exact one can be told."""
+    by_folded: dict[str, list[str]] = {}
+    for key, contact in sent.items():
+        by_folded.setdefault(email_key(contact.email), []).append(key)
+    found = []
+    for email, reason in failed:
+        key = key_of(email)
+        if key not in sent:
+            mates = by_folded.get(email_key(email), [])
+            if len(mates) != 1:
+                continue
+            key = mates[0]
+        found.append((key, reason))
+    return found
+
+
 class ImportJobRunner:
     """Runs one batch of rows as one SES import job, the file uploaded to ``location`` (``s3://bucket/prefix``).
 
@@ -139,13 +169,14 @@ class ImportJobRunner:
         """One result per patch, in order; rows SES refused are REFUSED with its reason."""
         self.lists.check_topics(list_name, sorted({t for p in patches for t in p.topic_preferences}))
         self.sync.sync(list_name, full=True)  # the rules below see SES's state, read just now
-        existing = mirror_existing(self.lists.db, list_name, [p.email for p in patches])
+        key_of = self.lists.local.email_key  # SES's identity: rows spelled differently are different contacts
+        existing = mirror_existing(self.lists.local, list_name, [p.email for p in patches])
         current: dict[str, Contact | None] = dict(existing)
         results: list[RowResult] = []
         last_index: dict[str, int] = {}
         now = time.time()
         for index, patch in enumerate(patches):
-            key = email_key(patch.email)
+            key = key_of(patch.email)
             after, result = apply_patch(current.get(key), patch, policy, now)
             current[key] = after
             results.append(result)
@@ -159,9 +190,9 @@ class ImportJobRunner:
             return results
         # Whole contacts (SES's PUT overrides the record): other topics, the flag, the attributes all stay.
         body = b"".join(contact_import_line(c) for c in changed.values())
-        failed = self._run_job(list_name, "PUT", body)
-        failures = [(last_index[email_key(e)], reason) for e, reason in failed if email_key(e) in last_index]
-        failed_keys = {email_key(e) for e, _ in failed}
+        failed = _failed_keys(self._run_job(list_name, "PUT", body), changed, key_of)
+        failures = [(last_index[key], reason) for key, reason in failed]
+        failed_keys = {key for key, _ in failed}
         adopt = {k: c for k, c in changed.items() if k not in failed_keys}
         self.sync.sync(list_name, full=True, adopt=adopt)
         return refused(results, failures)
@@ -169,13 +200,14 @@ class ImportJobRunner:
     def delete(self, list_name: str, emails: Sequence[str]) -> list[RowResult]:
         """One result per address, in order: DELETED, NOT_FOUND, or REFUSED with SES's reason."""
         self.sync.sync(list_name, full=True)
-        existing = mirror_existing(self.lists.db, list_name, list(emails))
+        key_of = self.lists.local.email_key
+        existing = mirror_existing(self.lists.local, list_name, list(emails))
         results: list[RowResult] = []
         seen: set[str] = set()
         targets: dict[str, Contact] = {}
         index_of: dict[str, int] = {}
         for index, email in enumerate(emails):
-            key = email_key(email)
+            key = key_of(email)
             found = key in existing and key not in seen
             seen.add(key)
             if found:
@@ -185,10 +217,10 @@ class ImportJobRunner:
         if not targets:
             return results
         body = b"".join(delete_import_line(c.email) for c in targets.values())
-        failed = self._run_job(list_name, "DELETE", body)
-        failures = [(index_of[email_key(e)], reason) for e, reason in failed if email_key(e) in index_of]
-        failed_keys = {email_key(e) for e, _ in failed}
-        mirror_remove(self.lists.db, list_name, [c.email for k, c in targets.items() if k not in failed_keys])
+        failed = _failed_keys(self._run_job(list_name, "DELETE", body), targets, key_of)
+        failures = [(index_of[key], reason) for key, reason in failed]
+        failed_keys = {key for key, _ in failed}
+        mirror_remove(self.lists.local, list_name, [c.email for k, c in targets.items() if k not in failed_keys])
         return refused(results, failures)
 
     # -- the job ---------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ... import errors
 from ...model import (
+    EXACT,
     Contact,
     ContactList,
     ContactPatch,
@@ -45,10 +46,9 @@ from ...validation import (
     check_tags,
     check_topics,
 )
-from ...validation import email_key as key_of
 from ..base import ExportRows, SyncResult, SyncStatus, check_page_size
 from ..sqlite import SqliteContactStore
-from ..sqlite.mirror import mirror_existing, mirror_remove
+from ..sqlite.mirror import mirror_remove, mirror_spellings
 from .client import LIST_PAGE_SIZE, LOCAL_ACCOUNT_ID, SesClient, make_session
 from .mirror import MirroredLists
 from .pacer import Pacer, shared_pacer
@@ -69,6 +69,10 @@ class SesContactStore:
     Composed of the parts in this package: ``ses`` (the paced client), ``mirror_lists`` (the mirror's copy of
     the lists), ``sync`` (the scheduled :class:`MirrorSync`, when one is) and, per bulk batch with an S3
     location, an :class:`ImportJobRunner`.
+
+    Which addresses are one contact is SES's to say: the mirror keys contacts by the exact address
+    (``model.EXACT``), so that it never merges two contacts SES keeps apart, and every call names a contact
+    as SES spells it. (If SES ignores case, it simply never lists two spellings.)
     """
 
     backend = "ses"
@@ -90,6 +94,8 @@ class SesContactStore:
         s3_endpoint_url: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if mirror.identity is not EXACT:
+            raise ValueError("the ses backend's mirror must key contacts by the exact address (identity=EXACT)")
         self.mirror = mirror
         self.region = region
         self.ses = SesClient(
@@ -113,7 +119,9 @@ class SesContactStore:
     @classmethod
     def open(cls, settings: Settings, db: Database) -> SesContactStore:
         """The store ``Services`` uses: SES per ``settings``, the mirror in ``db``, and its scheduled sync."""
-        mirror = SqliteContactStore(db, region=settings.region, account_id=LOCAL_ACCOUNT_ID, max_lists=None)
+        mirror = SqliteContactStore(
+            db, region=settings.region, account_id=LOCAL_ACCOUNT_ID, max_lists=None, identity=EXACT
+        )
         store = cls.from_settings(settings, mirror)
         store.sync = store.new_sync(interval=settings.sync_interval_seconds)
         return store
@@ -141,6 +149,10 @@ class SesContactStore:
     @property
     def account_id(self) -> str:
         return self.ses.account_id
+
+    def email_key(self, address: str) -> str:
+        """SES's identity, as the mirror keeps it: every spelling of an address its own contact."""
+        return self.mirror.email_key(address)
 
     def close(self) -> None:
         if self.sync is not None:
@@ -317,13 +329,28 @@ class SesContactStore:
         check_attributes_data(contact.attributes_data)  # size and nesting caps, as every surface applies them
 
     def _spelling(self, list_name: str, email: str) -> str:
-        """The address as SES spells it, when the mirror knows the contact.
+        """The contact a reader means by ``email``, as SES spells it: the mirrored contact with exactly this
+        address, else the one mirrored address equal to it but for case, else ``email`` as given.
 
-        Our stores treat ``Ann@x.com`` and ``ann@x.com`` as one person (:func:`validation.email_key`); SES may
-        key by the exact string. Asking SES with the spelling it stored keeps both views of identity in step.
+        So reading ``ANN@x.com`` finds the one contact ``Ann@x.com``, as on the local backend, and shows its
+        spelling; when SES keeps ``Ann@x.com`` and ``ann@x.com`` apart, a third spelling is neither (SES
+        answers it). Writes never guess: they name the contact exactly, as SES does, so that an edit or a
+        delete (sent twice, say) never lands on another spelling's contact.
         """
-        found = mirror_existing(self.mirror.db, list_name, [email]).get(key_of(email))
-        return found.email if found is not None else email
+        spellings = mirror_spellings(self.mirror, list_name, [email])
+        if self.mirror.email_key(email) in spellings or len(spellings) != 1:
+            return email
+        return next(iter(spellings.values())).email
+
+    def _forget_deleted(self, list_name: str, email: str) -> None:
+        """SES deleted ``email``: drop it from the mirror. Were SES to ignore case, the contact it deleted may
+        be mirrored under another spelling: when the mirror has none spelled exactly so, the other spellings
+        that SES no longer has go too (one GetContact each, only then)."""
+        if mirror_remove(self.mirror, list_name, [email]):
+            return
+        for other in mirror_spellings(self.mirror, list_name, [email]).values():
+            if self._get_or_none(list_name, other.email) is None:
+                mirror_remove(self.mirror, list_name, [other.email])
 
     def _get(self, list_name: str, email: str) -> Contact:
         return contact_from_ses(self.ses.call("get_contact", ContactListName=list_name, EmailAddress=email))
@@ -343,20 +370,18 @@ class SesContactStore:
         check_email(contact.email)
         self._check_attributes(contact)
         self.mirror_lists.check_topics(list_name, list(contact.topic_preferences))
-        spelled = self._spelling(list_name, contact.email)
-        if spelled != contact.email and self._get_or_none(list_name, spelled) is not None:
-            # The same person under another spelling: SES (case-sensitive) would accept a second contact.
-            raise errors.AlreadyExists(f"{contact.email} already exists in List.", field="EmailAddress")
+        # Another spelling of an existing address is a second contact if SES says so (AlreadyExists if not).
         self._ses_write(list_name, contact, exists=False)
         created = self._get(list_name, contact.email)
         self.mirror_lists.put(list_name, [created])
         return created
 
     def get_contact(self, list_name: str, email: str) -> Contact:
+        spelled = self._spelling(list_name, email)
         try:
-            contact = self._get(list_name, self._spelling(list_name, email))
+            contact = self._get(list_name, spelled)
         except errors.NotFound:
-            mirror_remove(self.mirror.db, list_name, [email])
+            mirror_remove(self.mirror, list_name, [spelled])
             raise
         self.mirror_lists.put(list_name, [contact])
         return contact
@@ -368,7 +393,7 @@ class SesContactStore:
         reference says). One thing only the second reading can do: remove an explicit preference. When SES
         kept one the update drops, the rest is saved and mirrored, and :class:`errors.BadRequest` says so."""
         self.mirror_lists.check_topics(list_name, list(contact.topic_preferences))
-        current = self._get(list_name, self._spelling(list_name, contact.email))
+        current = self._get(list_name, contact.email)
         desired = apply_update(current, contact, merge_topic_preferences=merge_topic_preferences)
         self._ses_write(list_name, desired, exists=True)
         updated = self._get(list_name, current.email)
@@ -385,11 +410,11 @@ class SesContactStore:
 
     def delete_contact(self, list_name: str, email: str) -> None:
         try:
-            self.ses.call("delete_contact", ContactListName=list_name, EmailAddress=self._spelling(list_name, email))
+            self.ses.call("delete_contact", ContactListName=list_name, EmailAddress=email)
         except errors.NotFound:
-            mirror_remove(self.mirror.db, list_name, [email])
+            mirror_remove(self.mirror, list_name, [email])
             raise
-        mirror_remove(self.mirror.db, list_name, [email])
+        self._forget_deleted(list_name, email)
 
     # -- reads served by the mirror --------------------------------------------------------------------
 
@@ -436,9 +461,9 @@ class SesContactStore:
         current: dict[str, Contact | None] = {}
         results: list[RowResult] = []
         for patch in patches:
-            key = key_of(patch.email)
+            key = self.mirror.email_key(patch.email)  # SES's identity: rows spelled differently are two contacts
             if key not in current:
-                found = self._get_or_none(list_name, self._spelling(list_name, patch.email))
+                found = self._get_or_none(list_name, patch.email)
                 current[key] = found
                 if found is not None and not dry_run:
                     # Free while we have it: heals a mirror left one row behind by a kill between SES and it.
@@ -473,12 +498,11 @@ class SesContactStore:
         results: list[RowResult] = []
         seen: set[str] = set()
         for email in emails:
-            key = key_of(email)
+            key = self.mirror.email_key(email)
             if key in seen:
                 results.append(RowResult(Outcome.NOT_FOUND))
                 continue
             seen.add(key)
-            email = self._spelling(list_name, email)
             if dry_run:
                 found = self._get_or_none(list_name, email) is not None
             else:
@@ -489,7 +513,10 @@ class SesContactStore:
                     raise
                 except errors.NotFound:
                     found = False
-                mirror_remove(self.mirror.db, list_name, [email])
+                if found:
+                    self._forget_deleted(list_name, email)
+                else:
+                    mirror_remove(self.mirror, list_name, [email])
             results.append(RowResult(Outcome.DELETED if found else Outcome.NOT_FOUND))
         return results
 

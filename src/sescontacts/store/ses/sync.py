@@ -38,9 +38,8 @@ from typing import Any
 from ...errors import BadRequest, InvalidNextToken, NotFound, SesContactsError
 from ...model import Contact, ContactQuery
 from ...ses_wire import contact_from_ses
-from ...validation import email_key
 from ..base import SyncResult, SyncStatus
-from ..sqlite.mirror import mirror_contacts, mirror_existing, mirror_remove, mirror_unlisted
+from ..sqlite.mirror import mirror_contacts, mirror_existing, mirror_remove, mirror_spellings, mirror_unlisted
 from .client import LIST_PAGE_SIZE, SesClient
 from .mirror import MirroredLists
 
@@ -55,11 +54,11 @@ def mirror_written(lists: MirroredLists, list_name: str, contact: Contact, writt
     LastUpdatedTimestamp from ListContacts instead of calling GetContact for it."""
     lists.ensure(list_name)
     with lists.db.write() as conn:
-        mirror_contacts(lists.db, list_name, [contact], force=True)
+        mirror_contacts(lists.local, list_name, [contact], force=True)
         conn.execute(
             "INSERT INTO ses_pending (list_name, email_key, written_at) VALUES (?, ?, ?) "
             "ON CONFLICT (list_name, email_key) DO UPDATE SET written_at = excluded.written_at",
-            (list_name, email_key(contact.email), written_at),
+            (list_name, lists.local.email_key(contact.email), written_at),
         )
 
 
@@ -96,6 +95,7 @@ class MirrorSync:
     ) -> None:
         self.ses = ses
         self.lists = lists
+        self.mirror = lists.local
         self.db = lists.db
         self.interval = interval
         self.page_size = page_size or LIST_PAGE_SIZE
@@ -215,10 +215,10 @@ class MirrorSync:
         return [self.sync(name, full=full) for name in names]
 
     def sync(self, list_name: str, *, full: bool = False, adopt: dict[str, Contact] | None = None) -> SyncResult:
-        """One walk. ``adopt`` (by email key): contacts we just wrote in bulk (an import job), whose state we
-        know but whose new LastUpdatedTimestamp we do not. A listed contact whose unsubscribe-all and topic
-        preferences match is taken as ours with SES's timestamp, without a GetContact each: after a
-        100,000-row import job that saves 100,000 calls (a day at 1/s)."""
+        """One walk. ``adopt`` (by the mirror's key, ``mirror.email_key``): contacts we just wrote in bulk (an
+        import job), whose state we know but whose new LastUpdatedTimestamp we do not. A listed contact whose
+        unsubscribe-all and topic preferences match is taken as ours with SES's timestamp, without a GetContact
+        each: after a 100,000-row import job that saves 100,000 calls (a day at 1/s)."""
         with self._run_lock:
             self._adopt = adopt or {}
             try:
@@ -293,13 +293,22 @@ class MirrorSync:
         or changed are queued for the fetch phase (their attributes need a GetContact each)."""
         # A ListContacts item has no attributes and no creation time: kept from the mirror until read.
         items = [contact_from_ses(item) for item in page.get("Contacts") or ()]
-        existing = mirror_existing(self.db, list_name, [item.email for item in items])
+        key_of = self.mirror.email_key
+        existing = mirror_existing(self.mirror, list_name, [item.email for item in items])
         listed: list[Contact] = []
         adopted: list[Contact] = []
         superseded: list[Contact] = []  # our pending writes SES shows changed since: its copy wins, whatever the clocks
-        unfetched: list[tuple[str, str, str]] = []
+        unfetched: list[tuple[str, str, str, int]] = []
+        # A new spelling of a mirrored address: read the mirrored spellings again, whatever their timestamps.
+        # A mirror keyed by the folded address (before it followed SES's identity) merged the spellings into
+        # one row, which may hold another spelling's data under a timestamp SES still shows; the first walk
+        # after the upgrade lists a spelling the mirror lacks, so this reads the merged row back. Otherwise a
+        # new spelling costs one GetContact per mirrored spelling of its address: rare, and harmless.
+        new = [item.email for item in items if key_of(item.email) not in existing]
+        for key, mate in (mirror_spellings(self.mirror, list_name, new) if new else {}).items():
+            unfetched.append((list_name, key, mate.email, 1))
         for shown in items:
-            key = email_key(shown.email)
+            key = key_of(shown.email)
             have = existing.get(key)
             listed_at = shown.updated
             pending = key in self._pending
@@ -320,15 +329,17 @@ class MirrorSync:
             else:
                 shown = dataclasses.replace(shown, created=listed_at)
             (superseded if pending else listed).append(shown)
-            unfetched.append((list_name, key, shown.email))
-        keys = [(list_name, email_key(item.email)) for item in items]
+            unfetched.append((list_name, key, shown.email, 0))
+        keys = [(list_name, key_of(item.email)) for item in items]
         with self.db.write() as conn:
-            mirror_contacts(self.db, list_name, listed)
-            mirror_contacts(self.db, list_name, adopted, force=True)  # SES's timestamp for our state
+            mirror_contacts(self.mirror, list_name, listed)
+            mirror_contacts(self.mirror, list_name, adopted, force=True)  # SES's timestamp for our state
             # Listed after our write, so newer than it even when our clock reads later than SES's timestamp.
-            mirror_contacts(self.db, list_name, superseded, force=True)
+            mirror_contacts(self.mirror, list_name, superseded, force=True)
             conn.executemany(
-                "INSERT OR IGNORE INTO ses_unfetched (list_name, email_key, email) VALUES (?, ?, ?)", unfetched
+                "INSERT INTO ses_unfetched (list_name, email_key, email, refetch) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (list_name, email_key) DO UPDATE SET refetch = max(refetch, excluded.refetch)",
+                unfetched,
             )
             conn.executemany("DELETE FROM ses_pending WHERE list_name = ? AND email_key = ?", keys)
             conn.executemany("INSERT OR IGNORE INTO ses_sync_seen (list_name, email_key) VALUES (?, ?)", keys)
@@ -345,7 +356,7 @@ class MirrorSync:
         assert state is not None
         # Gone from SES: mirrored contacts the walk did not list and nobody wrote since the walk began.
         gone = mirror_unlisted(
-            self.db,
+            self.mirror,
             list_name,
             updated_before=state["started"],
             listed="SELECT email_key FROM ses_sync_seen WHERE list_name = ? "
@@ -353,10 +364,10 @@ class MirrorSync:
             params=(list_name, list_name, state["started"]),
         )
         with self.db.write() as conn:
-            removed = mirror_remove(self.db, list_name, gone) if gone else 0
+            removed = mirror_remove(self.mirror, list_name, gone) if gone else 0
             conn.executemany(
                 "DELETE FROM ses_unfetched WHERE list_name = ? AND email_key = ?",
-                [(list_name, email_key(e)) for e in gone],
+                [(list_name, self.mirror.email_key(e)) for e in gone],
             )
             conn.execute("DELETE FROM ses_sync_seen WHERE list_name = ?", (list_name,))
             # Pending marks older than the walk and not listed: the contact is gone; nothing to adopt.
@@ -371,7 +382,8 @@ class MirrorSync:
             rows = (
                 self.db.reader()
                 .execute(
-                    "SELECT email_key, email FROM ses_unfetched WHERE list_name = ? ORDER BY email_key LIMIT ?",
+                    "SELECT email_key, email, refetch FROM ses_unfetched WHERE list_name = ? "
+                    "ORDER BY email_key LIMIT ?",
                     (list_name, FETCH_CHUNK),
                 )
                 .fetchall()
@@ -379,29 +391,31 @@ class MirrorSync:
             if not rows:
                 return
             fetched: list[Contact] = []
+            forced: list[Contact] = []  # marked refetch: SES's copy wins whatever the mirror's timestamp says
             gone: list[str] = []
             done: list[str] = []
             try:
-                for key, email in rows:
+                for key, email, refetch in rows:
                     self._check_stop()
                     try:
                         answer = self.ses.call("get_contact", ContactListName=list_name, EmailAddress=email)
-                        fetched.append(contact_from_ses(answer))
+                        (forced if refetch else fetched).append(contact_from_ses(answer))
                     except NotFound:
                         gone.append(email)  # deleted since the page was listed
                     done.append(key)
             finally:  # what was read before a stop is kept
                 with self.db.write() as conn:
-                    mirror_contacts(self.db, list_name, fetched)
+                    mirror_contacts(self.mirror, list_name, fetched)
+                    mirror_contacts(self.mirror, list_name, forced, force=True)
                     if gone:
-                        mirror_remove(self.db, list_name, gone)
+                        mirror_remove(self.mirror, list_name, gone)
                     conn.executemany(
                         "DELETE FROM ses_unfetched WHERE list_name = ? AND email_key = ?",
                         [(list_name, key) for key in done],
                     )
                     conn.execute(
                         "UPDATE ses_sync SET fetched = fetched + ?, calls = calls + ? WHERE list_name = ?",
-                        (len(fetched), len(done), list_name),
+                        (len(fetched) + len(forced), len(done), list_name),
                     )
             self._report(list_name)
 

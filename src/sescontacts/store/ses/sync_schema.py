@@ -9,6 +9,8 @@ from __future__ import annotations
 import sqlite3
 
 from ...db import Migrations, run_script
+from ...model import exact_email_key
+from ..sqlite.schema import folded_key_spellings
 
 
 def _schema_v1(conn: sqlite3.Connection) -> None:
@@ -61,5 +63,37 @@ def _schema_v3(conn: sqlite3.Connection) -> None:
     )
 
 
+def _schema_v4(conn: sqlite3.Connection) -> None:
+    """The mirror keys contacts by SES's exact address now (``model.EXACT``), and these tables hold its keys,
+    which were the folded address. ``ses_unfetched`` has each address: re-keyed from it. ``ses_pending`` and
+    ``ses_sync_seen`` have only the folded key, which the mirror's rows still have at this point (they are
+    re-keyed when the ses backend opens the file, ``sqlite.schema.use_identity``): re-keyed to the address
+    of the mirrored contact; a mark whose contact the mirror no longer has is dropped.
+
+    ``refetch`` marks a queued contact to read again even when SES's timestamp says the mirror has it: a
+    mirrored address of which SES lists a new spelling (see ``MirrorSync._page``)."""
+    unfetched = conn.execute("SELECT list_name, email, email_key FROM ses_unfetched").fetchall()
+    conn.execute("DELETE FROM ses_unfetched")
+    conn.execute("ALTER TABLE ses_unfetched ADD COLUMN refetch INTEGER NOT NULL DEFAULT 0")
+    conn.executemany(
+        "INSERT OR IGNORE INTO ses_unfetched (list_name, email_key, email) VALUES (?, ?, ?)",
+        [(list_name, exact_email_key(email), email) for list_name, email, _ in unfetched],
+    )
+    for table in ("ses_pending", "ses_sync_seen"):
+        by_list: dict[str, list[str]] = {}
+        for list_name, key in conn.execute(f"SELECT list_name, email_key FROM {table}"):
+            by_list.setdefault(list_name, []).append(key)
+        for list_name, keys in by_list.items():
+            spelled = folded_key_spellings(conn, list_name, keys)
+            conn.executemany(
+                f"UPDATE {table} SET email_key = ? WHERE list_name = ? AND email_key = ?",
+                [(exact_email_key(spelled[key]), list_name, key) for key in keys if key in spelled],
+            )
+            conn.executemany(
+                f"DELETE FROM {table} WHERE list_name = ? AND email_key = ?",
+                [(list_name, key) for key in keys if key not in spelled],
+            )
+
+
 # Listed in schema.PRODUCT_SCHEMA.
-MIGRATIONS = Migrations("ses_sync", (_schema_v1, _schema_v2, _schema_v3))
+MIGRATIONS = Migrations("ses_sync", (_schema_v1, _schema_v2, _schema_v3, _schema_v4))

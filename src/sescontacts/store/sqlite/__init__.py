@@ -8,7 +8,14 @@ package writes SQL against the contact tables.
 
 from __future__ import annotations
 
-from .mirror import mirror_contacts, mirror_existing, mirror_list, mirror_remove, mirror_unlisted
+from .mirror import (
+    mirror_contacts,
+    mirror_existing,
+    mirror_list,
+    mirror_remove,
+    mirror_spellings,
+    mirror_unlisted,
+)
 from .schema import MIGRATIONS
 from .store import SqliteContactStore
 
@@ -19,5 +26,6 @@ __all__ = [
     "mirror_existing",
     "mirror_list",
     "mirror_remove",
+    "mirror_spellings",
     "mirror_unlisted",
 ]

@@ -17,6 +17,7 @@ from ...model import (
     MISSING,
     OPT_IN,
     OPT_OUT,
+    AddressIdentity,
     Contact,
     ContactList,
     ContactPatch,
@@ -26,7 +27,6 @@ from ...model import (
     apply_patch,
     same_attributes,
 )
-from ...validation import email_key
 from .rows import CONTACT_COLUMNS, contact_from_row, topics_json
 from .writes import bulk_insert_sql, contact_row, existing_contacts, remove_keys, write_contacts
 
@@ -61,17 +61,19 @@ class BulkUpserts:
         patches: Sequence[ContactPatch],
         policy: UpsertPolicy,
         now: float,
+        identity: AddressIdentity,
         *,
         dry_run: bool,
     ) -> list[RowResult]:
-        """Apply the patches in order (last row wins), one result each; with ``dry_run`` only the results.
-        :class:`NotFound` when a patch names a topic the list lacks (nothing is written)."""
+        """Apply the patches in order (last row wins among rows ``identity`` makes one contact), one result each;
+        with ``dry_run`` only the results. :class:`NotFound` when a patch names a topic the list lacks (nothing
+        is written)."""
         topic_names = set(contact_list.topic_names)
         for patch in patches:
             for topic in patch.topic_preferences:
                 if topic not in topic_names:
                     raise NotFound(f"List: {contact_list.name} doesn't contain Topic: {topic}")
-        keys = [email_key(p.email) for p in patches]
+        keys = [identity.key(p.email) for p in patches]
         if len(set(keys)) == len(keys):
             # The bulk importer's common case (no address twice in the batch): rows built straight
             # from the patches, no Contact objects. Same rule as model.apply_patch (checked by tests).
@@ -94,7 +96,7 @@ class BulkUpserts:
             results.append(result)
         if not dry_run:
             changes = [
-                (before.get(key), after)
+                (key, before.get(key), after)
                 for key, after in current.items()
                 if after is not None and after is not before.get(key)
             ]
@@ -243,10 +245,12 @@ def _upsert_rows(
     return results, rows, added, unsubscribed
 
 
-def delete_batch(conn: sqlite3.Connection, list_id: int, emails: Sequence[str], *, dry_run: bool) -> list[RowResult]:
-    """One result per address, in order: DELETED, or NOT_FOUND (also for an address met earlier in the
-    batch); with ``dry_run`` only the results."""
-    keys = [email_key(e) for e in emails]
+def delete_batch(
+    conn: sqlite3.Connection, list_id: int, emails: Sequence[str], identity: AddressIdentity, *, dry_run: bool
+) -> list[RowResult]:
+    """One result per address, in order: DELETED, or NOT_FOUND (also for an address ``identity`` makes one with
+    an address met earlier in the batch); with ``dry_run`` only the results."""
+    keys = [identity.key(e) for e in emails]
     # Only what the counters need (address and unsubscribe flag), not whole contacts; one JSON value, not
     # one fetched row each (see _upsert_rows).
     (found,) = conn.execute(

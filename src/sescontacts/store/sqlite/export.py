@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Iterator
 from typing import Literal
 
-from ...model import ContactList, ContactQuery
+from ...model import AddressIdentity, ContactList, ContactQuery
 from ..base import ExportRows
 from .rows import json_path
 from .search import order_by, where
@@ -71,10 +71,11 @@ def export_rows(
     query: ContactQuery,
     fmt: Literal["csv", "json"],
     neutralise: str,
+    identity: AddressIdentity,
 ) -> ExportRows:
     """The query's contacts rendered for ``fmt``, read lazily from ``conn`` (which must stay open, in one
     snapshot, while the chunks are read)."""
-    clause, params = where(list_id, contact_list, query)
+    clause, params = where(list_id, contact_list, query, identity)
     if fmt == "csv":
         columns, column_params = _csv_columns(contact_list, neutralise)
         sql = f"SELECT {', '.join(columns)} FROM contacts WHERE {clause} ORDER BY {order_by(query)}"

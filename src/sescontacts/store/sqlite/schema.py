@@ -3,8 +3,10 @@
 Layout decisions, each for a measured reason:
 - ``contacts`` is WITHOUT ROWID with primary key (list_id, email_key): pages ordered by address are a range
   scan of the table itself, and an upsert touches one B-tree.
-- ``email_key`` is the lower-cased address (identity, see :func:`validation.email_key`); ``email`` keeps
-  the spelling first written, which is what every API returns.
+- ``email_key`` is the contact's identity under the store's rule (:class:`model.AddressIdentity`): the
+  lower-cased, NFC address on the local backend, that plus the exact address in the ses backend's mirror (SES
+  may keep two spellings apart). ``meta`` records which rule the keys follow (:func:`use_identity`). ``email``
+  keeps the spelling first written, which is what every API returns.
 - Totals (all, unsubscribed) and additions per day are kept in the list's row and ``list_daily``, updated in
   the same transaction as the contacts they count, so a page view never counts a million rows.
 - Topic preferences are a JSON object per contact; per-topic counts are computed on demand and cached until
@@ -16,10 +18,13 @@ Only this package writes SQL against these tables; the ses backend goes through 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 
-from ...db import Migrations, SqlFunction, run_script
-from ...model import attributes_match
-from ...validation import email_key
+import orjson
+
+from ...db import Database, Migrations, SqlFunction, run_script
+from ...errors import SesContactsError
+from ...model import FOLDED, AddressIdentity, attributes_match, email_key
 
 
 def _schema_v1(conn: sqlite3.Connection) -> None:
@@ -93,3 +98,66 @@ MIGRATIONS = Migrations(
     (_schema_v1, _rekey_nfc),
     functions=(SqlFunction("sescontacts_attributes_match", 3, attributes_match),),
 )
+
+
+# The ``meta`` row naming the rule ``contacts.email_key`` follows; a file without it was written before the
+# rule could change, when every key was the folded address.
+IDENTITY_META = "contacts_identity"
+
+
+def use_identity(db: Database, identity: AddressIdentity) -> None:
+    """Make the contacts' keys follow ``identity``, re-keying them when the file was keyed by the other rule
+    (a data directory that moves between backends, and every ses-backend mirror written before its keys
+    became exact). One transaction: a file is never half re-keyed.
+
+    Rows that the folded rule merged cannot be split here (SES's other spelling was never stored): the ses
+    backend's next sync reads them again (see ``store/ses/sync.py``). The other way, a mirror holding several
+    spellings of one address cannot be keyed by the folded rule without losing contacts: refused, naming them.
+    """
+    if db.meta(IDENTITY_META) == identity.name:
+        return
+    with db.write() as conn:
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (IDENTITY_META,)).fetchone()
+        if (row[0] if row else FOLDED.name) != identity.name:
+            _rekey(conn, identity)
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (IDENTITY_META, identity.name),
+        )
+
+
+def _rekey(conn: sqlite3.Connection, identity: AddressIdentity) -> None:
+    # One statement, any size of list (SQLite walks it, not Python). Old and new keys never collide on the
+    # way: exact keys hold a separator, folded keys never do.
+    conn.create_function("sescontacts_rekey", 1, identity.key, deterministic=True)
+    try:
+        merged = conn.execute(
+            "SELECT group_concat(email, ', ') FROM (SELECT list_id, email, sescontacts_rekey(email) AS k "
+            "FROM contacts ORDER BY email) GROUP BY list_id, k HAVING count(*) > 1 LIMIT 5"
+        ).fetchall()
+        if merged:
+            groups = "; ".join(m[0] for m in merged)
+            raise SesContactsError(
+                f"This database keeps apart addresses that differ only in case or accent encoding ({groups}), "
+                "as SES kept them on the ses backend; the local backend would make each group one contact. "
+                "Delete all but one address of each group with the ses backend first, or use another data "
+                "directory."
+            )
+        conn.execute(
+            "UPDATE contacts SET email_key = sescontacts_rekey(email) WHERE email_key != sescontacts_rekey(email)"
+        )
+    finally:
+        conn.create_function("sescontacts_rekey", 1, None)
+
+
+def folded_key_spellings(conn: sqlite3.Connection, list_name: str, keys: Sequence[str]) -> dict[str, str]:
+    """The address of the list's contact under each folded key, by key (a key with no contact is absent).
+
+    For the migration of a table that held the folded keys of the contacts while the file was keyed by that
+    rule (the ses backend's sync state): it runs when the file opens, before :func:`use_identity` re-keys."""
+    rows = conn.execute(
+        "SELECT c.email_key, c.email FROM contacts AS c JOIN contact_lists AS l ON l.id = c.list_id "
+        "WHERE l.name = ? AND c.email_key IN (SELECT value FROM json_each(?))",
+        (list_name, orjson.dumps(list(keys)).decode()),
+    )
+    return {str(key): str(email) for key, email in rows}

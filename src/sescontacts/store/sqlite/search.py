@@ -17,8 +17,8 @@ import orjson
 
 from ...db import Database
 from ...errors import NotFound
-from ...model import OPT_OUT, Contact, ContactList, ContactQuery, Count
-from ...validation import check_status, email_key
+from ...model import OPT_OUT, SPELLING_SEPARATOR, AddressIdentity, Contact, ContactList, ContactQuery, Count, email_key
+from ...validation import check_status
 from .rows import CONTACT_COLUMNS, contact_from_row, json_path
 
 MAX_ATTRIBUTE_INDEXES = 16
@@ -76,7 +76,15 @@ def _attribute_index_name(key: str) -> str:
     return "contacts_attr_" + hashlib.sha256(("v3:" + key).encode()).hexdigest()[:16]
 
 
-def where(list_id: int, contact_list: ContactList, query: ContactQuery) -> tuple[str, list[object]]:
+def _after_folded(identity: AddressIdentity) -> str:
+    """What follows the folded address in a key, as a LIKE pattern: an address search matches the folded
+    address whatever the identity (nothing follows it in a folded key; the exact spelling, in an exact one)."""
+    return "" if identity.name == "folded" else f"{SPELLING_SEPARATOR}%"
+
+
+def where(
+    list_id: int, contact_list: ContactList, query: ContactQuery, identity: AddressIdentity
+) -> tuple[str, list[object]]:
     """The query as a WHERE clause over ``contacts`` and its parameters (the same rows whatever index or
     search path then reads them). :class:`NotFound` for a topic filter on a topic the list lacks."""
     clauses = ["list_id = ?"]
@@ -101,10 +109,10 @@ def where(list_id: int, contact_list: ContactList, query: ContactQuery) -> tuple
         params.append(1 if query.status == OPT_OUT else 0)
     if query.email_contains:
         clauses.append("email_key LIKE ? ESCAPE '\\'")
-        params.append(f"%{_like_escape(email_key(query.email_contains))}%")
+        params.append(f"%{_like_escape(email_key(query.email_contains))}%{_after_folded(identity)}")
     if query.domain:
         clauses.append("email_key LIKE ? ESCAPE '\\'")
-        params.append(f"%@{_like_escape(email_key(query.domain).lstrip('@'))}")
+        params.append(f"%@{_like_escape(email_key(query.domain).lstrip('@'))}{_after_folded(identity)}")
     if query.attribute_key:
         # The model's own predicate, run inside SQLite: JSON paths cannot address every key (a '"' in it),
         # and SQLite's JSON differs from the model's on duplicate keys and number spellings. Measured at
@@ -178,10 +186,11 @@ def contacts_page(
     size: int,
     position: Sequence[object] | None,
     indexes: AttributeIndexes,
+    identity: AddressIdentity,
 ) -> tuple[list[Contact], list[object] | None]:
     """One keyset page of ``size`` contacts after ``position`` (the last row's sort key, from a token), and
     the position after it, None at the end."""
-    clause, params = where(list_id, contact_list, query)
+    clause, params = where(list_id, contact_list, query, identity)
     if position:
         clause += " AND (updated, email_key) < (?, ?)" if query.sort == "updated" else " AND email_key > ?"
         params += position
@@ -267,9 +276,10 @@ def count(
     query: ContactQuery,
     cap: int | None,
     indexes: AttributeIndexes,
+    identity: AddressIdentity,
 ) -> Count:
     """How many contacts match a filtering query, stopping at ``cap`` (the list's row answers the plain ones)."""
-    clause, params = where(list_id, contact_list, query)
+    clause, params = where(list_id, contact_list, query, identity)
     # An address search counts over the narrow index: the same scan, over fewer pages.
     hint = " INDEXED BY contacts_by_updated" if _address_only(query) else indexes.hint(query)
     if cap is None:

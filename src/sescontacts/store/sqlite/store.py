@@ -16,7 +16,9 @@ from typing import Literal
 from ...db import Database
 from ...errors import AlreadyExists, BadRequest
 from ...model import (
+    FOLDED,
     OPT_OUT,
+    AddressIdentity,
     Contact,
     ContactList,
     ContactPatch,
@@ -41,10 +43,16 @@ from ..base import ExportRows, check_page_size
 from ..tokens import TokenCodec
 from . import export, lists, search, writes
 from .bulk import BulkUpserts, delete_batch
+from .schema import use_identity
 
 
 class SqliteContactStore:
-    """``ContactStore`` on a SQLite file. ``max_lists`` is SES's one-list quota; None lifts it."""
+    """``ContactStore`` on a SQLite file. ``max_lists`` is SES's one-list quota; None lifts it.
+
+    ``identity`` says when two addresses are one contact: ``FOLDED`` (case-insensitive, the local backend's
+    rule) or ``EXACT`` (every spelling its own contact, as SES may keep them: the ses backend's mirror). The
+    file's contacts are re-keyed on opening when they were keyed by the other rule (see ``schema.use_identity``).
+    """
 
     backend = "local"
     # Bulk batches and the caller's own records share this database's transactions (see ``atomic``), and the
@@ -60,8 +68,11 @@ class SqliteContactStore:
         account_id: str = "000000000000",
         max_lists: int | None = 1,
         clock: Callable[[], float] | None = None,
+        identity: AddressIdentity = FOLDED,
     ) -> None:
+        use_identity(db, identity)
         self.db = db
+        self.identity = identity
         self.region = region
         self.account_id = account_id
         self.max_lists = max_lists
@@ -73,6 +84,10 @@ class SqliteContactStore:
 
     def close(self) -> None:
         self.db.close()
+
+    def email_key(self, address: str) -> str:
+        """The key this store files ``address`` under: two addresses with one key are one contact."""
+        return self.identity.key(address)
 
     @contextmanager
     def atomic(self) -> Iterator[None]:
@@ -166,12 +181,12 @@ class SqliteContactStore:
         now = self._now()
         with self.db.write() as conn:
             list_id, contact_list = lists.list_row(conn, list_name)
-            return writes.create_contact(conn, list_id, contact_list, contact, now)
+            return writes.create_contact(conn, list_id, contact_list, contact, now, self.identity)
 
     def get_contact(self, list_name: str, email: str) -> Contact:
         check_list_name(list_name)
         with self.db.snapshot() as conn:
-            contact = writes.fetch_contact(conn, lists.list_id(conn, list_name), email)
+            contact = writes.fetch_contact(conn, lists.list_id(conn, list_name), email, self.identity)
         if contact is None:
             raise writes.contact_not_found(email)
         return contact
@@ -183,13 +198,19 @@ class SqliteContactStore:
         with self.db.write() as conn:
             list_id, contact_list = lists.list_row(conn, list_name)
             return writes.update_contact(
-                conn, list_id, contact_list, contact, now, merge_topic_preferences=merge_topic_preferences
+                conn,
+                list_id,
+                contact_list,
+                contact,
+                now,
+                self.identity,
+                merge_topic_preferences=merge_topic_preferences,
             )
 
     def delete_contact(self, list_name: str, email: str) -> None:
         check_list_name(list_name)
         with self.db.write() as conn:
-            writes.delete_contact(conn, lists.list_id(conn, list_name), email)
+            writes.delete_contact(conn, lists.list_id(conn, list_name), email, self.identity)
 
     # -- bulk ------------------------------------------------------------------------------------------
 
@@ -204,11 +225,11 @@ class SqliteContactStore:
         now = self._now()
         with self.db.snapshot() if dry_run else self.db.write() as conn:
             list_id, contact_list = lists.list_row(conn, list_name)
-            return self._bulk.upsert(conn, list_id, contact_list, patches, policy, now, dry_run=dry_run)
+            return self._bulk.upsert(conn, list_id, contact_list, patches, policy, now, self.identity, dry_run=dry_run)
 
     def delete_contacts(self, list_name: str, emails: Sequence[str], *, dry_run: bool = False) -> list[RowResult]:
         with self.db.snapshot() if dry_run else self.db.write() as conn:
-            return delete_batch(conn, lists.list_id(conn, list_name), emails, dry_run=dry_run)
+            return delete_batch(conn, lists.list_id(conn, list_name), emails, self.identity, dry_run=dry_run)
 
     # -- export ----------------------------------------------------------------------------------------
 
@@ -220,7 +241,7 @@ class SqliteContactStore:
         cost about what the ``sqlite3`` shell's own CSV export costs: Python only moves finished rows."""
         with self.db.snapshot() as conn:
             list_id, contact_list = lists.list_row(conn, list_name)
-            yield export.export_rows(conn, list_id, contact_list, query, fmt, neutralise)
+            yield export.export_rows(conn, list_id, contact_list, query, fmt, neutralise, self.identity)
 
     # -- pages, counts and stats -----------------------------------------------------------------------
 
@@ -241,7 +262,7 @@ class SqliteContactStore:
         with self.db.snapshot() as conn:
             list_id, contact_list = lists.list_row(conn, list_name)
             contacts, after = search.contacts_page(
-                conn, list_id, contact_list, query, size, position, self._attribute_indexes
+                conn, list_id, contact_list, query, size, position, self._attribute_indexes, self.identity
             )
         return Page(contacts, None if after is None else self._tokens.encode(scope, after))
 
@@ -258,7 +279,7 @@ class SqliteContactStore:
                     return Count(total)
                 return Count(unsubscribed if query.status == OPT_OUT else total - unsubscribed)
             contact_list = lists.list_row(conn, list_name)[1]
-            return search.count(conn, list_id, contact_list, query, cap, self._attribute_indexes)
+            return search.count(conn, list_id, contact_list, query, cap, self._attribute_indexes, self.identity)
 
     def list_stats(self, list_name: str) -> ListStats:
         with self.db.snapshot() as conn:
