@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 from collections.abc import Iterator
@@ -167,6 +168,21 @@ def test_duplicate_contact_error_is_inline(console: Console) -> None:
     console.post("/contacts/new", {"email": "a@example.com"})
     response = console.post("/contacts/new", {"email": "A@example.com"})
     assert response.status_code == 400 and "already exists" in response.text and 'id="email-error"' in response.text
+
+
+def test_a_topic_removed_while_the_form_was_posted_is_an_inline_error(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store refuses a preference for a topic the list no longer has (SES's 400, with SES's message); the
+    form shows it at the topics, not an error page. The stale list stands in for a topic removed meanwhile."""
+    seed(console, 0)
+    stale = console.store.get_list(console.list_name)
+    stale = dataclasses.replace(stale, topics=(*stale.topics, Topic("gone", "Gone", OPT_IN)))
+    monkeypatch.setattr(console.store, "get_list", lambda name: stale)
+    response = console.post("/contacts/new", {"email": "a@example.com", "topic:gone": OPT_OUT})
+    assert response.status_code == 400
+    error = re.search(r'<p class="field-error" id="topics-error" role="alert">([^<]*)</p>', response.text)
+    assert error and html.unescape(error.group(1)) == f"List: {console.list_name} doesn't contain Topic: gone"
 
 
 def test_edit_keeps_what_the_form_did_not_show(console: Console) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from sescontacts.errors import AlreadyExists, BadRequest, LimitExceeded, ListNotFound, NotFound, SesContactsError
+from sescontacts.errors import AlreadyExists, BadRequest, ListNotFound, NotFound, SesContactsError
 from sescontacts.model import (
     MISSING,
     OPT_IN,
@@ -197,7 +197,7 @@ def test_topic_fields_round_trip_in_order(make_topics: Callable[..., ContactList
 
 def test_more_than_20_topics_is_refused(store: ContactStore, list_name: str) -> None:
     topics = [Topic(f"t{i}", f"Topic {i}") for i in range(21)]
-    with pytest.raises(LimitExceeded) as exc:
+    with pytest.raises(BadRequest) as exc:  # not LimitExceeded: what the probe of real SES saw
         store.update_list(list_name, topics=topics)
     assert exc.value.message == "Maximum of <20> topics allowed per ContactList"
     assert store.get_list(list_name).topics == ()
@@ -332,9 +332,9 @@ def test_missing_contact_is_not_found(store: ContactStore, list_name: str) -> No
     ("email", "message"),
     [
         ("", "EmailAddress can't be blank."),
-        ("not-an-address", "EmailAddress not-an-address is invalid"),
-        ("two@@example.com", "EmailAddress two@@example.com is invalid"),
-        ("space @example.com", "EmailAddress space @example.com is invalid"),
+        ("not-an-address", "EmailAddress <not-an-address> is invalid"),
+        ("two@@example.com", "EmailAddress <two@@example.com> is invalid"),
+        ("space @example.com", "EmailAddress <space @example.com> is invalid"),
     ],
 )
 def test_invalid_email_is_bad_request_and_nothing_is_written(
@@ -349,18 +349,18 @@ def test_invalid_email_is_bad_request_and_nothing_is_written(
 def test_email_syntax_is_checked_before_the_list_exists(store: ContactStore) -> None:
     with pytest.raises(BadRequest) as exc:
         add(store, "nosuch", "not-an-address")
-    assert exc.value.message == "EmailAddress not-an-address is invalid"
+    assert exc.value.message == "EmailAddress <not-an-address> is invalid"
 
 
 def test_unknown_topic_in_preferences_is_refused(make_topics: Callable[..., ContactList], store: ContactStore) -> None:
     name = make_topics(TOPICS).name
-    with pytest.raises(NotFound) as exc:
+    with pytest.raises(BadRequest) as exc:  # 400, as SES answers it (a filter on such a topic is a 404)
         add(store, name, "a@example.com", topic_preferences={"news": OPT_IN, "sports": OPT_IN})
     assert exc.value.message == f"List: {name} doesn't contain Topic: sports"
     with pytest.raises(NotFound):
         store.get_contact(name, "a@example.com")
     add(store, name, "a@example.com")
-    with pytest.raises(NotFound):
+    with pytest.raises(BadRequest, match="doesn't contain Topic: sports"):
         store.update_contact(name, Contact("a@example.com", topic_preferences={"sports": OPT_OUT}))
     assert dict(store.get_contact(name, "a@example.com").topic_preferences) == {}
 
@@ -866,7 +866,7 @@ def test_upsert_dry_run_reports_and_writes_nothing(store: ContactStore, list_nam
 
 @pytest.mark.needs("bulk")
 def test_upsert_unknown_topic_is_refused(store: ContactStore, list_name: str) -> None:
-    with pytest.raises(NotFound) as exc:
+    with pytest.raises(BadRequest) as exc:
         store.upsert_contacts(
             list_name, [ContactPatch("a@example.com", topic_preferences={"sports": OPT_IN})], UpsertPolicy()
         )

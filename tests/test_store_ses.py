@@ -361,7 +361,8 @@ def test_killed_import_job_path_resumes_and_loses_nothing(
     process = subprocess.Popen(
         [sys.executable, "-c", S3_IMPORT_KILL_SCRIPT, str(db_path), server.url, moto_url, str(csv_path)],
         cwd=root,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))},
+        # This checkout's src first: the installed package may be another checkout's (a worktree's venv).
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "src"), str(root)])},
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:

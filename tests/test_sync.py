@@ -234,7 +234,7 @@ def test_killed_sync_resumes_and_loses_nothing(tmp_path: Path, server: RunningSe
     process = subprocess.Popen(
         [sys.executable, "-c", KILL_SCRIPT, str(db_path), server.url],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])},  # this checkout's src
         stdout=subprocess.DEVNULL,  # nothing reads it: a pipe would be left open (ResourceWarning)
     )
     deadline = time.monotonic() + 60
@@ -302,7 +302,7 @@ def test_killed_paced_import_resumes_and_loses_nothing(tmp_path: Path, server: R
     process = subprocess.Popen(
         [sys.executable, "-c", IMPORT_KILL_SCRIPT, str(db_path), server.url, str(csv_path)],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])},  # this checkout's src
         stdout=subprocess.DEVNULL,  # nothing reads it: a pipe would be left open (ResourceWarning)
     )
     deadline = time.monotonic() + 60

@@ -34,7 +34,7 @@ def test_token_from_another_scope_is_refused() -> None:
 def test_token_from_another_secret_is_refused() -> None:
     with pytest.raises(BadRequest) as exc:
         TokenCodec("other").decode("scope", CODEC.encode("scope", ["x"]))
-    assert exc.value.message == "The NextToken is invalid."
+    assert exc.value.message == "Provided NextToken is invalid"
 
 
 def _forged(payload: bytes, signature: bytes) -> str:
@@ -61,4 +61,4 @@ def test_tampered_tokens_are_bad_request(mutate: object) -> None:
     token = CODEC.encode("scope", ["a@example.com"])
     with pytest.raises(BadRequest) as exc:
         CODEC.decode("scope", mutate(token))  # type: ignore[operator]
-    assert exc.value.message == "The NextToken is invalid."
+    assert exc.value.message == "Provided NextToken is invalid"

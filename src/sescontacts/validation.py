@@ -11,10 +11,11 @@ import json
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
+from typing import Final
 
 import orjson
 
-from .errors import BadRequest, LimitExceeded, NotFound
+from .errors import BadRequest
 from .model import (
     MAX_ATTRIBUTES_DEPTH,
     SUBSCRIPTION_STATUSES,
@@ -71,11 +72,15 @@ def check_description(description: str | None) -> None:
 
 
 def check_topics(topics: Sequence[Topic]) -> None:
-    """SES's order: enums first (a protocol check), then the count, then each topic's fields, then duplicates."""
+    """SES's order: enums first (a protocol check), then the count, then each topic's fields, then duplicates.
+
+    Too many topics is a BadRequestException, not the LimitExceededException the model also lists for
+    CreateContactList: the probe of real SES (floci's SesContactService) saw BadRequest with this message.
+    """
     for index, topic in enumerate(topics, start=1):
         check_status(f"topics.{index}.member.defaultSubscriptionStatus", topic.default_status)
     if len(topics) > MAX_TOPICS:
-        raise LimitExceeded(f"Maximum of <{MAX_TOPICS}> topics allowed per ContactList", field="Topics")
+        raise BadRequest(f"Maximum of <{MAX_TOPICS}> topics allowed per ContactList", field="Topics")
     for topic in topics:
         check_name("TopicName", topic.name)
         if len(topic.display_name) > MAX_DISPLAY_NAME:
@@ -114,16 +119,24 @@ def check_tags(tags: Sequence[tuple[str, str]]) -> None:
         raise BadRequest("Duplicate tag keys are not allowed.", field="Tags")
 
 
-def enum_message(member: str, value: object) -> str:
-    return (
-        f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: "
-        "Member must satisfy enum value set: [OPT_OUT, OPT_IN]"
-    )
+# How SES lists an enum's values in its messages, where that was seen (the probe); other enums in model order.
+_ENUM_TEXTS: Final[dict[tuple[str, ...], str]] = {SUBSCRIPTION_STATUSES: "[OPT_OUT, OPT_IN]"}
+
+
+def enum_violation(member: str, allowed: tuple[str, ...]) -> str:
+    """One enum violation as SES words it: the member's path, never the value sent (SES quotes no value, in
+    its enum messages as in its missing-member ones)."""
+    allowed_text = _ENUM_TEXTS.get(allowed) or "[" + ", ".join(allowed) + "]"
+    return f"Value at '{member}' failed to satisfy constraint: Member must satisfy enum value set: {allowed_text}"
+
+
+def enum_message(member: str, allowed: tuple[str, ...] = SUBSCRIPTION_STATUSES) -> str:
+    return "1 validation error detected: " + enum_violation(member, allowed)
 
 
 def check_status(member: str, value: str) -> str:
     if value not in SUBSCRIPTION_STATUSES:
-        raise BadRequest(enum_message(member, value), field=member)
+        raise BadRequest(enum_message(member), field=member)
     return value
 
 
@@ -170,11 +183,12 @@ def email_problem(address: str) -> str | None:
 
 
 def check_email(address: str | None) -> str:
-    """The SES API's check: blank, then syntax, with SES's messages."""
-    if address is None or address == "":
+    """The SES API's check: blank (empty or only white space), then syntax, with SES's messages (the angle
+    brackets are SES's). The reason :func:`email_problem` gives stays out: SES says no more than this."""
+    if address is None or not address.strip():
         raise BadRequest("EmailAddress can't be blank.", field="EmailAddress")
     if email_problem(address) is not None:
-        raise BadRequest(f"EmailAddress {address} is invalid", field="EmailAddress")
+        raise BadRequest(f"EmailAddress <{address}> is invalid", field="EmailAddress")
     return address
 
 
@@ -184,12 +198,18 @@ def check_preference_statuses(preferences: Mapping[str, str]) -> None:
         check_status(f"topicPreferences.{index}.member.subscriptionStatus", status)
 
 
+def unknown_topic(list_name: str, topic_name: str) -> BadRequest:
+    """A preference for a topic the list lacks: 400 BadRequestException, as the probe of real SES saw (a
+    TopicFilter naming such a topic in ListContacts is a 404 instead, also probed)."""
+    return BadRequest(f"List: {list_name} doesn't contain Topic: {topic_name}", field="TopicPreferences")
+
+
 def check_topic_preferences(contact_list: ContactList, preferences: Mapping[str, str]) -> None:
     """Statuses, then every topic exists in the list."""
     check_preference_statuses(preferences)
     for topic_name in preferences:
         if contact_list.topic(topic_name) is None:
-            raise NotFound(f"List: {contact_list.name} doesn't contain Topic: {topic_name}", field="TopicPreferences")
+            raise unknown_topic(contact_list.name, topic_name)
 
 
 TOO_DEEP = f"nested more than {MAX_ATTRIBUTES_DEPTH} levels deep"

@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from tests.support.server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, RunningServer, run_server
 
@@ -48,6 +49,14 @@ def make_client(url: str, **overrides: Any) -> Any:
 @pytest.fixture(scope="session")
 def ses(api_server: RunningServer) -> Any:
     return make_client(api_server.url)
+
+
+def error_of(call: Any, **kwargs: Any) -> tuple[str, str, int]:
+    """The error code, message and HTTP status a boto3 call fails with, as botocore parsed them."""
+    with pytest.raises(ClientError) as caught:
+        call(**kwargs)
+    error = caught.value.response["Error"]
+    return error["Code"], error["Message"], caught.value.response["ResponseMetadata"]["HTTPStatusCode"]
 
 
 def unique_name(prefix: str = "list") -> str:

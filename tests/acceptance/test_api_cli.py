@@ -79,8 +79,9 @@ def test_cli_errors_exit_255_with_the_ses_message(api_server: RunningServer, ses
 
     invalid = run_aws(api_server, "create-contact", "--contact-list-name", name, "--email-address", "not-an-address")
     assert invalid.returncode == 255
-    assert "(BadRequestException) when calling the CreateContact operation: EmailAddress not-an-address is invalid" in (
-        invalid.stderr
+    assert (
+        "(BadRequestException) when calling the CreateContact operation: EmailAddress <not-an-address> is invalid"
+        in (invalid.stderr)
     )
 
     twice = [run_aws(api_server, "create-contact", "--contact-list-name", name, "--email-address", "a@b.co")]

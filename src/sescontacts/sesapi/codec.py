@@ -4,12 +4,19 @@ Decoding mirrors what the SES front end does before any business rule: a member 
 ``SerializationException``; missing required members and bad enum values are collected into one
 ``1 validation error detected: ...`` message (member paths camelCase, list items 1-based), like AWS.
 
+The SerializationException messages are those of SES's Jackson-based deserialiser, as a probe of real SES
+recorded them (floci's ``SesV2Json`` and its tests, "verified against real AWS"): ``TRUE_VALUE can not be
+converted to a String``, ``NUMBER_VALUE can not be converted to a Boolean``, ``Start of list found where not
+expected`` (no full stop), ``Start of structure or map found where not expected.`` (one), ``Expected null``
+for a scalar where a structure goes, ``Expected list or null`` for anything but an array where a list goes.
+
 Encoding: JSON bodies, epoch-seconds timestamps with milliseconds (what CLI v1 prints verbatim and what the
 JS SDK requires), ``x-amzn-RequestId``, and errors as ``x-amzn-ErrorType`` + ``{"__type", "message"}``.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,13 +27,17 @@ from urllib.parse import unquote
 import orjson
 
 from ..errors import BadRequest, Serialization, SesContactsError
-from ..model import SUBSCRIPTION_STATUSES
+from ..validation import enum_violation
 
 if TYPE_CHECKING:
     from ..services import Services
     from ..store.base import ContactStore
 
-_ENUM_SETS: Final[dict[tuple[str, ...], str]] = {SUBSCRIPTION_STATUSES: "[OPT_OUT, OPT_IN]"}
+# The strings SES reads as a boolean (any case, nothing trimmed); any other string is refused (probed).
+_TRUE_TEXTS: Final = frozenset({"true", "yes", "y", "t", "1"})
+_FALSE_TEXTS: Final = frozenset({"false", "no", "n", "f", "0"})
+# A 32-bit integer as Java reads one (no spaces, no "_" separators, which Python's int() would take).
+_QUERY_INTEGER: Final = re.compile(r"[+-]?[0-9]{1,10}")
 
 
 def _camel(member: str) -> str:
@@ -34,22 +45,38 @@ def _camel(member: str) -> str:
 
 
 def _token_name(value: object) -> str:
-    """The Jackson token name AWS's deserialiser uses in its SerializationException messages."""
+    """The name of a JSON value's token in SES's SerializationException messages (SES's own names, not
+    Jackson's: ``TRUE_VALUE`` where Jackson says ``VALUE_TRUE``)."""
     if isinstance(value, bool):
-        return "VALUE_TRUE" if value else "VALUE_FALSE"
+        return "TRUE_VALUE" if value else "FALSE_VALUE"
     if isinstance(value, (int, float)):
         return "NUMBER_VALUE"
-    if isinstance(value, str):
-        return "STRING_VALUE"
-    return "VALUE_NULL"
+    return "STRING_VALUE"
+
+
+def _start_error(value: object) -> Serialization | None:
+    """SES's answer to an array or an object where neither goes (None for any other value)."""
+    if isinstance(value, list):
+        return Serialization("Start of list found where not expected")
+    if isinstance(value, dict):
+        return Serialization("Start of structure or map found where not expected.")
+    return None
 
 
 def _type_error(value: object, target: str) -> Serialization:
-    if isinstance(value, dict):
-        return Serialization("Start of structure or map found where not expected.")
-    if isinstance(value, list):
-        return Serialization("Start of list found where not expected.")
-    return Serialization(f"{_token_name(value)} can not be converted to {target}")
+    """A value of the wrong JSON type where a scalar (``target``: "a String", "a Boolean"...) goes."""
+    if value is None:
+        # SES refuses a null boolean with a SerializationException that carries no message (probed).
+        return Serialization("")
+    return _start_error(value) or Serialization(f"{_token_name(value)} can not be converted to {target}")
+
+
+def _structure_error(value: object) -> Serialization:
+    """A value that is not an object where a structure goes (a list item of one included)."""
+    if value is None:
+        # A null item of a list of structures: SES answers 500 (floci saw an InternalFailure); a 400 here.
+        return Serialization("Expected a structure, found null")
+    return _start_error(value) or Serialization("Expected null")
 
 
 class Violations:
@@ -61,11 +88,13 @@ class Violations:
     def missing(self, path: str) -> None:
         self.items.append(f"Value at '{path}' failed to satisfy constraint: Member must not be null")
 
-    def enum(self, path: str, value: str, allowed: tuple[str, ...]) -> None:
-        allowed_text = _ENUM_SETS.get(allowed) or "[" + ", ".join(allowed) + "]"
+    def enum(self, path: str, allowed: tuple[str, ...]) -> None:
+        self.items.append(enum_violation(path, allowed))
+
+    def pattern(self, path: str, pattern: str) -> None:
+        """A string the model constrains with a pattern (S3Url), worded as SES words its other violations."""
         self.items.append(
-            f"Value '{value}' at '{path}' failed to satisfy constraint: Member must satisfy enum value set: "
-            f"{allowed_text}"
+            f"Value at '{path}' failed to satisfy constraint: Member must satisfy regular expression pattern: {pattern}"
         )
 
     def raise_if_any(self) -> None:
@@ -98,15 +127,23 @@ class Members:
     def enum(self, member: str, allowed: tuple[str, ...], *, required: bool = False) -> str | None:
         value = self.string(member, required=required)
         if value is not None and value not in allowed:
-            self.violations.enum(self.path + _camel(member), value, allowed)
+            self.violations.enum(self.path + _camel(member), allowed)
         return value
 
     def boolean(self, member: str) -> bool | None:
-        value = self.data.get(member)
-        if value is None or isinstance(value, bool):
+        """Absent is None; present, JSON null included, it must read as a boolean. SES reads a string that
+        names one (``"no"`` is false) and refuses any other, with its message's "an Boolean" (probed)."""
+        if member not in self.data:
+            return None
+        value = self.data[member]
+        if isinstance(value, bool):
             return value
         if isinstance(value, str):
-            return True  # SES coerces any JSON string to true here
+            if value.lower() in _TRUE_TEXTS:
+                return True
+            if value.lower() in _FALSE_TEXTS:
+                return False
+            raise Serialization("STRING_VALUE can not be converted to an Boolean")
         raise _type_error(value, "a Boolean")
 
     def integer(self, member: str) -> int | None:
@@ -122,7 +159,7 @@ class Members:
         if value is None:
             return None
         if not isinstance(value, dict):
-            raise _type_error(value, "a Structure")
+            raise _structure_error(value)
         return Members(value, self.path + _camel(member) + ".", self.violations)
 
     def structures(self, member: str, *, required: bool = False) -> list[Members] | None:
@@ -131,11 +168,11 @@ class Members:
         if value is None:
             return None
         if not isinstance(value, list):
-            raise _type_error(value, "a List")
+            raise Serialization("Expected list or null")
         items = []
         for i, item in enumerate(value, start=1):
             if not isinstance(item, dict):
-                raise _type_error(item, "a Structure")
+                raise _structure_error(item)
             items.append(Members(item, f"{self.path}{_camel(member)}.{i}.member.", self.violations))
         return items
 
@@ -174,7 +211,7 @@ class ApiRequest:
             if data is None:
                 data = {}
             if not isinstance(data, dict):
-                raise _type_error(data, "a Structure")
+                raise _structure_error(data)
             self._body = Members(data, "", self.violations)
         return self._body
 
@@ -202,13 +239,14 @@ class ApiRequest:
         return values[0]
 
     def query_integer(self, name: str) -> int | None:
+        """An integer query parameter; empty counts as absent, and anything else that is not an integer is
+        refused with SES's message (probed on ListContactLists' PageSize)."""
         value = self.query_string_value(name)
-        if value is None:
+        if not value:
             return None
-        try:
-            return int(value)
-        except ValueError:
-            raise Serialization(f"STRING_VALUE can not be converted to an Integer: {name}") from None
+        if _QUERY_INTEGER.fullmatch(value) and -(2**31) <= (number := int(value)) < 2**31:
+            return number
+        raise Serialization(f"'{value}' can not be converted to Integer")
 
     def check(self) -> None:
         """Raise the collected validation errors (call once all members were read)."""

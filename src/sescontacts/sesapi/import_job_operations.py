@@ -18,7 +18,10 @@ What SES reports, and how it maps here (contract §7):
   hour without other credentials, as with S3. It serves the rejects CSV (line, emailAddress, column, reason).
   ``FailureInfo.ErrorMessage`` says why a job failed.
 - ListImportJobs' NextToken is signed (``store/tokens.py``, like ListContacts'): a forged one is a
-  BadRequestException, never a position the server did not hand out.
+  BadRequestException (the model lists no InvalidNextTokenException for it), never a position the server
+  did not hand out.
+- CreateImportJob on a missing list is a 404 NotFoundException ``ContactList <name> doesn't exist``: the
+  model lists no NotFound for it, but that is what real SES answered (probed, floci's SesImportJobService).
 - PUT adds or overrides, DELETE removes. As SES's ("If the record already exists, it will override it with
   the new value"; a probe of real SES found omitted fields cleared): the record is the whole contact, so
   an omitted attributesData or topic preference is cleared and unsubscribeAll false (or omitted)
@@ -39,14 +42,15 @@ from ..bulk.job_manager import ImportOptions, Job
 from ..bulk.report import Action, Format
 from ..errors import BadRequest, NotFound, SesContactsError
 from ..ses_wire import to_ses_time
-from ..store.tokens import TokenCodec
+from ..store.tokens import INVALID_TOKEN, TokenCodec
 from ..validation import check_list_name
 from . import s3source
 from .codec import ApiRequest, FileReply
 from .routing import operation
 
 IMPORT_JOBS: Final = "/v2/email/import-jobs"
-_S3_URL: Final = re.compile(r"^s3:\/\/([^\/]+)\/(.*?([^\/]+)\/?)$")
+S3_URL_PATTERN: Final = r"^s3:\/\/([^\/]+)\/(.*?([^\/]+)\/?)$"  # the botocore model's, verbatim
+_S3_URL: Final = re.compile(S3_URL_PATTERN)
 MAX_S3_KEY_BYTES: Final = 1024  # S3's own limit on an object key (UTF-8)
 # The S3Url of jobs that did not come from S3 (console uploads, CLI imports): "_" is not allowed in a bucket name.
 LOCAL_BUCKET: Final = "sescontacts_local"
@@ -150,6 +154,8 @@ def create_import_job(request: ApiRequest) -> dict[str, Any]:
             suppression.enum("SuppressionListImportAction", ("DELETE", "PUT"), required=True)
     if source is not None:
         url = source.string("S3Url", required=True)
+        if url is not None and _S3_URL.match(url) is None:  # the model's pattern: a protocol check
+            request.violations.pattern("importDataSource.s3Url", S3_URL_PATTERN)
         data_format = source.enum("DataFormat", ("CSV", "JSON"), required=True)
     request.check()
     if suppression is not None or list_destination is None:
@@ -163,8 +169,9 @@ def create_import_job(request: ApiRequest) -> dict[str, Any]:
     check_list_name(list_name)
     try:
         request.store.get_list(list_name)
-    except NotFound as exc:
-        raise BadRequest(exc.message, field="ContactListName") from None
+    except NotFound:
+        # 404, though the model lists no NotFoundException for CreateImportJob: what real SES answered (probed).
+        raise NotFound(f"ContactList <{list_name}> doesn't exist", field="ContactListName") from None
     bucket, key = match.group(1), match.group(2)
     path = s3source.source_opener(request.services.settings, bucket, key)
     options = ImportOptions(
@@ -222,10 +229,10 @@ def _list(
     if destination_type == "SUPPRESSION_LIST":
         return {"ImportJobs": []}
     before: int | None = None
-    if token:
+    if token is not None:  # an empty one too: SES refuses it on its other lists (probed), so here as well
         position = _tokens(request).decode(_PAGE_SCOPE, token)
         if len(position) != 1 or type(position[0]) is not int or not 0 < position[0] <= _MAX_SEQ:
-            raise BadRequest("The NextToken is invalid.", field="NextToken")
+            raise BadRequest(INVALID_TOKEN, field="NextToken")
         before = position[0]
     jobs = request.services.jobs.list(limit=size + 1, before_seq=before)
     answer: dict[str, Any] = {"ImportJobs": [_summary(job) for job in jobs[:size]]}

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import BadRequest
 from ..ses_wire import list_item_to_ses, list_to_ses
 from ..settings import OBSERVED
+from ..store.base import check_page_size
+from ..store.tokens import INVALID_TOKEN
 from .codec import ApiRequest
 from .routing import operation
 from .shapes import read_tags, read_topics
@@ -54,6 +57,9 @@ def delete_contact_list(request: ApiRequest) -> dict[str, Any]:
 def list_contact_lists(request: ApiRequest) -> dict[str, Any]:
     page_size = request.query_integer("PageSize")
     token = request.query_string_value("NextToken")
+    if token == "":  # present but empty: refused as an invalid token, after the page size (probed)
+        check_page_size(page_size)
+        raise BadRequest(INVALID_TOKEN, field="NextToken")
     page = request.store.list_lists(page_size=page_size, token=token)
     result: dict[str, Any] = {"ContactLists": [list_item_to_ses(item) for item in page.items]}
     if page.next_token:

@@ -37,12 +37,12 @@ MAX_PAGE_SIZE = 1000
 
 
 def check_page_size(page_size: int | None) -> int:
-    """The page size a list call asked for, or the default; SES's error outside 1..MAX_PAGE_SIZE (every
-    backend pages lists and contacts by the same rule)."""
+    """The page size a list call asked for, or the default; SES's error (message as probed) outside
+    1..MAX_PAGE_SIZE (every backend pages lists and contacts by the same rule)."""
     if page_size is None:
         return DEFAULT_PAGE_SIZE
     if not 1 <= page_size <= MAX_PAGE_SIZE:
-        raise BadRequest(f"PageSize must be between 1 and {MAX_PAGE_SIZE}.", field="PageSize")
+        raise BadRequest(f"The page size must be between 1 and {MAX_PAGE_SIZE}", field="PageSize")
     return page_size
 
 

@@ -2,7 +2,8 @@
 
 A token carries the keyset position (the last key of the page) and a fingerprint of the query it belongs
 to, signed with a secret kept in the database, so a client can neither forge a position nor reuse a token
-with another filter. Tampered, truncated or foreign tokens are a BadRequest, never a crash.
+with another filter. Tampered, truncated or foreign tokens are a BadRequest, never a crash, worded as SES
+words it for ListContacts and ListContactLists (probed: floci's SesListPaging).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import orjson
 from ..errors import BadRequest
 
 _SIG_BYTES = 12
+INVALID_TOKEN = "Provided NextToken is invalid"
 
 
 def _b64(data: bytes) -> str:
@@ -46,14 +48,14 @@ class TokenCodec:
         try:
             raw = _unb64(token)
         except (ValueError, TypeError):
-            raise BadRequest("The NextToken is invalid.", field="NextToken") from None
+            raise BadRequest(INVALID_TOKEN, field="NextToken") from None
         payload, signature = raw[:-_SIG_BYTES], raw[-_SIG_BYTES:]
         if len(raw) <= _SIG_BYTES or not hmac.compare_digest(signature, self._sign(payload)):
-            raise BadRequest("The NextToken is invalid.", field="NextToken")
+            raise BadRequest(INVALID_TOKEN, field="NextToken")
         data = orjson.loads(payload)
         if data.get("s") != self._scope_id(scope):
             raise BadRequest("The NextToken does not belong to this request's filter.", field="NextToken")
         position = data.get("p")
         if not isinstance(position, list):
-            raise BadRequest("The NextToken is invalid.", field="NextToken")
+            raise BadRequest(INVALID_TOKEN, field="NextToken")
         return position

@@ -16,6 +16,7 @@ from ... import errors
 from ...db import Database
 from ...model import Contact, ContactList
 from ...ses_wire import list_from_ses
+from ...validation import unknown_topic
 from ..sqlite import SqliteContactStore
 from ..sqlite.mirror import mirror_contacts, mirror_list
 from .client import SesClient
@@ -88,4 +89,4 @@ class MirroredLists:
             contact_list = self.fetch(list_name)
             for topic in missing:
                 if contact_list.topic(topic) is None:
-                    raise errors.NotFound(f"List: {list_name} doesn't contain Topic: {topic}", field="TopicPreferences")
+                    raise unknown_topic(list_name, topic)

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 
 import orjson
 
-from ...errors import NotFound
 from ...model import (
     MISSING,
     OPT_IN,
@@ -27,6 +26,7 @@ from ...model import (
     apply_patch,
     same_attributes,
 )
+from ...validation import unknown_topic
 from .rows import CONTACT_COLUMNS, contact_from_row, topics_json
 from .writes import bulk_insert_sql, contact_row, existing_contacts, remove_keys, write_contacts
 
@@ -66,13 +66,13 @@ class BulkUpserts:
         dry_run: bool,
     ) -> list[RowResult]:
         """Apply the patches in order (last row wins among rows ``identity`` makes one contact), one result each;
-        with ``dry_run`` only the results. :class:`NotFound` when a patch names a topic the list lacks (nothing
-        is written)."""
+        with ``dry_run`` only the results. :class:`BadRequest` when a patch names a topic the list lacks
+        (nothing is written)."""
         topic_names = set(contact_list.topic_names)
         for patch in patches:
             for topic in patch.topic_preferences:
                 if topic not in topic_names:
-                    raise NotFound(f"List: {contact_list.name} doesn't contain Topic: {topic}")
+                    raise unknown_topic(contact_list.name, topic)
         keys = [identity.key(p.email) for p in patches]
         if len(set(keys)) == len(keys):
             # The bulk importer's common case (no address twice in the batch): rows built straight
