@@ -184,20 +184,10 @@ def test_permission_simulation_names_what_is_denied() -> None:
     assert principal_arn("arn:aws:iam::1:user/ann") == "arn:aws:iam::1:user/ann"
 
 
-def ses_client(server: RunningServer) -> Any:
-    return boto3.client(
-        "sesv2",
-        region_name=REGION,
-        endpoint_url=server.url,
-        aws_access_key_id=ACCESS_KEY_ID,
-        aws_secret_access_key=SECRET_ACCESS_KEY,
-    )
-
-
 @pytest.fixture
 def late_contact(server: RunningServer) -> Iterator[str]:
     """A contact another program adds to SES after our mirror was last synced (removed again afterwards)."""
-    ses = ses_client(server)
+    ses = server.sesv2()
     yield "late@example.com"
     with contextlib.suppress(ses.exceptions.NotFoundException):
         ses.delete_contact(ContactListName="contacts", EmailAddress="late@example.com")
@@ -208,7 +198,7 @@ def test_export_on_the_ses_backend_syncs_the_mirror_first(
 ) -> None:
     data = str(tmp_path / "data")
     assert cli("sync", "--data-dir", data, server=server).exit_code == 0
-    ses_client(server).create_contact(ContactListName="contacts", EmailAddress=late_contact)
+    server.sesv2().create_contact(ContactListName="contacts", EmailAddress=late_contact)
     out = tmp_path / "out.csv"
     result = cli("export", "--data-dir", data, "--backend", "ses", "-o", str(out), server=server)
     assert result.exit_code == 0, result.output
@@ -227,7 +217,7 @@ def test_export_without_sync_warns_how_old_the_mirror_is(
     assert never.exit_code == 0, never.output
     assert "warning: exported without syncing (--no-sync): the mirror of contacts was never synced" in never.stderr
     assert cli("sync", "--data-dir", data, server=server).exit_code == 0
-    ses_client(server).create_contact(ContactListName="contacts", EmailAddress=late_contact)
+    server.sesv2().create_contact(ContactListName="contacts", EmailAddress=late_contact)
     out = tmp_path / "b.csv"
     stale = cli("export", "--data-dir", data, "--backend", "ses", "--no-sync", "-o", str(out), server=server)
     assert stale.exit_code == 0, stale.output
@@ -241,7 +231,7 @@ def test_export_without_sync_warns_how_old_the_mirror_is(
 
 
 def test_export_on_the_ses_backend_never_creates_a_list(server: RunningServer, tmp_path: Path) -> None:
-    ses = ses_client(server)
+    ses = server.sesv2()
     ses.delete_contact_list(ContactListName="contacts")
     try:
         result = cli("export", "--data-dir", str(tmp_path / "data"), "--backend", "ses", server=server)

@@ -20,7 +20,7 @@ from sescontacts.model import Contact, ContactQuery, Outcome, Topic
 from sescontacts.store.ses import SesContactStore
 from sescontacts.store.ses.pacer import Pacer
 
-from .support.server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, RunningServer, run_server
+from .support.server import REGION, RunningServer, run_server
 from .support.ses import clean_env, ses_store
 from .support.stores import local_ses_store, run_ses_server
 
@@ -43,20 +43,9 @@ def store(tmp_path: Path, server: RunningServer, list_name: str) -> Iterator[Ses
         yield contact_store
 
 
-def raw_client(server: RunningServer) -> object:
-    """A plain boto3 client on the same server: another program changing SES behind the store's back."""
-    return boto3.client(
-        "sesv2",
-        region_name=REGION,
-        endpoint_url=server.url,
-        aws_access_key_id=ACCESS_KEY_ID,
-        aws_secret_access_key=SECRET_ACCESS_KEY,
-    )
-
-
 def test_writes_reach_ses_before_the_mirror(store: SesContactStore, list_name: str, server: RunningServer) -> None:
     store.create_contact(list_name, Contact("a@example.com", attributes_data='{"n": 1}'))
-    ses = raw_client(server).get_contact(ContactListName=list_name, EmailAddress="a@example.com")  # type: ignore[attr-defined]
+    ses = server.sesv2().get_contact(ContactListName=list_name, EmailAddress="a@example.com")
     assert ses["AttributesData"] == '{"n": 1}'
     mirrored = store.mirror.get_contact(list_name, "a@example.com")
     assert mirrored.updated == round(ses["LastUpdatedTimestamp"].timestamp(), 3)
@@ -68,7 +57,7 @@ def test_update_keeps_what_another_program_changed(
     """The update is built on SES's current state, not the mirror's stale copy (merge mode)."""
     store.update_list(list_name, topics=[Topic("news", "News"), Topic("offers", "Offers")])
     store.create_contact(list_name, Contact("a@example.com", topic_preferences={"news": "OPT_IN"}))
-    raw_client(server).update_contact(  # type: ignore[attr-defined]
+    server.sesv2().update_contact(
         ContactListName=list_name,
         EmailAddress="a@example.com",
         TopicPreferences=[
@@ -89,7 +78,7 @@ def test_a_contact_deleted_elsewhere_leaves_the_mirror_on_read(
     store: SesContactStore, list_name: str, server: RunningServer
 ) -> None:
     store.create_contact(list_name, Contact("gone@example.com"))
-    raw_client(server).delete_contact(ContactListName=list_name, EmailAddress="gone@example.com")  # type: ignore[attr-defined]
+    server.sesv2().delete_contact(ContactListName=list_name, EmailAddress="gone@example.com")
     with pytest.raises(NotFound):
         store.get_contact(list_name, "gone@example.com")
     with pytest.raises(NotFound):
@@ -164,10 +153,10 @@ def test_import_job_path_applies_the_rules_on_ses_state(
     from sescontacts.model import ContactPatch, Outcome, UpsertPolicy
 
     server, moto_url = s3_server
-    ses = raw_client(server)
+    ses = server.sesv2()
     # State another program left in SES (the mirror has never seen it): an unsubscribed contact, attributes.
-    ses.create_contact(ContactListName="contacts", EmailAddress="gone@example.com", UnsubscribeAll=True)  # type: ignore[attr-defined]
-    ses.create_contact(ContactListName="contacts", EmailAddress="keep@example.com", AttributesData='{"a": 1}')  # type: ignore[attr-defined]
+    ses.create_contact(ContactListName="contacts", EmailAddress="gone@example.com", UnsubscribeAll=True)
+    ses.create_contact(ContactListName="contacts", EmailAddress="keep@example.com", AttributesData='{"a": 1}')
     patches = [ContactPatch(f"new{i:03d}@example.com", attributes={"i": i}) for i in range(60)]
     patches += [
         ContactPatch("gone@example.com", unsubscribe_all=False, attributes={"b": 2}),
@@ -198,7 +187,7 @@ def test_import_job_path_keeps_topic_opt_outs_ses_has(
 
     server, _ = s3_server
     s3_store.update_list("contacts", topics=[Topic("news", "News", "OPT_IN"), Topic("offers", "Offers")])
-    raw_client(server).create_contact(  # type: ignore[attr-defined]
+    server.sesv2().create_contact(
         ContactListName="contacts",
         EmailAddress="out@example.com",
         TopicPreferences=[{"TopicName": "news", "SubscriptionStatus": "OPT_OUT"}],
@@ -208,7 +197,7 @@ def test_import_job_path_keeps_topic_opt_outs_ses_has(
     results = s3_store.upsert_contacts("contacts", patches, UpsertPolicy())
     assert s3_store.calls["create_import_job"] == 1
     assert (results[40].outcome, results[40].kept_opted_out) == (Outcome.UPDATED, True)
-    got = raw_client(server).get_contact(ContactListName="contacts", EmailAddress="out@example.com")  # type: ignore[attr-defined]
+    got = server.sesv2().get_contact(ContactListName="contacts", EmailAddress="out@example.com")
     assert {p["TopicName"]: p["SubscriptionStatus"] for p in got["TopicPreferences"]} == {
         "news": "OPT_OUT",
         "offers": "OPT_IN",
@@ -224,12 +213,12 @@ def test_import_job_rows_carry_the_whole_contact_since_put_overrides(
     from sescontacts.model import ContactPatch, UpsertPolicy
 
     server, moto_url = s3_server
-    ses = raw_client(server)
+    ses = server.sesv2()
     s3 = boto3.client("s3", region_name=REGION, endpoint_url=moto_url, aws_access_key_id="x", aws_secret_access_key="x")
     # A versioned bucket keeps the uploaded file after the store deletes it: what SES was given, as SES read it.
     s3.put_bucket_versioning(Bucket="imports", VersioningConfiguration={"Status": "Enabled"})
     s3_store.update_list("contacts", topics=[Topic("news", "News", "OPT_IN"), Topic("offers", "Offers")])
-    ses.create_contact(  # type: ignore[attr-defined]
+    ses.create_contact(
         ContactListName="contacts",
         EmailAddress="full@example.com",
         UnsubscribeAll=True,
@@ -239,7 +228,7 @@ def test_import_job_rows_carry_the_whole_contact_since_put_overrides(
             {"TopicName": "offers", "SubscriptionStatus": "OPT_IN"},
         ],
     )
-    ses.create_contact(ContactListName="contacts", EmailAddress="clear@example.com", AttributesData='{"a": 1}')  # type: ignore[attr-defined]
+    ses.create_contact(ContactListName="contacts", EmailAddress="clear@example.com", AttributesData='{"a": 1}')
     patches = [ContactPatch(f"w{i:03d}@example.com") for i in range(40)]
     patches += [
         ContactPatch("full@example.com", topic_preferences={"offers": "OPT_OUT"}),
@@ -247,13 +236,13 @@ def test_import_job_rows_carry_the_whole_contact_since_put_overrides(
     ]
     s3_store.upsert_contacts("contacts", patches, UpsertPolicy())
     assert s3_store.calls["create_import_job"] == 1
-    full = ses.get_contact(ContactListName="contacts", EmailAddress="full@example.com")  # type: ignore[attr-defined]
+    full = ses.get_contact(ContactListName="contacts", EmailAddress="full@example.com")
     assert full["UnsubscribeAll"] is True and full["AttributesData"] == '{"Name": "Ann"}'
     assert {p["TopicName"]: p["SubscriptionStatus"] for p in full["TopicPreferences"]} == {
         "news": "OPT_IN",
         "offers": "OPT_OUT",
     }
-    cleared = ses.get_contact(ContactListName="contacts", EmailAddress="clear@example.com")  # type: ignore[attr-defined]
+    cleared = ses.get_contact(ContactListName="contacts", EmailAddress="clear@example.com")
     assert "AttributesData" not in cleared
     try:
         [version] = [
@@ -391,7 +380,7 @@ def test_killed_import_job_path_resumes_and_loses_nothing(
         assert job.counts["created"] + job.counts["unchanged"] == 300
         assert store.list_stats("contacts").total == 300
         assert store.mirror.get_contact("contacts", "k299@example.com").attributes() == {"i": 299}
-        listed = raw_client(server).list_contacts(ContactListName="contacts", PageSize=1000)["Contacts"]  # type: ignore[attr-defined]
+        listed = server.sesv2().list_contacts(ContactListName="contacts", PageSize=1000)["Contacts"]
         assert len(listed) == 300
     finally:
         store.close()

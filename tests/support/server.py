@@ -17,6 +17,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import boto3
 
 ACCESS_KEY_ID = "AKIATESTSESCONTACTS1"
 SECRET_ACCESS_KEY = "test-secret-key-for-sescontacts-0123456"
@@ -57,6 +60,16 @@ class RunningServer:
             AWS_EC2_METADATA_DISABLED="true",
         )
         return env
+
+    def sesv2(self) -> Any:
+        """A plain boto3 sesv2 client on this server: another program (or SES itself) read behind a store's back."""
+        return boto3.client(
+            "sesv2",
+            region_name=REGION,
+            endpoint_url=self.url,
+            aws_access_key_id=ACCESS_KEY_ID,
+            aws_secret_access_key=SECRET_ACCESS_KEY,
+        )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
