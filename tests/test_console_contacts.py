@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -244,23 +245,94 @@ def test_delete_with_confirmation(console: Console) -> None:
 
 
 def test_bulk_actions_confirm_how_many_change(console: Console) -> None:
+    """Checked rows: a confirmation with the number that changes, then applied in the request."""
     seed(console)
     selected = ["user00@example.org", "user01@acme.com", "user02@example.org"]
     confirm = console.post("/contacts/bulk", {"action": "unsubscribe", "email": selected})
     assert confirm.status_code == 200
     # user00 is already unsubscribed from all
-    assert "2 contacts will change" in confirm.text
+    assert "2 contacts will change" in confirm.text and "bulk-job-note" not in confirm.text
     done = console.post("/contacts/bulk", {"action": "unsubscribe", "email": selected, "confirm": "1"})
-    assert done.status_code == 303
+    assert done.status_code == 303 and done.headers["location"] == "/"
     assert all(console.store.get_contact(console.list_name, e).unsubscribe_all for e in selected)
-    # "all N matching" deletes exactly what the filter shows
-    confirm = console.post("/contacts/bulk", {"action": "delete", "all": "1", "q": "acme.com", "field": "domain"})
-    assert "6 contacts will change" in confirm.text
-    console.post("/contacts/bulk", {"action": "delete", "all": "1", "q": "acme.com", "field": "domain", "confirm": "1"})
+
+
+def job_page_when_done(console: Console, url: str) -> str:
+    for _ in range(400):
+        page = console.client.get(url).text
+        if re.search(r'data-state="(completed|failed|cancelled|interrupted)"', page):
+            return page
+        time.sleep(0.05)  # polling the job record the worker updates, as the page does
+    raise AssertionError("the bulk action did not finish")
+
+
+@pytest.fixture(name="worker")
+def worker_fixture(console: Console) -> Console:
+    console.services.jobs.action_batch_rows = 2  # several batches even for a dozen contacts
+    console.services.start()  # the job worker (the console fixture closes the services)
+    return console
+
+
+def test_bulk_action_on_all_matching_runs_as_a_job(worker: Console) -> None:
+    """All N matching: the same confirmation, then a job page with progress; the result is exactly what the
+    filter showed, and the list's counts stay exact."""
+    console = worker
+    seed(console)
+    form = {"action": "delete", "all": "1", "q": "acme.com", "field": "domain"}
+    confirm = console.post("/contacts/bulk", form)
+    assert "6 contacts will change" in confirm.text and 'data-testid="bulk-job-note"' in confirm.text
+    started = console.post("/contacts/bulk", {**form, "confirm": "1"})
+    assert started.status_code == 303
+    job_url = started.headers["location"]
+    assert job_url.startswith("/contacts/bulk/jobs/")
+    page = job_page_when_done(console, job_url)
+    assert 'data-state="completed"' in page and 'data-count="changed">6<' in page
+    assert "Delete: contacts matching domain is “acme.com”" in html.unescape(page)
+    assert 'href="/?q=acme.com&amp;field=domain">Back to the contacts' in page
+    fragment = console.client.get(job_url, headers={"HX-Request": "true", "HX-Target": "job-progress"}).text
+    assert fragment.startswith('<div id="job-progress"') and "every 1s" not in fragment  # polling stops
     remaining = console.store.list_contacts(console.list_name, ContactQuery()).items
     assert {c.email for c in remaining} == {f"user{i:02d}@example.org" for i in range(0, 12, 2)}
-    console.post("/contacts/bulk", {"action": "resubscribe", "all": "1", "confirm": "1"})
-    assert console.store.count_contacts(console.list_name, ContactQuery(status=OPT_OUT)).value == 0
+    resubscribed = console.post("/contacts/bulk", {"action": "resubscribe", "all": "1", "confirm": "1"})
+    page = job_page_when_done(console, resubscribed.headers["location"])
+    assert 'data-count="changed">2<' in page and 'data-count="unchanged">4<' in page  # user00 and user10
+    stats = console.store.list_stats(console.list_name)
+    assert (stats.total, stats.unsubscribed) == (6, 0) == (len(remaining), 0)
+
+
+def test_a_bulk_job_page_follows_progress_with_and_without_javascript(console: Console) -> None:
+    """Queued (no worker here), the page refreshes itself without JavaScript and polls its progress block with
+    htmx; the contacts page links to it; Cancel stops it, Resume queues it again where it was."""
+    seed(console)
+    started = console.post("/contacts/bulk", {"action": "unsubscribe", "all": "1", "status": OPT_IN, "confirm": "1"})
+    job_url = started.headers["location"]
+    page = console.client.get(job_url).text
+    assert 'data-state="queued"' in page and '<noscript><meta http-equiv="refresh" content="2"></noscript>' in page
+    assert f'hx-get="{job_url}" hx-trigger="every 1s"' in page
+    home = html.unescape(console.client.get("/").text)
+    assert "Unsubscribing contacts matching subscribed: 0 contacts" in " ".join(home.split())
+    assert f'href="{job_url}"' in home
+    cancelled = console.post(job_url + "/cancel")
+    assert cancelled.status_code == 303 and cancelled.headers["location"] == job_url
+    page = console.client.get(job_url).text
+    assert 'data-state="cancelled"' in page and "noscript" not in page and "/resume" in page
+    console.post(job_url + "/resume")
+    job_id = job_url.rsplit("/", 1)[1]
+    assert console.services.jobs.get(job_id).state == "queued"
+    done = console.services.jobs.run(job_id)  # what the worker does
+    assert (done.state, done.counts["updated"]) == ("completed", 9)
+    assert console.store.count_contacts(console.list_name, ContactQuery(status=OPT_OUT)).value == 12
+
+
+def test_bulk_job_pages_only_show_bulk_jobs(console: Console, tmp_path: Path) -> None:
+    from sescontacts.bulk.report import ImportOptions
+
+    assert console.client.get("/contacts/bulk/jobs/nope").status_code == 404
+    file = tmp_path / "a.csv"
+    file.write_text("emailAddress\na@example.com\n")
+    job = console.services.jobs.submit(file, ImportOptions(console.list_name), file_name="a.csv")
+    assert console.client.get(f"/contacts/bulk/jobs/{job.id}").status_code == 404
+    assert console.post(f"/contacts/bulk/jobs/{job.id}/cancel").status_code == 404
 
 
 def test_merge_applies_only_the_forms_changes() -> None:

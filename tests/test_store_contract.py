@@ -35,7 +35,7 @@ from sescontacts.model import (
     TopicFilter,
     UpsertPolicy,
 )
-from sescontacts.store.base import ContactStore, SyncedStore
+from sescontacts.store.base import BulkAction, ContactStore, MatchingStep, SyncedStore
 
 from .support import stores
 from .support.stores import all_pages, emails
@@ -907,6 +907,77 @@ def test_bulk_writes_keep_counts_right(make_topics: Callable[..., ContactList], 
     assert stats.unsubscribed == sum(c.unsubscribe_all for c in everyone) == 2
     assert store.count_contacts(name, ContactQuery(status=OPT_OUT)) == Count(2)
     assert store.count_contacts(name, ContactQuery(status=OPT_IN)) == Count(8)
+
+
+# -- bulk actions on what a query matches ---------------------------------------------------------------
+
+
+def _walk(store: ContactStore, name: str, query: ContactQuery, action: BulkAction, limit: int) -> list[MatchingStep]:
+    """Every batch of an action, each starting after the last key the one before reached (as the job does)."""
+    steps = [store.apply_to_matching(name, query, action, limit=limit)]
+    while steps[-1].last_key is not None:
+        steps.append(store.apply_to_matching(name, query, action, after=steps[-1].last_key, limit=limit))
+    return steps
+
+
+@pytest.mark.needs("bulk", "counts")
+def test_apply_to_matching_walks_the_matches_in_batches(
+    make_topics: Callable[..., ContactList], store: ContactStore
+) -> None:
+    """Unsubscribe, resubscribe and delete all contacts a search matches, a batch at a time: counts say what
+    changed, topic opt-outs stay, contacts outside the search are untouched, the list's counters stay exact."""
+    name = make_topics(TOPICS).name
+    patches = [
+        ContactPatch(
+            f"m{i:02d}@{'acme.com' if i % 2 else 'example.org'}",
+            unsubscribe_all=i % 3 == 0,
+            topic_preferences={"news": OPT_OUT} if i % 4 == 1 else {},
+        )
+        for i in range(14)
+    ]
+    store.upsert_contacts(name, patches, UpsertPolicy())
+    acme = ContactQuery(domain="acme.com")  # m01 ... m13, odd: 7 contacts, m03 and m09 unsubscribed
+    before = {c.email: c for c in all_pages(store, name)}
+
+    dry = store.apply_to_matching(name, acme, "unsubscribe", dry_run=True)
+    assert (dry.matched, dry.changed) == (7, 5)
+    assert {c.email: c for c in all_pages(store, name)} == before  # a dry run writes nothing
+
+    steps = _walk(store, name, acme, "unsubscribe", limit=3)
+    assert [s.matched for s in steps] == [3, 3, 1] and sum(s.changed for s in steps) == 5
+    after = {c.email: c for c in all_pages(store, name)}
+    for email, contact in after.items():
+        if email.endswith("@acme.com"):
+            assert contact.unsubscribe_all and contact.topic_preferences == before[email].topic_preferences
+        else:
+            assert contact == before[email]
+    assert store.apply_to_matching(name, acme, "unsubscribe").changed == 0  # already are
+
+    resubscribed = store.apply_to_matching(name, acme, "resubscribe", limit=100)
+    assert (resubscribed.matched, resubscribed.changed, resubscribed.last_key) == (7, 7, None)
+    assert store.get_contact(name, "m05@acme.com").topic_preferences == {"news": OPT_OUT}
+    stats = store.list_stats(name)
+    everyone = all_pages(store, name)
+    assert stats.unsubscribed == sum(c.unsubscribe_all for c in everyone) == 3  # m00, m06, m12
+
+    deleted = _walk(store, name, acme, "delete", limit=4)
+    assert [(s.matched, s.changed) for s in deleted] == [(4, 4), (3, 3)]
+    stats = store.list_stats(name)
+    everyone = all_pages(store, name)
+    assert emails(everyone) == [f"m{i:02d}@example.org" for i in range(0, 14, 2)]
+    assert (stats.total, stats.unsubscribed) == (7, sum(c.unsubscribe_all for c in everyone))
+    assert store.count_contacts(name, ContactQuery(status=OPT_OUT)) == Count(stats.unsubscribed)
+
+
+@pytest.mark.needs("bulk")
+def test_apply_to_matching_leaves_contacts_created_after_the_bound(store: ContactStore, list_name: str) -> None:
+    """The job's snapshot: a contact created after the user confirmed is not acted on, though it matches."""
+    first = add(store, list_name, "a@example.com")
+    later = add(store, list_name, "b@example.com")
+    assert later.created > first.created
+    step = store.apply_to_matching(list_name, ContactQuery(), "delete", created_before=first.created)
+    assert (step.matched, step.changed, step.last_key) == (1, 1, None)
+    assert emails(all_pages(store, list_name)) == ["b@example.com"]
 
 
 def test_errors_carry_ses_codes(store: ContactStore) -> None:

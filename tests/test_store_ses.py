@@ -98,6 +98,34 @@ def test_a_delete_spelled_otherwise_leaves_the_mirror_when_ses_ignores_case(
     assert store.count_contacts(list_name, ContactQuery()).value == 0
 
 
+def test_bulk_action_on_matching_contacts_never_creates_one_ses_lost(
+    store: SesContactStore, list_name: str, server: RunningServer
+) -> None:
+    """The mirror says which contacts match; SES's state decides. A contact deleted in SES behind the mirror's
+    back is counted gone (and leaves the mirror), never created again by an unsubscribe; one another program
+    already unsubscribed is left as it is; the rest keep their topics and attributes."""
+    store.update_list(list_name, topics=[Topic("news", "News")])
+    for i in range(4):
+        store.create_contact(
+            list_name, Contact(f"b{i}@example.com", topic_preferences={"news": "OPT_OUT"}, attributes_data='{"a": 1}')
+        )
+    ses = server.sesv2()
+    ses.delete_contact(ContactListName=list_name, EmailAddress="b1@example.com")
+    ses.update_contact(ContactListName=list_name, EmailAddress="b2@example.com", UnsubscribeAll=True)
+    store.calls.clear()
+    step = store.apply_to_matching(list_name, ContactQuery(), "unsubscribe")
+    assert (step.matched, step.changed, step.gone, step.last_key) == (4, 2, 1, None)
+    assert store.calls["create_contact"] == 0
+    with pytest.raises(ses.exceptions.NotFoundException):
+        ses.get_contact(ContactListName=list_name, EmailAddress="b1@example.com")
+    for email in ("b0@example.com", "b3@example.com"):
+        got = ses.get_contact(ContactListName=list_name, EmailAddress=email)
+        assert got["UnsubscribeAll"] is True and got["AttributesData"] == '{"a": 1}'
+        assert got["TopicPreferences"] == [{"TopicName": "news", "SubscriptionStatus": "OPT_OUT"}]
+    stats = store.list_stats(list_name)
+    assert (stats.total, stats.unsubscribed) == (3, 3)
+
+
 def test_throttles_are_absorbed_not_surfaced(store: SesContactStore, list_name: str, server: RunningServer) -> None:
     for i in range(30):
         store.create_contact(list_name, Contact(f"t{i}@example.com"))
@@ -294,6 +322,34 @@ def test_import_job_path_deletes(s3_store: SesContactStore) -> None:
     assert s3_store.list_stats("contacts").total == 20
     with pytest.raises(NotFound):
         s3_store.get_contact("contacts", "d000@example.com")
+
+
+def test_bulk_action_on_matching_contacts_goes_through_one_import_job(
+    s3_store: SesContactStore, s3_server: tuple[RunningServer, str]
+) -> None:
+    """With an S3 location a batch of a bulk action is one SES import job (whole contacts, as PUT needs), and
+    a contact SES lost since the mirror listed it is not created again."""
+    from sescontacts.model import ContactPatch, UpsertPolicy
+
+    server, _ = s3_server
+    s3_store.upsert_contacts(
+        "contacts",
+        [ContactPatch(f"u{i:03d}@example.com", topic_preferences={"news": "OPT_OUT"}) for i in range(40)],
+        UpsertPolicy(),
+    )
+    server.sesv2().delete_contact(ContactListName="contacts", EmailAddress="u007@example.com")
+    s3_store.calls.clear()
+    step = s3_store.apply_to_matching("contacts", ContactQuery(), "unsubscribe")
+    assert (step.matched, step.changed, step.gone) == (40, 39, 1)
+    assert s3_store.calls["create_import_job"] == 1 and s3_store.calls["update_contact"] == 0
+    got = server.sesv2().get_contact(ContactListName="contacts", EmailAddress="u008@example.com")
+    assert got["UnsubscribeAll"] is True
+    assert got["TopicPreferences"] == [{"TopicName": "news", "SubscriptionStatus": "OPT_OUT"}]
+    ses = server.sesv2()
+    with pytest.raises(ses.exceptions.NotFoundException):
+        ses.get_contact(ContactListName="contacts", EmailAddress="u007@example.com")
+    stats = s3_store.list_stats("contacts")
+    assert (stats.total, stats.unsubscribed) == (39, 39)
 
 
 def test_whole_file_import_through_the_bulk_engine(s3_store: SesContactStore, tmp_path: Path) -> None:

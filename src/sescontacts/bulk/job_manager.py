@@ -1,5 +1,8 @@
 """Import jobs: persisted records in the same SQLite file, one background worker, resume and cancel.
 
+Bulk actions on "all N matching" contacts (:mod:`.actions`) are jobs of this engine too, of another ``kind``:
+the same records, worker, cancel and resume; their progress is counted in contacts instead of bytes.
+
 Why jobs at all: a million-row import takes seconds to minutes, the console must show progress and survive
 a page reload, and a killed process must not leave a half-known state. So every job is a row in
 ``bulk_jobs``; the importer commits each batch of contacts *and* the job's progress (rows done, counts,
@@ -31,8 +34,10 @@ import orjson
 
 from ..db import Database, Migrations, run_script
 from ..errors import NotFound
+from ..model import ContactQuery
 from ..private_files import make_private_dir
-from ..store.base import ContactStore
+from ..store.base import BulkAction, ContactStore
+from .actions import ACTION_BATCH_ROWS, ACTION_KIND, ActionProgress, query_from_json, query_to_json, run_action
 from .report import (
     COUNT_KEYS,
     FileError,
@@ -99,19 +104,29 @@ def _schema_v1(conn: sqlite3.Connection) -> None:
     )
 
 
-# The job records; listed in schema.PRODUCT_SCHEMA.
-MIGRATIONS = Migrations("bulk", (_schema_v1,))
+def _kind_v2(conn: sqlite3.Connection) -> None:
+    """Bulk actions on "all N matching" (``kind = 'action'``) share the records with imports."""
+    conn.execute("ALTER TABLE bulk_jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'import'")
+
+
+# The job records; listed in schema.PRODUCT_SCHEMA. Never edit or reorder these steps: versions count by position.
+MIGRATIONS = Migrations("bulk", (_schema_v1, _kind_v2))
 
 _COLUMNS = (
     "id, file_name, path, sha256, contact_list, action, options, format, state, cancel_requested, owner, "
     "bytes_total, bytes_done, rows_done, batches_done, counts, warnings, created, started, finished, "
-    "rejects_path, rejects_bytes, error, meta"
+    "rejects_path, rejects_bytes, error, meta, kind"
 )
 
 
 @dataclass(frozen=True)
 class Job:
-    """A snapshot of one job's row. ``rows_done`` counts file records consumed (applied or rejected)."""
+    """A snapshot of one job's row. ``rows_done`` counts file records consumed (applied or rejected).
+
+    A bulk action (``kind == "action"``, see :mod:`.actions`): ``file_name`` says which contacts in words,
+    ``action`` is ``delete``, ``unsubscribe`` or ``resubscribe``, ``rows_done`` and ``bytes_done`` count the
+    matching contacts reached, ``bytes_total`` how many matched when it started, and ``meta`` holds the query.
+    """
 
     id: str
     file_name: str
@@ -136,6 +151,7 @@ class Job:
     rejects_bytes: int
     error: str | None
     meta: dict[str, Any] = field(default_factory=dict)
+    kind: str = "import"
 
     @property
     def contact_list(self) -> str:
@@ -179,6 +195,7 @@ def _job(row: sqlite3.Row | tuple[Any, ...]) -> Job:
         rejects_bytes,
         error,
         meta,
+        kind,
     ) = row
     opts = orjson.loads(options)
     merged = empty_counts()
@@ -207,6 +224,7 @@ def _job(row: sqlite3.Row | tuple[Any, ...]) -> Job:
         rejects_bytes=rejects_bytes,
         error=error,
         meta=orjson.loads(meta),
+        kind=kind,
     )
 
 
@@ -255,6 +273,8 @@ class JobManager:
         # Rows per parsed batch, and per commit (= per progress step and resume point); None: 5 batches.
         self.batch_rows = 10_000
         self.commit_rows: int | None = None
+        # Contacts per bulk-action batch (= commit) on a store without a batch size of its own.
+        self.action_batch_rows = ACTION_BATCH_ROWS
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -352,12 +372,15 @@ class JobManager:
             raise NotFound(f"Job {job_id} doesn't exist.", field="JobId")
         return _job(row)
 
-    def list(self, limit: int = 50, *, before_seq: int | None = None) -> list[Job]:
-        """Newest first."""
-        sql = f"SELECT {_COLUMNS} FROM bulk_jobs"
+    def list(self, limit: int = 50, *, before_seq: int | None = None, kind: str | None = "import") -> list[Job]:
+        """Newest first; imports only unless ``kind`` says otherwise (None: every kind)."""
+        sql = f"SELECT {_COLUMNS} FROM bulk_jobs WHERE 1"
         params: list[object] = []
+        if kind is not None:
+            sql += " AND kind = ?"
+            params.append(kind)
         if before_seq is not None:
-            sql += " WHERE seq < ?"
+            sql += " AND seq < ?"
             params.append(before_seq)
         sql += " ORDER BY seq DESC LIMIT ?"
         params.append(limit)
@@ -460,6 +483,8 @@ class JobManager:
         return self._execute(self.get(job_id), progress)
 
     def _execute(self, job: Job, progress: ProgressCallback | None) -> Job:
+        if job.kind == ACTION_KIND:
+            return self._execute_action(job, progress)
         from .importer import Progress, ResumePoint, run_import
 
         make_private_dir(self.jobs_dir)
@@ -555,6 +580,124 @@ class JobManager:
             with self.db.write() as conn:
                 conn.execute("UPDATE bulk_jobs SET rejects_path = NULL WHERE id = ?", (job_id,))
             final = self.get(job_id)
+        with self._changed:
+            self._changed.notify_all()
+        if progress is not None:
+            progress(final)
+        return final
+
+    # -- bulk actions on "all N matching" (see .actions) --------------------------------------------------
+
+    def submit_action(
+        self,
+        list_name: str,
+        query: ContactQuery,
+        action: BulkAction,
+        *,
+        description: str,
+        meta: dict[str, Any] | None = None,
+        run_here: bool = False,
+    ) -> Job:
+        """Record a queued bulk action on the contacts ``query`` matches now (see :mod:`.actions` for what
+        "now" means while contacts change); ``description`` names them for the job's page, ``meta`` keeps
+        what the caller wants back (the console: the view to return to). ``run_here`` as for :meth:`submit`."""
+        job_id = str(uuid.uuid4())
+        now = time.time()
+        record = {**(meta or {}), "query": query_to_json(query), "created_before": now}
+        with self.db.write() as conn:
+            (seq,) = conn.execute("SELECT coalesce(max(seq), 0) + 1 FROM bulk_jobs").fetchone()
+            conn.execute(
+                "INSERT INTO bulk_jobs (id, seq, kind, file_name, path, contact_list, action, options, state, owner, "
+                "counts, created, meta) VALUES (?, ?, ?, ?, '', ?, ?, ?, 'queued', ?, ?, ?, ?)",
+                (
+                    job_id,
+                    seq,
+                    ACTION_KIND,
+                    description,
+                    list_name,
+                    action,
+                    orjson.dumps(asdict(ImportOptions(list_name))).decode(),
+                    self._owner if run_here else None,
+                    orjson.dumps(empty_counts()).decode(),
+                    now,
+                    orjson.dumps(record).decode(),
+                ),
+            )
+        if not run_here:
+            self._wake.set()
+        return self.get(job_id)
+
+    def _execute_action(self, job: Job, progress: ProgressCallback | None) -> Job:
+        meta = dict(job.meta)
+        action: BulkAction = job.action  # type: ignore[assignment]  # written by submit_action
+        resume = ActionProgress(
+            after=meta.get("after"),
+            finished=bool(meta.get("finished")),
+            matched=job.rows_done,
+            batches=job.batches_done,
+            estimate=meta.get("estimate"),
+            counts=dict(job.counts),
+        )
+        job_id = job.id
+
+        def on_commit(p: ActionProgress) -> None:
+            # As for imports: inside the batch's store.atomic(), so on the local store it commits with the batch.
+            meta.update(after=p.after, finished=p.finished, estimate=p.estimate)
+            with self.db.write() as conn:
+                conn.execute(
+                    "UPDATE bulk_jobs SET rows_done = ?, bytes_done = ?, bytes_total = ?, batches_done = ?, "
+                    "counts = ?, meta = ? WHERE id = ?",
+                    (
+                        p.matched,
+                        p.matched,
+                        max(p.estimate or 0, p.matched),
+                        p.batches,
+                        orjson.dumps(p.counts).decode(),
+                        orjson.dumps(meta).decode(),
+                        job_id,
+                    ),
+                )
+
+        def after_commit(_: ActionProgress) -> None:
+            if progress is not None:
+                progress(self.get(job_id))
+
+        error: str | None = None
+        try:
+            _, finished = run_action(
+                self.store,
+                job.contact_list,
+                query_from_json(meta["query"]),
+                action,
+                created_before=float(meta["created_before"]),
+                resume=resume,
+                on_commit=on_commit,
+                after_commit=after_commit,
+                should_stop=lambda: self._should_stop(job_id),
+                batch_rows=self.action_batch_rows,
+            )
+        except Exception as exc:  # the job must end in a state, whatever went wrong
+            state, error = "failed", getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        else:
+            stopped = "cancelled" if self.get(job_id).cancel_requested else "interrupted"
+            state = "completed" if finished else stopped
+        return self._finish(job_id, state, error, progress)
+
+    def _should_stop(self, job_id: str) -> bool:
+        """Asked before every batch: the process is stopping, or someone (maybe another process) cancelled."""
+        if self._stopping.is_set():
+            return True
+        row = self.db.reader().execute("SELECT cancel_requested FROM bulk_jobs WHERE id = ?", (job_id,)).fetchone()
+        return bool(row and row[0])
+
+    def _finish(self, job_id: str, state: str, error: str | None, progress: ProgressCallback | None) -> Job:
+        with self.db.write() as conn:
+            conn.execute(
+                "UPDATE bulk_jobs SET state = ?, error = ?, finished = ?, owner = NULL, cancel_requested = 0 "
+                "WHERE id = ?",
+                (state, error, None if state == "interrupted" else time.time(), job_id),
+            )
+        final = self.get(job_id)
         with self._changed:
             self._changed.notify_all()
         if progress is not None:

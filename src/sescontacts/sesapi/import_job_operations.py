@@ -198,6 +198,8 @@ def get_import_job(request: ApiRequest) -> dict[str, Any]:
         job = request.services.jobs.get(job_id)
     except NotFound:
         raise NotFound(f"Job with id: {job_id} doesn't exist.", field="JobId") from None
+    if job.kind != "import":  # a console bulk action: a job of the same engine, not an SES import job
+        raise NotFound(f"Job with id: {job_id} doesn't exist.", field="JobId")
     answer = _summary(job)
     answer["ImportDataSource"] = {
         "S3Url": _source_url(job),

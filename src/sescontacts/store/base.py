@@ -8,7 +8,8 @@ Errors are those of :mod:`sescontacts.errors`, carrying SES's codes and messages
 What a surface needs beyond single calls is part of the Protocol too, typed, so no surface asks which class
 it holds: ``atomic()`` and ``transactional`` (a bulk batch and the job's progress committed together),
 ``bulk_batch_rows`` (the batch size that suits the backend), ``export_rows`` (rows the backend renders
-itself, or None). A store that keeps a mirror synced in the background also implements :class:`SyncedStore`.
+itself, or None), ``apply_to_matching`` (a bulk action on the contacts a query matches, one keyset batch at a
+time). A store that keeps a mirror synced in the background also implements :class:`SyncedStore`.
 """
 
 from __future__ import annotations
@@ -58,6 +59,29 @@ class ExportRows:
 
     contact_list: ContactList
     chunks: Iterator[list[tuple[str, ...]]]
+
+
+#: What a bulk action does to each contact it reaches: the console's Delete / Unsubscribe / Resubscribe.
+BulkAction = Literal["delete", "unsubscribe", "resubscribe"]
+BULK_ACTIONS: tuple[BulkAction, ...] = ("delete", "unsubscribe", "resubscribe")
+
+
+@dataclass(frozen=True, slots=True)
+class MatchingStep:
+    """One batch of :meth:`ContactStore.apply_to_matching`: what it found and did, and where the walk stands.
+
+    ``matched``: contacts of the batch the query matched; ``changed``: those the action changed (deleted,
+    unsubscribed, resubscribed: the others already were, or were gone by the time the backend reached them,
+    ``gone``); ``refused``: those the backend refused (an SES import job's failed records). ``last_key`` is
+    the key of the batch's last contact, to pass as ``after`` for the next batch; None when the walk has
+    reached the end of the list (the batch held fewer than ``limit`` contacts).
+    """
+
+    matched: int
+    changed: int
+    last_key: str | None
+    gone: int = 0
+    refused: int = 0
 
 
 @runtime_checkable
@@ -149,6 +173,29 @@ class ContactStore(Protocol):
     def delete_contacts(self, list_name: str, emails: Sequence[str], *, dry_run: bool = False) -> list[RowResult]:
         """One result per address, in order: DELETED, NOT_FOUND (also for an address met earlier in the
         batch), or REFUSED with the backend's reason."""
+        ...
+
+    def apply_to_matching(
+        self,
+        list_name: str,
+        query: ContactQuery,
+        action: BulkAction,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+        created_before: float | None = None,
+        dry_run: bool = False,
+    ) -> MatchingStep:
+        """Apply ``action`` to the next ``limit`` contacts (None: all) that match ``query``, in the order of their
+        keys (:meth:`email_key`; ``query.sort`` is ignored) after the key ``after``, leaving out contacts created
+        after ``created_before`` (a time as ``Contact.created`` gives it).
+
+        The console's "all N matching" runs as a job of such batches: each batch's ``last_key`` is where the
+        next starts, so a job resumed after a kill neither repeats nor skips a contact, whatever changed in
+        between. A contact is acted on when the walk reaches it and it matches then; one created after the job
+        began is never. Unsubscribe and resubscribe change only unsubscribe-all (topic opt-outs stay, as for
+        the checked rows of a page). ``dry_run``: only the counts. On a transactional store the batch is one
+        transaction with the list's counters (and joins an :meth:`atomic` block around it)."""
         ...
 
     @property

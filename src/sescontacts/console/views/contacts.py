@@ -1,4 +1,12 @@
-"""The contacts page (the console's home): table, search, filters, pages, overview and bulk actions."""
+"""The contacts page (the console's home): table, search, filters, pages, overview and bulk actions.
+
+Bulk actions come two ways. Checked rows (at most a page, 1,000) are applied in the request, after a
+confirmation that says how many change: a second or less, and the user sees the result at once. "All N
+matching" is always a job (``JobManager.submit_action``; see ``bulk/actions.py`` for what it includes while
+contacts change): N can be a million, and a job shows progress, can be cancelled and survives a restart.
+There is no size threshold below which "all matching" runs in the request instead: one path, with one
+meaning for "all matching", and a small job finishes before its page has loaded.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ...errors import SesContactsError
+from ...bulk.actions import ACTION_KIND
+from ...errors import NotFound, SesContactsError
 from ...model import (
     OPT_OUT,
     Contact,
@@ -24,17 +33,21 @@ from ...model import (
     Outcome,
     UpsertPolicy,
 )
-from ...store.base import ContactStore, SyncedStore, SyncStatus
+from ...store.base import BULK_ACTIONS as STORE_ACTIONS
+from ...store.base import BulkAction, ContactStore, SyncedStore, SyncStatus
 from .common import in_thread, is_htmx, list_name, redirect, render, render_partial, services
 from .filters import ContactsView
+from .imports import JobProgress
 
 COUNT_CAP = 10_000
 BULK_BATCH = 1000
-BULK_ACTIONS = {
-    "delete": ("Delete", "deleted"),
-    "unsubscribe": ("Unsubscribe from all", "unsubscribed"),
-    "resubscribe": ("Resubscribe", "resubscribed"),
+# action -> (button, past participle, what a running job is doing)
+BULK_ACTIONS: dict[BulkAction, tuple[str, str, str]] = {
+    "delete": ("Delete", "deleted", "Deleting"),
+    "unsubscribe": ("Unsubscribe from all", "unsubscribed", "Unsubscribing"),
+    "resubscribe": ("Resubscribe", "resubscribed", "Resubscribing"),
 }
+assert set(BULK_ACTIONS) == set(STORE_ACTIONS)
 
 
 @dataclass
@@ -95,15 +108,14 @@ async def count(request: Request) -> Response:
 async def contacts_page(request: Request) -> Response:
     view = ContactsView.from_params(request.query_params)
     data = await in_thread(load_contacts, services(request).store, list_name(request), view)
-    jobs = getattr(services(request), "jobs", None)
     if is_htmx(request) and request.headers.get("hx-target") == "results":
         response = render_partial(request, "results", view, data)
         response.headers["hx-push-url"] = view.url()  # the canonical, shareable URL of this view
         return response
-    running = []
-    if jobs is not None:  # an import in progress stays one click away after the dialog is closed
-        running = [job for job in await in_thread(jobs.list, 5) if job.state in ("queued", "running")]
-    return render(request, "contacts.html", view=view, data=data, running=running)
+    # An import or bulk action in progress stays one click away after its page is left.
+    recent = await in_thread(services(request).jobs.list, 5, kind=None)
+    running = [job for job in recent if job.state in ("queued", "running")]
+    return render(request, "contacts.html", view=view, data=data, running=running, actions=BULK_ACTIONS)
 
 
 STATS_TTL = 5.0
@@ -162,18 +174,6 @@ async def overview(request: Request) -> Response:
 # -- bulk ----------------------------------------------------------------------------------------------
 
 
-def _matching_emails(store: ContactStore, name: str, query: ContactQuery) -> Iterator[list[str]]:
-    """Every address the query matches, a keyset page at a time (the same walk ListContacts does)."""
-    token = None
-    while True:
-        page = store.list_contacts(name, query, page_size=BULK_BATCH, token=token)
-        if page.items:
-            yield [c.email for c in page.items]
-        if page.next_token is None:
-            return
-        token = page.next_token
-
-
 def _batches(emails: list[str]) -> Iterator[list[str]]:
     for i in range(0, len(emails), BULK_BATCH):
         yield emails[i : i + BULK_BATCH]
@@ -182,7 +182,8 @@ def _batches(emails: list[str]) -> Iterator[list[str]]:
 def apply_bulk(
     store: ContactStore, name: str, action: str, batches: Iterator[list[str]], *, dry_run: bool
 ) -> tuple[int, int]:
-    """(how many were looked at, how many change). A dry run tells the confirmation the second number."""
+    """(how many were looked at, how many change) for checked rows. A dry run tells the confirmation the second
+    number."""
     seen = changed = 0
     for emails in batches:
         seen += len(emails)
@@ -197,11 +198,19 @@ def apply_bulk(
     return seen, changed
 
 
+def _bulk_action(value: object) -> BulkAction | None:
+    return next((a for a in BULK_ACTIONS if a == value), None)
+
+
+def _matching_description(view: ContactsView) -> str:
+    return f"contacts matching {view.describe()}" if view.filtered else "all contacts"
+
+
 async def bulk(request: Request) -> Response:
     form = await request.form()
     view = ContactsView.from_params({k: str(v) for k, v in form.items() if k != "page"})
-    action = str(form.get("action", ""))
-    if action not in BULK_ACTIONS:
+    action = _bulk_action(form.get("action"))
+    if action is None:
         return redirect(view.url(), flash="Choose an action for the selected contacts.", request=request)
     everything = form.get("all") == "1"
     emails = [str(e) for e in form.getlist("email")][:100_000]
@@ -210,13 +219,23 @@ async def bulk(request: Request) -> Response:
     store, name = services(request).store, list_name(request)
     contact_list = await in_thread(store.get_list, name)
     query = view.query(contact_list)
-
-    def batches() -> Iterator[list[str]]:
-        return _matching_emails(store, name, query) if everything else _batches(emails)
-
     confirmed = form.get("confirm") == "1"
-    seen, changed = await in_thread(apply_bulk, store, name, action, batches(), dry_run=not confirmed)
-    label, past = BULK_ACTIONS[action]
+    label, past, _doing = BULK_ACTIONS[action]
+    if everything and confirmed:
+        job = await in_thread(
+            services(request).jobs.submit_action,
+            name,
+            query,
+            action,
+            description=_matching_description(view),
+            meta={"view": view.url(page="")},
+        )
+        return redirect(f"/contacts/bulk/jobs/{job.id}", request=request)
+    if everything:  # the confirmation's numbers: one count on the store (no contact read into Python)
+        step = await in_thread(store.apply_to_matching, name, query, action, dry_run=True)
+        seen, changed = step.matched, step.changed
+    else:
+        seen, changed = await in_thread(apply_bulk, store, name, action, _batches(emails), dry_run=not confirmed)
     if confirmed:
         noun = "contact" if changed == 1 else "contacts"
         return redirect(view.url(), flash=f"{changed:,} {noun} {past}.", request=request)
@@ -234,9 +253,56 @@ async def bulk(request: Request) -> Response:
     )
 
 
+# -- bulk action jobs ------------------------------------------------------------------------------------
+
+
+def _action_job(request: Request) -> Any:
+    """The bulk-action job the URL names (an import's id is not one: 404)."""
+    job = services(request).jobs.get(request.path_params["job_id"])
+    if job.kind != ACTION_KIND:
+        raise NotFound(f"Job {job.id} is not a bulk action.")
+    return job
+
+
+async def bulk_job(request: Request) -> Response:
+    """A bulk action's progress: the whole page, or (htmx polling every second) the progress block alone;
+    without JavaScript the page refreshes itself while the job runs."""
+    try:
+        job = await in_thread(_action_job, request)
+    except NotFound as exc:
+        return render(request, "error.html", status_code=404, message=exc.message)
+    progress = JobProgress.of(job)
+    if is_htmx(request) and request.headers.get("hx-target") == "job-progress":
+        return render_partial(request, "bulk_job_progress", job, progress, BULK_ACTIONS)
+    return render(request, "bulk_job.html", job=job, progress=progress, actions=BULK_ACTIONS)
+
+
+async def bulk_job_cancel(request: Request) -> Response:
+    """Stops after the batch in progress; what is done stays done (a bulk action is not rolled back)."""
+    try:
+        job = await in_thread(_action_job, request)
+    except NotFound as exc:
+        return render(request, "error.html", status_code=404, message=exc.message)
+    await in_thread(services(request).jobs.cancel, job.id)
+    return redirect(f"/contacts/bulk/jobs/{job.id}", request=request)
+
+
+async def bulk_job_resume(request: Request) -> Response:
+    """Continues an interrupted, failed or cancelled job after the last contact it reached."""
+    try:
+        job = await in_thread(_action_job, request)
+    except NotFound as exc:
+        return render(request, "error.html", status_code=404, message=exc.message)
+    await in_thread(services(request).jobs.resume, job.id)
+    return redirect(f"/contacts/bulk/jobs/{job.id}", request=request)
+
+
 routes = [
     Route("/", contacts_page, methods=["GET"], name="contacts"),
     Route("/overview", overview, methods=["GET"], name="overview"),
     Route("/count", count, methods=["GET"], name="count"),
     Route("/contacts/bulk", bulk, methods=["POST"], name="contacts_bulk"),
+    Route("/contacts/bulk/jobs/{job_id}", bulk_job, methods=["GET"], name="contacts_bulk_job"),
+    Route("/contacts/bulk/jobs/{job_id}/cancel", bulk_job_cancel, methods=["POST"], name="contacts_bulk_cancel"),
+    Route("/contacts/bulk/jobs/{job_id}/resume", bulk_job_resume, methods=["POST"], name="contacts_bulk_resume"),
 ]

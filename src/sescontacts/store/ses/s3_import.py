@@ -45,6 +45,7 @@ from .mirror import MirroredLists
 from .sync import MirrorSync
 
 FINAL_STATES = ("COMPLETED", "FAILED", "CANCELLED")
+_NOT_FOUND = RowResult(Outcome.NOT_FOUND)
 UPLOAD_NAME_PREFIX = "sescontacts-import-"
 
 
@@ -165,8 +166,12 @@ class ImportJobRunner:
 
     # -- the two actions -------------------------------------------------------------------------------
 
-    def upsert(self, list_name: str, patches: Sequence[ContactPatch], policy: UpsertPolicy) -> list[RowResult]:
-        """One result per patch, in order; rows SES refused are REFUSED with its reason."""
+    def upsert(
+        self, list_name: str, patches: Sequence[ContactPatch], policy: UpsertPolicy, *, existing_only: bool = False
+    ) -> list[RowResult]:
+        """One result per patch, in order; rows SES refused are REFUSED with its reason. ``existing_only``: a
+        row for a contact SES does not have is NOT_FOUND, not created (a bulk action on contacts the mirror
+        listed, some of which may have been deleted since)."""
         self.lists.check_topics(list_name, sorted({t for p in patches for t in p.topic_preferences}))
         self.sync.sync(list_name, full=True)  # the rules below see SES's state, read just now
         key_of = self.lists.local.email_key  # SES's identity: rows spelled differently are different contacts
@@ -177,6 +182,9 @@ class ImportJobRunner:
         now = time.time()
         for index, patch in enumerate(patches):
             key = key_of(patch.email)
+            if existing_only and current.get(key) is None:
+                results.append(_NOT_FOUND)
+                continue
             after, result = apply_patch(current.get(key), patch, policy, now)
             current[key] = after
             results.append(result)

@@ -15,6 +15,7 @@ by :mod:`sescontacts.ses_wire`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -46,9 +47,9 @@ from ...validation import (
     check_tags,
     check_topics,
 )
-from ..base import ExportRows, SyncResult, SyncStatus, check_page_size
+from ..base import BULK_ACTIONS, BulkAction, ExportRows, MatchingStep, SyncResult, SyncStatus, check_page_size
 from ..sqlite import SqliteContactStore
-from ..sqlite.mirror import mirror_remove, mirror_spellings
+from ..sqlite.mirror import mirror_matching, mirror_remove, mirror_spellings
 from .client import LIST_PAGE_SIZE, LOCAL_ACCOUNT_ID, SesClient, make_session
 from .mirror import MirroredLists
 from .pacer import Pacer, shared_pacer
@@ -519,6 +520,83 @@ class SesContactStore:
                     mirror_remove(self.mirror, list_name, [email])
             results.append(RowResult(Outcome.DELETED if found else Outcome.NOT_FOUND))
         return results
+
+    # -- bulk actions on what a query matches: the mirror walked, each batch applied on SES --------------
+
+    def apply_to_matching(
+        self,
+        list_name: str,
+        query: ContactQuery,
+        action: BulkAction,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+        created_before: float | None = None,
+        dry_run: bool = False,
+    ) -> MatchingStep:
+        """The mirror says which contacts match (SES cannot search), in its key order; each batch of
+        ``bulk_batch_rows`` is applied on SES through the bulk paths (row by row through the pacer, or one S3
+        import job), each contact as SES has it then. A contact SES no longer has is ``gone`` (never created
+        again). A dry run counts on the mirror. Re-running a batch after a kill is safe: what was applied
+        comes out unchanged."""
+        if action not in BULK_ACTIONS:
+            raise ValueError(f"unknown bulk action {action!r}")
+        self.mirror_lists.ensure(list_name)
+        if dry_run:
+            return self.mirror.apply_to_matching(
+                list_name, query, action, after=after, limit=limit, created_before=created_before, dry_run=True
+            )
+        size = min(limit, self.bulk_batch_rows) if limit is not None else self.bulk_batch_rows
+        total = MatchingStep(0, 0, after)
+        while True:
+            rows = mirror_matching(
+                self.mirror, list_name, query, after=total.last_key, limit=size, created_before=created_before
+            )
+            changed, gone, refused = self._apply_action(list_name, action, [email for _, email in rows])
+            total = MatchingStep(
+                total.matched + len(rows),
+                total.changed + changed,
+                rows[-1][0] if rows else total.last_key,
+                total.gone + gone,
+                total.refused + refused,
+            )
+            if len(rows) < size:
+                return dataclasses.replace(total, last_key=None)
+            if limit is not None and total.matched >= limit:
+                return total
+
+    def _apply_action(self, list_name: str, action: BulkAction, emails: Sequence[str]) -> tuple[int, int, int]:
+        """(changed, gone, refused) of one batch, applied on SES."""
+        if not emails:
+            return 0, 0, 0
+        if action == "delete":
+            results = self.delete_contacts(list_name, emails)
+        else:
+            unsubscribe = action == "unsubscribe"
+            if self._use_import_job(list_name, len(emails)):
+                patches = [ContactPatch(email=e, unsubscribe_all=unsubscribe) for e in emails]
+                policy = UpsertPolicy(resubscribe=not unsubscribe)
+                results = self._import_job_runner().upsert(list_name, patches, policy, existing_only=True)
+            else:
+                results = [self._set_unsubscribe_all(list_name, e, unsubscribe) for e in emails]
+        outcomes = [r.outcome for r in results]
+        changed = outcomes.count(Outcome.DELETED) + outcomes.count(Outcome.UPDATED)
+        return changed, outcomes.count(Outcome.NOT_FOUND), outcomes.count(Outcome.REFUSED)
+
+    def _set_unsubscribe_all(self, list_name: str, email: str, unsubscribe: bool) -> RowResult:
+        """One contact's unsubscribe-all, on the contact as SES has it now (its topics and attributes sent back
+        whole, so the update means the same under either reading of UpdateContact); never creates one."""
+        current = self._get_or_none(list_name, email)
+        if current is None:
+            mirror_remove(self.mirror, list_name, [email])
+            return RowResult(Outcome.NOT_FOUND)
+        if current.unsubscribe_all == unsubscribe:
+            self.mirror_lists.put(list_name, [current])  # heals a mirror that was behind
+            return RowResult(Outcome.UNCHANGED)
+        after = dataclasses.replace(current, unsubscribe_all=unsubscribe, updated=self._now())
+        self._ses_write(list_name, after, exists=True)
+        mirror_written(self.mirror_lists, list_name, after, self._now())
+        return RowResult(Outcome.UPDATED)
 
 
 __all__ = ["SesContactStore"]

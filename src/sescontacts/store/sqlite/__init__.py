@@ -1,9 +1,9 @@
 """The local backend: contact lists in a SQLite file, and the ses backend's searchable mirror.
 
 One concern a module: :mod:`.schema` (the tables, schema owner "contacts"), :mod:`.rows` (a contact as a
-row), :mod:`.lists`, :mod:`.writes`, :mod:`.search`, :mod:`.bulk`, :mod:`.export`, :mod:`.mirror` (what the
-ses backend writes into its mirror) and :mod:`.store` (the ``ContactStore`` composing them). Only this
-package writes SQL against the contact tables.
+row), :mod:`.lists`, :mod:`.writes`, :mod:`.search`, :mod:`.bulk`, :mod:`.actions`, :mod:`.export`,
+:mod:`.mirror` (what the ses backend writes into its mirror) and :mod:`.store` (the ``ContactStore``
+composing them). Only this package writes SQL against the contact tables.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from .mirror import (
     mirror_contacts,
     mirror_existing,
     mirror_list,
+    mirror_matching,
     mirror_remove,
     mirror_spellings,
     mirror_unlisted,
@@ -25,6 +26,7 @@ __all__ = [
     "mirror_contacts",
     "mirror_existing",
     "mirror_list",
+    "mirror_matching",
     "mirror_remove",
     "mirror_spellings",
     "mirror_unlisted",

@@ -15,7 +15,8 @@ import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ...model import Contact, ContactList
+from ...model import Contact, ContactList, ContactQuery
+from .actions import matching_keys
 from .lists import find_list_id, insert_list, list_id, list_row, mirror_list_row, replace_topics
 from .rows import day
 from .writes import existing_contacts, remove_contacts, spellings, write_contacts
@@ -134,3 +135,32 @@ def mirror_unlisted(
                 (found_id, updated_before, *params),
             )
         ]
+
+
+def mirror_matching(
+    mirror: SqliteContactStore,
+    list_name: str,
+    query: ContactQuery,
+    *,
+    after: str | None,
+    limit: int,
+    created_before: float | None,
+) -> list[tuple[str, str]]:
+    """(key, address as spelled) of the next ``limit`` mirrored contacts matching ``query`` after the key
+    ``after``, in key order, none created after ``created_before``: the ses backend's walk of a bulk action
+    (``ContactStore.apply_to_matching``), whose batches it then applies on SES. An unknown list has none."""
+    with mirror.db.snapshot() as conn:
+        found_id = find_list_id(conn, list_name)
+        if found_id is None:
+            return []
+        contact_list = list_row(conn, list_name)[1]
+        return matching_keys(
+            conn,
+            found_id,
+            contact_list,
+            query,
+            after=after,
+            limit=limit,
+            created_before=created_before,
+            identity=mirror.identity,
+        )

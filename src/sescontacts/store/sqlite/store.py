@@ -3,7 +3,8 @@ searchable mirror, which it writes through the functions of :mod:`.mirror`).
 
 The class checks each request in SES's order, opens the transaction and composes the package's modules:
 :mod:`.lists` (list rows, topics, counts), :mod:`.writes` (single contacts), :mod:`.search` (pages and
-counts), :mod:`.bulk` (import batches), :mod:`.export` (the export fast path).
+counts), :mod:`.bulk` (import batches), :mod:`.actions` (bulk actions on what a query matches), :mod:`.export`
+(the export fast path).
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ from ...validation import (
     check_preference_statuses,
     check_topics,
 )
-from ..base import ExportRows, check_page_size
+from ..base import BULK_ACTIONS, BulkAction, ExportRows, MatchingStep, check_page_size
 from ..tokens import TokenCodec
-from . import export, lists, search, writes
+from . import actions, export, lists, search, writes
 from .bulk import BulkUpserts, delete_batch
 from .schema import use_identity
 
@@ -230,6 +231,41 @@ class SqliteContactStore:
     def delete_contacts(self, list_name: str, emails: Sequence[str], *, dry_run: bool = False) -> list[RowResult]:
         with self.db.snapshot() if dry_run else self.db.write() as conn:
             return delete_batch(conn, lists.list_id(conn, list_name), emails, self.identity, dry_run=dry_run)
+
+    def apply_to_matching(
+        self,
+        list_name: str,
+        query: ContactQuery,
+        action: BulkAction,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+        created_before: float | None = None,
+        dry_run: bool = False,
+    ) -> MatchingStep:
+        """One batch as two statements and the counters in one transaction (see :mod:`.actions`)."""
+        check_list_name(list_name)
+        search.check_filter_status(query)
+        if action not in BULK_ACTIONS:
+            raise ValueError(f"unknown bulk action {action!r}")
+        if limit is not None and limit < 1:
+            raise ValueError("limit must be at least 1")
+        now = self._now()
+        with self.db.snapshot() if dry_run else self.db.write() as conn:
+            list_id, contact_list = lists.list_row(conn, list_name)
+            return actions.apply_to_matching(
+                conn,
+                list_id,
+                contact_list,
+                query,
+                action,
+                after=after,
+                limit=limit,
+                created_before=created_before,
+                now=now,
+                identity=self.identity,
+                dry_run=dry_run,
+            )
 
     # -- export ----------------------------------------------------------------------------------------
 

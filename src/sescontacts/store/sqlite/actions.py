@@ -1,0 +1,104 @@
+"""Bulk actions on the contacts a query matches, set-based: two statements a keyset batch, no contact in Python.
+
+The console's "all N matching" (delete, unsubscribe, resubscribe) walks the list in key order, one batch at a
+time (``ContactStore.apply_to_matching``). A batch is, in the caller's transaction: one SELECT that reads the
+batch's last key and what the counters need (how many match, how many of those are unsubscribed), then one
+UPDATE (or DELETE) over that key range with the same WHERE clause, then the list's counters moved by what
+changed. So a million contacts cost about what one UPDATE over them costs (``bench/actions.py``), where going
+through the import path (``upsert_contacts``) would read every contact into Python and write it back.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from ...model import AddressIdentity, ContactList, ContactQuery
+from ..base import BulkAction, MatchingStep
+from .search import where
+from .writes import _uncount
+
+
+def _walk(
+    list_id: int,
+    contact_list: ContactList,
+    query: ContactQuery,
+    identity: AddressIdentity,
+    after: str | None,
+    created_before: float | None,
+) -> tuple[str, list[object]]:
+    """The query's WHERE clause, past ``after`` and without contacts created after ``created_before``."""
+    clause, params = where(list_id, contact_list, query, identity)
+    if after is not None:
+        clause += " AND email_key > ?"
+        params.append(after)
+    if created_before is not None:
+        clause += " AND created <= ?"
+        params.append(created_before)
+    return clause, params
+
+
+def apply_to_matching(
+    conn: sqlite3.Connection,
+    list_id: int,
+    contact_list: ContactList,
+    query: ContactQuery,
+    action: BulkAction,
+    *,
+    after: str | None,
+    limit: int | None,
+    created_before: float | None,
+    now: float,
+    identity: AddressIdentity,
+    dry_run: bool,
+) -> MatchingStep:
+    """One batch of a bulk action (see ``ContactStore.apply_to_matching``), in the caller's transaction."""
+    clause, params = _walk(list_id, contact_list, query, identity, after, created_before)
+    window = f"SELECT email_key, unsubscribe_all FROM contacts WHERE {clause} ORDER BY email_key"
+    if limit is not None:
+        window += f" LIMIT {int(limit)}"
+    matched, unsubscribed, last = conn.execute(
+        f"SELECT count(*), coalesce(sum(unsubscribe_all), 0), max(email_key) FROM ({window})", params
+    ).fetchone()
+    more = last if limit is not None and matched >= limit else None
+    if action == "delete":
+        changed = matched
+    elif action == "unsubscribe":
+        changed = matched - unsubscribed
+    else:
+        changed = unsubscribed
+    if dry_run or not changed:
+        return MatchingStep(matched, changed, more)
+    # The same rows as the SELECT (one transaction): its WHERE clause, up to the batch's last key.
+    bounded = f"{clause} AND email_key <= ?"
+    if action == "delete":
+        conn.execute(f"DELETE FROM contacts WHERE {bounded}", (*params, last))
+        _uncount(conn, list_id, matched, unsubscribed)
+    else:
+        flag = int(action == "unsubscribe")
+        # updated = now, as every write: "recently updated" shows them, and the ses backend's sync reads it.
+        changed = conn.execute(
+            f"UPDATE contacts SET unsubscribe_all = ?, updated = ? WHERE {bounded} AND unsubscribe_all = ?",
+            (flag, now, *params, last, 1 - flag),
+        ).rowcount
+        _uncount(conn, list_id, 0, -changed if flag else changed)
+    return MatchingStep(matched, changed, more)
+
+
+def matching_keys(
+    conn: sqlite3.Connection,
+    list_id: int,
+    contact_list: ContactList,
+    query: ContactQuery,
+    *,
+    after: str | None,
+    limit: int,
+    created_before: float | None,
+    identity: AddressIdentity,
+) -> list[tuple[str, str]]:
+    """(key, address as spelled) of the next ``limit`` matching contacts in key order: the walk of
+    :func:`apply_to_matching`, for a backend that applies each batch elsewhere (the ses backend's mirror)."""
+    clause, params = _walk(list_id, contact_list, query, identity, after, created_before)
+    rows = conn.execute(
+        f"SELECT email_key, email FROM contacts WHERE {clause} ORDER BY email_key LIMIT ?", (*params, limit)
+    )
+    return [(str(key), str(email)) for key, email in rows]

@@ -1,0 +1,232 @@
+"""Bulk actions on "all N matching" as jobs of the import engine (bulk/actions.py): progress, cancel, resume,
+what the job includes while contacts change, a SIGKILL between batches, and the counters after each."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sescontacts.bulk.job_manager import ImportOptions, Job
+from sescontacts.model import OPT_IN, OPT_OUT, Contact, ContactPatch, ContactQuery, UpsertPolicy
+from sescontacts.services import Services
+from sescontacts.settings import Settings
+from tests.support.sesapi_client import InProcessClient, open_services
+from tests.support.stores import all_pages
+from tests.test_jobs import counters
+
+LIST = "contacts"
+ACME = ContactQuery(domain="acme.com")
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[Services]:
+    s = open_services(tmp_path / "data")  # with the SES API's keys: one test asks it about the job
+    s.ensure_default_list()
+    s.jobs.action_batch_rows = 10
+    yield s
+    s.close()
+
+
+def seed(services: Services, n: int = 60) -> None:
+    """``n`` contacts, every other one at acme.com, every third unsubscribed, some with a topic opt-out."""
+    patches = [
+        ContactPatch(
+            f"c{i:05d}@{'acme.com' if i % 2 else 'example.org'}",
+            unsubscribe_all=i % 3 == 0,
+            attributes={"i": i},
+        )
+        for i in range(n)
+    ]
+    services.store.upsert_contacts(LIST, patches, UpsertPolicy())
+
+
+def acme_state(services: Services) -> dict[str, bool]:
+    return {c.email: c.unsubscribe_all for c in all_pages(services.store, LIST, ACME)}
+
+
+def assert_counters_exact(services: Services) -> None:
+    kept_total, total, kept_unsub, unsub = counters(services.settings.database_path)
+    assert (kept_total, kept_unsub) == (total, unsub)
+
+
+def test_an_action_job_runs_to_completion_with_progress(services: Services) -> None:
+    seed(services)  # 30 at acme.com, 10 of them unsubscribed
+    job = services.jobs.submit_action(LIST, ACME, "unsubscribe", description="contacts at acme.com", run_here=True)
+    assert (job.kind, job.state, job.action, job.rows_done) == ("action", "queued", "unsubscribe", 0)
+    seen: list[tuple[str, int, int]] = []
+    done = services.jobs.run(job.id, progress=lambda j: seen.append((j.state, j.rows_done, j.bytes_total)))
+    assert done.state == "completed" and done.fraction == 1.0
+    assert [rows for state, rows, _ in seen if state == "running"] == [10, 20, 30, 30]  # the last batch is empty
+    assert {total for _, _, total in seen} == {30}  # how many matched when it started
+    assert (done.rows_done, done.counts["updated"], done.counts["unchanged"]) == (30, 20, 10)
+    assert all(acme_state(services).values())
+    assert services.store.count_contacts(LIST, ContactQuery(status=OPT_OUT)).value == 30 + 10  # 10 elsewhere
+    assert_counters_exact(services)
+
+
+def test_cancel_stops_after_the_batch_and_resume_finishes_without_redoing(services: Services) -> None:
+    seed(services)
+    job = services.jobs.submit_action(LIST, ACME, "delete", description="contacts at acme.com", run_here=True)
+
+    def cancel_after_two_batches(j: Job) -> None:
+        if j.state == "running" and j.batches_done == 2:
+            services.jobs.cancel(j.id)
+
+    cancelled = services.jobs.run(job.id, progress=cancel_after_two_batches)
+    assert (cancelled.state, cancelled.rows_done, cancelled.counts["deleted"]) == ("cancelled", 20, 20)
+    assert sorted(acme_state(services)) == [f"c{i:05d}@acme.com" for i in range(41, 60, 2)]  # the first 20 are gone
+    assert_counters_exact(services)
+    services.jobs.resume(job.id, run_here=True)
+    finished = services.jobs.run(job.id)
+    assert (finished.state, finished.rows_done, finished.counts["deleted"]) == ("completed", 30, 30)
+    assert acme_state(services) == {} and services.store.list_stats(LIST).total == 30
+    assert_counters_exact(services)
+
+
+def test_contacts_added_or_changed_while_it_runs(services: Services) -> None:
+    """The walk in key order, bounded by the time the user confirmed: contacts added afterwards are left alone
+    whether the walk has passed their key or not; a contact changed before the walk reaches it is acted on as
+    it is then (here: it no longer matches, so it is not counted)."""
+    seed(services)
+    job = services.jobs.submit_action(
+        LIST, ContactQuery(status=OPT_IN), "delete", description="subscribed contacts", run_here=True
+    )
+
+    def change_things(j: Job) -> None:
+        if j.state == "running" and j.batches_done == 1:
+            store = services.store
+            store.create_contact(LIST, Contact("a-early@example.org"))  # before the walk's position
+            store.create_contact(LIST, Contact("zz-late@example.org"))  # after it
+            last = store.get_contact(LIST, "c00059@acme.com")  # not reached yet: unsubscribed meanwhile
+            store.update_contact(LIST, Contact(last.email, unsubscribe_all=True))
+
+    done = services.jobs.run(job.id, progress=change_things)
+    assert done.state == "completed"
+    left = {c.email: c.unsubscribe_all for c in all_pages(services.store, LIST)}
+    assert left.pop("a-early@example.org") is False and left.pop("zz-late@example.org") is False
+    assert all(left.values())  # every other subscribed contact is deleted
+    assert "c00059@acme.com" in left
+    assert done.rows_done == done.counts["deleted"] == 40 - 1  # 40 subscribed when it started, one changed
+    assert_counters_exact(services)
+
+
+def test_the_worker_runs_it_and_the_import_lists_stay_imports(services: Services, tmp_path: Path) -> None:
+    seed(services)
+    services.start()
+    job = services.jobs.submit_action(LIST, ACME, "resubscribe", description="contacts at acme.com")
+    done = services.jobs.wait(job.id, timeout=30)
+    assert (done.state, done.counts["updated"], done.counts["unchanged"]) == ("completed", 10, 20)
+    assert not any(acme_state(services).values())
+    assert [j.id for j in services.jobs.list()] == []  # the import history, the CLI and ListImportJobs
+    assert [j.id for j in services.jobs.list(kind=None)] == [job.id]
+    api = InProcessClient(services)
+    assert api.call("GET", f"/v2/email/import-jobs/{job.id}").status == 404
+    assert api.call("POST", "/v2/email/import-jobs/list", {}).json == {"ImportJobs": []}
+
+
+def test_a_query_that_fails_fails_the_job_with_the_reason(services: Services) -> None:
+    from sescontacts.model import TopicFilter
+
+    seed(services, 4)
+    query = ContactQuery(topic=TopicFilter("gone"))
+    job = services.jobs.submit_action(LIST, query, "delete", description="x", run_here=True)
+    failed = services.jobs.run(job.id)
+    assert failed.state == "failed" and failed.error == "List: contacts doesn't contain Topic: gone"
+    assert services.store.list_stats(LIST).total == 4
+
+
+# -- a SIGKILL between batches ----------------------------------------------------------------------------
+
+# The child runs the job and, after each committed batch, tells the parent where it is and waits for a go: the
+# parent kills it at a chosen batch, so the kill lands at a known point without any timing.
+CHILD = """
+import sys
+from pathlib import Path
+from sescontacts.model import ContactQuery
+from sescontacts.services import Services
+from sescontacts.settings import Settings
+services = Services.open(Settings(data_dir=Path(sys.argv[1])))
+services.jobs.action_batch_rows = 700
+job = services.jobs.submit_action("contacts", ContactQuery(domain="acme.com"), "unsubscribe",
+                                  description="contacts at acme.com", run_here=True)
+def report(j):
+    print(j.id, j.state, j.batches_done, flush=True)
+    sys.stdin.readline()
+services.jobs.run(job.id, progress=report)
+"""
+
+
+def dump(db_path: Path) -> list[tuple[object, ...]]:
+    """What a user sees of each contact (not ``updated``, which is the time of the write)."""
+    conn = sqlite3.connect(db_path)
+    try:
+        return conn.execute(
+            "SELECT email_key, email, unsubscribe_all, topics, attributes, created FROM contacts ORDER BY email_key"
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_after", [3, "the last batch"])
+def test_sigkill_mid_job_then_resume_equals_a_clean_run(tmp_path: Path, kill_after: int | str) -> None:
+    seeded = tmp_path / "seeded"
+    first = Services.open(Settings(data_dir=seeded))
+    first.ensure_default_list()
+    seed(first, 20_000)  # 10,000 at acme.com: 15 batches of 700
+    first.close()
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    shutil.copytree(seeded, killed)
+    shutil.copytree(seeded, clean)
+
+    with subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(killed)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as child:
+        assert child.stdin is not None and child.stdout is not None
+        for line in child.stdout:
+            job_id, state, batches = line.split()
+            last = kill_after == "the last batch" and int(batches) == 15
+            if state == "running" and (int(batches) == kill_after or last):
+                child.send_signal(signal.SIGKILL)
+                break
+            child.stdin.write("\n")
+            child.stdin.flush()
+    assert child.returncode == -signal.SIGKILL
+
+    services = Services.open(Settings(data_dir=killed))
+    try:
+        acme = acme_state(services)
+        reached = 700 * (15 if kill_after == "the last batch" else int(kill_after))
+        assert sum(acme.values()) == min(10_000, reached + (10_000 - reached) // 3)  # the rest: every third
+        assert_counters_exact(services)
+        services.jobs.start()  # the dead process's job is marked interrupted
+        assert services.jobs.get(job_id).state == "interrupted"
+        services.jobs.resume(job_id)
+        resumed = services.jobs.wait(job_id, timeout=60)
+    finally:
+        services.close()
+    assert resumed.state == "completed"
+
+    reference = Services.open(Settings(data_dir=clean))
+    try:
+        reference.jobs.action_batch_rows = 700
+        job = reference.jobs.submit_action(LIST, ACME, "unsubscribe", description="x", run_here=True)
+        clean_job = reference.jobs.run(job.id)
+    finally:
+        reference.close()
+    assert dump(killed / "sescontacts.db") == dump(clean / "sescontacts.db")
+    assert counters(killed / "sescontacts.db") == counters(clean / "sescontacts.db")
+    assert (resumed.rows_done, resumed.counts) == (clean_job.rows_done, clean_job.counts)
+    assert (resumed.counts["updated"], resumed.counts["unchanged"]) == (6667, 3333)  # nothing done twice
+
+
+def test_options_of_an_action_job_name_its_list(services: Services) -> None:
+    job = services.jobs.submit_action(LIST, ACME, "delete", description="x", run_here=True)
+    assert job.options == ImportOptions(LIST) and job.contact_list == LIST and job.file_name == "x"
