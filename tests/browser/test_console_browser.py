@@ -10,6 +10,7 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -112,14 +113,85 @@ def test_add_edit_search_filter_paginate_and_bulk_delete(page: Any, ses: Any) ->
     page.wait_for_url("**/?**")
     assert "2 contacts deleted" in page.locator(".flash").inner_text()
     assert "p01@pages.test" not in table_emails(page) and len(table_emails(page)) == 10
-    # "all N matching" unsubscribes exactly the filter
+    # "all N matching" unsubscribes exactly the filter, as a job with its own page
     page.goto("/?q=Plan%3Dfree&field=attribute")
     page.get_by_label(re.compile(r"All [\d,]* ?matching")).check()
     page.get_by_role("button", name="Unsubscribe", exact=True).click()
     assert "will change" in page.locator("h1").inner_text()
     page.get_by_role("button", name=re.compile(r"Unsubscribe from all \d+")).click()
+    page.wait_for_url("**/contacts/bulk/jobs/**")
+    page.locator('#job-progress[data-state="completed"]').wait_for()
+    page.get_by_role("link", name="Back to the contacts").click()
     page.wait_for_url("**/?**")
+    assert "Plan" in page.url and page.locator(".badge.on").count() == 0
+
+
+def _import_through_the_api(ses: Any, server: RunningServer, name: str, rows: int, domain: str) -> str:
+    """Start an SES import job of ``rows`` new contacts at ``domain`` (the local backend reads s3:// from its data
+    dir); returns its id without waiting."""
+    folder = server.data_dir / "s3" / "bulk-test"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text("emailAddress\n" + "".join(f"c{i:06d}@{domain}\n" for i in range(rows)))
+    return str(
+        ses.create_import_job(
+            ImportDestination={
+                "ContactListDestination": {"ContactListName": "contacts", "ContactListImportAction": "PUT"}
+            },
+            ImportDataSource={"S3Url": f"s3://bulk-test/{name}", "DataFormat": "CSV"},
+        )["JobId"]
+    )
+
+
+def _wait_for_import(ses: Any, job_id: str) -> None:
+    for _ in range(1200):
+        if ses.get_import_job(JobId=job_id)["JobStatus"] in ("COMPLETED", "FAILED"):
+            return
+        time.sleep(0.05)  # polling the job's status, as an SES client does
+    raise AssertionError("the import job did not finish")
+
+
+def _all_matching(page: Any, view: str, action: str, label: str) -> None:
+    """Select "All N matching" on a view, press the action, confirm: the job's page opens."""
+    page.goto(view)
+    page.get_by_label(re.compile(r"All [\d,]* ?matching")).check()
+    page.get_by_role("button", name=action, exact=True).click()
+    page.get_by_role("button", name=re.compile(rf"{label} [\d,]+")).click()
+    page.wait_for_url("**/contacts/bulk/jobs/**")
+
+
+def test_bulk_action_on_all_matching_shows_live_progress(page: Any, ses: Any, console_server: RunningServer) -> None:
+    """20,000 matching contacts unsubscribed as a job while an import keeps the worker busy: the job's page shows
+    it queued, then follows it to the end by itself (htmx, no reload); the contacts page links to it meanwhile."""
+    _wait_for_import(ses, _import_through_the_api(ses, console_server, "progress.csv", 20_000, "progress.test"))
+    busy = _import_through_the_api(ses, console_server, "filler.csv", 150_000, "filler.test")
+    _all_matching(page, "/?q=progress.test&field=domain", "Unsubscribe", "Unsubscribe from all")
+    progress = page.locator("#job-progress")
+    assert progress.get_attribute("data-state") in ("queued", "running")  # the import is still running
+    expect(progress).to_contain_text("progress.test")
+    shot(page, "08-bulk-job-waiting", full_page=False)
+    job_url = page.url
+    page.goto("/")
+    banner = page.locator(".alert.info", has_text="Unsubscribing")
+    expect(banner).to_contain_text("progress.test")
+    banner.get_by_role("link", name="Show progress").click()
+    page.wait_for_url(job_url)
+    assert progress.get_attribute("data-state") in ("queued", "running")
+    page.evaluate("window.__sameDocument = true")  # gone if the page reloads
+    page.locator('#job-progress[data-state="completed"]').wait_for(timeout=60_000)
+    assert page.evaluate("window.__sameDocument") is True  # swapped in place by htmx polling
+    assert page.locator('[data-count="changed"]').inner_text() == "20,000"
+    assert page.locator('[data-testid="rows-done"]').inner_text() == "20,000"
+    shot(page, "09-bulk-job-completed", full_page=False)
+    page.get_by_role("link", name="Back to the contacts").click()
+    page.wait_for_url("**/?q=progress.test**")
     assert page.locator(".badge.on").count() == 0
+    # leave the shared list as it was: delete both domains, the same way
+    _wait_for_import(ses, busy)
+    for domain in ("progress.test", "filler.test"):
+        _all_matching(page, f"/?q={domain}&field=domain", "Delete", "Delete")
+        page.locator('#job-progress[data-state="completed"]').wait_for(timeout=60_000)
+    page.goto("/?q=filler.test&field=domain")
+    assert table_emails(page) == []
 
 
 def _run_import(page: Any, file: Path, action: str) -> str:
@@ -384,5 +456,13 @@ def test_basic_flows_work_without_javascript(browser: Any, console_server: Runni
     page.get_by_role("button", name="Delete", exact=True).click()
     page.get_by_role("button", name="Delete 2").click()
     page.wait_for_url("**/?**")
+    assert table_emails(page) == []
+    # "all N matching" as a job: its page refreshes itself until the job is done
+    page.goto("/contacts/new")
+    page.get_by_label("Email address").fill("third@nojs.test")
+    page.get_by_role("button", name="Add contact").click()
+    _all_matching(page, "/?q=nojs.test&field=domain", "Delete", "Delete")
+    page.locator('#job-progress[data-state="completed"]').wait_for(timeout=15_000)  # meta refresh polls
+    page.goto("/?q=nojs.test&field=domain")
     assert table_emails(page) == []
     context.close()

@@ -87,8 +87,9 @@ def run_action(
     if progress.finished:  # killed after its last batch committed, before the job was marked completed
         return progress, True
     if progress.estimate is None:
-        counted = store.apply_to_matching(list_name, query, action, created_before=created_before, dry_run=True)
-        progress = dataclasses.replace(progress, estimate=counted.matched)
+        # The progress bar's total. The list's counters answer a view without a search (no scan); contacts added
+        # since the user confirmed are in it, which only an estimate may be.
+        progress = dataclasses.replace(progress, estimate=store.count_contacts(list_name, query).value)
     limit = store.bulk_batch_rows or batch_rows
     while not should_stop():
         with store.atomic():
