@@ -230,3 +230,22 @@ def test_sigkill_mid_job_then_resume_equals_a_clean_run(tmp_path: Path, kill_aft
 def test_options_of_an_action_job_name_its_list(services: Services) -> None:
     job = services.jobs.submit_action(LIST, ACME, "delete", description="x", run_here=True)
     assert job.options == ImportOptions(LIST) and job.contact_list == LIST and job.file_name == "x"
+
+
+def test_the_cli_resumes_a_bulk_action_as_it_resumes_imports(tmp_path: Path) -> None:
+    """`sescontacts jobs resume ID` (what docs/bulk.md says to run after a kill) continues a bulk action too."""
+    from click.testing import CliRunner
+
+    from sescontacts.cli import main
+
+    data_dir = tmp_path / "cli"
+    services = Services.open(Settings(data_dir=data_dir))
+    services.ensure_default_list()
+    seed(services)
+    services.jobs.action_batch_rows = 10
+    job = services.jobs.submit_action(LIST, ACME, "unsubscribe", description="contacts at acme.com", run_here=True)
+    services.jobs.run(job.id, progress=lambda j: services.jobs.cancel(j.id) if j.batches_done == 1 else None)
+    services.close()
+    result = CliRunner().invoke(main, ["jobs", "--data-dir", str(data_dir), "resume", job.id], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert f"job {job.id} completed: 30 rows: updated 20, unchanged 10" in result.stdout
