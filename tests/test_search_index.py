@@ -473,19 +473,25 @@ def test_deleting_a_list_leaves_its_index_to_the_indexer(tmp_path: Path) -> None
 
 
 def test_a_bucket_grown_by_single_writes_is_cut(store: SqliteContactStore) -> None:
+    """Contacts added one by one to a list built empty all go to its last bucket, which is cut as it grows
+    (always: there is room for ranks above the last bucket), and renumbered when one place runs out of numbers."""
     indexer = SearchIndexer(store.db)
     indexer.catch_up()
-    with mock.patch.multiple(search_index, SPLIT=10):
-        for i in range(25):
+    with mock.patch.multiple(search_index, SPLIT=10, POS_STEP=4):
+        for i in range(80):
             store.create_contact("contacts", Contact(f"c{i:02d}@x.com", attributes_data=json.dumps({"i": i})))
+            store.create_contact("contacts", Contact(f"c{i:02d}.{i}@x.com"))  # just after the one before
             indexer.catch_up()
         sizes = [r[0] for r in store.db.reader().execute("SELECT size FROM search_buckets ORDER BY upper")]
-        assert sum(sizes) == 25 and max(sizes) <= 10 and len(sizes) >= 3
-        for i in (0, 12, 24):
+        assert sum(sizes) == 160 and max(sizes) <= 11 and len(sizes) >= 16
+        for i in (0, 42, 79):
             assert emails(all_pages(store, "contacts", ContactQuery(attribute_key="i", attribute_value=str(i)))) == [
                 f"c{i:02d}@x.com"
             ]
-        assert len(all_pages(store, "contacts", ContactQuery(attribute_key="i"), page_size=7)) == 25
+        assert len(all_pages(store, "contacts", ContactQuery(attribute_key="i"), page_size=7)) == 80
+        assert emails(all_pages(store, "contacts", ContactQuery(email_contains=".4"), page_size=3)) == [
+            f"c{i:02d}.{i}@x.com" for i in range(80) if ".4" in f"c{i:02d}.{i}@x.com"
+        ]
 
 
 def test_the_upgrade_drops_the_per_key_indexes_and_builds_every_list(tmp_path: Path) -> None:
