@@ -533,3 +533,18 @@ def test_a_rekey_builds_the_index_again(tmp_path: Path) -> None:
     ]
     assert emails(all_pages(exact, "contacts", ContactQuery(email_contains="ANN@"))) == ["Ann@x.com"]
     exact.close()
+
+
+def test_the_logging_triggers_come_back_at_open_when_a_migration_dropped_them(tmp_path: Path) -> None:
+    """A kept list's changes must be logged: a migration that rebuilds ``contacts`` drops its triggers, and the
+    next open restores them."""
+    with sqlite_store(tmp_path / "s.db", "contacts") as store:
+        SearchIndexer(store.db).catch_up()
+        with store.db.write() as conn:
+            for name in _triggers(store):
+                conn.execute(f"DROP TRIGGER {name}")
+    with sqlite_store(tmp_path / "s.db") as store:
+        assert _triggers(store) == ["search_log_delete", "search_log_insert", "search_log_update"]
+        store.create_contact("contacts", Contact("a@x.com", attributes_data='{"plan": "pro"}'))
+        assert _pending(store) == 1
+        assert emails(all_pages(store, "contacts", ContactQuery(attribute_key="plan"))) == ["a@x.com"]

@@ -142,6 +142,19 @@ def _set_triggers(conn: sqlite3.Connection) -> None:
             conn.execute(f"DROP TRIGGER IF EXISTS {name}")
 
 
+def ensure_triggers(db: Database) -> None:
+    """At open: the logging triggers exist while a list is kept (a migration that rebuilds ``contacts`` drops
+    them with the table). Read first; a write transaction only to repair."""
+    reader = db.reader()
+    kept = reader.execute("SELECT 1 FROM search_state WHERE through IS NULL OR through != '' LIMIT 1").fetchone()
+    present = reader.execute(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'search!_log!_%' ESCAPE '!'"
+    ).fetchone()[0]
+    if bool(kept) != (present == len(_TRIGGERS)):
+        with db.write() as conn:
+            _set_triggers(conn)
+
+
 def _restart(conn: sqlite3.Connection, list_id: int, *, orphan: bool = False) -> None:
     """Start the list's index again from its first address, under a new generation of numbers."""
     in_use = {int(g) for (g,) in conn.execute("SELECT generation FROM search_state WHERE list_id != ?", (list_id,))}

@@ -41,7 +41,7 @@ from ...validation import (
 )
 from ..base import ExportRows, check_page_size
 from ..tokens import TokenCodec
-from . import export, lists, search, writes
+from . import export, lists, search, search_index, writes
 from .bulk import BulkUpserts, delete_batch
 from .schema import use_identity
 
@@ -71,6 +71,7 @@ class SqliteContactStore:
         identity: AddressIdentity = FOLDED,
     ) -> None:
         use_identity(db, identity)
+        search_index.ensure_triggers(db)
         self.db = db
         self.identity = identity
         self.region = region
