@@ -507,17 +507,17 @@ def test_upgrade_rekeys_decomposed_addresses(tmp_path: Path) -> None:
     from sescontacts.db import Migrations
 
     contacts_v1 = Migrations("contacts", MIGRATIONS.steps[:1], MIGRATIONS.functions)
-    old = SqliteContactStore(Database(tmp_path / "old.db", (contacts_v1,)))
-    old.create_list("p")
+    old = Database(tmp_path / "old.db", (contacts_v1,))
     decomposed = "rene\u0301@example.com"
-    with old.db.write() as conn:  # what the old code stored: the key lower-cased only
+    with old.write() as conn:  # what the old code stored: the key lower-cased only
+        conn.execute("INSERT INTO contact_lists (name, created, updated) VALUES ('p', 1, 1)")
         conn.execute(
             "INSERT INTO contacts (list_id, email_key, email, created, updated) VALUES (1, ?, ?, 1, 1)",
             (decomposed, decomposed),
         )
     old.close()
     upgraded = SqliteContactStore(Database(tmp_path / "old.db", PRODUCT_SCHEMA))
-    assert upgraded.db.schema_version("contacts") == 2
+    assert upgraded.db.schema_version("contacts") == MIGRATIONS.version
     assert upgraded.get_contact("p", "Ren\u00e9@example.com").email == decomposed
     upgraded.close()
 

@@ -16,7 +16,7 @@ from .private_files import make_private_dir
 from .schema import PRODUCT_SCHEMA
 from .settings import LOCAL_ACCOUNT_ID, Settings
 from .store.base import ContactStore, SyncedStore
-from .store.sqlite import SqliteContactStore
+from .store.sqlite import SearchIndexer, SqliteContactStore
 
 
 @dataclass
@@ -51,6 +51,11 @@ class Services:
         # WAL checkpoints off the request path while running (db.start_checkpointer says why).
         services.on_start.append(db.start_checkpointer)
         services.on_stop.append(db.stop_checkpointer)
+        # The search index of every list in the file (the local store's, the ses mirror's), built and kept
+        # current off the request path (store/sqlite/search_index.py).
+        indexer = SearchIndexer(db)
+        services.on_start.append(indexer.start)
+        services.on_stop.append(indexer.stop)
         if isinstance(store, SyncedStore):  # the ses backend's mirror sync: on start, then on its schedule
             services.on_start.append(store.start_sync)
             services.on_stop.append(store.stop_sync)

@@ -15,17 +15,18 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from sescontacts.db import Database
-from sescontacts.model import Contact, ContactQuery
+from sescontacts.model import Contact, ContactQuery, Count, Page
 from sescontacts.schema import PRODUCT_SCHEMA
 from sescontacts.settings import OBSERVED
 from sescontacts.store.base import ContactStore
 from sescontacts.store.ses import SesContactStore
 from sescontacts.store.ses.pacer import Pacer
-from sescontacts.store.sqlite import SqliteContactStore
+from sescontacts.store.sqlite import SearchIndexer, SqliteContactStore
 
 from .server import RunningServer, run_server
 from .ses import MOTO_KEY, clean_env, reset_moto, run_moto, ses_store
@@ -46,10 +47,13 @@ ALL_CAPABILITIES: frozenset[str] = frozenset(
     }
 )
 
-#: The ``store`` the contract runs on. The ses backend against our own server runs twice: unthrottled, and
-#: throttled (``--throttle 100:5``) while the client's pacer asks for twice that (200/s), so throttles really
-#: happen and must never reach a test as an error.
-CONTRACT_BACKENDS = ("sqlite", "ses-local", "ses-local-throttled", "ses-moto")
+#: The ``store`` the contract runs on. The local backend runs twice: as a command-line process has it (no search
+#: index built: searches scan), and with its search index caught up before every read (searches take the
+#: index's paths). The ses backend against our own server runs twice: unthrottled, and throttled
+#: (``--throttle 100:5``) while the client's pacer asks for twice that (200/s), so throttles really happen and
+#: must never reach a test as an error; its mirror's search index is kept by a running indexer, as the
+#: server's is.
+CONTRACT_BACKENDS = ("sqlite", "sqlite-indexed", "ses-local", "ses-local-throttled", "ses-moto")
 #: The kinds of backend, for contract tests that reach no server (lifting SES's quota): throttling is moot.
 BACKEND_KINDS = ("sqlite", "ses-local", "ses-moto")
 QUOTA_SKIP = "only the local backend can lift SES's one-list-per-region quota"
@@ -113,6 +117,8 @@ def open_backend(name: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     """The backend ``name`` (one of :data:`CONTRACT_BACKENDS`) with its server running until exit."""
     if name == "sqlite":
         yield Backend(name, lambda folder, list_name: sqlite_store(folder / "store.db", list_name))
+    elif name == "sqlite-indexed":
+        yield Backend(name, lambda folder, list_name: sqlite_store(folder / "store.db", list_name, indexed=True))
     elif name in ("ses-local", "ses-local-throttled"):
         throttled = name == "ses-local-throttled"
         with run_ses_server(tmp_path_factory, throttled=throttled) as server:
@@ -134,12 +140,27 @@ def open_backend(name: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         raise ValueError(f"no such backend: {name}")
 
 
+class IndexedSqliteStore(SqliteContactStore):
+    """The local store with its search index caught up before every read (the server's indexer, run in the
+    caller's thread), so that searches take the index's paths."""
+
+    def list_contacts(self, list_name: str, query: ContactQuery = ContactQuery(), **kwargs: Any) -> Page[Contact]:  # noqa: B008
+        SearchIndexer(self.db).catch_up()
+        return super().list_contacts(list_name, query, **kwargs)
+
+    def count_contacts(self, list_name: str, query: ContactQuery, *, cap: int | None = None) -> Count:
+        SearchIndexer(self.db).catch_up()
+        return super().count_contacts(list_name, query, cap=cap)
+
+
 @contextmanager
 def sqlite_store(
-    path: Path, list_name: str | None = None, *, max_lists: int | None = 1
+    path: Path, list_name: str | None = None, *, max_lists: int | None = 1, indexed: bool = False
 ) -> Iterator[SqliteContactStore]:
-    """A local store in the file ``path``, holding the empty list ``list_name`` if one is named."""
-    store = SqliteContactStore(Database(path, PRODUCT_SCHEMA), max_lists=max_lists)
+    """A local store in the file ``path``, holding the empty list ``list_name`` if one is named; ``indexed``:
+    its search index caught up before every read (:class:`IndexedSqliteStore`)."""
+    kind = IndexedSqliteStore if indexed else SqliteContactStore
+    store = kind(Database(path, PRODUCT_SCHEMA), max_lists=max_lists)
     try:
         if list_name is not None:
             store.create_list(list_name)
@@ -171,6 +192,8 @@ def local_ses_store(
     # Against the throttled server the client asks for twice the allowed rate: throttles must be absorbed.
     pacer = Pacer(200, 10, base_backoff=0.02, max_backoff=0.2) if throttled else Pacer(1000, 100)
     store = ses_store(folder / "mirror.db", server.url, pacer=pacer)
+    indexer = SearchIndexer(store.mirror.db, interval=0.01)
+    indexer.start()
     try:
         for existing in store.list_lists().items:
             store.delete_list(existing.name)
@@ -178,6 +201,7 @@ def local_ses_store(
         yield store
         assert pacer.stats.surfaced == 0
     finally:
+        indexer.stop()
         store.close()
 
 

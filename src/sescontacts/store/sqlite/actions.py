@@ -14,6 +14,7 @@ import sqlite3
 
 from ...model import AddressIdentity, ContactList, ContactQuery
 from ..base import BulkAction, MatchingStep
+from . import search_index
 from .search import where
 from .writes import _uncount
 
@@ -71,6 +72,8 @@ def apply_to_matching(
     # The same rows as the SELECT (one transaction): its WHERE clause, up to the batch's last key.
     bounded = f"{clause} AND email_key <= ?"
     if action == "delete":
+        # The search index logs each deleted contact: tell it first, so a big delete restarts it instead.
+        search_index.before_bulk_write(conn, list_id, matched)
         conn.execute(f"DELETE FROM contacts WHERE {bounded}", (*params, last))
         _uncount(conn, list_id, matched, unsubscribed)
     else:

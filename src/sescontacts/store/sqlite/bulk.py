@@ -27,6 +27,7 @@ from ...model import (
     same_attributes,
 )
 from ...validation import unknown_topic
+from . import search_index
 from .rows import CONTACT_COLUMNS, contact_from_row, topics_json
 from .writes import bulk_insert_sql, contact_row, existing_contacts, remove_keys, write_contacts
 
@@ -74,6 +75,8 @@ class BulkUpserts:
                 if topic not in topic_names:
                     raise unknown_topic(contact_list.name, topic)
         keys = [identity.key(p.email) for p in patches]
+        if not dry_run:  # search index hook: before the batch writes (see search_index.before_bulk_write)
+            search_index.before_bulk_write(conn, list_id, len(patches))
         if len(set(keys)) == len(keys):
             # The bulk importer's common case (no address twice in the batch): rows built straight
             # from the patches, no Contact objects. Same rule as model.apply_patch (checked by tests).
@@ -259,6 +262,8 @@ def delete_batch(
         (list_id, orjson.dumps(keys).decode()),
     ).fetchone()
     existing: dict[str, int] = orjson.loads(found)
+    if not dry_run:  # search index hook: before the batch writes (see search_index.before_bulk_write)
+        search_index.before_bulk_write(conn, list_id, len(existing))
     results: list[RowResult] = []
     seen: set[str] = set()
     for key in keys:

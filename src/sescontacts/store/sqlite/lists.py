@@ -14,6 +14,7 @@ import orjson
 from ...errors import ListNotFound, NotFound
 from ...model import OPT_IN, OPT_OUT, ContactList, Topic, TopicCounts
 from ...validation import check_tags
+from . import search_index
 from .rows import json_path
 
 
@@ -88,6 +89,7 @@ def insert_list(
     )
     assert cursor.lastrowid is not None
     write_topics(conn, cursor.lastrowid, topics)
+    search_index.list_created(conn, cursor.lastrowid)
     return cursor.lastrowid
 
 
@@ -143,7 +145,9 @@ def mirror_list_row(conn: sqlite3.Connection, list_id: int, contact_list: Contac
 
 
 def delete_list(conn: sqlite3.Connection, list_id: int) -> None:
-    """The list, its contacts and its daily additions (topics go with it: ON DELETE CASCADE)."""
+    """The list, its contacts and its daily additions (topics go with it: ON DELETE CASCADE); its search
+    index is cleared by the indexer, in steps."""
+    search_index.list_deleted(conn, list_id)
     conn.execute("DELETE FROM contacts WHERE list_id = ?", (list_id,))
     conn.execute("DELETE FROM list_daily WHERE list_id = ?", (list_id,))
     conn.execute("DELETE FROM contact_lists WHERE id = ?", (list_id,))

@@ -11,6 +11,8 @@ Layout decisions, each for a measured reason:
   the same transaction as the contacts they count, so a page view never counts a million rows.
 - Topic preferences are a JSON object per contact; per-topic counts are computed on demand and cached until
   the list's ``generation`` changes.
+- Attribute and address search read the tables of :mod:`.search_index`, which triggers on ``contacts`` keep
+  exact (a changed contact is logged, and searched by the plain predicate until the index has it).
 
 Only this package writes SQL against these tables; the ses backend goes through :mod:`.mirror`.
 """
@@ -25,6 +27,7 @@ import orjson
 from ...db import Database, Migrations, SqlFunction, run_script
 from ...errors import SesContactsError
 from ...model import FOLDED, AddressIdentity, attributes_match, email_key
+from . import search_index
 
 
 def _schema_v1(conn: sqlite3.Connection) -> None:
@@ -95,7 +98,7 @@ def _rekey_nfc(conn: sqlite3.Connection) -> None:
 # Listed in schema.PRODUCT_SCHEMA. Never edit or reorder these steps: versions count per owner.
 MIGRATIONS = Migrations(
     "contacts",
-    (_schema_v1, _rekey_nfc),
+    (_schema_v1, _rekey_nfc, search_index.create_tables),
     functions=(SqlFunction("sescontacts_attributes_match", 3, attributes_match),),
 )
 
@@ -143,6 +146,7 @@ def _rekey(conn: sqlite3.Connection, identity: AddressIdentity) -> None:
                 "Delete all but one address of each group with the ses backend first, or use another data "
                 "directory."
             )
+        search_index.reset_all(conn)  # every key changes: nothing to log, every list's index is built again
         conn.execute(
             "UPDATE contacts SET email_key = sescontacts_rekey(email) WHERE email_key != sescontacts_rekey(email)"
         )

@@ -1,32 +1,37 @@
 """Queries on one list: a ``ContactQuery`` as a WHERE clause, keyset pages, address and attribute search,
 and counts.
 
-Address and attribute searches have their own ways to read less than the whole list (see
-:func:`_address_search` and :class:`AttributeIndexes`); whichever is taken, the rows and their order are
-those of the plain WHERE clause.
+Attribute and address searches read candidates from the search index (:mod:`.search_index`) when the list
+has one: the attribute rows of a key (and value) in address order, or the addresses holding a substring of
+three characters or more. Whichever way they are found, every row shown passes the plain WHERE clause,
+including the model's own attribute predicate, and comes in its order: candidates are a necessary condition,
+never the answer. Contacts changed since they were indexed, and addresses beyond the built range of a list
+still being built, are searched by that clause directly; without a usable index a search scans, as it did
+before there was one.
 """
 
 from __future__ import annotations
 
-import hashlib
+import heapq
 import sqlite3
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import groupby
+from typing import Any, Literal
 
 import orjson
 
-from ...db import Database
 from ...errors import NotFound
 from ...model import OPT_OUT, SPELLING_SEPARATOR, AddressIdentity, Contact, ContactList, ContactQuery, Count, email_key
 from ...validation import check_status
+from . import search_index
 from .rows import CONTACT_COLUMNS, contact_from_row, json_path
 
-MAX_ATTRIBUTE_INDEXES = 16
 # An address search first tries the next ADDRESS_PROBE addresses in order, then collects at most
 # ADDRESS_CANDIDATES matching addresses to sort (see _address_search). Read at each call (tests shrink them).
 ADDRESS_PROBE = 20_000
 ADDRESS_CANDIDATES = 5000
-_UNSURE = "(sescontacts: unsure)"  # any value works: candidates still go through the exact predicate
+FETCH = 1000  # candidate addresses looked up per statement when filling a page or counting
+_SCAN: Literal["scan"] = "scan"  # the index found too many candidates: the ordered scan fills a page sooner
 
 
 def check_filter_status(query: ContactQuery) -> None:
@@ -37,43 +42,6 @@ def check_filter_status(query: ContactQuery) -> None:
 
 def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _attribute_prefilter(key: str, value: str | None) -> str | None:
-    """SQL for a *necessary* condition of "attribute ``key`` equals ``value``", or None when there is none.
-
-    A value that is not the JSON text of a number, boolean, null, array or object can only match a string
-    attribute, and a string attribute's text is what SQLite's ``->>`` returns; so ``expr = value`` keeps
-    every match (the exact model predicate still runs after it). The path is inlined as a literal because
-    SQLite uses an expression index only for a query expression written identically. Keys a JSON path
-    cannot address (a quote, a backslash, a control character) get no prefilter. Raw AttributesData with the
-    same key twice (possible through the SES API) is read first-wins by SQLite and last-wins by the model, so
-    text where the quoted key occurs twice is a candidate too (UNSURE), and the exact predicate decides.
-    """
-    if value is None or not key or any(c in '"\\' or ord(c) < 32 for c in key):
-        return None
-    try:
-        parsed: object = orjson.loads(value)
-    except orjson.JSONDecodeError:
-        parsed = value
-    if not isinstance(parsed, str):
-        return None
-    path = "'" + json_path(key).replace("'", "''") + "'"
-    quoted = "'" + f'"{key}"'.replace("'", "''") + "'"
-    # SQLite 3.40 matches a path against a key's raw JSON text, so a key written with escapes (Python's
-    # json.dumps writes "pr\u00e9nom" for "prénom") is invisible to it. Any text with a backslash is
-    # therefore always a candidate (UNSURE), and the exact predicate decides.
-    return (
-        f"(CASE WHEN instr(attributes, '\\') THEN '{_UNSURE}' "
-        f"WHEN instr(substr(attributes, instr(attributes, {quoted}) + {len(key) + 2}), {quoted}) THEN '{_UNSURE}' "
-        f"WHEN json_valid(attributes) AND json_type(attributes, {path}) = 'text' THEN attributes ->> {path} END)"
-    )
-
-
-def _attribute_index_name(key: str) -> str:
-    """One index per searched key; the "v3" changes the name whenever the indexed expression changes, since
-    ``INDEXED BY`` an index on a different expression fails the query."""
-    return "contacts_attr_" + hashlib.sha256(("v3:" + key).encode()).hexdigest()[:16]
 
 
 def _after_folded(identity: AddressIdentity) -> str:
@@ -117,10 +85,6 @@ def where(
         # The model's own predicate, run inside SQLite: JSON paths cannot address every key (a '"' in it),
         # and SQLite's JSON differs from the model's on duplicate keys and number spellings. Measured at
         # about 0.8 us a row, against 0.5 us for json_type: exactness is worth it.
-        prefilter = _attribute_prefilter(query.attribute_key, query.attribute_value)
-        if prefilter is not None:  # a necessary condition an index serves; the exact test follows
-            clauses.append(f"{prefilter} IN (?, ?)")
-            params += [query.attribute_value, _UNSURE]
         clauses.append("attributes IS NOT NULL AND sescontacts_attributes_match(attributes, ?, ?)")
         params += [query.attribute_key, query.attribute_value]
     return " AND ".join(clauses), params
@@ -131,51 +95,254 @@ def order_by(query: ContactQuery) -> str:
     return "updated DESC, email_key DESC" if query.sort == "updated" else "email_key"
 
 
-class AttributeIndexes:
-    """The on-demand expression indexes that turn an attribute ``key = value`` search into a range scan.
-
-    One index per searched key (at most ``MAX_ATTRIBUTE_INDEXES``; later keys are scanned). Building one
-    reads the list once (about a second per million contacts) under the write lock; after that a search
-    costs an index range, and every write pays a little to keep the index current.
-    """
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-        self._known: set[str] = set()  # indexes known to exist
-
-    def ensure(self, query: ContactQuery) -> None:
-        """Build, on the first ``key = value`` search for a key, the key's index (outside any snapshot)."""
-        expression = _attribute_prefilter(query.attribute_key or "", query.attribute_value)
-        if expression is None:
-            return
-        name = _attribute_index_name(query.attribute_key or "")
-        if name in self._known:
-            return
-        reader = self._db.reader()
-        if reader.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (name,)).fetchone():
-            self._known.add(name)
-            return
-        (existing,) = reader.execute(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'contacts!_attr!_%' ESCAPE '!'"
-        ).fetchone()
-        if existing >= MAX_ATTRIBUTE_INDEXES:
-            return
-        with self._db.write() as conn:
-            conn.execute(f'CREATE INDEX IF NOT EXISTS "{name}" ON contacts (list_id, {expression}, email_key)')
-        self._known.add(name)
-
-    def hint(self, query: ContactQuery) -> str:
-        """``INDEXED BY`` the key's attribute index when it exists. Without statistics (no ANALYZE) SQLite
-        prefers the primary key, which satisfies ORDER BY, and would scan the list to find a rare value."""
-        if _attribute_prefilter(query.attribute_key or "", query.attribute_value) is None:
-            return ""
-        name = _attribute_index_name(query.attribute_key or "")
-        return f' INDEXED BY "{name}"' if name in self._known else ""
-
-
 def _address_only(query: ContactQuery) -> bool:
     """A search on the address alone: every column it reads is in the narrow ``contacts_by_updated``."""
     return bool(query.email_contains or query.domain) and not (query.status or query.topic or query.attribute_key)
+
+
+def _glob(query: ContactQuery) -> str | None:
+    """A GLOB over address keys that every match of the query's address search also matches, for the trigram
+    index: None when the needle has no run of three plain characters (the index cannot answer it then).
+    GLOB's own special characters become ``?`` (any one character), so the pattern only widens."""
+    if query.email_contains:
+        needle = email_key(query.email_contains)
+    elif query.domain:
+        needle = "@" + email_key(query.domain).lstrip("@")
+    else:
+        return None
+    pattern = "".join("?" if c in "*?[" else c for c in needle)
+    if max((len(run) for run in pattern.split("?")), default=0) < 3:
+        return None
+    return f"*{pattern}*"
+
+
+# -- candidates from the index ----------------------------------------------------------------------------
+
+
+def _with_pending(keys: Iterable[str], index: search_index.IndexView, after: str | None) -> Iterator[str]:
+    """``keys`` (in address order) with the list's pending keys merged in, each once."""
+    pending = [k for k in index.pending if after is None or k > after]
+    for key, _ in groupby(heapq.merge(keys, pending)):
+        yield key
+
+
+def _attribute_keys(
+    conn: sqlite3.Connection, index: search_index.IndexView, query: ContactQuery, after: str | None
+) -> Iterator[str]:
+    """Addresses whose indexed attributes match the query's attribute part, in address order, after ``after``."""
+    has_value = query.attribute_value is not None
+    args: list[object] = [query.attribute_key]
+    if has_value:
+        args.append(query.attribute_value)
+    args += [index.list_id, after or "", index.through, index.through]
+    rows = conn.execute(search_index.attribute_candidates_sql(has_value, ordered=True), args)
+    keys = (k for k in search_index.in_address_order(rows) if after is None or k > after)
+    return _with_pending(keys, index, after)
+
+
+def _address_sql(index: search_index.IndexView, predicate: str = "") -> str:
+    """Addresses the trigram index finds for a GLOB, in address order (the order of their numbers): parameters
+    (pattern, lowest number, highest number, list id, after, through, through)."""
+    return (
+        "SELECT address FROM search_addresses WHERE address GLOB ? AND rowid >= ? AND rowid < ? AND collection = ? "
+        f"AND address > ? AND (? IS NULL OR address <= ?){predicate} ORDER BY rowid"
+    )
+
+
+def _address_keys(
+    conn: sqlite3.Connection, index: search_index.IndexView, pattern: str, after: str | None
+) -> Iterator[str]:
+    """Addresses the trigram index finds for ``pattern``, with the pending ones, in address order after ``after``."""
+    rows = conn.execute(
+        _address_sql(index),
+        (
+            pattern,
+            search_index.first_number(conn, index, after),
+            index.high,
+            index.list_id,
+            after or "",
+            index.through,
+            index.through,
+        ),
+    )
+    return _with_pending((r[0] for r in rows), index, after)
+
+
+def _take(keys: Iterable[str], limit: int) -> list[str]:
+    found = []
+    for key in keys:
+        found.append(key)
+        if len(found) >= limit:
+            break
+    return found
+
+
+def _rows_for(
+    conn: sqlite3.Connection, columns: str, clause: str, params: Sequence[object], keys: Sequence[str], order: str
+) -> list[Any]:
+    """The rows among ``keys`` that pass the clause, in ``order``."""
+    return conn.execute(
+        f"SELECT {columns} FROM contacts WHERE {clause} AND email_key IN (SELECT value FROM json_each(?)) "
+        f"ORDER BY {order}",
+        (*params, orjson.dumps(list(keys)).decode()),
+    ).fetchall()
+
+
+def _beyond(
+    conn: sqlite3.Connection,
+    index: search_index.IndexView,
+    query: ContactQuery,
+    columns: str,
+    clause: str,
+    params: Sequence[object],
+    limit: int,
+) -> list[Any]:
+    """The first rows past the built range of a list still being built (scanned with the clause)."""
+    if index.through is None or limit <= 0:
+        return []
+    return conn.execute(
+        f"SELECT {columns} FROM contacts WHERE {clause} AND email_key > ? ORDER BY {order_by(query)} LIMIT ?",
+        (*params, index.through, limit),
+    ).fetchall()
+
+
+def _newest_first(row: Sequence[Any]) -> tuple[float, str]:
+    return (row[5], row[6])
+
+
+def _candidates(
+    conn: sqlite3.Connection, index: search_index.IndexView, query: ContactQuery, after: str | None
+) -> Iterator[str]:
+    """The index's candidates for the query in address order: by its address needle when it has one of three
+    characters or more (the trigram index), else by its attribute."""
+    pattern = _glob(query)
+    if pattern is not None:
+        return _address_keys(conn, index, pattern, after)
+    return _attribute_keys(conn, index, query, after)
+
+
+def _indexed_page(
+    conn: sqlite3.Connection,
+    list_id: int,
+    query: ContactQuery,
+    clause: str,
+    params: list[object],
+    columns: str,
+    limit: int,
+    position: Sequence[object] | None,
+) -> list[Any] | Literal["scan"] | None:
+    """A page from the search index: rows, or None when the index cannot serve the query (not built, too many
+    changes pending, no attribute and no usable needle), or "scan" when, in ``updated`` order, it finds so
+    many candidates that the plain scan fills a page sooner.
+
+    In address order the candidates come in order, so a page reads only as many as it needs, however many
+    match; each is checked against the clause (the rows and order are the plain query's)."""
+    if not query.attribute_key and _glob(query) is None:
+        return None
+    index = search_index.view(conn, list_id)
+    if index is None:
+        return None
+    rows: list[Any]
+    if query.sort == "updated":
+        found = _take(_candidates(conn, index, query, None), ADDRESS_CANDIDATES + 1)
+        if len(found) > ADDRESS_CANDIDATES:
+            return _SCAN
+        rows = _rows_for(conn, columns, clause, params, found, f"{order_by(query)} LIMIT {int(limit)}")
+        rows += _beyond(conn, index, query, columns, clause, params, limit)
+        return sorted(rows, key=_newest_first, reverse=True)[:limit]
+    keys = _candidates(conn, index, query, str(position[-1]) if position else None)
+    rows = []
+    want = limit + 8
+    while len(rows) < limit:
+        batch = _take(keys, want)
+        if not batch:
+            break
+        rows += _rows_for(conn, columns, clause, params, batch, "email_key")
+        want = min(FETCH, want * 2)
+    rows = rows[:limit]
+    return rows + _beyond(conn, index, query, columns, clause, params, limit - len(rows))
+
+
+def _address_clauses(query: ContactQuery, identity: AddressIdentity, column: str) -> tuple[str, list[object]]:
+    """The query's address predicates on ``column`` (the same patterns as :func:`where`'s)."""
+    clauses: list[str] = []
+    params: list[object] = []
+    if query.email_contains:
+        clauses.append(f" AND {column} LIKE ? ESCAPE '\\'")
+        params.append(f"%{_like_escape(email_key(query.email_contains))}%{_after_folded(identity)}")
+    if query.domain:
+        clauses.append(f" AND {column} LIKE ? ESCAPE '\\'")
+        params.append(f"%@{_like_escape(email_key(query.domain).lstrip('@'))}{_after_folded(identity)}")
+    return "".join(clauses), params
+
+
+def _indexed_count(
+    conn: sqlite3.Connection,
+    list_id: int,
+    query: ContactQuery,
+    clause: str,
+    params: list[object],
+    cap: int | None,
+    identity: AddressIdentity,
+) -> Count | None:
+    """The count from the search index, or None when it cannot serve the query.
+
+    A query the index answers alone (an attribute, or an address needle, and nothing else) counts index rows,
+    the pending contacts set aside and checked with the clause; any other checks each candidate's row."""
+    pattern = _glob(query)
+    if not query.attribute_key and pattern is None:
+        return None
+    index = search_index.view(conn, list_id)
+    if index is None:
+        return None
+    limit = -1 if cap is None else cap + 1
+    pending = orjson.dumps(index.pending).decode()
+    if not (query.status or query.topic) and (pattern is None) != (query.attribute_key is None):
+        if pattern is not None:
+            predicate, extra = _address_clauses(query, identity, "address")
+            sql = _address_sql(index, predicate + " AND address NOT IN (SELECT value FROM json_each(?))")
+            (n,) = conn.execute(
+                f"SELECT count(*) FROM ({sql} LIMIT ?)",
+                (pattern, index.low, index.high, list_id, "", index.through, index.through, *extra, pending, limit),
+            ).fetchone()
+        else:
+            has_value = query.attribute_value is not None
+            sql = search_index.attribute_candidates_sql(has_value, addresses=bool(index.pending))
+            if index.pending:
+                sql += " AND c.c0 NOT IN (SELECT value FROM json_each(?))"
+            args: list[object] = [query.attribute_key, *([query.attribute_value] if has_value else [])]
+            args += [list_id, "", index.through, index.through, *([pending] if index.pending else []), limit]
+            (n,) = conn.execute(f"SELECT count(*) FROM ({sql} LIMIT ?)", args).fetchone()
+        if index.pending:
+            (found,) = conn.execute(
+                f"SELECT count(*) FROM contacts WHERE {clause} AND email_key IN (SELECT value FROM json_each(?))",
+                (*params, pending),
+            ).fetchone()
+            n += found
+    else:
+        keys = _candidates(conn, index, query, None)
+        n = 0
+        while cap is None or n <= cap:
+            batch = _take(keys, FETCH)
+            if not batch:
+                break
+            (found,) = conn.execute(
+                f"SELECT count(*) FROM contacts WHERE {clause} AND email_key IN (SELECT value FROM json_each(?))",
+                (*params, orjson.dumps(batch).decode()),
+            ).fetchone()
+            n += found
+    if index.through is not None and (cap is None or n <= cap):
+        (beyond,) = conn.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM contacts WHERE {clause} AND email_key > ? LIMIT ?)",
+            (*params, index.through, -1 if cap is None else cap + 1 - n),
+        ).fetchone()
+        n += beyond
+    if cap is not None and n > cap:
+        return Count(cap, exact=False)
+    return Count(n)
+
+
+# -- pages and counts -------------------------------------------------------------------------------------
 
 
 def contacts_page(
@@ -185,7 +352,6 @@ def contacts_page(
     query: ContactQuery,
     size: int,
     position: Sequence[object] | None,
-    indexes: AttributeIndexes,
     identity: AddressIdentity,
 ) -> tuple[list[Contact], list[object] | None]:
     """One keyset page of ``size`` contacts after ``position`` (the last row's sort key, from a token), and
@@ -195,10 +361,12 @@ def contacts_page(
         clause += " AND (updated, email_key) < (?, ?)" if query.sort == "updated" else " AND email_key > ?"
         params += position
     columns = f"{CONTACT_COLUMNS}, email_key"
-    rows = _address_search(conn, list_id, query, clause, params, columns, size + 1, position)
+    rows = _indexed_page(conn, list_id, query, clause, params, columns, size + 1, position)
     if rows is None:
+        rows = _address_search(conn, list_id, query, clause, params, columns, size + 1, position)
+    if rows is None or rows == _SCAN:
         rows = conn.execute(
-            f"SELECT {columns} FROM contacts{indexes.hint(query)} WHERE {clause} ORDER BY {order_by(query)} LIMIT ?",
+            f"SELECT {columns} FROM contacts WHERE {clause} ORDER BY {order_by(query)} LIMIT ?",
             (*params, size + 1),
         ).fetchall()
     contacts = [contact_from_row(r[:6]) for r in rows[:size]]
@@ -206,6 +374,27 @@ def contacts_page(
         return contacts, None
     last = rows[size - 1]
     return contacts, ([last[5], last[6]] if query.sort == "updated" else [last[6]])
+
+
+def _probe(
+    conn: sqlite3.Connection,
+    list_id: int,
+    clause: str,
+    params: list[object],
+    columns: str,
+    limit: int,
+    position: Sequence[object] | None,
+) -> list[Any]:
+    """The matches among the next ADDRESS_PROBE addresses in order: a dense search's page, at once."""
+    after = " AND email_key > ?" if position else ""
+    window = f"SELECT * FROM contacts WHERE list_id = ?{after} ORDER BY email_key LIMIT {ADDRESS_PROBE}"
+    # No ORDER BY outside: it would sort the whole window; the window comes in address order, and the
+    # few rows kept are sorted here to be sure of it.
+    probe = conn.execute(
+        f"SELECT {columns} FROM ({window}) WHERE {clause} LIMIT ?",
+        (list_id, *(position or ()), *params, limit),
+    ).fetchall()
+    return sorted(probe, key=lambda row: row[-1])
 
 
 def _address_search(
@@ -218,8 +407,9 @@ def _address_search(
     limit: int,
     position: Sequence[object] | None,
 ) -> list[Any] | None:
-    """A substring search on addresses, run over ``contacts_by_updated`` instead of the table; None when the
-    query is not one (or is better served by the plain scan).
+    """A substring search on addresses without the trigram index (a needle under three characters, or a
+    list whose index is not usable yet), run over ``contacts_by_updated`` instead of the table; None when
+    the query is not one (or is better served by the plain scan).
 
     ``LIKE '%x%'`` can only be answered by reading every address; the index holds just (list, updated,
     address), several times fewer pages than rows with their attributes, so the unavoidable scan is
@@ -232,16 +422,9 @@ def _address_search(
         return None
     narrow = "FROM contacts INDEXED BY contacts_by_updated"
     if query.sort != "updated":
-        after = " AND email_key > ?" if position else ""
-        window = f"SELECT * FROM contacts WHERE list_id = ?{after} ORDER BY email_key LIMIT {ADDRESS_PROBE}"
-        # No ORDER BY outside: it would sort the whole window; the window comes in address order, and the
-        # few rows kept are sorted here to be sure of it.
-        probe = conn.execute(
-            f"SELECT {columns} FROM ({window}) WHERE {clause} LIMIT ?",
-            (list_id, *(position or ()), *params, limit),
-        ).fetchall()
+        probe = _probe(conn, list_id, clause, params, columns, limit, position)
         if len(probe) >= limit:
-            return sorted(probe, key=lambda row: row[-1])  # the first matches lie in the window: the page
+            return probe
     if query.sort == "updated":
         keys = [
             r[0]
@@ -275,13 +458,15 @@ def count(
     contact_list: ContactList,
     query: ContactQuery,
     cap: int | None,
-    indexes: AttributeIndexes,
     identity: AddressIdentity,
 ) -> Count:
     """How many contacts match a filtering query, stopping at ``cap`` (the list's row answers the plain ones)."""
     clause, params = where(list_id, contact_list, query, identity)
+    indexed = _indexed_count(conn, list_id, query, clause, params, cap, identity)
+    if indexed is not None:
+        return indexed
     # An address search counts over the narrow index: the same scan, over fewer pages.
-    hint = " INDEXED BY contacts_by_updated" if _address_only(query) else indexes.hint(query)
+    hint = " INDEXED BY contacts_by_updated" if _address_only(query) else ""
     if cap is None:
         (n,) = conn.execute(f"SELECT count(*) FROM contacts{hint} WHERE {clause}", params).fetchone()
         return Count(n)

@@ -42,7 +42,7 @@ from ...validation import (
 )
 from ..base import BULK_ACTIONS, BulkAction, ExportRows, MatchingStep, check_page_size
 from ..tokens import TokenCodec
-from . import actions, export, lists, search, writes
+from . import actions, export, lists, search, search_index, writes
 from .bulk import BulkUpserts, delete_batch
 from .schema import use_identity
 
@@ -72,6 +72,7 @@ class SqliteContactStore:
         identity: AddressIdentity = FOLDED,
     ) -> None:
         use_identity(db, identity)
+        search_index.ensure_triggers(db)
         self.db = db
         self.identity = identity
         self.region = region
@@ -81,7 +82,6 @@ class SqliteContactStore:
         self._tokens = TokenCodec(db.meta("token_secret") or "")
         self._topic_counts = lists.TopicCountsCache()
         self._bulk = BulkUpserts()
-        self._attribute_indexes = search.AttributeIndexes(db)
 
     def close(self) -> None:
         self.db.close()
@@ -294,17 +294,13 @@ class SqliteContactStore:
         size = check_page_size(page_size)
         scope = f"contacts:{list_name}:{query!r}"
         position = self._tokens.decode(scope, token) if token else None
-        self._attribute_indexes.ensure(query)
         with self.db.snapshot() as conn:
             list_id, contact_list = lists.list_row(conn, list_name)
-            contacts, after = search.contacts_page(
-                conn, list_id, contact_list, query, size, position, self._attribute_indexes, self.identity
-            )
+            contacts, after = search.contacts_page(conn, list_id, contact_list, query, size, position, self.identity)
         return Page(contacts, None if after is None else self._tokens.encode(scope, after))
 
     def count_contacts(self, list_name: str, query: ContactQuery, *, cap: int | None = None) -> Count:
         search.check_filter_status(query)
-        self._attribute_indexes.ensure(query)
         with self.db.snapshot() as conn:
             totals = lists.list_totals(conn, list_name)
             if totals is None:
@@ -315,7 +311,7 @@ class SqliteContactStore:
                     return Count(total)
                 return Count(unsubscribed if query.status == OPT_OUT else total - unsubscribed)
             contact_list = lists.list_row(conn, list_name)[1]
-            return search.count(conn, list_id, contact_list, query, cap, self._attribute_indexes, self.identity)
+            return search.count(conn, list_id, contact_list, query, cap, self.identity)
 
     def list_stats(self, list_name: str) -> ListStats:
         with self.db.snapshot() as conn:

@@ -16,6 +16,7 @@ import orjson
 from ...errors import AlreadyExists, NotFound
 from ...model import SPELLING_SEPARATOR, AddressIdentity, Contact, ContactList, email_key
 from ...validation import apply_update, check_topic_preferences
+from . import search_index
 from .rows import CONTACT_COLUMNS, contact_from_row, day, topics_json
 
 _UPSERT = (
@@ -29,6 +30,8 @@ _UPSERT = (
 # (Measured against one statement over a JSON array of the batch: executemany costs ~30% less SQLite time, as
 # long as no other Python thread competes for the GIL while it runs; the importer parses in the same thread.)
 _BULK_COLUMNS = "(list_id, email_key, email, unsubscribe_all, topics, attributes, created, updated)"
+# A write of this many contacts or more is a bulk write to the search index (see search_index.before_bulk_write).
+BULK_ROWS = 100
 
 
 def bulk_insert_sql(list_id: int) -> str:
@@ -119,6 +122,8 @@ def write_contacts(
     counters the caller passes as ``added`` and ``unsubscribed``."""
     if not changes and not rows and not added and not unsubscribed:
         return
+    if len(changes) + len(rows) >= BULK_ROWS:
+        search_index.before_bulk_write(conn, list_id, len(changes) + len(rows))
     if changes:
         conn.executemany(_UPSERT, [(list_id, *contact_row(key, after)) for key, _, after in changes])
     if rows:
@@ -147,6 +152,8 @@ def remove_contacts(conn: sqlite3.Connection, list_id: int, contacts: Mapping[st
     """Delete stored contacts (by key) and take them off the list's counters."""
     if not contacts:
         return
+    if len(contacts) >= BULK_ROWS:
+        search_index.before_bulk_write(conn, list_id, len(contacts))
     conn.executemany("DELETE FROM contacts WHERE list_id = ? AND email_key = ?", [(list_id, key) for key in contacts])
     _uncount(conn, list_id, len(contacts), sum(c.unsubscribe_all for c in contacts.values()))
 
@@ -156,6 +163,8 @@ def remove_keys(conn: sqlite3.Connection, list_id: int, existing: dict[str, int]
     in key order, and take them off the list's counters."""
     if not existing:
         return
+    if len(existing) >= BULK_ROWS:
+        search_index.before_bulk_write(conn, list_id, len(existing))
     conn.execute(
         "DELETE FROM contacts WHERE list_id = ? AND email_key IN (SELECT value FROM json_each(?))",
         (list_id, orjson.dumps(sorted(existing)).decode()),
