@@ -56,6 +56,8 @@ PAGE_SIZE = 1000
 LOAD_CLIENTS = 32
 LOAD_SECONDS = float(os.environ.get("SESCONTACTS_BENCH_LOAD_SECONDS", "30"))
 LIST_NAME = "contacts"
+IMPORT_ROWS = int(os.environ.get("SESCONTACTS_BENCH_IMPORT_ROWS", "1000000"))
+IMPORT_WRITERS = 8
 
 Report = Callable[[str], None]
 
@@ -439,6 +441,14 @@ def check_final_state(data_dir: Path, result: LoadResult) -> tuple[int, int]:
 
 
 def run(report: Report) -> None:
+    if os.environ.get("SESCONTACTS_BENCH_API_ONLY") == "import":
+        run_import_contention(report)
+        return
+    _run_single_and_load(report)
+    run_import_contention(report)
+
+
+def _run_single_and_load(report: Report) -> None:
     with tempfile.TemporaryDirectory(prefix="sescontacts-bench-api-") as tmp:
         data_dir = Path(tmp) / "data"
         report(f"seeding {LIST_CONTACTS:,} contacts through the store ...")
@@ -499,6 +509,106 @@ def run(report: Report) -> None:
         report(
             f"- final state after shutdown: {len(result.created):,} acknowledged creates, {missing} missing; "
             f"{len(result.last_update):,} contacts with acknowledged updates, {stale} not at their last value"
+        )
+
+
+# -- 4: writes while a bulk import runs in another process --------------------------------------------------
+
+
+def _import_process(data_dir: Path, csv_path: Path) -> subprocess.Popen[bytes]:
+    from tests.support.server import sescontacts_command
+
+    return subprocess.Popen(
+        [*sescontacts_command(), "import", "--data-dir", str(data_dir), "--contact-list", LIST_NAME, str(csv_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _writers_during(url: str, process: subprocess.Popen[bytes]) -> tuple[list[float], list[str], list[str]]:
+    """IMPORT_WRITERS boto3 clients create contacts until the import process ends: latencies, errors, emails."""
+    import threading
+
+    latencies: list[float] = []
+    errors: list[str] = []
+    created: list[str] = []
+
+    def writer(n: int) -> None:
+        ses = client(url)
+        i = 0
+        while process.poll() is None:
+            email = f"during-{n}-{i:06d}@example.com"
+            t = time.perf_counter()
+            try:
+                ses.create_contact(ContactListName=LIST_NAME, EmailAddress=email)
+            except Exception as exc:
+                errors.append(type(exc).__name__)
+            else:
+                created.append(email)
+            latencies.append(time.perf_counter() - t)
+            i += 1
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(IMPORT_WRITERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, errors, created
+
+
+def run_import_contention(report: Report) -> None:
+    """API writes next to ``sescontacts import`` on the same data directory (goal: p99 <= 100 ms, worst <= 500 ms)."""
+    from bench.bulk import generate
+
+    with tempfile.TemporaryDirectory(prefix="sescontacts-bench-api-import-") as tmp:
+        work = Path(tmp)
+        csv_path = work / "contacts.csv"
+        generate(csv_path, work / "contacts.jsonl", IMPORT_ROWS)
+        report(f"\n### writes while `sescontacts import` of {IMPORT_ROWS:,} rows runs next to the server")
+        alone_dir = work / "alone"
+        seed_store(alone_dir, 0)
+        t = time.perf_counter()
+        process = _import_process(alone_dir, csv_path)
+        process.wait()
+        alone = time.perf_counter() - t
+        report(f"- import alone: {alone:.1f} s (exit {process.returncode})")
+        data_dir = work / "data"
+        seed_store(data_dir, 0)
+        with run_server(data_dir) as server:
+            client(server.url).create_contact(ContactListName=LIST_NAME, EmailAddress="warm@example.com")
+            t = time.perf_counter()
+            process = _import_process(data_dir, csv_path)
+            latencies, errors, created = _writers_during(server.url, process)
+            process.wait()
+            during = time.perf_counter() - t
+        latencies.sort()
+        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else 0.0
+        report(
+            f"- import next to {IMPORT_WRITERS} writers: {during:.1f} s (exit {process.returncode}) "
+            f"= {during / alone:.2f}x alone"
+        )
+        report(
+            f"- {len(latencies):,} CreateContact calls: p50 {ms(statistics.median(latencies) if latencies else 0)}, "
+            f"p99 {ms(p99)}, worst {ms(latencies[-1] if latencies else 0)}, {len(errors)} errors "
+            "(goal: p99 <= 100 ms, worst <= 500 ms)"
+        )
+        from sescontacts.errors import NotFound
+        from sescontacts.services import Services
+        from sescontacts.settings import Settings
+
+        services = Services.open(Settings(data_dir=data_dir))
+        try:
+            missing = 0
+            for email in created:
+                try:
+                    services.store.get_contact(LIST_NAME, email)
+                except NotFound:
+                    missing += 1
+        finally:
+            services.close()
+        report(
+            f"- {len(created):,} acknowledged creates, {missing} missing after the import; load average "
+            f"{os.getloadavg()[0]:.2f}"
         )
 
 

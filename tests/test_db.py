@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,9 +36,10 @@ def test_creates_the_folder_and_uses_wal(database: Database) -> None:
 
 
 def test_busy_timeout_on_every_connection(database: Database) -> None:
+    """Readers wait in SQLite's busy handler; the writer waits in write()'s own loop (tests below)."""
     assert database.reader().execute("PRAGMA busy_timeout").fetchone()[0] == BUSY_TIMEOUT_MS
     with database.write() as conn:
-        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == BUSY_TIMEOUT_MS
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 0
         assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
 
 
@@ -74,6 +77,71 @@ def test_a_second_process_waits_for_the_writer_instead_of_failing(database: Data
     assert errors == []
     assert {database.meta("first"), database.meta("second")} == {"1", "2"}
     other.close()
+
+
+@pytest.mark.parametrize("other_thread_too", [False, True])
+def test_a_writer_is_not_starved_by_back_to_back_long_transactions(database: Database, other_thread_too: bool) -> None:
+    """An import commits batch after batch on its own connection; a writer on another one (the server) still
+    gets its turn after the batch in progress, not after all of them (SQLite's busy handler alone would
+    sleep through every short gap between two commits and give up after the busy timeout)."""
+    importer = Database(database.path, PRODUCT_SCHEMA)
+    importer.yield_after_s = 0.0  # every transaction counts as a long batch here
+    started = threading.Event()
+    stop = threading.Event()
+    batches = 0
+
+    def import_batches() -> None:
+        nonlocal batches
+        while not stop.is_set():
+            with importer.write() as conn:
+                conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('batch', ?)", (str(batches),))
+                batches += 1
+            started.set()
+
+    thread = threading.Thread(target=import_batches)
+    thread.start()
+    try:
+        assert started.wait(10)
+        writers = 2 if other_thread_too else 1
+        batches_seen: list[int] = []
+
+        def write(n: int) -> None:
+            for i in range(10):
+                before = batches
+                with database.write() as conn:
+                    conn.execute("INSERT INTO meta (key, value) VALUES (?, 'w')", (f"w{n}-{i}",))
+                batches_seen.append(batches - before)
+
+        threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    finally:
+        stop.set()
+        thread.join(10)
+        importer.close()
+    assert len(batches_seen) == 10 * writers
+    # Each write waited for about the one batch in progress (a generous bound: starved, it waits for hundreds).
+    assert max(batches_seen) <= 5
+    assert all(database.meta(f"w{n}-{i}") == "w" for n in range(writers) for i in range(10))
+
+
+def test_a_writer_that_dies_waiting_leaves_no_one_waiting(database: Database, tmp_path: Path) -> None:
+    """The announcement is a lock the kernel drops with its holder: a writer killed while waiting for its
+    turn does not hold back the next long transaction's commit."""
+    script = (
+        "import sys, os, signal\n"
+        "from sescontacts.db import Database\n"
+        "from sescontacts.schema import PRODUCT_SCHEMA\n"
+        "db = Database(sys.argv[1], PRODUCT_SCHEMA)\n"
+        "db._turns.enter()\n"
+        "print('waiting', flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    process = subprocess.run([sys.executable, "-c", script, str(database.path)], capture_output=True, text=True)
+    assert process.stdout == "waiting\n"
+    assert not database._turns._others_waiting()
 
 
 def test_readers_see_commits_but_not_open_transactions(database: Database) -> None:

@@ -2,7 +2,7 @@
 
 Every store and job record lives in one file in the data directory. WAL mode lets readers (the console,
 ListContacts) go on while an import commits batches; ``synchronous=NORMAL`` loses nothing on a process kill.
-Writes from several processes (a CLI import next to a running server) wait on the busy timeout.
+Writes from several processes (a CLI import next to a running server) take turns fairly: see :meth:`Database.write`.
 
 The tables are declared, not registered: each module that owns tables declares a :class:`Migrations` value,
 and whoever opens a :class:`Database` passes the whole schema (the product's is ``schema.PRODUCT_SCHEMA``).
@@ -12,9 +12,13 @@ sits below every owner and imports none of them.
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import os
 import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +27,13 @@ from pathlib import Path
 from .private_files import ensure_private_file, make_private_dir, tighten
 
 BUSY_TIMEOUT_MS = 10_000
+# A writer waiting for another process's write lock tries again this often (SQLite's own busy handler sleeps
+# up to 100 ms between tries, so a waiter missed every short gap between an import's commits: p99 1.2 s).
+LOCK_POLL_S = 0.001
+# A write transaction that held the lock this long then lets queued writers (this process's threads, other
+# processes') go first, for at most YIELD_MAX_S; writes shorter than that (every API call) never wait here.
+YIELD_AFTER_S = 0.015
+YIELD_MAX_S = 0.1
 
 Migration = Callable[[sqlite3.Connection], None]
 # What a Python function called from SQL may return (sqlite3 turns it into a SQL value).
@@ -98,8 +109,13 @@ class Database:
         for suffix in ("-wal", "-shm", "-journal"):
             tighten(Path(f"{self.path}{suffix}"))
         self._write_lock = threading.RLock()
+        self.yield_after_s = YIELD_AFTER_S  # how long a transaction holds the lock before it yields after
+        self._write_owner: int | None = None  # the thread inside write(), whose nested writes join it
         self._writer = _connect(self.path, self._functions)
         self._writer.execute("PRAGMA journal_mode = WAL")
+        # BEGIN IMMEDIATE waits in _begin's own loop; in WAL mode nothing inside a transaction waits on a lock.
+        self._writer.execute("PRAGMA busy_timeout = 0")
+        self._turns = _WriterTurns(Path(f"{self.path}-writers"))
         self._local = threading.local()
         # Each thread's read connection, by thread: one whose thread ended is closed when the next is opened.
         self._readers: dict[threading.Thread, sqlite3.Connection] = {}
@@ -137,19 +153,51 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (BEGIN IMMEDIATE, so it never fails half-way on a lock upgrade)."""
-        with self._write_lock:
-            conn = self._writer
-            if conn.in_transaction:  # nested use from the same thread joins the outer transaction
-                yield conn
-                return
-            conn.execute("BEGIN IMMEDIATE")
+        """One write transaction (BEGIN IMMEDIATE, so it never fails half-way on a lock upgrade).
+
+        Writers take turns: one waiting for the lock announces itself (:class:`_WriterTurns`) and polls for it
+        every millisecond, and a transaction that held the lock for long (an import's or bulk job's batch)
+        lets every announced writer, in any process, go before its next one. An API write next to an import
+        therefore waits for at most the one batch in progress, not for a run of them.
+        """
+        if self._write_owner == threading.get_ident():  # nested use joins the outer transaction
+            yield self._writer
+            return
+        self._turns.enter()
+        held = 0.0
+        try:
+            with self._write_lock:
+                conn = self._writer
+                self._begin(conn)
+                self._write_owner = threading.get_ident()
+                started = time.perf_counter()
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                else:
+                    conn.execute("COMMIT")
+                finally:
+                    self._write_owner = None
+                held = time.perf_counter() - started
+        finally:
+            self._turns.leave()
+        if held >= self.yield_after_s:
+            self._turns.let_others_go(YIELD_MAX_S)
+
+    @staticmethod
+    def _begin(conn: sqlite3.Connection) -> None:
+        """BEGIN IMMEDIATE, trying every LOCK_POLL_S while another process holds the write lock."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
             try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                    raise
+            time.sleep(LOCK_POLL_S)
 
     def reader(self) -> sqlite3.Connection:
         """This thread's read connection (autocommit: each statement sees the latest commit).
@@ -223,3 +271,54 @@ class Database:
             self._readers.clear()
         with self._write_lock:
             self._writer.close()
+        self._turns.close()
+
+
+class _WriterTurns:
+    """Who is waiting to write, across connections: a shared ``flock`` on a companion file, held by a
+    :class:`Database` while any of its threads is inside :meth:`Database.write` (counted per thread here). One
+    that just committed a long transaction probes for another's shared lock (a non-blocking exclusive one,
+    dropped at once) and for its own queued threads, and waits while either is there. ``flock`` locks belong
+    to the open file, so two Databases in one process see each other too; the kernel drops a dead process's
+    lock, so a crash never leaves anyone waiting.
+    """
+
+    def __init__(self, path: Path) -> None:
+        ensure_private_file(path)
+        self._fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        self._lock = threading.Lock()
+        self._inside = 0
+
+    def enter(self) -> None:
+        with self._lock:
+            self._inside += 1
+            if self._inside == 1:
+                fcntl.flock(self._fd, fcntl.LOCK_SH)
+
+    def leave(self) -> None:
+        with self._lock:
+            self._inside -= 1
+            if self._inside == 0:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def _others_waiting(self) -> bool:
+        with self._lock:
+            if self._inside:
+                return True
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    return True
+                raise
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            return False
+
+    def let_others_go(self, limit: float) -> None:
+        """Wait (at most ``limit`` seconds) until no other writer is waiting or writing."""
+        deadline = time.monotonic() + limit
+        while self._others_waiting() and time.monotonic() < deadline:
+            time.sleep(LOCK_POLL_S)
+
+    def close(self) -> None:
+        os.close(self._fd)
