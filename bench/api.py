@@ -525,8 +525,8 @@ def _import_process(data_dir: Path, csv_path: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def _writers_during(url: str, process: subprocess.Popen[bytes]) -> tuple[list[float], list[str], list[str]]:
-    """IMPORT_WRITERS boto3 clients create contacts until the import process ends: latencies, errors, emails."""
+def _writers_during(url: str, running: Callable[[], bool], tag: str) -> tuple[list[float], list[str], list[str]]:
+    """IMPORT_WRITERS boto3 clients create contacts while ``running()``: latencies, errors, emails."""
     import threading
 
     latencies: list[float] = []
@@ -536,8 +536,8 @@ def _writers_during(url: str, process: subprocess.Popen[bytes]) -> tuple[list[fl
     def writer(n: int) -> None:
         ses = client(url)
         i = 0
-        while process.poll() is None:
-            email = f"during-{n}-{i:06d}@example.com"
+        while running():
+            email = f"{tag}-{n}-{i:06d}@example.com"
             t = time.perf_counter()
             try:
                 ses.create_contact(ContactListName=LIST_NAME, EmailAddress=email)
@@ -554,6 +554,10 @@ def _writers_during(url: str, process: subprocess.Popen[bytes]) -> tuple[list[fl
     for thread in threads:
         thread.join()
     return latencies, errors, created
+
+
+def _p99(ordered: list[float]) -> float:
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else 0.0
 
 
 def run_import_contention(report: Report) -> None:
@@ -576,13 +580,21 @@ def run_import_contention(report: Report) -> None:
         seed_store(data_dir, 0)
         with run_server(data_dir) as server:
             client(server.url).create_contact(ContactListName=LIST_NAME, EmailAddress="warm@example.com")
+            until = time.perf_counter() + min(5.0, alone)
+            quiet, _, _ = _writers_during(server.url, lambda: time.perf_counter() < until, "quiet")
+            quiet.sort()
+            report(
+                f"- the same {IMPORT_WRITERS} writers without an import ({min(5.0, alone):.0f} s): p50 "
+                f"{ms(statistics.median(quiet) if quiet else 0)}, p99 {ms(_p99(quiet))}, "
+                f"worst {ms(quiet[-1] if quiet else 0)}"
+            )
             t = time.perf_counter()
             process = _import_process(data_dir, csv_path)
-            latencies, errors, created = _writers_during(server.url, process)
+            latencies, errors, created = _writers_during(server.url, lambda: process.poll() is None, "during")
             process.wait()
             during = time.perf_counter() - t
         latencies.sort()
-        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else 0.0
+        p99 = _p99(latencies)
         report(
             f"- import next to {IMPORT_WRITERS} writers: {during:.1f} s (exit {process.returncode}) "
             f"= {during / alone:.2f}x alone"
