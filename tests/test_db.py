@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -95,6 +96,7 @@ def test_a_writer_is_not_starved_by_back_to_back_long_transactions(database: Dat
         while not stop.is_set():
             with importer.write() as conn:
                 conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('batch', ?)", (str(batches),))
+                time.sleep(0.002)  # the batch's work (it also lets the other threads run: one GIL here)
                 batches += 1
             started.set()
 
@@ -123,7 +125,7 @@ def test_a_writer_is_not_starved_by_back_to_back_long_transactions(database: Dat
         importer.close()
     assert len(batches_seen) == 10 * writers
     # Each write waited for about the one batch in progress (a generous bound: starved, it waits for hundreds).
-    assert max(batches_seen) <= 5
+    assert max(batches_seen) <= 10
     assert all(database.meta(f"w{n}-{i}") == "w" for n in range(writers) for i in range(10))
 
 
@@ -136,6 +138,7 @@ def test_a_writer_that_dies_waiting_leaves_no_one_waiting(database: Database, tm
         "from sescontacts.schema import PRODUCT_SCHEMA\n"
         "db = Database(sys.argv[1], PRODUCT_SCHEMA)\n"
         "db._turns.enter()\n"
+        "db._turns.announce()\n"
         "print('waiting', flush=True)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )

@@ -186,9 +186,9 @@ class Database:
         if held >= self.yield_after_s:
             self._turns.let_others_go(YIELD_MAX_S)
 
-    @staticmethod
-    def _begin(conn: sqlite3.Connection) -> None:
-        """BEGIN IMMEDIATE, trying every LOCK_POLL_S while another process holds the write lock."""
+    def _begin(self, conn: sqlite3.Connection) -> None:
+        """BEGIN IMMEDIATE; while another connection holds the write lock, announce this one and try every
+        LOCK_POLL_S (the uncontended path makes no system call for the announcement)."""
         deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
         while True:
             try:
@@ -197,6 +197,7 @@ class Database:
             except sqlite3.OperationalError as exc:
                 if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
                     raise
+            self._turns.announce()
             time.sleep(LOCK_POLL_S)
 
     def reader(self) -> sqlite3.Connection:
@@ -275,8 +276,9 @@ class Database:
 
 
 class _WriterTurns:
-    """Who is waiting to write, across connections: a shared ``flock`` on a companion file, held by a
-    :class:`Database` while any of its threads is inside :meth:`Database.write` (counted per thread here). One
+    """Who is waiting to write, across connections: a shared ``flock`` on a companion file, taken by a
+    :class:`Database` whose BEGIN found the lock taken and held until none of its threads is inside
+    :meth:`Database.write` (counted per thread here). One
     that just committed a long transaction probes for another's shared lock (a non-blocking exclusive one,
     dropped at once) and for its own queued threads, and waits while either is there. ``flock`` locks belong
     to the open file, so two Databases in one process see each other too; the kernel drops a dead process's
@@ -287,19 +289,26 @@ class _WriterTurns:
         ensure_private_file(path)
         self._fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
         self._lock = threading.Lock()
-        self._inside = 0
+        self._inside = 0  # threads in write(), waiting or writing
+        self._announced = False
 
     def enter(self) -> None:
         with self._lock:
             self._inside += 1
-            if self._inside == 1:
+
+    def announce(self) -> None:
+        """Another connection holds the lock: hold the shared lock until this Database's queue drains."""
+        with self._lock:
+            if not self._announced:
                 fcntl.flock(self._fd, fcntl.LOCK_SH)
+                self._announced = True
 
     def leave(self) -> None:
         with self._lock:
             self._inside -= 1
-            if self._inside == 0:
+            if self._inside == 0 and self._announced:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
+                self._announced = False
 
     def _others_waiting(self) -> bool:
         with self._lock:
