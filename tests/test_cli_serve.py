@@ -246,7 +246,14 @@ def test_start_tightens_a_data_dir_readable_by_others_and_keeps_it_private(tmp_p
         assert notice + "(they were readable by other users)" in started.banner().splitlines()
         files = {p.name: mode(p) for p in data.iterdir()}
         assert files == {
-            name: 0o600 for name in ("sescontacts.db", "sescontacts.db-wal", "sescontacts.db-shm", "credentials.json")
+            name: 0o600
+            for name in (
+                "sescontacts.db",
+                "sescontacts.db-wal",
+                "sescontacts.db-shm",
+                "sescontacts.db-writers",
+                "credentials.json",
+            )
         }
         assert mode(data) == 0o700
         assert _stop(started, signal.SIGTERM) == 0
