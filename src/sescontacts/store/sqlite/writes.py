@@ -49,7 +49,7 @@ def contact_row(key: str, contact: Contact) -> tuple[object, ...]:
     return (
         key,
         contact.email,
-        contact.unsubscribe_all,
+        int(contact.unsubscribe_all),
         topics_json(contact.topic_preferences),
         contact.attributes_data,
         contact.created,
@@ -111,12 +111,13 @@ def write_contacts(
     rows: Sequence[tuple[object, ...]] = (),
     added: int = 0,
     unsubscribed: int = 0,
+    ordered: bool = False,
 ) -> None:
     """Upsert (key, before, after) triples and keep the list's counters in step, in the caller's transaction;
     additions count on ``now``'s day.
 
-    ``rows`` are ready-made bulk rows (see :func:`contact_row`, the bulk fast path) whose effect on the
-    counters the caller passes as ``added`` and ``unsubscribed``."""
+    ``rows`` are ready-made bulk rows (see :func:`contact_row`, the bulk fast path; ``ordered``: already in key
+    order) whose effect on the counters the caller passes as ``added`` and ``unsubscribed``."""
     if not changes and not rows and not added and not unsubscribed:
         return
     if changes:
@@ -125,7 +126,7 @@ def write_contacts(
         # In key order: the B-tree cursor then walks forward instead of jumping (measured: about a third
         # less CPU for a 10k-row batch of random addresses). Keys are distinct, so tuples never compare
         # past the key.
-        conn.executemany(_bulk_upsert_sql(list_id), sorted(rows))
+        conn.executemany(_bulk_upsert_sql(list_id), rows if ordered else sorted(rows))
     added += sum(1 for _, before, _ in changes if before is None)
     unsubscribed += sum(
         int(after.unsubscribe_all) - (int(before.unsubscribe_all) if before else 0) for _, before, after in changes
