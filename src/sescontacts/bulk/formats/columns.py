@@ -124,6 +124,8 @@ def plain_addresses(emails: Sequence[str], slow: set[int], *, quoted: bool = Fal
     if not emails:
         return
     joined = "\n".join(emails) + "\n"
+    if not joined.isascii():  # the pattern takes ASCII only: blank the others out, and keep the text one byte wide
+        joined = "\n".join([e if e.isascii() else "" for e in emails]) + "\n"
     if quoted and (joined[0] == "'" or "\n'" in joined):
         starting_with(emails, "'", slow)
     if joined.count("\n") != len(emails):  # a newline inside a cell: one address at a time

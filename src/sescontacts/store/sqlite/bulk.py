@@ -36,7 +36,7 @@ from ...model import (
 )
 from ...validation import unknown_topic
 from .rows import CONTACT_COLUMNS, contact_from_row, topics_json
-from .writes import bulk_insert_sql, contact_row, existing_contacts, remove_keys, write_contacts
+from .writes import bulk_insert_sql, existing_contacts, remove_keys, write_contacts
 
 # Results are immutable: the bulk paths share one instance per outcome instead of a million.
 _CREATED = RowResult(Outcome.CREATED)
@@ -90,12 +90,20 @@ class BulkUpserts:
                 created = self._insert_all_new(conn, list_id, batch, now)
                 if created is not None:
                     return created
-            results, rows, added, unsubscribed = _upsert_rows(conn, list_id, batch, policy, now)
+            results, rows, updates, added, unsubscribed = _upsert_rows(conn, list_id, batch, policy, now)
             # Optimism pays off again once a batch turns out to hold only new addresses.
             self._all_new = added == len(batch)
             if not dry_run:
                 write_contacts(
-                    conn, list_id, [], now, rows=rows, added=added, unsubscribed=unsubscribed, ordered=batch.ordered
+                    conn,
+                    list_id,
+                    [],
+                    now,
+                    rows=rows,
+                    updates=updates,
+                    added=added,
+                    unsubscribed=unsubscribed,
+                    ordered=batch.ordered,
                 )
             return results
         keys = batch.keys
@@ -173,23 +181,27 @@ def _new_attributes(texts: list[str | None]) -> list[str | None]:
 
 
 def _same_object(text: str | None, stored: str | None) -> bool:
-    """model.same_attributes(text, stored), cheaper when they differ (the common case of an update): objects
-    that are not even equal as Python values cannot be the same JSON, so one comparison decides; only equal
-    ones (1 == 1.0 == true in Python) go to the exact comparison."""
+    """model.same_attributes(text, stored) for ``text`` as the store writes it (dump_attributes), cheaper when
+    they differ (the common case of an update): the stored object written the same way either is ``text``
+    (the same object) or, when not even its length is (a permutation of the same members has it), is not;
+    only the rest go to the exact comparison."""
     if text is None or stored is None:
         return same_attributes(text, stored)
     try:
-        current = orjson.loads(stored)
-    except orjson.JSONDecodeError:
+        current = orjson.dumps(orjson.loads(stored)).decode()
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
         return False
-    return bool(current == orjson.loads(text)) and same_attributes(text, stored)
+    if current == text:
+        return True
+    return len(current) == len(text) and same_attributes(text, stored)
 
 
 def _upsert_rows(
     conn: sqlite3.Connection, list_id: int, batch: PatchBatch, policy: UpsertPolicy, now: float
-) -> tuple[list[RowResult], list[tuple[object, ...]], int, int]:
-    """apply_patch for a batch of distinct addresses, on raw rows: (results, rows to upsert, contacts
-    added, change in unsubscribed). Falls back to apply_patch for the rare cases (merged attributes)."""
+) -> tuple[list[RowResult], list[tuple[object, ...]], list[tuple[object, ...]], int, int]:
+    """apply_patch for a batch of distinct addresses, on raw rows: (results, new rows, updates of existing rows
+    (see writes.write_contacts), contacts added, change in unsubscribed). Falls back to apply_patch for the
+    rare cases (merged attributes)."""
     keys = batch.keys
     # The batch's existing rows as ONE JSON value: one step instead of one per row (measured: a re-import
     # of unchanged rows took half the time), and no per-row Python objects until they are needed.
@@ -212,10 +224,11 @@ def _upsert_rows(
                 repeat(now),
             )
         )
-        return [_CREATED] * len(new_rows), new_rows, len(new_rows), sum(unsubscribe)
+        return [_CREATED] * len(new_rows), new_rows, [], len(new_rows), sum(unsubscribe)
     results: list[RowResult] = []
     append = results.append
     rows: list[tuple[object, ...]] = []
+    updates: list[tuple[object, ...]] = []
     added = unsubscribed = 0
     replace, resubscribe = policy.replace_record, policy.resubscribe
     topics_column = batch.topics
@@ -235,11 +248,19 @@ def _upsert_rows(
             contact = contact_from_row(old)
             after, result = apply_patch(contact, batch[i], policy, now)
             if after is not contact:
-                rows.append(contact_row(key, after))
+                updates.append(
+                    (
+                        int(after.unsubscribe_all),
+                        topics_json(after.topic_preferences),
+                        after.attributes_data,
+                        after.updated,
+                        key,
+                    )
+                )
                 unsubscribed += int(after.unsubscribe_all) - int(contact.unsubscribe_all)
             append(result)
             continue
-        stored_email, old_unsubscribe, old_topics, old_data, created, _updated = old
+        _email, old_unsubscribe, old_topics, old_data, _created, _updated = old
         was_unsubscribed = old_unsubscribe
         kept = kept_out = False
         if replace:  # SES's PUT: what the row omits is cleared
@@ -274,10 +295,10 @@ def _upsert_rows(
         if new_unsubscribe == was_unsubscribed and data is old_data and topics is old_topics:
             append(_KEPT[False, kept, kept_out] if kept or kept_out else _UNCHANGED)
             continue
-        rows.append((key, stored_email, new_unsubscribe, topics, data, created, now))
+        updates.append((new_unsubscribe, topics, data, now, key))
         unsubscribed += new_unsubscribe - was_unsubscribed
         append(_KEPT[True, kept, kept_out] if kept or kept_out else _UPDATED)
-    return results, rows, added, unsubscribed
+    return results, rows, updates, added, unsubscribed
 
 
 def delete_batch(

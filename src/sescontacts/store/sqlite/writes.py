@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 from collections.abc import Mapping, Sequence
+from operator import itemgetter
 
 import orjson
 
@@ -41,6 +42,13 @@ def _bulk_upsert_sql(list_id: int) -> str:
         f"INSERT INTO contacts {_BULK_COLUMNS} VALUES ({int(list_id)}, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (list_id, email_key) DO UPDATE SET unsubscribe_all = excluded.unsubscribe_all, "
         "topics = excluded.topics, attributes = excluded.attributes, updated = excluded.updated"
+    )
+
+
+def _bulk_update_sql(list_id: int) -> str:
+    return (
+        "UPDATE contacts SET unsubscribe_all = ?, topics = ?, attributes = ?, updated = ? "
+        f"WHERE list_id = {int(list_id)} AND email_key = ?"
     )
 
 
@@ -109,6 +117,7 @@ def write_contacts(
     now: float,
     *,
     rows: Sequence[tuple[object, ...]] = (),
+    updates: Sequence[tuple[object, ...]] = (),
     added: int = 0,
     unsubscribed: int = 0,
     ordered: bool = False,
@@ -117,8 +126,10 @@ def write_contacts(
     additions count on ``now``'s day.
 
     ``rows`` are ready-made bulk rows (see :func:`contact_row`, the bulk fast path; ``ordered``: already in key
-    order) whose effect on the counters the caller passes as ``added`` and ``unsubscribed``."""
-    if not changes and not rows and not added and not unsubscribed:
+    order) and ``updates`` rows the caller knows exist, as (unsubscribe_all, topics, attributes, updated,
+    email_key): one UPDATE each, where an upsert would first try the insert. The caller passes their effect on
+    the counters as ``added`` and ``unsubscribed``."""
+    if not changes and not rows and not updates and not added and not unsubscribed:
         return
     if changes:
         conn.executemany(_UPSERT, [(list_id, *contact_row(key, after)) for key, _, after in changes])
@@ -127,6 +138,8 @@ def write_contacts(
         # less CPU for a 10k-row batch of random addresses). Keys are distinct, so tuples never compare
         # past the key.
         conn.executemany(_bulk_upsert_sql(list_id), rows if ordered else sorted(rows))
+    if updates:
+        conn.executemany(_bulk_update_sql(list_id), updates if ordered else sorted(updates, key=itemgetter(4)))
     added += sum(1 for _, before, _ in changes if before is None)
     unsubscribed += sum(
         int(after.unsubscribe_all) - (int(before.unsubscribe_all) if before else 0) for _, before, after in changes
