@@ -182,11 +182,6 @@ class Database:
         finally:
             conn.execute("COMMIT")
 
-    @property
-    def checkpointing(self) -> bool:
-        """Whether :meth:`start_checkpointer` runs (the server's, or an import job's)."""
-        return self._checkpointer is not None
-
     def start_checkpointer(self, interval: float = 0.5) -> None:
         """Checkpoint the WAL from a background thread instead of inside whichever commit crosses SQLite's
         auto-checkpoint threshold. A checkpoint flushes to disk; inline, it stalled one request in ~200 by
@@ -210,6 +205,18 @@ class Database:
         thread = threading.Thread(target=run, name="sqlite-checkpointer", daemon=True)
         self._checkpointer = (thread, stop)
         thread.start()
+
+    @contextmanager
+    def checkpoints_on_the_side(self) -> Iterator[None]:
+        """:meth:`start_checkpointer` for the block (an import job's batches), unless it runs already."""
+        started = self._checkpointer is None
+        if started:
+            self.start_checkpointer()
+        try:
+            yield
+        finally:
+            if started:
+                self.stop_checkpointer()
 
     def stop_checkpointer(self) -> None:
         if self._checkpointer is None:

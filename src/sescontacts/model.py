@@ -386,6 +386,29 @@ class PatchBatch(Sequence[ContactPatch]):
         return (self[i] for i in range(len(self)))
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class AddressBatch(Sequence[str]):
+    """Addresses to delete, as the importer's parser hands them over: with their keys under the rule named
+    ``identity`` (so a store that files them by that rule need not compute them again), in key order."""
+
+    identity: str
+    keys: list[str]
+    emails: list[str]
+
+    def __len__(self) -> int:
+        return len(self.emails)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        return self.emails[index]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.emails)
+
+
 @dataclass(frozen=True, slots=True)
 class UpsertPolicy:
     """How an import row changes a contact that exists.

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from ..model import ContactPatch, Outcome, PatchBatch, RowResult, UpsertPolicy
+from ..model import AddressBatch, ContactPatch, Outcome, PatchBatch, RowResult, UpsertPolicy
 from ..private_files import make_private_dir, open_private
 from ..store.base import ContactStore
 from .formats import ReadOptions, SafeCsvWriter, decode_cell, open_reader, validate_structure
@@ -280,7 +280,7 @@ def run_import(
                 more_warnings = batch.more_warnings
                 if batch.items:
                     if options.action == "delete":
-                        assert isinstance(batch.items, list)
+                        assert isinstance(batch.items, AddressBatch)
                         results = store.delete_contacts(options.contact_list, batch.items, dry_run=store_dry_run)
                     else:
                         assert isinstance(batch.items, PatchBatch)

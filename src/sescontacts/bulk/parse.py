@@ -37,7 +37,7 @@ from typing import IO, Any, Final
 
 import orjson
 
-from ..model import FOLDED, IDENTITIES, AddressIdentity, PatchBatch, email_key
+from ..model import FOLDED, IDENTITIES, AddressBatch, AddressIdentity, PatchBatch, email_key
 from ..private_files import ensure_private_file, make_private_dir
 from .formats import Reader
 from .formats.columns import Rows
@@ -45,8 +45,9 @@ from .report import FileError, Reject
 
 # Files at least this large are parsed in a child process.
 CHILD_PROCESS_BYTES: Final = 4 << 20
-# Parsed batches waiting for the writer (each a few MB): enough to ride out a slow commit.
-_QUEUE_BATCHES: Final = 3
+# Parsed batches waiting for the writer (~1.5 MB each at 10,000 rows): the parser works ahead while this
+# process scans the file and commits, so its own tail (counting duplicates) overlaps the writer's.
+_QUEUE_BATCHES: Final = 8
 _FRAME = struct.Struct("<Q")
 
 
@@ -57,7 +58,7 @@ class ParsedBatch:
     is read once this batch is applied, ``number`` which batch it is (1 is the file's first)."""
 
     number: int
-    items: PatchBatch | list[str]
+    items: PatchBatch | AddressBatch
     keys: list[str]
     rejects: list[Reject]
     rows_done: int
@@ -82,7 +83,7 @@ def parse_batches(
         number += 1
 
 
-def _in_key_order(rows: Rows, identity: AddressIdentity) -> tuple[PatchBatch | list[str], list[str]]:
+def _in_key_order(rows: Rows, identity: AddressIdentity) -> tuple[PatchBatch | AddressBatch, list[str]]:
     emails = rows.emails
     if identity is FOLDED:
         keys = list(map(str.lower, emails))
@@ -99,7 +100,7 @@ def _in_key_order(rows: Rows, identity: AddressIdentity) -> tuple[PatchBatch | l
     # Most addresses are their own key: one string object for both pickles once and binds twice.
     emails = [key if email == key else email for email, key in zip(emails, keys, strict=True)]
     if rows.delete:
-        return emails, keys
+        return AddressBatch(identity.name, keys, emails), keys
     topics = rows.topics
     batch = PatchBatch(
         identity.name,

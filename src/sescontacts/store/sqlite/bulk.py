@@ -11,7 +11,7 @@ exception, per value: measured ~1 s per million rows).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import repeat
 
 import orjson
@@ -22,6 +22,7 @@ from ...model import (
     OPT_IN,
     OPT_OUT,
     UNSUBSCRIBE_MISSING,
+    AddressBatch,
     AddressIdentity,
     Contact,
     ContactList,
@@ -36,7 +37,7 @@ from ...model import (
 )
 from ...validation import unknown_topic
 from .rows import CONTACT_COLUMNS, contact_from_row, topics_json
-from .writes import bulk_insert_sql, existing_contacts, remove_keys, write_contacts
+from .writes import bulk_insert_sql, existing_contacts, uncount, write_contacts
 
 # Results are immutable: the bulk paths share one instance per outcome instead of a million.
 _CREATED = RowResult(Outcome.CREATED)
@@ -53,6 +54,28 @@ _KEPT = {
 }
 _DELETED = RowResult(Outcome.DELETED)
 _NOT_FOUND = RowResult(Outcome.NOT_FOUND)
+
+
+# -- derived structures --------------------------------------------------------------------------------------
+
+DerivedUpkeep = Callable[[sqlite3.Connection, int, Sequence[str], Sequence[str]], None]
+# The structures derived from the contacts (search indexes: issue #10, section 2) that bulk writes keep current.
+# Each is called inside the batch's transaction, after the batch's rows are written, as
+# ``upkeep(conn, list_id, written, deleted)``: the keys of the contacts the batch inserted or changed, and of
+# those it deleted, each in key order (a set-based statement over ``json_each`` of them costs what one
+# statement costs). Empty until a structure is added; the single-contact writes in writes.py are the other
+# place to keep them current.
+DERIVED_STRUCTURES: list[DerivedUpkeep] = []
+
+
+def keep_derived_current(
+    conn: sqlite3.Connection, list_id: int, written: Callable[[], Sequence[str]], deleted: Sequence[str] = ()
+) -> None:
+    """Run every upkeep of :data:`DERIVED_STRUCTURES` for one batch (``written`` is only built if one runs)."""
+    if DERIVED_STRUCTURES:
+        keys = written()
+        for upkeep in DERIVED_STRUCTURES:
+            upkeep(conn, list_id, keys, deleted)
 
 
 class BulkUpserts:
@@ -105,6 +128,9 @@ class BulkUpserts:
                     unsubscribed=unsubscribed,
                     ordered=batch.ordered,
                 )
+                keep_derived_current(
+                    conn, list_id, lambda: sorted([str(r[0]) for r in rows] + [str(u[4]) for u in updates])
+                )
             return results
         keys = batch.keys
         current: dict[str, Contact | None] = dict(existing_contacts(conn, list_id, keys))
@@ -121,6 +147,7 @@ class BulkUpserts:
                 if after is not None and after is not before.get(key)
             ]
             write_contacts(conn, list_id, changes, now)
+            keep_derived_current(conn, list_id, lambda: sorted(key for key, _, _ in changes))
         return results
 
     def _insert_all_new(
@@ -150,6 +177,7 @@ class BulkUpserts:
             return None
         conn.execute("RELEASE sescontacts_bulk_insert")
         write_contacts(conn, list_id, [], now, added=len(batch), unsubscribed=sum(unsubscribe))
+        keep_derived_current(conn, list_id, lambda: batch.keys if batch.ordered else sorted(batch.keys))
         return [_CREATED] * len(batch)
 
 
@@ -204,13 +232,16 @@ def _upsert_rows(
     rare cases (merged attributes)."""
     keys = batch.keys
     # The batch's existing rows as ONE JSON value: one step instead of one per row (measured: a re-import
-    # of unchanged rows took half the time), and no per-row Python objects until they are needed.
+    # of unchanged rows took half the time), and no per-row Python objects until they are needed. Only the
+    # columns a row can change, unless attributes merge (apply_patch then needs whole contacts).
+    merging = policy.merge_attributes and not policy.replace_record
+    columns = CONTACT_COLUMNS if merging else "unsubscribe_all, topics, attributes"
     (found,) = conn.execute(
-        f"SELECT json_group_array(json_array(email_key, {CONTACT_COLUMNS})) FROM contacts "
+        f"SELECT json_group_array(json_array(email_key, {columns})) FROM contacts "
         "WHERE list_id = ? AND email_key IN (SELECT value FROM json_each(?))",
         (list_id, orjson.dumps(keys).decode()),
     ).fetchone()
-    existing = {row[0]: row[1:] for row in orjson.loads(found)}
+    existing = {row[0]: row for row in orjson.loads(found)}
     if not existing:  # every address is new: the columns are the rows
         unsubscribe = _new_unsubscribe(batch.unsubscribe)
         new_rows = list(
@@ -244,8 +275,8 @@ def _upsert_rows(
             unsubscribed += flag
             append(_CREATED)
             continue
-        if policy.merge_attributes and not replace and text:
-            contact = contact_from_row(old)
+        if merging and text:
+            contact = contact_from_row(old[1:])
             after, result = apply_patch(contact, batch[i], policy, now)
             if after is not contact:
                 updates.append(
@@ -260,7 +291,7 @@ def _upsert_rows(
                 unsubscribed += int(after.unsubscribe_all) - int(contact.unsubscribe_all)
             append(result)
             continue
-        _email, old_unsubscribe, old_topics, old_data, _created, _updated = old
+        old_unsubscribe, old_topics, old_data = old[2:5] if merging else old[1:]
         was_unsubscribed = old_unsubscribe
         kept = kept_out = False
         if replace:  # SES's PUT: what the row omits is cleared
@@ -306,20 +337,36 @@ def delete_batch(
 ) -> list[RowResult]:
     """One result per address, in order: DELETED, or NOT_FOUND (also for an address ``identity`` makes one with
     an address met earlier in the batch); with ``dry_run`` only the results."""
-    keys = [identity.key(e) for e in emails]
-    # Only what the counters need (address and unsubscribe flag), not whole contacts; one JSON value, not
-    # one fetched row each (see _upsert_rows).
-    (found,) = conn.execute(
-        "SELECT json_group_object(email_key, unsubscribe_all) FROM contacts "
-        "WHERE list_id = ? AND email_key IN (SELECT value FROM json_each(?))",
-        (list_id, orjson.dumps(keys).decode()),
-    ).fetchone()
-    existing: dict[str, int] = orjson.loads(found)
+    if isinstance(emails, AddressBatch) and emails.identity == identity.name:
+        keys = emails.keys
+    else:
+        keys = [identity.key(e) for e in emails]
+    batch = orjson.dumps(keys).decode()
+    if dry_run:
+        # Only what the counters need (address and unsubscribe flag), not whole contacts; one JSON value, not
+        # one fetched row each (see _upsert_rows).
+        (found,) = conn.execute(
+            "SELECT json_group_object(email_key, unsubscribe_all) FROM contacts "
+            "WHERE list_id = ? AND email_key IN (SELECT value FROM json_each(?))",
+            (list_id, batch),
+        ).fetchone()
+        existing: dict[str, int] = orjson.loads(found)
+    else:
+        # One statement for the batch, in key order, that says what it deleted: each row is found once.
+        existing = dict(
+            conn.execute(
+                "DELETE FROM contacts WHERE list_id = ? AND email_key IN (SELECT value FROM json_each(?)) "
+                "RETURNING email_key, unsubscribe_all",
+                (list_id, batch),
+            ).fetchall()
+        )
+        uncount(conn, list_id, len(existing), sum(existing.values()))
+        keep_derived_current(conn, list_id, list, sorted(existing))
+    if len(existing) == len(keys):  # every address found, so none twice: all deleted
+        return [_DELETED] * len(keys)
     results: list[RowResult] = []
     seen: set[str] = set()
     for key in keys:
         results.append(_DELETED if key in existing and key not in seen else _NOT_FOUND)
         seen.add(key)
-    if not dry_run:
-        remove_keys(conn, list_id, existing)  # one statement for the batch, in key order
     return results

@@ -162,22 +162,11 @@ def remove_contacts(conn: sqlite3.Connection, list_id: int, contacts: Mapping[st
     if not contacts:
         return
     conn.executemany("DELETE FROM contacts WHERE list_id = ? AND email_key = ?", [(list_id, key) for key in contacts])
-    _uncount(conn, list_id, len(contacts), sum(c.unsubscribe_all for c in contacts.values()))
+    uncount(conn, list_id, len(contacts), sum(c.unsubscribe_all for c in contacts.values()))
 
 
-def remove_keys(conn: sqlite3.Connection, list_id: int, existing: dict[str, int]) -> None:
-    """Delete the contacts with these keys (key -> its unsubscribe_all flag, all stored) in one statement,
-    in key order, and take them off the list's counters."""
-    if not existing:
-        return
-    conn.execute(
-        "DELETE FROM contacts WHERE list_id = ? AND email_key IN (SELECT value FROM json_each(?))",
-        (list_id, orjson.dumps(sorted(existing)).decode()),
-    )
-    _uncount(conn, list_id, len(existing), sum(1 for v in existing.values() if v))
-
-
-def _uncount(conn: sqlite3.Connection, list_id: int, removed: int, unsubscribed: int) -> None:
+def uncount(conn: sqlite3.Connection, list_id: int, removed: int, unsubscribed: int) -> None:
+    """Take ``removed`` contacts, ``unsubscribed`` of them unsubscribed, off the list's counters."""
     conn.execute(
         "UPDATE contact_lists SET contact_count = contact_count - ?, "
         "unsubscribed_count = unsubscribed_count - ?, generation = generation + 1 WHERE id = ?",
