@@ -254,12 +254,14 @@ def run_import(
                 stopping = should_stop is not None and should_stop()
                 batch = None if stopping else next(batches, None)
                 if batch is None:
-                    # Duplicates are counted once, over the runs of every batch applied (see parse.py).
-                    if not stopping and source.duplicates is not None:
-                        counts["duplicates"] = source.duplicates
-                    else:
+                    # Duplicates are counted once, over the runs of every batch applied (see parse.py), unless
+                    # every row read made a new contact (or deleted one): no row then named an address an earlier
+                    # row had (only another writer removing or adding that contact in between could hide one).
+                    if counts["created"] + counts["deleted"] + counts["rejected"] == rows_done:
                         source.close()
-                        counts["duplicates"] = _duplicates(seen_path, applied)
+                        counts["duplicates"] = 0
+                    else:
+                        counts["duplicates"] = source.duplicates(applied)
                     if txn is None and not dry_run and counts["duplicates"] != resume.counts.get("duplicates", 0):
                         txn = store.atomic()  # the count's own commit, with the job's progress
                         txn.__enter__()
@@ -303,8 +305,7 @@ def run_import(
         elif isinstance(exc, FileError):
             # Found mid-file only when the first pass could not see it (e.g. a field past the size limit).
             report.error = exc
-            source.close()
-            counts["duplicates"] = _duplicates(seen_path, batches_done)
+            counts["duplicates"] = source.duplicates(batches_done)
         else:
             raise
     finally:
@@ -319,15 +320,6 @@ def run_import(
     if rows_done == 0 and report.error is None and not report.cancelled:
         report.warnings.append("the file has no contacts")
     return report
-
-
-def _duplicates(seen_path: Path, upto: int) -> int:
-    """The duplicates among the runs of batches up to ``upto`` (an import that stopped before the end)."""
-    seen = SeenRuns(seen_path)
-    try:
-        return seen.duplicates(upto)
-    finally:
-        seen.close()
 
 
 def _refused(

@@ -40,7 +40,7 @@ import orjson
 from ..model import FOLDED, IDENTITIES, AddressBatch, AddressIdentity, PatchBatch, email_key
 from ..private_files import ensure_private_file, make_private_dir
 from .formats import Reader
-from .formats.columns import Rows
+from .formats.columns import Rows, falses
 from .report import FileError, Reject
 
 # Files at least this large are parsed in a child process.
@@ -87,18 +87,22 @@ def _in_key_order(rows: Rows, identity: AddressIdentity) -> tuple[PatchBatch | A
     emails = rows.emails
     if identity is FOLDED:
         keys = list(map(str.lower, emails))
-        ascii_ = list(map(str.isascii, emails))
-        if False in ascii_:  # lower-casing is the whole rule for an ASCII address; the others get all of it
-            for i, plain in enumerate(ascii_):
-                if not plain:
-                    keys[i] = email_key(emails[i])
+        for i in falses(list(map(str.isascii, emails))):  # lower-casing is the whole rule for an ASCII address
+            keys[i] = email_key(emails[i])
     else:
         keys = list(map(identity.key, emails))
     order = sorted(range(len(keys)), key=keys.__getitem__)  # stable: one key's rows keep their order
     keys = list(map(keys.__getitem__, order))
     emails = list(map(emails.__getitem__, order))
     # Most addresses are their own key: one string object for both pickles once and binds twice.
-    emails = [key if email == key else email for email, key in zip(emails, keys, strict=True)]
+    same = list(map(str.__eq__, emails, keys))
+    if False in same:
+        shared = list(keys)
+        for i in falses(same):
+            shared[i] = emails[i]
+        emails = shared
+    else:
+        emails = keys
     if rows.delete:
         return AddressBatch(identity.name, keys, emails), keys
     topics = rows.topics
@@ -169,17 +173,17 @@ class ParseSpec:
 
 
 class BatchSource:
-    """A file's batches, parsed here or by a child process; ``duplicates`` once they have all been read.
+    """A file's batches, parsed here or by a child process, then (:meth:`duplicates`) their duplicate count.
 
     Iterate it for the batches; ``close`` stops the parser wherever it is (the importer's commits say how
-    far the file is applied). ``duplicates`` is the file's count when every batch was read, else None (the
-    caller counts the runs of the batches it committed). A child process starts at once, so that it parses
-    while the caller still checks the file.
+    far the file is applied). A child process starts at once, so that it parses while the caller still checks
+    the file, and counts the duplicates as soon as it sent the last batch, while the caller still writes.
     """
 
     def __init__(self, spec: ParseSpec, *, child: bool) -> None:
         self.spec = spec
-        self.duplicates: int | None = None
+        self._counted: int | None = None
+        self._read_all = False
         self._process: subprocess.Popen[bytes] | None = None
         self._threads: list[threading.Thread] = []
         self._frames: queue.Queue[bytes | None] = queue.Queue(_QUEUE_BATCHES)
@@ -190,6 +194,25 @@ class BatchSource:
 
     def __iter__(self) -> Iterator[ParsedBatch]:
         return self._batches
+
+    def duplicates(self, upto: int) -> int:
+        """Rows of the batches up to number ``upto`` whose key an earlier row had: the child's count when it
+        read the whole file and ``upto`` is its last batch, else counted here (the parser stopped first)."""
+        if self._process is not None and self._read_all:
+            frame = self._frames.get()
+            if frame is not None:
+                kind, payload = pickle.loads(frame)
+                if kind == "end":
+                    self._counted = payload
+            self._finish()
+        self.close()
+        if self._counted is not None and self._read_all:
+            return self._counted
+        seen = SeenRuns(self.spec.seen_path)
+        try:
+            return seen.duplicates(upto)
+        finally:
+            seen.close()
 
     def _here(self) -> Iterator[ParsedBatch]:
         spec = self.spec
@@ -204,7 +227,6 @@ class BatchSource:
             ):
                 seen.record(batch.number, batch.keys)
                 yield batch
-            self.duplicates = seen.duplicates()
         finally:
             seen.close()
 
@@ -255,9 +277,8 @@ class BatchSource:
             elif kind == "error":
                 message, file, line, column = payload
                 raise FileError(message, file=file, line=line, column=column)
-            else:
-                self.duplicates = payload
-                self._finish()
+            else:  # "done": the count follows (see duplicates)
+                self._read_all = True
                 return
 
     def close(self) -> None:
@@ -335,7 +356,8 @@ def child_main() -> None:
         ):
             seen.record(batch.number, batch.keys)
             send("batch", batch)
-        send("end", seen.duplicates())
+        send("done", None)
+        send("end", seen.duplicates())  # the importer may not wait for it (see importer.run_import)
     except FileError as exc:
         send("error", (exc.message, exc.file, exc.line, exc.column))
     except BrokenPipeError:  # the importer stopped reading (cancelled, or gone)

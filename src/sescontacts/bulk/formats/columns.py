@@ -11,10 +11,11 @@ rejects with their lines.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, repeat
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import orjson
 
@@ -125,7 +126,10 @@ def plain_addresses(emails: Sequence[str], slow: set[int], *, quoted: bool = Fal
         return
     joined = "\n".join(emails) + "\n"
     if not joined.isascii():  # the pattern takes ASCII only: blank the others out, and keep the text one byte wide
-        joined = "\n".join([e if e.isascii() else "" for e in emails]) + "\n"
+        plain = list(emails)
+        for i in falses(list(map(str.isascii, emails))):
+            plain[i] = ""
+        joined = "\n".join(plain) + "\n"
     if quoted and (joined[0] == "'" or "\n'" in joined):
         starting_with(emails, "'", slow)
     if joined.count("\n") != len(emails):  # a newline inside a cell: one address at a time
@@ -142,6 +146,15 @@ def plain_addresses(emails: Sequence[str], slow: set[int], *, quoted: bool = Fal
             pos = _plain_lines_end(joined, counted)
     if max(map(len, emails)) > 254:
         slow.update(i for i, e in enumerate(emails) if len(e) > 254)
+
+
+def falses(flags: list[bool]) -> Iterator[int]:
+    """The indices of the False entries, found by C-level search (a block has few)."""
+    i = -1
+    with contextlib.suppress(ValueError):
+        while True:
+            i = flags.index(False, i + 1)
+            yield i
 
 
 def _plain_lines_end(joined: str, pos: int) -> int:
@@ -162,7 +175,8 @@ def plain_booleans(cells: Sequence[str], slow: set[int]) -> list[int]:
     values: list[bool | None] = list(map(BOOLS_FAST.get, cells))
     if None in values:
         slow.update(i for i, v in enumerate(values) if v is None)
-    return [1 if v else 0 for v in values]
+        return [1 if v else 0 for v in values]
+    return list(map(int, cast(list[bool], values)))
 
 
 def plain_attributes(texts: Sequence[Any], slow: set[int], empty: str | None) -> list[str | None]:
