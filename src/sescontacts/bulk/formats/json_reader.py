@@ -138,12 +138,15 @@ def read_json_lines_blocks(
                     break
                 if number == 0 and not lines:
                     pending[0] = pending[0].removeprefix(codecs.BOM_UTF8)
-            take = 0
-            while take < len(pending) and records < block_rows:
-                line = pending[take]
-                if line and not line.isspace():
-                    records += 1
-                take += 1
+            take = min(len(pending), block_rows - records)
+            if True in map(bytes.isspace, pending[:take]):  # blank lines are no records: count line by line
+                take = 0
+                while take < len(pending) and records < block_rows:
+                    if not pending[take].isspace():
+                        records += 1
+                    take += 1
+            else:
+                records += take
             lines += pending[:take]
             del pending[:take]
         if not lines:
