@@ -232,11 +232,15 @@ class BatchSource:
 
     def _start(self) -> None:
         """Start the child, hand it the spec, and read its output (frames, errors) on threads of their own."""
+        # The child imports this very package, wherever this process found it.
+        package_root = str(Path(__file__).resolve().parents[2])
+        path = os.environ.get("PYTHONPATH")
         process = subprocess.Popen(
             [sys.executable, "-c", "from sescontacts.bulk.parse import child_main; child_main()"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": package_root + (os.pathsep + path if path else "")},
         )
         self._process = process
         assert process.stdin is not None and process.stdout is not None and process.stderr is not None
