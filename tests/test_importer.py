@@ -426,3 +426,25 @@ def test_bulk_writes_keep_derived_structures_current(
     calls.clear()
     imp(store, write(tmp_path, "emailAddress\nu1@x.com\nnobody@x.com\nu3@x.com\n"), action="delete")
     assert calls == [("batch", (), ("u1@x.com", "u3@x.com"))]
+
+
+def test_duplicates_of_a_job_interrupted_before_runs_are_counted_on_resume(tmp_path: Path) -> None:
+    """A job interrupted under the previous version kept one row a key (``seen``): its resume reads them as
+    runs, drops the batches that never committed, and counts every duplicate once."""
+    import sqlite3
+
+    from sescontacts.bulk.parse import SeenRuns
+
+    path = tmp_path / "job.seen.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE seen (k TEXT PRIMARY KEY, b INTEGER NOT NULL) WITHOUT ROWID")
+    conn.executemany("INSERT INTO seen VALUES (?, ?)", [("a", 1), ("b", 1), ("c", 2), ("z", 3)])
+    conn.commit()
+    conn.close()
+    seen = SeenRuns(path)
+    try:
+        seen.forget_after(2)  # batch 3 never committed
+        seen.record(3, ["a", "c", "d", "d"])
+        assert (seen.duplicates(2), seen.duplicates(3), seen.duplicates()) == (0, 3, 3)
+    finally:
+        seen.close()

@@ -14,7 +14,8 @@ file order: the last row still wins), which the store's B-tree takes faster.
 Duplicates (the rows whose address an earlier row of the file already had) are counted from the keys of
 every batch, kept in a scratch SQLite file next to the job as one sorted run per batch (appending a run is
 nearly free) and counted once, at the end, by SQLite's sorter: recording each key as it came in a B-tree cost
-~2 us a row, as much as writing the contact. A resume drops the runs of batches that never committed.
+~2 us a row, as much as writing the contact. A resume drops the runs of batches that never committed. The
+importer skips the count when every row made a new contact (or deleted one): no address then came twice.
 """
 
 from __future__ import annotations
@@ -94,15 +95,15 @@ def _in_key_order(rows: Rows, identity: AddressIdentity) -> tuple[PatchBatch | A
     order = sorted(range(len(keys)), key=keys.__getitem__)  # stable: one key's rows keep their order
     keys = list(map(keys.__getitem__, order))
     emails = list(map(emails.__getitem__, order))
-    # Most addresses are their own key: one string object for both pickles once and binds twice.
-    same = list(map(str.__eq__, emails, keys))
-    if False in same:
-        shared = list(keys)
-        for i in falses(same):
-            shared[i] = emails[i]
-        emails = shared
-    else:
-        emails = keys
+    if identity is FOLDED:  # most addresses are their own key: one string object for both pickles once
+        same = list(map(str.__eq__, emails, keys))
+        if False in same:
+            shared = list(keys)
+            for i in falses(same):
+                shared[i] = emails[i]
+            emails = shared
+        else:
+            emails = keys
     if rows.delete:
         return AddressBatch(identity.name, keys, emails), keys
     topics = rows.topics
