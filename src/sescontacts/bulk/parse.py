@@ -46,9 +46,9 @@ from .report import FileError, Reject
 
 # Files at least this large are parsed in a child process.
 CHILD_PROCESS_BYTES: Final = 4 << 20
-# Parsed batches waiting for the writer (~1.5 MB each at 10,000 rows): the parser works ahead while this
-# process scans the file and commits, so its own tail (counting duplicates) overlaps the writer's.
-_QUEUE_BATCHES: Final = 8
+# Parsed rows waiting for the writer (~1.5 MB pickled per 10,000): the parser works ahead while this process
+# scans the file and commits, so its own tail (counting duplicates) overlaps the writer's.
+_QUEUE_ROWS: Final = 80_000
 _FRAME = struct.Struct("<Q")
 
 
@@ -187,7 +187,7 @@ class BatchSource:
         self._read_all = False
         self._process: subprocess.Popen[bytes] | None = None
         self._threads: list[threading.Thread] = []
-        self._frames: queue.Queue[bytes | None] = queue.Queue(_QUEUE_BATCHES)
+        self._frames: queue.Queue[bytes | None] = queue.Queue(max(1, _QUEUE_ROWS // spec.batch_rows))
         self._errors: list[bytes] = []
         if child:
             self._start()
