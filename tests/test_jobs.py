@@ -3,6 +3,7 @@ the SES API's CreateImportJob/GetImportJob/ListImportJobs (in process, and with 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -25,12 +26,16 @@ LIST = "contacts"
 HEADER = "emailAddress,unsubscribeAll,attributesData\n"
 
 
-def make_csv(path: Path, rows: int, *, rejects_every: int = 0) -> Path:
+def make_csv(path: Path, rows: int, *, rejects_every: int = 0, duplicates_every: int = 0) -> Path:
+    """``duplicates_every``: that row names the address of a row half as far into the file, in capitals (one
+    contact by the local backend's rule), unsubscribed (kept unsubscribed where the earlier row was)."""
     with open(path, "w", encoding="utf-8") as f:
         f.write(HEADER)
         for i in range(rows):
             if rejects_every and i % rejects_every == 0:
                 f.write(f"broken-{i},false,\n")
+            elif duplicates_every and i and i % duplicates_every == 0:
+                f.write(f'USER{i // 2}@EXAMPLE.COM,true,"{{""n"": {i}}}"\n')
             else:
                 f.write(f'user{i}@example.com,{"true" if i % 7 == 0 else "false"},"{{""n"": {i}}}"\n')
     return path
@@ -187,7 +192,7 @@ print("finished", flush=True)
 
 @pytest.mark.slow
 def test_sigkill_mid_import_then_resume_equals_a_clean_run(tmp_path: Path) -> None:
-    source = make_csv(tmp_path / "big.csv", 200_000, rejects_every=997)
+    source = make_csv(tmp_path / "big.csv", 200_000, rejects_every=997, duplicates_every=1009)
     killed_dir = tmp_path / "killed"
     job_id, rows = "", 0
     # The with block closes the pipe and waits for the child.
@@ -234,6 +239,8 @@ def test_sigkill_mid_import_then_resume_equals_a_clean_run(tmp_path: Path) -> No
         clean.close()
     assert dump(db_path) == dump(clean_dir / "sescontacts.db")
     assert resumed.counts == clean_job.counts and resumed.rows_done == clean_job.rows_done == 200_000
+    # 198 rows name an earlier row's address; for 99 of them that row named yet another (an even multiple of 1009)
+    assert resumed.counts["duplicates"] == 99 and resumed.counts["rejected"] == 201
     assert counters(db_path) == counters(clean_dir / "sescontacts.db")
     assert resumed.rejects_path is not None and clean_job.rejects_path is not None
     assert resumed.rejects_path.read_bytes() == clean_job.rejects_path.read_bytes()
@@ -380,3 +387,78 @@ def test_a_queued_job_of_a_dead_cli_process_is_interrupted(services: Services, t
     assert services.jobs.get(job.id).state == "interrupted"
     services.jobs.resume(job.id, run_here=True)
     assert services.jobs.run(job.id).counts["created"] == 5
+
+
+# -- the parser process ----------------------------------------------------------------------------------
+
+
+def _children() -> set[int]:
+    """This process's child processes (Linux: /proc)."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        with contextlib.suppress(OSError):
+            found.update(int(pid) for pid in (task / "children").read_text().split())
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc")
+def test_a_cancelled_job_leaves_no_parser_process_and_resumes_exactly(services: Services, tmp_path: Path) -> None:
+    jobs = services.jobs
+    jobs.batch_rows = jobs.commit_rows = 1000
+    jobs.parse_in_child = True
+    path = make_csv(tmp_path / "big.csv", 20_000, rejects_every=101, duplicates_every=97)
+    before = _children()
+    job = jobs.submit(path, ImportOptions(LIST), file_name="big.csv", run_here=True)
+    seen_children: set[int] = set()
+
+    def cancel_after_two_batches(j: Job) -> None:
+        seen_children.update(_children() - before)
+        if j.state == "running" and j.batches_done == 2:
+            jobs.cancel(j.id)
+
+    cancelled = jobs.run(job.id, progress=cancel_after_two_batches)
+    assert cancelled.state == "cancelled" and cancelled.rows_done == 2000
+    assert seen_children, "the file was parsed in a process of its own"
+    assert _children() - before == set()
+    jobs.resume(job.id, run_here=True)
+    finished = jobs.run(job.id)
+    jobs.parse_in_child = False
+    again = jobs.submit(path, ImportOptions(LIST), file_name="big.csv", run_here=True)
+    clean_dir = tmp_path / "clean"
+    clean = Services.open(Settings(data_dir=clean_dir))
+    try:
+        clean.ensure_default_list()
+        clean.jobs.parse_in_child = False
+        clean_job = clean.jobs.run(clean.jobs.submit(path, ImportOptions(LIST), file_name="big.csv", run_here=True).id)
+    finally:
+        clean.close()
+    assert finished.state == "completed" and finished.counts == clean_job.counts
+    assert finished.counts["duplicates"] > 0  # rows on both sides of the cancel name one contact
+    assert dump(services.settings.database_path) == dump(clean_dir / "sescontacts.db")
+    again_counts = jobs.run(again.id).counts  # parsed in this process this time: the same contacts
+    assert again_counts["created"] == 0 and again_counts["duplicates"] == finished.counts["duplicates"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc")
+def test_a_parser_process_that_dies_fails_the_job_and_keeps_what_was_committed(
+    services: Services, tmp_path: Path
+) -> None:
+    jobs = services.jobs
+    jobs.batch_rows = jobs.commit_rows = 1000
+    jobs.parse_in_child = True
+    path = make_csv(tmp_path / "big.csv", 20_000)
+    before = _children()
+    job = jobs.submit(path, ImportOptions(LIST), file_name="big.csv", run_here=True)
+
+    def kill_the_parser(j: Job) -> None:
+        if j.state == "running" and j.batches_done == 1:
+            for pid in _children() - before:
+                os.kill(pid, signal.SIGKILL)
+
+    failed = jobs.run(job.id, progress=kill_the_parser)
+    assert failed.state == "failed" and "the file's parser stopped" in (failed.error or "")
+    assert 1000 <= failed.rows_done < 20_000
+    kept_total, total, kept_unsub, unsub = counters(services.settings.database_path)
+    assert kept_total == total >= 1000 and kept_unsub == unsub
+    resumed = jobs.run(jobs.resume(job.id, run_here=True).id)
+    assert resumed.state == "completed" and resumed.counts["created"] == 20_000

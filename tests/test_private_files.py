@@ -168,6 +168,7 @@ def test_services_a_job_its_rejects_and_its_scratch_files_are_private(tmp_path: 
 
     try:
         services.ensure_default_list()
+        services.jobs.batch_rows = services.jobs.commit_rows = 1  # watched after the first row: scratch files open
         job = services.jobs.submit(source, ImportOptions("contacts"), file_name="in.csv", run_here=True)
         done = services.jobs.run(job.id, progress=watch)
         assert done.rejected == 1 and done.rejects_path is not None

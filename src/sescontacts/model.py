@@ -10,9 +10,9 @@ from __future__ import annotations
 import enum
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Final, Generic, Literal, TypeVar
+from typing import Final, Generic, Literal, TypeVar, overload
 
 import orjson
 
@@ -53,6 +53,8 @@ class AddressIdentity:
 
 FOLDED: Final = AddressIdentity("folded", email_key)
 EXACT: Final = AddressIdentity("exact", exact_email_key)
+# By name: the importer's parser process is told the rule by its name.
+IDENTITIES: Final[dict[str, AddressIdentity]] = {FOLDED.name: FOLDED, EXACT.name: EXACT}
 
 
 OPT_IN: Final = "OPT_IN"
@@ -332,6 +334,79 @@ class ContactPatch:
     unsubscribe_all: bool | Missing = MISSING
     attributes: dict[str, object] | Missing | None = MISSING
     topic_preferences: Mapping[str, str] = field(default_factory=dict)
+
+
+# A PatchBatch row's unsubscribe code when the row gave none, and its attributes text when it gave none (the
+# text of an object is never empty).
+UNSUBSCRIBE_MISSING: Final = -1
+ATTRIBUTES_MISSING: Final = ""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PatchBatch(Sequence[ContactPatch]):
+    """Import rows as columns, as the importer's parser (a process of its own) hands them to a store.
+
+    Row ``i`` is the patch ``emails[i]`` with ``unsubscribe[i]`` (1, 0 or UNSUBSCRIBE_MISSING), ``attributes[i]``
+    (the object as the JSON text :func:`dump_attributes` writes for it, None to clear, ATTRIBUTES_MISSING for
+    none given) and ``topics[i]`` (``topics`` is None when no row names a topic). ``keys[i]`` is the address's
+    key under the rule named ``identity``; ``distinct`` says no key appears twice, ``ordered`` that the rows
+    are in key order (rows with one key keep their file order). A store that knows the columns writes them
+    as they are (a million rows never become a million patch objects); any other reads the patches.
+    """
+
+    identity: str
+    keys: list[str]
+    emails: list[str]
+    unsubscribe: list[int]
+    attributes: list[str | None]
+    topics: list[dict[str, str]] | None = None
+    distinct: bool = False
+    ordered: bool = False
+
+    def __len__(self) -> int:
+        return len(self.emails)
+
+    @overload
+    def __getitem__(self, index: int) -> ContactPatch: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[ContactPatch]: ...
+    def __getitem__(self, index: int | slice) -> ContactPatch | list[ContactPatch]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        unsubscribe = self.unsubscribe[index]
+        text = self.attributes[index]
+        return ContactPatch(
+            self.emails[index],
+            MISSING if unsubscribe == UNSUBSCRIBE_MISSING else bool(unsubscribe),
+            MISSING if text == ATTRIBUTES_MISSING else None if text is None else orjson.loads(text),
+            self.topics[index] if self.topics is not None else {},
+        )
+
+    def __iter__(self) -> Iterator[ContactPatch]:
+        return (self[i] for i in range(len(self)))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class AddressBatch(Sequence[str]):
+    """Addresses to delete, as the importer's parser hands them over: with their keys under the rule named
+    ``identity`` (so a store that files them by that rule need not compute them again), in key order."""
+
+    identity: str
+    keys: list[str]
+    emails: list[str]
+
+    def __len__(self) -> int:
+        return len(self.emails)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        return self.emails[index]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.emails)
 
 
 @dataclass(frozen=True, slots=True)

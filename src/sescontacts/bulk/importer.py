@@ -1,10 +1,10 @@
 """The import pipeline: read records, group them in batches, apply each batch in one transaction, report.
 
-The file is read as a stream, 10,000 records at a time, so memory stays flat whatever the file size. Parsing
-runs in the calling thread, between batches. (A parser thread feeding the writer was measured and dropped:
-the writer is the bottleneck, and a second Python thread only made SQLite's executemany wait for the GIL on
-every row; a one-statement JSON form avoided that wait but cost more SQLite time than the overlap saved. The
-one thing done on the side is recording seen addresses, in SQLite without the GIL: see _SeenKeys.)
+The file is read as a stream, 10,000 records at a time, so memory stays flat whatever the file size. A big
+file is parsed by a child process (:mod:`.parse`) while this one writes: the two cores overlap parsing and
+writing. (A parser *thread* was measured and dropped: a second Python thread only made SQLite's executemany
+wait for the interpreter lock on every row.) Batches arrive as columns in key order (a
+:class:`~sescontacts.model.PatchBatch`), which the local store writes without a patch object per row.
 
 Each batch goes through ``ContactStore.upsert_contacts`` / ``delete_contacts`` (so the upsert rule, the
 never-resubscribe guards and the list's counters live in one place) inside one ``store.atomic()`` block that
@@ -12,35 +12,30 @@ also records the job's progress (``on_commit``), so a killed process leaves exac
 a job that says how far it got. (A store that is not ``transactional``, the ses backend, commits each write
 on SES as it goes; the progress is then recorded right after the batch, and re-running a batch is safe.)
 
-Duplicate addresses in one file: the last row wins (batches are applied in order; the store applies a batch's
-rows in order). Which rows name one contact is the store's rule (``ContactStore.email_key``): on the local
-backend ``A@x.com`` and ``a@x.com`` are one, on the ses backend two, as SES may keep them. To *count*
-duplicates without holding every address in memory, the keys seen so far go into a small scratch SQLite file
-next to the job, tagged with their batch number so that a resume can drop the keys of batches that never
-committed.
+Duplicate addresses in one file: the last row wins (batches are applied in order; within a batch, rows with
+one key keep their order). Which rows name one contact is the store's rule (``ContactStore.identity``): on the
+local backend ``A@x.com`` and ``a@x.com`` are one, on the ses backend two, as SES may keep them. Duplicates
+are *counted* once the batches are applied, from the keys of every batch kept next to the job
+(:class:`~.parse.SeenRuns`), so a resume drops the keys of batches that never committed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
-import os
-import sqlite3
-import tempfile
 from collections import Counter
-from collections.abc import Callable, Generator, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
-import orjson
-
-from ..model import ContactPatch, Outcome, RowResult, UpsertPolicy
-from ..private_files import ensure_private_file, make_private_dir, open_private
+from ..model import AddressBatch, ContactPatch, Outcome, PatchBatch, RowResult, UpsertPolicy
+from ..private_files import make_private_dir, open_private
 from ..store.base import ContactStore
 from .formats import ReadOptions, SafeCsvWriter, decode_cell, open_reader, validate_structure
+from .formats.detect import peek, scan
+from .parse import CHILD_PROCESS_BYTES, BatchSource, ParseSpec, SeenRuns, remove_seen, temporary_seen_path
 from .report import FileError, ImportOptions, ImportReport, Preview, PreviewRow, Reject, empty_counts
 
 BATCH_ROWS: Final = 10_000
@@ -76,93 +71,8 @@ class ResumePoint:
     sha256: str | None = None
 
 
-@dataclass
-class _Batch:
-    items: list[Any]  # ContactPatch (add) or address (delete)
-    keys: list[str]
-    rejects: list[Reject]
-    rows_done: int
-    bytes_done: int
-
-
 class _Rollback(Exception):
     """Raised inside a dry run's outer ``store.atomic()`` block to undo everything it did."""
-
-
-class _SeenKeys:
-    """Addresses already met in this file, on disk (a scratch SQLite file), to count duplicates.
-
-    Its statements run on a thread of their own, in order: SQLite works on them without the GIL while the
-    importer's writer thread applies the same batch to the contacts (measured: recording the keys took a
-    quarter of the writer's time when done in line). ``commit`` waits for them and returns the duplicates.
-    """
-
-    def __init__(self, path: Path | None) -> None:
-        self._temp = path is None
-        if path is None:
-            fd, name = tempfile.mkstemp(prefix="sescontacts-seen-", suffix=".db")
-            os.close(fd)
-            path = Path(name)
-        self.path = path
-        make_private_dir(path.parent)
-        ensure_private_file(path)  # addresses: 0600, and SQLite gives its -wal/-shm the same mode
-        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.conn.execute("PRAGMA journal_mode = WAL")
-        self.conn.execute("PRAGMA synchronous = OFF")  # a scratch file: losing it on power loss is harmless
-        self.conn.execute("CREATE TABLE IF NOT EXISTS seen (k TEXT PRIMARY KEY, b INTEGER NOT NULL) WITHOUT ROWID")
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sescontacts-import-seen")
-        self._pending: list[Future[int]] = []
-
-    def forget_after(self, batches_done: int) -> None:
-        self.conn.execute("DELETE FROM seen WHERE b > ?", (batches_done,))
-
-    def _run(self, sql: str) -> int:
-        self.conn.execute(sql)
-        return 0
-
-    def begin(self) -> None:
-        self._pending.append(self._worker.submit(self._run, "BEGIN"))
-
-    def add(self, keys: list[str], batch: int) -> None:
-        """Record ``keys`` (in the background); ``commit`` returns how many were already there."""
-        self._pending.append(self._worker.submit(self._add, keys, batch))
-
-    def _add(self, keys: list[str], batch: int) -> int:
-        """One statement for the batch, in key order (no per-row GIL round trip; store/sqlite/bulk.py does the same)."""
-        conn = self.conn
-        before = conn.total_changes
-        conn.execute(
-            "INSERT OR IGNORE INTO seen (k, b) SELECT value, ? FROM json_each(?)",
-            (batch, orjson.dumps(sorted(keys)).decode()),
-        )
-        return len(keys) - (conn.total_changes - before)
-
-    def _collect(self) -> int:
-        pending, self._pending = self._pending, []
-        return sum(future.result() for future in pending)
-
-    def commit(self) -> int:
-        """Wait for the recorded keys, commit them; return the duplicates among them."""
-        duplicates = self._collect()
-        self._worker.submit(self._run, "COMMIT").result()
-        return duplicates
-
-    def rollback(self) -> None:
-        with contextlib.suppress(Exception):
-            self._collect()
-        self._worker.submit(self._rollback).result()
-
-    def _rollback(self) -> None:
-        if self.conn.in_transaction:
-            self.conn.execute("ROLLBACK")
-
-    def close(self) -> None:
-        self._worker.shutdown(wait=True)
-        self.conn.close()
-        if self._temp:
-            for suffix in ("", "-wal", "-shm"):
-                with contextlib.suppress(OSError):
-                    os.unlink(str(self.path) + suffix)
 
 
 class _RejectsFile:
@@ -203,33 +113,6 @@ class _TextSink:
         return int(self.raw.write(text.encode("utf-8")))
 
 
-def _batches(
-    reader: Any, skip: int, batch_rows: int, start_rows: int, key_of: Callable[[str], str]
-) -> Generator[_Batch, None, None]:
-    """Records grouped in batches of ``batch_rows`` (accepted and rejected rows both count), with each
-    address's key in the store (``key_of``), by which duplicates are counted."""
-    items: list[Any] = []
-    keys: list[str] = []
-    rejects: list[Reject] = []
-    rows = start_rows
-    for _line, record in reader.records(skip=skip):
-        rows += 1
-        kind = type(record)
-        if kind is ContactPatch:
-            items.append(record)
-            keys.append(key_of(record.email))
-        elif kind is str:
-            items.append(record)
-            keys.append(key_of(record))
-        else:
-            rejects.append(record)
-        if len(items) + len(rejects) >= batch_rows:
-            yield _Batch(items, keys, rejects, rows, reader.bytes_read)
-            items, keys, rejects = [], [], []
-    if items or rejects:
-        yield _Batch(items, keys, rejects, rows, reader.scanned.size)
-
-
 def run_import(
     store: ContactStore,
     path: Path,
@@ -245,6 +128,7 @@ def run_import(
     should_stop: Callable[[], bool] | None = None,
     batch_rows: int = BATCH_ROWS,
     commit_rows: int = COMMIT_ROWS,
+    parse_in_child: bool | None = None,
 ) -> ImportReport:
     """Import (or, with ``dry_run``, only count) one file into ``options.contact_list``.
 
@@ -269,18 +153,46 @@ def run_import(
         merge_attributes=options.merge_attributes,
         topics=frozenset(contact_list.topic_names),
     )
+    batch_rows = store.bulk_batch_rows or batch_rows  # a remote store knows the batch size that suits its API
+    temporary_seen = dry_run or seen_path is None
+    seen_path = temporary_seen_path() if dry_run or seen_path is None else seen_path
+    if resume.batches_done:
+        seen = SeenRuns(seen_path)
+        seen.forget_after(resume.batches_done)
+        seen.close()
+    source: BatchSource | None = None
     try:
-        reader = open_reader(Path(path), name=name, fmt=options.format, options=read_options)
+        path = Path(path)
+        if parse_in_child is None:
+            parse_in_child = path.stat().st_size >= CHILD_PROCESS_BYTES
+        # A child process starts parsing from the first bytes while this one checks and hashes the whole file
+        # (nothing is applied before that passed).
+        reader = open_reader(
+            path,
+            name=name,
+            fmt=options.format,
+            options=read_options,
+            scanned=peek(path, name=name) if parse_in_child else None,
+        )
+        spec = ParseSpec(reader, resume.rows_done, batch_rows, store.identity.name, resume.batches_done + 1, seen_path)
+        if parse_in_child:
+            source = BatchSource(spec, child=True)
+            reader.scanned = scan(path, name=name)
         report.format = reader.format
         if resume.sha256 and reader.scanned.sha256 != resume.sha256:
             raise FileError("the file has changed since this job started; import it as a new job", file=name)
         validate_structure(reader)
-    except FileError as exc:
+    except (FileError, OSError) as exc:
+        if source is not None:
+            source.close()
+        if temporary_seen:
+            remove_seen(seen_path)
+        if isinstance(exc, OSError):
+            exc = FileError(f"cannot read the file: {exc.strerror or exc}", file=name, line=0)
         report.error = exc
         return report
-    except OSError as exc:
-        report.error = FileError(f"cannot read the file: {exc.strerror or exc}", file=name, line=0)
-        return report
+    if source is None:
+        source = BatchSource(spec, child=False)
 
     # A transactional store (the local one) carries the job's progress in its batches' transactions, and a
     # dry run applies everything and rolls back. Any other store (the ses backend, which talks to AWS) gets
@@ -288,9 +200,6 @@ def run_import(
     transactional = store.transactional
     store_dry_run = dry_run and not transactional
     outer: AbstractContextManager[object] = store.atomic() if (dry_run and transactional) else contextlib.nullcontext()
-    seen = _SeenKeys(None if dry_run else seen_path)
-    if resume.batches_done:
-        seen.forget_after(resume.batches_done)
     rejects_file = _RejectsFile(rejects_path, resume.rejects_bytes) if rejects_path is not None else None
     policy = UpsertPolicy(
         resubscribe=options.resubscribe,
@@ -299,37 +208,38 @@ def run_import(
     )
     counts = report.counts
     kept_rejects = report.rejects
-    batch_rows = store.bulk_batch_rows or batch_rows  # a remote store knows the batch size that suits its API
-    batches = _batches(reader, resume.rows_done, batch_rows, resume.rows_done, store.email_key)
+    batches = iter(source)
     if not transactional:
         commit_rows = batch_rows  # its writes are for good as they are made: record progress per batch
     batches_done = resume.batches_done
+    applied = batches_done  # the last batch applied (committed once the open transaction commits)
     rows_done = resume.rows_done
     rejects_bytes = resume.rejects_bytes
-    reader_warnings_seen = 0
+    more_warnings = 0
     # The open write transaction: several parsed batches go into one commit (fewer commits rewrite far fewer
     # B-tree pages: measured ~30% less CPU at 50k rows per commit than at 10k), while parsing stays batch-sized.
     txn: AbstractContextManager[object] | None = None
     rows_in_txn = 0
     bytes_done = 0
+    format_ = reader.format
+    sha256 = reader.scanned.sha256
+    bytes_total = reader.scanned.size
 
     def commit() -> None:
         nonlocal txn, batches_done, rejects_bytes, rows_in_txn
         assert txn is not None
-        batches_done += 1
+        batches_done = applied
         rejects_bytes = rejects_file.flush() if rejects_file is not None else 0
-        # Before the contacts: a kill in between leaves keys that a resume drops (forget_after).
-        counts["duplicates"] += seen.commit()
         progress = Progress(
             rows_done=rows_done,
             bytes_done=bytes_done,
-            bytes_total=reader.scanned.size,
+            bytes_total=bytes_total,
             batches_done=batches_done,
             counts=dict(counts),
             warnings=list(report.warnings),
             rejects_bytes=rejects_bytes,
-            format=reader.format,
-            sha256=reader.scanned.sha256,
+            format=format_,
+            sha256=sha256,
         )
         if on_commit is not None and not dry_run:
             on_commit(progress)
@@ -344,6 +254,17 @@ def run_import(
                 stopping = should_stop is not None and should_stop()
                 batch = None if stopping else next(batches, None)
                 if batch is None:
+                    # Duplicates are counted once, over the runs of every batch applied (see parse.py), unless
+                    # every row read made a new contact (or deleted one): no row then named an address an earlier
+                    # row had (only another writer removing or adding that contact in between could hide one).
+                    if counts["created"] + counts["deleted"] + counts["rejected"] == rows_done:
+                        source.close()
+                        counts["duplicates"] = 0
+                    else:
+                        counts["duplicates"] = source.duplicates(applied)
+                    if txn is None and not dry_run and counts["duplicates"] != resume.counts.get("duplicates", 0):
+                        txn = store.atomic()  # the count's own commit, with the job's progress
+                        txn.__enter__()
                     if txn is not None:
                         commit()
                     report.cancelled = stopping
@@ -351,52 +272,50 @@ def run_import(
                 if txn is None:
                     txn = store.atomic()
                     txn.__enter__()
-                    seen.begin()
                 counts["rejected"] += len(batch.rejects)
                 if batch.rejects:
                     if len(kept_rejects) < KEEP_REJECTS:
                         kept_rejects.extend(batch.rejects[: KEEP_REJECTS - len(kept_rejects)])
                     if rejects_file is not None:
                         rejects_file.write(batch.rejects)
-                if batch.keys:
-                    seen.add(batch.keys, batches_done + 1)
-                new_warnings = reader.warnings[reader_warnings_seen:]
-                reader_warnings_seen += len(new_warnings)
-                report.warnings.extend(new_warnings)
+                report.warnings.extend(batch.warnings)
+                more_warnings = batch.more_warnings
                 if batch.items:
                     if options.action == "delete":
+                        assert isinstance(batch.items, AddressBatch)
                         results = store.delete_contacts(options.contact_list, batch.items, dry_run=store_dry_run)
                     else:
+                        assert isinstance(batch.items, PatchBatch)
                         results = store.upsert_contacts(
                             options.contact_list, batch.items, policy, dry_run=store_dry_run
                         )
                     if _tally(results, counts):
                         rejects_bytes = _refused(batch.items, results, kept_rejects, rejects_file, rejects_bytes)
                 rows_in_txn += batch.rows_done - rows_done
-                rows_done, bytes_done = batch.rows_done, batch.bytes_done
+                rows_done, bytes_done, applied = batch.rows_done, batch.bytes_done, batch.number
                 if rows_in_txn >= commit_rows:
                     commit()
             if dry_run and transactional:
                 raise _Rollback
     except BaseException as exc:
-        if txn is not None:  # the batches since the last commit are undone, keys included
+        if txn is not None:  # the batches since the last commit are undone
             txn.__exit__(type(exc), exc, exc.__traceback__)
-            seen.rollback()
         if isinstance(exc, _Rollback):
             pass
         elif isinstance(exc, FileError):
             # Found mid-file only when the first pass could not see it (e.g. a field past the size limit).
             report.error = exc
+            counts["duplicates"] = source.duplicates(batches_done)
         else:
             raise
     finally:
-        batches.close()
-        seen.close()
+        source.close()
         if rejects_file is not None:
             rejects_file.close()
-    report.warnings.extend(reader.warnings[reader_warnings_seen:])
-    if reader.more_warnings:
-        report.warnings.append(f"... and {reader.more_warnings:,} more warnings like these")
+        if temporary_seen:
+            remove_seen(seen_path)
+    if more_warnings:
+        report.warnings.append(f"... and {more_warnings:,} more warnings like these")
     report.rows = rows_done
     if rows_done == 0 and report.error is None and not report.cancelled:
         report.warnings.append("the file has no contacts")
@@ -404,7 +323,7 @@ def run_import(
 
 
 def _refused(
-    items: list[Any],
+    items: Sequence[Any],
     results: list[RowResult],
     kept: list[Reject],
     rejects_file: _RejectsFile | None,
@@ -429,9 +348,14 @@ def _tally(results: list[RowResult], counts: dict[str, int]) -> int:
     """Count outcomes (a refused row counts as rejected); return how many rows were refused. The store shares
     one RowResult per outcome, so count distinct objects first (C-speed ``Counter`` over ids) and read each
     one's fields once, rather than a million enum lookups."""
-    by_id = dict(zip(map(id, results), results, strict=True))
+    if results and results.count(results[0]) == len(results):  # one outcome for the batch: one C loop
+        groups = {id(results[0]): len(results)}
+        by_id = {id(results[0]): results[0]}
+    else:
+        groups = Counter(map(id, results))
+        by_id = dict(zip(map(id, results), results, strict=True))
     refused = 0
-    for result_id, n in Counter(map(id, results)).items():
+    for result_id, n in groups.items():
         result = by_id[result_id]
         if result.outcome is Outcome.REFUSED:
             counts["rejected"] += n

@@ -38,6 +38,7 @@ from ..model import ContactQuery
 from ..private_files import make_private_dir
 from ..store.base import BulkAction, ContactStore
 from .actions import ACTION_BATCH_ROWS, ACTION_KIND, ActionProgress, query_from_json, query_to_json, run_action
+from .parse import remove_seen
 from .report import (
     COUNT_KEYS,
     FileError,
@@ -270,11 +271,13 @@ class JobManager:
         self._thread: threading.Thread | None = None
         self._owner = _owner()
         self._changed = threading.Condition()
-        # Rows per parsed batch, and per commit (= per progress step and resume point); None: 5 batches.
+        # Rows per parsed batch, and per commit (= per progress step and resume point; None: 5 batches); parse
+        # in a child process (None: files of at least parse.CHILD_PROCESS_BYTES).
         self.batch_rows = 10_000
         self.commit_rows: int | None = None
         # Contacts per bulk-action batch (= commit) on a store without a batch size of its own.
         self.action_batch_rows = ACTION_BATCH_ROWS
+        self.parse_in_child: bool | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -440,10 +443,10 @@ class JobManager:
         job = self.get(job_id)
         with self.db.write() as conn:
             conn.execute("DELETE FROM bulk_jobs WHERE id = ? AND state NOT IN ('queued', 'running')", (job_id,))
-        for p in (job.rejects_path, self._seen_path(job_id)):
-            if p is not None:
-                with contextlib.suppress(OSError):
-                    p.unlink()
+        remove_seen(self._seen_path(job_id))
+        if job.rejects_path is not None:
+            with contextlib.suppress(OSError):
+                job.rejects_path.unlink()
 
     @staticmethod
     def _get_in(conn: sqlite3.Connection, job_id: str) -> Job:
@@ -489,14 +492,9 @@ class JobManager:
 
         make_private_dir(self.jobs_dir)
         resume = None
-        if job.rows_done or job.batches_done:
+        if job.rows_done or job.batches_done:  # what the job committed, in ResumePoint's order
             resume = ResumePoint(
-                rows_done=job.rows_done,
-                batches_done=job.batches_done,
-                counts=dict(job.counts),
-                rejects_bytes=job.rejects_bytes,
-                warnings=list(job.warnings),
-                sha256=job.sha256,
+                job.rows_done, job.batches_done, dict(job.counts), job.rejects_bytes, list(job.warnings), job.sha256
             )
         job_id = job.id
 
@@ -536,21 +534,23 @@ class JobManager:
         state: str
         error: str | None = None
         report: ImportReport | None = None
-        try:
-            finished = run_import(
-                self.store,
-                job.path,
-                job.options,
-                file_name=job.file_name,
-                rejects_path=job.rejects_path,
-                seen_path=self._seen_path(job_id),
-                resume=resume,
-                on_commit=on_commit,
-                after_commit=after_commit,
-                should_stop=should_stop,
-                batch_rows=self.batch_rows,
-                commit_rows=self.commit_rows or 5 * self.batch_rows,
-            )
+        try:  # WAL checkpoints off the writer's thread (inline, commits waited ~1 s per million rows)
+            with self.db.checkpoints_on_the_side():
+                finished = run_import(
+                    self.store,
+                    job.path,
+                    job.options,
+                    file_name=job.file_name,
+                    rejects_path=job.rejects_path,
+                    seen_path=self._seen_path(job_id),
+                    resume=resume,
+                    on_commit=on_commit,
+                    after_commit=after_commit,
+                    should_stop=should_stop,
+                    batch_rows=self.batch_rows,
+                    commit_rows=self.commit_rows or 5 * self.batch_rows,
+                    parse_in_child=self.parse_in_child,
+                )
         except Exception as exc:  # the job must end in a state, whatever went wrong
             state, error = "failed", f"{type(exc).__name__}: {exc}"
         else:
@@ -570,9 +570,8 @@ class JobManager:
             )
             if report is not None and report.format:
                 conn.execute("UPDATE bulk_jobs SET format = ? WHERE id = ?", (report.format, job_id))
-        if state in FINAL_STATES:
-            with contextlib.suppress(OSError):
-                self._seen_path(job_id).unlink()
+        if state == "completed":  # a cancelled or failed job may resume: its keys count its duplicates
+            remove_seen(self._seen_path(job_id))
         final = self.get(job_id)
         if final.rejects_path is not None and not final.rejected and state == "completed":
             with contextlib.suppress(OSError):

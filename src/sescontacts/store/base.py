@@ -21,6 +21,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 from ..errors import BadRequest
 from ..model import (
+    AddressIdentity,
     Contact,
     ContactList,
     ContactPatch,
@@ -98,6 +99,11 @@ class ContactStore(Protocol):
         """The key this store files ``address`` under: two addresses with one key are one contact (the local
         backend: whatever their case; the ses backend: as SES keeps them, each spelling its own). Surfaces
         that group addresses, like the importer counting duplicates, group by it."""
+        ...
+
+    @property
+    def identity(self) -> AddressIdentity:
+        """The rule behind :meth:`email_key`, by which the importer's parser process keys its batches."""
         ...
 
     # Contact lists

@@ -7,12 +7,15 @@ Reading happens in two passes over the bytes, never holding the file in memory:
    importer writes anything. It also hashes the file (the job record keeps the sha256).
 2. ``reader.Reader`` turns each record into a :class:`~sescontacts.model.ContactPatch` (or, for deletes, an
    address) or a :class:`~sescontacts.bulk.report.Reject` naming line, address, column and reason. A bad row
-   never stops the file.
+   never stops the file. ``Reader.records`` gives them one by one (the preview); ``Reader.blocks`` gives the
+   same records a block at a time as columns (the importer).
 
 The modules, one concern each (imports run down this list, never up):
 
 - ``fields``: column names, cell values (booleans, statuses, addresses, attributes), the CSV cell encoding
   that keeps a spreadsheet from running a cell, ``ReadOptions``.
+- ``columns``: a block of records as columns (``Rows``), checked column by column at C speed; the readers'
+  per-row functions decide every row those checks do not plainly accept (the importer's way to read).
 - ``detect``: pass 1, and what the file is (CSV or JSON, its delimiter, its JSON layout).
 - ``csv_reader``; ``json_reader`` with ``json_object`` (one object to a record) and ``json_syntax``
   (cutting, repairing and placing JSON text).

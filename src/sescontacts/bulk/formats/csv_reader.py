@@ -8,16 +8,19 @@ Cells we wrote may carry ``fields.encode_cell``'s quote, which is undone here.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO, Final
 
 import orjson
 
-from ...model import MISSING, Missing
+from ...model import ATTRIBUTES_MISSING, MISSING, ContactPatch, Missing
 from ...validation import attributes_problem
 from ..report import FileError, Reject
+from .columns import Rows, merge_rows, plain_addresses, plain_attributes, plain_booleans
 from .detect import Scan, detect_delimiter, utf8_text
 from .fields import (
     ATTRIBUTES,
@@ -124,21 +127,9 @@ def _header_plan(header: list[str], name: str, options: ReadOptions, columns: li
 
 
 def _rows(reader: Any, plan: _CsvPlan, name: str, options: ReadOptions, skip: int) -> Iterator[Record]:
-    delete = options.action == "delete"
-    merge = options.merge_attributes
-    known_topics = options.topics
-    ei, ui, ai, width = plan.email, plan.unsubscribe, plan.attributes, plan.width
-    topics, extra = plan.topics, plan.extra
-    plain = not topics and not extra
+    record = _RowReader(plan, name, options).record
     last_line = reader.line_num
     seen = 0
-    fast_bool = BOOLS_FAST
-    fast_email = fast_email_match
-    patch_new = make_patch
-    loads = orjson.loads
-    decode_error = orjson.JSONDecodeError
-    plain_attributes = plainly_within_caps
-    empty: dict[str, str] = {}
     while True:
         try:
             row = next(reader)
@@ -148,23 +139,44 @@ def _rows(reader: Any, plan: _CsvPlan, name: str, options: ReadOptions, skip: in
             raise FileError(f"{exc} (an unterminated quote?)", file=name, line=last_line + 1) from None
         line = last_line + 1
         last_line = reader.line_num
-        if not row or (len(row) == 1 and not row[0].strip() and width > 1):
+        found = record(row, line)
+        if found is None:
             continue  # blank line
         seen += 1
         if seen <= skip:
             continue
+        yield line, found
+
+
+class _RowReader:
+    """One CSV row to its record: the authority on what a row means (the block reader's fast checks only
+    take the rows this would accept, and produce what it would)."""
+
+    def __init__(self, plan: _CsvPlan, name: str, options: ReadOptions) -> None:
+        self.plan = plan
+        self.name = name
+        self.delete = options.action == "delete"
+        self.merge = options.merge_attributes
+        self.known_topics = options.topics
+        self.plain = not plan.topics and not plan.extra
+
+    def blank(self, row: list[str]) -> bool:
+        return not row or (len(row) == 1 and not row[0].strip() and self.plan.width > 1)
+
+    def record(self, row: list[str], line: int) -> ContactPatch | str | Reject | None:
+        """The row's record, or None for a blank line (not a record)."""
+        plan = self.plan
+        ei, ui, ai, width = plan.email, plan.unsubscribe, plan.attributes, plan.width
+        if self.blank(row):
+            return None
         n = len(row)
         if n > width:
-            yield (
+            return Reject(
                 line,
-                Reject(
-                    line,
-                    decode_cell(row[ei]).strip() if ei < n else "",
-                    "",
-                    f"the row has {n} fields but the header has {width}",
-                ),
+                decode_cell(row[ei]).strip() if ei < n else "",
+                "",
+                f"the row has {n} fields but the header has {width}",
             )
-            continue
         if n < width:
             row = row + [""] * (width - n)
         email = row[ei]
@@ -172,26 +184,22 @@ def _rows(reader: Any, plan: _CsvPlan, name: str, options: ReadOptions, skip: in
         # can: no valid boolean or status starts with a quote or a formula character.
         if email[:1] == "'":
             email = decode_cell(email)
-        if not (len(email) <= 254 and fast_email(email)):
+        if not (len(email) <= 254 and fast_email_match(email)):
             email = email.strip()
             problem = check_address(email)
             if problem is not None:
-                yield line, Reject(line, email, EMAIL, problem)
-                continue
-        if delete:
-            yield line, email
-            continue
+                return Reject(line, email, EMAIL, problem)
+        if self.delete:
+            return email
         unsubscribe: bool | Missing = MISSING
         if ui >= 0:
-            value = fast_bool.get(row[ui])
+            value = BOOLS_FAST.get(row[ui])
             if value is None:
                 value = parse_bool(row[ui])
                 if value is None:
-                    yield (
-                        line,
-                        Reject(line, email, UNSUBSCRIBE_ALL, f"unsubscribeAll must be true or false, not {row[ui]!r}"),
+                    return Reject(
+                        line, email, UNSUBSCRIBE_ALL, f"unsubscribeAll must be true or false, not {row[ui]!r}"
                     )
-                    continue
             unsubscribe = value
         attributes: dict[str, object] | Missing | None = MISSING
         if ai >= 0:
@@ -199,53 +207,171 @@ def _rows(reader: Any, plan: _CsvPlan, name: str, options: ReadOptions, skip: in
             if text[:1] == "'":
                 text = decode_cell(text)
             if not text or text.isspace():
-                attributes = MISSING if merge else None
+                attributes = MISSING if self.merge else None
             else:
                 parsed = None
-                if plain_attributes(text):  # the common case; anything odd gets the full check
+                if plainly_within_caps(text):  # the common case; anything odd gets the full check
                     try:
-                        parsed = loads(text)
-                    except decode_error:
+                        parsed = orjson.loads(text)
+                    except orjson.JSONDecodeError:
                         parsed = None
                     if type(parsed) is not dict:
                         parsed = None
                 if parsed is None:
                     parsed, problem = attributes_problem(text)
                     if problem is not None:
-                        yield line, Reject(line, email, ATTRIBUTES, problem)
-                        continue
+                        return Reject(line, email, ATTRIBUTES, problem)
                 attributes = parsed
-        if plain:
-            yield line, patch_new(email, unsubscribe, attributes, empty)
-            continue
+        if self.plain:
+            return make_patch(email, unsubscribe, attributes, {})
         preferences: dict[str, str] = {}
-        bad: Reject | None = None
-        for index, topic, column in topics:
+        for index, topic, column in plan.topics:
             status = row[index].strip()
             if not status:
                 continue
             found = STATUSES.get(status) or STATUSES.get(status.upper())
             if found is None:
-                bad = Reject(line, email, column, f"the status must be OPT_IN or OPT_OUT, not {status!r}")
-                break
-            if known_topics is not None and topic not in known_topics:
-                bad = Reject(line, email, column, f"the list has no topic {topic!r}")
-                break
+                return Reject(line, email, column, f"the status must be OPT_IN or OPT_OUT, not {status!r}")
+            if self.known_topics is not None and topic not in self.known_topics:
+                return Reject(line, email, column, f"the list has no topic {topic!r}")
             preferences[topic] = found
-        if bad is not None:
-            yield line, bad
-            continue
-        if extra:
-            values = {col: decode_cell(row[index]) for index, col in extra if row[index] != ""}
+        if plan.extra:
+            values = {col: decode_cell(row[index]) for index, col in plan.extra if row[index] != ""}
             if values:
                 base = attributes if isinstance(attributes, dict) else {}
                 merged: dict[str, object] = dict(values)
                 merged.update(base)
                 attributes = merged
-        yield line, patch_new(email, unsubscribe, attributes, preferences)
+        return make_patch(email, unsubscribe, attributes, preferences)
+
+
+def read_csv_blocks(
+    raw: BinaryIO,
+    *,
+    path: Path,
+    name: str,
+    scanned: Scan,
+    options: ReadOptions,
+    columns: list[str],
+    skip: int,
+    block_rows: int,
+    position: Callable[[], int],
+) -> Iterator[tuple[Rows, int]]:
+    """The records of the CSV file past the first ``skip``, ``block_rows`` raw rows at a time, as (block,
+    bytes read so far). The same records as :func:`read_csv`, in the same order, with the same lines. An
+    unterminated quote is the caller's to look for first (:func:`find_unterminated_quote`)."""
+    delimiter = detect_delimiter(name, scanned.head)
+    with utf8_text(raw) as text:
+        reader = csv.reader(text, delimiter=delimiter)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise FileError("the file is empty", file=name, line=1) from None
+        plan = _header_plan(header, name, options, columns)
+        row_reader = _RowReader(plan, name, options)
+        blank = row_reader.blank
+        width = plan.width
+        while True:
+            start = reader.line_num
+            block: list[list[str]] = []
+            records = 0
+            try:
+                while records < block_rows:  # top up past blank lines: a block is block_rows records
+                    size = len(block)
+                    block.extend(islice(reader, block_rows - records))
+                    if len(block) == size:
+                        break
+                    added = block[size:]
+                    if set(map(len, added)) == {width} and width > 1:  # no blank line among them
+                        records += len(added)
+                    else:
+                        records += sum(1 for row in added if not blank(row))
+            except csv.Error as exc:
+                lines = _start_lines(block, start, None)
+                bad = (lines[-1] + _span(block[-1])) if block else start + 1
+                raise FileError(f"{exc} (an unterminated quote?)", file=name, line=bad) from None
+            if not block:
+                return
+            lines = _start_lines(block, start, reader.line_num)
+            if skip:
+                taken = 0
+                while taken < len(block) and skip:
+                    if not blank(block[taken]):
+                        skip -= 1
+                    taken += 1
+                block, lines = block[taken:], lines[taken:]
+                if not block:
+                    continue
+            yield _block(block, lines, row_reader), position()
+
+
+def _span(row: list[str]) -> int:
+    """How many lines a row took: one, plus the line ends inside its quoted cells (as the csv module counts
+    them, with universal newlines: CRLF, LF or a lone CR)."""
+    breaks = 0
+    for cell in row:
+        if "\n" in cell or "\r" in cell:
+            breaks += cell.count("\n") + cell.count("\r") - cell.count("\r\n")
+    return 1 + breaks
+
+
+def _start_lines(block: list[list[str]], start: int, end: int | None) -> list[int]:
+    """Each row's first line, the block having started after line ``start`` (and ended on ``end``)."""
+    if end is not None and end - start == len(block):
+        return list(range(start + 1, end + 1))
+    lines = []
+    line = start + 1
+    for row in block:
+        lines.append(line)
+        line += _span(row)
+    return lines
+
+
+def _block(block: list[list[str]], lines: list[int], row_reader: _RowReader) -> Rows:
+    """One block of raw rows as Rows: column checks at C speed, the per-row reader for any row they do not
+    plainly accept."""
+    rows = Rows(delete=row_reader.delete)
+    plan = row_reader.plan
+    n = len(block)
+
+    def per_row(i: int) -> ContactPatch | str | Reject | None:
+        return row_reader.record(block[i], lines[i])
+
+    if not row_reader.plain:
+        for i in range(n):
+            found = per_row(i)
+            if found is not None:
+                rows.add(found)
+        return rows
+    slow: set[int] = set()
+    width = plan.width
+    if set(map(len, block)) != {width}:
+        slow.update(i for i, row in enumerate(block) if len(row) != width)
+        block_cells = [row if len(row) == width else [""] * width for row in block]
+    else:
+        block_cells = block
+    emails = list(map(itemgetter(plan.email), block_cells))
+    plain_addresses(emails, slow, quoted=True)
+    unsubscribe = None
+    attributes = None
+    if not row_reader.delete:
+        if plan.unsubscribe >= 0:
+            unsubscribe = plain_booleans(list(map(itemgetter(plan.unsubscribe), block_cells)), slow)
+        if plan.attributes >= 0:
+            # A text starting with the formula guard's quote is not JSON: the per-row reader gets it anyway.
+            texts = list(map(itemgetter(plan.attributes), block_cells))
+            attributes = plain_attributes(texts, slow, ATTRIBUTES_MISSING if row_reader.merge else None)
+    merge_rows(rows, n, slow, per_row, emails, unsubscribe, attributes)
+    return rows
 
 
 # -- JSON --
+
+
+def find_unterminated_quote(path: Path, name: str, scanned: Scan) -> None:
+    """FileError for a quoted field that never ends, when the scan counted an odd number of quotes."""
+    if scanned.odd_quotes:
+        _find_unterminated_quote(path, name, detect_delimiter(name, scanned.head))
 
 
 def _find_unterminated_quote(path: Path, name: str, delimiter: str) -> None:

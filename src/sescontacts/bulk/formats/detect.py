@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import io
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -102,6 +103,21 @@ def scan(path: Path, *, name: str = "") -> Scan:
     if not head.strip().removeprefix(codecs.BOM_UTF8).strip():
         raise FileError("the file is empty", file=name, line=1)
     return Scan(size, digest.hexdigest(), head.startswith(codecs.BOM_UTF8), head, bool(quotes % 2))
+
+
+def peek(path: Path, *, name: str = "") -> Scan:
+    """What the first bytes say, before :func:`scan` has read the rest: enough to start reading records (the
+    format, the delimiter) while the whole file is checked and hashed. Its ``sha256`` is empty and
+    ``odd_quotes`` unknown (False): the importer applies nothing before the full scan passed."""
+    name = name or path.name
+    with open(path, "rb") as f:
+        head = f.read(65536)
+        size = os.fstat(f.fileno()).st_size
+    if head:
+        _check_head(head, name)
+    if not head.strip().removeprefix(codecs.BOM_UTF8).strip() and size <= len(head):
+        raise FileError("the file is empty", file=name, line=1)
+    return Scan(size, "", head.startswith(codecs.BOM_UTF8), head, False)
 
 
 def _check_head(head: bytes, name: str) -> None:

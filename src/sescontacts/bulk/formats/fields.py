@@ -48,6 +48,12 @@ _FAST_EMAIL = re.compile(
     rf"(?=[^@]{{1,64}}@){_ATOM}(?:\.{_ATOM})*@(?:(?!-)[A-Za-z0-9-]{{1,63}}(?<!-)\.)+[A-Za-z]{{2,63}}"
 )
 fast_email_match = _FAST_EMAIL.fullmatch
+# The same pattern for many addresses at once, each followed by a newline (an address holds none): one regex
+# call checks a block of them, instead of one call each (~0.4 us). Possessive: at an address it does not
+# accept, the match ends there instead of backtracking into the thousands of lines before it.
+FAST_EMAIL_LINES: Final = re.compile(
+    rf"(?:(?=[^@\n]{{1,64}}@){_ATOM}(?:\.{_ATOM})*@(?:(?!-)[A-Za-z0-9-]{{1,63}}(?<!-)\.)+[A-Za-z]{{2,63}}\n)*+"
+)
 
 
 def _slot_setter(name: str) -> Callable[[ContactPatch, object], None]:

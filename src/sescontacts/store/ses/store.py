@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ... import errors
 from ...model import (
     EXACT,
+    AddressIdentity,
     Contact,
     ContactList,
     ContactPatch,
@@ -154,6 +155,10 @@ class SesContactStore:
     def email_key(self, address: str) -> str:
         """SES's identity, as the mirror keeps it: every spelling of an address its own contact."""
         return self.mirror.email_key(address)
+
+    @property
+    def identity(self) -> AddressIdentity:
+        return self.mirror.identity
 
     def close(self) -> None:
         if self.sync is not None:

@@ -1,35 +1,44 @@
 """Bulk writes: a batch of import rows upserted, or of addresses deleted, in the caller's transaction.
 
-The importer's batches are the hot path of a million-row import: rows are built straight from the patches
-(no ``Contact`` objects) when a batch names no address twice, by the same rule as :func:`model.apply_patch`
-(checked by tests), and a batch of only new addresses is first tried as a plain INSERT.
+The importer's batches are the hot path of a million-row import. They arrive as columns
+(:class:`~sescontacts.model.PatchBatch`, in key order): rows are built straight from them (no patch or
+``Contact`` objects) when a batch names no address twice, by the same rule as :func:`model.apply_patch`
+(checked by tests), and a batch of only new addresses is first tried as a plain INSERT. Flags are bound as
+integers: sqlite3 looks a ``bool`` up in its adapter registry first (a failed attribute lookup, with its
+exception, per value: measured ~1 s per million rows).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from itertools import repeat
 
 import orjson
 
 from ...model import (
+    ATTRIBUTES_MISSING,
     MISSING,
     OPT_IN,
     OPT_OUT,
+    UNSUBSCRIBE_MISSING,
+    AddressBatch,
     AddressIdentity,
     Contact,
     ContactList,
     ContactPatch,
     Outcome,
+    PatchBatch,
     RowResult,
     UpsertPolicy,
     apply_patch,
+    dump_attributes,
     same_attributes,
 )
 from ...validation import unknown_topic
 from . import search_index
 from .rows import CONTACT_COLUMNS, contact_from_row, topics_json
-from .writes import bulk_insert_sql, contact_row, existing_contacts, remove_keys, write_contacts
+from .writes import bulk_insert_sql, existing_contacts, uncount, write_contacts
 
 # Results are immutable: the bulk paths share one instance per outcome instead of a million.
 _CREATED = RowResult(Outcome.CREATED)
@@ -46,6 +55,28 @@ _KEPT = {
 }
 _DELETED = RowResult(Outcome.DELETED)
 _NOT_FOUND = RowResult(Outcome.NOT_FOUND)
+
+
+# -- derived structures --------------------------------------------------------------------------------------
+
+DerivedUpkeep = Callable[[sqlite3.Connection, int, Sequence[str], Sequence[str]], None]
+# The structures derived from the contacts (search indexes: issue #10, section 2) that bulk writes keep current.
+# Each is called inside the batch's transaction, after the batch's rows are written, as
+# ``upkeep(conn, list_id, written, deleted)``: the keys of the contacts the batch inserted or changed, and of
+# those it deleted, each in key order (a set-based statement over ``json_each`` of them costs what one
+# statement costs). Empty until a structure is added; the single-contact writes in writes.py are the other
+# place to keep them current.
+DERIVED_STRUCTURES: list[DerivedUpkeep] = []
+
+
+def keep_derived_current(
+    conn: sqlite3.Connection, list_id: int, written: Callable[[], Sequence[str]], deleted: Sequence[str] = ()
+) -> None:
+    """Run every upkeep of :data:`DERIVED_STRUCTURES` for one batch (``written`` is only built if one runs)."""
+    if DERIVED_STRUCTURES:
+        keys = written()
+        for upkeep in DERIVED_STRUCTURES:
+            upkeep(conn, list_id, keys, deleted)
 
 
 class BulkUpserts:
@@ -69,31 +100,46 @@ class BulkUpserts:
         """Apply the patches in order (last row wins among rows ``identity`` makes one contact), one result each;
         with ``dry_run`` only the results. :class:`BadRequest` when a patch names a topic the list lacks
         (nothing is written)."""
-        topic_names = set(contact_list.topic_names)
-        for patch in patches:
-            for topic in patch.topic_preferences:
-                if topic not in topic_names:
-                    raise unknown_topic(contact_list.name, topic)
-        keys = [identity.key(p.email) for p in patches]
+        batch = as_batch(patches, identity)
+        if batch.topics is not None:
+            topic_names = set(contact_list.topic_names)
+            for preferences in batch.topics:
+                for topic in preferences:
+                    if topic not in topic_names:
+                        raise unknown_topic(contact_list.name, topic)
         if not dry_run:  # search index hook: before the batch writes (see search_index.before_bulk_write)
             search_index.before_bulk_write(conn, list_id, len(patches))
-        if len(set(keys)) == len(keys):
-            # The bulk importer's common case (no address twice in the batch): rows built straight
-            # from the patches, no Contact objects. Same rule as model.apply_patch (checked by tests).
+        if batch.distinct:
+            # The bulk importer's common case (no address twice in the batch): rows built straight from the
+            # columns, no Contact objects. Same rule as model.apply_patch (checked by tests).
             if not dry_run and self._all_new:
-                created = self._insert_all_new(conn, list_id, keys, patches, now)
+                created = self._insert_all_new(conn, list_id, batch, now)
                 if created is not None:
                     return created
-            results, rows, added, unsubscribed = _upsert_rows(conn, list_id, keys, patches, policy, now)
+            results, rows, updates, added, unsubscribed = _upsert_rows(conn, list_id, batch, policy, now)
             # Optimism pays off again once a batch turns out to hold only new addresses.
-            self._all_new = added == len(keys)
+            self._all_new = added == len(batch)
             if not dry_run:
-                write_contacts(conn, list_id, [], now, rows=rows, added=added, unsubscribed=unsubscribed)
+                write_contacts(
+                    conn,
+                    list_id,
+                    [],
+                    now,
+                    rows=rows,
+                    updates=updates,
+                    added=added,
+                    unsubscribed=unsubscribed,
+                    ordered=batch.ordered,
+                )
+                keep_derived_current(
+                    conn, list_id, lambda: sorted([str(r[0]) for r in rows] + [str(u[4]) for u in updates])
+                )
             return results
+        keys = batch.keys
         current: dict[str, Contact | None] = dict(existing_contacts(conn, list_id, keys))
         before = dict(current)
         results = []
-        for key, patch in zip(keys, patches, strict=True):
+        for key, patch in zip(keys, batch, strict=True):
             after, result = apply_patch(current.get(key), patch, policy, now)
             current[key] = after
             results.append(result)
@@ -104,129 +150,170 @@ class BulkUpserts:
                 if after is not None and after is not before.get(key)
             ]
             write_contacts(conn, list_id, changes, now)
+            keep_derived_current(conn, list_id, lambda: sorted(key for key, _, _ in changes))
         return results
 
     def _insert_all_new(
-        self, conn: sqlite3.Connection, list_id: int, keys: Sequence[str], patches: Sequence[ContactPatch], now: float
+        self, conn: sqlite3.Connection, list_id: int, batch: PatchBatch, now: float
     ) -> list[RowResult] | None:
         """Insert a batch assuming none of its addresses exists yet (an import into an empty or growing list):
         a plain INSERT skips the lookup of existing rows, which walks the same B-tree a second time. If any
         address exists the INSERT fails, is rolled back to its savepoint, and None sends the caller the
         regular way (and off this path until a batch is all new again)."""
-        rows = _new_rows(keys, patches, now)
+        unsubscribe = _new_unsubscribe(batch.unsubscribe)
+        rows = zip(
+            batch.keys,
+            batch.emails,
+            unsubscribe,
+            repeat(None) if batch.topics is None else map(topics_json, batch.topics),
+            _new_attributes(batch.attributes),
+            repeat(now),
+            repeat(now),
+        )
         conn.execute("SAVEPOINT sescontacts_bulk_insert")
         try:
-            conn.executemany(bulk_insert_sql(list_id), sorted(rows))
+            conn.executemany(bulk_insert_sql(list_id), rows if batch.ordered else sorted(rows))
         except sqlite3.IntegrityError:
             conn.execute("ROLLBACK TO sescontacts_bulk_insert")
             conn.execute("RELEASE sescontacts_bulk_insert")
             self._all_new = False
             return None
         conn.execute("RELEASE sescontacts_bulk_insert")
-        write_contacts(conn, list_id, [], now, added=len(rows), unsubscribed=sum(1 for r in rows if r[2]))
-        return [_CREATED] * len(rows)
+        write_contacts(conn, list_id, [], now, added=len(batch), unsubscribed=sum(unsubscribe))
+        keep_derived_current(conn, list_id, lambda: batch.keys if batch.ordered else sorted(batch.keys))
+        return [_CREATED] * len(batch)
 
 
-def _new_rows(keys: Sequence[str], patches: Sequence[ContactPatch], now: float) -> list[tuple[object, ...]]:
-    """Rows for addresses that do not exist yet: apply_patch's rule for a new contact (MISSING
-    unsubscribe -> False, MISSING/None attributes -> none)."""
-    dumps = orjson.dumps
-    return [
-        (
-            key,
-            patch.email,
-            False if (u := patch.unsubscribe_all) is MISSING else bool(u),
-            dumps(t).decode() if (t := patch.topic_preferences) else None,
-            None if (a := patch.attributes) is MISSING or a is None else dumps(a).decode(),
-            now,
-            now,
-        )
-        for key, patch in zip(keys, patches, strict=True)
-    ]
+def as_batch(patches: Sequence[ContactPatch], identity: AddressIdentity) -> PatchBatch:
+    """``patches`` as columns keyed by ``identity`` (a PatchBatch keyed by that rule already is)."""
+    if isinstance(patches, PatchBatch) and patches.identity == identity.name:
+        return patches
+    keys = [identity.key(p.email) for p in patches]
+    topics = [dict(p.topic_preferences) for p in patches]
+    return PatchBatch(
+        identity.name,
+        keys,
+        [p.email for p in patches],
+        [UNSUBSCRIBE_MISSING if (u := p.unsubscribe_all) is MISSING else int(bool(u)) for p in patches],
+        [ATTRIBUTES_MISSING if (a := p.attributes) is MISSING else dump_attributes(a) for p in patches],
+        topics if any(topics) else None,
+        distinct=len(set(keys)) == len(keys),
+    )
 
 
-def _same_object(attributes: object, text: str | None, stored: str | None) -> bool:
-    """model.same_attributes(text, stored), cheaper when they differ (the common case of an update): objects
-    that are not even equal as Python values cannot be the same JSON, so one parse decides; only equal ones
-    (1 == 1.0 == true in Python) go to the exact comparison."""
-    if attributes is None or stored is None:
+def _new_unsubscribe(codes: list[int]) -> list[int]:
+    """A new contact's unsubscribe-all flags (apply_patch: none given is False)."""
+    return [0 if code == UNSUBSCRIBE_MISSING else code for code in codes] if UNSUBSCRIBE_MISSING in codes else codes
+
+
+def _new_attributes(texts: list[str | None]) -> list[str | None]:
+    """A new contact's attributes (apply_patch: none given is none)."""
+    return [None if text == ATTRIBUTES_MISSING else text for text in texts] if ATTRIBUTES_MISSING in texts else texts
+
+
+def _same_object(text: str | None, stored: str | None) -> bool:
+    """model.same_attributes(text, stored) for ``text`` as the store writes it (dump_attributes), cheaper when
+    they differ (the common case of an update): the stored object written the same way either is ``text``
+    (the same object) or, when not even its length is (a permutation of the same members has it), is not;
+    only the rest go to the exact comparison."""
+    if text is None or stored is None:
         return same_attributes(text, stored)
     try:
-        current = orjson.loads(stored)
-    except orjson.JSONDecodeError:
+        current = orjson.dumps(orjson.loads(stored)).decode()
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
         return False
-    return bool(current == attributes) and same_attributes(text, stored)
+    if current == text:
+        return True
+    return len(current) == len(text) and same_attributes(text, stored)
 
 
 def _upsert_rows(
-    conn: sqlite3.Connection,
-    list_id: int,
-    keys: Sequence[str],
-    patches: Sequence[ContactPatch],
-    policy: UpsertPolicy,
-    now: float,
-) -> tuple[list[RowResult], list[tuple[object, ...]], int, int]:
-    """apply_patch for a batch of distinct addresses, on raw rows: (results, rows to upsert, contacts
-    added, change in unsubscribed). Falls back to apply_patch for the rare cases (merged attributes)."""
+    conn: sqlite3.Connection, list_id: int, batch: PatchBatch, policy: UpsertPolicy, now: float
+) -> tuple[list[RowResult], list[tuple[object, ...]], list[tuple[object, ...]], int, int]:
+    """apply_patch for a batch of distinct addresses, on raw rows: (results, new rows, updates of existing rows
+    (see writes.write_contacts), contacts added, change in unsubscribed). Falls back to apply_patch for the
+    rare cases (merged attributes)."""
+    keys = batch.keys
     # The batch's existing rows as ONE JSON value: one step instead of one per row (measured: a re-import
-    # of unchanged rows took half the time), and no per-row Python objects until they are needed.
+    # of unchanged rows took half the time), and no per-row Python objects until they are needed. Only the
+    # columns a row can change, unless attributes merge (apply_patch then needs whole contacts).
+    merging = policy.merge_attributes and not policy.replace_record
+    columns = CONTACT_COLUMNS if merging else "unsubscribe_all, topics, attributes"
     (found,) = conn.execute(
-        f"SELECT json_group_array(json_array(email_key, {CONTACT_COLUMNS})) FROM contacts "
+        f"SELECT json_group_array(json_array(email_key, {columns})) FROM contacts "
         "WHERE list_id = ? AND email_key IN (SELECT value FROM json_each(?))",
-        (list_id, orjson.dumps(list(keys)).decode()),
+        (list_id, orjson.dumps(keys).decode()),
     ).fetchone()
-    existing = {row[0]: tuple(row[1:]) for row in orjson.loads(found)}
-    dumps = orjson.dumps
-    if not existing:  # every address is new: one comprehension instead of the loop below
-        new_rows = _new_rows(keys, patches, now)
-        return [_CREATED] * len(new_rows), new_rows, len(new_rows), sum(1 for r in new_rows if r[2])
+    existing = {row[0]: row for row in orjson.loads(found)}
+    if not existing:  # every address is new: the columns are the rows
+        unsubscribe = _new_unsubscribe(batch.unsubscribe)
+        new_rows = list(
+            zip(
+                keys,
+                batch.emails,
+                unsubscribe,
+                repeat(None) if batch.topics is None else map(topics_json, batch.topics),
+                _new_attributes(batch.attributes),
+                repeat(now),
+                repeat(now),
+            )
+        )
+        return [_CREATED] * len(new_rows), new_rows, [], len(new_rows), sum(unsubscribe)
     results: list[RowResult] = []
     append = results.append
     rows: list[tuple[object, ...]] = []
+    updates: list[tuple[object, ...]] = []
     added = unsubscribed = 0
     replace, resubscribe = policy.replace_record, policy.resubscribe
-    for key, patch in zip(keys, patches, strict=True):
+    topics_column = batch.topics
+    for i, (key, email, code, text) in enumerate(
+        zip(keys, batch.emails, batch.unsubscribe, batch.attributes, strict=True)
+    ):
         old = existing.get(key)
-        unsubscribe = patch.unsubscribe_all
-        attributes = patch.attributes
+        given = topics_column[i] if topics_column is not None else None
         if old is None:
-            unsubscribe = False if unsubscribe is MISSING else bool(unsubscribe)
-            data = None if attributes is MISSING or attributes is None else dumps(attributes).decode()
-            topics = topics_json(patch.topic_preferences)
-            rows.append((key, patch.email, unsubscribe, topics, data, now, now))
+            flag = 0 if code == UNSUBSCRIBE_MISSING else code
+            rows.append((key, email, flag, topics_json(given), None if text == ATTRIBUTES_MISSING else text, now, now))
             added += 1
-            unsubscribed += unsubscribe
+            unsubscribed += flag
             append(_CREATED)
             continue
-        if policy.merge_attributes and not replace and attributes is not MISSING and attributes is not None:
-            contact = contact_from_row(old)
-            after, result = apply_patch(contact, patch, policy, now)
+        if merging and text:
+            contact = contact_from_row(old[1:])
+            after, result = apply_patch(contact, batch[i], policy, now)
             if after is not contact:
-                rows.append(contact_row(key, after))
+                updates.append(
+                    (
+                        int(after.unsubscribe_all),
+                        topics_json(after.topic_preferences),
+                        after.attributes_data,
+                        after.updated,
+                        key,
+                    )
+                )
                 unsubscribed += int(after.unsubscribe_all) - int(contact.unsubscribe_all)
             append(result)
             continue
-        email, old_unsubscribe, old_topics, old_data, created, _updated = old
-        was_unsubscribed = bool(old_unsubscribe)
+        old_unsubscribe, old_topics, old_data = old[2:5] if merging else old[1:]
+        was_unsubscribed = old_unsubscribe
         kept = kept_out = False
         if replace:  # SES's PUT: what the row omits is cleared
-            new_unsubscribe = unsubscribe is True
-            if attributes is MISSING:
-                attributes = None
-        elif unsubscribe is MISSING:
+            new_unsubscribe = 1 if code == 1 else 0
+            if text == ATTRIBUTES_MISSING:
+                text = None
+        elif code == UNSUBSCRIBE_MISSING:
             new_unsubscribe = was_unsubscribed
-        elif was_unsubscribed and not unsubscribe and not resubscribe:
-            new_unsubscribe = kept = True
+        elif was_unsubscribed and not code and not resubscribe:
+            new_unsubscribe = 1
+            kept = True
         else:
-            new_unsubscribe = bool(unsubscribe)
+            new_unsubscribe = code
         data = old_data
-        if attributes is not MISSING:
-            text = None if attributes is None else dumps(attributes).decode()
-            if text != old_data and not _same_object(attributes, text, old_data):
-                data = text
+        if text != ATTRIBUTES_MISSING and text != old_data and not _same_object(text, old_data):
+            data = text
         topics = old_topics
-        given = patch.topic_preferences
         if replace:
+            given = given or {}
             if (old_topics or given) and (orjson.loads(old_topics) if old_topics else {}) != given:
                 topics = topics_json(dict(given))
         elif given:
@@ -242,10 +329,10 @@ def _upsert_rows(
         if new_unsubscribe == was_unsubscribed and data is old_data and topics is old_topics:
             append(_KEPT[False, kept, kept_out] if kept or kept_out else _UNCHANGED)
             continue
-        rows.append((key, email, new_unsubscribe, topics, data, created, now))
-        unsubscribed += int(new_unsubscribe) - int(was_unsubscribed)
+        updates.append((new_unsubscribe, topics, data, now, key))
+        unsubscribed += new_unsubscribe - was_unsubscribed
         append(_KEPT[True, kept, kept_out] if kept or kept_out else _UPDATED)
-    return results, rows, added, unsubscribed
+    return results, rows, updates, added, unsubscribed
 
 
 def delete_batch(
@@ -253,22 +340,37 @@ def delete_batch(
 ) -> list[RowResult]:
     """One result per address, in order: DELETED, or NOT_FOUND (also for an address ``identity`` makes one with
     an address met earlier in the batch); with ``dry_run`` only the results."""
-    keys = [identity.key(e) for e in emails]
-    # Only what the counters need (address and unsubscribe flag), not whole contacts; one JSON value, not
-    # one fetched row each (see _upsert_rows).
-    (found,) = conn.execute(
-        "SELECT json_group_object(email_key, unsubscribe_all) FROM contacts "
-        "WHERE list_id = ? AND email_key IN (SELECT value FROM json_each(?))",
-        (list_id, orjson.dumps(keys).decode()),
-    ).fetchone()
-    existing: dict[str, int] = orjson.loads(found)
-    if not dry_run:  # search index hook: before the batch writes (see search_index.before_bulk_write)
-        search_index.before_bulk_write(conn, list_id, len(existing))
+    if isinstance(emails, AddressBatch) and emails.identity == identity.name:
+        keys = emails.keys
+    else:
+        keys = [identity.key(e) for e in emails]
+    batch = orjson.dumps(keys).decode()
+    if dry_run:
+        # Only what the counters need (address and unsubscribe flag), not whole contacts; one JSON value, not
+        # one fetched row each (see _upsert_rows).
+        (found,) = conn.execute(
+            "SELECT json_group_object(email_key, unsubscribe_all) FROM contacts "
+            "WHERE list_id = ? AND email_key IN (SELECT value FROM json_each(?))",
+            (list_id, batch),
+        ).fetchone()
+        existing: dict[str, int] = orjson.loads(found)
+    else:
+        search_index.before_bulk_write(conn, list_id, len(keys))  # before the batch writes, as upserts do
+        # One statement for the batch, in key order, that says what it deleted: each row is found once.
+        existing = dict(
+            conn.execute(
+                "DELETE FROM contacts WHERE list_id = ? AND email_key IN (SELECT value FROM json_each(?)) "
+                "RETURNING email_key, unsubscribe_all",
+                (list_id, batch),
+            ).fetchall()
+        )
+        uncount(conn, list_id, len(existing), sum(existing.values()))
+        keep_derived_current(conn, list_id, list, sorted(existing))
+    if len(existing) == len(keys):  # every address found, so none twice: all deleted
+        return [_DELETED] * len(keys)
     results: list[RowResult] = []
     seen: set[str] = set()
     for key in keys:
         results.append(_DELETED if key in existing and key not in seen else _NOT_FOUND)
         seen.add(key)
-    if not dry_run:
-        remove_keys(conn, list_id, existing)  # one statement for the batch, in key order
     return results

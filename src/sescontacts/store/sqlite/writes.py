@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 from collections.abc import Mapping, Sequence
+from operator import itemgetter
 
 import orjson
 
@@ -47,12 +48,19 @@ def _bulk_upsert_sql(list_id: int) -> str:
     )
 
 
+def _bulk_update_sql(list_id: int) -> str:
+    return (
+        "UPDATE contacts SET unsubscribe_all = ?, topics = ?, attributes = ?, updated = ? "
+        f"WHERE list_id = {int(list_id)} AND email_key = ?"
+    )
+
+
 def contact_row(key: str, contact: Contact) -> tuple[object, ...]:
     """A bulk row for ``contact``: (email_key, email, unsubscribe_all, topics, attributes, created, updated)."""
     return (
         key,
         contact.email,
-        contact.unsubscribe_all,
+        int(contact.unsubscribe_all),
         topics_json(contact.topic_preferences),
         contact.attributes_data,
         contact.created,
@@ -112,15 +120,19 @@ def write_contacts(
     now: float,
     *,
     rows: Sequence[tuple[object, ...]] = (),
+    updates: Sequence[tuple[object, ...]] = (),
     added: int = 0,
     unsubscribed: int = 0,
+    ordered: bool = False,
 ) -> None:
     """Upsert (key, before, after) triples and keep the list's counters in step, in the caller's transaction;
     additions count on ``now``'s day.
 
-    ``rows`` are ready-made bulk rows (see :func:`contact_row`, the bulk fast path) whose effect on the
-    counters the caller passes as ``added`` and ``unsubscribed``."""
-    if not changes and not rows and not added and not unsubscribed:
+    ``rows`` are ready-made bulk rows (see :func:`contact_row`, the bulk fast path; ``ordered``: already in key
+    order) and ``updates`` rows the caller knows exist, as (unsubscribe_all, topics, attributes, updated,
+    email_key): one UPDATE each, where an upsert would first try the insert. The caller passes their effect on
+    the counters as ``added`` and ``unsubscribed``."""
+    if not changes and not rows and not updates and not added and not unsubscribed:
         return
     if len(changes) + len(rows) >= BULK_ROWS:
         search_index.before_bulk_write(conn, list_id, len(changes) + len(rows))
@@ -130,7 +142,9 @@ def write_contacts(
         # In key order: the B-tree cursor then walks forward instead of jumping (measured: about a third
         # less CPU for a 10k-row batch of random addresses). Keys are distinct, so tuples never compare
         # past the key.
-        conn.executemany(_bulk_upsert_sql(list_id), sorted(rows))
+        conn.executemany(_bulk_upsert_sql(list_id), rows if ordered else sorted(rows))
+    if updates:
+        conn.executemany(_bulk_update_sql(list_id), updates if ordered else sorted(updates, key=itemgetter(4)))
     added += sum(1 for _, before, _ in changes if before is None)
     unsubscribed += sum(
         int(after.unsubscribe_all) - (int(before.unsubscribe_all) if before else 0) for _, before, after in changes
@@ -155,24 +169,11 @@ def remove_contacts(conn: sqlite3.Connection, list_id: int, contacts: Mapping[st
     if len(contacts) >= BULK_ROWS:
         search_index.before_bulk_write(conn, list_id, len(contacts))
     conn.executemany("DELETE FROM contacts WHERE list_id = ? AND email_key = ?", [(list_id, key) for key in contacts])
-    _uncount(conn, list_id, len(contacts), sum(c.unsubscribe_all for c in contacts.values()))
+    uncount(conn, list_id, len(contacts), sum(c.unsubscribe_all for c in contacts.values()))
 
 
-def remove_keys(conn: sqlite3.Connection, list_id: int, existing: dict[str, int]) -> None:
-    """Delete the contacts with these keys (key -> its unsubscribe_all flag, all stored) in one statement,
-    in key order, and take them off the list's counters."""
-    if not existing:
-        return
-    if len(existing) >= BULK_ROWS:
-        search_index.before_bulk_write(conn, list_id, len(existing))
-    conn.execute(
-        "DELETE FROM contacts WHERE list_id = ? AND email_key IN (SELECT value FROM json_each(?))",
-        (list_id, orjson.dumps(sorted(existing)).decode()),
-    )
-    _uncount(conn, list_id, len(existing), sum(1 for v in existing.values() if v))
-
-
-def _uncount(conn: sqlite3.Connection, list_id: int, removed: int, unsubscribed: int) -> None:
+def uncount(conn: sqlite3.Connection, list_id: int, removed: int, unsubscribed: int) -> None:
+    """Take ``removed`` contacts, ``unsubscribed`` of them unsubscribed, off the list's counters."""
     conn.execute(
         "UPDATE contact_lists SET contact_count = contact_count - ?, "
         "unsubscribed_count = unsubscribed_count - ?, generation = generation + 1 WHERE id = ?",
