@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sescontacts.bulk import importer
 from sescontacts.bulk.importer import iter_rejects, run_import
 from sescontacts.bulk.report import ImportOptions, ImportReport, Reject
 from sescontacts.db import Database
@@ -448,3 +449,23 @@ def test_duplicates_of_a_job_interrupted_before_runs_are_counted_on_resume(tmp_p
         assert (seen.duplicates(2), seen.duplicates(3), seen.duplicates()) == (0, 3, 3)
     finally:
         seen.close()
+
+
+def test_a_transaction_that_held_the_write_lock_long_enough_commits_before_its_row_count(
+    store: SqliteContactStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writers next to an import wait for the transaction in progress: a commit is due after COMMIT_SECONDS
+    whatever its row count, so each (slow) batch is committed, and progress is recorded, on its own."""
+    path = tmp_path / "rows.csv"
+    path.write_text("emailAddress\n" + "".join(f"user{i}@example.com\n" for i in range(12)))
+    monkeypatch.setattr(importer, "COMMIT_SECONDS", 0.0)
+    committed: list[int] = []
+    run_import(
+        store,
+        path,
+        ImportOptions(LIST),
+        batch_rows=4,
+        commit_rows=1_000,
+        on_commit=lambda progress: committed.append(progress.rows_done),
+    )
+    assert committed == [4, 8, 12]

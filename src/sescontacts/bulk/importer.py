@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -40,6 +41,10 @@ from .report import FileError, ImportOptions, ImportReport, Preview, PreviewRow,
 
 BATCH_ROWS: Final = 10_000
 COMMIT_ROWS: Final = 50_000
+# A commit is also due once its transaction has held the write lock this long: a 50k-row commit held it
+# ~250-700 ms, and every API or console write waited that long behind it (bench api, writes next to an
+# import of 1M rows: p99 741 ms, worst 927 ms; with this bound p99 130 ms, worst 151 ms, the import ~4% slower).
+COMMIT_SECONDS: Final = 0.05
 KEEP_REJECTS: Final = 100
 REJECTS_HEADER: Final = ["line", "emailAddress", "column", "reason"]
 
@@ -220,6 +225,7 @@ def run_import(
     # B-tree pages: measured ~30% less CPU at 50k rows per commit than at 10k), while parsing stays batch-sized.
     txn: AbstractContextManager[object] | None = None
     rows_in_txn = 0
+    txn_started = 0.0
     bytes_done = 0
     format_ = reader.format
     sha256 = reader.scanned.sha256
@@ -272,6 +278,7 @@ def run_import(
                 if txn is None:
                     txn = store.atomic()
                     txn.__enter__()
+                    txn_started = time.monotonic()
                 counts["rejected"] += len(batch.rejects)
                 if batch.rejects:
                     if len(kept_rejects) < KEEP_REJECTS:
@@ -293,7 +300,7 @@ def run_import(
                         rejects_bytes = _refused(batch.items, results, kept_rejects, rejects_file, rejects_bytes)
                 rows_in_txn += batch.rows_done - rows_done
                 rows_done, bytes_done, applied = batch.rows_done, batch.bytes_done, batch.number
-                if rows_in_txn >= commit_rows:
+                if rows_in_txn >= commit_rows or time.monotonic() - txn_started >= COMMIT_SECONDS:
                     commit()
             if dry_run and transactional:
                 raise _Rollback
