@@ -401,7 +401,6 @@ def _children() -> set[int]:
     return found
 
 
-@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc")
 def test_a_cancelled_job_leaves_no_parser_process_and_resumes_exactly(services: Services, tmp_path: Path) -> None:
     jobs = services.jobs
     jobs.batch_rows = jobs.commit_rows = 1000
@@ -439,7 +438,6 @@ def test_a_cancelled_job_leaves_no_parser_process_and_resumes_exactly(services: 
     assert again_counts["created"] == 0 and again_counts["duplicates"] == finished.counts["duplicates"]
 
 
-@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc")
 def test_a_parser_process_that_dies_fails_the_job_and_keeps_what_was_committed(
     services: Services, tmp_path: Path
 ) -> None:

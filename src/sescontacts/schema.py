@@ -13,7 +13,7 @@ data dir opening. No owner's tables refer to another's, so the order only fixes 
 from __future__ import annotations
 
 from .accounts import schema as accounts_schema
-from .bulk import job_manager
+from .bulk import job_records
 from .db import Migrations
 from .store import sqlite
 from .store.ses import sync_schema
@@ -21,6 +21,6 @@ from .store.ses import sync_schema
 PRODUCT_SCHEMA: tuple[Migrations, ...] = (
     sqlite.MIGRATIONS,  # "contacts": lists, topics, contacts, daily additions (and the attributes SQL function)
     sync_schema.MIGRATIONS,  # "ses_sync": the ses backend's mirror sync state (empty on the local backend)
-    job_manager.MIGRATIONS,  # "bulk": import job records
+    job_records.MIGRATIONS,  # "bulk": import and bulk-action job records
     accounts_schema.MIGRATIONS,  # "console": console users, sessions, login attempts
 )

@@ -19,25 +19,34 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import socket
 import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any
 
 import orjson
 
-from ..db import Database, Migrations, run_script
+from ..db import Database
 from ..errors import NotFound
 from ..model import ContactQuery
 from ..private_files import make_private_dir
 from ..store.base import BulkAction, ContactStore
 from .actions import ACTION_BATCH_ROWS, ACTION_KIND, ActionProgress, query_from_json, query_to_json, run_action
+from .job_records import (
+    ACTIVE_STATES,
+    COLUMNS,
+    FINAL_STATES,
+    RESUMABLE_STATES,
+    Job,
+    JobState,
+    current_owner,
+    job_from_row,
+    owner_alive,
+)
 from .parse import remove_seen
 from .report import (
     COUNT_KEYS,
@@ -62,193 +71,6 @@ __all__ = [
     "Reject",
 ]
 
-JobState = Literal["queued", "running", "completed", "failed", "interrupted", "cancelled"]
-ACTIVE_STATES: Final = ("queued", "running")
-FINAL_STATES: Final = ("completed", "failed", "cancelled")
-RESUMABLE_STATES: Final = ("interrupted", "failed", "cancelled")
-
-
-def _schema_v1(conn: sqlite3.Connection) -> None:
-    run_script(
-        conn,
-        """
-        CREATE TABLE bulk_jobs (
-            id TEXT PRIMARY KEY,
-            seq INTEGER NOT NULL,
-            file_name TEXT NOT NULL,
-            path TEXT NOT NULL,
-            sha256 TEXT,
-            contact_list TEXT NOT NULL,
-            action TEXT NOT NULL,
-            options TEXT NOT NULL,
-            format TEXT,
-            state TEXT NOT NULL,
-            cancel_requested INTEGER NOT NULL DEFAULT 0,
-            owner TEXT,
-            bytes_total INTEGER NOT NULL DEFAULT 0,
-            bytes_done INTEGER NOT NULL DEFAULT 0,
-            rows_done INTEGER NOT NULL DEFAULT 0,
-            batches_done INTEGER NOT NULL DEFAULT 0,
-            counts TEXT NOT NULL DEFAULT '{}',
-            warnings TEXT NOT NULL DEFAULT '[]',
-            created REAL NOT NULL,
-            started REAL,
-            finished REAL,
-            rejects_path TEXT,
-            rejects_bytes INTEGER NOT NULL DEFAULT 0,
-            error TEXT,
-            meta TEXT NOT NULL DEFAULT '{}'
-        );
-        CREATE INDEX bulk_jobs_by_seq ON bulk_jobs (seq);
-        CREATE INDEX bulk_jobs_by_state ON bulk_jobs (state, seq);
-        """,
-    )
-
-
-def _kind_v2(conn: sqlite3.Connection) -> None:
-    """Bulk actions on "all N matching" (``kind = 'action'``) share the records with imports."""
-    conn.execute("ALTER TABLE bulk_jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'import'")
-
-
-# The job records; listed in schema.PRODUCT_SCHEMA. Never edit or reorder these steps: versions count by position.
-MIGRATIONS = Migrations("bulk", (_schema_v1, _kind_v2))
-
-_COLUMNS = (
-    "id, file_name, path, sha256, contact_list, action, options, format, state, cancel_requested, owner, "
-    "bytes_total, bytes_done, rows_done, batches_done, counts, warnings, created, started, finished, "
-    "rejects_path, rejects_bytes, error, meta, kind"
-)
-
-
-@dataclass(frozen=True)
-class Job:
-    """A snapshot of one job's row. ``rows_done`` counts file records consumed (applied or rejected).
-
-    A bulk action (``kind == "action"``, see :mod:`.actions`): ``file_name`` says which contacts in words,
-    ``action`` is ``delete``, ``unsubscribe`` or ``resubscribe``, ``rows_done`` and ``bytes_done`` count the
-    matching contacts reached, ``bytes_total`` how many matched when it started, and ``meta`` holds the query.
-    """
-
-    id: str
-    file_name: str
-    path: Path
-    sha256: str | None
-    action: str
-    options: ImportOptions
-    format: str | None
-    state: JobState
-    cancel_requested: bool
-    owner: str | None
-    bytes_total: int
-    bytes_done: int
-    rows_done: int
-    batches_done: int
-    counts: dict[str, int]
-    warnings: list[str]
-    created: float
-    started: float | None
-    finished: float | None
-    rejects_path: Path | None
-    rejects_bytes: int
-    error: str | None
-    meta: dict[str, Any] = field(default_factory=dict)
-    kind: str = "import"
-
-    @property
-    def contact_list(self) -> str:
-        return self.options.contact_list
-
-    @property
-    def rejected(self) -> int:
-        return self.counts.get("rejected", 0)
-
-    @property
-    def fraction(self) -> float:
-        """Progress between 0 and 1 for a bar, from bytes (the only total known before the end)."""
-        if self.state == "completed":
-            return 1.0
-        return min(1.0, self.bytes_done / self.bytes_total) if self.bytes_total else 0.0
-
-
-def _job(row: sqlite3.Row | tuple[Any, ...]) -> Job:
-    (
-        id_,
-        file_name,
-        path,
-        sha256,
-        _contact_list,
-        action,
-        options,
-        fmt,
-        state,
-        cancel_requested,
-        owner,
-        bytes_total,
-        bytes_done,
-        rows_done,
-        batches_done,
-        counts,
-        warnings,
-        created,
-        started,
-        finished,
-        rejects_path,
-        rejects_bytes,
-        error,
-        meta,
-        kind,
-    ) = row
-    opts = orjson.loads(options)
-    merged = empty_counts()
-    merged.update(orjson.loads(counts))
-    return Job(
-        id=id_,
-        file_name=file_name,
-        path=Path(path),
-        sha256=sha256,
-        action=action,
-        options=ImportOptions(**opts),
-        format=fmt,
-        state=state,
-        cancel_requested=bool(cancel_requested),
-        owner=owner,
-        bytes_total=bytes_total,
-        bytes_done=bytes_done,
-        rows_done=rows_done,
-        batches_done=batches_done,
-        counts=merged,
-        warnings=list(orjson.loads(warnings)),
-        created=created,
-        started=started,
-        finished=finished,
-        rejects_path=Path(rejects_path) if rejects_path else None,
-        rejects_bytes=rejects_bytes,
-        error=error,
-        meta=orjson.loads(meta),
-        kind=kind,
-    )
-
-
-def _owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _owner_alive(owner: str | None) -> bool:
-    """Whether the process named by ``owner`` still runs. Another host's process is assumed alive."""
-    if not owner:
-        return False
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, ValueError):
-        return True
-    return True
-
-
 ProgressCallback = Callable[[Job], None]
 
 
@@ -269,7 +91,7 @@ class JobManager:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._owner = _owner()
+        self._owner = current_owner()
         self._changed = threading.Condition()
         # Rows per parsed batch, and per commit (= per progress step and resume point; None: 5 batches); parse
         # in a child process (None: files of at least parse.CHILD_PROCESS_BYTES).
@@ -303,11 +125,11 @@ class JobManager:
         interrupted = []
         with self.db.write() as conn:
             rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM bulk_jobs WHERE state = 'running' OR (state = 'queued' AND owner IS NOT NULL)"
+                f"SELECT {COLUMNS} FROM bulk_jobs WHERE state = 'running' OR (state = 'queued' AND owner IS NOT NULL)"
             ).fetchall()
             for row in rows:
-                job = _job(row)
-                if job.owner == self._owner or _owner_alive(job.owner):
+                job = job_from_row(row)
+                if job.owner == self._owner or owner_alive(job.owner):
                     continue
                 conn.execute("UPDATE bulk_jobs SET state = 'interrupted', owner = NULL WHERE id = ?", (job.id,))
                 interrupted.append(job)
@@ -370,14 +192,14 @@ class JobManager:
         return self.get(job_id)
 
     def get(self, job_id: str) -> Job:
-        row = self.db.reader().execute(f"SELECT {_COLUMNS} FROM bulk_jobs WHERE id = ?", (job_id,)).fetchone()
+        row = self.db.reader().execute(f"SELECT {COLUMNS} FROM bulk_jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise NotFound(f"Job {job_id} doesn't exist.", field="JobId")
-        return _job(row)
+        return job_from_row(row)
 
     def list(self, limit: int = 50, *, before_seq: int | None = None, kind: str | None = "import") -> list[Job]:
         """Newest first; imports only unless ``kind`` says otherwise (None: every kind)."""
-        sql = f"SELECT {_COLUMNS} FROM bulk_jobs WHERE 1"
+        sql = f"SELECT {COLUMNS} FROM bulk_jobs WHERE 1"
         params: list[object] = []
         if kind is not None:
             sql += " AND kind = ?"
@@ -387,7 +209,7 @@ class JobManager:
             params.append(before_seq)
         sql += " ORDER BY seq DESC LIMIT ?"
         params.append(limit)
-        return [_job(r) for r in self.db.reader().execute(sql, params)]
+        return [job_from_row(r) for r in self.db.reader().execute(sql, params)]
 
     def seq(self, job_id: str) -> int:
         row = self.db.reader().execute("SELECT seq FROM bulk_jobs WHERE id = ?", (job_id,)).fetchone()
@@ -414,7 +236,7 @@ class JobManager:
         row. A completed job is returned as it is."""
         with self.db.write() as conn:
             job = self._get_in(conn, job_id)
-            if job.state == "running" and _owner_alive(job.owner) and job.owner != self._owner:
+            if job.state == "running" and owner_alive(job.owner) and job.owner != self._owner:
                 return job
             if job.state in RESUMABLE_STATES or job.state == "running":
                 conn.execute(
@@ -450,10 +272,10 @@ class JobManager:
 
     @staticmethod
     def _get_in(conn: sqlite3.Connection, job_id: str) -> Job:
-        row = conn.execute(f"SELECT {_COLUMNS} FROM bulk_jobs WHERE id = ?", (job_id,)).fetchone()
+        row = conn.execute(f"SELECT {COLUMNS} FROM bulk_jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise NotFound(f"Job {job_id} doesn't exist.", field="JobId")
-        return _job(row)
+        return job_from_row(row)
 
     def _seen_path(self, job_id: str) -> Path:
         return self.jobs_dir / f"{job_id}.seen.db"
@@ -708,9 +530,9 @@ class JobManager:
         with self.db.write() as conn:
             busy = {r[0] for r in conn.execute("SELECT contact_list FROM bulk_jobs WHERE state = 'running'")}
             for row in conn.execute(
-                f"SELECT {_COLUMNS} FROM bulk_jobs WHERE state = 'queued' AND owner IS NULL ORDER BY seq"
+                f"SELECT {COLUMNS} FROM bulk_jobs WHERE state = 'queued' AND owner IS NULL ORDER BY seq"
             ).fetchall():
-                job = _job(row)
+                job = job_from_row(row)
                 if job.contact_list in busy:
                     continue
                 conn.execute(
