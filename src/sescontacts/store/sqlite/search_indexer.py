@@ -1,0 +1,365 @@
+"""The search index's builder: numbers and entries for a range of a list, pending changes applied, grown
+buckets cut, and :class:`SearchIndexer`, the server thread that does these in short write transactions.
+
+:mod:`.search_index` holds the tables, the triggers, the hooks writes call and what searches read; this
+module is the only one that fills the tables (see its docstring for the layout).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+
+from ...db import Database
+from .search_index import (
+    POS_BITS,
+    RANK_BITS,
+    attribute_entries,
+    set_triggers,
+)
+
+CHUNK = 1000  # contacts per build step: one bucket, one write transaction (~35 ms at 9 attributes)
+DRAIN = 500  # pending contacts applied per step
+SPLIT = 2 * CHUNK  # a bucket grown past this by single writes is cut in two
+# Room left between numbers as they are built (see search_index's layout).
+RANK_STEP = 1 << 7  # between the buckets of a build: room for 7 successive cuts between two of them
+POS_STEP = 1 << 12  # between the contacts of a bucket as built: 12 insertions in one place before renumbering
+
+
+def _clear(conn: sqlite3.Connection, list_id: int, lo: str, hi: str | None) -> None:
+    """Remove the index's numbers and pending rows of the keys in (lo, hi] (hi None: no end)."""
+    upper = "" if hi is None else " AND {} <= ?"
+    bound: tuple[object, ...] = (list_id, lo) if hi is None else (list_id, lo, hi)
+    ids = conn.execute(
+        f"SELECT id FROM search_address_ids WHERE collection = ? AND address > ?{upper.format('address')} ORDER BY id",
+        bound,
+    ).fetchall()
+    conn.executemany("DELETE FROM search_addresses WHERE rowid = ?", ids)
+    conn.execute(f"DELETE FROM search_address_ids WHERE collection = ? AND address > ?{upper.format('address')}", bound)
+    conn.execute(f"DELETE FROM search_pending WHERE list_id = ? AND email_key > ?{upper.format('email_key')}", bound)
+
+
+def _drop_bucket(conn: sqlite3.Connection, rank: int) -> None:
+    conn.execute("DELETE FROM search_attributes WHERE bucket = ?", (rank,))
+    conn.execute("DELETE FROM search_buckets WHERE rank = ?", (rank,))
+
+
+def _fill(conn: sqlite3.Connection, list_id: int, rank: int, upper: str, lo: str, hi: str | None) -> int:
+    """Make the keys in (lo, hi] one bucket of rank ``rank`` ending at ``upper``: numbers spaced POS_STEP
+    apart (closer when there are more than fit), attribute rows, trigram rows. The range must be clear.
+    Returns how many contacts it holds."""
+    upper_sql = "" if hi is None else " AND email_key <= ?"
+    rows = conn.execute(
+        f"SELECT email_key, attributes FROM contacts WHERE list_id = ? AND email_key > ?{upper_sql} ORDER BY email_key",
+        (list_id, lo) if hi is None else (list_id, lo, hi),
+    ).fetchall()
+    step = min(POS_STEP, (1 << POS_BITS) // (len(rows) + 1))
+    base = rank << POS_BITS
+    numbered = [((i + 1) * step, key, text) for i, (key, text) in enumerate(rows)]
+    entries = sorted((rank, name, value, pos) for pos, _, text in numbered for name, value in attribute_entries(text))
+    conn.executemany("INSERT INTO search_attributes (bucket, name, value, position) VALUES (?, ?, ?, ?)", entries)
+    conn.executemany(
+        "INSERT INTO search_addresses (rowid, address, collection) VALUES (?, ?, ?)",
+        [(base + pos, key, list_id) for pos, key, _ in numbered],
+    )
+    conn.executemany(
+        "INSERT INTO search_address_ids (collection, address, id) VALUES (?, ?, ?)",
+        [(list_id, key, base + pos) for pos, key, _ in numbered],
+    )
+    conn.execute(
+        "INSERT INTO search_buckets (collection, upper, rank, size) VALUES (?, ?, ?, ?)",
+        (list_id, upper, rank, len(rows)),
+    )
+    return len(rows)
+
+
+def build_step(conn: sqlite3.Connection, list_id: int, lo: str, generation: int, orphan: bool) -> None:
+    """Index the list's next range after ``lo`` (at most CHUNK contacts, and at most CHUNK leftover keys of an
+    earlier index to clear), replacing whatever the tables held for it, and move ``through`` past it."""
+    his = []
+    for sql in (
+        "SELECT email_key FROM contacts WHERE list_id = ? AND email_key > ? ORDER BY email_key LIMIT 1 OFFSET ?",
+        "SELECT address FROM search_address_ids WHERE collection = ? AND address > ? ORDER BY address LIMIT 1 OFFSET ?",
+    ):
+        row = conn.execute(sql, (list_id, lo, CHUNK - 1)).fetchone()
+        if row is not None:
+            his.append(str(row[0]))
+    hi = min(his) if his else None  # None: the last range, everything after lo
+    # Buckets left from before (another generation) meeting the range: those ending in it, and the first
+    # ending after it (it may start in it). This generation's buckets all end at or before lo.
+    low_rank = generation << RANK_BITS
+    current = "rank >= ? AND rank < ?"
+    stale_sql = f"SELECT rank FROM search_buckets WHERE collection = ? AND upper > ? AND NOT ({current})"
+    stale = conn.execute(
+        stale_sql + ("" if hi is None else " AND upper <= ?"),
+        (list_id, lo, low_rank, low_rank + (1 << RANK_BITS), *(() if hi is None else (hi,))),
+    ).fetchall()
+    if hi is not None:
+        stale += conn.execute(
+            stale_sql + " ORDER BY upper LIMIT 1", (list_id, hi, low_rank, low_rank + (1 << RANK_BITS))
+        ).fetchall()
+    for (rank,) in stale:
+        _drop_bucket(conn, rank)
+    _clear(conn, list_id, lo, hi)
+    previous = conn.execute(
+        f"SELECT rank, upper FROM search_buckets WHERE collection = ? AND {current} ORDER BY upper DESC LIMIT 1",
+        (list_id, low_rank, low_rank + (1 << RANK_BITS)),
+    ).fetchone()
+    rank = (previous[0] if previous else low_rank) + RANK_STEP
+    if rank >= low_rank + (1 << RANK_BITS):  # over 65,000 buckets: build the rest as one
+        rank, hi = rank - RANK_STEP + 1, None
+    last_key = conn.execute(
+        "SELECT max(email_key) FROM contacts WHERE list_id = ? AND email_key > ?"
+        + ("" if hi is None else " AND email_key <= ?"),
+        (list_id, lo) if hi is None else (list_id, lo, hi),
+    ).fetchone()[0]
+    if hi is not None or last_key is not None:  # a bounded range gets its bucket even when empty
+        _fill(conn, list_id, rank, hi if hi is not None else last_key, lo, hi)
+    if hi is None and orphan:
+        conn.execute("DELETE FROM search_state WHERE list_id = ?", (list_id,))
+    else:
+        conn.execute("UPDATE search_state SET through = ? WHERE list_id = ?", (hi, list_id))
+    set_triggers(conn)
+
+
+def _bucket_of(conn: sqlite3.Connection, list_id: int, key: str) -> tuple[int, str, str] | None:
+    """(rank, lower bound, upper) of the bucket to hold ``key``: the first whose upper address is not below
+    it, else the last one, whose upper address then becomes ``key`` (every key stays within its bucket, so
+    buckets in order are addresses in order); None when the list has none."""
+    row = conn.execute(
+        "SELECT rank, upper FROM search_buckets WHERE collection = ? AND upper >= ? ORDER BY upper LIMIT 1",
+        (list_id, key),
+    ).fetchone()
+    if row is None:
+        row = conn.execute(
+            "SELECT rank, upper FROM search_buckets WHERE collection = ? ORDER BY upper DESC LIMIT 1", (list_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        conn.execute("UPDATE search_buckets SET upper = ? WHERE rank = ?", (key, row[0]))
+        row = (row[0], key)
+    below = conn.execute(
+        "SELECT upper FROM search_buckets WHERE collection = ? AND upper < ? ORDER BY upper DESC LIMIT 1",
+        (list_id, row[1]),
+    ).fetchone()
+    return int(row[0]), "" if below is None else str(below[0]), str(row[1])
+
+
+def _renumber(conn: sqlite3.Connection, list_id: int, bucket: tuple[int, str, str]) -> None:
+    """Give a bucket's contacts evenly spaced numbers again: the bucket is built anew from the contacts in its
+    range (their pending rows, now applied, go with the old numbers)."""
+    rank, lo, upper = bucket
+    _drop_bucket(conn, rank)
+    _clear(conn, list_id, lo, upper)
+    _fill(conn, list_id, rank, upper, lo, upper)
+
+
+def _free_number(conn: sqlite3.Connection, list_id: int, key: str, rank: int) -> int | None:
+    """A number for ``key`` between its neighbours in its bucket, or None when there is none left."""
+    base = rank << POS_BITS
+    below = conn.execute(
+        "SELECT id FROM search_address_ids WHERE collection = ? AND address < ? ORDER BY address DESC LIMIT 1",
+        (list_id, key),
+    ).fetchone()
+    above = conn.execute(
+        "SELECT id FROM search_address_ids WHERE collection = ? AND address > ? ORDER BY address LIMIT 1",
+        (list_id, key),
+    ).fetchone()
+    lo = below[0] - base if below is not None and below[0] >> POS_BITS == rank else 0
+    hi = above[0] - base if above is not None and above[0] >> POS_BITS == rank else 1 << POS_BITS
+    if hi == 1 << POS_BITS and lo + POS_STEP < hi:
+        return base + lo + POS_STEP
+    return base + (lo + hi) // 2 if hi - lo >= 2 else None
+
+
+def _apply_one(conn: sqlite3.Connection, list_id: int, generation: int, key: str) -> None:
+    """Bring one pending contact's index rows to its current state and drop its pending row (gone already
+    when a renumbered bucket took it in)."""
+    pending = conn.execute(
+        "SELECT old_attributes FROM search_pending WHERE list_id = ? AND email_key = ?", (list_id, key)
+    ).fetchone()
+    if pending is None:
+        return
+    conn.execute("DELETE FROM search_pending WHERE list_id = ? AND email_key = ?", (list_id, key))
+    row = conn.execute("SELECT attributes FROM contacts WHERE list_id = ? AND email_key = ?", (list_id, key)).fetchone()
+    listed = conn.execute(
+        "SELECT id FROM search_address_ids WHERE collection = ? AND address = ?", (list_id, key)
+    ).fetchone()
+    if listed is not None:  # indexed under its number: its attribute rows follow, or all go with it
+        number = int(listed[0])
+        rank, position = number >> POS_BITS, number & ((1 << POS_BITS) - 1)
+        old = set(attribute_entries(pending[0]))
+        new = set(attribute_entries(row[0])) if row is not None else set()
+        conn.executemany(
+            "DELETE FROM search_attributes WHERE bucket = ? AND name = ? AND value = ? AND position = ?",
+            [(rank, name, value, position) for name, value in old - new],
+        )
+        conn.executemany(
+            "INSERT INTO search_attributes (bucket, name, value, position) VALUES (?, ?, ?, ?)",
+            [(rank, name, value, position) for name, value in new - old],
+        )
+        if row is None:
+            conn.execute("DELETE FROM search_addresses WHERE rowid = ?", (number,))
+            conn.execute("DELETE FROM search_address_ids WHERE collection = ? AND address = ?", (list_id, key))
+            conn.execute("UPDATE search_buckets SET size = size - 1 WHERE rank = ?", (rank,))
+        return
+    if row is None:
+        return
+    bucket = _bucket_of(conn, list_id, key)
+    if bucket is None:  # the list's first contact since it was built empty
+        rank = (generation << RANK_BITS) + (1 << (RANK_BITS - 1))
+        conn.execute(
+            "INSERT INTO search_buckets (collection, upper, rank, size) VALUES (?, ?, ?, 0)", (list_id, key, rank)
+        )
+        bucket = (rank, "", key)
+    rank = bucket[0]
+    number_or_none = _free_number(conn, list_id, key, rank)
+    if number_or_none is None:
+        _renumber(conn, list_id, bucket)  # built anew from the contacts: this one included
+        return
+    number = number_or_none
+    position = number - (rank << POS_BITS)
+    conn.executemany(
+        "INSERT INTO search_attributes (bucket, name, value, position) VALUES (?, ?, ?, ?)",
+        [(rank, name, value, position) for name, value in attribute_entries(row[0])],
+    )
+    conn.execute("INSERT INTO search_addresses (rowid, address, collection) VALUES (?, ?, ?)", (number, key, list_id))
+    conn.execute("INSERT INTO search_address_ids (collection, address, id) VALUES (?, ?, ?)", (list_id, key, number))
+    conn.execute("UPDATE search_buckets SET size = size + 1 WHERE rank = ?", (rank,))
+
+
+def drain_step(conn: sqlite3.Connection, list_id: int, through: str | None, generation: int) -> None:
+    """Apply up to DRAIN pending contacts of the list (within the built range) to the index."""
+    keys = conn.execute(
+        "SELECT email_key FROM search_pending WHERE list_id = ? AND (? IS NULL OR email_key <= ?) "
+        "ORDER BY email_key LIMIT ?",
+        (list_id, through, through, DRAIN),
+    ).fetchall()
+    for (key,) in keys:
+        _apply_one(conn, list_id, generation, key)
+
+
+def split_step(conn: sqlite3.Connection, list_id: int) -> bool:
+    """Cut in two one bucket that single writes grew past SPLIT, its upper half taking a free rank above it (the
+    last bucket, where appended contacts go, always has one) or else its lower half one below; False when
+    there is nothing to cut."""
+    for rank, upper, size in conn.execute(
+        "SELECT rank, upper, size FROM search_buckets WHERE collection = ? AND size > ?", (list_id, SPLIT)
+    ).fetchall():
+        below = conn.execute(
+            "SELECT rank, upper FROM search_buckets WHERE collection = ? AND upper < ? ORDER BY upper DESC LIMIT 1",
+            (list_id, upper),
+        ).fetchone()
+        above = conn.execute(
+            "SELECT rank FROM search_buckets WHERE collection = ? AND upper > ? ORDER BY upper LIMIT 1",
+            (list_id, upper),
+        ).fetchone()
+        generation_end = ((rank >> RANK_BITS) + 1) << RANK_BITS
+        ceiling = above[0] if above is not None else generation_end
+        floor = below[0] if below is not None else (rank >> RANK_BITS) << RANK_BITS
+        if ceiling - rank >= 2:
+            lower_rank, upper_rank = rank, rank + min(RANK_STEP, (ceiling - rank) // 2)
+        elif rank - floor >= 2:
+            lower_rank, upper_rank = (floor + rank) // 2, rank
+        else:
+            continue  # no rank left around it: the bucket stays whole (searches are as exact, a little slower)
+        lo = "" if below is None else str(below[1])
+        middle = conn.execute(
+            "SELECT email_key FROM contacts WHERE list_id = ? AND email_key > ? AND email_key <= ? "
+            "ORDER BY email_key LIMIT 1 OFFSET ?",
+            (list_id, lo, upper, size // 2),
+        ).fetchone()
+        _drop_bucket(conn, rank)
+        _clear(conn, list_id, lo, upper)
+        if middle is None:  # its size drifted from the contacts: rebuilt whole
+            _fill(conn, list_id, rank, upper, lo, upper)
+            return True
+        _fill(conn, list_id, lower_rank, middle[0], lo, middle[0])
+        _fill(conn, list_id, upper_rank, upper, middle[0], upper)
+        return True
+    return False
+
+
+class SearchIndexer:
+    """Keeps every list's search index current: builds ranges of unbuilt lists, applies pending changes and
+    cuts grown buckets, one short write transaction at a time (writers wait no longer than for an import
+    batch), leaving a list alone while bulk writes go on. The server runs it in a thread (:meth:`start`);
+    :meth:`catch_up` runs it to the end in the caller's thread (tests, benches)."""
+
+    def __init__(self, db: Database, *, interval: float = 0.5) -> None:
+        self.db = db
+        self.interval = interval
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def _work_waiting(self) -> bool:
+        """Whether any list may have work (read without the write lock, so an idle server never takes it)."""
+        return bool(
+            self.db.reader()
+            .execute(
+                "SELECT 1 FROM search_state AS s WHERE through IS NOT NULL "
+                "OR EXISTS (SELECT 1 FROM search_pending AS p WHERE p.list_id = s.list_id) "
+                "OR EXISTS (SELECT 1 FROM search_buckets AS b WHERE b.collection = s.list_id AND b.size > ?) "
+                "LIMIT 1",
+                (SPLIT,),
+            )
+            .fetchone()
+        )
+
+    def step(self, *, ignore_pauses: bool = False) -> bool:
+        """One unit of work for one list; False when there was none to do now."""
+        if not self._work_waiting():
+            return False
+        with self.db.write() as conn:
+            now = time.time()
+            for list_id, through, generation, paused_until, orphan in conn.execute(
+                "SELECT list_id, through, generation, paused_until, orphan FROM search_state ORDER BY list_id"
+            ).fetchall():
+                if paused_until > now and not ignore_pauses:
+                    continue
+                if (
+                    through != ""
+                    and conn.execute(
+                        "SELECT 1 FROM search_pending WHERE list_id = ? AND (? IS NULL OR email_key <= ?) LIMIT 1",
+                        (list_id, through, through),
+                    ).fetchone()
+                ):
+                    drain_step(conn, list_id, through, generation)
+                    return True
+                if through is not None:
+                    build_step(conn, list_id, through, generation, bool(orphan))
+                    return True
+                if split_step(conn, list_id):
+                    return True
+        return False
+
+    def catch_up(self) -> int:
+        """Run until nothing is left to do, pauses ignored; returns the steps taken."""
+        steps = 0
+        while self.step(ignore_pauses=True):
+            steps += 1
+        return steps
+
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="sescontacts-search-index", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.perf_counter()
+            try:
+                worked = self.step()
+            except sqlite3.OperationalError:  # the database busy past its timeout (another process): retry
+                worked = False
+            # Between steps, give the lock and a core back for as long as the step took (writers, searches).
+            self._stop.wait(time.perf_counter() - started if worked else self.interval)
