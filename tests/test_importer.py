@@ -399,36 +399,6 @@ def test_rows_the_store_refused_are_rejects_with_its_reason(tmp_path: Path) -> N
         store.close()
 
 
-def test_bulk_writes_keep_derived_structures_current(
-    store: SqliteContactStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A structure derived from the contacts (a search index) hears of every contact a batch wrote or deleted,
-    inside the batch's transaction (what it writes commits or rolls back with the batch): an import into an
-    empty list, a re-import that changes some rows (and leaves others), a delete."""
-    from sescontacts.store.sqlite import bulk
-
-    calls: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = []
-
-    def upkeep(conn: object, list_id: int, written: Sequence[str], deleted: Sequence[str]) -> None:
-        assert getattr(conn, "in_transaction", False)
-        calls.append(("batch", tuple(written), tuple(deleted)))
-
-    monkeypatch.setattr(bulk, "DERIVED_STRUCTURES", [upkeep])
-    rows = [f"u{i}@x.com,false,{{}}" for i in range(9)]
-    path = write(tmp_path, "emailAddress,unsubscribeAll,attributesData\n" + "\n".join(rows) + "\n")
-    imp(store, path, batch_rows=4, commit_rows=4)
-    written = sorted(k for _, w, _ in calls for k in w)
-    assert written == sorted(f"u{i}@x.com" for i in range(9)) and all(w == tuple(sorted(w)) for _, w, _ in calls)
-    calls.clear()
-    rows[2] = "u2@x.com,true,{}"
-    rows[7] = 'U7@X.COM,false,"{""a"": 1}"'
-    imp(store, write(tmp_path, "emailAddress,unsubscribeAll,attributesData\n" + "\n".join(rows) + "\n"))
-    assert [w for _, w, _ in calls] == [("u2@x.com", "u7@x.com")]
-    calls.clear()
-    imp(store, write(tmp_path, "emailAddress\nu1@x.com\nnobody@x.com\nu3@x.com\n"), action="delete")
-    assert calls == [("batch", (), ("u1@x.com", "u3@x.com"))]
-
-
 def test_duplicates_of_a_job_interrupted_before_runs_are_counted_on_resume(tmp_path: Path) -> None:
     """A job interrupted under the previous version kept one row a key (``seen``): its resume reads them as
     runs, drops the batches that never committed, and counts every duplicate once."""

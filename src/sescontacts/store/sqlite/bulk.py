@@ -11,7 +11,7 @@ exception, per value: measured ~1 s per million rows).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from itertools import repeat
 
 import orjson
@@ -55,28 +55,6 @@ _KEPT = {
 }
 _DELETED = RowResult(Outcome.DELETED)
 _NOT_FOUND = RowResult(Outcome.NOT_FOUND)
-
-
-# -- derived structures --------------------------------------------------------------------------------------
-
-DerivedUpkeep = Callable[[sqlite3.Connection, int, Sequence[str], Sequence[str]], None]
-# The structures derived from the contacts (search indexes: issue #10, section 2) that bulk writes keep current.
-# Each is called inside the batch's transaction, after the batch's rows are written, as
-# ``upkeep(conn, list_id, written, deleted)``: the keys of the contacts the batch inserted or changed, and of
-# those it deleted, each in key order (a set-based statement over ``json_each`` of them costs what one
-# statement costs). Empty until a structure is added; the single-contact writes in writes.py are the other
-# place to keep them current.
-DERIVED_STRUCTURES: list[DerivedUpkeep] = []
-
-
-def keep_derived_current(
-    conn: sqlite3.Connection, list_id: int, written: Callable[[], Sequence[str]], deleted: Sequence[str] = ()
-) -> None:
-    """Run every upkeep of :data:`DERIVED_STRUCTURES` for one batch (``written`` is only built if one runs)."""
-    if DERIVED_STRUCTURES:
-        keys = written()
-        for upkeep in DERIVED_STRUCTURES:
-            upkeep(conn, list_id, keys, deleted)
 
 
 class BulkUpserts:
@@ -131,9 +109,6 @@ class BulkUpserts:
                     unsubscribed=unsubscribed,
                     ordered=batch.ordered,
                 )
-                keep_derived_current(
-                    conn, list_id, lambda: sorted([str(r[0]) for r in rows] + [str(u[4]) for u in updates])
-                )
             return results
         keys = batch.keys
         current: dict[str, Contact | None] = dict(existing_contacts(conn, list_id, keys))
@@ -150,7 +125,6 @@ class BulkUpserts:
                 if after is not None and after is not before.get(key)
             ]
             write_contacts(conn, list_id, changes, now)
-            keep_derived_current(conn, list_id, lambda: sorted(key for key, _, _ in changes))
         return results
 
     def _insert_all_new(
@@ -180,7 +154,6 @@ class BulkUpserts:
             return None
         conn.execute("RELEASE sescontacts_bulk_insert")
         write_contacts(conn, list_id, [], now, added=len(batch), unsubscribed=sum(unsubscribe))
-        keep_derived_current(conn, list_id, lambda: batch.keys if batch.ordered else sorted(batch.keys))
         return [_CREATED] * len(batch)
 
 
@@ -365,7 +338,6 @@ def delete_batch(
             ).fetchall()
         )
         uncount(conn, list_id, len(existing), sum(existing.values()))
-        keep_derived_current(conn, list_id, list, sorted(existing))
     if len(existing) == len(keys):  # every address found, so none twice: all deleted
         return [_DELETED] * len(keys)
     results: list[RowResult] = []
