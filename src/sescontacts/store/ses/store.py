@@ -35,9 +35,8 @@ from ...model import (
     RowResult,
     Topic,
     UpsertPolicy,
-    apply_patch,
 )
-from ...ses_wire import contact_from_ses, contact_write, list_from_ses, list_write, tags_to_ses
+from ...ses_wire import list_from_ses, list_write, tags_to_ses
 from ...validation import (
     apply_update,
     check_attributes_data,
@@ -50,12 +49,13 @@ from ...validation import (
 )
 from ..base import BULK_ACTIONS, BulkAction, ExportRows, MatchingStep, SyncResult, SyncStatus, check_page_size
 from ..sqlite import SqliteContactStore
-from ..sqlite.mirror import mirror_matching, mirror_remove, mirror_spellings
+from ..sqlite.mirror import mirror_matching, mirror_remove
 from .client import LIST_PAGE_SIZE, LOCAL_ACCOUNT_ID, SesClient, make_session
+from .contacts import PacedContacts
 from .mirror import MirroredLists
 from .pacer import Pacer, shared_pacer
 from .s3_import import ImportJobRunner
-from .sync import MirrorSync, mirror_written
+from .sync import MirrorSync
 
 if TYPE_CHECKING:
     from ...db import Database
@@ -69,8 +69,8 @@ class SesContactStore:
     """``ContactStore`` on SES v2 through boto3, reads that SES cannot serve answered by ``mirror``.
 
     Composed of the parts in this package: ``ses`` (the paced client), ``mirror_lists`` (the mirror's copy of
-    the lists), ``sync`` (the scheduled :class:`MirrorSync`, when one is) and, per bulk batch with an S3
-    location, an :class:`ImportJobRunner`.
+    the lists), ``contacts`` (contacts read and written on SES one call at a time), ``sync`` (the scheduled
+    :class:`MirrorSync`, when one is) and, per bulk batch with an S3 location, an :class:`ImportJobRunner`.
 
     Which addresses are one contact is SES's to say: the mirror keys contacts by the exact address
     (``model.EXACT``), so that it never merges two contacts SES keeps apart, and every call names a contact
@@ -111,10 +111,10 @@ class SesContactStore:
         self.pacer = self.ses.pacer
         self.calls = self.ses.calls  # SES requests made, by operation
         self.mirror_lists = MirroredLists(self.ses, mirror)
+        self.contacts = PacedContacts(self.ses, mirror, self.mirror_lists, clock)
         self.list_page_size = list_page_size
         self.s3_import_location = s3_import_location
         self.s3_endpoint_url = s3_endpoint_url
-        self._now = clock
         self.sync: MirrorSync | None = None
         self.import_poll_interval = 2.0
 
@@ -334,58 +334,20 @@ class SesContactStore:
     def _check_attributes(contact: Contact) -> None:
         check_attributes_data(contact.attributes_data)  # size and nesting caps, as every surface applies them
 
-    def _spelling(self, list_name: str, email: str) -> str:
-        """The contact a reader means by ``email``, as SES spells it: the mirrored contact with exactly this
-        address, else the one mirrored address equal to it but for case, else ``email`` as given.
-
-        So reading ``ANN@x.com`` finds the one contact ``Ann@x.com``, as on the local backend, and shows its
-        spelling; when SES keeps ``Ann@x.com`` and ``ann@x.com`` apart, a third spelling is neither (SES
-        answers it). Writes never guess: they name the contact exactly, as SES does, so that an edit or a
-        delete (sent twice, say) never lands on another spelling's contact.
-        """
-        spellings = mirror_spellings(self.mirror, list_name, [email])
-        if self.mirror.email_key(email) in spellings or len(spellings) != 1:
-            return email
-        return next(iter(spellings.values())).email
-
-    def _forget_deleted(self, list_name: str, email: str) -> None:
-        """SES deleted ``email``: drop it from the mirror. Were SES to ignore case, the contact it deleted may
-        be mirrored under another spelling: when the mirror has none spelled exactly so, the other spellings
-        that SES no longer has go too (one GetContact each, only then)."""
-        if mirror_remove(self.mirror, list_name, [email]):
-            return
-        for other in mirror_spellings(self.mirror, list_name, [email]).values():
-            if self._get_or_none(list_name, other.email) is None:
-                mirror_remove(self.mirror, list_name, [other.email])
-
-    def _get(self, list_name: str, email: str) -> Contact:
-        return contact_from_ses(self.ses.call("get_contact", ContactListName=list_name, EmailAddress=email))
-
-    def _get_or_none(self, list_name: str, email: str) -> Contact | None:
-        try:
-            return self._get(list_name, email)
-        except errors.ListNotFound:
-            raise
-        except errors.NotFound:
-            return None
-
-    def _ses_write(self, list_name: str, contact: Contact, *, exists: bool) -> None:
-        self.ses.call("update_contact" if exists else "create_contact", **contact_write(list_name, contact))
-
     def create_contact(self, list_name: str, contact: Contact) -> Contact:
         check_email(contact.email)
         self._check_attributes(contact)
         self.mirror_lists.check_topics(list_name, list(contact.topic_preferences))
         # Another spelling of an existing address is a second contact if SES says so (AlreadyExists if not).
-        self._ses_write(list_name, contact, exists=False)
-        created = self._get(list_name, contact.email)
+        self.contacts.write(list_name, contact, exists=False)
+        created = self.contacts.get(list_name, contact.email)
         self.mirror_lists.put(list_name, [created])
         return created
 
     def get_contact(self, list_name: str, email: str) -> Contact:
-        spelled = self._spelling(list_name, email)
+        spelled = self.contacts.spelling(list_name, email)
         try:
-            contact = self._get(list_name, spelled)
+            contact = self.contacts.get(list_name, spelled)
         except errors.NotFound:
             mirror_remove(self.mirror, list_name, [spelled])
             raise
@@ -399,10 +361,10 @@ class SesContactStore:
         reference says). One thing only the second reading can do: remove an explicit preference. When SES
         kept one the update drops, the rest is saved and mirrored, and :class:`errors.BadRequest` says so."""
         self.mirror_lists.check_topics(list_name, list(contact.topic_preferences))
-        current = self._get(list_name, contact.email)
+        current = self.contacts.get(list_name, contact.email)
         desired = apply_update(current, contact, merge_topic_preferences=merge_topic_preferences)
-        self._ses_write(list_name, desired, exists=True)
-        updated = self._get(list_name, current.email)
+        self.contacts.write(list_name, desired, exists=True)
+        updated = self.contacts.get(list_name, current.email)
         self.mirror_lists.put(list_name, [updated])
         kept = sorted(set(updated.topic_preferences) - set(desired.topic_preferences))
         if kept:
@@ -420,7 +382,7 @@ class SesContactStore:
         except errors.NotFound:
             mirror_remove(self.mirror, list_name, [email])
             raise
-        self._forget_deleted(list_name, email)
+        self.contacts.forget_deleted(list_name, email)
 
     # -- reads served by the mirror --------------------------------------------------------------------
 
@@ -458,73 +420,16 @@ class SesContactStore:
 
         The never-re-subscribe guards (:func:`model.apply_patch`) are therefore checked against SES's state.
         Re-running a batch after a crash is safe: rows already applied come out UNCHANGED. With an S3 location
-        and enough rows, the batch goes through one import job instead (:mod:`.importjob`).
+        and enough rows, the batch goes through one import job instead (:mod:`.s3_import`).
         """
         if not dry_run and self._use_import_job(list_name, len(patches)):
             return self._import_job_runner().upsert(list_name, patches, policy)
-        topics = sorted({t for p in patches for t in p.topic_preferences})
-        self.mirror_lists.check_topics(list_name, topics)
-        current: dict[str, Contact | None] = {}
-        results: list[RowResult] = []
-        for patch in patches:
-            key = self.mirror.email_key(patch.email)  # SES's identity: rows spelled differently are two contacts
-            if key not in current:
-                found = self._get_or_none(list_name, patch.email)
-                current[key] = found
-                if found is not None and not dry_run:
-                    # Free while we have it: heals a mirror left one row behind by a kill between SES and it.
-                    self.mirror_lists.put(list_name, [found])
-            before = current[key]
-            after, result = apply_patch(before, patch, policy, self._now())
-            if not dry_run and result.outcome in (Outcome.CREATED, Outcome.UPDATED):
-                try:
-                    self._bulk_write(list_name, before, after)
-                except errors.AlreadyExists:  # created elsewhere since we looked: apply on top of it
-                    before = self._get(list_name, after.email)
-                    after, result = apply_patch(before, patch, policy, self._now())
-                    self._bulk_write(list_name, before, after)
-                mirror_written(self.mirror_lists, list_name, after, self._now())
-            current[key] = after
-            results.append(result)
-        return results
-
-    def _bulk_write(self, list_name: str, before: Contact | None, after: Contact) -> None:
-        """Write one import row's result. UpdateContact can change an explicit topic preference but, as SES's
-        probe found (topic preferences merge by name), never remove one: a row that drops one (an SES API
-        PUT import, which overrides the whole record) replaces the contact, delete then create. A kill in
-        between loses the contact until the batch is re-run, which creates it again."""
-        if before is not None and not set(before.topic_preferences) <= set(after.topic_preferences):
-            self.ses.call("delete_contact", ContactListName=list_name, EmailAddress=before.email)
-            before = None
-        self._ses_write(list_name, after, exists=before is not None)
+        return self.contacts.upsert_rows(list_name, patches, policy, dry_run=dry_run)
 
     def delete_contacts(self, list_name: str, emails: Sequence[str], *, dry_run: bool = False) -> list[RowResult]:
         if not dry_run and self._use_import_job(list_name, len(emails)):
             return self._import_job_runner().delete(list_name, emails)
-        results: list[RowResult] = []
-        seen: set[str] = set()
-        for email in emails:
-            key = self.mirror.email_key(email)
-            if key in seen:
-                results.append(RowResult(Outcome.NOT_FOUND))
-                continue
-            seen.add(key)
-            if dry_run:
-                found = self._get_or_none(list_name, email) is not None
-            else:
-                try:
-                    self.ses.call("delete_contact", ContactListName=list_name, EmailAddress=email)
-                    found = True
-                except errors.ListNotFound:
-                    raise
-                except errors.NotFound:
-                    found = False
-                if found:
-                    self._forget_deleted(list_name, email)
-                else:
-                    mirror_remove(self.mirror, list_name, [email])
-            results.append(RowResult(Outcome.DELETED if found else Outcome.NOT_FOUND))
-        return results
+        return self.contacts.delete_rows(list_name, emails, dry_run=dry_run)
 
     # -- bulk actions on what a query matches: the mirror walked, each batch applied on SES --------------
 
@@ -583,25 +488,10 @@ class SesContactStore:
                 policy = UpsertPolicy(resubscribe=not unsubscribe)
                 results = self._import_job_runner().upsert(list_name, patches, policy, existing_only=True)
             else:
-                results = [self._set_unsubscribe_all(list_name, e, unsubscribe) for e in emails]
+                results = [self.contacts.set_unsubscribe_all(list_name, e, unsubscribe) for e in emails]
         outcomes = [r.outcome for r in results]
         changed = outcomes.count(Outcome.DELETED) + outcomes.count(Outcome.UPDATED)
         return changed, outcomes.count(Outcome.NOT_FOUND), outcomes.count(Outcome.REFUSED)
-
-    def _set_unsubscribe_all(self, list_name: str, email: str, unsubscribe: bool) -> RowResult:
-        """One contact's unsubscribe-all, on the contact as SES has it now (its topics and attributes sent back
-        whole, so the update means the same under either reading of UpdateContact); never creates one."""
-        current = self._get_or_none(list_name, email)
-        if current is None:
-            mirror_remove(self.mirror, list_name, [email])
-            return RowResult(Outcome.NOT_FOUND)
-        if current.unsubscribe_all == unsubscribe:
-            self.mirror_lists.put(list_name, [current])  # heals a mirror that was behind
-            return RowResult(Outcome.UNCHANGED)
-        after = dataclasses.replace(current, unsubscribe_all=unsubscribe, updated=self._now())
-        self._ses_write(list_name, after, exists=True)
-        mirror_written(self.mirror_lists, list_name, after, self._now())
-        return RowResult(Outcome.UPDATED)
 
 
 __all__ = ["SesContactStore"]
