@@ -94,7 +94,9 @@ class BulkUpserts:
                 created = self._insert_all_new(conn, list_id, batch, now)
                 if created is not None:
                     return created
-            results, rows, updates, added, unsubscribed = _upsert_rows(conn, list_id, batch, policy, now)
+            results, rows, updates, attribute_updates, added, unsubscribed = _upsert_rows(
+                conn, list_id, batch, policy, now
+            )
             # Optimism pays off again once a batch turns out to hold only new addresses.
             self._all_new = added == len(batch)
             if not dry_run:
@@ -105,6 +107,7 @@ class BulkUpserts:
                     now,
                     rows=rows,
                     updates=updates,
+                    attribute_updates=attribute_updates,
                     added=added,
                     unsubscribed=unsubscribed,
                     ordered=batch.ordered,
@@ -202,10 +205,10 @@ def _same_object(text: str | None, stored: str | None) -> bool:
 
 def _upsert_rows(
     conn: sqlite3.Connection, list_id: int, batch: PatchBatch, policy: UpsertPolicy, now: float
-) -> tuple[list[RowResult], list[tuple[object, ...]], list[tuple[object, ...]], int, int]:
-    """apply_patch for a batch of distinct addresses, on raw rows: (results, new rows, updates of existing rows
-    (see writes.write_contacts), contacts added, change in unsubscribed). Falls back to apply_patch for the
-    rare cases (merged attributes)."""
+) -> tuple[list[RowResult], list[tuple[object, ...]], list[tuple[object, ...]], list[tuple[object, ...]], int, int]:
+    """apply_patch for a batch of distinct addresses, on raw rows: (results, new rows, updates of existing rows,
+    updates of their attributes only (see writes.write_contacts), contacts added, change in unsubscribed).
+    Falls back to apply_patch for the rare cases (merged attributes)."""
     keys = batch.keys
     # The batch's existing rows as ONE JSON value: one step instead of one per row (measured: a re-import
     # of unchanged rows took half the time), and no per-row Python objects until they are needed. Only the
@@ -231,11 +234,12 @@ def _upsert_rows(
                 repeat(now),
             )
         )
-        return [_CREATED] * len(new_rows), new_rows, [], len(new_rows), sum(unsubscribe)
+        return [_CREATED] * len(new_rows), new_rows, [], [], len(new_rows), sum(unsubscribe)
     results: list[RowResult] = []
     append = results.append
     rows: list[tuple[object, ...]] = []
     updates: list[tuple[object, ...]] = []
+    attribute_updates: list[tuple[object, ...]] = []
     added = unsubscribed = 0
     replace, resubscribe = policy.replace_record, policy.resubscribe
     topics_column = batch.topics
@@ -302,10 +306,13 @@ def _upsert_rows(
         if new_unsubscribe == was_unsubscribed and data is old_data and topics is old_topics:
             append(_KEPT[False, kept, kept_out] if kept or kept_out else _UNCHANGED)
             continue
-        updates.append((new_unsubscribe, topics, data, now, key))
+        if new_unsubscribe == was_unsubscribed and topics is old_topics:
+            attribute_updates.append((data, now, key))
+        else:
+            updates.append((new_unsubscribe, topics, data, now, key))
         unsubscribed += new_unsubscribe - was_unsubscribed
         append(_KEPT[True, kept, kept_out] if kept or kept_out else _UPDATED)
-    return results, rows, updates, added, unsubscribed
+    return results, rows, updates, attribute_updates, added, unsubscribed
 
 
 class BulkDeletes:
