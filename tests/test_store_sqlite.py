@@ -410,6 +410,34 @@ def test_upsert_is_all_or_nothing(store: SqliteContactStore, list_name: str) -> 
     assert store.list_stats(list_name).total == 0
 
 
+def test_bulk_deletes_report_each_address_after_a_batch_that_found_all(
+    store: SqliteContactStore, list_name: str
+) -> None:
+    """A batch of present addresses takes the plain DELETE; the next, with a missing address and one written
+    twice, is rolled back from it and still says which were deleted, and the counters agree."""
+    store.upsert_contacts(
+        list_name,
+        [ContactPatch(f"u{i}@example.com", unsubscribe_all=i % 2 == 0) for i in range(6)],
+        UpsertPolicy(),
+    )
+    assert [r.outcome for r in store.delete_contacts(list_name, ["u0@example.com", "U1@example.com"])] == [
+        Outcome.DELETED,
+        Outcome.DELETED,
+    ]
+    assert (store.list_stats(list_name).total, store.list_stats(list_name).unsubscribed) == (4, 2)
+    results = store.delete_contacts(
+        list_name, ["u2@example.com", "nobody@example.com", "u2@example.com", "u3@example.com"]
+    )
+    assert [r.outcome for r in results] == [Outcome.DELETED, Outcome.NOT_FOUND, Outcome.NOT_FOUND, Outcome.DELETED]
+    assert [c.email for c in all_pages(store, list_name)] == ["u4@example.com", "u5@example.com"]
+    assert (store.list_stats(list_name).total, store.list_stats(list_name).unsubscribed) == (2, 1)
+    assert [r.outcome for r in store.delete_contacts(list_name, ["u4@example.com", "u5@example.com"])] == [
+        Outcome.DELETED,
+        Outcome.DELETED,
+    ]
+    assert (store.list_stats(list_name).total, store.list_stats(list_name).unsubscribed) == (0, 0)
+
+
 def test_removing_a_topic_drops_its_preferences_and_counts(store: SqliteContactStore, list_name: str) -> None:
     store.update_list(list_name, topics=[Topic("t0", "T0"), Topic("t1", "T1")])
     store.create_contact(list_name, Contact("a@example.com", topic_preferences={"t0": OPT_IN, "t1": OPT_IN}))

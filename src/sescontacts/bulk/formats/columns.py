@@ -220,8 +220,11 @@ def plain_attributes(texts: Sequence[Any], slow: set[int], empty: str | None) ->
         slow.update(i for i, p in enumerate(parsed) if type(p) is not dict)
         parsed = [p if type(p) is dict else {} for p in parsed]
     # orjson reads an integer past 64 bits as a float, rounded: only a row holding a float (or a container,
-    # which may hold one) can have met one, and only one whose text has 19 digits in a row did.
-    if not _PLAIN_VALUES.issuperset(map(type, chain.from_iterable(map(dict.values, parsed)))):
+    # which may hold one) can have met one, and only one whose text has 19 digits in a row did. The block's
+    # text is searched for such a run first (one C pass over the bytes, a fifth of the walk over every value).
+    if long_digit_run("\n".join(texts)) and not _PLAIN_VALUES.issuperset(
+        map(type, chain.from_iterable(map(dict.values, parsed)))
+    ):
         slow.update(
             i
             for i, (p, t) in enumerate(zip(parsed, texts, strict=True))

@@ -94,7 +94,9 @@ class BulkUpserts:
                 created = self._insert_all_new(conn, list_id, batch, now)
                 if created is not None:
                     return created
-            results, rows, updates, added, unsubscribed = _upsert_rows(conn, list_id, batch, policy, now)
+            results, rows, updates, attribute_updates, added, unsubscribed = _upsert_rows(
+                conn, list_id, batch, policy, now
+            )
             # Optimism pays off again once a batch turns out to hold only new addresses.
             self._all_new = added == len(batch)
             if not dry_run:
@@ -105,6 +107,7 @@ class BulkUpserts:
                     now,
                     rows=rows,
                     updates=updates,
+                    attribute_updates=attribute_updates,
                     added=added,
                     unsubscribed=unsubscribed,
                     ordered=batch.ordered,
@@ -202,10 +205,10 @@ def _same_object(text: str | None, stored: str | None) -> bool:
 
 def _upsert_rows(
     conn: sqlite3.Connection, list_id: int, batch: PatchBatch, policy: UpsertPolicy, now: float
-) -> tuple[list[RowResult], list[tuple[object, ...]], list[tuple[object, ...]], int, int]:
-    """apply_patch for a batch of distinct addresses, on raw rows: (results, new rows, updates of existing rows
-    (see writes.write_contacts), contacts added, change in unsubscribed). Falls back to apply_patch for the
-    rare cases (merged attributes)."""
+) -> tuple[list[RowResult], list[tuple[object, ...]], list[tuple[object, ...]], list[tuple[object, ...]], int, int]:
+    """apply_patch for a batch of distinct addresses, on raw rows: (results, new rows, updates of existing rows,
+    updates of their attributes only (see writes.write_contacts), contacts added, change in unsubscribed).
+    Falls back to apply_patch for the rare cases (merged attributes)."""
     keys = batch.keys
     # The batch's existing rows as ONE JSON value: one step instead of one per row (measured: a re-import
     # of unchanged rows took half the time), and no per-row Python objects until they are needed. Only the
@@ -231,11 +234,12 @@ def _upsert_rows(
                 repeat(now),
             )
         )
-        return [_CREATED] * len(new_rows), new_rows, [], len(new_rows), sum(unsubscribe)
+        return [_CREATED] * len(new_rows), new_rows, [], [], len(new_rows), sum(unsubscribe)
     results: list[RowResult] = []
     append = results.append
     rows: list[tuple[object, ...]] = []
     updates: list[tuple[object, ...]] = []
+    attribute_updates: list[tuple[object, ...]] = []
     added = unsubscribed = 0
     replace, resubscribe = policy.replace_record, policy.resubscribe
     topics_column = batch.topics
@@ -302,47 +306,90 @@ def _upsert_rows(
         if new_unsubscribe == was_unsubscribed and data is old_data and topics is old_topics:
             append(_KEPT[False, kept, kept_out] if kept or kept_out else _UNCHANGED)
             continue
-        updates.append((new_unsubscribe, topics, data, now, key))
+        if new_unsubscribe == was_unsubscribed and topics is old_topics:
+            attribute_updates.append((data, now, key))
+        else:
+            updates.append((new_unsubscribe, topics, data, now, key))
         unsubscribed += new_unsubscribe - was_unsubscribed
         append(_KEPT[True, kept, kept_out] if kept or kept_out else _UPDATED)
-    return results, rows, updates, added, unsubscribed
+    return results, rows, updates, attribute_updates, added, unsubscribed
 
 
-def delete_batch(
-    conn: sqlite3.Connection, list_id: int, emails: Sequence[str], identity: AddressIdentity, *, dry_run: bool
-) -> list[RowResult]:
-    """One result per address, in order: DELETED, or NOT_FOUND (also for an address ``identity`` makes one with
-    an address met earlier in the batch); with ``dry_run`` only the results."""
-    if isinstance(emails, AddressBatch) and emails.identity == identity.name:
-        keys = emails.keys
-    else:
-        keys = [identity.key(e) for e in emails]
-    batch = orjson.dumps(keys).decode()
-    if dry_run:
-        # Only what the counters need (address and unsubscribe flag), not whole contacts; one JSON value, not
-        # one fetched row each (see _upsert_rows).
-        (found,) = conn.execute(
-            "SELECT json_group_object(email_key, unsubscribe_all) FROM contacts "
-            "WHERE list_id = ? AND email_key IN (SELECT value FROM json_each(?))",
+class BulkDeletes:
+    """Deletes batches of addresses; remembers whether the next batch is worth trying as all-present first."""
+
+    def __init__(self) -> None:
+        self._all_found = True  # see _delete_all_found
+
+    def delete(
+        self,
+        conn: sqlite3.Connection,
+        list_id: int,
+        emails: Sequence[str],
+        identity: AddressIdentity,
+        *,
+        dry_run: bool,
+    ) -> list[RowResult]:
+        """One result per address, in order: DELETED, or NOT_FOUND (also for an address ``identity`` makes one
+        with an address met earlier in the batch); with ``dry_run`` only the results."""
+        if isinstance(emails, AddressBatch) and emails.identity == identity.name:
+            keys = emails.keys
+        else:
+            keys = [identity.key(e) for e in emails]
+        batch = orjson.dumps(keys).decode()
+        if dry_run:
+            # Only what the counters need (address and unsubscribe flag), not whole contacts; one JSON value,
+            # not one fetched row each (see _upsert_rows).
+            (found,) = conn.execute(
+                "SELECT json_group_object(email_key, unsubscribe_all) FROM contacts "
+                "WHERE list_id = ? AND email_key IN (SELECT value FROM json_each(?))",
+                (list_id, batch),
+            ).fetchone()
+            existing: dict[str, int] = orjson.loads(found)
+        else:
+            search_index.before_bulk_write(conn, list_id, len(keys))  # before the batch writes, as upserts do
+            if self._all_found and self._delete_all_found(conn, list_id, keys, batch):
+                return [_DELETED] * len(keys)
+            # One statement for the batch, in key order, that says what it deleted: each row is found once.
+            existing = dict(
+                conn.execute(
+                    "DELETE FROM contacts WHERE list_id = ? AND email_key IN (SELECT value FROM json_each(?)) "
+                    "RETURNING email_key, unsubscribe_all",
+                    (list_id, batch),
+                ).fetchall()
+            )
+            uncount(conn, list_id, len(existing), sum(existing.values()))
+            self._all_found = len(existing) == len(keys)  # optimism pays off again
+        if len(existing) == len(keys):  # every address found, so none twice: all deleted
+            return [_DELETED] * len(keys)
+        results: list[RowResult] = []
+        seen: set[str] = set()
+        for key in keys:
+            results.append(_DELETED if key in existing and key not in seen else _NOT_FOUND)
+            seen.add(key)
+        return results
+
+    def _delete_all_found(self, conn: sqlite3.Connection, list_id: int, keys: list[str], batch: str) -> bool:
+        """Delete the batch assuming every address is present (a delete of a list's own addresses): a plain
+        DELETE, its unsubscribed rows counted in the small partial index first, costs ~30% less than one with
+        RETURNING (which collects its rows before it deletes them; measured 3.8 vs 5.4 us a row). When an
+        address is missing the DELETE is rolled back to its savepoint and False sends the caller the regular
+        way (and off this path until a batch is all found again)."""
+        (unsubscribed,) = conn.execute(
+            "SELECT count(*) FROM contacts INDEXED BY contacts_unsubscribed WHERE list_id = ? AND unsubscribe_all = 1 "
+            "AND email_key IN (SELECT value FROM json_each(?))",
             (list_id, batch),
         ).fetchone()
-        existing: dict[str, int] = orjson.loads(found)
-    else:
-        search_index.before_bulk_write(conn, list_id, len(keys))  # before the batch writes, as upserts do
-        # One statement for the batch, in key order, that says what it deleted: each row is found once.
-        existing = dict(
-            conn.execute(
-                "DELETE FROM contacts WHERE list_id = ? AND email_key IN (SELECT value FROM json_each(?)) "
-                "RETURNING email_key, unsubscribe_all",
-                (list_id, batch),
-            ).fetchall()
-        )
-        uncount(conn, list_id, len(existing), sum(existing.values()))
-    if len(existing) == len(keys):  # every address found, so none twice: all deleted
-        return [_DELETED] * len(keys)
-    results: list[RowResult] = []
-    seen: set[str] = set()
-    for key in keys:
-        results.append(_DELETED if key in existing and key not in seen else _NOT_FOUND)
-        seen.add(key)
-    return results
+        conn.execute("SAVEPOINT sescontacts_bulk_delete")
+        deleted = conn.execute(
+            "DELETE FROM contacts WHERE list_id = ? AND email_key IN (SELECT value FROM json_each(?))",
+            (list_id, batch),
+        ).rowcount
+        if deleted != len(keys):
+            conn.execute("ROLLBACK TO sescontacts_bulk_delete")
+            conn.execute("RELEASE sescontacts_bulk_delete")
+            self._all_found = False
+            return False
+        conn.execute("RELEASE sescontacts_bulk_delete")
+        uncount(conn, list_id, deleted, int(unsubscribed))
+        return True

@@ -43,7 +43,7 @@ from ...validation import (
 from ..base import BULK_ACTIONS, BulkAction, ExportRows, MatchingStep, check_page_size
 from ..tokens import TokenCodec
 from . import actions, export, lists, search, search_index, writes
-from .bulk import BulkUpserts, delete_batch
+from .bulk import BulkDeletes, BulkUpserts
 from .schema import use_identity
 
 
@@ -82,6 +82,7 @@ class SqliteContactStore:
         self._tokens = TokenCodec(db.meta("token_secret") or "")
         self._topic_counts = lists.TopicCountsCache()
         self._bulk = BulkUpserts()
+        self._deletes = BulkDeletes()
 
     def close(self) -> None:
         self.db.close()
@@ -230,7 +231,7 @@ class SqliteContactStore:
 
     def delete_contacts(self, list_name: str, emails: Sequence[str], *, dry_run: bool = False) -> list[RowResult]:
         with self.db.snapshot() if dry_run else self.db.write() as conn:
-            return delete_batch(conn, lists.list_id(conn, list_name), emails, self.identity, dry_run=dry_run)
+            return self._deletes.delete(conn, lists.list_id(conn, list_name), emails, self.identity, dry_run=dry_run)
 
     def apply_to_matching(
         self,

@@ -121,6 +121,7 @@ def write_contacts(
     *,
     rows: Sequence[tuple[object, ...]] = (),
     updates: Sequence[tuple[object, ...]] = (),
+    attribute_updates: Sequence[tuple[object, ...]] = (),
     added: int = 0,
     unsubscribed: int = 0,
     ordered: bool = False,
@@ -130,9 +131,11 @@ def write_contacts(
 
     ``rows`` are ready-made bulk rows (see :func:`contact_row`, the bulk fast path; ``ordered``: already in key
     order) and ``updates`` rows the caller knows exist, as (unsubscribe_all, topics, attributes, updated,
-    email_key): one UPDATE each, where an upsert would first try the insert. The caller passes their effect on
-    the counters as ``added`` and ``unsubscribed``."""
-    if not changes and not rows and not updates and not added and not unsubscribed:
+    email_key): one UPDATE each, where an upsert would first try the insert; ``attribute_updates`` those of
+    them that change only the attributes, as (attributes, updated, email_key) (an UPDATE that sets the flag
+    maintains the partial index on it for every row: measured ~1.3 us a row, 15% of the statement). The caller
+    passes their effect on the counters as ``added`` and ``unsubscribed``."""
+    if not changes and not rows and not updates and not attribute_updates and not added and not unsubscribed:
         return
     if len(changes) + len(rows) >= BULK_ROWS:
         search_index.before_bulk_write(conn, list_id, len(changes) + len(rows))
@@ -145,6 +148,11 @@ def write_contacts(
         conn.executemany(_bulk_upsert_sql(list_id), rows if ordered else sorted(rows))
     if updates:
         conn.executemany(_bulk_update_sql(list_id), updates if ordered else sorted(updates, key=itemgetter(4)))
+    if attribute_updates:
+        conn.executemany(
+            f"UPDATE contacts SET attributes = ?, updated = ? WHERE list_id = {int(list_id)} AND email_key = ?",
+            attribute_updates if ordered else sorted(attribute_updates, key=itemgetter(2)),
+        )
     added += sum(1 for _, before, _ in changes if before is None)
     unsubscribed += sum(
         int(after.unsubscribe_all) - (int(before.unsubscribe_all) if before else 0) for _, before, after in changes
