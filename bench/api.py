@@ -192,6 +192,7 @@ def seed_store(data_dir: Path, count: int) -> None:
     from sescontacts.model import ContactPatch, UpsertPolicy
     from sescontacts.services import Services
     from sescontacts.settings import Settings
+    from sescontacts.store.sqlite import SearchIndexer
 
     services = Services.open(Settings(data_dir=data_dir))
     try:
@@ -202,6 +203,9 @@ def seed_store(data_dir: Path, count: int) -> None:
                 for i in range(start, min(count, start + 10_000))
             ]
             services.store.upsert_contacts(LIST_NAME, patches, UpsertPolicy())
+        # The search index built now, as a server that has run a while has it: otherwise the server's indexer
+        # builds it for 100,000 contacts during the first figures (~3 s of CPU, and write-lock turns of ~35 ms).
+        SearchIndexer(services.db).catch_up()
     finally:
         services.close()
 
@@ -475,7 +479,7 @@ def _run_single_and_load(report: Report) -> None:
             report(
                 f"- sescontacts = {rates['sescontacts'] / rates['moto_server']:.1f}x moto, "
                 f"{rates['sescontacts'] / rates['do-nothing server']:.0%} of the client ceiling "
-                f"(goal: >= 1,000/s, >= 3x moto, >= 60% of the ceiling)"
+                "(goal: >= 85% of the do-nothing server's rate in the same run, >= 4x moto)"
             )
 
             report(f"\n### list_contacts through {LIST_CONTACTS:,} contacts at PageSize {PAGE_SIZE}")
@@ -498,6 +502,7 @@ def _run_single_and_load(report: Report) -> None:
             report(f"\n### load: {LOAD_CLIENTS} clients, {LOAD_SECONDS:.0f} s, loopback")
             result = run_load(lambda deadline, res, n: _ses_worker(server.url, n, deadline, res, LIST_CONTACTS))
             report(f"- sescontacts SES API (40% Get, 25% Create, 25% Update, 10% List): {describe(result)}")
+            report("  (goal: 0 errors, 0 lost writes, p99 <= 40 ms)")
             report("  mix: " + ", ".join(f"{op} {n:,}" for op, n in sorted(result.counts.items())))
             for error, n in sorted(result.errors.items()):
                 report(f"  error x{n}: {error}")

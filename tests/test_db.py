@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from sescontacts.accounts.users import Users
-from sescontacts.db import BUSY_TIMEOUT_MS, Database, Migration, Migrations, SqlFunction
+from sescontacts.db import BUSY_TIMEOUT_MS, Database, Migration, Migrations, SqlFunction, WriteWouldWait
 from sescontacts.schema import PRODUCT_SCHEMA
 from sescontacts.store.sqlite import SqliteContactStore
 from tests.support.modes import mode, usual_umask
@@ -371,3 +371,46 @@ def test_a_finished_threads_read_connection_is_closed(database: Database) -> Non
     reader.join()
     assert open_files() - before <= 4
     assert database.reader().execute("SELECT count(*) FROM meta").fetchone()[0] >= 0  # this thread's still works
+
+
+@pytest.mark.parametrize("holder", ["this process's other thread", "another connection"])
+def test_a_write_without_waiting_is_refused_while_the_lock_is_taken_and_writes_nothing(
+    database: Database, tmp_path: Path, holder: str
+) -> None:
+    """The SES API runs short writes on its event loop this way: a refused one has written nothing, so it
+    can run again in a worker thread; once a write went through, the block's later writes wait as usual."""
+    other = database if holder.startswith("this") else Database(database.path, PRODUCT_SCHEMA)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with other.write():
+            holding.set()
+            release.wait(30)
+
+    def put(key: str) -> None:
+        with database.write() as conn:
+            conn.execute("INSERT INTO meta (key, value) VALUES (?, 'x')", (key,))
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        holding.wait(10)
+        with database.without_waiting(), pytest.raises(WriteWouldWait):
+            put("refused")
+    finally:
+        release.set()
+        thread.join()
+    assert database.meta("refused") is None
+    holding.clear()
+    release.clear()
+    with database.without_waiting():
+        put("first")
+        thread = threading.Thread(target=hold)
+        thread.start()
+        holding.wait(10)
+        threading.Timer(0.2, release.set).start()
+        put("second")  # waits for the holder instead of raising
+    thread.join()
+    assert (database.meta("first"), database.meta("second")) == ("x", "x")
+    if other is not database:
+        other.close()

@@ -226,23 +226,32 @@ def test_worker_pool_returns_results_and_exceptions_and_closes() -> None:
     pool.close()  # idempotent
 
 
-def test_reads_proceed_while_writes_wait_for_the_write_lock(services: Services, client: InProcessClient) -> None:
-    """An import (or another process) holding SQLite's write lock stalls writes, not the loop or reads."""
+@pytest.mark.parametrize("holder", ["this process", "another process"])
+def test_reads_proceed_while_writes_wait_for_the_write_lock(
+    services: Services, client: InProcessClient, holder: str
+) -> None:
+    """An import (or another process) holding SQLite's write lock stalls writes, not the loop or reads; each
+    write (tried on the loop first, then waiting in a worker) is answered once, after the lock frees."""
     import threading
 
     import anyio
+
+    from sescontacts.db import Database
+    from sescontacts.schema import PRODUCT_SCHEMA
+
+    holder_db = services.db if holder == "this process" else Database(services.db.path, PRODUCT_SCHEMA)
 
     assert client.call("POST", f"{LIST}/L/contacts", {"EmailAddress": "seen@x.com"}).status == 200
     release = threading.Event()
     holding = threading.Event()
 
     def hold_write_lock() -> None:
-        with services.db.write():
+        with holder_db.write():
             holding.set()
             release.wait(30)
 
-    holder = threading.Thread(target=hold_write_lock)
-    holder.start()
+    holder_thread = threading.Thread(target=hold_write_lock)
+    holder_thread.start()
     holding.wait(10)
 
     async def request(method: str, target: str, body: bytes = b"") -> int:
@@ -286,7 +295,11 @@ def test_reads_proceed_while_writes_wait_for_the_write_lock(services: Services, 
         assert anyio.run(main) == [200, 200, 200]
     finally:
         release.set()
-        holder.join()
+        holder_thread.join()
+        if holder_db is not services.db:
+            holder_db.close()
+    listed = client.call("POST", f"{LIST}/L/contacts/list", {}).json["Contacts"]
+    assert sorted(c["EmailAddress"] for c in listed) == ["seen@x.com", "w0@x.com", "w1@x.com", "w2@x.com"]
 
 
 def test_unsigned_payload_cannot_swap_the_body(services: Services, client: InProcessClient) -> None:

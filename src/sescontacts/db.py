@@ -40,6 +40,10 @@ Migration = Callable[[sqlite3.Connection], None]
 SqlValue = str | bytes | int | float | None
 
 
+class WriteWouldWait(Exception):
+    """A write under :meth:`Database.without_waiting` found the write lock taken; nothing was written."""
+
+
 @dataclass(frozen=True)
 class SqlFunction:
     """A function written in Python that SQL calls, registered on every connection (writer and readers).
@@ -111,6 +115,7 @@ class Database:
         self._write_lock = threading.RLock()
         self.yield_after_s = YIELD_AFTER_S  # how long a transaction holds the lock before it yields after
         self._write_owner: int | None = None  # the thread inside write(), whose nested writes join it
+        self._no_wait = threading.local()  # .on: this thread is inside without_waiting()
         self._writer = _connect(self.path, self._functions)
         self._writer.execute("PRAGMA journal_mode = WAL")
         # BEGIN IMMEDIATE waits in _begin's own loop; in WAL mode nothing inside a transaction waits on a lock.
@@ -159,16 +164,23 @@ class Database:
         every millisecond, and a transaction that held the lock for long (an import's or bulk job's batch)
         lets every announced writer, in any process, go before its next one. An API write next to an import
         therefore waits for at most the one batch in progress, not for a run of them.
+
+        Under :meth:`without_waiting` the first write raises :class:`WriteWouldWait` instead of waiting.
         """
         if self._write_owner == threading.get_ident():  # nested use joins the outer transaction
             yield self._writer
             return
+        waits = not getattr(self._no_wait, "on", False)
+        if not waits:
+            self._no_wait.on = False  # only the first write may be refused: a later one follows a commit
         self._turns.enter()
         held = 0.0
         try:
-            with self._write_lock:
+            if not self._write_lock.acquire(blocking=waits):
+                raise WriteWouldWait
+            try:
                 conn = self._writer
-                self._begin(conn)
+                self._begin(conn, waits=waits)
                 self._write_owner = threading.get_ident()
                 started = time.perf_counter()
                 try:
@@ -181,21 +193,40 @@ class Database:
                 finally:
                     self._write_owner = None
                 held = time.perf_counter() - started
+            finally:
+                self._write_lock.release()
         finally:
             self._turns.leave()
-        if held >= self.yield_after_s:
+        if held >= self.yield_after_s and waits:
             self._turns.let_others_go(YIELD_MAX_S)
 
-    def _begin(self, conn: sqlite3.Connection) -> None:
+    @contextmanager
+    def without_waiting(self) -> Iterator[None]:
+        """In this thread, the block's first :meth:`write` raises :class:`WriteWouldWait`, having written
+        nothing, when the write lock is taken (by this process's other threads or another process) instead
+        of waiting for it. The SES API runs short operations on its event loop this way and hands only
+        those that would wait to a worker thread (sesapi/app.py)."""
+        self._no_wait.on = True
+        try:
+            yield
+        finally:
+            self._no_wait.on = False
+
+    def _begin(self, conn: sqlite3.Connection, *, waits: bool = True) -> None:
         """BEGIN IMMEDIATE; while another connection holds the write lock, announce this one and try every
-        LOCK_POLL_S (the uncontended path makes no system call for the announcement)."""
+        LOCK_POLL_S (the uncontended path makes no system call for the announcement). ``waits=False``: one
+        try, then :class:`WriteWouldWait`."""
         deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
         while True:
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 return
             except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                    raise
+                if not waits:
+                    raise WriteWouldWait from None
+                if time.monotonic() >= deadline:
                     raise
             self._turns.announce()
             time.sleep(LOCK_POLL_S)

@@ -150,10 +150,12 @@ def email_problem(address: str) -> str | None:
         return "the address is empty"
     if len(address) > MAX_EMAIL_LENGTH:
         return f"the address is longer than {MAX_EMAIL_LENGTH} characters"
-    if any(c.isspace() for c in address):
-        return "the address contains a space"
-    if any(unicodedata.category(c) in _INVISIBLE for c in address):
-        return "the address contains an invisible or control character"
+    # Printable ASCII without a space has neither (the per-character checks cost ~20 us an address).
+    if not (address.isascii() and address.isprintable() and " " not in address):
+        if any(c.isspace() for c in address):
+            return "the address contains a space"
+        if any(unicodedata.category(c) in _INVISIBLE for c in address):
+            return "the address contains an invisible or control character"
     local, at, domain = address.rpartition("@")
     if not at:
         return "there is no @"
