@@ -202,11 +202,15 @@ _OPERATIONS = st.one_of(
     st.tuples(st.just("mirror_remove"), st.lists(_ADDRESSES, max_size=3)),
     st.tuples(st.just("index"), st.integers(0, 4)),
     st.tuples(st.just("index"), st.just(-1)),  # catch up
+    # Consecutive new addresses next to one (as senders' user1001@, user1002@, ...), each applied as it comes:
+    # they exhaust one gap of numbers, so their neighbours are renumbered (a window, or the bucket).
+    st.tuples(st.just("run"), _ADDRESSES, st.integers(1, 8), st.booleans()),
 )
 # Index sizes shrunk so a handful of contacts spans several buckets, bulk writes reset small lists or log
-# their rows, pending changes overflow into the plain scan, buckets are renumbered and cut (or cannot be).
+# their rows, pending changes overflow into the plain scan, buckets are renumbered (a window of neighbours, or
+# whole) and cut (or cannot be).
 _SMALL = {"PENDING_LIMIT": 1, "SMALL_LIST": 2}
-_SMALL_BUILD = {"CHUNK": 2, "DRAIN": 1, "SPLIT": 3, "POS_STEP": 2, "RANK_STEP": 2}
+_SMALL_BUILD = {"CHUNK": 2, "DRAIN": 1, "SPLIT": 3, "POS_STEP": 1, "RANK_STEP": 2, "WINDOW": 1}
 
 
 @contextmanager
@@ -261,6 +265,15 @@ def _apply(store: SqliteContactStore, indexer: SearchIndexer, operation: tuple[A
         )
     elif kind == "mirror_remove":
         mirror_remove(store, "p", args[0])
+    elif kind == "run":
+        address, count, descending = args
+        local, domain = address.split("@")
+        for i in sorted(range(count), reverse=descending):
+            try:
+                store.create_contact("p", Contact(f"{local}.{i}@{domain}", attributes_data=json.dumps({"run": i})))
+            except Exception as exc:  # the run met an earlier one
+                assert type(exc).__name__ == "AlreadyExists", exc
+            indexer.catch_up()
     elif args[0] < 0:
         indexer.catch_up()
     else:
@@ -495,6 +508,35 @@ def test_a_bucket_grown_by_single_writes_is_cut(store: SqliteContactStore) -> No
         assert emails(all_pages(store, "contacts", ContactQuery(email_contains=".4"), page_size=3)) == [
             f"c{i:02d}.{i}@x.com" for i in range(80) if ".4" in f"c{i:02d}.{i}@x.com"
         ]
+
+
+def test_a_run_of_consecutive_new_addresses_renumbers_only_its_neighbours(store: SqliteContactStore) -> None:
+    """New addresses one after another (user1001@, user1002@, ... as the API creates them) fill one gap of
+    numbers again and again: only a window of neighbours around the gap is renumbered, never the whole bucket,
+    so the indexer's write transactions stay short; searches stay exact."""
+    store.upsert_contacts("contacts", _patches(400), UpsertPolicy())
+    indexer = SearchIndexer(store.db)
+    indexer.catch_up()
+
+    def numbers() -> dict[str, int]:
+        return dict(store.db.reader().execute("SELECT address, id FROM search_address_ids").fetchall())
+
+    before = numbers()
+    assert len({n >> search_index.POS_BITS for n in before.values()}) == 1  # one bucket
+    for i in range(60):  # five times the insertions one gap holds
+        store.create_contact("contacts", Contact(f"user00200.{i:02d}@example.com", attributes_data='{"run": 1}'))
+        indexer.catch_up()
+    after = numbers()
+    moved = {key for key, number in before.items() if after[key] != number}
+    assert 0 < len(moved) < 100  # of the bucket's 400
+    assert all(int(key[4:9]) in range(150, 250) for key in moved)  # its neighbours, around user00200
+    assert len(all_pages(store, "contacts", ContactQuery(attribute_key="run", attribute_value="1"))) == 60
+    assert emails(all_pages(store, "contacts", ContactQuery(email_contains="00200."), page_size=7)) == [
+        f"user00200.{i:02d}@example.com" for i in range(60)
+    ]
+    assert emails(all_pages(store, "contacts", ContactQuery(attribute_key="plan", attribute_value="free"))) == [
+        f"user{i:05d}@example.com" for i in range(400) if i % 3 == 0
+    ]
 
 
 def test_the_upgrade_drops_the_per_key_indexes_and_builds_every_list(tmp_path: Path) -> None:

@@ -7,8 +7,8 @@ Layout (each choice measured at 1M seed-format contacts, see docs/benchmarks.md)
   ranks in address order with gaps), and a contact's number is its bucket's rank, then its position in the
   bucket (positions in address order with gaps). Building a range appends at the end of every B-tree
   (random insertion costs a third more, and grows with N); a contact added later takes a free number between
-  its neighbours (its bucket is renumbered when none is left; a bucket grown past ``search_indexer.SPLIT`` is cut in
-  two).
+  its neighbours (when none is left, a window of its neighbours is renumbered, doubled until roomy, the whole
+  bucket only when the window reaches it; a bucket grown past ``search_indexer.SPLIT`` is cut in two).
 - ``search_addresses`` (FTS5, trigram tokenizer) over the address keys, under the contacts' numbers: any
   substring of three characters or more without a scan, its matches coming in address order (FTS5 returns
   row ids in order), so a page needs only its first matches, however many there are. ``search_address_ids``
