@@ -190,20 +190,15 @@ def _spread(conn: sqlite3.Connection, list_id: int, key: str, bucket: tuple[int,
     moved = {address: floor + (i + 1) * gap for i, address in enumerate(window)}
     number = moved.pop(key)
     old = dict(below + above)
-    # The attribute rows the index holds: a pending contact's are its old attributes (see _apply_one).
-    marks = ",".join("?" * len(moved))
-    held: dict[str, str | None] = {
-        str(k): a
-        for k, a in conn.execute(
-            f"SELECT email_key, attributes FROM contacts WHERE list_id = ? AND email_key IN ({marks})",
-            (list_id, *moved),
-        )
-    }
+    # The attribute rows the index holds: a pending contact's are its old attributes (see _apply_one). Read
+    # over the window's range of addresses (no bound on the window's size, as an IN list would have).
+    span = (list_id, window[0], window[-1])
+    held: dict[str, str | None] = dict(
+        conn.execute("SELECT email_key, attributes FROM contacts WHERE list_id = ? AND email_key BETWEEN ? AND ?", span)
+    )
     held.update(
-        (str(k), a)
-        for k, a in conn.execute(
-            f"SELECT email_key, old_attributes FROM search_pending WHERE list_id = ? AND email_key IN ({marks})",
-            (list_id, *moved),
+        conn.execute(
+            "SELECT email_key, old_attributes FROM search_pending WHERE list_id = ? AND email_key BETWEEN ? AND ?", span
         )
     )
     conn.executemany("DELETE FROM search_addresses WHERE rowid = ?", [(old[a],) for a in moved])
