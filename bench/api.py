@@ -228,7 +228,8 @@ def time_creates(ses: Any, prefix: str, pid: int, calls: int = CREATE_CALLS) -> 
     return rate, latencies, (cpu_seconds(pid) - cpu) / calls
 
 
-def time_listing(ses: Any) -> tuple[float, int, int]:
+def time_listing(ses: Any, max_pages: int | None = None) -> tuple[float, int, int]:
+    """Page through the list (or its first ``max_pages`` pages): seconds, contacts, pages."""
     start = time.perf_counter()
     seen = pages = 0
     kwargs: dict[str, Any] = {"ContactListName": LIST_NAME, "PageSize": PAGE_SIZE}
@@ -236,7 +237,7 @@ def time_listing(ses: Any) -> tuple[float, int, int]:
         page = ses.list_contacts(**kwargs)
         pages += 1
         seen += len(page["Contacts"])
-        if not page.get("NextToken"):
+        if not page.get("NextToken") or pages == max_pages:
             break
         kwargs["NextToken"] = page["NextToken"]
     return time.perf_counter() - start, seen, pages

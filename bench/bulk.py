@@ -37,12 +37,20 @@ COMPANIES = ["ACM Inc", "Globex", "Initech", "Umbrella", "Hooli", None]
 CITIES = ["Berlin", "Lagos", "Lima", "Osaka", "Paris", "Toronto", "Pune"]
 
 
+CSV_HEADER = "emailAddress,unsubscribeAll,attributesData\n"
+
+
+def csv_line(email: str, unsubscribed: bool, attributes_text: str) -> str:
+    """One seed-format CSV row: the attributes' JSON text in one quoted cell."""
+    return f'{email},{"true" if unsubscribed else "false"},"{attributes_text.replace(chr(34), chr(34) * 2)}"\n'
+
+
 def generate(csv_path: Path, jsonl_path: Path, rows: int, seed: int = 7, *, revision: int = 0) -> None:
     """Write both files, row for row the same contacts. A ``revision`` keeps every address and changes every
     row's attributes (a re-import of it updates every contact)."""
     rnd = random.Random(seed)
     with open(csv_path, "w", encoding="utf-8", newline="") as c, open(jsonl_path, "w", encoding="utf-8") as j:
-        c.write("emailAddress,unsubscribeAll,attributesData\n")
+        c.write(CSV_HEADER)
         for n in range(rows):
             first, last = rnd.choice(FIRST), rnd.choice(LAST)
             r = rnd.random()
@@ -64,7 +72,7 @@ def generate(csv_path: Path, jsonl_path: Path, rows: int, seed: int = 7, *, revi
             if revision:
                 attrs["Revision"] = revision
             text = json.dumps(attrs, ensure_ascii=False)
-            c.write(f'{email},{"true" if unsubscribed else "false"},"{text.replace(chr(34), chr(34) * 2)}"\n')
+            c.write(csv_line(email, unsubscribed, text))
             j.write(
                 json.dumps(
                     {"emailAddress": email, "unsubscribeAll": unsubscribed, "attributesData": text},
@@ -132,8 +140,9 @@ def _children_cpu() -> float:
 FLOOR_CPU: dict[str, float] = {}
 
 
-def _sqlite_floor(csv_path: Path, work: Path) -> tuple[float, float, Path]:
-    """The sqlite3 shell's .import into an email-keyed table, then its own CSV export of that table."""
+def _sqlite_floor(csv_path: Path, work: Path, *, export: bool = True) -> tuple[float, float, Path]:
+    """The sqlite3 shell's .import into an email-keyed table, then (unless not ``export``) its own CSV export
+    of that table."""
     db = work / "floor.db"
     db.unlink(missing_ok=True)
     schema = "CREATE TABLE t (emailAddress TEXT PRIMARY KEY, unsubscribeAll TEXT, attributesData TEXT);"
@@ -145,6 +154,8 @@ def _sqlite_floor(csv_path: Path, work: Path) -> tuple[float, float, Path]:
         )
     )
     FLOOR_CPU["import"] = _children_cpu() - cpu
+    if not export:
+        return t_import, 0.0, db
     out = work / "floor-export.csv"
     cpu = _children_cpu()
     t_export = _timed(

@@ -15,6 +15,8 @@ characters may scan, with their own figure. Counts are exact or shown as a bound
 
 from __future__ import annotations
 
+import json
+import multiprocessing
 import os
 import random
 import re
@@ -29,7 +31,7 @@ from typing import Any
 
 from sescontacts.model import OPT_IN, OPT_OUT, ContactPatch, ContactQuery, Topic, UpsertPolicy
 
-from .bulk import CITIES, COMPANIES, DOMAINS, FIRST, IDN, LAST
+from .bulk import CITIES, COMPANIES, CSV_HEADER, DOMAINS, FIRST, IDN, LAST, csv_line
 
 OUT = Path(os.environ.get("SESCONTACTS_BENCH_OUT") or Path(__file__).parent / "out")
 N = int(os.environ.get("SESCONTACTS_BENCH_CONTACTS", "1000000"))
@@ -38,6 +40,7 @@ BATCH = 10_000
 RUNS = int(os.environ.get("SESCONTACTS_BENCH_RUNS", "40"))
 PASSWORD = "bench password 1"
 SERVER_TIMING = re.compile(r"app;dur=([0-9.]+)")
+TOPICS = [Topic("news", "News", OPT_IN), Topic("offers", "Offers", OPT_OUT)]
 K2_MODULUS = 10_000_019  # prime: k2 = n * 7919 mod it is unique for every contact of a list this size
 
 
@@ -82,6 +85,29 @@ def _patch(n: int) -> ContactPatch:
     return ContactPatch(email=email, unsubscribe_all=unsubscribed, attributes=attributes, topic_preferences=preferences)
 
 
+def _csv_rows(span: tuple[int, int]) -> str:
+    return "".join(
+        csv_line(email, unsubscribed, json.dumps(attributes, ensure_ascii=False))
+        for email, attributes, unsubscribed in map(_row, range(*span))
+    )
+
+
+def write_seed_csv(path: Path, n: int) -> None:
+    """Contacts 0..n-1 as a seed-format CSV (what ``sescontacts import`` and the sqlite3 floor read), so the
+    scale bench imports the very contacts these scenarios search for; topic choices are not in that format.
+    One contact costs ~20 us (its own random stream), so the chunks are made on every core."""
+    part = path.with_name(path.name + ".part")
+    spans = [(start, min(n, start + 50_000)) for start in range(0, n, 50_000)]
+    with (
+        open(part, "w", encoding="utf-8", newline="") as out,
+        multiprocessing.get_context("spawn").Pool(os.cpu_count()) as pool,
+    ):
+        out.write(CSV_HEADER)
+        for text in pool.imap(_csv_rows, spans):
+            out.write(text)
+    part.rename(path)
+
+
 def _open(data_dir: Path) -> Any:
     from sescontacts.services import Services
     from sescontacts.settings import Settings
@@ -98,7 +124,7 @@ def seed(report: Callable[[str], None]) -> Any:
     if have >= N:
         report(f"- reusing the seeded list in {DATA_DIR} ({have:,} contacts)")
         return services
-    store.update_list(name, topics=[Topic("news", "News", OPT_IN), Topic("offers", "Offers", OPT_OUT)])
+    store.update_list(name, topics=TOPICS)
     started = time.perf_counter()
     for start in range(have, N, BATCH):
         store.upsert_contacts(name, [_patch(i) for i in range(start, min(N, start + BATCH))], UpsertPolicy())
@@ -107,9 +133,10 @@ def seed(report: Callable[[str], None]) -> Any:
     return services
 
 
-def build_index(db: Any, db_path: Path, report: Callable[[str], None]) -> None:
+def build_index(db: Any, db_path: Path, report: Callable[[str], None]) -> dict[str, float]:
     """Run the search indexer (the server's background thread) to the end, as the server would after the
-    seeding import, and say what it cost: time, CPU, the longest write transaction, the file's growth."""
+    seeding import, and say what it cost: time, CPU, the longest write transaction, the file's growth.
+    (The server's thread rests as long as each step took, so it catches up in about twice the time.)"""
     from sescontacts.store.sqlite import SearchIndexer
 
     size = db_path.stat().st_size
@@ -134,6 +161,7 @@ def build_index(db: Any, db_path: Path, report: Callable[[str], None]) -> None:
         )
     else:
         report(f"- search index current; database file {grown / 2**20:,.0f} MiB")
+    return {"seconds": wall, "cpu": cpu, "steps": steps, "longest_ms": longest * 1000, "before": size, "after": grown}
 
 
 def _percentiles(samples: list[float]) -> tuple[float, float]:
@@ -154,14 +182,14 @@ def _scan_floor(db_path: Path) -> tuple[float, float]:
     return _percentiles(samples)
 
 
-def _baseline(db_path: Path) -> tuple[float, float]:
+def _baseline(db_path: Path, n: int) -> tuple[float, float]:
     """A bare keyset SELECT of one 50-row page on the same file: the floor any page view stands on."""
     conn = sqlite3.connect(db_path)
     (list_id,) = conn.execute("SELECT id FROM contact_lists LIMIT 1").fetchone()
     samples = []
     rng = random.Random(1)
     for _ in range(RUNS * 5):
-        after = _row(rng.randrange(N))[0].lower()
+        after = _row(rng.randrange(n))[0].lower()
         t = time.perf_counter()
         conn.execute(
             "SELECT email, unsubscribe_all, topics, attributes, created, updated FROM contacts "
@@ -177,12 +205,15 @@ def _search(q: str, field: str = "email") -> str:
     return "/?" + urllib.parse.urlencode({"q": q, **({"field": field} if field != "email" else {})})
 
 
-def _scenarios(next_url: str) -> list[tuple[str, Callable[[int], str], float | None, bool]]:
-    """(label, url for request i, goal p95 in ms or None, htmx fragment)."""
+Scenario = tuple[str, Callable[[int], str], float | None, bool]
+
+
+def scenarios(next_url: str, n: int) -> list[Scenario]:
+    """(label, url for request i, goal p95 in ms or None, htmx fragment) for a list of contacts 0..n-1."""
     rng = random.Random(7)
 
     def someone() -> int:
-        return rng.randrange(N)
+        return rng.randrange(n)
 
     def local_part(n: int) -> str:
         return _row(n)[0].rpartition("@")[0]
@@ -223,36 +254,92 @@ def _scenarios(next_url: str) -> list[tuple[str, Callable[[int], str], float | N
     ]
 
 
-def run(report: Callable[[str], None]) -> None:
-    warnings.simplefilter("ignore")  # Starlette's TestClient prefers httpx2 and says so
-    from starlette.testclient import TestClient
+class Console:
+    """A logged-in client of the console app in this process, timing each page by its Server-Timing header
+    (from the request entering the app to the response starting, without the HTTP client's overhead)."""
 
-    from sescontacts.accounts.users import Users
-    from sescontacts.console.app import create_console_app
+    def __init__(self, services: Any) -> None:
+        warnings.simplefilter("ignore")  # Starlette's TestClient prefers httpx2 and says so
+        from starlette.testclient import TestClient
 
-    report(f"{N:,} contacts, {RUNS} requests per scenario, times in ms (server side, Server-Timing)")
-    services = seed(report)
-    db_path = services.settings.database_path
-    build_index(services.db, db_path, report)
-    users = Users(services.db)
-    if users.get("bench") is None:
-        users.add("bench", PASSWORD)
-    client = TestClient(create_console_app(services))
-    login = client.get("/login").text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', login).group(1)  # type: ignore[union-attr]
-    client.post("/login", data={"username": "bench", "password": PASSWORD, "csrf_token": token})
+        from sescontacts.accounts.users import Users
+        from sescontacts.console.app import create_console_app
 
-    def timed(url: str, htmx: bool = False, target: str = "results") -> tuple[float, str]:
+        users = Users(services.db)
+        if users.get("bench") is None:
+            users.add("bench", PASSWORD)
+        self.client = TestClient(create_console_app(services))
+        login = self.client.get("/login").text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', login).group(1)  # type: ignore[union-attr]
+        self.client.post("/login", data={"username": "bench", "password": PASSWORD, "csrf_token": token})
+
+    def timed(self, url: str, htmx: bool = False, target: str = "results") -> tuple[float, str]:
         headers = {"HX-Request": "true", "HX-Target": target} if htmx else {}
-        response = client.get(url, headers=headers)
+        response = self.client.get(url, headers=headers)
         assert response.status_code == 200, (url, response.status_code, response.text[:300])
         match = SERVER_TIMING.search(response.headers.get("server-timing", ""))
         assert match
         return float(match.group(1)), response.text
 
-    first_html = timed("/")[1]
-    next_url = re.search(r'rel="next" href="([^"]+)"', first_html).group(1).replace("&amp;", "&")  # type: ignore[union-attr]
-    base_p50, base_p95 = _baseline(db_path)
+    def next_url(self) -> str:
+        html = self.timed("/")[1]
+        return re.search(r'rel="next" href="([^"]+)"', html).group(1).replace("&amp;", "&")  # type: ignore[union-attr]
+
+
+def server_views(
+    services: Any,
+    n: int,
+    report: Callable[[str], None],
+    *,
+    runs: int = RUNS,
+    goal: float | None = None,
+    goals: bool = True,
+    only: Callable[[str], bool] = lambda label: True,
+) -> dict[str, tuple[float, float]]:
+    """Every scenario (or those ``only`` keeps) ``runs`` times, its table and lazy count timed server-side;
+    prints the table and returns {label: (p50, p95)}. ``goal`` replaces the scenarios' own p95 goals;
+    ``goals=False`` shows none (figures that have no goal, e.g. before the search index is built)."""
+    console = Console(services)
+    figures: dict[str, tuple[float, float]] = {}
+    report("| view | table p50 | table p95 | goal (p95) | count p95 (/count, lazy) | count shown |")
+    report("|---|---:|---:|---:|---:|---|")
+    for label, url_for, own_goal, htmx in scenarios(console.next_url(), n):
+        if not only(label):
+            continue
+        goal_ms = None if not goals else own_goal if goal is None or own_goal is None else goal
+        console.timed(url_for(0), htmx)  # warm
+        samples: list[float] = []
+        counts: list[float] = []
+        shown = "?"
+        for i in range(runs):
+            ms, html = console.timed(url_for(i), htmx)
+            samples.append(ms)
+            inline = re.search(r'data-testid="matching">([^<]+)<', html)
+            lazy = re.search(r'hx-get="(/count[^"]*)"', html)
+            if inline:
+                shown = inline.group(1)
+            elif lazy:
+                count_ms, fragment = console.timed(lazy.group(1).replace("&amp;", "&"), True, "matching")
+                counts.append(count_ms)
+                shown = re.sub(r"<[^>]+>", "", fragment).strip()
+        p50, p95 = _percentiles(samples)
+        figures[label] = (p50, p95)
+        verdict = "—" if goal_ms is None else f"{goal_ms:.0f} {'ok' if p95 <= goal_ms else 'OVER'}"
+        count_p95 = f"{_percentiles(counts)[1]:.1f}" if counts else "— (known from the page)"
+        report(f"| {label} | {p50:.1f} | {p95:.1f} | {verdict} | {count_p95} | {shown} |")
+    return figures
+
+
+# The figures of the last server-side run in this process, for the scale suite's table of what grows with N.
+LAST_RUN: dict[str, Any] = {}
+
+
+def run(report: Callable[[str], None]) -> None:
+    report(f"{N:,} contacts, {RUNS} requests per scenario, times in ms (server side, Server-Timing)")
+    services = seed(report)
+    db_path = services.settings.database_path
+    build_index(services.db, db_path, report)
+    base_p50, base_p95 = _baseline(db_path, N)
     scan_p50, scan_p95 = _scan_floor(db_path)
     report("")
     report(f"baseline: bare SELECT of one page on the same file: p50 {base_p50:.2f}, p95 {base_p95:.2f}")
@@ -261,31 +348,149 @@ def run(report: Callable[[str], None]) -> None:
         f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (other work on the box inflates p95)"
     )
     report("")
-    report("| view | table p50 | table p95 | goal (p95) | count p95 (/count, lazy) | count shown |")
-    report("|---|---:|---:|---:|---:|---|")
-    for label, url_for, goal, htmx in _scenarios(next_url):
-        timed(url_for(0), htmx)  # warm
-        samples: list[float] = []
-        counts: list[float] = []
-        shown = "?"
-        for i in range(RUNS):
-            ms, html = timed(url_for(i), htmx)
-            samples.append(ms)
-            inline = re.search(r'data-testid="matching">([^<]+)<', html)
-            lazy = re.search(r'hx-get="(/count[^"]*)"', html)
-            if inline:
-                shown = inline.group(1)
-            elif lazy:
-                count_ms, fragment = timed(lazy.group(1).replace("&amp;", "&"), True, "matching")
-                counts.append(count_ms)
-                shown = re.sub(r"<[^>]+>", "", fragment).strip()
-        p50, p95 = _percentiles(samples)
-        verdict = "—" if goal is None else f"{goal:.0f} {'ok' if p95 <= goal else 'OVER'}"
-        count_p95 = f"{_percentiles(counts)[1]:.1f}" if counts else "— (known from the page)"
-        report(f"| {label} | {p50:.1f} | {p95:.1f} | {verdict} | {count_p95} | {shown} |")
-    overview = [timed("/overview", True)[0] for _ in range(10)]
+    figures = server_views(services, N, report)
+    console = Console(services)
+    overview = [console.timed("/overview", True)[0] for _ in range(10)]
     report(
         f"| overview (stats, cached per write generation) | {statistics.median(overview):.1f} | "
         f"{_percentiles(overview)[1]:.1f} | — | — | — |"
     )
+    LAST_RUN.update(n=N, views=figures)
     services.close()
+    browser_views(DATA_DIR, N, report, figures)
+
+
+# -- browser side -------------------------------------------------------------------------------------------
+
+BROWSER_RUNS = int(os.environ.get("SESCONTACTS_BENCH_BROWSER_RUNS", "20"))
+VIEWPORTS: dict[str, dict[str, Any]] = {
+    "desktop": {"viewport": {"width": 1360, "height": 900}},
+    "phone": {
+        "viewport": {"width": 390, "height": 844},
+        "device_scale_factor": 3,
+        "is_mobile": True,
+        "has_touch": True,
+        "user_agent": (
+            "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/120.0.0.0 Mobile Safari/537.36"
+        ),
+    },
+}
+# A full page load: navigation start to the first contentful paint (the results are in the page's HTML, so
+# that paint shows them), or to the load event's end if later (the scripts and styles are ready too).
+PAINTED_JS = """() => new Promise(resolve => {
+  const nav = performance.getEntriesByType('navigation')[0];
+  const done = fcp => resolve([Math.max(fcp, nav.loadEventEnd), nav.responseEnd]);
+  const seen = performance.getEntriesByName('first-contentful-paint')[0];
+  if (seen) return done(seen.startTime);
+  new PerformanceObserver((list, observer) => { observer.disconnect(); done(list.getEntries()[0].startTime); })
+    .observe({type: 'paint', buffered: true});
+  setTimeout(() => done(nav.loadEventEnd), 2000);  // no paint entry: the load event's end alone
+})"""
+# The htmx path (the search form as typing submits it, the next-page link): from htmx sending the request
+# to the frame after the new results are swapped in. The typing delay (300 ms) is the form's own and left
+# out; the lazy count that the swapped results may ask for is not waited for.
+SWAP_JS = """([fields]) => new Promise(resolve => {
+  const form = document.querySelector('form.filters');
+  let xhr = null, started = 0;
+  const ours = e => e.detail.elt === form || e.detail.elt.matches('a[rel=next]');
+  const onRequest = e => { if (ours(e) && !xhr) { xhr = e.detail.xhr; started = performance.now(); } };
+  const onSwap = e => {
+    if (e.detail.xhr !== xhr) return;
+    document.body.removeEventListener('htmx:beforeRequest', onRequest);
+    document.body.removeEventListener('htmx:afterSwap', onSwap);
+    requestAnimationFrame(() => setTimeout(() => resolve(performance.now() - started)));
+  };
+  document.body.addEventListener('htmx:beforeRequest', onRequest);
+  document.body.addEventListener('htmx:afterSwap', onSwap);
+  if (fields === null) { document.querySelector('a[rel=next]').click(); return; }
+  for (const name of ['q', 'field', 'topic', 'status']) form.elements[name].value = fields[name] || '';
+  if (!fields.field) form.elements.field.value = 'email';
+  form.requestSubmit();
+})"""
+
+
+def browser_views(
+    data_dir: Path, n: int, report: Callable[[str], None], server_side: dict[str, tuple[float, float]]
+) -> None:
+    """Every scenario in a real headless Chromium against ``sescontacts serve`` on the same data, logged in,
+    at a desktop and a phone viewport: a full page load of the view's URL, and (from the first page) the
+    htmx swap that typing the search or following "Next page" does. Next to the server-side p95."""
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    from tests.support.browser import CHROMIUM, launch_chromium
+    from tests.support.server import run_server
+
+    if not Path(CHROMIUM).exists():
+        report(f"\nbrowser side skipped: no Chromium at {CHROMIUM} (`make install-test` installs it)")
+        return
+    from playwright.sync_api import sync_playwright
+
+    report("")
+    report(
+        f"browser side: headless Chromium ({CHROMIUM}) against `sescontacts serve`, {BROWSER_RUNS} samples a view; "
+        "page = navigation start to the first contentful paint or the load event's end, whichever is later "
+        "(HTML in: its response fully received); "
+        "swap = htmx request sent to the frame after the results are swapped in (typing delay left out); "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+    # label -> viewport -> (page p50/p95, swap p50/p95, p95 of the page's HTML received)
+    figures: dict[str, dict[str, tuple[tuple[float, float], tuple[float, float] | None, float]]] = {}
+    with run_server(data_dir) as server, sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        try:
+            for name, options in VIEWPORTS.items():
+                context = chromium.new_context(base_url=server.url, **options)
+                context.set_default_timeout(60_000)
+                tab = context.new_page()
+                tab.goto("/login")
+                tab.get_by_label("User name").fill("bench")
+                tab.get_by_label("Password").fill(PASSWORD)
+                tab.get_by_role("button", name="Log in").click()
+                tab.wait_for_url("**/")
+                next_url = tab.locator("a[rel=next]").get_attribute("href") or "/"
+                for label, url_for, _goal, _htmx in scenarios(next_url, n):
+                    tab.goto(url_for(0))  # warm
+                    loads, responses = [], []
+                    for i in range(BROWSER_RUNS):
+                        tab.goto(url_for(i), wait_until="load")
+                        painted, response = tab.evaluate(PAINTED_JS)
+                        loads.append(float(painted))
+                        responses.append(float(response))
+                    swaps: list[float] = []
+                    if label != "first page":
+                        tab.goto("/", wait_until="load")
+                        for i in range(BROWSER_RUNS):
+                            fields = None
+                            if label.startswith("next page"):
+                                if not tab.locator("a[rel=next]").count():
+                                    tab.goto("/", wait_until="load")
+                            else:
+                                query = urllib.parse.urlsplit(url_for(i)).query
+                                fields = dict(urllib.parse.parse_qsl(query))
+                            swaps.append(float(tab.evaluate(SWAP_JS, [fields])))
+                    figures.setdefault(label, {})[name] = (
+                        _percentiles(loads),
+                        _percentiles(swaps) if swaps else None,
+                        _percentiles(responses)[1],
+                    )
+                context.close()
+        finally:
+            chromium.close()
+    report("")
+    report(
+        "| view | server p95 | desktop page p50 / p95 (HTML in, p95) | desktop swap p50 / p95 "
+        "| phone page p50 / p95 (HTML in, p95) | phone swap p50 / p95 |"
+    )
+    report("|---|---:|---:|---:|---:|---:|")
+
+    def pair(figure: tuple[float, float] | None) -> str:
+        return "—" if figure is None else f"{figure[0]:.0f} / {figure[1]:.0f}"
+
+    for label, by_viewport in figures.items():
+        cells = [f"{pair(by_viewport[v][0])} ({by_viewport[v][2]:.0f}) | {pair(by_viewport[v][1])}" for v in VIEWPORTS]
+        report(f"| {label} | {server_side[label][1]:.1f} | " + " | ".join(cells) + " |")
+    report(f"goal (issue 10): p95 <= 50 ms each at 1M, server and browser side; load average {os.getloadavg()[0]:.1f}")

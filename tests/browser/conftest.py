@@ -1,7 +1,6 @@
-"""Browser fixtures: one real ``sescontacts serve`` and one headless Debian Chromium for the session.
-
-Chromium comes from Debian (``apt-get install chromium``, done by ``make test``); Playwright never downloads
-a browser here. Screenshots go to ``tests/artifacts/`` (gitignored) for a person to look at.
+"""Browser fixtures: one real ``sescontacts serve`` and one headless Debian Chromium for the session
+(``tests/support/browser.py`` says where it comes from). Screenshots go to ``tests/artifacts/`` (gitignored)
+for a person to look at.
 """
 
 from __future__ import annotations
@@ -16,18 +15,10 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from tests.support.browser import CHROMIUM, launch_chromium
 from tests.support.server import ACCESS_KEY_ID, ADMIN_PASSWORD, REGION, SECRET_ACCESS_KEY, RunningServer, run_server
 
-CHROMIUM = os.environ.get("SESCONTACTS_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
 
 
 @pytest.fixture(scope="session")
@@ -83,7 +74,7 @@ def browser() -> Iterator[Any]:
         shutil.rmtree(ARTIFACTS)
     ARTIFACTS.mkdir(parents=True)
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        chromium = launch_chromium(playwright)
         yield chromium
         chromium.close()
 
