@@ -242,6 +242,8 @@ def test_reads_proceed_while_writes_wait_for_the_write_lock(
     holder_db = services.db if holder == "this process" else Database(services.db.path, PRODUCT_SCHEMA)
 
     assert client.call("POST", f"{LIST}/L/contacts", {"EmailAddress": "seen@x.com"}).status == 200
+    guarded: list[str] = []  # a guard (a rate limit, say) must count each request once, wherever it runs
+    client.app.guards.append(lambda operation, key: guarded.append(operation))  # type: ignore[attr-defined]
     release = threading.Event()
     holding = threading.Event()
 
@@ -300,6 +302,7 @@ def test_reads_proceed_while_writes_wait_for_the_write_lock(
             holder_db.close()
     listed = client.call("POST", f"{LIST}/L/contacts/list", {}).json["Contacts"]
     assert sorted(c["EmailAddress"] for c in listed) == ["seen@x.com", "w0@x.com", "w1@x.com", "w2@x.com"]
+    assert sorted(guarded) == ["CreateContact"] * 3 + ["GetContact", "ListContacts"]
 
 
 def test_unsigned_payload_cannot_swap_the_body(services: Services, client: InProcessClient) -> None:

@@ -14,9 +14,9 @@ not used: the API needs the raw path for routing and signing, and nothing else t
 
 Seams for other features:
 - New operations: a module of ``@operation`` handlers (see ``routing.py``), listed in ``HANDLER_MODULES``.
-- Cross-cutting checks that answer with an SES error (the ``--throttle`` option's TooManyRequestsException):
-  append a guard to ``SesApi.guards`` in :func:`create_sesapi_app`. A guard runs after authentication and
-  routing, before the handler, and raises a ``SesContactsError`` to refuse the request.
+- Cross-cutting checks that answer with an SES error (e.g. a TooManyRequestsException per access key): append
+  a guard to ``SesApi.guards`` in :func:`create_sesapi_app`. A guard runs once a request, after authentication
+  and routing, before the handler, and raises a ``SesContactsError`` to refuse the request.
 - Whole-app wrappers (ASGI middleware): wrap the returned app at the end of :func:`create_sesapi_app`;
   use ``codec.encode_error`` to answer in SES's format.
 """
@@ -110,9 +110,9 @@ class SesApi:
                 request_id, PayloadTooLarge(f"Request body is larger than {self.max_body_bytes} bytes.")
             )
         else:
-            encoded = self._inline(scope, body, request_id) if self.inline_db is not None else None
+            encoded, guarded = self._inline(scope, body, request_id) if self.inline_db is not None else (None, False)
             if encoded is None:
-                encoded = await self.workers.run(self.handle, scope, body, request_id)
+                encoded = await self.workers.run(self.handle, scope, body, request_id, False, guarded)
         if encoded.file is not None:
             await self._send_file(send, encoded, encoded.file, request_id)
             return
@@ -164,19 +164,25 @@ class SesApi:
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
-    def _inline(self, scope: Scope, body: bytes, request_id: str) -> Encoded | None:
-        """The answer, computed on the event loop; None when the request must run in a worker thread (not an
-        inline operation, or its write would have waited: nothing was written)."""
+    def _inline(self, scope: Scope, body: bytes, request_id: str) -> tuple[Encoded | None, bool]:
+        """The answer, computed on the event loop, or None when the request must run in a worker thread (not
+        an inline operation, or its write would have waited: nothing was written); and whether the guards
+        have already passed it (so that a rate-limiting guard counts a request once, wherever it runs)."""
         assert self.inline_db is not None
         try:
             with self.inline_db.without_waiting():
-                return self.handle(scope, body, request_id, inline=True)
-        except (WriteWouldWait, _NotInline):
-            return None
+                return self.handle(scope, body, request_id, True), False
+        except _NotInline:
+            return None, False
+        except WriteWouldWait:
+            return None, True
 
-    def handle(self, scope: Scope, body: bytes, request_id: str, *, inline: bool = False) -> Encoded:
+    def handle(
+        self, scope: Scope, body: bytes, request_id: str, inline: bool = False, guarded: bool = False
+    ) -> Encoded:
         """Authenticate, route, run the handler, encode. Never raises, except, with ``inline``, _NotInline
-        (before any check) or WriteWouldWait (before any write): the caller runs it again in a worker."""
+        (before any check) or WriteWouldWait (after the guards, before any write): the caller runs it again
+        in a worker, ``guarded`` after WriteWouldWait (the guards are not asked twice)."""
         operation_name = "?"
         try:
             method: str = scope["method"]
@@ -201,7 +207,7 @@ class SesApi:
                 raise UnknownOperation(f"No operation matches {method} {raw_path.decode('latin-1')[:200]}")
             op, labels = match
             operation_name = op.name
-            for guard in self.guards:
+            for guard in () if guarded else self.guards:
                 guard(op.name, access_key_id)
             request = ApiRequest(
                 services=self.services,
@@ -263,7 +269,7 @@ def create_sesapi_app(services: Any) -> ASGIApp:
     inline_db = services.db if services.settings.backend == "local" else None
     api = SesApi(services, verifier=SigV4Verifier(secret_for, region=services.store.region), inline_db=inline_db)
     services.on_stop.append(api.workers.close)  # runs before the store closes (on_stop runs in reverse)
-    # Guards (e.g. the --throttle option's rate limiter) are appended here: api.guards.append(...).
+    # Guards (checks per operation and access key) are appended here: api.guards.append(...).
     app: ASGIApp = api
     # Whole-app ASGI wrappers go here: app = Wrapper(app, ...).
     if getattr(services.settings, "throttle", None):  # --throttle RATE[:BURST]: 429s as SES sends them
