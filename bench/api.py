@@ -27,11 +27,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import boto3
@@ -48,6 +48,9 @@ from tests.support.server import (  # noqa: E402 - the repo root must be importa
     free_port,
     run_server,
 )
+
+if TYPE_CHECKING:
+    from sescontacts.model import Topic
 
 CREATE_CALLS = 2000
 LIST_CONTACTS = 100_000
@@ -76,12 +79,12 @@ def client(url: str) -> Any:
 # -- peers ---------------------------------------------------------------------------------------------------
 
 
-def _canned_page(n: int, last: bool) -> bytes:
+def _canned_page(n: int, last: bool, defaults: list[dict[str, str]]) -> bytes:
     contacts = [
         {
             "EmailAddress": f"user{n * PAGE_SIZE + i:06d}@example.com",
             "TopicPreferences": [],
-            "TopicDefaultPreferences": [],
+            "TopicDefaultPreferences": defaults,
             "UnsubscribeAll": False,
             "LastUpdatedTimestamp": 1764150000.123,
         }
@@ -93,10 +96,12 @@ def _canned_page(n: int, last: bool) -> bytes:
     return json.dumps(page).encode()
 
 
-def noop_app() -> Any:
-    """A do-nothing SES: ``{}`` for everything, canned pages for ListContacts. Raw ASGI, no framework."""
+def noop_app(defaults: list[dict[str, str]] | None = None) -> Any:
+    """A do-nothing SES: ``{}`` for everything, canned pages for ListContacts. Raw ASGI, no framework.
+    ``defaults``: each canned contact's TopicDefaultPreferences, the listed list's (boto3 parses a topic's
+    default ~3.5 ms a 1000-contact page: a canned page without them would be a ceiling no server could reach)."""
     pages = LIST_CONTACTS // PAGE_SIZE
-    canned = [_canned_page(n, n == pages - 1) for n in range(pages)]
+    canned = [_canned_page(n, n == pages - 1, defaults or []) for n in range(pages)]
     empty = b"{}"
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -173,9 +178,11 @@ def _wait_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30)
 
 
 @contextmanager
-def noop_server() -> Iterator[Peer]:
+def noop_server(topics: Sequence[Topic] = ()) -> Iterator[Peer]:
+    """The do-nothing server, its canned contacts defaulted to ``topics`` as the listed list's contacts are."""
     port = free_port()
-    with subprocess_server([sys.executable, "-m", "bench.api", "noop", str(port)], port) as url:
+    defaults = json.dumps([{"TopicName": t.name, "SubscriptionStatus": t.default_status} for t in topics])
+    with subprocess_server([sys.executable, "-m", "bench.api", "noop", str(port), defaults], port) as url:
         yield url
 
 
@@ -630,15 +637,15 @@ def run_import_contention(report: Report) -> None:
         )
 
 
-def _serve_noop(port: int) -> None:
+def _serve_noop(port: int, defaults: str = "[]") -> None:
     import uvicorn
 
-    uvicorn.run(noop_app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    uvicorn.run(noop_app(json.loads(defaults)), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["noop"]:
-        _serve_noop(int(sys.argv[2]))
+        _serve_noop(int(sys.argv[2]), *sys.argv[3:4])
     else:
         from bench.__main__ import Report as _Report
 

@@ -15,9 +15,9 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from sescontacts.errors import NotFound, TooManyRequests
-from sescontacts.model import Topic
+from sescontacts.model import Contact, ContactList, ContactQuery, Topic, TopicFilter
 from sescontacts.services import Services
-from sescontacts.ses_wire import to_ses_time
+from sescontacts.ses_wire import preferences_to_ses, to_ses_time
 from sescontacts.sesapi.app import SesApi
 from sescontacts.sesapi.codec import ApiRequest, Violations, encode_error
 from sescontacts.sesapi.routing import OperationTable
@@ -629,6 +629,79 @@ def test_list_contacts_checks_in_ses_order(client: InProcessClient) -> None:
     # A TopicFilter naming a topic the list lacks stays a 404 (probed), unlike a preference for one.
     reply = client.call("POST", f"{LIST}/L/contacts/list", unknown_topic)
     assert_error(reply, 404, "NotFoundException", "List: L doesn't contain Topic: nope")
+
+
+def _item_from_contact(contact: Contact, contact_list: ContactList) -> dict[str, Any]:
+    """A ListContacts item as the API built it from a whole Contact before it read the store's ListedContact
+    page: the reference the listing's bytes are compared with."""
+    return {
+        "EmailAddress": contact.email,
+        "TopicPreferences": preferences_to_ses(contact.topic_preferences),
+        "TopicDefaultPreferences": preferences_to_ses(contact.default_preferences(contact_list)),
+        "UnsubscribeAll": contact.unsubscribe_all,
+        "LastUpdatedTimestamp": to_ses_time(contact.updated),
+    }
+
+
+def test_list_contacts_bytes_are_those_of_whole_contacts(services: Services, client: InProcessClient) -> None:
+    """Every page, filtered or not, is byte for byte what rendering ``list_contacts``' Contacts gives: topics
+    explicit and defaulted, unsubscribe-all, odd addresses, and the NextToken that pages either."""
+    topics = [Topic("t1", "T1", "OPT_IN"), Topic("t2", 'Two "quoted"', "OPT_OUT"), Topic("t3", "Three", "OPT_IN")]
+    services.store.update_list("L", topics=topics)
+    contacts: list[dict[str, Any]] = [
+        {"EmailAddress": "plain@example.com"},
+        {
+            "EmailAddress": "Ünïcode@exämple.com",
+            "TopicPreferences": [{"TopicName": "t2", "SubscriptionStatus": "OPT_IN"}],
+        },
+        {"EmailAddress": "o'brien@example.com", "UnsubscribeAll": True, "AttributesData": '{"a": "\\"x\\""}'},
+        {
+            "EmailAddress": "both@example.com",
+            "UnsubscribeAll": True,
+            "TopicPreferences": [
+                {"TopicName": "t3", "SubscriptionStatus": "OPT_OUT"},
+                {"TopicName": "t1", "SubscriptionStatus": "OPT_IN"},
+            ],
+        },
+        {"EmailAddress": "UPPER.case+tag@Example.com", "AttributesData": '{"n": 1}'},
+    ]
+    for body in contacts:
+        assert client.call("POST", f"{LIST}/L/contacts", body).status == 200
+    contact_list = services.store.get_list("L")
+    filters: list[tuple[dict[str, Any], ContactQuery]] = [
+        ({}, ContactQuery()),
+        ({"Filter": {"FilteredStatus": "OPT_OUT"}}, ContactQuery(status="OPT_OUT")),
+        (
+            {"Filter": {"FilteredStatus": "OPT_IN", "TopicFilter": {"TopicName": "t2"}}},
+            ContactQuery(status="OPT_IN", topic=TopicFilter("t2", False)),
+        ),
+        (
+            {
+                "Filter": {
+                    "FilteredStatus": "OPT_OUT",
+                    "TopicFilter": {"TopicName": "t3", "UseDefaultIfPreferenceUnavailable": True},
+                }
+            },
+            ContactQuery(status="OPT_OUT", topic=TopicFilter("t3", True)),
+        ),
+    ]
+    for request, query in filters:
+        for size in (2, 1000):
+            token: str | None = None
+            while True:
+                reply = client.call(
+                    "POST",
+                    f"{LIST}/L/contacts/list",
+                    {**request, "PageSize": size, **({"NextToken": token} if token else {})},
+                )
+                page = services.store.list_contacts("L", query, page_size=size, token=token)
+                expected: dict[str, Any] = {"Contacts": [_item_from_contact(c, contact_list) for c in page.items]}
+                if page.next_token:
+                    expected["NextToken"] = page.next_token
+                assert reply.status == 200 and reply.body == orjson.dumps(expected)
+                token = page.next_token
+                if token is None:
+                    break
 
 
 def test_list_contacts_pages_by_fifty_without_a_page_size(client: InProcessClient) -> None:

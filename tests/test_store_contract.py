@@ -30,6 +30,7 @@ from sescontacts.model import (
     ContactPatch,
     ContactQuery,
     Count,
+    ListedContact,
     Outcome,
     Topic,
     TopicFilter,
@@ -581,6 +582,33 @@ def test_filter_on_unknown_topic_is_not_found(store: ContactStore, filter_list: 
     with pytest.raises(NotFound) as exc:
         store.list_contacts(filter_list, ContactQuery(topic=TopicFilter("sports")))
     assert exc.value.message == f"List: {filter_list} doesn't contain Topic: sports"
+
+
+def test_listed_items_are_list_contacts_pages(store: ContactStore, filter_list: str) -> None:
+    """``list_contact_items`` gives ``list_contacts``' pages (contacts, order, tokens, either token paging either)
+    as ListContacts shows them, filtered or not, odd addresses included."""
+    add(store, filter_list, "Ünïcode@exämple.com", topic_preferences={"offers": OPT_IN})
+    add(store, filter_list, "o'brien@example.com", attributes_data='{"q": "\\""}')
+    queries = [
+        ContactQuery(),
+        ContactQuery(status=OPT_OUT),
+        ContactQuery(status=OPT_IN, topic=TopicFilter("news", use_default=False)),
+        ContactQuery(status=OPT_OUT, topic=TopicFilter("offers", use_default=True)),
+    ]
+    for query in queries:
+        for page_size in (2, 1000):
+            token: str | None = None
+            while True:
+                whole = store.list_contacts(filter_list, query, page_size=page_size, token=token)
+                listed = store.list_contact_items(filter_list, query, page_size=page_size, token=token)
+                assert [(*item[:2], dict(item[2]), item[3]) for item in listed.items] == [
+                    (c.email, c.unsubscribe_all, dict(c.topic_preferences), c.updated) for c in whole.items
+                ]
+                assert all(isinstance(item, ListedContact) for item in listed.items)
+                assert listed.next_token == whole.next_token
+                token = whole.next_token
+                if token is None:
+                    break
 
 
 @pytest.mark.needs("pagination")

@@ -23,7 +23,7 @@ from typing import Any, Final
 
 import orjson
 
-from .model import OPT_OUT, Contact, ContactList, Topic
+from .model import OPT_OUT, Contact, ContactList, ListedContact, Topic
 
 # -- SES's API (PascalCase) --------------------------------------------------------------------------------
 LIST_NAME: Final = "ContactListName"
@@ -181,25 +181,26 @@ def contact_to_ses(contact: Contact, contact_list: ContactList) -> SesDict:
     return shape
 
 
-def contact_items_to_ses(contacts: Iterable[Contact], contact_list: ContactList) -> list[SesDict]:
+def contact_items_to_ses(contacts: Iterable[ListedContact], contact_list: ContactList) -> list[SesDict]:
     """ListContacts items for a page (no AttributesData, no CreatedTimestamp). The common case, a contact
     without explicit preferences, reuses one precomputed TopicDefaultPreferences list (a 1000-item page
     shaped ~3x faster than deriving it per contact)."""
-    all_defaults = preferences_to_ses({t.name: t.default_status for t in contact_list.topics})
+    topics = contact_list.topics
+    all_defaults = preferences_to_ses({t.name: t.default_status for t in topics})
     items = []
-    for contact in contacts:
-        if contact.topic_preferences:
-            explicit = preferences_to_ses(contact.topic_preferences)
-            defaults = preferences_to_ses(contact.default_preferences(contact_list))
+    for email, unsubscribe_all, preferences, updated in contacts:
+        if preferences:
+            explicit = preferences_to_ses(preferences)
+            defaults = preferences_to_ses({t.name: t.default_status for t in topics if t.name not in preferences})
         else:
             explicit, defaults = [], all_defaults
         items.append(
             {
-                EMAIL_ADDRESS: contact.email,
+                EMAIL_ADDRESS: email,
                 TOPIC_PREFERENCES: explicit,
                 TOPIC_DEFAULT_PREFERENCES: defaults,
-                UNSUBSCRIBE_ALL: contact.unsubscribe_all,
-                LAST_UPDATED: to_ses_time(contact.updated),
+                UNSUBSCRIBE_ALL: unsubscribe_all,
+                LAST_UPDATED: round(updated, 3),  # to_ses_time, inlined: a call a row
             }
         )
     return items

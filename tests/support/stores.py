@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from sescontacts.db import Database
-from sescontacts.model import Contact, ContactQuery, Count, Page
+from sescontacts.model import Contact, ContactQuery, Count, ListedContact, Page
 from sescontacts.schema import PRODUCT_SCHEMA
 from sescontacts.settings import OBSERVED
 from sescontacts.store.base import ContactStore
@@ -147,6 +147,15 @@ class IndexedSqliteStore(SqliteContactStore):
     def list_contacts(self, list_name: str, query: ContactQuery = ContactQuery(), **kwargs: Any) -> Page[Contact]:  # noqa: B008
         SearchIndexer(self.db).catch_up()
         return super().list_contacts(list_name, query, **kwargs)
+
+    def list_contact_items(
+        self,
+        list_name: str,
+        query: ContactQuery = ContactQuery(),  # noqa: B008
+        **kwargs: Any,
+    ) -> Page[ListedContact]:
+        SearchIndexer(self.db).catch_up()
+        return super().list_contact_items(list_name, query, **kwargs)
 
     def count_contacts(self, list_name: str, query: ContactQuery, *, cap: int | None = None) -> Count:
         SearchIndexer(self.db).catch_up()

@@ -121,7 +121,7 @@ def _list_contacts(request: ApiRequest, page_size: int | None, token: str | None
         raise BadRequest(INVALID_TOKEN, field="NextToken")
     store = request.store
     list_name = request.label("ContactListName")
-    page = store.list_contacts(list_name, query or ContactQuery(), page_size=size, token=token)
+    page = store.list_contact_items(list_name, query or ContactQuery(), page_size=size, token=token)
     result: dict[str, Any] = {"Contacts": contact_items_to_ses(page.items, store.get_list(list_name))}
     if page.next_token:
         result["NextToken"] = page.next_token

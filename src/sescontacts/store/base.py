@@ -27,6 +27,7 @@ from ..model import (
     ContactPatch,
     ContactQuery,
     Count,
+    ListedContact,
     ListStats,
     Page,
     RowResult,
@@ -156,6 +157,18 @@ class ContactStore(Protocol):
         token: str | None = None,
     ) -> Page[Contact]:
         """Keyset pages in ``query.sort`` order; the token is opaque, signed and tied to the query."""
+        ...
+
+    def list_contact_items(
+        self,
+        list_name: str,
+        query: ContactQuery = ContactQuery(),  # noqa: B008
+        *,
+        page_size: int | None = None,
+        token: str | None = None,
+    ) -> Page[ListedContact]:
+        """:meth:`list_contacts`' page (the same contacts, order, checks and token) as SES's ListContacts shows
+        it: what the SES API serves, without building a :class:`Contact` a row."""
         ...
 
     def count_contacts(self, list_name: str, query: ContactQuery, *, cap: int | None = None) -> Count:

@@ -29,6 +29,7 @@ from ...model import (
     ContactPatch,
     ContactQuery,
     Count,
+    ListedContact,
     ListStats,
     Outcome,
     Page,
@@ -397,6 +398,17 @@ class SesContactStore:
         """From the mirror: SES's ListContacts has no attributes, no search and no sort."""
         self.mirror_lists.ensure(list_name)
         return self.mirror.list_contacts(list_name, query, page_size=page_size, token=token)
+
+    def list_contact_items(
+        self,
+        list_name: str,
+        query: ContactQuery = ContactQuery(),  # noqa: B008
+        *,
+        page_size: int | None = None,
+        token: str | None = None,
+    ) -> Page[ListedContact]:
+        self.mirror_lists.ensure(list_name)
+        return self.mirror.list_contact_items(list_name, query, page_size=page_size, token=token)
 
     def count_contacts(self, list_name: str, query: ContactQuery, *, cap: int | None = None) -> Count:
         self.mirror_lists.ensure(list_name)

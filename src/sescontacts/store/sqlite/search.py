@@ -14,17 +14,27 @@ from __future__ import annotations
 
 import heapq
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import groupby
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import orjson
 
 from ...errors import NotFound
-from ...model import OPT_OUT, SPELLING_SEPARATOR, AddressIdentity, Contact, ContactList, ContactQuery, Count, email_key
+from ...model import (
+    OPT_OUT,
+    SPELLING_SEPARATOR,
+    AddressIdentity,
+    Contact,
+    ContactList,
+    ContactQuery,
+    Count,
+    ListedContact,
+    email_key,
+)
 from ...validation import check_status
 from . import search_index
-from .rows import CONTACT_COLUMNS, contact_from_row, json_path
+from .rows import CONTACT_COLUMNS, LISTED_COLUMNS, contact_from_row, json_path, listed_from_row
 
 # An address search first tries the next ADDRESS_PROBE addresses in order, then collects at most
 # ADDRESS_CANDIDATES matching addresses to sort (see _address_search). Read at each call (tests shrink them).
@@ -345,6 +355,46 @@ def _indexed_count(
 # -- pages and counts -------------------------------------------------------------------------------------
 
 
+T = TypeVar("T")
+# A page's items and the position after it (:func:`contacts_page`, :func:`listed_page`).
+PageFetch = Callable[
+    [sqlite3.Connection, int, ContactList, ContactQuery, int, Sequence[object] | None, AddressIdentity],
+    tuple[list[T], list[object] | None],
+]
+
+
+def _page_rows(
+    conn: sqlite3.Connection,
+    list_id: int,
+    contact_list: ContactList,
+    query: ContactQuery,
+    size: int,
+    position: Sequence[object] | None,
+    identity: AddressIdentity,
+    columns: str,
+) -> tuple[list[Any], list[object] | None]:
+    """The rows of one keyset page of ``size`` contacts after ``position`` (the last row's sort key, from a
+    token), ``columns`` then ``email_key`` (``updated`` sixth: the search paths sort on it), and the position
+    after it, None at the end."""
+    clause, params = where(list_id, contact_list, query, identity)
+    if position:
+        clause += " AND (updated, email_key) < (?, ?)" if query.sort == "updated" else " AND email_key > ?"
+        params += position
+    columns = f"{columns}, email_key"
+    rows = _indexed_page(conn, list_id, query, clause, params, columns, size + 1, position)
+    if rows is None:
+        rows = _address_search(conn, list_id, query, clause, params, columns, size + 1, position)
+    if rows is None or rows == _SCAN:
+        rows = conn.execute(
+            f"SELECT {columns} FROM contacts WHERE {clause} ORDER BY {order_by(query)} LIMIT ?",
+            (*params, size + 1),
+        ).fetchall()
+    if len(rows) <= size:
+        return rows, None
+    last = rows[size - 1]
+    return rows[:size], ([last[5], last[6]] if query.sort == "updated" else [last[6]])
+
+
 def contacts_page(
     conn: sqlite3.Connection,
     list_id: int,
@@ -354,26 +404,23 @@ def contacts_page(
     position: Sequence[object] | None,
     identity: AddressIdentity,
 ) -> tuple[list[Contact], list[object] | None]:
-    """One keyset page of ``size`` contacts after ``position`` (the last row's sort key, from a token), and
-    the position after it, None at the end."""
-    clause, params = where(list_id, contact_list, query, identity)
-    if position:
-        clause += " AND (updated, email_key) < (?, ?)" if query.sort == "updated" else " AND email_key > ?"
-        params += position
-    columns = f"{CONTACT_COLUMNS}, email_key"
-    rows = _indexed_page(conn, list_id, query, clause, params, columns, size + 1, position)
-    if rows is None:
-        rows = _address_search(conn, list_id, query, clause, params, columns, size + 1, position)
-    if rows is None or rows == _SCAN:
-        rows = conn.execute(
-            f"SELECT {columns} FROM contacts WHERE {clause} ORDER BY {order_by(query)} LIMIT ?",
-            (*params, size + 1),
-        ).fetchall()
-    contacts = [contact_from_row(r[:6]) for r in rows[:size]]
-    if len(rows) <= size:
-        return contacts, None
-    last = rows[size - 1]
-    return contacts, ([last[5], last[6]] if query.sort == "updated" else [last[6]])
+    """One keyset page of contacts (see :func:`_page_rows`) and the position after it."""
+    rows, after = _page_rows(conn, list_id, contact_list, query, size, position, identity, CONTACT_COLUMNS)
+    return [contact_from_row(r[:6]) for r in rows], after
+
+
+def listed_page(
+    conn: sqlite3.Connection,
+    list_id: int,
+    contact_list: ContactList,
+    query: ContactQuery,
+    size: int,
+    position: Sequence[object] | None,
+    identity: AddressIdentity,
+) -> tuple[list[ListedContact], list[object] | None]:
+    """:func:`contacts_page`'s page as ListContacts shows it: the attributes are not read, no Contact is built."""
+    rows, after = _page_rows(conn, list_id, contact_list, query, size, position, identity, LISTED_COLUMNS)
+    return [listed_from_row(r) for r in rows], after
 
 
 def _probe(

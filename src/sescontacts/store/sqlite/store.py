@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Literal
+from typing import Literal, TypeVar
 
 from ...db import Database
 from ...errors import AlreadyExists, BadRequest
@@ -25,6 +25,7 @@ from ...model import (
     ContactPatch,
     ContactQuery,
     Count,
+    ListedContact,
     ListStats,
     Page,
     RowResult,
@@ -45,6 +46,8 @@ from ..tokens import TokenCodec
 from . import actions, export, lists, search, search_index, writes
 from .bulk import BulkDeletes, BulkUpserts
 from .schema import use_identity
+
+T = TypeVar("T")
 
 
 class SqliteContactStore:
@@ -290,6 +293,22 @@ class SqliteContactStore:
         page_size: int | None = None,
         token: str | None = None,
     ) -> Page[Contact]:
+        return self._page(search.contacts_page, list_name, query, page_size, token)
+
+    def list_contact_items(
+        self,
+        list_name: str,
+        query: ContactQuery = ContactQuery(),  # noqa: B008
+        *,
+        page_size: int | None = None,
+        token: str | None = None,
+    ) -> Page[ListedContact]:
+        """:meth:`list_contacts`' page without the attributes read or a Contact built (its token pages either)."""
+        return self._page(search.listed_page, list_name, query, page_size, token)
+
+    def _page(
+        self, fetch: search.PageFetch[T], list_name: str, query: ContactQuery, page_size: int | None, token: str | None
+    ) -> Page[T]:
         check_list_name(list_name)
         search.check_filter_status(query)
         size = check_page_size(page_size)
@@ -297,8 +316,8 @@ class SqliteContactStore:
         position = self._tokens.decode(scope, token) if token else None
         with self.db.snapshot() as conn:
             list_id, contact_list = lists.list_row(conn, list_name)
-            contacts, after = search.contacts_page(conn, list_id, contact_list, query, size, position, self.identity)
-        return Page(contacts, None if after is None else self._tokens.encode(scope, after))
+            items, after = fetch(conn, list_id, contact_list, query, size, position, self.identity)
+        return Page(items, None if after is None else self._tokens.encode(scope, after))
 
     def count_contacts(self, list_name: str, query: ContactQuery, *, cap: int | None = None) -> Count:
         search.check_filter_status(query)
