@@ -16,9 +16,10 @@ For each size, in a scratch directory (``SESCONTACTS_BENCH_SCALE_DIR``, default 
 5. every console view server-side (``console.server_views``), goal p95 <= 100 ms;
 6. against ``sescontacts serve`` on the same data: boto3 ListContacts at PageSize 1000 over the first
    ``SESCONTACTS_BENCH_SCALE_PAGES`` pages, against the api bench's canned-page do-nothing server, its
-   contacts carrying the list's two topic defaults as ours do (goal >= 70% of its rate); and 4 boto3 writers (a child process) creating contacts, next to a probe process
-   that takes the write lock every 5 ms and times each wait for it, alone and then while the views run
-   again: a search must not hold the write lock longer than a write would.
+   contacts carrying the list's two topic defaults as ours do (goal >= 70% of its rate); and 4 boto3
+   writers (a child process) creating contacts, next to a probe process that takes the write lock every
+   5 ms and times each wait for it, alone and then while the views run again: a search must not hold the
+   write lock longer than a write would.
 """
 
 from __future__ import annotations
