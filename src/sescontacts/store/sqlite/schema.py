@@ -98,7 +98,7 @@ def _rekey_nfc(conn: sqlite3.Connection) -> None:
 # Listed in schema.PRODUCT_SCHEMA. Never edit or reorder these steps: versions count per owner.
 MIGRATIONS = Migrations(
     "contacts",
-    (_schema_v1, _rekey_nfc, search_index.create_tables),
+    (_schema_v1, _rekey_nfc, search_index.create_tables, search_index.create_value_table),
     functions=(SqlFunction("sescontacts_attributes_match", 3, attributes_match),),
 )
 

@@ -130,12 +130,11 @@ def _attribute_keys(
     conn: sqlite3.Connection, index: search_index.IndexView, query: ContactQuery, after: str | None
 ) -> Iterator[str]:
     """Addresses whose indexed attributes match the query's attribute part, in address order, after ``after``."""
-    has_value = query.attribute_value is not None
-    args: list[object] = [query.attribute_key]
-    if has_value:
-        args.append(query.attribute_value)
-    args += [index.list_id, after or "", index.through, index.through]
-    rows = conn.execute(search_index.attribute_candidates_sql(has_value, ordered=True), args)
+    assert query.attribute_key is not None
+    sql, args = search_index.attribute_candidates(
+        index, query.attribute_key, query.attribute_value, after or "", ordered=True
+    )
+    rows = conn.execute(sql, args)
     keys = (k for k in search_index.in_address_order(rows) if after is None or k > after)
     return _with_pending(keys, index, after)
 
@@ -306,13 +305,14 @@ def _indexed_count(
                 (pattern, index.low, index.high, list_id, "", index.through, index.through, *extra, pending, limit),
             ).fetchone()
         else:
-            has_value = query.attribute_value is not None
-            sql = search_index.attribute_candidates_sql(has_value, addresses=bool(index.pending))
+            assert query.attribute_key is not None
+            sql, args = search_index.attribute_candidates(
+                index, query.attribute_key, query.attribute_value, "", addresses=bool(index.pending)
+            )
             if index.pending:
                 sql += " AND c.c0 NOT IN (SELECT value FROM json_each(?))"
-            args: list[object] = [query.attribute_key, *([query.attribute_value] if has_value else [])]
-            args += [list_id, "", index.through, index.through, *([pending] if index.pending else []), limit]
-            (n,) = conn.execute(f"SELECT count(*) FROM ({sql} LIMIT ?)", args).fetchone()
+                args.append(pending)
+            (n,) = conn.execute(f"SELECT count(*) FROM ({sql} LIMIT ?)", [*args, limit]).fetchone()
         if index.pending:
             (found,) = conn.execute(
                 f"SELECT count(*) FROM contacts WHERE {clause} AND email_key IN (SELECT value FROM json_each(?))",
