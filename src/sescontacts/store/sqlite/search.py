@@ -70,6 +70,8 @@ def where(
         if query.status is not None:
             clauses.append(f"{effective} = ?")
             params.append(query.status)
+            if _choices_only(query, contact_list):
+                clauses.append("topics IS NOT NULL")  # implied; the predicate of contacts_topic_choices
         else:
             clauses.append(f"{effective} IS NOT NULL")
     elif query.status is not None:
@@ -88,6 +90,24 @@ def where(
         clauses.append("attributes IS NOT NULL AND sescontacts_attributes_match(attributes, ?, ?)")
         params += [query.attribute_key, query.attribute_value]
     return " AND ".join(clauses), params
+
+
+def _choices_only(query: ContactQuery, contact_list: ContactList) -> bool:
+    """Whether only a contact's explicit topic choice can match the query's topic filter: a status other than
+    OPT_OUT (unsubscribe-all makes every topic OPT_OUT) that the topic's default, when applied, is not."""
+    if query.topic is None or query.status is None or query.status == OPT_OUT:
+        return False
+    topic = contact_list.topic(query.topic.topic)
+    return topic is not None and not (query.topic.use_default and topic.default_status == query.status)
+
+
+def _scan_hint(query: ContactQuery, contact_list: ContactList, *, counting: bool) -> str:
+    """The index a plain scan reads: the contacts who chose a topic, when only a choice can match (SQLite
+    would scan the whole list, without statistics on how few chose); for a page only in address order,
+    which that index keeps (newest first, the scan of ``contacts_by_updated`` stops at the first page)."""
+    if _choices_only(query, contact_list) and (counting or query.sort != "updated"):
+        return " INDEXED BY contacts_topic_choices"
+    return " INDEXED BY contacts_by_updated" if counting and _address_only(query) else ""
 
 
 def order_by(query: ContactQuery) -> str:
@@ -365,8 +385,9 @@ def contacts_page(
     if rows is None:
         rows = _address_search(conn, list_id, query, clause, params, columns, size + 1, position)
     if rows is None or rows == _SCAN:
+        hint = _scan_hint(query, contact_list, counting=False)
         rows = conn.execute(
-            f"SELECT {columns} FROM contacts WHERE {clause} ORDER BY {order_by(query)} LIMIT ?",
+            f"SELECT {columns} FROM contacts{hint} WHERE {clause} ORDER BY {order_by(query)} LIMIT ?",
             (*params, size + 1),
         ).fetchall()
     contacts = [contact_from_row(r[:6]) for r in rows[:size]]
@@ -466,7 +487,7 @@ def count(
     if indexed is not None:
         return indexed
     # An address search counts over the narrow index: the same scan, over fewer pages.
-    hint = " INDEXED BY contacts_by_updated" if _address_only(query) else ""
+    hint = _scan_hint(query, contact_list, counting=True)
     if cap is None:
         (n,) = conn.execute(f"SELECT count(*) FROM contacts{hint} WHERE {clause}", params).fetchone()
         return Count(n)

@@ -20,8 +20,9 @@ Layout (each choice measured at 1M seed-format contacts, see docs/benchmarks.md)
 - ``search_values`` (hash, bucket): which buckets hold a ``key = value``, ``hash`` being
   :func:`value_hash` of the pair (a 64-bit integer, far smaller than the text). A value held by few contacts
   is then found in the buckets that hold it, not by one seek in every bucket of the list (~8 ms a million
-  contacts); a hash shared by two pairs only costs a seek in a bucket where the other one is. A row is
-  removed once its bucket holds no entry of its pair any more.
+  contacts); ``key = value`` still reads the pair's own rows there, so a hash shared by two pairs costs only
+  a seek. A row is removed once its bucket holds no entry of its pair any more (two pairs of one bucket with
+  one hash, odds of 2^-64 for each two pairs, would lose the survivor's row with the other's).
 - ``search_state``: per list, the address ``through`` which the index is exact (NULL: all of it), and the
   generation its numbers belong to (a restarted build takes a new one, so leftovers of the last never mix
   with it); addresses after ``through`` are searched by the plain scan, so a list is searchable throughout.
