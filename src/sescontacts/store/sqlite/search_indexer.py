@@ -67,7 +67,7 @@ def _fill(conn: sqlite3.Connection, list_id: int, rank: int, upper: str, lo: str
     conn.executemany("INSERT INTO search_attributes (bucket, name, value, position) VALUES (?, ?, ?, ?)", entries)
     conn.executemany(
         "INSERT OR IGNORE INTO search_values (hash, bucket) VALUES (?, ?)",
-        sorted({(value_hash(name, value), rank) for _, name, value, _ in entries}),
+        sorted((value_hash(name, value), rank) for name, value in {(name, value) for _, name, value, _ in entries}),
     )
     conn.executemany(
         "INSERT INTO search_addresses (rowid, address, collection) VALUES (?, ?, ?)",
