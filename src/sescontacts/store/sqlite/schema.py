@@ -9,8 +9,10 @@ Layout decisions, each for a measured reason:
   keeps the spelling first written, which is what every API returns.
 - Totals (all, unsubscribed) and additions per day are kept in the list's row and ``list_daily``, updated in
   the same transaction as the contacts they count, so a page view never counts a million rows.
-- Topic preferences are a JSON object per contact; per-topic counts are computed on demand and cached until
-  the list's ``generation`` changes.
+- Topic preferences are a JSON object per contact (NULL: none chosen); per-topic counts are computed on demand
+  and cached until the list's ``generation`` changes. ``contacts_topic_choices`` (a partial index of the
+  contacts with any choice) answers a topic filter only a choice can match, e.g. opted in to a topic whose
+  default is OPT_OUT, without reading every contact's JSON.
 - Attribute and address search read the tables of :mod:`.search_index`, which triggers on ``contacts`` keep
   exact (a changed contact is logged, and searched by the plain predicate until the index has it).
 
@@ -95,10 +97,17 @@ def _rekey_nfc(conn: sqlite3.Connection) -> None:
             )
 
 
+def _topic_choices(conn: sqlite3.Connection) -> None:
+    """The contacts with an explicit topic choice, in address order: a topic filter that only an explicit
+    choice can match (opted in to a topic whose default is not OPT_IN) reads them instead of every contact's
+    ``topics`` (554 ms at 1M, 7.6 s at 10M when few chose). A contact without one costs a write nothing."""
+    conn.execute("CREATE INDEX contacts_topic_choices ON contacts (list_id, email_key) WHERE topics IS NOT NULL")
+
+
 # Listed in schema.PRODUCT_SCHEMA. Never edit or reorder these steps: versions count per owner.
 MIGRATIONS = Migrations(
     "contacts",
-    (_schema_v1, _rekey_nfc, search_index.create_tables),
+    (_schema_v1, _rekey_nfc, search_index.create_tables, search_index.create_value_table, _topic_choices),
     functions=(SqlFunction("sescontacts_attributes_match", 3, attributes_match),),
 )
 

@@ -80,6 +80,8 @@ def where(
         if query.status is not None:
             clauses.append(f"{effective} = ?")
             params.append(query.status)
+            if _choices_only(query, contact_list):
+                clauses.append("topics IS NOT NULL")  # implied; the predicate of contacts_topic_choices
         else:
             clauses.append(f"{effective} IS NOT NULL")
     elif query.status is not None:
@@ -98,6 +100,24 @@ def where(
         clauses.append("attributes IS NOT NULL AND sescontacts_attributes_match(attributes, ?, ?)")
         params += [query.attribute_key, query.attribute_value]
     return " AND ".join(clauses), params
+
+
+def _choices_only(query: ContactQuery, contact_list: ContactList) -> bool:
+    """Whether only a contact's explicit topic choice can match the query's topic filter: a status other than
+    OPT_OUT (unsubscribe-all makes every topic OPT_OUT) that the topic's default, when applied, is not."""
+    if query.topic is None or query.status is None or query.status == OPT_OUT:
+        return False
+    topic = contact_list.topic(query.topic.topic)
+    return topic is not None and not (query.topic.use_default and topic.default_status == query.status)
+
+
+def _scan_hint(query: ContactQuery, contact_list: ContactList, *, counting: bool) -> str:
+    """The index a plain scan reads: the contacts who chose a topic, when only a choice can match (SQLite
+    would scan the whole list, without statistics on how few chose); for a page only in address order,
+    which that index keeps (newest first, the scan of ``contacts_by_updated`` stops at the first page)."""
+    if _choices_only(query, contact_list) and (counting or query.sort != "updated"):
+        return " INDEXED BY contacts_topic_choices"
+    return " INDEXED BY contacts_by_updated" if counting and _address_only(query) else ""
 
 
 def order_by(query: ContactQuery) -> str:
@@ -140,12 +160,11 @@ def _attribute_keys(
     conn: sqlite3.Connection, index: search_index.IndexView, query: ContactQuery, after: str | None
 ) -> Iterator[str]:
     """Addresses whose indexed attributes match the query's attribute part, in address order, after ``after``."""
-    has_value = query.attribute_value is not None
-    args: list[object] = [query.attribute_key]
-    if has_value:
-        args.append(query.attribute_value)
-    args += [index.list_id, after or "", index.through, index.through]
-    rows = conn.execute(search_index.attribute_candidates_sql(has_value, ordered=True), args)
+    assert query.attribute_key is not None
+    sql, args = search_index.attribute_candidates(
+        index, query.attribute_key, query.attribute_value, after or "", ordered=True
+    )
+    rows = conn.execute(sql, args)
     keys = (k for k in search_index.in_address_order(rows) if after is None or k > after)
     return _with_pending(keys, index, after)
 
@@ -316,13 +335,14 @@ def _indexed_count(
                 (pattern, index.low, index.high, list_id, "", index.through, index.through, *extra, pending, limit),
             ).fetchone()
         else:
-            has_value = query.attribute_value is not None
-            sql = search_index.attribute_candidates_sql(has_value, addresses=bool(index.pending))
+            assert query.attribute_key is not None
+            sql, args = search_index.attribute_candidates(
+                index, query.attribute_key, query.attribute_value, "", addresses=bool(index.pending)
+            )
             if index.pending:
                 sql += " AND c.c0 NOT IN (SELECT value FROM json_each(?))"
-            args: list[object] = [query.attribute_key, *([query.attribute_value] if has_value else [])]
-            args += [list_id, "", index.through, index.through, *([pending] if index.pending else []), limit]
-            (n,) = conn.execute(f"SELECT count(*) FROM ({sql} LIMIT ?)", args).fetchone()
+                args.append(pending)
+            (n,) = conn.execute(f"SELECT count(*) FROM ({sql} LIMIT ?)", [*args, limit]).fetchone()
         if index.pending:
             (found,) = conn.execute(
                 f"SELECT count(*) FROM contacts WHERE {clause} AND email_key IN (SELECT value FROM json_each(?))",
@@ -385,8 +405,9 @@ def _page_rows(
     if rows is None:
         rows = _address_search(conn, list_id, query, clause, params, columns, size + 1, position)
     if rows is None or rows == _SCAN:
+        hint = _scan_hint(query, contact_list, counting=False)
         rows = conn.execute(
-            f"SELECT {columns} FROM contacts WHERE {clause} ORDER BY {order_by(query)} LIMIT ?",
+            f"SELECT {columns} FROM contacts{hint} WHERE {clause} ORDER BY {order_by(query)} LIMIT ?",
             (*params, size + 1),
         ).fetchall()
     if len(rows) <= size:
@@ -513,7 +534,7 @@ def count(
     if indexed is not None:
         return indexed
     # An address search counts over the narrow index: the same scan, over fewer pages.
-    hint = " INDEXED BY contacts_by_updated" if _address_only(query) else ""
+    hint = _scan_hint(query, contact_list, counting=True)
     if cap is None:
         (n,) = conn.execute(f"SELECT count(*) FROM contacts{hint} WHERE {clause}", params).fetchone()
         return Count(n)

@@ -17,6 +17,12 @@ Layout (each choice measured at 1M seed-format contacts, see docs/benchmarks.md)
   being :func:`model.attribute_text` of it, so ``key = value`` for any JSON value (string, number, boolean,
   null, nested) and ``key`` present are a range of the primary key, exactly the model's predicate
   (:func:`model.attributes_match`); one value's rows in a bucket come in address order.
+- ``search_values`` (hash, bucket): which buckets hold a ``key = value``, ``hash`` being
+  :func:`value_hash` of the pair (a 64-bit integer, far smaller than the text). A value held by few contacts
+  is then found in the buckets that hold it, not by one seek in every bucket of the list (~8 ms a million
+  contacts); ``key = value`` still reads the pair's own rows there, so a hash shared by two pairs costs only
+  a seek. A row is removed once its bucket holds no entry of its pair any more (two pairs of one bucket with
+  one hash, odds of 2^-64 for each two pairs, would lose the survivor's row with the other's).
 - ``search_state``: per list, the address ``through`` which the index is exact (NULL: all of it), and the
   generation its numbers belong to (a restarted build takes a new one, so leftovers of the last never mix
   with it); addresses after ``through`` are searched by the plain scan, so a list is searchable throughout.
@@ -35,6 +41,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
+from hashlib import blake2b
 
 from ...db import Database, run_script
 from ...model import attribute_text, attributes_object
@@ -165,6 +172,16 @@ def _restart(conn: sqlite3.Connection, list_id: int, *, orphan: bool = False) ->
     set_triggers(conn)
 
 
+def create_value_table(conn: sqlite3.Connection) -> None:
+    """Migration: ``search_values``, filled as every list's index is built again (reading the attribute
+    rows of a built index back to hash them would take as long, in one transaction)."""
+    conn.execute(
+        "CREATE TABLE search_values (hash INTEGER NOT NULL, bucket INTEGER NOT NULL, PRIMARY KEY (hash, bucket)) "
+        "WITHOUT ROWID"
+    )
+    reset_all(conn)
+
+
 # -- what writes call (in their transaction) ----------------------------------------------------------------
 
 
@@ -216,6 +233,12 @@ def attribute_entries(text: str | None) -> list[tuple[str, str]]:
     return [(name, attribute_text(value)) for name, value in attributes.items()] if attributes else []
 
 
+def value_hash(name: str, value: str) -> int:
+    """The ``search_values`` key of a ``key = value`` entry: a signed 64-bit hash of the pair."""
+    digest = blake2b(f"{name}\0{value}".encode(errors="surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 # -- what searches read (in their snapshot) ------------------------------------------------------------------
 
 
@@ -255,27 +278,37 @@ def view(conn: sqlite3.Connection, list_id: int) -> IndexView | None:
     return IndexView(list_id, through, int(row[1]), pending)
 
 
-def attribute_candidates_sql(has_value: bool, *, addresses: bool = True, ordered: bool = False) -> str:
-    """The contacts whose indexed attributes match, bucket after bucket from ``upper >= ?`` on (one bucket's
-    rows by value, then position, i.e. address): rows (upper, position, address), or (upper, position)
-    without ``addresses``; ``ordered`` sorts them by bucket. Parameters: name, [value,] list id, lowest upper,
-    then the highest upper twice (None twice for all)."""
-    value = " AND a.value = ?" if has_value else ""
-    content = (
-        f", c.c0 FROM search_buckets AS b CROSS JOIN search_attributes AS a ON a.bucket = b.rank AND a.name = ?{value} "
-        f"CROSS JOIN search_addresses_content AS c ON c.id = (b.rank << {POS_BITS}) + a.position "
-        if addresses
-        else f" FROM search_buckets AS b CROSS JOIN search_attributes AS a ON a.bucket = b.rank AND a.name = ?{value} "
+def attribute_candidates(
+    index: IndexView, name: str, value: str | None, lowest: str, *, addresses: bool = True, ordered: bool = False
+) -> tuple[str, list[object]]:
+    """The statement and parameters of the contacts whose indexed attributes match, bucket after bucket from
+    ``upper >= lowest`` on (one bucket's rows by value, then position, i.e. address): rows (upper, position,
+    address), or (upper, position) without ``addresses``; ``ordered`` sorts them by bucket.
+
+    ``key = value`` reads only the buckets ``search_values`` names for the pair (ranks are in address order,
+    so their order is the buckets'): a rare or absent value costs a seek per bucket holding it, a common one
+    about what probing every bucket costs. ``key`` present probes every bucket of the list."""
+    content = f"CROSS JOIN search_addresses_content AS c ON c.id = (b.rank << {POS_BITS}) + a.position "
+    tail = content if addresses else ""
+    columns = "b.upper, a.position" + (", c.c0" if addresses else "")
+    bounds = "b.collection = ? AND b.upper >= ? AND (? IS NULL OR b.upper <= ?)"
+    if value is None:
+        sql = (
+            f"SELECT {columns} FROM search_buckets AS b CROSS JOIN search_attributes AS a ON a.bucket = b.rank "
+            f"AND a.name = ? {tail}WHERE {bounds}" + (" ORDER BY b.upper" if ordered else "")
+        )
+        return sql, [name, index.list_id, lowest, index.through, index.through]
+    sql = (
+        f"SELECT {columns} FROM search_values AS v CROSS JOIN search_buckets AS b ON b.rank = v.bucket "
+        f"CROSS JOIN search_attributes AS a ON a.bucket = v.bucket AND a.name = ? AND a.value = ? {tail}"
+        f"WHERE v.hash = ? AND v.bucket >= ? AND v.bucket < ? AND {bounds}" + (" ORDER BY v.bucket" if ordered else "")
     )
-    return (
-        f"SELECT b.upper, a.position{content}"
-        "WHERE b.collection = ? AND b.upper >= ? AND (? IS NULL OR b.upper <= ?)"
-        + (" ORDER BY b.upper" if ordered else "")
-    )
+    args: list[object] = [name, value, value_hash(name, value), index.low >> POS_BITS, index.high >> POS_BITS]
+    return sql, [*args, index.list_id, lowest, index.through, index.through]
 
 
 def in_address_order(rows: Iterable[Sequence[object]]) -> Iterable[str]:
-    """The addresses of :func:`attribute_candidates_sql` in address order: buckets come in order, and each
+    """The addresses of :func:`attribute_candidates` in address order: buckets come in order, and each
     bucket's rows are put in position order (one value's already are; key-present rows come by value)."""
     bucket: list[tuple[int, str]] = []
     current = None

@@ -17,6 +17,7 @@ from .search_index import (
     RANK_BITS,
     attribute_entries,
     set_triggers,
+    value_hash,
 )
 
 CHUNK = 1000  # contacts per build step: one bucket, one write transaction (~35 ms at 9 attributes)
@@ -42,6 +43,10 @@ def _clear(conn: sqlite3.Connection, list_id: int, lo: str, hi: str | None) -> N
 
 
 def _drop_bucket(conn: sqlite3.Connection, rank: int) -> None:
+    pairs = conn.execute("SELECT DISTINCT name, value FROM search_attributes WHERE bucket = ?", (rank,)).fetchall()
+    conn.executemany(
+        "DELETE FROM search_values WHERE hash = ? AND bucket = ?", [(value_hash(n, v), rank) for n, v in pairs]
+    )
     conn.execute("DELETE FROM search_attributes WHERE bucket = ?", (rank,))
     conn.execute("DELETE FROM search_buckets WHERE rank = ?", (rank,))
 
@@ -60,6 +65,10 @@ def _fill(conn: sqlite3.Connection, list_id: int, rank: int, upper: str, lo: str
     numbered = [((i + 1) * step, key, text) for i, (key, text) in enumerate(rows)]
     entries = sorted((rank, name, value, pos) for pos, _, text in numbered for name, value in attribute_entries(text))
     conn.executemany("INSERT INTO search_attributes (bucket, name, value, position) VALUES (?, ?, ?, ?)", entries)
+    conn.executemany(
+        "INSERT OR IGNORE INTO search_values (hash, bucket) VALUES (?, ?)",
+        sorted((value_hash(name, value), rank) for name, value in {(name, value) for _, name, value, _ in entries}),
+    )
     conn.executemany(
         "INSERT INTO search_addresses (rowid, address, collection) VALUES (?, ?, ?)",
         [(base + pos, key, list_id) for pos, key, _ in numbered],
@@ -239,6 +248,26 @@ def _free_number(conn: sqlite3.Connection, list_id: int, key: str, rank: int) ->
     return base + (lo + hi) // 2 if hi - lo >= 2 else None
 
 
+def _values_changed(
+    conn: sqlite3.Connection, rank: int, removed: set[tuple[str, str]], added: set[tuple[str, str]]
+) -> None:
+    """Keep ``search_values`` for a bucket whose entries lost ``removed`` and gained ``added`` (already
+    written to ``search_attributes``): a pair's row goes when no entry of it is left in the bucket."""
+    gone = [
+        (value_hash(name, value), rank)
+        for name, value in removed
+        if conn.execute(
+            "SELECT 1 FROM search_attributes WHERE bucket = ? AND name = ? AND value = ? LIMIT 1", (rank, name, value)
+        ).fetchone()
+        is None
+    ]
+    conn.executemany("DELETE FROM search_values WHERE hash = ? AND bucket = ?", gone)
+    conn.executemany(
+        "INSERT OR IGNORE INTO search_values (hash, bucket) VALUES (?, ?)",
+        [(value_hash(name, value), rank) for name, value in added],
+    )
+
+
 def _apply_one(conn: sqlite3.Connection, list_id: int, generation: int, key: str) -> None:
     """Bring one pending contact's index rows to its current state and drop its pending row (gone already
     when a renumbered bucket took it in)."""
@@ -265,6 +294,7 @@ def _apply_one(conn: sqlite3.Connection, list_id: int, generation: int, key: str
             "INSERT INTO search_attributes (bucket, name, value, position) VALUES (?, ?, ?, ?)",
             [(rank, name, value, position) for name, value in new - old],
         )
+        _values_changed(conn, rank, old - new, new - old)
         if row is None:
             conn.execute("DELETE FROM search_addresses WHERE rowid = ?", (number,))
             conn.execute("DELETE FROM search_address_ids WHERE collection = ? AND address = ?", (list_id, key))
@@ -288,10 +318,12 @@ def _apply_one(conn: sqlite3.Connection, list_id: int, generation: int, key: str
         return
     number = number_or_none
     position = number - (rank << POS_BITS)
+    entries = attribute_entries(row[0])
     conn.executemany(
         "INSERT INTO search_attributes (bucket, name, value, position) VALUES (?, ?, ?, ?)",
-        [(rank, name, value, position) for name, value in attribute_entries(row[0])],
+        [(rank, name, value, position) for name, value in entries],
     )
+    _values_changed(conn, rank, set(), set(entries))
     conn.execute("INSERT INTO search_addresses (rowid, address, collection) VALUES (?, ?, ?)", (number, key, list_id))
     conn.execute("INSERT INTO search_address_ids (collection, address, id) VALUES (?, ?, ?)", (list_id, key, number))
     conn.execute("UPDATE search_buckets SET size = size + 1 WHERE rank = ?", (rank,))
