@@ -108,7 +108,8 @@ else:
     result = {"counts": job.counts, "rows": job.rows_done}
 result["seconds"] = time.perf_counter() - t
 usage = resource.getrusage(resource.RUSAGE_SELF)
-result["rss_mib"] = usage.ru_maxrss / 1024
+# This process's own peak (ru_maxrss would include the parent's, kept across fork and exec).
+result["rss_mib"] = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024
 result["cpu"] = usage.ru_utime + usage.ru_stime - cpu0
 # The importer's parser process (bulk/parse.py), reaped by now: its CPU and its own peak RSS.
 children = resource.getrusage(resource.RUSAGE_CHILDREN)
