@@ -216,18 +216,9 @@ class BatchSource:
             seen.close()
 
     def _here(self) -> Iterator[ParsedBatch]:
-        spec = self.spec
-        seen = SeenRuns(spec.seen_path)
+        seen = SeenRuns(self.spec.seen_path)
         try:
-            for batch in parse_batches(
-                spec.reader,
-                skip=spec.skip,
-                batch_rows=spec.batch_rows,
-                identity=IDENTITIES[spec.identity],
-                first_number=spec.first_number,
-            ):
-                seen.record(batch.number, batch.keys)
-                yield batch
+            yield from _recorded_batches(self.spec, seen)
         finally:
             seen.close()
 
@@ -317,6 +308,20 @@ class BatchSource:
         self._process = None
 
 
+def _recorded_batches(spec: ParseSpec, seen: SeenRuns) -> Iterator[ParsedBatch]:
+    """The spec's batches, each one's keys recorded in ``seen`` (for the duplicate count) as it goes: what the
+    parser does, in this process or in the child."""
+    for batch in parse_batches(
+        spec.reader,
+        skip=spec.skip,
+        batch_rows=spec.batch_rows,
+        identity=IDENTITIES[spec.identity],
+        first_number=spec.first_number,
+    ):
+        seen.record(batch.number, batch.keys)
+        yield batch
+
+
 def _pump(out: IO[bytes], frames: queue.Queue[bytes | None]) -> None:
     """Move the child's frames into the queue as they come (the child then parses ahead while this process
     writes); None at the end of its output."""
@@ -352,14 +357,7 @@ def child_main() -> None:
 
     seen = SeenRuns(spec.seen_path)
     try:
-        for batch in parse_batches(
-            spec.reader,
-            skip=spec.skip,
-            batch_rows=spec.batch_rows,
-            identity=IDENTITIES[spec.identity],
-            first_number=spec.first_number,
-        ):
-            seen.record(batch.number, batch.keys)
+        for batch in _recorded_batches(spec, seen):
             send("batch", batch)
         send("done", None)
         send("end", seen.duplicates())  # the importer may not wait for it (see importer.run_import)
