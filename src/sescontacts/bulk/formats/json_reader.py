@@ -19,7 +19,7 @@ import orjson
 from ...model import ATTRIBUTES_MISSING, UNSUBSCRIBE_MISSING, ContactPatch
 from ...validation import inexact_number_problem, json_type_name
 from ..report import FileError, Reject
-from .columns import Rows, long_digit_run, merge_rows, plain_addresses, plain_attributes
+from .columns import Rows, json_objects, long_digit_run, merge_rows, plain_addresses, plain_attributes
 from .detect import line_col, utf8_text
 from .fields import ATTRIBUTES, EMAIL, UNSUBSCRIBE_ALL, ReadOptions, Record
 from .json_object import contact_from_object
@@ -178,19 +178,7 @@ def _block(lines: list[bytes], first: int, line_reader: _LineReader) -> Rows:
         return line_reader.record(first + i, line)
 
     slow: set[int] = set()
-    try:
-        objs: list[Any] = list(map(orjson.loads, lines))
-    except orjson.JSONDecodeError:
-        objs = []
-        for i, line in enumerate(lines):
-            try:
-                objs.append(orjson.loads(line))
-            except orjson.JSONDecodeError:
-                objs.append({})
-                slow.add(i)
-    if set(map(type, objs)) != {dict}:
-        slow.update(i for i, obj in enumerate(objs) if type(obj) is not dict)
-        objs = [obj if type(obj) is dict else {} for obj in objs]
+    objs = json_objects(lines, slow)
     if not all(map(_FAST_KEYS.issuperset, objs)):
         slow.update(i for i, obj in enumerate(objs) if not _FAST_KEYS.issuperset(obj))
     if long_digit_run(b"".join(lines)):  # orjson may have rounded a number: the per-row check looks closer
