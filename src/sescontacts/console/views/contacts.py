@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ...bulk.actions import ACTION_KIND
+from ...bulk.job_manager import JobManager
 from ...errors import NotFound, SesContactsError
 from ...model import (
     OPT_OUT,
@@ -277,24 +278,24 @@ async def bulk_job(request: Request) -> Response:
     return render(request, "bulk_job.html", job=job, progress=progress, actions=BULK_ACTIONS)
 
 
-async def bulk_job_cancel(request: Request) -> Response:
-    """Stops after the batch in progress; what is done stays done (a bulk action is not rolled back)."""
+async def _on_action_job(request: Request, step: Callable[[JobManager, str], object]) -> Response:
+    """Run ``step`` on the bulk action job the URL names, then show its page."""
     try:
         job = await in_thread(_action_job, request)
     except NotFound as exc:
         return render(request, "error.html", status_code=404, message=exc.message)
-    await in_thread(services(request).jobs.cancel, job.id)
+    await in_thread(step, services(request).jobs, job.id)
     return redirect(f"/contacts/bulk/jobs/{job.id}", request=request)
+
+
+async def bulk_job_cancel(request: Request) -> Response:
+    """Stops after the batch in progress; what is done stays done (a bulk action is not rolled back)."""
+    return await _on_action_job(request, JobManager.cancel)
 
 
 async def bulk_job_resume(request: Request) -> Response:
     """Continues an interrupted, failed or cancelled job after the last contact it reached."""
-    try:
-        job = await in_thread(_action_job, request)
-    except NotFound as exc:
-        return render(request, "error.html", status_code=404, message=exc.message)
-    await in_thread(services(request).jobs.resume, job.id)
-    return redirect(f"/contacts/bulk/jobs/{job.id}", request=request)
+    return await _on_action_job(request, JobManager.resume)
 
 
 routes = [
