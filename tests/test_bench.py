@@ -45,4 +45,5 @@ def test_every_bench_suite_runs_to_the_end_at_a_toy_size(tmp_path: Path) -> None
     if Path(CHROMIUM).exists():
         browser_side = result.stdout.split("browser side:")[-1].split("## ses")[0]
         assert "| email substring, none |" in browser_side, "the console's browser side did not run"
+        assert "answered by Chromium itself" in browser_side, "no static-page floor next to the page loads"
     assert "### what grows with N" in result.stdout
