@@ -49,6 +49,8 @@ from tests.support.server import (  # noqa: E402 - the repo root must be importa
     run_server,
 )
 
+from bench import index_drain  # noqa: E402
+
 if TYPE_CHECKING:
     from sescontacts.model import Topic
 
@@ -457,6 +459,7 @@ def run(report: Report) -> None:
         run_import_contention(report)
         return
     _run_single_and_load(report)
+    index_drain.run(report, seed_store, LIST_NAME)
     run_import_contention(report)
 
 

@@ -80,6 +80,31 @@ def test_a_second_process_waits_for_the_writer_instead_of_failing(database: Data
     other.close()
 
 
+@pytest.mark.parametrize("where", ["thread", "process"])
+def test_a_transaction_sees_a_writer_waiting_for_the_lock(database: Database, where: str) -> None:
+    """What lets a transaction that may stop early (the search indexer's) give the lock back: a writer of this
+    process or of another one waiting for it shows, and none shows once it has gone."""
+    other = Database(database.path, PRODUCT_SCHEMA) if where == "process" else database
+    with database.write():
+        assert not database.writers_waiting()
+        writer = threading.Thread(target=_write_once, args=(other,))
+        writer.start()
+        deadline = time.monotonic() + 10
+        while not database.writers_waiting():  # the writer has announced itself (polling for a state)
+            assert time.monotonic() < deadline, "the waiting writer never showed"
+            time.sleep(0.001)
+    writer.join(10)
+    with database.write():
+        assert not database.writers_waiting()
+    if other is not database:
+        other.close()
+
+
+def _write_once(database: Database) -> None:
+    with database.write() as conn:
+        conn.execute("INSERT INTO meta (key, value) VALUES ('waited', '1')")
+
+
 @pytest.mark.parametrize("other_thread_too", [False, True])
 def test_a_writer_is_not_starved_by_back_to_back_long_transactions(database: Database, other_thread_too: bool) -> None:
     """An import commits batch after batch on its own connection; a writer on another one (the server) still

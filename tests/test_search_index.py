@@ -586,7 +586,7 @@ def test_new_addresses_drained_together_share_their_gap_and_keep_address_order(s
     around = ["user00009.5@example.com", "user00010.1@example.com", "user00010.2@example.com"]
     for email in around:  # two sides of user00010@, drained in the same step
         store.create_contact("contacts", Contact(email, attributes_data='{"run": 2}'))
-    with mock.patch.object(search_indexer, "DRAIN_SECONDS", 60):  # one step, however slow the box
+    with mock.patch.multiple(search_indexer, DRAIN_SECONDS=60, DRAIN_MAX_SECONDS=60):  # one step, however slow
         assert indexer.step(ignore_pauses=True) and _pending(store) == 0
     after = dict(store.db.reader().execute("SELECT address, id FROM search_address_ids").fetchall())
     assert len([key for key, number in before.items() if after[key] != number]) < 100  # a window, not the bucket
@@ -598,6 +598,23 @@ def test_new_addresses_drained_together_share_their_gap_and_keep_address_order(s
         "user00010@example.com",
     ]
     assert emails(all_pages(store, "contacts", ContactQuery(attribute_key="run", attribute_value="2"))) == around
+
+
+def test_a_drain_step_gives_the_lock_to_a_waiting_writer(store: SqliteContactStore) -> None:
+    """Past DRAIN_SECONDS a drain step stops as soon as another writer waits (one contact at least, so it always
+    gets somewhere), and otherwise goes on: the API's writes wait for the index about that long, not for 500."""
+    store.upsert_contacts("contacts", _patches(100), UpsertPolicy())
+    SearchIndexer(store.db).catch_up()
+    for i in range(0, 100, 20):  # five new contacts in five gaps
+        store.create_contact("contacts", Contact(f"user{i:05d}.new@example.com", attributes_data='{"new": 1}'))
+    list_id = store.db.reader().execute("SELECT id FROM contact_lists").fetchone()[0]
+    with mock.patch.object(search_indexer, "DRAIN_SECONDS", 0), store.db.write() as conn:
+        search_indexer.drain_step(conn, list_id, None, 0, lambda: True)
+    assert _pending(store) == 4
+    with mock.patch.object(search_indexer, "DRAIN_SECONDS", 0), store.db.write() as conn:
+        search_indexer.drain_step(conn, list_id, None, 0, lambda: False)
+    assert _pending(store) == 0
+    assert len(all_pages(store, "contacts", ContactQuery(attribute_key="new", attribute_value="1"))) == 5
 
 
 def test_the_upgrade_drops_the_per_key_indexes_and_builds_every_list(tmp_path: Path) -> None:

@@ -200,6 +200,12 @@ class Database:
         if held >= self.yield_after_s and waits:
             self._turns.let_others_go(YIELD_MAX_S)
 
+    def writers_waiting(self) -> bool:
+        """From inside :meth:`write`: whether another writer (a thread of this process, or another process)
+        waits for the lock. A transaction that may stop early, as the search indexer's, then gives the lock
+        back instead of running to its own end."""
+        return self._turns._others_waiting(mine=1)
+
     @contextmanager
     def without_waiting(self) -> Iterator[None]:
         """In this thread, the block's first :meth:`write` raises :class:`WriteWouldWait`, having written
@@ -354,9 +360,11 @@ class _WriterTurns:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
                 self._announced = False
 
-    def _others_waiting(self) -> bool:
+    def _others_waiting(self, mine: int = 0) -> bool:
+        """Whether a writer other than this Database's ``mine`` threads (1 from inside a transaction) waits or
+        writes."""
         with self._lock:
-            if self._inside:
+            if self._inside > mine:
                 return True
             try:
                 fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
