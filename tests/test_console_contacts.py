@@ -53,6 +53,23 @@ def test_table_shows_contacts_counts_and_topic_preferences(console: Console) -> 
     assert "<svg" in overview and 'data-testid="total">12<' in overview
 
 
+def test_the_overview_shows_each_days_additions_removals_and_unsubscribes(console: Console) -> None:
+    """Readable without JavaScript: every day's three numbers in the bar group's hover title and in the table
+    under the chart, the thirty days' sums in the legend."""
+    seed(console)
+    store, name = console.services.store, console.list_name
+    store.delete_contact(name, "user01@acme.com")
+    store.update_contact(name, Contact("user02@example.org", unsubscribe_all=True))
+    overview = console.client.get("/overview", headers={"HX-Request": "true"}).text
+    today = store.list_stats(name).per_day[-1].day  # the UTC day the writes were counted on
+    assert today in (time.strftime("%Y-%m-%d", time.gmtime(time.time() - 60)), time.strftime("%Y-%m-%d", time.gmtime()))
+    assert f"<title>{today}: 12 added, 1 removed, 1 unsubscribed</title>" in overview
+    assert "12 added" in overview and "1 removed" in overview and "1 unsubscribed" in overview  # the legend
+    row = re.search(rf"<tr><th scope=\"row\">{today}</th>(.*?)</tr>", overview)
+    assert row is not None and re.findall(r">(\d+)<", row.group(1)) == ["12", "1", "1"]
+    assert overview.count('<g class="day">') == 30  # quiet days are part of the story
+
+
 @pytest.mark.parametrize(
     ("params", "expected"),
     [

@@ -725,8 +725,8 @@ def test_stats_totals_topics_and_days(store: ContactStore, filter_list: str) -> 
     # Defaults count, and unsubscribe-all is OPT_OUT for every topic whatever the explicit choice.
     assert by_topic == {"news": (2, 3), "offers": (1, 4), "events": (3, 2)}
     assert [t.topic for t in stats.topics] == ["news", "offers", "events"]
-    assert sum(n for _, n in stats.added_per_day) == 5
-    assert all(day_before <= day <= day_after for day, _ in stats.added_per_day)
+    assert sum(d.added for d in stats.per_day) == 5 and sum(d.removed for d in stats.per_day) == 0
+    assert all(day_before <= d.day <= day_after for d in stats.per_day)
 
 
 @pytest.mark.needs("counts")

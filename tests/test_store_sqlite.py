@@ -31,6 +31,7 @@ from sescontacts.model import (
     ContactPatch,
     ContactQuery,
     Count,
+    DayCounts,
     Outcome,
     Topic,
     TopicFilter,
@@ -324,9 +325,11 @@ def test_counts_and_stats_follow_any_sequence_of_writes(operations: list[tuple[o
     """A reference dict replays every write with the model's rules; the store must agree, counters included."""
     topics = (Topic("t0", "T0", default_status=OPT_IN), Topic("t1", "T1", default_status=OPT_OUT))
     reference: dict[str, Contact] = {}
+    turned_unsubscribed = 0  # existing contacts that turned unsubscribe-all on, as the overview counts them
     with _scratch_store() as store:
         contact_list = store.create_list("p", topics=topics)
         for operation in operations:
+            before = dict(reference)
             kind, *args = operation
             if kind == "create":
                 email, unsubscribed = args
@@ -393,7 +396,11 @@ def test_counts_and_stats_follow_any_sequence_of_writes(operations: list[tuple[o
             for counts, topic in zip(stats.topics, contact_list.topics, strict=True):
                 statuses = [c.effective_status(topic) for c in reference.values()]
                 assert (counts.opt_in, counts.opt_out) == (statuses.count(OPT_IN), statuses.count(OPT_OUT))
-            assert sum(n for _, n in stats.added_per_day) >= stats.total
+            turned_unsubscribed += sum(
+                1 for k, c in reference.items() if k in before and c.unsubscribe_all and not before[k].unsubscribe_all
+            )
+            assert sum(d.added for d in stats.per_day) - sum(d.removed for d in stats.per_day) == stats.total
+            assert sum(d.unsubscribed for d in stats.per_day) == turned_unsubscribed
 
 
 # -- what only the local store does ------------------------------------------------------------------------
@@ -457,16 +464,28 @@ def test_page_size_out_of_range_is_bad_request(store: SqliteContactStore, list_n
     assert exc.value.message == "The page size must be between 1 and 1000"
 
 
-def test_added_per_day_uses_utc_days(tmp_path: Path) -> None:
+def test_per_day_counts_use_utc_days_and_every_write_path(tmp_path: Path) -> None:
+    """What the overview's chart shows: each day's additions, removals and unsubscribes, from single writes,
+    imports and bulk actions alike, on the UTC day they happened; later writes never rewrite a past day."""
     day = 86_400.0
     now = [19_000 * day + 100]  # 2022-01-08 00:01:40 UTC
     store = SqliteContactStore(Database(tmp_path / "d.db", PRODUCT_SCHEMA), clock=lambda: now[0])
     store.create_list("p")
-    store.upsert_contacts("p", [ContactPatch(f"a{i}@x.com") for i in range(3)], UpsertPolicy())
+    store.upsert_contacts("p", [ContactPatch(f"a{i}@x.com") for i in range(6)], UpsertPolicy())
+    store.create_contact("p", Contact("gone@x.com", unsubscribe_all=True))  # added unsubscribed: added only
     now[0] += day
     store.create_contact("p", Contact("b@x.com"))
-    store.delete_contact("p", "a0@x.com")  # deleting does not rewrite history
-    assert store.list_stats("p").added_per_day == (("2022-01-08", 3), ("2022-01-09", 1))
+    store.delete_contact("p", "a0@x.com")
+    store.update_contact("p", Contact("a1@x.com", unsubscribe_all=True))
+    store.upsert_contacts("p", [ContactPatch("a2@x.com", unsubscribe_all=True)], UpsertPolicy())  # an import row
+    store.delete_contacts("p", ["a3@x.com", "nobody@x.com"])
+    store.apply_to_matching("p", ContactQuery(email_contains="a4@"), "unsubscribe")
+    store.apply_to_matching("p", ContactQuery(email_contains="gone@"), "delete")
+    store.update_contact("p", Contact("a1@x.com"))  # resubscribed: not an unsubscribe, and a1 stays counted
+    assert store.list_stats("p").per_day == (
+        DayCounts("2022-01-08", added=7),
+        DayCounts("2022-01-09", added=1, removed=3, unsubscribed=3),
+    )
     store.close()
 
 

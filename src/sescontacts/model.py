@@ -317,11 +317,22 @@ class TopicCounts:
 
 
 @dataclass(frozen=True, slots=True)
+class DayCounts:
+    """What happened to a list on one UTC day: contacts added, removed, and existing contacts that turned
+    unsubscribe-all on (a contact added already unsubscribed counts as added only)."""
+
+    day: str
+    added: int = 0
+    removed: int = 0
+    unsubscribed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class ListStats:
     total: int
     unsubscribed: int
     topics: tuple[TopicCounts, ...] = ()
-    added_per_day: tuple[tuple[str, int], ...] = ()
+    per_day: tuple[DayCounts, ...] = ()  # the days that had any, oldest first
 
     @property
     def subscribed(self) -> int:

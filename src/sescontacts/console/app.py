@@ -22,7 +22,7 @@ from ..accounts.login_limit import LoginLimiter
 from ..accounts.sessions import Sessions
 from ..accounts.users import Users
 from ..errors import SesContactsError
-from ..model import OPT_IN, Count, attribute_text
+from ..model import OPT_IN, Count, DayCounts, attribute_text
 from ..services import Services
 from .auth import SessionCodec, session_secret
 from .gate import Gate
@@ -74,15 +74,13 @@ def counts_summary(counts: dict[str, int]) -> str:
     return summary(counts)
 
 
-def calendar_days(
-    added: tuple[tuple[str, int], ...], days: int = 30, today: dt.date | None = None
-) -> list[tuple[str, int]]:
-    """The last ``days`` calendar days with their additions, zeros included: gaps are part of the story."""
+def calendar_days(per_day: tuple[DayCounts, ...], days: int = 30, today: dt.date | None = None) -> list[DayCounts]:
+    """The last ``days`` calendar days with their counts, quiet days included: gaps are part of the story."""
     end = today or dt.datetime.now(dt.UTC).date()
-    counts = dict(added)
+    counts = {d.day: d for d in per_day}
     return [
-        ((d := end - dt.timedelta(days=offset)).isoformat(), counts.get(d.isoformat(), 0))
-        for offset in range(days - 1, -1, -1)
+        counts.get(day, DayCounts(day))
+        for day in ((end - dt.timedelta(days=offset)).isoformat() for offset in range(days - 1, -1, -1))
     ]
 
 

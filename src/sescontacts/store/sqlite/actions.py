@@ -16,7 +16,7 @@ from ...model import AddressIdentity, ContactList, ContactQuery
 from ..base import BulkAction, MatchingStep
 from . import search_index
 from .search import where
-from .writes import uncount
+from .writes import count
 
 
 def _walk(
@@ -75,7 +75,7 @@ def apply_to_matching(
         # The search index logs each deleted contact: tell it first, so a big delete restarts it instead.
         search_index.before_bulk_write(conn, list_id, matched)
         conn.execute(f"DELETE FROM contacts WHERE {bounded}", (*params, last))
-        uncount(conn, list_id, matched, unsubscribed)
+        count(conn, list_id, now, removed=matched, unsubscribed=-unsubscribed)
     else:
         flag = int(action == "unsubscribe")
         # updated = now, as every write: "recently updated" shows them, and the ses backend's sync reads it.
@@ -83,7 +83,7 @@ def apply_to_matching(
             f"UPDATE contacts SET unsubscribe_all = ?, updated = ? WHERE {bounded} AND unsubscribe_all = ?",
             (flag, now, *params, last, 1 - flag),
         ).rowcount
-        uncount(conn, list_id, 0, -changed if flag else changed)
+        count(conn, list_id, now, unsubscribed=changed if flag else -changed, turned_unsubscribed=changed * flag)
     return MatchingStep(matched, changed, more)
 
 

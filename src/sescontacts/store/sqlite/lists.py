@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import orjson
 
 from ...errors import ListNotFound, NotFound
-from ...model import OPT_IN, OPT_OUT, ContactList, Topic, TopicCounts
+from ...model import OPT_IN, OPT_OUT, ContactList, DayCounts, Topic, TopicCounts
 from ...validation import check_tags
 from . import search_index
 from .rows import json_path
@@ -178,12 +178,13 @@ def list_totals(conn: sqlite3.Connection, name: str) -> tuple[int, int, int, int
     return None if row is None else (int(row[0]), int(row[1]), int(row[2]), int(row[3]))
 
 
-def daily_additions(conn: sqlite3.Connection, list_id: int, days: int = 90) -> tuple[tuple[str, int], ...]:
-    """Contacts added per day over the last ``days`` days that had any, oldest first."""
+def daily_counts(conn: sqlite3.Connection, list_id: int, days: int = 90) -> tuple[DayCounts, ...]:
+    """Contacts added, removed and unsubscribed per day, for the last ``days`` days that had any, oldest first."""
     rows = conn.execute(
-        "SELECT day, added FROM list_daily WHERE list_id = ? ORDER BY day DESC LIMIT ?", (list_id, days)
+        "SELECT day, added, removed, unsubscribed FROM list_daily WHERE list_id = ? ORDER BY day DESC LIMIT ?",
+        (list_id, days),
     )
-    return tuple((d, n) for d, n in rows)[::-1]
+    return tuple(DayCounts(*row) for row in rows)[::-1]
 
 
 class TopicCountsCache:

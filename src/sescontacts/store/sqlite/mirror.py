@@ -104,7 +104,7 @@ def mirror_remove(mirror: SqliteContactStore, list_name: str, emails: Sequence[s
         if found_id is None:
             return 0
         existing = existing_contacts(conn, found_id, [mirror.email_key(e) for e in emails])
-        remove_contacts(conn, found_id, existing)
+        remove_contacts(conn, found_id, existing, mirror._now())
         return len(existing)
 
 

@@ -7,8 +7,9 @@ Layout decisions, each for a measured reason:
   lower-cased, NFC address on the local backend, that plus the exact address in the ses backend's mirror (SES
   may keep two spellings apart). ``meta`` records which rule the keys follow (:func:`use_identity`). ``email``
   keeps the spelling first written, which is what every API returns.
-- Totals (all, unsubscribed) and additions per day are kept in the list's row and ``list_daily``, updated in
-  the same transaction as the contacts they count, so a page view never counts a million rows.
+- Totals (all, unsubscribed) and additions, removals and unsubscribes per day are kept in the list's row and
+  ``list_daily``, updated in the same transaction as the contacts they count, so a page view never counts a
+  million rows.
 - Topic preferences are a JSON object per contact (NULL: none chosen); per-topic counts are computed on demand
   and cached until the list's ``generation`` changes. ``contacts_topic_choices`` (a partial index of the
   contacts with any choice) answers a topic filter only a choice can match, e.g. opted in to a topic whose
@@ -105,9 +106,23 @@ def _topic_choices(conn: sqlite3.Connection) -> None:
 
 
 # Listed in schema.PRODUCT_SCHEMA. Never edit or reorder these steps: versions count per owner.
+def _daily_removals(conn: sqlite3.Connection) -> None:
+    """``list_daily`` counts removals and unsubscribes too (the console's overview shows them per day); days
+    before this version show none."""
+    conn.execute("ALTER TABLE list_daily ADD COLUMN removed INTEGER NOT NULL DEFAULT 0")
+    conn.execute("ALTER TABLE list_daily ADD COLUMN unsubscribed INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS = Migrations(
     "contacts",
-    (_schema_v1, _rekey_nfc, search_index.create_tables, search_index.create_value_table, _topic_choices),
+    (
+        _schema_v1,
+        _rekey_nfc,
+        search_index.create_tables,
+        search_index.create_value_table,
+        _topic_choices,
+        _daily_removals,
+    ),
     functions=(SqlFunction("sescontacts_attributes_match", 3, attributes_match),),
 )
 

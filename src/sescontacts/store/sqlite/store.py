@@ -214,8 +214,9 @@ class SqliteContactStore:
 
     def delete_contact(self, list_name: str, email: str) -> None:
         check_list_name(list_name)
+        now = self._now()
         with self.db.write() as conn:
-            writes.delete_contact(conn, lists.list_id(conn, list_name), email, self.identity)
+            writes.delete_contact(conn, lists.list_id(conn, list_name), email, self.identity, now)
 
     # -- bulk ------------------------------------------------------------------------------------------
 
@@ -233,8 +234,10 @@ class SqliteContactStore:
             return self._bulk.upsert(conn, list_id, contact_list, patches, policy, now, self.identity, dry_run=dry_run)
 
     def delete_contacts(self, list_name: str, emails: Sequence[str], *, dry_run: bool = False) -> list[RowResult]:
+        now = self._now()
         with self.db.snapshot() if dry_run else self.db.write() as conn:
-            return self._deletes.delete(conn, lists.list_id(conn, list_name), emails, self.identity, dry_run=dry_run)
+            list_id = lists.list_id(conn, list_name)
+            return self._deletes.delete(conn, list_id, emails, self.identity, now, dry_run=dry_run)
 
     def apply_to_matching(
         self,
@@ -340,6 +343,6 @@ class SqliteContactStore:
                 raise lists.list_not_found(list_name)
             list_id, total, unsubscribed, generation = totals
             contact_list = lists.list_row(conn, list_name)[1]
-            days = lists.daily_additions(conn, list_id)
+            days = lists.daily_counts(conn, list_id)
             topic_counts = self._topic_counts.counts(conn, list_id, contact_list, generation, total, unsubscribed)
         return ListStats(total, unsubscribed, topic_counts, days)
