@@ -265,20 +265,12 @@ def import_command(file: str, **options: Any) -> None:
 
 def _column_map(values: tuple[str, ...]) -> dict[str, str] | None:
     """``--map`` values as column -> field spec; a spec that means nothing is a usage error naming its column."""
-    from ..bulk.formats.mapping import MappingError, parse_map_option
+    from ..bulk.formats.mapping import MappingError, column_map_from
 
-    if not values:
-        return None
-    mapping: dict[str, str] = {}
-    for value in values:
-        try:
-            column, found = parse_map_option(value)
-        except MappingError as exc:
-            raise click.BadParameter(exc.message, param_hint="'--map'") from None
-        if column.lower() in {c.lower() for c in mapping}:
-            raise click.BadParameter(f"column {column!r} is mapped twice", param_hint="'--map'")
-        mapping[column] = found.spec
-    return mapping
+    try:
+        return column_map_from(values)
+    except MappingError as exc:
+        raise click.BadParameter(exc.message, param_hint="'--map'") from None
 
 
 def _check_output(target: Path | None, name: str) -> None:

@@ -21,7 +21,7 @@ from ...model import ATTRIBUTES_MISSING, MISSING, ContactPatch, Missing
 from ...validation import MAX_ATTRIBUTES_BYTES, attributes_problem
 from ..report import FileError, Reject
 from .columns import Rows, merge_rows, plain_addresses, plain_attributes, plain_booleans
-from .detect import Scan, detect_delimiter, utf8_text
+from .detect import Scan, detect_delimiter, detect_format, peek, utf8_text
 from .fields import (
     ATTRIBUTES,
     BOOLS_FAST,
@@ -38,7 +38,15 @@ from .fields import (
     parse_bool,
     plainly_within_caps,
 )
-from .mapping import ColumnField, MappingError, parse_field, recognise_header, topic_status, typed_value
+from .mapping import (
+    ColumnField,
+    MappingError,
+    is_page_header,
+    parse_field,
+    recognise_header,
+    topic_status,
+    typed_value,
+)
 
 # A field may hold a large attributes value (rejected per row above MAX_ATTRIBUTES_BYTES); beyond this
 # the file is almost certainly broken (an unterminated quote swallowing the rest), and memory must stay flat.
@@ -508,3 +516,32 @@ def _find_unterminated_quote(path: Path, name: str, delimiter: str) -> None:
                 last = reader.line_num
                 continue
             last = reader.line_num
+
+
+def read_head(path: Path, name: str, rows: int) -> tuple[list[str], list[list[str]]] | None:
+    """A CSV file's header and first ``rows`` rows as written (the console's mapping step shows them), or None
+    for a file that is not CSV. Reads only the head of the file; FileError for one that cannot be read."""
+    scanned = peek(path, name=name)
+    if detect_format(name, scanned.head) != "csv":
+        return None
+    with open(path, "rb") as raw, utf8_text(raw) as text:
+        reader = csv.reader(text, delimiter=detect_delimiter(name, scanned.head))
+        try:
+            header = next(reader, None)
+            if header is None:
+                raise FileError("the file is empty", file=name, line=1)
+            return [column.strip() for column in header], [
+                [decode_cell(c) for c in row] for row in islice(reader, rows)
+            ]
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise FileError(f"the file's first lines cannot be read: {exc}", file=name, line=1) from None
+
+
+def needs_mapping(path: Path, name: str) -> bool:
+    """Whether the file is a CSV whose header is not the page's own: the console then asks for a mapping. A
+    file that cannot be read does not (the dry run says what is wrong with it)."""
+    try:
+        head = read_head(path, name, 0)
+    except FileError:
+        return False
+    return head is not None and not is_page_header(head[0])

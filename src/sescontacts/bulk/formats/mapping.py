@@ -185,3 +185,22 @@ def typed_value(cell: str, value_type: str) -> tuple[object, str | None]:
     if flag is None:
         return None, f"must be true or false, not {text!r}"
     return flag, None
+
+
+def column_map_from(values: Sequence[str]) -> dict[str, str] | None:
+    """``COLUMN=FIELD`` values (the CLI's ``--map``, the console's ``map`` parameters) as column -> field spec;
+    None when there are none. MappingError for a value that means nothing or a column mapped twice."""
+    if not values:
+        return None
+    mapping: dict[str, str] = {}
+    for value in values:
+        column, found = parse_map_option(value)
+        if column.lower() in {c.lower() for c in mapping}:
+            raise MappingError(f"column {column!r} is mapped twice", column)
+        mapping[column] = found.spec
+    return mapping
+
+
+def map_values(mapping: dict[str, str] | None) -> list[str]:
+    """:func:`column_map_from` undone: the ``COLUMN=FIELD`` values of a mapping."""
+    return [f"{column}={spec}" for column, spec in (mapping or {}).items()]
