@@ -158,6 +158,14 @@ def _mapped_fields(mapping: dict[str, str], name: str) -> dict[str, tuple[str, C
     return fields
 
 
+# The fields one column holds: the plan's slot (index, and its ``_column`` name), the page's name, what to call it.
+_ONE_COLUMN_FIELDS: Final = {
+    "email": ("email", EMAIL, "the address"),
+    "unsubscribeAll": ("unsubscribe", UNSUBSCRIBE_ALL, "unsubscribe-all"),
+    "attributesData": ("attributes", ATTRIBUTES, "the attributes object"),
+}
+
+
 def _place(
     plan: _CsvPlan,
     found: ColumnField,
@@ -181,24 +189,15 @@ def _place(
         )
 
     kind = found.kind
-    if kind == "email":
-        if plan.email >= 0:
-            raise taken("the address", plan.email_column)
-        plan.email = index
-        plan.email_column = EMAIL if lowered == EMAIL.lower() else column
-        columns.append(plan.email_column)
-    elif kind == "unsubscribeAll":
-        if plan.unsubscribe >= 0:
-            raise taken("unsubscribe-all", plan.unsubscribe_column)
-        plan.unsubscribe = index
-        plan.unsubscribe_column = UNSUBSCRIBE_ALL if lowered == UNSUBSCRIBE_ALL.lower() else column
-        columns.append(plan.unsubscribe_column)
-    elif kind == "attributesData":
-        if plan.attributes >= 0:
-            raise taken("the attributes object", plan.attributes_column)
-        plan.attributes = index
-        plan.attributes_column = ATTRIBUTES if lowered == ATTRIBUTES.lower() else column
-        columns.append(plan.attributes_column)
+    single = _ONE_COLUMN_FIELDS.get(kind)
+    if single is not None:
+        slot, page_name, what = single
+        if getattr(plan, slot) >= 0:
+            raise taken(what, getattr(plan, slot + "_column"))
+        label = page_name if lowered == page_name.lower() else column
+        setattr(plan, slot, index)
+        setattr(plan, slot + "_column", label)
+        columns.append(label)
     elif kind == "skip" or (options.action == "delete" and explicit):
         return
     elif kind == "topic":
