@@ -195,3 +195,13 @@ def test_the_template_csv_has_the_page_s_columns_and_the_list_s_topics(importer:
     location = upload(importer, response.content, name="template.csv")
     preview = importer.client.get(location, follow_redirects=False)
     assert preview.status_code == 200 and re.search(r'data-count="created">1<', preview.text)  # no mapping step
+
+
+def test_a_column_without_a_name_is_skipped(importer: Console) -> None:
+    location = upload(importer, b"email,name,\nann@example.com,Ann,\n")
+    page = importer.client.get(importer.client.get(location, follow_redirects=False).headers["location"]).text
+    assert "A column without a name is skipped." in page and 'name="field.2"' not in page
+    form = {"upload": upload_id_of(location), "do": "continue", "field.0": "email", "field.1": "attribute"}
+    preview_url = importer.post("/import/map", {**form, "name.1": "Name"}).headers["location"]
+    assert "map=name%3Dattribute%3AName%3Astring" in preview_url
+    assert re.search(r'data-count="created">1<', importer.client.get(preview_url).text)

@@ -3,6 +3,7 @@ specs parsed, and mapped files read through the same per-row rules, with rejects
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -246,3 +247,14 @@ def test_read_options_carry_the_mapping_to_the_parser_process() -> None:
 
     options = ReadOptions(mapping=dict(MAILCHIMP_MAP))
     assert pickle.loads(pickle.dumps(options)) == options
+
+
+def test_a_column_without_a_name_is_skipped_under_a_mapping(tmp_path: Path) -> None:
+    """A spreadsheet's trailing comma makes a nameless column, which no mapping can name; without a mapping it
+    stays the error it was."""
+    path = tmp_path / "sheet.csv"
+    path.write_text("email,name,\nann@example.com,Ann,\n")
+    read = read_file(path, mapping={"name": "attribute:Name"})
+    assert [(p.email, p.attributes) for p in read.patches] == [("ann@example.com", {"Name": "Ann"})]  # type: ignore[union-attr]
+    with pytest.raises(FileError, match=re.escape("unknown column '(empty name, column 3)'")):
+        read_file(path, extra_columns_as_attributes=True)

@@ -103,6 +103,8 @@ def _header_plan(header: list[str], name: str, options: ReadOptions, columns: li
         if lowered in seen:
             raise FileError(f"the column {column!r} appears twice in the header", file=name, line=1, column=index + 1)
         seen[lowered] = index
+        if not column and options.mapping is not None:
+            continue  # a mapping cannot name a column without a name (a spreadsheet's trailing comma): skipped
         entry = mapped.pop(lowered, None)
         chosen = entry[1] if entry is not None else None
         found = chosen or recognised[index]

@@ -154,7 +154,7 @@ async def _mapping_step(
         else:
             saved = jobs.mappings.recall(header)
             chosen = _fields_from_map(header, saved.mapping) if saved else suggest_mapping(header)
-        column_map = {column: field.spec for column, field in zip(header, chosen, strict=True)}
+        column_map = {column: field.spec for column, field in zip(header, chosen, strict=True) if column}
         options = _options(request, action, flags, column_map)
         preview = jobs.preview(found.path, options, rows=PREVIEW_ROWS)
         if form is not None and fields.get("do") == "continue" and problem is None and preview.error is None:
