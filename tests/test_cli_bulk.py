@@ -263,3 +263,103 @@ def test_the_summary_counts_rows_kept_unsubscribed_or_opted_out(tmp_path: Path) 
     help_text = " ".join(CliRunner().invoke(main, ["import", "--help"]).output.split())
     assert "--resubscribe Let the file opt contacts back in: unsubscribeAll=false re-subscribes" in help_text
     assert "and OPT_IN replaces a topic's explicit OPT_OUT" in help_text
+
+
+def test_import_a_mailchimp_export_with_map(tmp_path: Path) -> None:
+    """`--map COLUMN=FIELD` maps each column; the ones not named keep what their names say (`Email Address` is
+    the address), and an unknown one is an error naming it."""
+    services = Services.open(Settings(data_dir=tmp_path))
+    services.store.create_list("contacts", topics=[Topic("news", "News")])
+    services.close()
+    source = str(FIXTURES / "mailchimp-export.csv")
+    result = run(tmp_path, "import", source)
+    assert result.exit_code == 2 and f"{source}:1:2: unknown column 'First Name'" in result.stderr
+    maps = [
+        "--map=First Name=attribute:FirstName",
+        "--map=Last Name=attribute:LastName",
+        "--map=Address=skip",
+        "--map=Phone Number=skip",
+        "--map=MEMBER_RATING=attribute:Rating:number",
+        "--map=OPTIN_TIME=skip",
+        "--map=Newsletter=topic:news",
+        "--map=TAGS=skip",
+    ]
+    rejects = tmp_path / "rejects.csv"
+    result = run(tmp_path, "import", source, *maps, "--rejects", str(rejects))
+    assert result.exit_code == 1, result.output
+    assert "created 3, rejected 1" in result.stdout
+    assert rejects.read_text() == "line,emailAddress,column,reason\n5,not-an-address,Email Address,there is no @\n"
+    assert contacts(tmp_path) == [
+        ("ann.lee@example.com", 0, '{"FirstName":"Ann","LastName":"Lee","Rating":4}'),
+        ("bob.stone@example.org", 0, '{"FirstName":"Bob","LastName":"Stone, Jr.","Rating":2}'),
+        ("carla.diaz@example.net", 0, '{"FirstName":"Carla","LastName":"Díaz","Rating":5}'),
+    ]
+    conn = sqlite3.connect(tmp_path / "sescontacts.db")
+    try:
+        assert conn.execute("SELECT email, topics FROM contacts ORDER BY email_key").fetchall() == [
+            ("ann.lee@example.com", '{"news":"OPT_IN"}'),
+            ("bob.stone@example.org", '{"news":"OPT_OUT"}'),
+            ("carla.diaz@example.net", '{"news":"OPT_IN"}'),
+        ]
+    finally:
+        conn.close()
+
+
+def test_an_email_name_file_imports_with_map_or_extra_columns(tmp_path: Path) -> None:
+    source = tmp_path / "people.csv"
+    source.write_text("email,name\nann@example.com,Ann\n")
+    assert run(tmp_path / "a", "import", str(source), "--map", "name=attribute:Name").exit_code == 0
+    assert contacts(tmp_path / "a") == [("ann@example.com", 0, '{"Name":"Ann"}')]
+    assert run(tmp_path / "b", "import", str(source), "--extra-columns-as-attributes").exit_code == 0
+    assert contacts(tmp_path / "b") == [("ann@example.com", 0, '{"name":"Ann"}')]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("First Name=attribut:FirstName", "column 'First Name': 'attribut:FirstName' is not a field; use email,"),
+        ("Age=attribute:", "column 'Age': attribute:NAME needs a name"),
+        ("First Name", "'First Name' is not COLUMN=FIELD"),
+    ],
+)
+def test_a_bad_map_spec_is_a_usage_error_naming_the_column(tmp_path: Path, spec: str, message: str) -> None:
+    result = run(tmp_path, "import", str(FIXTURES / "mailchimp-export.csv"), "--map", spec)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: --map: " + message), result.stderr
+    assert not (tmp_path / "sescontacts.db").exists()  # refused before anything was opened
+
+
+def test_a_map_naming_a_missing_column_or_a_json_file_writes_nothing(tmp_path: Path) -> None:
+    result = run(tmp_path, "import", str(FIXTURES / "page-example.csv"), "--map", "Phone=skip")
+    assert result.exit_code == 2 and "the mapping names a column the file does not have: 'Phone'" in result.stderr
+    result = run(tmp_path, "import", str(FIXTURES / "page-example.json"), "--map", "email=email")
+    assert result.exit_code == 2 and "a column mapping applies to CSV files" in result.stderr
+    assert contacts(tmp_path) == []
+
+
+def test_a_mapped_job_resumes_with_its_mapping(tmp_path: Path) -> None:
+    """The mapping is stored with the job: a resumed job reads the file the same way."""
+    from sescontacts.bulk.job_manager import Job, JobManager
+
+    services = Services.open(Settings(data_dir=tmp_path))
+    try:
+        services.ensure_default_list()
+        jobs: JobManager = services.jobs
+        source = tmp_path / "people.csv"
+        source.write_text("Email Address,Score\n" + "".join(f"u{i}@example.com,{i}\n" for i in range(25)))
+        options = ImportOptions("contacts", column_map={"Score": "attribute:Score:number"})
+        jobs.batch_rows, jobs.commit_rows = 10, 10
+        job = jobs.submit(source, options, file_name="people.csv", run_here=True)
+
+        def cancel_after_the_first_commit(seen: Job) -> None:
+            if seen.state == "running" and seen.rows_done == 10:
+                jobs.cancel(seen.id)
+
+        job = jobs.run(job.id, progress=cancel_after_the_first_commit)
+        assert job.state == "cancelled" and job.rows_done == 10
+        job = jobs.resume(job.id, run_here=True)
+        job = jobs.run(job.id)
+        assert job.state == "completed" and job.rows_done == 25 and job.options.column_map == options.column_map
+    finally:
+        services.close()
+    assert contacts(tmp_path)[24] == ("u9@example.com", 0, '{"Score":9}')

@@ -157,6 +157,7 @@ def run_import(
         extra_columns_as_attributes=options.extra_columns_as_attributes,
         merge_attributes=options.merge_attributes,
         topics=frozenset(contact_list.topic_names),
+        mapping=options.column_map,
     )
     batch_rows = store.bulk_batch_rows or batch_rows  # a remote store knows the batch size that suits its API
     temporary_seen = dry_run or seen_path is None
@@ -397,6 +398,7 @@ def preview(path: Path, options: ImportOptions, *, rows: int = 10, store: Contac
         extra_columns_as_attributes=options.extra_columns_as_attributes,
         merge_attributes=options.merge_attributes,
         topics=topics,
+        mapping=options.column_map,
     )
     try:
         reader = open_reader(Path(path), fmt=options.format, options=read_options)

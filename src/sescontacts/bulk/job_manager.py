@@ -57,6 +57,7 @@ from .report import (
     Reject,
     empty_counts,
 )
+from .saved_mappings import SavedMappings
 
 __all__ = [
     "ACTIVE_STATES",
@@ -100,6 +101,7 @@ class JobManager:
         # Contacts per bulk-action batch (= commit) on a store without a batch size of its own.
         self.action_batch_rows = ACTION_BATCH_ROWS
         self.parse_in_child: bool | None = None
+        self.mappings = SavedMappings(db)  # the console's remembered column mappings
 
     # -- lifecycle -------------------------------------------------------------------------------------
 

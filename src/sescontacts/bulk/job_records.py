@@ -17,6 +17,7 @@ import orjson
 
 from ..db import Migrations, run_script
 from .report import ImportOptions, empty_counts
+from .saved_mappings import mappings_v3
 
 JobState = Literal["queued", "running", "completed", "failed", "interrupted", "cancelled"]
 ACTIVE_STATES: Final = ("queued", "running")
@@ -66,8 +67,9 @@ def _kind_v2(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE bulk_jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'import'")
 
 
-# The job records; listed in schema.PRODUCT_SCHEMA. Never edit or reorder these steps: versions count by position.
-MIGRATIONS = Migrations("bulk", (_schema_v1, _kind_v2))
+# The job records (third step: saved_mappings' remembered column mappings); listed in schema.PRODUCT_SCHEMA.
+# Never edit or reorder these steps: versions count by position.
+MIGRATIONS = Migrations("bulk", (_schema_v1, _kind_v2, mappings_v3))
 
 COLUMNS = (
     "id, file_name, path, sha256, contact_list, action, options, format, state, cancel_requested, owner, "

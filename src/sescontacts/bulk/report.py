@@ -36,7 +36,8 @@ class ImportOptions:
     """What the user chose in the import dialog or on the command line; stored with the job for resume.
 
     ``replace_record``: each row overrides the whole contact, as SES's PUT import does (jobs created through
-    the SES API); otherwise the product's rule (:class:`sescontacts.model.UpsertPolicy`).
+    the SES API); otherwise the product's rule (:class:`sescontacts.model.UpsertPolicy`). ``column_map``: a
+    CSV's column mapping, column name -> field spec (``formats.mapping``); None: the header's names decide.
     """
 
     contact_list: str
@@ -46,6 +47,7 @@ class ImportOptions:
     merge_attributes: bool = False
     extra_columns_as_attributes: bool = False
     replace_record: bool = False
+    column_map: dict[str, str] | None = None
 
 
 class FileError(Exception):

@@ -169,6 +169,17 @@ def _exit_status(state: str, counts: dict[str, int]) -> int:
     is_flag=True,
     help="Keep columns other than the known ones as string attributes (default: they are an error).",
 )
+@click.option(
+    "--map",
+    "column_map",
+    multiple=True,
+    metavar="COLUMN=FIELD",
+    callback=lambda _ctx, _param, values: _column_map(values),
+    help="Map a CSV column to a field (repeatable): FIELD is email, unsubscribeAll, attributesData, topic:NAME, "
+    "attribute:NAME[:string|number|boolean] or skip. Columns not named keep what their names say (emailAddress, "
+    "Email, E-mail Address..., unsubscribeAll, topicPreferences.<Topic>); any other is an error unless "
+    "--extra-columns-as-attributes.",
+)
 def import_command(file: str, **options: Any) -> None:
     """Import a CSV or JSON file of contacts (FILE or - for standard input) into a contact list."""
     from ..bulk.importer import run_import
@@ -193,6 +204,7 @@ def import_command(file: str, **options: Any) -> None:
             resubscribe=options["resubscribe"],
             merge_attributes=options["merge_attributes"],
             extra_columns_as_attributes=options["extra_columns_as_attributes"],
+            column_map=options["column_map"],
         )
         started = time.monotonic()
         if options["dry_run"]:
@@ -249,6 +261,16 @@ def import_command(file: str, **options: Any) -> None:
             with contextlib.suppress(OSError):
                 spooled.unlink()
         services.close()
+
+
+def _column_map(values: tuple[str, ...]) -> dict[str, str] | None:
+    """``--map`` values as column -> field spec; a spec that means nothing is a usage error naming its column."""
+    from ..bulk.formats.mapping import MappingError, column_map_from
+
+    try:
+        return column_map_from(values)
+    except MappingError as exc:
+        raise click.BadParameter(exc.message, param_hint="'--map'") from None
 
 
 def _check_output(target: Path | None, name: str) -> None:

@@ -26,7 +26,7 @@ from ..model import OPT_IN, Count, DayCounts, attribute_text
 from ..services import Services
 from .auth import SessionCodec, session_secret
 from .gate import Gate
-from .views import account, aws, contact_form, contacts, exports, imports, login, topics
+from .views import account, aws, contact_form, contacts, exports, import_mapping, imports, login, topics
 from .views.common import render
 
 HERE = Path(__file__).parent
@@ -122,6 +122,7 @@ def console_routes() -> list[BaseRoute]:
         *topics.routes,
         *aws.routes,
         *imports.routes,
+        *import_mapping.routes,
         *exports.routes,
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]

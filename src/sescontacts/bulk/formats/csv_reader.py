@@ -18,15 +18,14 @@ from typing import Any, BinaryIO, Final
 import orjson
 
 from ...model import ATTRIBUTES_MISSING, MISSING, ContactPatch, Missing
-from ...validation import attributes_problem
+from ...validation import MAX_ATTRIBUTES_BYTES, attributes_problem
 from ..report import FileError, Reject
 from .columns import Rows, merge_rows, plain_addresses, plain_attributes, plain_booleans
-from .detect import Scan, detect_delimiter, utf8_text
+from .detect import Scan, detect_delimiter, detect_format, peek, utf8_text
 from .fields import (
     ATTRIBUTES,
     BOOLS_FAST,
     EMAIL,
-    KNOWN_COLUMNS,
     STATUSES,
     TOPIC_PREFIX,
     UNSUBSCRIBE_ALL,
@@ -39,6 +38,15 @@ from .fields import (
     parse_bool,
     plainly_within_caps,
 )
+from .mapping import (
+    ColumnField,
+    MappingError,
+    is_page_header,
+    parse_field,
+    recognise_header,
+    topic_status,
+    typed_value,
+)
 
 # A field may hold a large attributes value (rejected per row above MAX_ATTRIBUTES_BYTES); beyond this
 # the file is almost certainly broken (an unterminated quote swallowing the rest), and memory must stay flat.
@@ -48,12 +56,19 @@ csv.field_size_limit(MAX_FIELD_BYTES)
 
 @dataclass
 class _CsvPlan:
+    """Where each field is in a row. ``*_column``: the names rejects give (the page's names, else the file's);
+    ``topics``: (index, topic, column, lenient: a mapped column, which also takes yes/no values);
+    ``extra``: attribute columns (index, key, column, type)."""
+
     width: int
     email: int = -1
     unsubscribe: int = -1
     attributes: int = -1
-    topics: list[tuple[int, str, str]] = field(default_factory=list)
-    extra: list[tuple[int, str]] = field(default_factory=list)
+    email_column: str = EMAIL
+    unsubscribe_column: str = UNSUBSCRIBE_ALL
+    attributes_column: str = ATTRIBUTES
+    topics: list[tuple[int, str, str, bool]] = field(default_factory=list)
+    extra: list[tuple[int, str, str, str]] = field(default_factory=list)
 
 
 def read_csv(
@@ -75,7 +90,11 @@ def read_csv(
 
 
 def _header_plan(header: list[str], name: str, options: ReadOptions, columns: list[str]) -> _CsvPlan:
+    """Each field's column, from the mapping (``options.mapping``) where it names the column, else from the
+    header's names (``mapping.recognise_header``); FileError for a header that cannot be read."""
     plan = _CsvPlan(width=len(header))
+    mapped = _mapped_fields(options.mapping, name) if options.mapping is not None else {}
+    recognised = recognise_header(header)
     seen: dict[str, int] = {}
     unknown: list[tuple[int, str]] = []
     for index, raw_name in enumerate(header):
@@ -84,32 +103,35 @@ def _header_plan(header: list[str], name: str, options: ReadOptions, columns: li
         if lowered in seen:
             raise FileError(f"the column {column!r} appears twice in the header", file=name, line=1, column=index + 1)
         seen[lowered] = index
-        known = KNOWN_COLUMNS.get(lowered)
-        if known is not None:
-            columns.append(known)
-            if known == EMAIL:
-                plan.email = index
-            elif known == UNSUBSCRIBE_ALL:
-                plan.unsubscribe = index
+        if not column and options.mapping is not None:
+            continue  # a mapping cannot name a column without a name (a spreadsheet's trailing comma): skipped
+        entry = mapped.pop(lowered, None)
+        chosen = entry[1] if entry is not None else None
+        found = chosen or recognised[index]
+        if found is None:
+            if options.action == "delete":
+                continue  # a delete reads addresses only; other columns are ignored
+            if options.extra_columns_as_attributes and column:
+                found = ColumnField("attribute", column)
             else:
-                plan.attributes = index
-        elif lowered.startswith(TOPIC_PREFIX.lower()) and len(column) > len(TOPIC_PREFIX):
-            topic = column[len(TOPIC_PREFIX) :]
-            plan.topics.append((index, topic, TOPIC_PREFIX + topic))
-            columns.append(TOPIC_PREFIX + topic)
-        elif options.action == "delete":
-            continue  # a delete reads addresses only; other columns are ignored
-        elif options.extra_columns_as_attributes and column:
-            plan.extra.append((index, column))
-            columns.append(column)
-        else:
-            unknown.append((index, column))
+                unknown.append((index, column))
+                continue
+        _place(plan, found, index, column, explicit=chosen is not None, name=name, options=options, columns=columns)
+    if mapped:
+        missing = next(iter(mapped.values()))[0]
+        raise FileError(
+            f"the mapping names a column the file does not have: {missing!r} (the header has "
+            + ", ".join(h.strip() for h in header)
+            + ")",
+            file=name,
+            line=1,
+        )
     if plan.email < 0:
         looks_like_data = any("@" in h for h in header)
         hint = (
             "the first line must be a header such as emailAddress,unsubscribeAll,attributesData"
             if looks_like_data
-            else "the header has " + ", ".join(h.strip() for h in header)
+            else "the header has " + ", ".join(h.strip() for h in header) + "; map the address column to email"
         )
         raise FileError(f"no emailAddress column ({hint})", file=name, line=1)
     if unknown:
@@ -118,12 +140,90 @@ def _header_plan(header: list[str], name: str, options: ReadOptions, columns: li
         raise FileError(
             f"unknown column {shown!r}: the header may have emailAddress, unsubscribeAll, "
             "attributesData and topicPreferences.<Topic> columns (or import other columns as "
-            "attributes)",
+            "attributes, or map each column to a field)",
             file=name,
             line=1,
             column=index + 1,
         )
     return plan
+
+
+def _mapped_fields(mapping: dict[str, str], name: str) -> dict[str, tuple[str, ColumnField]]:
+    """The mapping by lower-case column name: (the column as given, its field). A spec that means nothing is a
+    FileError naming the column (the CLI checks specs before this; a stored job's are checked here)."""
+    fields: dict[str, tuple[str, ColumnField]] = {}
+    for column, spec in mapping.items():
+        try:
+            fields[column.strip().lower()] = (column.strip(), parse_field(spec, column.strip()))
+        except MappingError as exc:
+            raise FileError(exc.message, file=name, line=1) from None
+    return fields
+
+
+# The fields one column holds: the plan's slot (index, and its ``_column`` name), the page's name, what to call it.
+_ONE_COLUMN_FIELDS: Final = {
+    "email": ("email", EMAIL, "the address"),
+    "unsubscribeAll": ("unsubscribe", UNSUBSCRIBE_ALL, "unsubscribe-all"),
+    "attributesData": ("attributes", ATTRIBUTES, "the attributes object"),
+}
+
+
+def _place(
+    plan: _CsvPlan,
+    found: ColumnField,
+    index: int,
+    column: str,
+    *,
+    explicit: bool,
+    name: str,
+    options: ReadOptions,
+    columns: list[str],
+) -> None:
+    """Put one column's field into the plan; FileError when two columns claim one field."""
+    lowered = column.lower()
+
+    def taken(what: str, other: str) -> FileError:
+        return FileError(
+            f"the columns {other!r} and {column!r} are both {what}; map one of them to skip",
+            file=name,
+            line=1,
+            column=index + 1,
+        )
+
+    kind = found.kind
+    single = _ONE_COLUMN_FIELDS.get(kind)
+    if single is not None:
+        slot, page_name, what = single
+        if getattr(plan, slot) >= 0:
+            raise taken(what, getattr(plan, slot + "_column"))
+        label = page_name if lowered == page_name.lower() else column
+        setattr(plan, slot, index)
+        setattr(plan, slot + "_column", label)
+        columns.append(label)
+    elif kind == "skip" or (options.action == "delete" and explicit):
+        return
+    elif kind == "topic":
+        for _i, topic, other, _lenient in plan.topics:
+            if topic == found.name:
+                raise taken(f"topic {topic!r}", other)
+        if explicit and options.topics is not None and found.name not in options.topics:
+            known = ", ".join(sorted(options.topics)) or "none"
+            raise FileError(
+                f"column {column!r} is mapped to topic {found.name!r}, which the list does not have (its topics: "
+                f"{known})",
+                file=name,
+                line=1,
+                column=index + 1,
+            )
+        label = column if explicit else TOPIC_PREFIX + found.name
+        plan.topics.append((index, found.name, label, explicit))
+        columns.append(label)
+    else:
+        for _i, key, other, _type in plan.extra:
+            if key == found.name:
+                raise taken(f"attribute {key!r}", other)
+        plan.extra.append((index, found.name, column, found.type))
+        columns.append(column)
 
 
 def _rows(reader: Any, plan: _CsvPlan, name: str, options: ReadOptions, skip: int) -> Iterator[Record]:
@@ -188,7 +288,7 @@ class _RowReader:
             email = email.strip()
             problem = check_address(email)
             if problem is not None:
-                return Reject(line, email, EMAIL, problem)
+                return Reject(line, email, plan.email_column, problem)
         if self.delete:
             return email
         unsubscribe: bool | Missing = MISSING
@@ -198,7 +298,10 @@ class _RowReader:
                 value = parse_bool(row[ui])
                 if value is None:
                     return Reject(
-                        line, email, UNSUBSCRIBE_ALL, f"unsubscribeAll must be true or false, not {row[ui]!r}"
+                        line,
+                        email,
+                        plan.unsubscribe_column,
+                        f"{plan.unsubscribe_column} must be true or false, not {row[ui]!r}",
                     )
             unsubscribe = value
         attributes: dict[str, object] | Missing | None = MISSING
@@ -220,23 +323,44 @@ class _RowReader:
                 if parsed is None:
                     parsed, problem = attributes_problem(text)
                     if problem is not None:
-                        return Reject(line, email, ATTRIBUTES, problem)
+                        return Reject(line, email, plan.attributes_column, problem)
                 attributes = parsed
         if self.plain:
             return make_patch(email, unsubscribe, attributes, {})
         preferences: dict[str, str] = {}
-        for index, topic, column in plan.topics:
+        for index, topic, column, lenient in plan.topics:
             status = row[index].strip()
             if not status:
                 continue
             found = STATUSES.get(status) or STATUSES.get(status.upper())
+            if found is None and lenient:
+                found = topic_status(status)
             if found is None:
-                return Reject(line, email, column, f"the status must be OPT_IN or OPT_OUT, not {status!r}")
+                also = " (or yes/no, true/false, 1/0)" if lenient else ""
+                return Reject(line, email, column, f"the status must be OPT_IN or OPT_OUT{also}, not {status!r}")
             if self.known_topics is not None and topic not in self.known_topics:
                 return Reject(line, email, column, f"the list has no topic {topic!r}")
             preferences[topic] = found
         if plan.extra:
-            values = {col: decode_cell(row[index]) for index, col in plan.extra if row[index] != ""}
+            values: dict[str, object] = {}
+            size = 0
+            for index, key, column, value_type in plan.extra:
+                cell = row[index]
+                if cell == "":
+                    continue
+                size += len(cell)
+                if value_type == "string":
+                    values[key] = decode_cell(cell)
+                elif cell.strip():
+                    typed, problem = typed_value(cell, value_type)
+                    if problem is not None:
+                        return Reject(line, email, column, f"{column} {problem}")
+                    values[key] = typed
+            if size > MAX_ATTRIBUTES_BYTES // 4:  # columns long enough together to pass the size cap: check it
+                whole = {**values, **(attributes if isinstance(attributes, dict) else {})}
+                _parsed, problem = attributes_problem(orjson.dumps(whole).decode())
+                if problem is not None:
+                    return Reject(line, email, plan.extra[0][2], problem)
             if values:
                 base = attributes if isinstance(attributes, dict) else {}
                 merged: dict[str, object] = dict(values)
@@ -393,3 +517,32 @@ def _find_unterminated_quote(path: Path, name: str, delimiter: str) -> None:
                 last = reader.line_num
                 continue
             last = reader.line_num
+
+
+def read_head(path: Path, name: str, rows: int) -> tuple[list[str], list[list[str]]] | None:
+    """A CSV file's header and first ``rows`` rows as written (the console's mapping step shows them), or None
+    for a file that is not CSV. Reads only the head of the file; FileError for one that cannot be read."""
+    scanned = peek(path, name=name)
+    if detect_format(name, scanned.head) != "csv":
+        return None
+    with open(path, "rb") as raw, utf8_text(raw) as text:
+        reader = csv.reader(text, delimiter=detect_delimiter(name, scanned.head))
+        try:
+            header = next(reader, None)
+            if header is None:
+                raise FileError("the file is empty", file=name, line=1)
+            return [column.strip() for column in header], [
+                [decode_cell(c) for c in row] for row in islice(reader, rows)
+            ]
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise FileError(f"the file's first lines cannot be read: {exc}", file=name, line=1) from None
+
+
+def needs_mapping(path: Path, name: str) -> bool:
+    """Whether the file is a CSV whose header is not the page's own: the console then asks for a mapping. A
+    file that cannot be read does not (the dry run says what is wrong with it)."""
+    try:
+        head = read_head(path, name, 0)
+    except FileError:
+        return False
+    return head is not None and not is_page_header(head[0])

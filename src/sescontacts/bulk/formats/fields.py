@@ -25,8 +25,6 @@ UNSUBSCRIBE_ALL: Final = LINE_UNSUBSCRIBE_ALL
 ATTRIBUTES: Final = LINE_ATTRIBUTES
 TOPIC_PREFERENCES: Final = LINE_TOPIC_PREFERENCES
 TOPIC_PREFIX: Final = f"{LINE_TOPIC_PREFERENCES}."
-# A CSV header's known names, by their lower-case spelling (headers match case-insensitively).
-KNOWN_COLUMNS: Final = {EMAIL.lower(): EMAIL, UNSUBSCRIBE_ALL.lower(): UNSUBSCRIBE_ALL, ATTRIBUTES.lower(): ATTRIBUTES}
 
 _BOOLS: Final = {
     "true": True,
@@ -152,3 +150,5 @@ class ReadOptions:
     merge_attributes: bool = False
     # The list's topics; None skips the check (a preview without a list).
     topics: frozenset[str] | None = None
+    # A CSV's column mapping, column name -> field spec (see ``mapping``); None: the header's names decide.
+    mapping: dict[str, str] | None = None

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Final
 
+from ..report import FileError
 from .columns import Rows
 from .csv_reader import find_unterminated_quote, read_csv, read_csv_blocks
 from .detect import Scan, detect_format, detect_json_kind, scan
@@ -125,6 +126,8 @@ def open_reader(
     name = name or Path(path).name
     scanned = scanned or scan(Path(path), name=name)
     chosen = fmt or detect_format(name, scanned.head)
+    if chosen == "json" and options is not None and options.mapping is not None:
+        raise FileError("a column mapping applies to CSV files, and this file is JSON", file=name, line=0)
     reader = Reader(Path(path), name, chosen, options or ReadOptions(), scanned)
     if chosen == "json":
         reader.json_kind = detect_json_kind(name, scanned.head)

@@ -9,11 +9,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
+from ...bulk.formats.csv_reader import needs_mapping
+from ...bulk.formats.mapping import MappingError, column_map_from, map_values
 from ...errors import NotFound
 from .. import uploads
 from .common import in_thread, is_htmx, list_name, redirect, render, render_partial, services, url_with
@@ -49,7 +52,7 @@ class JobProgress:
         return cls(rate, eta, elapsed)
 
 
-def _options(request: Request, action: str, fields: dict[str, str]) -> Any:
+def _options(request: Request, action: str, fields: dict[str, str], column_map: dict[str, str] | None = None) -> Any:
     from ...bulk.report import ImportOptions
 
     return ImportOptions(
@@ -58,7 +61,16 @@ def _options(request: Request, action: str, fields: dict[str, str]) -> Any:
         resubscribe=fields.get("resubscribe") == "1",
         merge_attributes=fields.get("merge_attributes") == "1",
         extra_columns_as_attributes=fields.get("extra_columns_as_attributes") == "1",
+        column_map=column_map,
     )
+
+
+def _column_map(values: list[str]) -> dict[str, str] | None:
+    """The ``map=COLUMN=FIELD`` values the mapping step put in the URL (or the start form); None: no mapping."""
+    try:
+        return column_map_from(values)
+    except MappingError:
+        return None
 
 
 async def import_page(request: Request) -> Response:
@@ -111,8 +123,12 @@ async def preview(request: Request) -> Response:
         return redirect("/import", flash="That upload is gone; choose the file again.", request=request)
     action = request.query_params.get("action", "add")
     action = action if action in ACTIONS else "add"
-    fields = dict(request.query_params)
-    options = _options(request, action, fields)
+    fields = {k: v for k, v in request.query_params.items() if k != "map"}
+    column_map = _column_map(request.query_params.getlist("map"))
+    options = _options(request, action, fields, column_map)
+    if column_map is None and await in_thread(needs_mapping, found.path, found.file_name):
+        # A CSV from elsewhere: its columns are mapped first (views/import_mapping.py).
+        return redirect(url_with("/import/map", fields), request=request, target="#dialog-body")
 
     def work() -> tuple[Any, Any]:
         return jobs.preview(found.path, options, rows=10), jobs.dry_run(found.path, options)
@@ -128,17 +144,29 @@ async def preview(request: Request) -> Response:
         options=options,
         preview=file_preview,
         report=report,
-        other_action_url=url_with("/import/preview", {**fields, "action": "delete" if action == "add" else "add"}),
+        other_action_url=with_map(
+            url_with("/import/preview", {**fields, "action": "delete" if action == "add" else "add"}), column_map
+        ),
+        column_map=column_map,
+        map_url=with_map(url_with("/import/map", fields), column_map) if column_map is not None else None,
     )
+
+
+def with_map(url: str, column_map: dict[str, str] | None) -> str:
+    """``url`` with the mapping as repeated ``map=COLUMN=FIELD`` parameters."""
+    values = map_values(column_map)
+    return url + ("&" if "?" in url else "?") + urlencode([("map", v) for v in values]) if values else url
 
 
 async def start(request: Request) -> Response:
     jobs = _jobs(request)
-    form = {k: str(v) for k, v in (await request.form()).items()}
+    submitted = await request.form()
+    form = {k: str(v) for k, v in submitted.items()}
     found = uploads.find(services(request).settings.data_dir, form.get("upload", ""))
     if found is None:
         return redirect("/import", flash="That upload is gone; choose the file again.", request=request)
-    options = _options(request, form.get("action", "add"), form)
+    column_map = _column_map([str(v) for v in submitted.getlist("map")])
+    options = _options(request, form.get("action", "add"), form, column_map)
     job = await in_thread(jobs.submit, found.path, options, file_name=found.file_name)
     return redirect(f"/import/jobs/{job.id}", request=request, target="#dialog-body")
 
