@@ -11,7 +11,7 @@ import orjson
 
 from sescontacts.console import app as console_app
 from sescontacts.console.gate import CSP
-from sescontacts.model import OPT_IN, Contact, Topic
+from sescontacts.model import OPT_IN, OPT_OUT, Contact, Topic
 
 from .support.console import Console, console_fixture, fast_kdf_fixture  # noqa: F401
 
@@ -134,3 +134,32 @@ def test_export_follows_the_current_filter(console: Console) -> None:
     json_lines = console.client.get("/export", params={"format": "json"}).text.strip().splitlines()
     assert len(json_lines) == 5 and orjson.loads(json_lines[0])["emailAddress"] == "e0@drop.test"
     assert not list((console.services.settings.data_dir / "exports").iterdir())  # removed once sent
+
+
+def test_a_default_of_opted_in_asks_first_with_the_number_it_opts_in(console: Console) -> None:
+    """Item 7a: a topic's default turned to OPT_IN opts in everyone who never chose; the console says how many
+    and saves only when a plain form (no JavaScript) is posted again with the confirmation."""
+    name = console.list_name
+    console.store.update_list(name, topics=[Topic("news", "News", OPT_OUT)])
+    for i in range(3):
+        console.store.create_contact(name, Contact(f"never{i}@example.com"))
+    console.store.create_contact(name, Contact("chose@example.com", topic_preferences={"news": OPT_OUT}))
+    console.store.create_contact(name, Contact("gone@example.com", unsubscribe_all=True))
+    form = {"original": "news", "name": "news", "display_name": "News!", "default_status": OPT_IN}
+    asked = console.post("/topics", form)
+    text = " ".join(html.unescape(asked.text).split())
+    assert asked.status_code == 200 and "Opt in 3 contacts to news?" in text
+    assert '<input type="hidden" name="confirm_opt_in" value="1">' in asked.text
+    assert 'name="default_status" value="OPT_IN"' in asked.text and 'name="display_name" value="News!"' in asked.text
+    assert console.store.get_list(name).topic("news") == Topic("news", "News", OPT_OUT)  # nothing saved yet
+    saved = console.post("/topics", {**form, "confirm_opt_in": "1"})
+    assert saved.status_code == 303
+    assert console.store.get_list(name).topic("news") == Topic("news", "News!", OPT_IN)
+    # already OPT_IN: editing it again asks nothing; a new topic opted in by default counts every subscriber
+    assert console.post("/topics", {**form, "display_name": "News"}).status_code == 303
+    new = console.post("/topics", {"name": "offers", "display_name": "Offers", "default_status": OPT_IN})
+    assert "Opt in 4 contacts to offers?" in " ".join(html.unescape(new.text).split())
+    assert console.store.get_list(name).topic("offers") is None
+    # a name SES refuses is an inline error, not a confirmation
+    bad = console.post("/topics", {"name": "bad name!", "display_name": "Bad", "default_status": OPT_IN})
+    assert bad.status_code == 400 and "alphanumeric" in bad.text
