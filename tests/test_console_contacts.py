@@ -257,6 +257,23 @@ def test_bulk_actions_confirm_how_many_change(console: Console) -> None:
     assert all(console.store.get_contact(console.list_name, e).unsubscribe_all for e in selected)
 
 
+def test_bulk_resubscribe_says_how_many_had_unsubscribed_and_asks(console: Console) -> None:
+    """Item 7b: resubscribing overrides someone's "no more email"; the confirmation says how many that is."""
+    seed(console)
+    selected = ["user00@example.org", "user01@acme.com", "user05@acme.com"]  # user00 and user05 unsubscribed
+    confirm = console.post("/contacts/bulk", {"action": "resubscribe", "email": selected})
+    warning = re.search(r'data-testid="resubscribe-warning">(.*?)</p>', confirm.text, re.S)
+    assert confirm.status_code == 200 and warning is not None
+    words = " ".join(re.sub(r"<[^>]+>", " ", warning.group(1)).split())
+    assert "2 of the 3 selected had unsubscribed from all" in words
+    assert console.store.get_contact(console.list_name, "user00@example.org").unsubscribe_all  # nothing yet
+    everything = console.post("/contacts/bulk", {"action": "resubscribe", "all": "1"})
+    assert "3 of them had unsubscribed from all" in " ".join(re.sub(r"<[^>]+>", " ", everything.text).split())
+    done = console.post("/contacts/bulk", {"action": "resubscribe", "email": selected, "confirm": "1"})
+    assert done.status_code == 303
+    assert not console.store.get_contact(console.list_name, "user00@example.org").unsubscribe_all
+
+
 def job_page_when_done(console: Console, url: str) -> str:
     for _ in range(400):
         page = console.client.get(url).text
