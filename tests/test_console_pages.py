@@ -163,3 +163,42 @@ def test_a_default_of_opted_in_asks_first_with_the_number_it_opts_in(console: Co
     # a name SES refuses is an inline error, not a confirmation
     bad = console.post("/topics", {"name": "bad name!", "display_name": "Bad", "default_status": OPT_IN})
     assert bad.status_code == 400 and "alphanumeric" in bad.text
+
+
+def test_aws_update_command_is_filled_in_from_a_chosen_contact(console: Console) -> None:
+    """Item 7c: SES's UpdateContact replaces the whole contact; the page's example, pasted for an unsubscribed
+    contact, resubscribed them and wiped their attributes. For a chosen contact it carries its current state."""
+    import shlex
+
+    name = console.list_name
+    console.store.update_list(name, topics=[Topic("news", "News", OPT_IN)])
+    attributes = '{"Name": "O\'Neil", "Plan": "pro"}'
+    console.store.create_contact(
+        name,
+        Contact(
+            "gone@example.com", unsubscribe_all=True, topic_preferences={"news": OPT_OUT}, attributes_data=attributes
+        ),
+    )
+    edit = console.client.get("/contacts/edit", params={"email": "gone@example.com"}).text
+    assert 'href="/aws?email=gone%40example.com">AWS CLI commands for this contact</a>' in edit
+    page = console.client.get("/aws", params={"email": "gone@example.com"}).text
+    commands = [html.unescape(c) for c in re.findall(r'<code data-command="\d">(.*?)</code>', page, re.S)]
+    update = shlex.split(commands[3].replace("\\\n", " "))
+    assert update[:3] == ["aws", "sesv2", "update-contact"] and "--unsubscribe-all" in update
+    assert orjson.loads(update[update.index("--topic-preferences") + 1]) == [
+        {"TopicName": "news", "SubscriptionStatus": "OPT_OUT"}
+    ]
+    assert update[update.index("--attributes-data") + 1] == attributes
+    note = " ".join(html.unescape(re.sub(r"<[^>]+>", "", page.split('data-testid="update-note">')[1])).split())
+    assert note.startswith("SES's UpdateContact replaces the whole contact; it does not merge.")
+    assert "filled in from gone@example.com as it is stored now (unsubscribed from all, 1 topic choice" in note
+    # a subscribed contact without attributes: --no-unsubscribe-all, nothing else to keep
+    console.store.create_contact(name, Contact("here@example.com"))
+    page = console.client.get("/aws", params={"email": "here@example.com"}).text
+    update = shlex.split(
+        html.unescape(re.findall(r'<code data-command="3">(.*?)</code>', page, re.S)[0]).replace("\\\n", " ")
+    )
+    assert update[-1] == "--no-unsubscribe-all" and "--attributes-data" not in update
+    # the example address, or one not on the list: the example, and the sentence that says why to choose one
+    example = console.client.get("/aws", params={"email": "nobody@example.com"}).text
+    assert "Enter a contact's address above" in example and "--no-unsubscribe-all" not in example
