@@ -444,3 +444,22 @@ def test_ses_backend_shows_edits_and_deletes_contacts_ses_keeps_apart(
         assert emails_on(console.client.get("/").text) == ["ann@example.com"]
     finally:
         console.services.close()
+
+
+def test_ses_backend_offers_to_create_a_list_deleted_in_ses(
+    tmp_path: Path, moto_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Item 5 on the ses backend: the list deleted in SES (moto here), created again from the console's page."""
+    from . import test_console_pages as pages
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", MOTO_KEY[0])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", MOTO_KEY[1])
+    reset_moto(moto_url)
+    console = Console(tmp_path / "data", backend="ses", ses_endpoint_url=moto_url, region=REGION, ses_rate=500.0)
+    try:
+        pages._list_deleted_then_created_from_the_console(console.login())
+        upstream = boto_session(MOTO_KEY).client("sesv2", endpoint_url=moto_url)  # type: ignore[attr-defined]
+        topics = upstream.get_contact_list(ContactListName="contacts")["Topics"]
+        assert [t["TopicName"] for t in topics] == ["news", "offers"]
+    finally:
+        console.services.close()

@@ -202,3 +202,34 @@ def test_aws_update_command_is_filled_in_from_a_chosen_contact(console: Console)
     # the example address, or one not on the list: the example, and the sentence that says why to choose one
     example = console.client.get("/aws", params={"email": "nobody@example.com"}).text
     assert "Enter a contact's address above" in example and "--no-unsubscribe-all" not in example
+
+
+def _list_deleted_then_created_from_the_console(console: Console) -> None:
+    name = console.list_name
+    console.store.delete_list(name)  # as `aws sesv2 delete-contact-list` does
+    for path in ("/", "/topics", "/contacts/edit?email=a%40example.com", "/count?q=a"):
+        page = console.client.get(path)
+        assert page.status_code == 404 and 'data-testid="list-missing"' in page.text, path
+        assert f"The contact list {name} does not exist" in page.text and 'action="/list/create"' in page.text
+        assert 'href="/">Back to contacts' not in page.text  # the link that led back to the same error
+    fragment = console.client.get("/", headers={"HX-Request": "true", "HX-Target": "results"})
+    assert fragment.status_code == 204 and fragment.headers["hx-refresh"] == "true"
+    assert console.client.post("/list/create", data={"topics": ""}).status_code == 403  # CSRF as everywhere
+    bad = console.post("/list/create", {"topics": "news, News\nbad name!, Bad"})
+    assert bad.status_code == 400 and 'id="topics-error"' in bad.text and "alphanumeric" in bad.text
+    assert "news, News\nbad name!, Bad</textarea>" in html.unescape(bad.text)  # what was typed stays
+    created = console.post("/list/create", {"topics": "news, Monthly news\n\noffers"})
+    assert created.status_code == 303 and created.headers["location"] == "/"
+    home = console.client.get("/")
+    assert home.status_code == 200 and f"Created the list {name}." in home.text
+    assert console.store.get_list(name).topics == (
+        Topic("news", "Monthly news", OPT_OUT),
+        Topic("offers", "offers", OPT_OUT),
+    )
+    again = console.post("/list/create", {"topics": ""})  # a second tab's form: nothing to do
+    assert again.status_code == 303 and "exists already" in console.client.get("/").text
+
+
+def test_a_deleted_list_can_be_created_again_from_any_page(console: Console) -> None:
+    """Item 5, local backend: every page offers to create the list (with CSRF), then the console works."""
+    _list_deleted_then_created_from_the_console(console)

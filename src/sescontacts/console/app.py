@@ -21,12 +21,12 @@ from starlette.staticfiles import StaticFiles
 from ..accounts.login_limit import LoginLimiter
 from ..accounts.sessions import Sessions
 from ..accounts.users import Users
-from ..errors import SesContactsError
+from ..errors import ListNotFound, SesContactsError
 from ..model import OPT_IN, Count, attribute_text
 from ..services import Services
 from .auth import SessionCodec, session_secret
 from .gate import Gate
-from .views import account, aws, contact_form, contacts, exports, imports, login, topics
+from .views import account, aws, contact_form, contact_list, contacts, exports, imports, login, topics
 from .views.common import render
 
 HERE = Path(__file__).parent
@@ -125,12 +125,15 @@ def console_routes() -> list[BaseRoute]:
         *aws.routes,
         *imports.routes,
         *exports.routes,
+        *contact_list.routes,
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]
 
 
 async def _store_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SesContactsError)
+    if isinstance(exc, ListNotFound):
+        return contact_list.list_missing(request)
     return render(request, "error.html", status_code=exc.status, message=exc.message)
 
 

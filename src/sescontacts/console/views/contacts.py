@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from ...bulk.actions import ACTION_KIND
 from ...bulk.job_manager import JobManager
-from ...errors import NotFound, SesContactsError
+from ...errors import ListNotFound, NotFound, SesContactsError
 from ...model import (
     OPT_OUT,
     Contact,
@@ -99,6 +99,8 @@ async def count(request: Request) -> Response:
     view = ContactsView.from_params(request.query_params)
     try:
         result = await in_thread(count_matching, services(request).store, list_name(request), view)
+    except ListNotFound:
+        raise  # the list itself: the page that offers to create it (app.py)
     except SesContactsError as exc:
         return render(request, "error.html", status_code=exc.status, message=exc.message)
     if is_htmx(request):
