@@ -26,7 +26,7 @@ from ..model import OPT_IN, Count, attribute_text
 from ..services import Services
 from .auth import SessionCodec, session_secret
 from .gate import Gate
-from .views import account, aws, contact_form, contact_list, contacts, exports, imports, login, topics
+from .views import account, aws, contact_form, contact_list, contacts, exports, imports, login, resubmit, topics
 from .views.common import render
 
 HERE = Path(__file__).parent
@@ -156,4 +156,8 @@ def create_console_app(services: Services) -> Gate:
     app.state.jinja = make_jinja()
     app.state.login_limiter = LoginLimiter(services.db)
     app.state.stats_cache = {}
-    return Gate(app, app.state.sessions, SessionCodec(session_secret(services.db)))
+    # Forms the gate refuses (no session, a stale token) are shown again by an app of their own: it has no
+    # route that writes, only resubmit.refused, and shares the console's state and error pages.
+    refused = Starlette(routes=resubmit.routes, exception_handlers=app.exception_handlers)
+    refused.state = app.state
+    return Gate(app, app.state.sessions, SessionCodec(session_secret(services.db)), refused=refused)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -210,7 +211,11 @@ def _matching_description(view: ContactsView) -> str:
 
 
 async def bulk(request: Request) -> Response:
-    form = await request.form()
+    return await bulk_form(request, await request.form())
+
+
+async def bulk_form(request: Request, form: FormData) -> Response:
+    """The bulk form's answer: its confirmation, or (``confirm=1``) the action done or its job started."""
     view = ContactsView.from_params({k: str(v) for k, v in form.items() if k != "page"})
     action = _bulk_action(form.get("action"))
     if action is None:
