@@ -69,6 +69,7 @@ def test_a_form_sent_after_the_session_ended_comes_back_filled_in_after_the_logi
     # the form again, filled in, with the new session's token: not sent for the user
     assert shown.status_code == 200 and "Your session had ended, so nothing was saved" in text_of(shown.text)
     assert 'value="late@example.com"' in shown.text and 'value="Late O&#39;Neil"' in shown.text
+    assert 'action="/logout"' in shown.text  # the page of a logged-in user, top bar and all
     assert re.search(r'name="unsubscribe_all" value="1" checked', shown.text)
     assert count(console) == 0
     console.csrf = csrf_of(shown.text)

@@ -12,6 +12,7 @@ from ...accounts.login_limit import Attempt, LoginLimiter
 from ...accounts.model import User
 from ...accounts.sessions import Sessions
 from ...accounts.users import Users
+from ..gate import USER_SCOPE_KEY
 from . import resubmit
 from .common import FormErrors, in_thread, redirect, render, safe_next, session, user
 
@@ -71,6 +72,7 @@ async def login_submit(request: Request) -> Response:
     sess.dirty = True
     kept = resubmit.Pending.load(pending)
     if kept is not None:  # the refused form's page, filled in: the user sends it, it is not sent for them
+        request.scope[USER_SCOPE_KEY] = found  # rendered for the user just logged in
         return await resubmit.show_again(request, kept, "login")
     return redirect(target)
 
