@@ -8,6 +8,7 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -397,17 +398,26 @@ def moto_url() -> Iterator[str]:
         yield url
 
 
-def test_ses_backend_shows_edits_and_deletes_contacts_ses_keeps_apart(
-    tmp_path: Path, moto_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def moto_upstream(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """moto, emptied, as the SES of a console on the ses backend; its own client for the test to look with."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", MOTO_KEY[0])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", MOTO_KEY[1])
     reset_moto(moto_url)
-    upstream = boto_session(MOTO_KEY).client("sesv2", endpoint_url=moto_url)  # type: ignore[attr-defined]
+    return boto_session(MOTO_KEY).client("sesv2", endpoint_url=moto_url)  # type: ignore[attr-defined]
+
+
+def ses_console(tmp_path: Path, moto_url: str) -> Console:
+    return Console(tmp_path / "data", backend="ses", ses_endpoint_url=moto_url, region=REGION, ses_rate=500.0)
+
+
+def test_ses_backend_shows_edits_and_deletes_contacts_ses_keeps_apart(
+    tmp_path: Path, moto_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upstream = moto_upstream(moto_url, monkeypatch)
     upstream.create_contact_list(ContactListName="contacts")
     for address, who in (("Ann@example.com", "Ann"), ("ann@example.com", "ann")):
         upstream.create_contact(ContactListName="contacts", EmailAddress=address, AttributesData=f'{{"who": "{who}"}}')
-    console = Console(tmp_path / "data", backend="ses", ses_endpoint_url=moto_url, region=REGION, ses_rate=500.0)
+    console = ses_console(tmp_path, moto_url)
     try:
         console.login()
         console.store.sync_now(full=True)
@@ -452,13 +462,10 @@ def test_ses_backend_offers_to_create_a_list_deleted_in_ses(
     """Item 5 on the ses backend: the list deleted in SES (moto here), created again from the console's page."""
     from . import test_console_pages as pages
 
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", MOTO_KEY[0])
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", MOTO_KEY[1])
-    reset_moto(moto_url)
-    console = Console(tmp_path / "data", backend="ses", ses_endpoint_url=moto_url, region=REGION, ses_rate=500.0)
+    upstream = moto_upstream(moto_url, monkeypatch)
+    console = ses_console(tmp_path, moto_url)
     try:
         pages._list_deleted_then_created_from_the_console(console.login())
-        upstream = boto_session(MOTO_KEY).client("sesv2", endpoint_url=moto_url)  # type: ignore[attr-defined]
         topics = upstream.get_contact_list(ContactListName="contacts")["Topics"]
         assert [t["TopicName"] for t in topics] == ["news", "offers"]
     finally:

@@ -201,3 +201,18 @@ def test_a_stale_token_in_an_htmx_request_reloads_the_page_with_a_note(console: 
     response = console.client.post("/import/start", data={"upload": "x"}, headers=headers)
     assert response.status_code == 204 and response.headers["hx-redirect"] == "/import"
     assert "security token was out of date" in console.client.get("/import").text
+
+
+def test_every_form_of_the_console_has_its_page_to_come_back_to(console: Console) -> None:
+    """The sweep: every POST route is shown again as its own page (a new one must be added to REDISPLAYS), and
+    without a session every one of them leads to the login page, not a bare 401."""
+    from starlette.routing import Route
+
+    from sescontacts.console.views.resubmit import REDISPLAYS
+
+    posts = {r.path for r in console.app.routes if isinstance(r, Route) and "POST" in (r.methods or ())}
+    assert posts - set(REDISPLAYS) == {"/logout"}  # logging out needs no form shown again
+    end_session(console)
+    for path in sorted(posts - {"/login"}):
+        response = console.post(path.replace("{job_id}", "x"), {"email": "a@example.com"}, headers=SAME_SITE)
+        assert response.status_code == 401 and 'action="/login"' in response.text, path
