@@ -8,6 +8,7 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -274,6 +275,23 @@ def test_bulk_actions_confirm_how_many_change(console: Console) -> None:
     assert all(console.store.get_contact(console.list_name, e).unsubscribe_all for e in selected)
 
 
+def test_bulk_resubscribe_says_how_many_had_unsubscribed_and_asks(console: Console) -> None:
+    """Item 7b: resubscribing overrides someone's "no more email"; the confirmation says how many that is."""
+    seed(console)
+    selected = ["user00@example.org", "user01@acme.com", "user05@acme.com"]  # user00 and user05 unsubscribed
+    confirm = console.post("/contacts/bulk", {"action": "resubscribe", "email": selected})
+    warning = re.search(r'data-testid="resubscribe-warning">(.*?)</p>', confirm.text, re.S)
+    assert confirm.status_code == 200 and warning is not None
+    words = " ".join(re.sub(r"<[^>]+>", " ", warning.group(1)).split())
+    assert "2 of the 3 selected had unsubscribed from all" in words
+    assert console.store.get_contact(console.list_name, "user00@example.org").unsubscribe_all  # nothing yet
+    everything = console.post("/contacts/bulk", {"action": "resubscribe", "all": "1"})
+    assert "3 of them had unsubscribed from all" in " ".join(re.sub(r"<[^>]+>", " ", everything.text).split())
+    done = console.post("/contacts/bulk", {"action": "resubscribe", "email": selected, "confirm": "1"})
+    assert done.status_code == 303
+    assert not console.store.get_contact(console.list_name, "user00@example.org").unsubscribe_all
+
+
 def job_page_when_done(console: Console, url: str) -> str:
     for _ in range(400):
         page = console.client.get(url).text
@@ -397,17 +415,26 @@ def moto_url() -> Iterator[str]:
         yield url
 
 
-def test_ses_backend_shows_edits_and_deletes_contacts_ses_keeps_apart(
-    tmp_path: Path, moto_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def moto_upstream(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """moto, emptied, as the SES of a console on the ses backend; its own client for the test to look with."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", MOTO_KEY[0])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", MOTO_KEY[1])
     reset_moto(moto_url)
-    upstream = boto_session(MOTO_KEY).client("sesv2", endpoint_url=moto_url)  # type: ignore[attr-defined]
+    return boto_session(MOTO_KEY).client("sesv2", endpoint_url=moto_url)  # type: ignore[attr-defined]
+
+
+def ses_console(tmp_path: Path, moto_url: str) -> Console:
+    return Console(tmp_path / "data", backend="ses", ses_endpoint_url=moto_url, region=REGION, ses_rate=500.0)
+
+
+def test_ses_backend_shows_edits_and_deletes_contacts_ses_keeps_apart(
+    tmp_path: Path, moto_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upstream = moto_upstream(moto_url, monkeypatch)
     upstream.create_contact_list(ContactListName="contacts")
     for address, who in (("Ann@example.com", "Ann"), ("ann@example.com", "ann")):
         upstream.create_contact(ContactListName="contacts", EmailAddress=address, AttributesData=f'{{"who": "{who}"}}')
-    console = Console(tmp_path / "data", backend="ses", ses_endpoint_url=moto_url, region=REGION, ses_rate=500.0)
+    console = ses_console(tmp_path, moto_url)
     try:
         console.login()
         console.store.sync_now(full=True)
@@ -442,5 +469,21 @@ def test_ses_backend_shows_edits_and_deletes_contacts_ses_keeps_apart(
             "ann@example.com"
         ]
         assert emails_on(console.client.get("/").text) == ["ann@example.com"]
+    finally:
+        console.services.close()
+
+
+def test_ses_backend_offers_to_create_a_list_deleted_in_ses(
+    tmp_path: Path, moto_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Item 5 on the ses backend: the list deleted in SES (moto here), created again from the console's page."""
+    from . import test_console_pages as pages
+
+    upstream = moto_upstream(moto_url, monkeypatch)
+    console = ses_console(tmp_path, moto_url)
+    try:
+        pages._list_deleted_then_created_from_the_console(console.login())
+        topics = upstream.get_contact_list(ContactListName="contacts")["Topics"]
+        assert [t["TopicName"] for t in topics] == ["news", "offers"]
     finally:
         console.services.close()

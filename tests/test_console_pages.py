@@ -11,7 +11,7 @@ import orjson
 
 from sescontacts.console import app as console_app
 from sescontacts.console.gate import CSP
-from sescontacts.model import OPT_IN, Contact, Topic
+from sescontacts.model import OPT_IN, OPT_OUT, Contact, Topic
 
 from .support.console import Console, console_fixture, fast_kdf_fixture  # noqa: F401
 
@@ -134,3 +134,102 @@ def test_export_follows_the_current_filter(console: Console) -> None:
     json_lines = console.client.get("/export", params={"format": "json"}).text.strip().splitlines()
     assert len(json_lines) == 5 and orjson.loads(json_lines[0])["emailAddress"] == "e0@drop.test"
     assert not list((console.services.settings.data_dir / "exports").iterdir())  # removed once sent
+
+
+def test_a_default_of_opted_in_asks_first_with_the_number_it_opts_in(console: Console) -> None:
+    """Item 7a: a topic's default turned to OPT_IN opts in everyone who never chose; the console says how many
+    and saves only when a plain form (no JavaScript) is posted again with the confirmation."""
+    name = console.list_name
+    console.store.update_list(name, topics=[Topic("news", "News", OPT_OUT)])
+    for i in range(3):
+        console.store.create_contact(name, Contact(f"never{i}@example.com"))
+    console.store.create_contact(name, Contact("chose@example.com", topic_preferences={"news": OPT_OUT}))
+    console.store.create_contact(name, Contact("gone@example.com", unsubscribe_all=True))
+    form = {"original": "news", "name": "news", "display_name": "News!", "default_status": OPT_IN}
+    asked = console.post("/topics", form)
+    text = " ".join(html.unescape(asked.text).split())
+    assert asked.status_code == 200 and "Opt in 3 contacts to news?" in text
+    assert '<input type="hidden" name="confirm_opt_in" value="1">' in asked.text
+    assert 'name="default_status" value="OPT_IN"' in asked.text and 'name="display_name" value="News!"' in asked.text
+    assert console.store.get_list(name).topic("news") == Topic("news", "News", OPT_OUT)  # nothing saved yet
+    saved = console.post("/topics", {**form, "confirm_opt_in": "1"})
+    assert saved.status_code == 303
+    assert console.store.get_list(name).topic("news") == Topic("news", "News!", OPT_IN)
+    # already OPT_IN: editing it again asks nothing; a new topic opted in by default counts every subscriber
+    assert console.post("/topics", {**form, "display_name": "News"}).status_code == 303
+    new = console.post("/topics", {"name": "offers", "display_name": "Offers", "default_status": OPT_IN})
+    assert "Opt in 4 contacts to offers?" in " ".join(html.unescape(new.text).split())
+    assert console.store.get_list(name).topic("offers") is None
+    # a name SES refuses is an inline error, not a confirmation
+    bad = console.post("/topics", {"name": "bad name!", "display_name": "Bad", "default_status": OPT_IN})
+    assert bad.status_code == 400 and "alphanumeric" in bad.text
+
+
+def test_aws_update_command_is_filled_in_from_a_chosen_contact(console: Console) -> None:
+    """Item 7c: SES's UpdateContact replaces the whole contact; the page's example, pasted for an unsubscribed
+    contact, resubscribed them and wiped their attributes. For a chosen contact it carries its current state."""
+    import shlex
+
+    name = console.list_name
+    console.store.update_list(name, topics=[Topic("news", "News", OPT_IN)])
+    attributes = '{"Name": "O\'Neil", "Plan": "pro"}'
+    console.store.create_contact(
+        name,
+        Contact(
+            "gone@example.com", unsubscribe_all=True, topic_preferences={"news": OPT_OUT}, attributes_data=attributes
+        ),
+    )
+    edit = console.client.get("/contacts/edit", params={"email": "gone@example.com"}).text
+    assert 'href="/aws?email=gone%40example.com">AWS CLI commands for this contact</a>' in edit
+    page = console.client.get("/aws", params={"email": "gone@example.com"}).text
+    commands = [html.unescape(c) for c in re.findall(r'<code data-command="\d">(.*?)</code>', page, re.S)]
+    update = shlex.split(commands[3].replace("\\\n", " "))
+    assert update[:3] == ["aws", "sesv2", "update-contact"] and "--unsubscribe-all" in update
+    assert orjson.loads(update[update.index("--topic-preferences") + 1]) == [
+        {"TopicName": "news", "SubscriptionStatus": "OPT_OUT"}
+    ]
+    assert update[update.index("--attributes-data") + 1] == attributes
+    note = " ".join(html.unescape(re.sub(r"<[^>]+>", "", page.split('data-testid="update-note">')[1])).split())
+    assert note.startswith("SES's UpdateContact replaces the whole contact; it does not merge.")
+    assert "filled in from gone@example.com as it is stored now (unsubscribed from all, 1 topic choice" in note
+    # a subscribed contact without attributes: --no-unsubscribe-all, nothing else to keep
+    console.store.create_contact(name, Contact("here@example.com"))
+    page = console.client.get("/aws", params={"email": "here@example.com"}).text
+    update = shlex.split(
+        html.unescape(re.findall(r'<code data-command="3">(.*?)</code>', page, re.S)[0]).replace("\\\n", " ")
+    )
+    assert update[-1] == "--no-unsubscribe-all" and "--attributes-data" not in update
+    # the example address, or one not on the list: the example, and the sentence that says why to choose one
+    example = console.client.get("/aws", params={"email": "nobody@example.com"}).text
+    assert "Enter a contact's address above" in example and "--no-unsubscribe-all" not in example
+
+
+def _list_deleted_then_created_from_the_console(console: Console) -> None:
+    name = console.list_name
+    console.store.delete_list(name)  # as `aws sesv2 delete-contact-list` does
+    for path in ("/", "/topics", "/contacts/edit?email=a%40example.com", "/count?q=a"):
+        page = console.client.get(path)
+        assert page.status_code == 404 and 'data-testid="list-missing"' in page.text, path
+        assert f"The contact list {name} does not exist" in page.text and 'action="/list/create"' in page.text
+        assert 'href="/">Back to contacts' not in page.text  # the link that led back to the same error
+    fragment = console.client.get("/", headers={"HX-Request": "true", "HX-Target": "results"})
+    assert fragment.status_code == 204 and fragment.headers["hx-refresh"] == "true"
+    assert console.client.post("/list/create", data={"topics": ""}).status_code == 403  # CSRF as everywhere
+    bad = console.post("/list/create", {"topics": "news, News\nbad name!, Bad"})
+    assert bad.status_code == 400 and 'id="topics-error"' in bad.text and "alphanumeric" in bad.text
+    assert "news, News\nbad name!, Bad</textarea>" in html.unescape(bad.text)  # what was typed stays
+    created = console.post("/list/create", {"topics": "news, Monthly news\n\noffers"})
+    assert created.status_code == 303 and created.headers["location"] == "/"
+    home = console.client.get("/")
+    assert home.status_code == 200 and f"Created the list {name}." in home.text
+    assert console.store.get_list(name).topics == (
+        Topic("news", "Monthly news", OPT_OUT),
+        Topic("offers", "offers", OPT_OUT),
+    )
+    again = console.post("/list/create", {"topics": ""})  # a second tab's form: nothing to do
+    assert again.status_code == 303 and "exists already" in console.client.get("/").text
+
+
+def test_a_deleted_list_can_be_created_again_from_any_page(console: Console) -> None:
+    """Item 5, local backend: every page offers to create the list (with CSRF), then the console works."""
+    _list_deleted_then_created_from_the_console(console)

@@ -260,7 +260,7 @@ def test_upload_over_the_cap_gets_a_clear_message(page: Any, tmp_path: Path) -> 
     shot(page, "08-upload-too-large", full_page=False)
 
 
-def test_aws_dialog_commands_work_in_the_aws_cli(page: Any, console_server: RunningServer) -> None:
+def test_aws_dialog_commands_work_in_the_aws_cli(page: Any, console_server: RunningServer, ses: Any) -> None:
     page.goto("/")
     page.locator("#main").get_by_role("link", name="AWS API").click()
     dialog = page.locator("dialog#dialog")
@@ -297,6 +297,34 @@ def test_aws_dialog_commands_work_in_the_aws_cli(page: Any, console_server: Runn
     aws(delete_cmd)
     # the commands are shell-safe as shown: each argument survives shlex
     assert shlex.split(create_cmd.replace("\\\n", " "))[:3] == ["aws", "sesv2", "create-contact"]
+
+    # An unsubscribed contact with attributes and a topic choice, chosen from its edit page: the pasted update
+    # command keeps it as it is (SES's UpdateContact replaces the whole contact).
+    email, attributes = "o'neil@aws.test", '{"Name": "O\'Neil", "Plan": "pro"}'
+    ses.update_contact_list(
+        ContactListName="contacts",
+        Topics=[{"TopicName": "aws-news", "DisplayName": "News", "DefaultSubscriptionStatus": "OPT_IN"}],
+    )
+    preferences = [{"TopicName": "aws-news", "SubscriptionStatus": "OPT_OUT"}]
+    ses.create_contact(
+        ContactListName="contacts",
+        EmailAddress=email,
+        UnsubscribeAll=True,
+        TopicPreferences=preferences,
+        AttributesData=attributes,
+    )
+    try:
+        page.goto("/contacts/edit?email=o%27neil%40aws.test")
+        page.get_by_role("link", name="AWS CLI commands for this contact").click()
+        page.wait_for_url("**/aws?email=**")
+        assert "filled in from o'neil@aws.test" in page.get_by_test_id("update-note").inner_text()
+        shot(page, "09b-aws-page-for-a-contact")
+        aws(page.locator('[data-command="3"]').inner_text())
+        after = ses.get_contact(ContactListName="contacts", EmailAddress=email)
+        assert after["UnsubscribeAll"] is True and after["TopicPreferences"] == preferences
+        assert json.loads(after["AttributesData"]) == json.loads(attributes)
+    finally:
+        ses.delete_contact(ContactListName="contacts", EmailAddress=email)
 
 
 XSS = [

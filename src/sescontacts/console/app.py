@@ -21,12 +21,24 @@ from starlette.staticfiles import StaticFiles
 from ..accounts.login_limit import LoginLimiter
 from ..accounts.sessions import Sessions
 from ..accounts.users import Users
-from ..errors import SesContactsError
+from ..errors import ListNotFound, SesContactsError
 from ..model import OPT_IN, Count, DayCounts, attribute_text
 from ..services import Services
 from .auth import SessionCodec, session_secret
 from .gate import Gate
-from .views import account, aws, contact_form, contacts, exports, import_mapping, imports, login, topics
+from .views import (
+    account,
+    aws,
+    contact_form,
+    contact_list,
+    contacts,
+    exports,
+    import_mapping,
+    imports,
+    login,
+    resubmit,
+    topics,
+)
 from .views.common import render
 
 HERE = Path(__file__).parent
@@ -124,12 +136,15 @@ def console_routes() -> list[BaseRoute]:
         *imports.routes,
         *import_mapping.routes,
         *exports.routes,
+        *contact_list.routes,
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]
 
 
 async def _store_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SesContactsError)
+    if isinstance(exc, ListNotFound):
+        return contact_list.list_missing(request)
     return render(request, "error.html", status_code=exc.status, message=exc.message)
 
 
@@ -152,4 +167,8 @@ def create_console_app(services: Services) -> Gate:
     app.state.jinja = make_jinja()
     app.state.login_limiter = LoginLimiter(services.db)
     app.state.stats_cache = {}
-    return Gate(app, app.state.sessions, SessionCodec(session_secret(services.db)))
+    # Forms the gate refuses (no session, a stale token) are shown again by an app of their own: it has no
+    # route that writes, only resubmit.refused, and shares the console's state and error pages.
+    refused = Starlette(routes=resubmit.routes, exception_handlers=app.exception_handlers)
+    refused.state = app.state
+    return Gate(app, app.state.sessions, SessionCodec(session_secret(services.db)), refused=refused)

@@ -14,7 +14,8 @@ A request whose ``Origin`` names another site is refused before any token is loo
 from __future__ import annotations
 
 import hmac
-from urllib.parse import parse_qs
+from dataclasses import dataclass
+from urllib.parse import parse_qs, parse_qsl
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.types import Message, Receive, Scope
@@ -28,13 +29,31 @@ MAX_FIRST_PART_BYTES = 16 * 1024
 _MISSING = "The form's security token is missing or out of date. Reload the page and try again."
 
 
-class CsrfError(Exception):
-    """Refuse with 403; the message is shown to the user."""
+@dataclass(frozen=True)
+class PostedForm:
+    """What a refused form carried, to show it again (``console/views/resubmit.py``): its fields, less the
+    token and any password, and whether a file (never kept) or a body too large to keep was left out."""
 
-    def __init__(self, message: str, status: int = 403) -> None:
+    fields: tuple[tuple[str, str], ...] = ()
+    dropped: bool = False
+
+    @classmethod
+    def of(cls, content_type: bytes, body: bytes) -> PostedForm:
+        if content_type != b"application/x-www-form-urlencoded":
+            return cls(dropped=bool(body))  # a multipart body is an upload: its file is not kept
+        pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+        return cls(tuple((k, v) for k, v in pairs if k != FIELD and "password" not in k.lower()))
+
+
+class CsrfError(Exception):
+    """Refuse with 403; the message is shown to the user. ``form``: what a same-site form whose token was
+    missing or stale carried (None for a refusal whose input must not be shown again)."""
+
+    def __init__(self, message: str, status: int = 403, form: PostedForm | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        self.form = form
 
 
 def tokens_match(expected: str, given: str | None) -> bool:
@@ -86,6 +105,22 @@ async def check_request(scope: Scope, receive: Receive, expected: str, *, stream
         if in_header:
             return receive
         return await _check_first_part(receive, expected, params.get(b"boundary", b""))
+    body, messages = await _read_body(receive)
+    given: str | None = None
+    if not in_header and content_type == b"application/x-www-form-urlencoded":
+        values = parse_qs(body.decode("utf-8", "replace")).get(FIELD)
+        given = values[0] if values else None
+    elif not in_header and multipart:
+        first = _FirstPart(params.get(b"boundary", b""))
+        first.feed(bytes(body))
+        given = first.value if first.done and first.name == FIELD and not first.is_file else None
+    if not (in_header or tokens_match(expected, given)):
+        raise CsrfError(_MISSING, form=PostedForm.of(content_type, bytes(body)))
+    return _replay(messages, receive)
+
+
+async def _read_body(receive: Receive) -> tuple[bytearray, list[Message]]:
+    """The whole body, bounded to MAX_FORM_BYTES (413 past it), and the messages it came in."""
     body = bytearray()
     messages: list[Message] = []
     while True:
@@ -98,23 +133,32 @@ async def check_request(scope: Scope, receive: Receive, expected: str, *, stream
             raise CsrfError("The form is too large.", status=413)
         if not message.get("more_body", False):
             break
-    given: str | None = None
-    if not in_header and content_type == b"application/x-www-form-urlencoded":
-        values = parse_qs(body.decode("utf-8", "replace")).get(FIELD)
-        given = values[0] if values else None
-    elif not in_header and multipart:
-        first = _FirstPart(params.get(b"boundary", b""))
-        first.feed(bytes(body))
-        given = first.value if first.done and first.name == FIELD and not first.is_file else None
-    if not (in_header or tokens_match(expected, given)):
-        raise CsrfError(_MISSING)
-    return _replay(messages, receive)
+    return body, messages
+
+
+async def read_form(scope: Scope, receive: Receive, *, streamed: bool = False) -> PostedForm | None:
+    """What a form sent without a session carried, to keep it across the login; None for a request from
+    another site (its input is not shown on our pages). A streamed upload is not read: its file is not kept."""
+    try:
+        check_origin(scope)
+    except CsrfError:
+        return None
+    if _header(scope, b"sec-fetch-site") == "cross-site":
+        return None
+    content_type, _ = parse_options_header(_header(scope, b"content-type") or "")
+    if streamed and content_type == b"multipart/form-data":
+        return PostedForm(dropped=True)
+    try:
+        body, _ = await _read_body(receive)
+    except CsrfError:
+        return PostedForm(dropped=True)
+    return PostedForm.of(content_type, bytes(body))
 
 
 async def _check_first_part(receive: Receive, expected: str, boundary: bytes) -> Receive:
     """Read a multipart body only up to the end of its first part, which must be the token's field."""
     if not boundary:
-        raise CsrfError(_MISSING)
+        raise CsrfError(_MISSING, form=PostedForm(dropped=True))
     first = _FirstPart(boundary)
     messages: list[Message] = []
     size = 0
@@ -129,7 +173,7 @@ async def _check_first_part(receive: Receive, expected: str, boundary: bytes) ->
         if not message.get("more_body", False):
             break
     if not (first.done and first.name == FIELD and not first.is_file and tokens_match(expected, first.value)):
-        raise CsrfError(_MISSING)
+        raise CsrfError(_MISSING, form=PostedForm(dropped=True))
     return _replay(messages, receive)
 
 

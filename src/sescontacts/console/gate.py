@@ -10,8 +10,11 @@ template ever forgot to escape) and a ``Server-Timing`` header the benchmark rea
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from http.cookies import SimpleCookie
-from urllib.parse import quote
+from typing import Literal
+from urllib.parse import quote, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
@@ -29,6 +32,7 @@ PUBLIC_PREFIXES = ("/static/",)
 STREAMED_PATHS = frozenset({"/import/upload"})
 SESSION_SCOPE_KEY = "sescontacts.session"
 USER_SCOPE_KEY = "sescontacts.user"
+REFUSAL_SCOPE_KEY = "sescontacts.refusal"
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -40,6 +44,19 @@ _SECURITY_HEADERS = {
     "x-frame-options": "DENY",
     "referrer-policy": "same-origin",
 }
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A same-site form that was not let through: no session (``login``) or a missing or stale token
+    (``csrf``), with what it carried. The gate hands it to the console's ``refused`` app (in the scope, under
+    REFUSAL_SCOPE_KEY), which shows the form again and never writes."""
+
+    reason: Literal["login", "csrf"]
+    form: csrf.PostedForm
+
+
+Refused = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def is_public(path: str) -> bool:
@@ -67,11 +84,22 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def same_site_path(scope: Scope, url: str | None) -> str | None:
+    """The path and query of ``url`` (a Referer, htmx's HX-Current-URL) if it is on this site, else None."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme != scope.get("scheme", "http") or parts.netloc != _header(scope, b"host"):
+        return None
+    return (parts.path or "/") + ("?" + parts.query if parts.query else "")
+
+
 class Gate:
-    def __init__(self, app: ASGIApp, sessions: Sessions, codec: SessionCodec) -> None:
+    def __init__(self, app: ASGIApp, sessions: Sessions, codec: SessionCodec, refused: Refused | None = None) -> None:
         self.app = app
         self.sessions = sessions
         self.codec = codec
+        self.refused = refused
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -101,15 +129,27 @@ class Gate:
             await _plain(send_with_headers, exc.status, exc.message)
             return
         if user is None and not is_public(path):
-            await self._refuse_anonymous(scope, send_with_headers)
+            await self._refuse_anonymous(scope, receive, send_with_headers)
             return
         if method not in csrf.SAFE_METHODS:
             try:
                 receive = await csrf.check_request(scope, receive, session.csrf, streamed=path in STREAMED_PATHS)
             except csrf.CsrfError as exc:
-                await _plain(send_with_headers, exc.status, exc.message)
+                if exc.form is not None and self.refused is not None and not _cross_site(scope):
+                    await self._show_refused(scope, Refusal("csrf", exc.form), send_with_headers)
+                else:
+                    await _plain(send_with_headers, exc.status, exc.message)
                 return
         await self.app(scope, receive, send_with_headers)
+
+    async def _show_refused(self, scope: Scope, refusal: Refusal, send: Send) -> None:
+        """The console's page for a form that was not let through (its body is read: nothing more to receive)."""
+        assert self.refused is not None
+
+        async def nothing() -> Message:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        await self.refused({**scope, REFUSAL_SCOPE_KEY: refusal}, nothing, send)
 
     async def _user(self, session: Session) -> User | None:
         """The logged-in user, if the cookie names a session the server still has (one indexed read)."""
@@ -131,20 +171,32 @@ class Gate:
         value = self.codec.dump(session)
         return f"{SESSION_COOKIE}={value}; Path=/; Max-Age={SESSION_MAX_AGE}; HttpOnly; SameSite=Lax{secure}"
 
-    @staticmethod
-    async def _refuse_anonymous(scope: Scope, send: Send) -> None:
-        """Browsers asking for a page go to the login form (and come back after); everything else is 401."""
+    async def _refuse_anonymous(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Browsers go to the login form and come back after: a page they asked for is shown again, a form they
+        sent comes back filled in (``views/resubmit.py``) for them to send again. Everything else is 401."""
         path = scope["path"]
         query = scope.get("query_string", b"").decode("latin-1")
         target = path + ("?" + query if query else "")
-        login = "/login?next=" + quote(target, safe="")
         if _header(scope, b"hx-request"):
-            # htmx would swap a login page into a table cell; tell it to navigate instead.
+            # htmx would swap a login page into a table cell; send the whole page to the login, and back to
+            # the page the user was on (not the fragment's URL).
+            back = same_site_path(scope, _header(scope, b"hx-current-url")) or "/"
+            login = "/login?next=" + quote(back, safe="")
             await _plain(send, 401, "Log in to continue.", extra=[(b"hx-redirect", login.encode())])
-        elif scope["method"] in ("GET", "HEAD"):
+            return
+        if scope["method"] in ("GET", "HEAD"):
+            login = "/login?next=" + quote(target, safe="")
             await _plain(send, 303, "Log in to continue.", extra=[(b"location", login.encode())])
-        else:
+            return
+        form = await csrf.read_form(scope, receive, streamed=path in STREAMED_PATHS)
+        if form is None or self.refused is None:
             await _plain(send, 401, "Log in to continue.")
+            return
+        await self._show_refused(scope, Refusal("login", form), send)
+
+
+def _cross_site(scope: Scope) -> bool:
+    return _header(scope, b"sec-fetch-site") == "cross-site"
 
 
 async def _plain(send: Send, status: int, text: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:

@@ -10,12 +10,17 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ...errors import NotFound
+from ...model import Contact
+from ...ses_wire import ATTRIBUTES_DATA, TOPIC_PREFERENCES, UNSUBSCRIBE_ALL, contact_write
+from ...store.base import ContactStore
 from ...validation import email_problem
-from .common import is_htmx, list_name, render, services
+from .common import in_thread, is_htmx, list_name, render, services
 
 EXAMPLE_EMAIL = "jane.doe@example.com"
 EXAMPLE_ATTRIBUTES = '{"Name": "Jane", "Company": "Example Corp"}'
@@ -27,24 +32,54 @@ class Command:
     text: str
 
 
-def _command(name: str, args: list[tuple[str, str]]) -> str:
-    lines = [f"aws sesv2 {name}"] + [f"  {flag} {shlex.quote(value)}" for flag, value in args]
+def _command(name: str, args: list[tuple[str, str | None]]) -> str:
+    """One ``aws sesv2`` command, an argument a line; a None value is a flag on its own (``--unsubscribe-all``)."""
+    lines = [f"aws sesv2 {name}"] + [
+        f"  {flag}" if value is None else f"  {flag} {shlex.quote(value)}" for flag, value in args
+    ]
     return " \\\n".join(lines)
 
 
-def commands(region: str, list_name: str, endpoint: str | None, email: str) -> list[Command]:
-    common = [("--region", region), ("--contact-list-name", list_name)]
+def update_args(contact: Contact) -> list[tuple[str, str | None]]:
+    """UpdateContact's arguments that keep ``contact`` as it is: SES replaces the whole contact, so what the
+    command leaves out (unsubscribe-all, topic preferences, attributes) is reset, not kept."""
+    params = contact_write("", contact)
+    args: list[tuple[str, str | None]] = [
+        ("--unsubscribe-all" if params[UNSUBSCRIBE_ALL] else "--no-unsubscribe-all", None)
+    ]
+    if params[TOPIC_PREFERENCES]:
+        args.append(("--topic-preferences", orjson.dumps(params[TOPIC_PREFERENCES]).decode()))
+    if ATTRIBUTES_DATA in params:
+        args.append(("--attributes-data", params[ATTRIBUTES_DATA]))
+    return args
+
+
+def commands(
+    region: str, list_name: str, endpoint: str | None, email: str, contact: Contact | None = None
+) -> list[Command]:
+    common: list[tuple[str, str | None]] = [("--region", region), ("--contact-list-name", list_name)]
     if endpoint:
         common = [("--endpoint-url", endpoint), *common]
-    address = [("--email-address", email)]
-    attributes = [("--attributes-data", EXAMPLE_ATTRIBUTES)]
+    address: list[tuple[str, str | None]] = [("--email-address", email)]
+    attributes: list[tuple[str, str | None]] = [("--attributes-data", EXAMPLE_ATTRIBUTES)]
+    update = update_args(contact) if contact is not None else attributes
     return [
         Command("List contacts", _command("list-contacts", common)),
         Command("Get contact", _command("get-contact", common + address)),
         Command("Add contact", _command("create-contact", common + address + attributes)),
-        Command("Update contact", _command("update-contact", common + address + attributes)),
+        Command("Update contact", _command("update-contact", common + address + update)),
         Command("Delete contact", _command("delete-contact", common + address)),
     ]
+
+
+def _stored_contact(store: ContactStore, name: str, email: str) -> Contact | None:
+    """The contact the page was asked about, as stored now; None for the example address or one not on the list."""
+    if email == EXAMPLE_EMAIL:
+        return None
+    try:
+        return store.get_contact(name, email)
+    except NotFound:
+        return None
 
 
 def endpoint_url(request: Request) -> str:
@@ -78,6 +113,7 @@ async def aws_page(request: Request) -> Response:
     email = request.query_params.get("email", "").strip() or EXAMPLE_EMAIL
     if email_problem(email):
         email = EXAMPLE_EMAIL
+    contact = await in_thread(_stored_contact, svc.store, list_name(request), email)
     data_dir_flag = (
         ""
         if str(settings.data_dir) in ("sescontacts-data", "./sescontacts-data")
@@ -95,9 +131,10 @@ async def aws_page(request: Request) -> Response:
         key_source=svc.access_key.source,
         access_key_id=svc.access_key.access_key_id if local else None,
         credentials_command=f'eval "$(sescontacts credentials{data_dir_flag})"',
-        commands=commands(svc.store.region, list_name(request), endpoint, email),
+        commands=commands(svc.store.region, list_name(request), endpoint, email, contact),
         boto3=boto3_snippet(svc.store.region, list_name(request), endpoint),
         email=email,
+        contact=contact,
     )
 
 

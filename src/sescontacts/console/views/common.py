@@ -94,6 +94,8 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         "list_name": list_name(request),
         "flash": sess.pop_flash(),
         "htmx": is_htmx(request),
+        # why a form is shown again instead of done (views/resubmit.py): its session ended, its token was stale
+        "notice": getattr(request.state, "notice", None),
     }
     base.update(context)
     html = env.get_template(template).render(base)

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ...errors import NotFound, SesContactsError
+from ...errors import ListNotFound, NotFound, SesContactsError
 from ...model import OPT_IN, OPT_OUT, Contact, ContactList, attribute_text, nesting_exceeds
 from ...store.base import ContactStore
 from ...validation import MAX_ATTRIBUTES_DEPTH, TOO_DEEP, attributes_problem, email_problem
@@ -219,6 +219,8 @@ async def create_contact(request: Request) -> Response:
 async def edit_contact(request: Request) -> Response:
     try:
         contact_list, contact = await _load(request)
+    except ListNotFound:
+        raise  # the list itself: the page that offers to create it (app.py)
     except NotFound as exc:
         return render(request, "error.html", status_code=404, message=exc.message)
     if contact is None:
@@ -306,6 +308,8 @@ async def update_contact(request: Request) -> Response:
 async def confirm_delete(request: Request) -> Response:
     try:
         _, contact = await _load(request)
+    except ListNotFound:
+        raise  # the list itself: the page that offers to create it (app.py)
     except NotFound as exc:
         return render(request, "error.html", status_code=404, message=exc.message)
     if contact is None:

@@ -16,13 +16,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from ...bulk.actions import ACTION_KIND
 from ...bulk.job_manager import JobManager
-from ...errors import NotFound, SesContactsError
+from ...errors import ListNotFound, NotFound, SesContactsError
 from ...model import (
     OPT_OUT,
     Contact,
@@ -99,6 +100,8 @@ async def count(request: Request) -> Response:
     view = ContactsView.from_params(request.query_params)
     try:
         result = await in_thread(count_matching, services(request).store, list_name(request), view)
+    except ListNotFound:
+        raise  # the list itself: the page that offers to create it (app.py)
     except SesContactsError as exc:
         return render(request, "error.html", status_code=exc.status, message=exc.message)
     if is_htmx(request):
@@ -208,7 +211,11 @@ def _matching_description(view: ContactsView) -> str:
 
 
 async def bulk(request: Request) -> Response:
-    form = await request.form()
+    return await bulk_form(request, await request.form())
+
+
+async def bulk_form(request: Request, form: FormData) -> Response:
+    """The bulk form's answer: its confirmation, or (``confirm=1``) the action done or its job started."""
     view = ContactsView.from_params({k: str(v) for k, v in form.items() if k != "page"})
     action = _bulk_action(form.get("action"))
     if action is None:

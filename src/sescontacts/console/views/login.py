@@ -12,6 +12,8 @@ from ...accounts.login_limit import Attempt, LoginLimiter
 from ...accounts.model import User
 from ...accounts.sessions import Sessions
 from ...accounts.users import Users
+from ..gate import USER_SCOPE_KEY
+from . import resubmit
 from .common import FormErrors, in_thread, redirect, render, safe_next, session, user
 
 
@@ -26,6 +28,7 @@ async def login_submit(request: Request) -> Response:
     name = str(form.get("username", "")).strip()
     password = str(form.get("password", ""))
     target = safe_next(str(form.get("next", "/")))
+    pending = str(form.get("pending", ""))  # a form refused for want of a session (views/resubmit.py)
     # The peer's address, or the one a proxy named in --forwarded-allow-ips reported (uvicorn applies that).
     address = request.client.host if request.client else "unknown"
     limiter: LoginLimiter = request.app.state.login_limiter
@@ -52,17 +55,25 @@ async def login_submit(request: Request) -> Response:
     reserved, found, sid = await in_thread(attempt)
     if reserved.retry_after:
         errors.add("form", f"Too many failed attempts. Try again in {reserved.retry_after} seconds.")
-        response = render(request, "login.html", status_code=429, next=target, errors=errors, username=name)
+        response = render(
+            request, "login.html", status_code=429, next=target, errors=errors, username=name, pending=pending
+        )
         response.headers["retry-after"] = str(reserved.retry_after)
         return response
     if found is None:
         errors.add("form", "That user name and password do not match.")
-        return render(request, "login.html", status_code=401, next=target, errors=errors, username=name)
+        return render(
+            request, "login.html", status_code=401, next=target, errors=errors, username=name, pending=pending
+        )
     # A new CSRF secret on login: a token planted before login (session fixation) is worthless after.
     sess.csrf = secrets.token_urlsafe(24)
     sess.user = found.name
     sess.sid = sid
     sess.dirty = True
+    kept = resubmit.Pending.load(pending)
+    if kept is not None:  # the refused form's page, filled in: the user sends it, it is not sent for them
+        request.scope[USER_SCOPE_KEY] = found  # rendered for the user just logged in
+        return await resubmit.show_again(request, kept, "login")
     return redirect(target)
 
 

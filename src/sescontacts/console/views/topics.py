@@ -13,8 +13,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ...errors import SesContactsError
-from ...model import OPT_IN, OPT_OUT, ContactList, ListStats, Topic
-from ...validation import MAX_TOPICS
+from ...model import OPT_IN, OPT_OUT, ContactList, ContactQuery, ListStats, Topic, TopicFilter
+from ...store.base import ContactStore
+from ...validation import MAX_TOPICS, check_topics
 from .common import FormErrors, in_thread, list_name, redirect, render, services
 
 
@@ -55,7 +56,23 @@ async def topics_page(request: Request, *, form: Topic | None = None, errors: Fo
     )
 
 
-def _save(request: Request, topic: Topic, original: str | None, errors: FormErrors) -> None:
+def opted_in_by_default(store: ContactStore, name: str, topic: Topic, before: Topic | None) -> int:
+    """How many contacts saving ``topic`` (``before``: as it is now, None for a new one) opts in without their
+    asking: 0 unless the default becomes OPT_IN. They are the contacts with no choice of their own for it
+    (everyone, for a new topic), less those unsubscribed from all, whom SES never sends to."""
+    if topic.default_status != OPT_IN or (before is not None and before.default_status == OPT_IN):
+        return 0
+    total = store.count_contacts(name, ContactQuery()).value
+    if before is None:
+        return total - store.count_contacts(name, ContactQuery(status=OPT_OUT)).value
+    # Without the default, a contact's status is its own choice, or OPT_OUT when unsubscribed from all; the
+    # rest have none, and the new default is what they get.
+    return total - store.count_contacts(name, ContactQuery(topic=TopicFilter(before.name, use_default=False))).value
+
+
+def _save(request: Request, topic: Topic, original: str | None, errors: FormErrors, *, confirmed: bool) -> int:
+    """Save, or (a new OPT_IN default, not yet confirmed) return how many contacts it would opt in and save
+    nothing; 0 once saved or refused with ``errors``."""
     store, name = services(request).store, list_name(request)
     current = store.get_list(name)
     if not topic.display_name:
@@ -63,7 +80,7 @@ def _save(request: Request, topic: Topic, original: str | None, errors: FormErro
     if original:
         if current.topic(original) is None:
             errors.add("form", f"The topic {original} no longer exists.")
-            return
+            return 0
         topics = [topic if t.name == original else t for t in current.topics]
     else:
         if current.topic(topic.name) is not None:
@@ -72,11 +89,19 @@ def _save(request: Request, topic: Topic, original: str | None, errors: FormErro
             errors.add("name", f"A list can have at most {MAX_TOPICS} topics. Delete one first.")
         topics = [*current.topics, topic]
     if errors:
-        return
+        return 0
+    try:
+        check_topics(topics)  # SES's rules first: a name it refuses needs no confirmation
+    except SesContactsError as exc:
+        errors.add_error(exc)
+        return 0
+    if not confirmed and (affected := opted_in_by_default(store, name, topic, current.topic(original or ""))):
+        return affected
     try:
         store.update_list(name, topics=topics)
     except SesContactsError as exc:
         errors.add_error(exc)
+    return 0
 
 
 async def save_topic(request: Request) -> Response:
@@ -86,7 +111,10 @@ async def save_topic(request: Request) -> Response:
     if original:
         topic = replace(topic, name=original)  # SES has no rename: a new name would drop every preference
     errors = FormErrors()
-    await in_thread(_save, request, topic, original, errors)
+    confirmed = data.get("confirm_opt_in") == "1"
+    affected = await in_thread(_save, request, topic, original, errors, confirmed=confirmed)
+    if affected:  # a consent change: say how many it opts in, and save only once the user confirms
+        return render(request, "topic_confirm.html", topic=topic, original=original, affected=affected)
     if errors:
         if original:
             request.scope["query_string"] = f"edit={original}".encode()
