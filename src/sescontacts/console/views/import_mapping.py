@@ -16,6 +16,7 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -123,6 +124,13 @@ async def submit_mapping(request: Request) -> Response:
     """POST: Preview (show the first rows with this mapping) or Continue (remember it, then the dry run)."""
     form = await request.form()
     return await _mapping_step(request, {k: str(v) for k, v in form.items()}, given_map=None, form=form)
+
+
+async def show_again(request: Request, form: Any) -> Response:
+    """The step as the user left it, for a form refused for an ended session or a stale token (see
+    :mod:`.resubmit`): shown as after Preview, so nothing is remembered until they press Continue again."""
+    kept = FormData([(k, v) for k, v in form.multi_items() if k != "do"])
+    return await _mapping_step(request, {k: str(v) for k, v in kept.items()}, given_map=None, form=kept)
 
 
 async def _mapping_step(

@@ -24,7 +24,7 @@ from starlette.routing import Route, compile_path
 
 from ...errors import ListNotFound, SesContactsError
 from ..gate import REFUSAL_SCOPE_KEY, Refusal, same_site_path
-from . import account, contact_form, contact_list, contacts, imports, topics
+from . import account, contact_form, contact_list, contacts, import_mapping, imports, topics
 from .common import FormErrors, in_thread, is_htmx, list_name, render, safe_next, services, session, user
 
 Reason = Literal["login", "csrf"]
@@ -142,6 +142,11 @@ async def _import_start(request: Request, form: FormData, _: dict[str, str]) -> 
     return await imports.preview(_as_page(request, "/import/preview", query))
 
 
+async def _import_map(request: Request, form: FormData, _: dict[str, str]) -> Response:
+    """The column mapping as chosen, as after Preview: Continue remembers it only when pressed again."""
+    return await import_mapping.show_again(_as_page(request, "/import/map", {}), form)
+
+
 async def _import_job(request: Request, _: FormData, params: dict[str, str]) -> Response:
     return await imports.job_page(_as_page(request, f"/import/jobs/{params['job_id']}", {}, params))
 
@@ -180,6 +185,7 @@ REDISPLAYS: dict[str, Redisplay] = {
     "/topics": _topic,
     "/topics/delete": _topic_delete,
     "/import/upload": _upload,
+    "/import/map": _import_map,
     "/import/start": _import_start,
     "/import/jobs/{job_id}/cancel": _import_job,
     "/import/jobs/{job_id}/resume": _import_job,
