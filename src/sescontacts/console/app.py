@@ -11,6 +11,7 @@ import hashlib
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -59,6 +60,19 @@ def format_count(count: Count | int) -> str:
     if isinstance(count, Count):
         return f"{count.value:,}" + ("" if count.exact else "+")
     return f"{count:,}"
+
+
+def plural(count: Count | int, word: str, many: str = "") -> str:
+    """The noun after a number: ``word`` for exactly one ("1 contact"), else ``many`` or ``word`` + s (a capped
+    "10,000+" is many)."""
+    one = (count.value == 1 and count.exact) if isinstance(count, Count) else count == 1
+    return word if one else (many or word + "s")
+
+
+def breakable(address: str) -> Markup:
+    """An address that wraps after its ``@`` and dots rather than mid-word: a long one in a narrow column reads
+    as ``someone.``/``example.``/``com``, not ``someo``/``ne@exa``."""
+    return Markup(str(escape(address)).replace("@", "@<wbr>").replace(".", ".<wbr>"))
 
 
 def attribute_summary(data: str | None, limit: int = 3) -> list[tuple[str, str]]:
@@ -115,6 +129,8 @@ def make_jinja() -> Environment:
     )
     env.filters["when"] = format_time
     env.filters["count"] = format_count
+    env.filters["plural"] = plural
+    env.filters["breakable"] = breakable
     env.filters["attr_summary"] = attribute_summary
     env.filters["attr_text"] = attribute_text
     env.filters["calendar_days"] = calendar_days

@@ -3,6 +3,8 @@
 (function () {
   "use strict";
   var csrf = document.body ? document.body.dataset.csrf : null;
+  // What needs this script (Copy buttons, upload progress) is shown only once it runs: see console.css.
+  document.documentElement.classList.add("js");
 
   // htmx sends the CSRF token as a header on every request it makes.
   document.addEventListener("htmx:configRequest", function (event) {
@@ -19,6 +21,29 @@
       if (first) first.focus();
     }
   });
+
+  // An upload shows how much of it is sent (a big file takes a while before the server can check it).
+  document.addEventListener("htmx:beforeSend", function (event) {
+    var form = event.detail.elt;
+    var box = form && form.querySelector ? form.querySelector("[data-upload-progress]") : null;
+    if (!box) return;
+    var bar = box.querySelector("progress");
+    var text = box.querySelector("[data-upload-text]");
+    box.hidden = false;
+    event.detail.xhr.upload.addEventListener("progress", function (progress) {
+      if (!progress.lengthComputable || !progress.total) return;
+      var sent = progress.loaded, total = progress.total;
+      bar.max = total;
+      bar.value = sent;
+      text.textContent = (sent < total ? "Uploading: " : "Uploaded ") + size(sent) + " of " + size(total) +
+        " (" + Math.floor((100 * sent) / total) + "%)" + (sent < total ? "" : ", checking every row…");
+    });
+  });
+
+  function size(bytes) {
+    if (bytes >= 1048576) return (bytes / 1048576).toFixed(1) + " MiB";
+    return Math.ceil(bytes / 1024).toLocaleString("en") + " KiB";
+  }
 
   // Error responses (400 with inline messages, 413 upload too large) still carry a page to show.
   document.addEventListener("htmx:beforeSwap", function (event) {

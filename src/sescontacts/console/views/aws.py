@@ -1,4 +1,4 @@
-"""The AWS API dialog: the values a program needs, and the product page's five commands filled in.
+"""The AWS API dialog: the values a program needs, and five ready-to-paste AWS CLI commands filled in.
 
 Values come from the running server (region, list, the URL this browser reached us on) so a pasted
 command works as shown. The secret key never appears in HTML: the page names where the keys come from
