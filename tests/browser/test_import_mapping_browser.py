@@ -140,7 +140,7 @@ def test_map_columns_without_javascript(browser: Any, console_server: RunningSer
     page.locator('[data-testid="mapping-preview"]').get_by_text("ann@nojs-map.test").wait_for()
     page.get_by_role("button", name="Continue to the dry run").click()
     page.wait_for_url("**/import/preview?**")
-    page.get_by_role("button", name="Import 1 rows").click()
+    page.get_by_role("button", name="Import 1 row").click()
     page.wait_for_url("**/import/jobs/**")
     page.locator('#job-progress[data-state="completed"]').wait_for(timeout=15_000)  # meta refresh polls
     page.goto("/?q=nojs-map.test&field=domain")
