@@ -69,6 +69,10 @@ def test_the_overview_shows_each_days_additions_removals_and_unsubscribes(consol
     row = re.search(rf"<tr><th scope=\"row\">{today}</th>(.*?)</tr>", overview)
     assert row is not None and re.findall(r">(\d+)<", row.group(1)) == ["12", "1", "1"]
     assert overview.count('<g class="day">') == 30  # quiet days are part of the story
+    # A change a second later shows at once: the per-topic counts are reused for a few seconds, the days not.
+    store.delete_contact(name, "user03@acme.com")
+    overview = console.client.get("/overview", headers={"HX-Request": "true"}).text
+    assert f"<title>{today}: 12 added, 2 removed, 1 unsubscribed</title>" in overview
 
 
 @pytest.mark.parametrize(

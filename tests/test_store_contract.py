@@ -727,6 +727,7 @@ def test_stats_totals_topics_and_days(store: ContactStore, filter_list: str) -> 
     assert [t.topic for t in stats.topics] == ["news", "offers", "events"]
     assert sum(d.added for d in stats.per_day) == 5 and sum(d.removed for d in stats.per_day) == 0
     assert all(day_before <= d.day <= day_after for d in stats.per_day)
+    assert store.daily_counts(filter_list) == stats.per_day
 
 
 @pytest.mark.needs("counts")

@@ -27,6 +27,7 @@ from ..model import (
     ContactPatch,
     ContactQuery,
     Count,
+    DayCounts,
     ListedContact,
     ListStats,
     Page,
@@ -176,6 +177,11 @@ class ContactStore(Protocol):
         ...
 
     def list_stats(self, list_name: str) -> ListStats: ...
+
+    def daily_counts(self, list_name: str) -> tuple[DayCounts, ...]:
+        """:attr:`ListStats.per_day` alone, from counters (no scan): what the overview shows as current while
+        it reuses the per-topic counts (which read every contact) for a few seconds."""
+        ...
 
     # Bulk
     def upsert_contacts(

@@ -129,8 +129,8 @@ def load_overview(store: ContactStore, name: str, cache: dict[str, Any]) -> tupl
     """List stats with per-topic counts reused for a few seconds.
 
     During an import every batch changes the list, and per-topic counts read every contact; recomputing
-    them on each page view would keep a core busy. Totals come from the list's counters (no scan), so the
-    numbers a user just changed are always current; only topic counts and the chart may lag by STATS_TTL.
+    them on each page view would keep a core busy. Totals and the per-day counts come from counters (no
+    scan), so the numbers a user just changed are always current; only topic counts may lag by STATS_TTL.
     """
     now = time.monotonic()
     contact_list = store.get_list(name)
@@ -141,7 +141,8 @@ def load_overview(store: ContactStore, name: str, cache: dict[str, Any]) -> tupl
         return stats, contact_list
     total = store.count_contacts(name, ContactQuery()).value
     unsubscribed = store.count_contacts(name, ContactQuery(status=OPT_OUT)).value
-    return dataclasses.replace(cached[1], total=total, unsubscribed=unsubscribed), contact_list
+    per_day = store.daily_counts(name)
+    return dataclasses.replace(cached[1], total=total, unsubscribed=unsubscribed, per_day=per_day), contact_list
 
 
 @dataclass(frozen=True)

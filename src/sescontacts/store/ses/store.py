@@ -29,6 +29,7 @@ from ...model import (
     ContactPatch,
     ContactQuery,
     Count,
+    DayCounts,
     ListedContact,
     ListStats,
     Outcome,
@@ -417,6 +418,10 @@ class SesContactStore:
     def list_stats(self, list_name: str) -> ListStats:
         self.mirror_lists.ensure(list_name)
         return self.mirror.list_stats(list_name)
+
+    def daily_counts(self, list_name: str) -> tuple[DayCounts, ...]:
+        self.mirror_lists.ensure(list_name)
+        return self.mirror.daily_counts(list_name)
 
     # -- bulk, row by row through the pacer --------------------------------------------------------------
 

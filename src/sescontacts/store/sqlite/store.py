@@ -25,6 +25,7 @@ from ...model import (
     ContactPatch,
     ContactQuery,
     Count,
+    DayCounts,
     ListedContact,
     ListStats,
     Page,
@@ -335,6 +336,10 @@ class SqliteContactStore:
                 return Count(unsubscribed if query.status == OPT_OUT else total - unsubscribed)
             contact_list = lists.list_row(conn, list_name)[1]
             return search.count(conn, list_id, contact_list, query, cap, self.identity)
+
+    def daily_counts(self, list_name: str) -> tuple[DayCounts, ...]:
+        with self.db.snapshot() as conn:
+            return lists.daily_counts(conn, lists.list_id(conn, list_name))
 
     def list_stats(self, list_name: str) -> ListStats:
         with self.db.snapshot() as conn:
