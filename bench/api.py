@@ -519,13 +519,25 @@ def _run_single_and_load(report: Report) -> None:
                 report(f"  error x{n}: {error}")
             hello = run_load(lambda deadline, res, n: _hello_worker(noop_url, deadline, res))
             report(f"- hello-world endpoint, same stack (uvicorn[standard], raw ASGI, 1 worker): {describe(hello)}")
+            # The question: is one process the limit? A second server on the same data dir (SQLite in
+            # WAL, the write lock shared through the file), the same 32 clients split between the two.
+            with run_server(data_dir) as second:
+                urls = (server.url, second.url)
+                pair = run_load(
+                    lambda deadline, res, n: _ses_worker(urls[n % 2], n + 100, deadline, res, LIST_CONTACTS)
+                )
+            report(f"- two server processes on the one data dir, {LOAD_CLIENTS // 2} clients each: {describe(pair)}")
+            for error, n in sorted(pair.errors.items()):
+                report(f"  error x{n}: {error}")
 
         report(f"- load average after: {os.getloadavg()[0]:.2f}")
-        missing, stale = check_final_state(data_dir, result)
-        report(
-            f"- final state after shutdown: {len(result.created):,} acknowledged creates, {missing} missing; "
-            f"{len(result.last_update):,} contacts with acknowledged updates, {stale} not at their last value"
-        )
+        for label, run in (("one process", result), ("two processes", pair)):
+            missing, stale = check_final_state(data_dir, run)
+            report(
+                f"- final state after shutdown ({label}): {len(run.created):,} acknowledged creates, {missing} "
+                f"missing; {len(run.last_update):,} contacts with acknowledged updates, {stale} not at their "
+                "last value"
+            )
 
 
 # -- 4: writes while a bulk import runs in another process --------------------------------------------------

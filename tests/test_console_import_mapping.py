@@ -106,6 +106,24 @@ def test_preview_shows_the_rows_with_the_chosen_mapping_and_keeps_the_form(impor
     assert importer.store.count_contacts(importer.list_name, ContactQuery()).value == 0
 
 
+def test_continue_with_a_stale_token_shows_the_mapping_as_chosen_and_remembers_nothing(importer: Console) -> None:
+    """Logged out and in again in another tab: Continue is refused, the step comes back with the user's choices
+    and a fresh token, and the mapping is remembered only once they press Continue again."""
+    location = upload(importer, MAILCHIMP)
+    old = importer.csrf
+    importer.post("/logout")
+    importer.login()
+    form = {"upload": upload_id_of(location), "action": "add", "do": "continue", "csrf_token": old, **MAILCHIMP_FORM}
+    refused = importer.client.post("/import/map", data=form, headers={"Origin": "http://testserver"})
+    assert refused.status_code == 403 and "Map columns" in text_of(refused.text)
+    assert selected(refused.text, "field.7") == "topic:news" and selected(refused.text, "type.5") == "number"
+    assert f'value="{importer.csrf}"' in refused.text
+    fresh = importer.client.get(location, follow_redirects=False)
+    assert fresh.headers["location"].startswith("/import/map?")  # nothing remembered: still the names' mapping
+    page = importer.client.get(fresh.headers["location"]).text
+    assert "saved" not in text_of(page).lower() and selected(page, "field.7") != "topic:news"
+
+
 def test_continue_remembers_the_mapping_then_dry_run_and_import_use_it(importer: Console) -> None:
     location = upload(importer, MAILCHIMP)
     upload_id = upload_id_of(location)
