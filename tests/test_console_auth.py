@@ -114,7 +114,13 @@ def test_a_spray_of_names_hits_the_per_address_limit_and_a_reset_lifts_it(anonym
 
 def test_open_redirect_through_next_is_refused(anonymous: Console) -> None:
     token = csrf_of(anonymous.client.get("/login").text)
-    for target in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
+    for target in (
+        "//evil.example/",
+        "https://evil.example/",
+        "/\\evil.example",
+        "/\t/evil.example",
+        "/\n/evil.example",
+    ):
         response = anonymous.client.post(
             "/login",
             data={"username": "admin", "password": PASSWORD, "csrf_token": token, "next": target},

@@ -111,7 +111,7 @@ def test_what_comes_back_after_a_login_stays_on_this_site(console: Console) -> N
     fetched = console.post("/contacts/new", NEW_CONTACT, headers={"Sec-Fetch-Site": "cross-site"})
     assert (fetched.status_code, fetched.text) == (401, "Log in to continue.")
     token = csrf_of(console.client.get("/login").text)
-    for path in ("//evil.example/", "https://evil.example/contacts/new", "/\\evil.example"):
+    for path in ("//evil.example/", "https://evil.example/contacts/new", "/\\evil.example", "/\t/evil.example"):
         forged = orjson.dumps({"p": path, "f": [["email", "x@example.com"]], "d": False}).decode()
         form = {"username": "admin", "password": PASSWORD, "csrf_token": token, "next": "/topics", "pending": forged}
         response = console.client.post("/login", data=form, follow_redirects=False)

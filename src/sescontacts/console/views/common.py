@@ -135,7 +135,15 @@ def url_with(path: str, params: Mapping[str, object | None]) -> str:
 
 
 def safe_next(target: str | None) -> str:
-    """Only same-site paths: ``next=//evil.example`` or ``next=https://...`` would be an open redirect."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """Only same-site paths: ``next=//evil.example`` or ``next=https://...`` would be an open redirect, and so
+    would ``/<tab>/evil.example``: browsers drop tabs and newlines from a URL, so no control character or
+    space passes either (a path the console makes has them percent-encoded)."""
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(c <= " " or c == "\x7f" for c in target)
+    ):
         return "/"
     return target
