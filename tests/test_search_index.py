@@ -247,14 +247,25 @@ def _conditions(draw: st.DrawFn, kind: str) -> tuple[AttributeCondition, ...]:
 
 @st.composite
 def _queries(draw: st.DrawFn) -> ContactQuery:
-    kinds = ["attribute", "attribute", "present", "several", "several", "address", "domain", "prefix", "both"]
+    kinds = [
+        "attribute",
+        "attribute",
+        "present",
+        "several",
+        "several",
+        "address",
+        "domain",
+        "prefix",
+        "both",
+        "prefixed",
+    ]
     kind = draw(st.sampled_from(kinds))
     topic = draw(st.sampled_from([None, None, TopicFilter("t"), TopicFilter("t", True), TopicFilter("u", True)]))
     return ContactQuery(
         status=draw(st.sampled_from([None, None, OPT_OUT] + ([OPT_IN, OPT_IN] if topic else []))),
         topic=topic,
         email_contains=draw(st.sampled_from(["ann", "bob.l", "ex.c", "ée", "cé@", "q_%", "an", "%", "*x?", "zzz"]))
-        if kind in ("address", "both")
+        if kind in ("address", "both", "prefixed")
         else None,
         domain=draw(st.sampled_from(["ex.com", "EX.COM", "mail.ex.org", "x.org"]))
         if kind in ("domain", "several")
@@ -262,7 +273,7 @@ def _queries(draw: st.DrawFn) -> ContactQuery:
         email_prefix=draw(
             st.sampled_from(["a", "ANN@", "bob", "c", "cé", "ce\u0301", "zoë+x@mail", "q_%", "\U0010ffff"])
         )
-        if kind in ("prefix", "several")
+        if kind in ("prefix", "several", "prefixed")
         else None,
         attributes=draw(_conditions(kind)),
         sort=draw(st.sampled_from(["email", "updated"])),
