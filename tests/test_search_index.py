@@ -775,6 +775,39 @@ def test_the_upgrade_drops_the_per_key_indexes_and_builds_every_list(tmp_path: P
     store.close()
 
 
+def test_the_upgrade_to_folded_values_builds_every_list_again(tmp_path: Path) -> None:
+    """An index built before values were filed case-folded holds ``ACME Inc`` as written: the upgrade starts
+    every list again (searches scan, exactly, meanwhile) and the indexer files it as ``acme inc``."""
+    from sescontacts.db import Migrations
+    from sescontacts.store.sqlite import MIGRATIONS
+
+    assert MIGRATIONS.steps[-1] is search_index.fold_values
+    previous = Migrations("contacts", MIGRATIONS.steps[:-1], MIGRATIONS.functions)
+    old = Database(tmp_path / "old.db", (previous,))
+    with old.write() as conn:
+        conn.execute("INSERT INTO contact_lists (name, created, updated) VALUES ('contacts', 1, 1)")
+        search_index.list_created(conn, 1)
+        conn.execute(
+            "INSERT INTO contacts (list_id, email_key, email, attributes, created, updated) "
+            "VALUES (1, 'a@x.com', 'a@x.com', '{\"Company\": \"ACME Inc\"}', 1, 1)"
+        )
+    unfolded = [("Company", "ACME Inc")]
+    with mock.patch.object(search_indexer, "attribute_entries", lambda text: unfolded if text else []):
+        SearchIndexer(old).catch_up()  # as the previous version built it
+    assert old.reader().execute("SELECT value FROM search_attributes").fetchall() == [("ACME Inc",)]
+    old.close()
+    store = SqliteContactStore(Database(tmp_path / "old.db", PRODUCT_SCHEMA))
+    query = ContactQuery(attributes=(AttributeCondition("Company", "acme inc"),))
+    assert _state(store) == ("", 0)
+    assert emails(all_pages(store, "contacts", query)) == ["a@x.com"]  # the scan, while unbuilt
+    SearchIndexer(store.db).catch_up()
+    assert store.db.reader().execute("SELECT value FROM search_attributes").fetchall() == [("acme inc",)]
+    assert emails(all_pages(store, "contacts", query)) == ["a@x.com"] and store.count_contacts(
+        "contacts", query
+    ) == Count(1)
+    store.close()
+
+
 def test_a_rekey_builds_the_index_again(tmp_path: Path) -> None:
     """The mirror keys contacts by the exact address: a file moving between identities is re-keyed, and every
     key in the index with it."""
