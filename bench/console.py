@@ -244,6 +244,43 @@ def scenarios(next_url: str, n: int) -> list[Scenario]:
         ("attribute Company = Nobody (no match)", lambda i: _search(f"Company = Nobody{i}", "attribute"), 50, True),
         ("attribute key present: Plan (all)", lambda i: _search("Plan", "attribute"), 50, True),
         ("attribute key present: VIP (1 in 5,000)", lambda i: _search("VIP", "attribute"), 50, True),
+        (
+            "attribute Company = gLOBEX (other case, 1 in 6)",
+            lambda i: _search("Company = gLOBEX", "attribute"),
+            50,
+            True,
+        ),
+        (
+            "attribute Company = Globex, exact (1 in 6)",
+            lambda i: _search("Company = Globex", "attribute") + "&exact=1",
+            50,
+            True,
+        ),
+        (
+            "attribute Account = ac-… (other case, 1 contact)",
+            lambda i: _search(f"Account = ac-{k2(someone()):08d}", "attribute"),
+            50,
+            True,
+        ),
+        (
+            "Company = globex AND Plan = PRO AND domain example.com",
+            lambda i: (
+                "/?"
+                + urllib.parse.urlencode(
+                    [
+                        ("q", "Company = globex"),
+                        ("field", "attribute"),
+                        ("q", "Plan = PRO"),
+                        ("field", "attribute"),
+                        ("q", "example.com"),
+                        ("field", "domain"),
+                    ]
+                )
+            ),
+            50,
+            True,
+        ),
+        ("email starts with (ana.s…, 1 in 132)", lambda i: _search(("ana.s", "li.wa")[i % 2], "prefix"), 50, True),
         ("domain, common (example.com)", lambda i: _search("example.com", "domain"), 50, True),
         ("domain, rare (пример.рф, 1 in 400)", lambda i: _search("пример.рф", "domain"), 50, True),
         ("email substring, common (a.s…, 1 in 40)", lambda i: _search(("a.sm", "a.si")[i % 2]), 50, True),

@@ -3,6 +3,7 @@ what the job includes while contacts change, a SIGKILL between batches, and the 
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import sqlite3
@@ -13,8 +14,18 @@ from pathlib import Path
 
 import pytest
 
+from sescontacts.bulk.actions import query_from_json, query_to_json
 from sescontacts.bulk.job_manager import ImportOptions, Job
-from sescontacts.model import OPT_IN, OPT_OUT, Contact, ContactPatch, ContactQuery, UpsertPolicy
+from sescontacts.model import (
+    OPT_IN,
+    OPT_OUT,
+    AttributeCondition,
+    Contact,
+    ContactPatch,
+    ContactQuery,
+    TopicFilter,
+    UpsertPolicy,
+)
 from sescontacts.services import Services
 from sescontacts.settings import Settings
 from tests.support.sesapi_client import InProcessClient, open_services
@@ -249,3 +260,22 @@ def test_the_cli_resumes_a_bulk_action_as_it_resumes_imports(tmp_path: Path) -> 
     result = CliRunner().invoke(main, ["jobs", "--data-dir", str(data_dir), "resume", job.id], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert f"job {job.id} completed: 30 rows: updated 20, unchanged 10" in result.stdout
+
+
+def test_a_stored_query_round_trips_and_one_stored_by_the_previous_version_still_loads() -> None:
+    """Jobs keep their query as JSON: several conditions survive the trip, and a job stored when a search had
+    one ``attribute_key``/``attribute_value`` (compared exactly then) resumes with that same condition."""
+    query = ContactQuery(
+        status=OPT_IN,
+        topic=TopicFilter("news", use_default=True),
+        email_prefix="ann",
+        domain="acme.com",
+        attributes=(AttributeCondition("Company", "acm inc"), AttributeCondition("Plan", exact=True)),
+    )
+    assert query_from_json(json.loads(json.dumps(query_to_json(query)))) == query
+    old = {"status": None, "topic": None, "email_contains": "ann", "domain": None, "sort": "email"}
+    assert query_from_json({**old, "attribute_key": "Company", "attribute_value": "ACM"}) == ContactQuery(
+        email_contains="ann", attributes=(AttributeCondition("Company", "ACM", exact=True),)
+    )
+    unset = {**old, "attribute_key": None, "attribute_value": None}
+    assert query_from_json(unset) == ContactQuery(email_contains="ann")

@@ -12,6 +12,7 @@ from sescontacts.model import (
     MISSING,
     OPT_IN,
     OPT_OUT,
+    AttributeCondition,
     Contact,
     ContactList,
     ContactPatch,
@@ -92,7 +93,8 @@ def test_attributes_match() -> None:
     text = '{"plan": "pro", "n": 2, "none": null, "plan2": "pro", "dup": 1, "dup": 2}'
     assert attributes_match(text, "plan", None)
     assert attributes_match(text, "plan", "pro")
-    assert not attributes_match(text, "plan", "PRO")
+    assert attributes_match(text, "plan", "PRO") and not attributes_match(text, "plan", "PRO", exact=True)
+    assert attributes_match(text, "plan", "pro", exact=True)
     assert attributes_match(text, "n", "2")
     assert attributes_match(text, "none", None) and attributes_match(text, "none", "null")
     assert attributes_match(text, "dup", "2") and not attributes_match(text, "dup", "1")  # last one wins, as parsed
@@ -127,8 +129,31 @@ def test_query_search_fields() -> None:
     assert ContactQuery(domain="example.com").matches(contact, LIST)
     assert ContactQuery(domain="@EXAMPLE.com").matches(contact, LIST)
     assert not ContactQuery(domain="ample.com").matches(contact, LIST)
-    assert ContactQuery(attribute_key="plan", attribute_value="pro").matches(contact, LIST)
-    assert not ContactQuery(attribute_key="plan", attribute_value="free").matches(contact, LIST)
+    assert ContactQuery(attributes=(AttributeCondition("plan", "pro"),)).matches(contact, LIST)
+    assert not ContactQuery(attributes=(AttributeCondition("plan", "free"),)).matches(contact, LIST)
+    assert ContactQuery(email_prefix="ANN.l").matches(contact, LIST)
+    assert not ContactQuery(email_prefix="lee").matches(contact, LIST)
+    # Every condition must hold.
+    both = ContactQuery(
+        domain="example.com", attributes=(AttributeCondition("plan"), AttributeCondition("plan", "pro"))
+    )
+    assert both.matches(contact, LIST)
+    assert not ContactQuery(domain="other.com", attributes=(AttributeCondition("plan"),)).matches(contact, LIST)
+    assert not ContactQuery(attributes=(AttributeCondition("plan"), AttributeCondition("x"))).matches(contact, LIST)
+    assert not ContactQuery(email_prefix="a", attributes=(AttributeCondition("plan"),)).is_ses_filter_only
+
+
+def test_attribute_values_fold_case_unless_exact() -> None:
+    """Strings compare case-folded (Unicode-aware: ß is ss); numbers, booleans, null and nested values as
+    their JSON text, as before."""
+    text = '{"Company": "ACME Straße", "n": 1.5, "ok": true, "none": null, "tags": ["A"]}'
+    assert attributes_match(text, "Company", "acme STRASSE")
+    assert not attributes_match(text, "Company", "acme strasse", exact=True)
+    assert attributes_match(text, "Company", "ACME Straße", exact=True)
+    assert not attributes_match(text, "company", "acme straße")  # keys stay exact
+    assert attributes_match(text, "n", "1.5") and attributes_match(text, "ok", "true")
+    assert not attributes_match(text, "ok", "TRUE") and not attributes_match(text, "none", "NULL")
+    assert attributes_match(text, "tags", '["A"]') and not attributes_match(text, "tags", '["a"]')
     assert ContactQuery().is_ses_filter_only and ContactQuery(status=OPT_IN).is_ses_filter_only
     assert not ContactQuery(domain="x.com").is_ses_filter_only
     assert not ContactQuery(sort="updated").is_ses_filter_only

@@ -25,6 +25,7 @@ from sescontacts.model import (
     MISSING,
     OPT_IN,
     OPT_OUT,
+    AttributeCondition,
     Contact,
     ContactList,
     ContactPatch,
@@ -655,27 +656,53 @@ def test_search_by_domain_is_exact(store: ContactStore, search_list: str) -> Non
 
 @pytest.mark.needs("search")
 def test_search_by_attribute_key_and_value(store: ContactStore, search_list: str) -> None:
-    assert _filtered(store, search_list, attribute_key="plan") == [
+    assert _filtered(store, search_list, attributes=(AttributeCondition("plan"),)) == [
         "Ann.Lee@Example.com",
         "bob@sub.example.com",
         "carol@other.org",
     ]
-    assert _filtered(store, search_list, attribute_key="plan", attribute_value="pro") == [
+    assert _filtered(store, search_list, attributes=(AttributeCondition("plan", "pro"),)) == [
         "Ann.Lee@Example.com",
         "carol@other.org",
     ]
     # Keys are case-sensitive, as JSON is; non-strings compare by their JSON text.
-    assert _filtered(store, search_list, attribute_key="Plan") == ["dan@example.com"]
-    assert _filtered(store, search_list, attribute_key="seats", attribute_value="3") == ["Ann.Lee@Example.com"]
-    assert _filtered(store, search_list, attribute_key="vip", attribute_value="true") == ["Ann.Lee@Example.com"]
-    assert _filtered(store, search_list, attribute_key="note") == ["carol@other.org"]  # a null value is a key
-    assert _filtered(store, search_list, attribute_key="note", attribute_value="null") == ["carol@other.org"]
+    assert _filtered(store, search_list, attributes=(AttributeCondition("Plan"),)) == ["dan@example.com"]
+    assert _filtered(store, search_list, attributes=(AttributeCondition("seats", "3"),)) == ["Ann.Lee@Example.com"]
+    assert _filtered(store, search_list, attributes=(AttributeCondition("vip", "true"),)) == ["Ann.Lee@Example.com"]
+    assert _filtered(store, search_list, attributes=(AttributeCondition("note"),)) == [
+        "carol@other.org"
+    ]  # a null value is a key
+    assert _filtered(store, search_list, attributes=(AttributeCondition("note", "null"),)) == ["carol@other.org"]
+
+
+@pytest.mark.needs("search")
+def test_attribute_values_ignore_case_unless_exact(store: ContactStore, search_list: str) -> None:
+    add(store, search_list, "zoe@example.com", attributes_data='{"plan": "PRO", "city": "Straße"}')
+    pro = ["Ann.Lee@Example.com", "carol@other.org", "zoe@example.com"]
+    assert _filtered(store, search_list, attributes=(AttributeCondition("plan", "Pro"),)) == pro
+    assert _filtered(store, search_list, attributes=(AttributeCondition("plan", "PRO", exact=True),)) == [
+        "zoe@example.com"
+    ]
+    assert _filtered(store, search_list, attributes=(AttributeCondition("city", "STRASSE"),)) == ["zoe@example.com"]
+    assert _filtered(store, search_list, attributes=(AttributeCondition("vip", "TRUE"),)) == []  # JSON text
+
+
+@pytest.mark.needs("search")
+def test_search_conditions_are_all_required(store: ContactStore, search_list: str) -> None:
+    assert _filtered(store, search_list, email_prefix="ANN.") == ["Ann.Lee@Example.com"]
+    assert _filtered(store, search_list, email_prefix="lee") == []
+    both = (AttributeCondition("plan", "PRO"), AttributeCondition("seats"))
+    assert _filtered(store, search_list, attributes=both) == ["Ann.Lee@Example.com"]
+    assert _filtered(store, search_list, attributes=both, email_contains="carol") == []
+    assert _filtered(store, search_list, domain="example.com", email_contains="lee", email_prefix="e") == [
+        "erin+lee@example.com"
+    ]
 
 
 @pytest.mark.needs("search")
 def test_search_combines_with_filters(store: ContactStore, search_list: str) -> None:
     store.update_contact(search_list, Contact("carol@other.org", unsubscribe_all=True))
-    assert _filtered(store, search_list, status=OPT_IN, attribute_key="plan", attribute_value="pro") == [
+    assert _filtered(store, search_list, status=OPT_IN, attributes=(AttributeCondition("plan", "pro"),)) == [
         "Ann.Lee@Example.com"
     ]
 

@@ -26,6 +26,7 @@ from sescontacts.model import (
     OPT_IN,
     OPT_OUT,
     AddressIdentity,
+    AttributeCondition,
     Contact,
     ContactList,
     ContactPatch,
@@ -106,7 +107,9 @@ _JSON_SCALARS = st.one_of(
     st.booleans(),
     st.integers(-5, 5),
     st.sampled_from([0.5, 1.0, -0.0, 1e16, 0.1 + 0.2]),
-    st.sampled_from(["pro", "PRO", "", "1", "true", "null", "é", 'q"', "a\\b"]),
+    st.sampled_from(
+        ["pro", "PRO", "Pro", "", "1", "true", "TRUE", "null", "é", "É", "Straße", "strasse", 'q"', "a\\b"]
+    ),
 )
 _JSON_VALUES = st.one_of(
     _JSON_SCALARS,
@@ -123,9 +126,11 @@ def _local_parts(draw: st.DrawFn) -> str:
 
 @st.composite
 def _attributes_text(draw: st.DrawFn) -> str | None:
-    kind = draw(st.sampled_from(["none", "object", "object", "object", "raw"]))
+    kind = draw(st.sampled_from(["cased", "none", "object", "object", "cased", "raw"]))
     if kind == "none":
         return None
+    if kind == "cased":  # values that case-insensitive and exact searches tell apart
+        return orjson.dumps({"plan": draw(st.sampled_from(["pro", "PRO", "Pro", "Straße", "STRASSE", "É"]))}).decode()
     if kind == "raw":  # what the SES API may store: any text, JSON or not, object or not
         return draw(
             st.sampled_from(
@@ -153,12 +158,15 @@ def _queries(draw: st.DrawFn, topics: Sequence[Topic]) -> ContactQuery:
     topic = None
     if topics and draw(st.booleans()):
         topic = TopicFilter(draw(st.sampled_from([t.name for t in topics])), use_default=draw(st.booleans()))
-    attribute_key = draw(st.none() | st.sampled_from(_ATTRIBUTE_KEYS))
-    attribute_value = None
-    if attribute_key is not None and draw(st.booleans()):
-        attribute_value = draw(
-            st.sampled_from(["pro", "PRO", "1", "1.0", "true", "null", "", "100.0", "1e2", '"pro"', "[1,2]"])
-        )
+    values = st.sampled_from(["pro", "PRO", "Pro", "1", "1.0", "true", "TRUE", "null", "", "100.0", "1e2", '"pro"'])
+    conditions = st.builds(
+        AttributeCondition,
+        st.sampled_from(["plan", *_ATTRIBUTE_KEYS]),
+        st.none() | values | st.sampled_from(["[1,2]", '{"A":1}', "straße", "STRASSE", "é", "É"]),
+        exact=st.booleans(),
+    )
+    if draw(st.booleans()):  # attribute conditions alone, which the other filters would mostly hide
+        return ContactQuery(attributes=tuple(draw(st.lists(conditions, min_size=1, max_size=3))))
     return ContactQuery(
         status=draw(st.sampled_from([None, OPT_IN, OPT_OUT])),
         topic=topic,
@@ -166,8 +174,8 @@ def _queries(draw: st.DrawFn, topics: Sequence[Topic]) -> ContactQuery:
         domain=draw(
             st.none() | st.sampled_from(_DOMAINS) | st.sampled_from(["@EXAMPLE.com", "ample.com", "x.org", "%"])
         ),
-        attribute_key=attribute_key,
-        attribute_value=attribute_value,
+        email_prefix=draw(st.none() | st.text("aAbZ09+_%.@-éÜİKk\\\u0301", max_size=3)),
+        attributes=tuple(draw(st.lists(conditions, max_size=3))),
         sort=draw(st.sampled_from(["email", "updated"])),
     )
 
@@ -671,7 +679,7 @@ def test_attribute_search_finds_keys_written_with_escapes(store: SqliteContactSt
 
     store.create_contact(list_name, Contact("a@example.com", attributes_data=json.dumps({"prénom": "Zoë"})))
     store.create_contact(list_name, Contact("b@example.com", attributes_data='{"prénom": "Zoë"}'))
-    query = ContactQuery(attribute_key="prénom", attribute_value="Zoë")
+    query = ContactQuery(attributes=(AttributeCondition("prénom", "Zoë"),))
     for _ in range(2):  # before and after the search built its index
         assert emails(all_pages(store, list_name, query)) == ["a@example.com", "b@example.com"]
         assert store.count_contacts(list_name, query) == Count(2)
@@ -682,10 +690,10 @@ def test_attribute_search_with_duplicate_keys_in_raw_text(store: SqliteContactSt
     before and after the search built its index."""
     store.create_contact(list_name, Contact("a@example.com", attributes_data='{"plan": "free", "plan": "pro"}'))
     for _ in range(2):
-        assert emails(all_pages(store, list_name, ContactQuery(attribute_key="plan", attribute_value="pro"))) == [
+        assert emails(all_pages(store, list_name, ContactQuery(attributes=(AttributeCondition("plan", "pro"),)))) == [
             "a@example.com"
         ]
-        assert emails(all_pages(store, list_name, ContactQuery(attribute_key="plan", attribute_value="free"))) == []
+        assert emails(all_pages(store, list_name, ContactQuery(attributes=(AttributeCondition("plan", "free"),)))) == []
 
 
 @pytest.mark.parametrize("status", ["MAYBE", "opt_out", ""])

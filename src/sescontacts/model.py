@@ -157,26 +157,39 @@ class TopicFilter:
 
 
 @dataclass(frozen=True, slots=True)
+class AttributeCondition:
+    """One attribute condition of a search: ``key`` alone means "has this key" (any value, null included);
+    with ``value``, "key = value", a string attribute matching when the two are equal after Unicode case
+    folding (``str.casefold``: ``acme inc`` finds ``ACME Inc``, ``strasse`` finds ``Straße``), or exactly
+    when ``exact``; a number, boolean, null or nested value when its JSON text equals ``value`` (folding
+    them would make ``[\"A\"]`` find ``[\"a\"]``, which nobody asked for)."""
+
+    key: str
+    value: str | None = None
+    exact: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ContactQuery:
-    """Which contacts to show. ``status``/``topic`` are SES's ListContacts filter; the rest is ours.
+    """Which contacts to show. ``status``/``topic`` are SES's ListContacts filter; the rest is ours, and every
+    condition given must hold (AND).
 
     ``status`` without ``topic`` selects on unsubscribe-all (OPT_OUT = unsubscribed from everything).
-    ``email_contains`` matches a substring of the address's :func:`email_key` (so case-insensitively);
-    ``domain`` the part after @.
-    ``attribute_key`` alone means "has this key"; with ``attribute_value`` it means "key = value".
+    ``email_contains`` matches a substring of the address's :func:`email_key` (so case-insensitively),
+    ``email_prefix`` its start; ``domain`` the part after @. ``attributes``: see :class:`AttributeCondition`.
     """
 
     status: str | None = None
     topic: TopicFilter | None = None
     email_contains: str | None = None
+    email_prefix: str | None = None
     domain: str | None = None
-    attribute_key: str | None = None
-    attribute_value: str | None = None
+    attributes: tuple[AttributeCondition, ...] = ()
     sort: Literal["email", "updated"] = "email"
 
     @property
     def is_ses_filter_only(self) -> bool:
-        return not (self.email_contains or self.domain or self.attribute_key) and self.sort == "email"
+        return self.sort == "email" and not (self.email_contains or self.email_prefix or self.domain or self.attributes)
 
     def matches(self, contact: Contact, contact_list: ContactList) -> bool:
         """The reference semantics the SQL in the stores must agree with (and the tests check against)."""
@@ -192,11 +205,11 @@ class ContactQuery:
         key = email_key(contact.email)
         if self.email_contains and email_key(self.email_contains) not in key:
             return False
+        if self.email_prefix and not key.startswith(email_key(self.email_prefix)):
+            return False
         if self.domain and key.rpartition("@")[2] != email_key(self.domain).lstrip("@"):
             return False
-        return not self.attribute_key or attributes_match(
-            contact.attributes_data, self.attribute_key, self.attribute_value
-        )
+        return all(attributes_match(contact.attributes_data, c.key, c.value, exact=c.exact) for c in self.attributes)
 
 
 # How deeply attributes may nest objects and arrays, the outer object being level 1. Contact attributes are
@@ -258,14 +271,27 @@ def attributes_object(text: str | None) -> dict[str, object] | None:
     return value if isinstance(value, dict) else None
 
 
-def attributes_match(text: str | None, key: str, value: str | None) -> bool:
-    """The attribute search: ``key`` present (any value, null included), and when ``value`` is given, the
-    value's :func:`attribute_text` equals it. The local store runs this very function inside SQLite, so a
-    search means the same whatever wrote the text (duplicate keys, escapes, number spellings)."""
+def attributes_match(text: str | None, key: str, value: str | None, *, exact: bool = False) -> bool:
+    """The attribute search (:class:`AttributeCondition`): ``key`` present (any value, null included), and
+    when ``value`` is given, the value equal to it (:func:`attribute_search_text`, folded unless ``exact``).
+    The local store runs this very function inside SQLite, so a search means the same whatever wrote the text
+    (duplicate keys, escapes, number spellings)."""
     attributes = attributes_object(text)
     if attributes is None or key not in attributes:
         return False
-    return value is None or attribute_text(attributes[key]) == value
+    if value is None:
+        return True
+    found = attributes[key]
+    if exact or not isinstance(found, str):
+        return attribute_text(found) == value
+    return found.casefold() == value.casefold()
+
+
+def attribute_search_text(value: object) -> str:
+    """A value as the search index files it: a string case-folded, any other value its JSON text (numbers,
+    booleans and null already fold to themselves). A case-insensitive ``key = value`` is then the entries
+    equal to ``value.casefold()``, or ``value`` itself for a nested one; an exact one is among them."""
+    return value.casefold() if isinstance(value, str) else attribute_text(value)
 
 
 def _canonical_attributes(text: str | None) -> bytes | None:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from ..model import ContactQuery, TopicFilter
+from ..model import AttributeCondition, ContactQuery, TopicFilter
 from ..store.base import BulkAction, ContactStore, MatchingStep
 from .report import empty_counts
 
@@ -38,8 +38,15 @@ def query_to_json(query: ContactQuery) -> dict[str, Any]:
 
 
 def query_from_json(data: dict[str, Any]) -> ContactQuery:
-    topic = data.get("topic")
-    return ContactQuery(**{**data, "topic": TopicFilter(**topic) if topic else None})
+    """The stored query of a job, including one stored before a search could hold several attribute
+    conditions (its ``attribute_key``/``attribute_value`` meant one condition, matched exactly then)."""
+    data = dict(data)
+    topic = data.pop("topic", None)
+    key, value = data.pop("attribute_key", None), data.pop("attribute_value", None)
+    conditions = [AttributeCondition(**c) for c in data.pop("attributes", ())]
+    if key:
+        conditions.append(AttributeCondition(key, value, exact=True))
+    return ContactQuery(**data, topic=TopicFilter(**topic) if topic else None, attributes=tuple(conditions))
 
 
 @dataclass

@@ -84,7 +84,7 @@ def load_contacts(store: ContactStore, name: str, view: ContactsView) -> Contact
         data.matching = data.total
     elif not view.page and page.next_token is None:
         data.matching = Count(len(page.items))  # the whole result is on this page: no second scan
-    elif not (view.q or view.topic):
+    elif not (view.conditions or view.topic):
         data.matching = store.count_contacts(name, query)  # status alone: kept as counters, no scan
     else:
         data.matching = None
@@ -112,14 +112,21 @@ async def count(request: Request) -> Response:
 async def contacts_page(request: Request) -> Response:
     view = ContactsView.from_params(request.query_params)
     data = await in_thread(load_contacts, services(request).store, list_name(request), view)
-    if is_htmx(request) and request.headers.get("hx-target") == "results":
+    editing = "add" in request.query_params or "remove" in request.query_params
+    if is_htmx(request) and request.headers.get("hx-target") == "results" and not editing:
         response = render_partial(request, "results", view, data)
         response.headers["hx-push-url"] = view.url()  # the canonical, shareable URL of this view
         return response
     # An import or bulk action in progress stays one click away after its page is left.
     recent = await in_thread(services(request).jobs.list, 5, kind=None)
     running = [job for job in recent if job.state in ("queued", "running")]
-    return render(request, "contacts.html", view=view, data=data, running=running, actions=BULK_ACTIONS)
+    response = render(request, "contacts.html", view=view, data=data, running=running, actions=BULK_ACTIONS)
+    if is_htmx(request) and editing:
+        # "Add condition" / "Remove" change the form itself: the page's main part is swapped, not the results.
+        response.headers.update(
+            {"hx-retarget": "#main", "hx-reselect": "#main", "hx-reswap": "outerHTML", "hx-push-url": view.url()}
+        )
+    return response
 
 
 STATS_TTL = 5.0
@@ -217,7 +224,7 @@ async def bulk(request: Request) -> Response:
 
 async def bulk_form(request: Request, form: FormData) -> Response:
     """The bulk form's answer: its confirmation, or (``confirm=1``) the action done or its job started."""
-    view = ContactsView.from_params({k: str(v) for k, v in form.items() if k != "page"})
+    view = dataclasses.replace(ContactsView.from_params(form), page="")
     action = _bulk_action(form.get("action"))
     if action is None:
         return redirect(view.url(), flash="Choose an action for the selected contacts.", request=request)

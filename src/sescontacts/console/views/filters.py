@@ -1,78 +1,157 @@
 """The contacts page's view state (search, filters, sort, page) as it appears in the URL.
 
 One record parses the query string, builds the store's ``ContactQuery`` and writes the URL back, so a
-view can be bookmarked and shared, and the export and bulk actions see exactly what the table shows.
+view can be bookmarked and shared, and the export and bulk actions see exactly what the table shows. A
+search is any number of conditions, AND-ed: repeated ``q``/``field`` pairs (``?q=ann&field=email&q=Company
+%3D+ACM+Inc&field=attribute``), ``exact=1`` comparing attribute values exactly rather than case-insensitively.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlencode
 
-from ...model import OPT_IN, OPT_OUT, ContactList, ContactQuery, TopicFilter
-from .common import url_with
+from starlette.datastructures import ImmutableMultiDict
 
-SearchField = Literal["email", "domain", "attribute"]
-_SEARCH_FIELDS: dict[str, SearchField] = {"email": "email", "domain": "domain", "attribute": "attribute"}
+from ...model import OPT_IN, OPT_OUT, AttributeCondition, ContactList, ContactQuery, TopicFilter
+
+SearchField = Literal["email", "prefix", "domain", "attribute"]
+_SEARCH_FIELDS: dict[str, SearchField] = {
+    "email": "email",
+    "prefix": "prefix",
+    "domain": "domain",
+    "attribute": "attribute",
+}
+FIELD_LABELS: dict[SearchField, str] = {
+    "email": "Email contains",
+    "prefix": "Email starts with",
+    "domain": "Domain is",
+    "attribute": "Attribute (key = value, or key)",
+}
+_DESCRIBE: dict[SearchField, str] = {
+    "email": "email contains",
+    "prefix": "email starts with",
+    "domain": "domain is",
+    "attribute": "attribute",
+}
 PAGE_SIZES = (25, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 50
+MAX_CONDITIONS = 10  # search conditions in one view (each is a check per candidate row)
+
+
+# A query string or a submitted form: a search condition's parameters repeat (``q``/``field`` pairs).
+Params = ImmutableMultiDict[str, Any]
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One row of the search: ``q`` searched in ``field``."""
+
+    field: SearchField
+    q: str
 
 
 @dataclass(frozen=True)
 class ContactsView:
-    q: str = ""
-    field: SearchField = "email"
+    conditions: tuple[Condition, ...] = ()
+    exact: bool = False  # attribute values compared exactly, not case-insensitively
     status: str = ""  # "", OPT_IN or OPT_OUT
     topic: str = ""
     sort: Literal["email", "updated"] = "email"
     page: str = ""
     size: int = DEFAULT_PAGE_SIZE
+    # The form's rows when editing them ("Add condition"): the conditions and an empty one; not in the URL.
+    form_rows: tuple[Condition, ...] = field(default=(), compare=False)
+    field_labels: ClassVar[dict[SearchField, str]] = FIELD_LABELS
+    max_conditions: ClassVar[int] = MAX_CONDITIONS
 
     @classmethod
-    def from_params(cls, params: Mapping[str, str]) -> ContactsView:
-        field = params.get("field", "email")
+    def from_params(cls, params: Params) -> ContactsView:
+        """The view of a query string or form. Conditions are the ``q``/``field`` pairs in order (a ``q`` without
+        its ``field`` searches addresses, as the single search box did); ``add`` and ``remove=N`` edit the rows
+        (the form's buttons, which work without JavaScript). Empty conditions are dropped, and so is a second
+        condition of an address kind the first one already sets (the form then shows what is applied)."""
         sort = params.get("sort", "email")
         status = params.get("status", "")
         try:
             size = int(params.get("size", DEFAULT_PAGE_SIZE))
         except ValueError:
             size = DEFAULT_PAGE_SIZE
+        fields = [str(f) for f in params.getlist("field")]
+        rows = [
+            Condition(_SEARCH_FIELDS.get(fields[i] if i < len(fields) else "email", "email"), str(q).strip()[:500])
+            for i, q in enumerate(params.getlist("q"))
+        ]
+        removed = str(params.get("remove", ""))
+        if removed.isdigit() and int(removed) < len(rows):
+            del rows[int(removed)]
+        conditions: list[Condition] = []
+        for row in rows:
+            duplicate = row.field != "attribute" and any(c.field == row.field for c in conditions)
+            if row.q and not duplicate and len(conditions) < MAX_CONDITIONS:
+                conditions.append(row)
+        editing = params.get("add") is not None and len(conditions) < MAX_CONDITIONS
         return cls(
-            q=params.get("q", "").strip()[:500],
-            field=_SEARCH_FIELDS.get(field, "email"),
+            conditions=tuple(conditions),
+            exact=params.get("exact") == "1",
             status=status if status in (OPT_IN, OPT_OUT) else "",
-            topic=params.get("topic", "").strip()[:64],
+            topic=str(params.get("topic", "")).strip()[:64],
             sort="updated" if sort == "updated" else "email",
-            page=params.get("page", "")[:2000],
+            page=str(params.get("page", ""))[:2000],
             size=min(max(size, 1), 1000),
+            form_rows=(*(conditions or [Condition("email", "")]), *([Condition("attribute", "")] if editing else [])),
         )
 
+    @property
+    def rows(self) -> tuple[Condition, ...]:
+        """The filter form's condition rows (at least one, for the search box)."""
+        return self.form_rows or self.conditions or (Condition("email", ""),)
+
+    @property
+    def q(self) -> str:
+        """The first condition's text (the search box)."""
+        return self.conditions[0].q if self.conditions else ""
+
+    @property
+    def field(self) -> SearchField:
+        return self.conditions[0].field if self.conditions else "email"
+
     def query(self, contact_list: ContactList | None = None) -> ContactQuery:
-        """The store query. A topic the list no longer has is dropped rather than failing the page."""
+        """The store query: every condition AND-ed. A topic the list no longer has is dropped rather than
+        failing the page."""
         topic = None
         if self.topic and (contact_list is None or contact_list.topic(self.topic) is not None):
             # use_default: a contact who never chose is counted the way SES would send to them.
             topic = TopicFilter(self.topic, use_default=True)
-        query = ContactQuery(status=self.status or None, topic=topic, sort=self.sort)
-        if not self.q:
-            return query
-        if self.field == "domain":
-            return replace(query, domain=self.q.lstrip("@"))
-        if self.field == "attribute":
-            key, eq, value = self.q.partition("=")
-            return replace(query, attribute_key=key.strip(), attribute_value=value.strip() if eq else None)
-        return replace(query, email_contains=self.q)
+        address: dict[SearchField, str] = {}
+        attributes: list[AttributeCondition] = []
+        for condition in self.conditions:
+            if condition.field != "attribute":
+                address[condition.field] = condition.q.lstrip("@") if condition.field == "domain" else condition.q
+                continue
+            key, eq, value = condition.q.partition("=")
+            if key.strip():
+                attributes.append(AttributeCondition(key.strip(), value.strip() if eq else None, exact=self.exact))
+        return ContactQuery(
+            status=self.status or None,
+            topic=topic,
+            email_contains=address.get("email"),
+            email_prefix=address.get("prefix"),
+            domain=address.get("domain"),
+            attributes=tuple(attributes),
+            sort=self.sort,
+        )
 
     @property
     def filtered(self) -> bool:
-        return bool(self.q or self.status or self.topic)
+        return bool(self.conditions or self.status or self.topic)
 
-    def params(self, **changes: object) -> dict[str, object]:
-        """Query-string parameters of this view (defaults left out so URLs stay short)."""
+    def pairs(self, **changes: object) -> list[tuple[str, str]]:
+        """Query-string parameters of this view, in order (defaults left out so URLs stay short; a condition's
+        ``field`` too while it is the only one and searches addresses)."""
         values: dict[str, object] = {
-            "q": self.q,
-            "field": self.field if self.q and self.field != "email" else "",
+            "exact": "1" if self.exact and any(c.field == "attribute" for c in self.conditions) else "",
             "status": self.status,
             "topic": self.topic,
             "sort": self.sort if self.sort != "email" else "",
@@ -80,17 +159,23 @@ class ContactsView:
             "page": self.page,
         }
         values.update(changes)
-        return values
+        single = len(self.conditions) == 1
+        found: list[tuple[str, str]] = []
+        for condition in self.conditions:
+            found.append(("q", condition.q))
+            if not (single and condition.field == "email"):
+                found.append(("field", condition.field))
+        return found + [(k, str(v)) for k, v in values.items() if v not in (None, "", False)]
 
     def url(self, path: str = "/", **changes: object) -> str:
-        return url_with(path, self.params(**changes))
+        query = urlencode(self.pairs(**changes))
+        return f"{path}?{query}" if query else path
 
     def describe(self) -> str:
         """The filter in words, for confirmations and the export's file name."""
-        parts = []
-        if self.q:
-            label = {"email": "email contains", "domain": "domain is", "attribute": "attribute"}[self.field]
-            parts.append(f"{label} “{self.q}”")
+        parts = [f"{_DESCRIBE[c.field]} “{c.q}”" for c in self.conditions]
+        if self.exact and any(c.field == "attribute" for c in self.conditions):
+            parts.append("attribute values exact")
         if self.topic:
             choice = {OPT_IN: "opted in", OPT_OUT: "opted out"}.get(self.status, "any status")
             parts.append(f"topic {self.topic} {choice}")

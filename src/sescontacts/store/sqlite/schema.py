@@ -113,6 +113,11 @@ def _daily_removals(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE list_daily ADD COLUMN unsubscribed INTEGER NOT NULL DEFAULT 0")
 
 
+def _attribute_match_sql(text: str | None, key: str, value: str | None, exact: int) -> bool:
+    """:func:`model.attributes_match` as SQL calls it (an ``exact`` flag is an integer there)."""
+    return attributes_match(text, key, value, exact=bool(exact))
+
+
 MIGRATIONS = Migrations(
     "contacts",
     (
@@ -122,8 +127,9 @@ MIGRATIONS = Migrations(
         search_index.create_value_table,
         _topic_choices,
         _daily_removals,
+        search_index.fold_values,
     ),
-    functions=(SqlFunction("sescontacts_attributes_match", 3, attributes_match),),
+    functions=(SqlFunction("sescontacts_attributes_match", 4, _attribute_match_sql),),
 )
 
 
