@@ -102,5 +102,17 @@ def log_in(tab: Any, password: str = ADMIN_PASSWORD) -> None:
     tab.wait_for_url("**/")
 
 
+def tab_without_javascript(
+    browser: Any, server: RunningServer, *, viewport: dict[str, int] | None = None, timeout: int = 10_000
+) -> Any:
+    """A logged-in tab in a new browser context with JavaScript off (close it with ``tab.context.close()``)."""
+    options = {"viewport": viewport} if viewport else {}
+    context = browser.new_context(base_url=server.url, java_script_enabled=False, **options)
+    context.set_default_timeout(timeout)
+    tab = context.new_page()
+    log_in(tab)
+    return tab
+
+
 def shot(tab: Any, name: str, *, full_page: bool = True) -> None:
     tab.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)

@@ -24,7 +24,7 @@ from sescontacts.console.app import console_routes
 from sescontacts.console.gate import is_public
 from tests.support.server import RunningServer
 
-from .conftest import ARTIFACTS, log_in, shot
+from .conftest import ARTIFACTS, log_in, shot, tab_without_javascript
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 BIN = Path(sys.executable).parent
@@ -462,12 +462,7 @@ def _clean_topics(ses: Any) -> None:
 
 
 def test_basic_flows_work_without_javascript(browser: Any, console_server: RunningServer) -> None:
-    context = browser.new_context(
-        base_url=console_server.url, java_script_enabled=False, viewport={"width": 1280, "height": 900}
-    )
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    log_in(page)
+    page = tab_without_javascript(browser, console_server, viewport={"width": 1280, "height": 900})
     page.get_by_role("link", name="Add contact").click()
     page.get_by_label("Email address").fill("nojs@nojs.test")
     page.get_by_role("button", name="Add contact").click()
@@ -503,4 +498,4 @@ def test_basic_flows_work_without_javascript(browser: Any, console_server: Runni
     page.locator('#job-progress[data-state="completed"]').wait_for(timeout=15_000)  # meta refresh polls
     page.goto("/?q=nojs.test&field=domain")
     assert table_emails(page) == []
-    context.close()
+    page.context.close()

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from tests.support.server import RunningServer
 
-from .conftest import log_in, shot
+from .conftest import shot, tab_without_javascript
 
 DOMAIN = "consent.test"
 
@@ -19,12 +19,7 @@ DOMAIN = "consent.test"
 @pytest.fixture
 def plain_page(browser: Any, console_server: RunningServer, ses: Any) -> Iterator[Any]:
     """A logged-in page with JavaScript off, and this module's contacts: 3 who never chose, 2 unsubscribed."""
-    context = browser.new_context(
-        base_url=console_server.url, java_script_enabled=False, viewport={"width": 1360, "height": 900}
-    )
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    log_in(page)
+    page = tab_without_javascript(browser, console_server, viewport={"width": 1360, "height": 900})
     ses.update_contact_list(
         ContactListName="contacts",
         Topics=[{"TopicName": "consent-news", "DisplayName": "News", "DefaultSubscriptionStatus": "OPT_OUT"}],
@@ -38,7 +33,7 @@ def plain_page(browser: Any, console_server: RunningServer, ses: Any) -> Iterato
         for email in emails:
             ses.delete_contact(ContactListName="contacts", EmailAddress=email)
         ses.update_contact_list(ContactListName="contacts", Topics=[])
-        context.close()
+        page.context.close()
 
 
 def _both_sizes(page: Any, name: str) -> None:

@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 
 from tests.support.server import RunningServer
 
-from .conftest import log_in, shot
+from .conftest import log_in, shot, tab_without_javascript
 
 # The document's width, and each visible element whose box leaves [0, width]. An element inside a box that
 # clips or scrolls sideways (a table's wrapper, a code block) is that box's business: the box itself is checked.
@@ -87,10 +87,7 @@ def phone_urls(browser: Any, console_server: RunningServer) -> Iterator[dict[str
     """Contacts, topics, a finished import and a finished bulk job to look at: name -> URL."""
     ses = console_server.sesv2()
     _seed(ses)
-    context = browser.new_context(base_url=console_server.url, java_script_enabled=False)
-    context.set_default_timeout(15_000)
-    tab = context.new_page()
-    log_in(tab)
+    tab = tab_without_javascript(browser, console_server, timeout=15_000)
     tab.goto("/import")
     rows = "".join(f"imported{i}@{PHONE_DOMAIN}\n" for i in range(3))
     tab.get_by_label("CSV or JSON file").set_input_files(
@@ -108,7 +105,7 @@ def phone_urls(browser: Any, console_server: RunningServer) -> Iterator[dict[str
     tab.wait_for_url("**/contacts/bulk/jobs/**")
     tab.locator('#job-progress[data-state="completed"]').wait_for()
     bulk_job = tab.url
-    context.close()
+    tab.context.close()
     email = f"someone.with.a.rather.long.name1%40{PHONE_DOMAIN}"
     yield {
         "contacts": "/",
@@ -249,10 +246,7 @@ def test_export_clear_and_bulk_follow_a_search_typed_on_the_page(page: Any, view
 def test_export_and_clear_follow_the_search_without_javascript(
     browser: Any, console_server: RunningServer, view_state_contacts: None
 ) -> None:
-    context = browser.new_context(base_url=console_server.url, java_script_enabled=False)
-    context.set_default_timeout(10_000)
-    tab = context.new_page()
-    log_in(tab)
+    tab = tab_without_javascript(browser, console_server)
     tab.get_by_label("Search", exact=True).fill("xpmatch")
     tab.get_by_role("button", name="Search", exact=True).click()
     tab.wait_for_url("**/?q=xpmatch**")
@@ -265,7 +259,7 @@ def test_export_and_clear_follow_the_search_without_javascript(
     tab.goto("/aws")
     assert tab.locator("[data-copy]").count() >= 3
     expect(tab.locator("[data-copy]:visible")).to_have_count(0)
-    context.close()
+    tab.context.close()
 
 
 def test_copy_buttons_show_with_javascript(page: Any) -> None:

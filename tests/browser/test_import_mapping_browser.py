@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.server import RunningServer
 
-from .conftest import log_in, shot
+from .conftest import shot, tab_without_javascript
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -121,12 +121,7 @@ def test_map_a_mailchimp_export_preview_import_and_find_the_contacts(
 
 
 def test_map_columns_without_javascript(browser: Any, console_server: RunningServer, tmp_path: Path) -> None:
-    context = browser.new_context(
-        base_url=console_server.url, java_script_enabled=False, viewport={"width": 1280, "height": 900}
-    )
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    log_in(page)
+    page = tab_without_javascript(browser, console_server, viewport={"width": 1280, "height": 900})
     page.goto("/import")
     page.get_by_role("link", name="download a template CSV").wait_for()
     page.get_by_label("CSV or JSON file").set_input_files(
@@ -145,4 +140,4 @@ def test_map_columns_without_javascript(browser: Any, console_server: RunningSer
     page.locator('#job-progress[data-state="completed"]').wait_for(timeout=15_000)  # meta refresh polls
     page.goto("/?q=nojs-map.test&field=domain")
     assert "Ann" in page.locator("tbody tr").first.inner_text()
-    context.close()
+    page.context.close()

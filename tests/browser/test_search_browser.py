@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from tests.support.server import RunningServer
 
-from .conftest import log_in, shot
+from .conftest import shot, tab_without_javascript
 from .test_console_browser import table_emails
 
 COMPANIES = ["ACME Inc", "acme inc", "Acme Inc", "Globex"]
@@ -96,12 +96,7 @@ def test_two_conditions_added_through_the_form_show_and_export_the_same_contacts
 
 def test_conditions_are_added_without_javascript(browser: Any, ses: Any, console_server: RunningServer) -> None:
     expected = _seed(ses, "nojs-cond.test", "Firm")
-    context = browser.new_context(
-        base_url=console_server.url, java_script_enabled=False, viewport={"width": 1360, "height": 900}
-    )
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    log_in(page)
+    page = tab_without_javascript(browser, console_server, viewport={"width": 1360, "height": 900})
     page.goto("/?q=Firm+%3D+acme+inc&field=attribute")
     page.get_by_role("button", name="Add condition").click()
     page.get_by_label("In 2", exact=True).select_option("domain")
@@ -110,4 +105,4 @@ def test_conditions_are_added_without_javascript(browser: Any, ses: Any, console
     page.wait_for_url(lambda url: ("q", "nojs-cond.test") in _conditions(url))
     assert set(table_emails(page)) == expected
     assert page.get_by_label("Search 2", exact=True).input_value() == "nojs-cond.test"
-    context.close()
+    page.context.close()
