@@ -169,7 +169,7 @@ def test_a_writer_that_dies_waiting_leaves_no_one_waiting(database: Database, tm
     )
     process = subprocess.run([sys.executable, "-c", script, str(database.path)], capture_output=True, text=True)
     assert process.stdout == "waiting\n"
-    assert not database._turns._others_waiting()
+    assert not database._turns.others_waiting()
 
 
 def test_readers_see_commits_but_not_open_transactions(database: Database) -> None:

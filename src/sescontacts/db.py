@@ -204,7 +204,7 @@ class Database:
         """From inside :meth:`write`: whether another writer (a thread of this process, or another process)
         waits for the lock. A transaction that may stop early, as the search indexer's, then gives the lock
         back instead of running to its own end."""
-        return self._turns._others_waiting(mine=1)
+        return self._turns.others_waiting(mine=1)
 
     @contextmanager
     def without_waiting(self) -> Iterator[None]:
@@ -360,7 +360,7 @@ class _WriterTurns:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
                 self._announced = False
 
-    def _others_waiting(self, mine: int = 0) -> bool:
+    def others_waiting(self, mine: int = 0) -> bool:
         """Whether a writer other than this Database's ``mine`` threads (1 from inside a transaction) waits or
         writes."""
         with self._lock:
@@ -378,7 +378,7 @@ class _WriterTurns:
     def let_others_go(self, limit: float) -> None:
         """Wait (at most ``limit`` seconds) until no other writer is waiting or writing."""
         deadline = time.monotonic() + limit
-        while self._others_waiting() and time.monotonic() < deadline:
+        while self.others_waiting() and time.monotonic() < deadline:
             time.sleep(LOCK_POLL_S)
 
     def close(self) -> None:
