@@ -173,7 +173,8 @@ class ContactStore(Protocol):
         ...
 
     def count_contacts(self, list_name: str, query: ContactQuery, *, cap: int | None = None) -> Count:
-        """How many contacts match; stops at ``cap`` (Count.exact False) so a search stays cheap."""
+        """How many contacts match. With a ``cap`` it stops there, or sooner where counting on would read too
+        much, and says so (Count.exact False: ``value`` is then a lower bound), so a search stays cheap."""
         ...
 
     def list_stats(self, list_name: str) -> ListStats: ...

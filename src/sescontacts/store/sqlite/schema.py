@@ -128,6 +128,7 @@ MIGRATIONS = Migrations(
         _topic_choices,
         _daily_removals,
         search_index.fold_values,
+        search_index.merge_built_indexes,
     ),
     functions=(SqlFunction("sescontacts_attributes_match", 4, _attribute_match_sql),),
 )

@@ -196,6 +196,21 @@ def create_value_table(conn: sqlite3.Connection) -> None:
     reset_all(conn)
 
 
+# The ``meta`` row asking the indexer to merge the trigram index's segments (search_indexer.merge_step).
+MERGE_META = "search_addresses_merge"
+
+
+def want_merge(conn: sqlite3.Connection) -> None:
+    """Ask the indexer to merge the trigram index's segments: a build or a clearing just ended, each of its
+    steps' commits having left FTS5 a segment."""
+    conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, '1')", (MERGE_META,))
+
+
+def merge_built_indexes(conn: sqlite3.Connection) -> None:
+    """Migration: indexes built before the indexer merged segments get merged once."""
+    want_merge(conn)
+
+
 # -- what writes call (in their transaction) ----------------------------------------------------------------
 
 
