@@ -42,6 +42,9 @@ from .filters import ContactsView
 from .imports import JobProgress
 
 COUNT_CAP = 10_000
+BAD_PAGE = (
+    "This page link is not valid: it was changed, or it belongs to another search. Start again from the first page."
+)
 BULK_BATCH = 1000
 # action -> (button, past participle, what a running job is doing)
 BULK_ACTIONS: dict[BulkAction, tuple[str, str, str]] = {
@@ -73,10 +76,15 @@ def load_contacts(store: ContactStore, name: str, view: ContactsView) -> Contact
     contact_list = store.get_list(name)
     data = ContactsData(contact_list)
     query = view.query(contact_list)
+    if view.page and not view.token:
+        data.error = BAD_PAGE
+        return data
     try:
-        page = store.list_contacts(name, query, page_size=view.size, token=view.page or None)
+        page = store.list_contacts(name, query, page_size=view.size, token=view.token or None)
     except SesContactsError as exc:
-        data.error = exc.message
+        # A page link that was edited, cut short or made for another search: the store's SES wording
+        # ("Provided NextToken is invalid") means nothing on this page.
+        data.error = BAD_PAGE if exc.field == "NextToken" else exc.message
         return data
     data.contacts, data.next_token = page.items, page.next_token
     data.total = store.count_contacts(name, ContactQuery())
@@ -91,21 +99,24 @@ def load_contacts(store: ContactStore, name: str, view: ContactsView) -> Contact
     return data
 
 
-def count_matching(store: ContactStore, name: str, view: ContactsView) -> Count:
-    return store.count_contacts(name, view.query(store.get_list(name)), cap=COUNT_CAP)
+def count_matching(store: ContactStore, name: str, view: ContactsView, *, exact: bool = False) -> Count:
+    return store.count_contacts(name, view.query(store.get_list(name)), cap=None if exact else COUNT_CAP)
 
 
 async def count(request: Request) -> Response:
-    """The filtered count, capped at COUNT_CAP (shown as "10,000+") so it never scans past that."""
+    """The filtered count, capped at COUNT_CAP (shown as "10,000+") so it never scans past that; ``full=1`` (the
+    "Count exactly" link next to a capped count) counts to the end. That is a read on a snapshot in a worker
+    thread, never the write lock: with a substring search it reads the whole list, and writes go on meanwhile."""
     view = ContactsView.from_params(request.query_params)
+    exact = request.query_params.get("full") == "1"
     try:
-        result = await in_thread(count_matching, services(request).store, list_name(request), view)
+        result = await in_thread(count_matching, services(request).store, list_name(request), view, exact=exact)
     except ListNotFound:
         raise  # the list itself: the page that offers to create it (app.py)
     except SesContactsError as exc:
         return render(request, "error.html", status_code=exc.status, message=exc.message)
     if is_htmx(request):
-        return render_partial(request, "matching_count", result)
+        return render_partial(request, "matching_count", result, view)
     return render(request, "count.html", view=view, matching=result)
 
 

@@ -4,6 +4,13 @@ One record parses the query string, builds the store's ``ContactQuery`` and writ
 view can be bookmarked and shared, and the export and bulk actions see exactly what the table shows. A
 search is any number of conditions, AND-ed: repeated ``q``/``field`` pairs (``?q=ann&field=email&q=Company
 %3D+ACM+Inc&field=attribute``), ``exact=1`` comparing attribute values exactly rather than case-insensitively.
+
+The page is a stack of the store's keyset tokens, newest first and joined by ``.`` (``page=t3.t2``: the third page;
+``t2`` is the second's, and the first page needs none), so "Previous page" is the same URL with its first token
+dropped: no store change, every search path pages back on both backends, the tokens stay the store's signed,
+opaque ones (a store token is base64url: never a ``.`` or ``~``), and Back, bookmarks, Export and "all N
+matching" keep following the URL alone. The stack is kept under ``PAGE_CHARS``: the oldest tokens are dropped
+and counted in a last ``~N`` segment (page numbers stay right; below the kept ones only "First page" is left).
 """
 
 from __future__ import annotations
@@ -35,9 +42,12 @@ _DESCRIBE: dict[SearchField, str] = {
     "domain": "domain is",
     "attribute": "attribute",
 }
-PAGE_SIZES = (25, 50, 100, 200)
+PAGE_SIZES = (25, 50, 100, 200, 500)
 DEFAULT_PAGE_SIZE = 50
 MAX_CONDITIONS = 10  # search conditions in one view (each is a check per candidate row)
+# The page stack's length in the URL: about 20 pages back with typical tokens (~90 characters each).
+PAGE_CHARS = 2000
+_DROPPED = "~"  # the last segment of a stack whose oldest tokens were dropped: ~N
 
 
 # A query string or a submitted form: a search condition's parameters repeat (``q``/``field`` pairs).
@@ -65,6 +75,7 @@ class ContactsView:
     form_rows: tuple[Condition, ...] = field(default=(), compare=False)
     field_labels: ClassVar[dict[SearchField, str]] = FIELD_LABELS
     max_conditions: ClassVar[int] = MAX_CONDITIONS
+    page_sizes: ClassVar[tuple[int, ...]] = PAGE_SIZES
 
     @classmethod
     def from_params(cls, params: Params) -> ContactsView:
@@ -98,7 +109,7 @@ class ContactsView:
             status=status if status in (OPT_IN, OPT_OUT) else "",
             topic=str(params.get("topic", "")).strip()[:64],
             sort="updated" if sort == "updated" else "email",
-            page=str(params.get("page", ""))[:2000],
+            page=str(params.get("page", ""))[:PAGE_CHARS],
             size=min(max(size, 1), 1000),
             form_rows=(*(conditions or [Condition("email", "")]), *([Condition("attribute", "")] if editing else [])),
         )
@@ -116,6 +127,44 @@ class ContactsView:
     @property
     def field(self) -> SearchField:
         return self.conditions[0].field if self.conditions else "email"
+
+    def _stack(self) -> tuple[list[str], int]:
+        """The page's store tokens, newest first, and how many older ones were dropped (module docstring)."""
+        tokens = self.page.split(".") if self.page else []
+        last = tokens[-1] if len(tokens) > 1 else ""
+        if last.startswith(_DROPPED) and last[1:].isdigit():
+            return tokens[:-1], int(last[1:])
+        return tokens, 0
+
+    @property
+    def token(self) -> str:
+        """The store's token for this page: "" on the first page (and for a stack with an empty first token,
+        which the page reports as not valid)."""
+        return self._stack()[0][0] if self.page else ""
+
+    @property
+    def page_number(self) -> int:
+        tokens, dropped = self._stack()
+        return len(tokens) + dropped + 1
+
+    @property
+    def previous_page(self) -> str | None:
+        """The ``page`` of the page before this one ("" for the first), None on the first page or below the
+        tokens the stack kept."""
+        tokens, dropped = self._stack()
+        if not tokens or (len(tokens) == 1 and dropped):
+            return None
+        return ".".join(tokens[1:] + ([f"{_DROPPED}{dropped}"] if dropped else []))
+
+    def next_page(self, token: str) -> str:
+        """The ``page`` of the page after this one, whose store token is ``token``: this stack with it on top,
+        the oldest tokens dropped (and counted) beyond ``PAGE_CHARS``."""
+        tokens, dropped = self._stack()
+        tokens = [token, *tokens]
+        while len(tokens) > 1 and len(".".join(tokens)) + len(f".{_DROPPED}{dropped + 1}") > PAGE_CHARS:
+            tokens.pop()
+            dropped += 1
+        return ".".join(tokens + ([f"{_DROPPED}{dropped}"] if dropped else []))
 
     def query(self, contact_list: ContactList | None = None) -> ContactQuery:
         """The store query: every condition AND-ed. A topic the list no longer has is dropped rather than
