@@ -9,8 +9,8 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import time
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -348,6 +348,7 @@ def test_a_topic_action_job_cancelled_and_resumed(services: Services) -> None:
     seed(services, topic=True)  # at acme.com: 10 opted in to news (and unsubscribed), 10 opted out, 10 no choice
     job = services.jobs.submit_action(LIST, ACME, "topic_opt_in", topic="news", description="acme", run_here=True)
     assert job.meta["topic"] == "news"
+
     def cancel_after_two_batches(j: Job) -> None:
         if j.state == "running" and j.batches_done == 2:
             services.jobs.cancel(j.id)

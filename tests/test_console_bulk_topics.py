@@ -43,7 +43,7 @@ def preferences(console: Console, email: str) -> dict[str, str]:
 
 
 def test_the_bulk_bar_offers_topic_changes_only_on_a_list_with_topics(console: Console) -> None:
-    console.store.create_contact(console.list_name, Contact("a@acme.com"))
+    console.store.create_contact(console.list_name, Contact("first@example.net"))
     assert "topic_opt_in" not in console.client.get("/").text
     seed(console)
     page = console.client.get("/").text

@@ -65,7 +65,7 @@ def test_checked_rows_opted_in_after_choosing_the_topic(page: Any, ses: Any, con
     _both_sizes(page, "40-bulk-bar-topics")
     page.get_by_role("button", name="Opt in to topic…").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Opt in to a topic")
-    page.get_by_label(re.compile("^Offers")).check()
+    page.get_by_role("radio", name=re.compile("Offers")).check()
     _both_sizes(page, "41-bulk-topic-choice")
     page.get_by_role("button", name="Continue").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Opt in to Offers: 3 contacts will change")

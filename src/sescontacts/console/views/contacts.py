@@ -276,7 +276,12 @@ async def bulk_form(request: Request, form: FormData) -> Response:
     query = view.query(contact_list)
     confirmed = form.get("confirm") == "1"
     label, past, _doing = BULK_ACTIONS[action]
-    page = {"view": view, "action": action, "everything": everything, "emails": emails if not everything else []}
+    page: dict[str, Any] = {
+        "view": view,
+        "action": action,
+        "everything": everything,
+        "emails": emails if not everything else [],
+    }
     topic: Topic | None = None
     if action in TOPIC_ACTIONS:
         topic = contact_list.topic(str(form.get("bulk_topic") or ""))  # "topic" is the view's topic filter
