@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import html
 import re
-import time
-
-import pytest
 
 from sescontacts.model import OPT_IN, OPT_OUT, Contact, Topic
 
 from .support.console import Console, console_fixture, fast_kdf_fixture  # noqa: F401
+from .test_console_contacts import job_page_when_done, worker_fixture  # noqa: F401
 
 EVERYONE = ["a@acme.com", "b@acme.com", "c@acme.com", "d@acme.com", "e@acme.com"]
 
@@ -117,22 +115,6 @@ def test_an_unknown_topic_asks_again(console: Console) -> None:
     seed(console)
     page = console.post("/contacts/bulk", {"action": "topic_opt_in", "bulk_topic": "nosuch", "email": EVERYONE})
     assert page.status_code == 200 and 'data-testid="topic-choice"' in page.text
-
-
-@pytest.fixture(name="worker")
-def worker_fixture(console: Console) -> Console:
-    console.services.jobs.action_batch_rows = 2  # several batches even for a few contacts
-    console.services.start()  # the job worker (the console fixture closes the services)
-    return console
-
-
-def job_page_when_done(console: Console, url: str) -> str:
-    for _ in range(400):
-        page = console.client.get(url).text
-        if re.search(r'data-state="(completed|failed|cancelled|interrupted)"', page):
-            return page
-        time.sleep(0.05)  # polling the job record the worker updates, as the page does
-    raise AssertionError("the bulk action did not finish")
 
 
 def test_all_matching_opted_in_as_a_job(worker: Console) -> None:

@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 from tests.support.server import RunningServer
 
 from .conftest import shot, tab_without_javascript
+from .test_console_consent import _both_sizes
 
 DOMAIN = "topics.test"
 TOPIC = "bulk-offers"
@@ -47,15 +48,6 @@ def contacts(ses: Any) -> Iterator[list[str]]:
 def preference(ses: Any, email: str) -> str | None:
     contact = ses.get_contact(ContactListName="contacts", EmailAddress=email)
     return next((p["SubscriptionStatus"] for p in contact["TopicPreferences"] if p["TopicName"] == TOPIC), None)
-
-
-def _both_sizes(page: Any, name: str) -> None:
-    """A screenshot at 1360 and at 390 px; nothing wider than the phone's screen."""
-    shot(page, name, full_page=False)
-    page.set_viewport_size({"width": 390, "height": 844})
-    shot(page, name + "-390", full_page=False)
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390, name
-    page.set_viewport_size({"width": 1360, "height": 900})
 
 
 def test_checked_rows_opted_in_after_choosing_the_topic(page: Any, ses: Any, contacts: list[str]) -> None:
