@@ -3,18 +3,20 @@ what the job includes while contacts change, a SIGKILL between batches, and the 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from sescontacts.bulk.actions import query_from_json, query_to_json
+from sescontacts.bulk.actions import ActionProgress, query_from_json, query_to_json
 from sescontacts.bulk.job_manager import ImportOptions, Job
 from sescontacts.model import (
     OPT_IN,
@@ -23,17 +25,20 @@ from sescontacts.model import (
     Contact,
     ContactPatch,
     ContactQuery,
+    Topic,
     TopicFilter,
     UpsertPolicy,
 )
 from sescontacts.services import Services
 from sescontacts.settings import Settings
+from sescontacts.store.base import BulkAction
 from tests.support.sesapi_client import InProcessClient, open_services
 from tests.support.stores import all_pages
 from tests.test_jobs import counters
 
 LIST = "contacts"
 ACME = ContactQuery(domain="acme.com")
+NEWS = Topic("news", "News", OPT_OUT)
 
 
 @pytest.fixture
@@ -45,21 +50,29 @@ def services(tmp_path: Path) -> Iterator[Services]:
     s.close()
 
 
-def seed(services: Services, n: int = 60) -> None:
-    """``n`` contacts, every other one at acme.com, every third unsubscribed, some with a topic opt-out."""
+def seed(services: Services, n: int = 60, *, topic: bool = False) -> None:
+    """``n`` contacts, every other one at acme.com, every third unsubscribed; with ``topic``, the list gets the
+    topic ``news`` (OPT_OUT by default), every third contact opted in to it and the next one opted out."""
+    if topic:
+        services.store.update_list(LIST, topics=[NEWS])
     patches = [
         ContactPatch(
             f"c{i:05d}@{'acme.com' if i % 2 else 'example.org'}",
             unsubscribe_all=i % 3 == 0,
             attributes={"i": i},
+            topic_preferences={"news": OPT_IN if i % 3 == 0 else OPT_OUT} if topic and i % 3 != 2 else {},
         )
         for i in range(n)
     ]
     services.store.upsert_contacts(LIST, patches, UpsertPolicy())
 
 
-def acme_state(services: Services) -> dict[str, bool]:
-    return {c.email: c.unsubscribe_all for c in all_pages(services.store, LIST, ACME)}
+def acme_state(services: Services, topic: str | None = None) -> dict[str, bool]:
+    """Which contacts at acme.com are unsubscribed from all (with ``topic``: opted in to it themselves)."""
+    contacts = all_pages(services.store, LIST, ACME)
+    if topic is not None:
+        return {c.email: c.topic_preferences.get(topic) == OPT_IN for c in contacts}
+    return {c.email: c.unsubscribe_all for c in contacts}
 
 
 def assert_counters_exact(services: Services) -> None:
@@ -165,7 +178,7 @@ from sescontacts.services import Services
 from sescontacts.settings import Settings
 services = Services.open(Settings(data_dir=Path(sys.argv[1])))
 services.jobs.action_batch_rows = 700
-job = services.jobs.submit_action("contacts", ContactQuery(domain="acme.com"), "unsubscribe",
+job = services.jobs.submit_action("contacts", ContactQuery(domain="acme.com"), sys.argv[2], topic=sys.argv[3] or None,
                                   description="contacts at acme.com", run_here=True)
 def report(j):
     print(j.id, j.state, j.batches_done, flush=True)
@@ -186,19 +199,29 @@ def dump(db_path: Path) -> list[tuple[object, ...]]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kill_after", [3, "the last batch"])
-def test_sigkill_mid_job_then_resume_equals_a_clean_run(tmp_path: Path, kill_after: int | str) -> None:
+@pytest.mark.parametrize(
+    ("kill_after", "action"), [(3, "unsubscribe"), ("the last batch", "unsubscribe"), (3, "topic_opt_in")]
+)
+def test_sigkill_mid_job_then_resume_equals_a_clean_run(
+    tmp_path: Path, kill_after: int | str, action: BulkAction
+) -> None:
+    """Unsubscribe (or opt in to a topic) at acme.com, killed after a batch and resumed: the same contacts, counters
+    and counts as a run never killed. The seed makes every third contact already unsubscribed (opted in)."""
+    topic = "news" if action == "topic_opt_in" else None
     seeded = tmp_path / "seeded"
     first = Services.open(Settings(data_dir=seeded))
     first.ensure_default_list()
-    seed(first, 20_000)  # 10,000 at acme.com: 15 batches of 700
+    seed(first, 20_000, topic=topic is not None)  # 10,000 at acme.com: 15 batches of 700
     first.close()
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     shutil.copytree(seeded, killed)
     shutil.copytree(seeded, clean)
 
     with subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(killed)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", CHILD, str(killed), action, topic or ""],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     ) as child:
         assert child.stdin is not None and child.stdout is not None
         for line in child.stdout:
@@ -213,7 +236,7 @@ def test_sigkill_mid_job_then_resume_equals_a_clean_run(tmp_path: Path, kill_aft
 
     services = Services.open(Settings(data_dir=killed))
     try:
-        acme = acme_state(services)
+        acme = acme_state(services, topic)
         reached = 700 * (15 if kill_after == "the last batch" else int(kill_after))
         assert sum(acme.values()) == min(10_000, reached + (10_000 - reached) // 3)  # the rest: every third
         assert_counters_exact(services)
@@ -228,7 +251,7 @@ def test_sigkill_mid_job_then_resume_equals_a_clean_run(tmp_path: Path, kill_aft
     reference = Services.open(Settings(data_dir=clean))
     try:
         reference.jobs.action_batch_rows = 700
-        job = reference.jobs.submit_action(LIST, ACME, "unsubscribe", description="x", run_here=True)
+        job = reference.jobs.submit_action(LIST, ACME, action, topic=topic, description="x", run_here=True)
         clean_job = reference.jobs.run(job.id)
     finally:
         reference.close()
@@ -279,3 +302,68 @@ def test_a_stored_query_round_trips_and_one_stored_by_the_previous_version_still
     )
     unset = {**old, "attribute_key": None, "attribute_value": None}
     assert query_from_json(unset) == ContactQuery(email_contains="ann")
+
+
+def test_an_action_job_recorded_before_topic_actions_still_loads_and_resumes(services: Services) -> None:
+    """A job row exactly as the version before topic actions wrote it (its meta holds no ``topic``), interrupted
+    after its first batch: it loads, and resumes after the key it had reached."""
+    seed(services)  # 30 at acme.com, 10 of them unsubscribed
+    step = services.store.apply_to_matching(LIST, ACME, "unsubscribe", limit=10)  # what its first batch did
+    done = ActionProgress(estimate=30).advanced(step, "unsubscribe")
+    query = {"status": None, "topic": None, "email_contains": None, "email_prefix": None, "domain": "acme.com"}
+    meta = {
+        "view": "/?q=acme.com&field=domain",
+        "query": {**query, "attributes": [], "sort": "email"},
+        "created_before": time.time(),
+        "after": done.after,
+        "finished": False,
+        "estimate": 30,
+    }
+    options = json.dumps(dataclasses.asdict(ImportOptions(LIST)))
+    with services.db.write() as conn:
+        conn.execute(
+            "INSERT INTO bulk_jobs (id, seq, kind, file_name, path, contact_list, action, options, state, counts, "
+            "created, started, meta, rows_done, bytes_done, bytes_total, batches_done) "
+            "VALUES ('old', 1, 'action', 'contacts at acme.com', '', ?, 'unsubscribe', ?, 'interrupted', ?, ?, ?, ?, "
+            "10, 10, 30, 1)",
+            (LIST, options, json.dumps(done.counts), time.time(), time.time(), json.dumps(meta)),
+        )
+    job = services.jobs.get("old")
+    assert (job.kind, job.action, job.state, job.rows_done) == ("action", "unsubscribe", "interrupted", 10)
+    services.jobs.resume("old", run_here=True)
+    finished = services.jobs.run("old")
+    assert (finished.state, finished.rows_done, finished.counts["updated"], finished.counts["unchanged"]) == (
+        "completed",
+        30,
+        20,
+        10,
+    )
+    assert all(acme_state(services).values())
+    assert_counters_exact(services)
+
+
+def test_a_topic_action_job_cancelled_and_resumed(services: Services) -> None:
+    """Opt in to a topic as a job: the topic is kept with the job, so a job cancelled after two batches resumes on
+    the same topic; those who opted in already are counted unchanged, unsubscribe-all stays."""
+    seed(services, topic=True)  # at acme.com: 10 opted in to news (and unsubscribed), 10 opted out, 10 no choice
+    job = services.jobs.submit_action(LIST, ACME, "topic_opt_in", topic="news", description="acme", run_here=True)
+    assert job.meta["topic"] == "news"
+
+    def cancel_after_two_batches(j: Job) -> None:
+        if j.state == "running" and j.batches_done == 2:
+            services.jobs.cancel(j.id)
+
+    cancelled = services.jobs.run(job.id, progress=cancel_after_two_batches)
+    assert (cancelled.state, cancelled.rows_done) == ("cancelled", 20)
+    services.jobs.resume(job.id, run_here=True)
+    finished = services.jobs.run(job.id)
+    assert (finished.state, finished.rows_done, finished.counts["updated"], finished.counts["unchanged"]) == (
+        "completed",
+        30,
+        20,
+        10,
+    )
+    assert all(acme_state(services, "news").values())
+    assert sum(c.unsubscribe_all for c in all_pages(services.store, LIST, ACME)) == 10
+    with pytest.raises(ValueError):
+        services.jobs.submit_action(LIST, ACME, "topic_opt_in", description="no topic")

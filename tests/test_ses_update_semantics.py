@@ -23,7 +23,7 @@ import boto3
 import pytest
 
 from sescontacts.errors import BadRequest
-from sescontacts.model import OPT_IN, OPT_OUT, Contact, Topic
+from sescontacts.model import OPT_IN, OPT_OUT, Contact, ContactQuery, Topic
 from sescontacts.settings import DOCUMENTED, OBSERVED, SES_SEMANTICS
 from sescontacts.store.ses import SesContactStore
 
@@ -240,6 +240,25 @@ def test_resetting_a_preference_to_the_topic_default(store: SesContactStore, ups
         expected = {"offers": OPT_IN}
     assert preferences(held(upstream)["TopicPreferences"]) == expected
     assert dict(store.mirror.get_contact("contacts", "ann@example.com").topic_preferences) == expected
+
+
+def test_a_bulk_topic_change_sends_the_whole_contact(store: SesContactStore, upstream: Upstream) -> None:
+    """Opting in to one topic in bulk, then out of the other once unsubscribed: whichever reading of
+    UpdateContact SES applies, it ends holding the other preference, the attributes and unsubscribe-all."""
+    store.get_contact("contacts", "ann@example.com")  # written to SES behind the store's back: mirrored now
+    step = store.apply_to_matching("contacts", ContactQuery(), "topic_opt_in", topic="offers")
+    assert (step.matched, step.changed) == (1, 1)
+    ses = held(upstream)
+    assert preferences(ses["TopicPreferences"]) == {"news": OPT_IN, "offers": OPT_IN}
+    assert ses["AttributesData"] == ATTRIBUTES and not ses.get("UnsubscribeAll")
+    store.apply_to_matching("contacts", ContactQuery(), "unsubscribe")
+    step = store.apply_to_matching("contacts", ContactQuery(), "topic_opt_out", topic="news")
+    assert (step.matched, step.changed) == (1, 1)
+    ses = held(upstream)
+    assert preferences(ses["TopicPreferences"]) == {"news": OPT_OUT, "offers": OPT_IN}
+    assert ses["AttributesData"] == ATTRIBUTES and ses.get("UnsubscribeAll") is True
+    mirrored = store.mirror.get_contact("contacts", "ann@example.com")
+    assert dict(mirrored.topic_preferences) == {"news": OPT_OUT, "offers": OPT_IN} and mirrored.unsubscribe_all
 
 
 # -- the console's edit forms on the ses backend: the same store calls --------------------------------------

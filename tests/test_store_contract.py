@@ -968,11 +968,14 @@ def test_bulk_writes_keep_counts_right(make_topics: Callable[..., ContactList], 
 # -- bulk actions on what a query matches ---------------------------------------------------------------
 
 
-def _walk(store: ContactStore, name: str, query: ContactQuery, action: BulkAction, limit: int) -> list[MatchingStep]:
+def _walk(
+    store: ContactStore, name: str, query: ContactQuery, action: BulkAction, limit: int, topic: str | None = None
+) -> list[MatchingStep]:
     """Every batch of an action, each starting after the last key the one before reached (as the job does)."""
-    steps = [store.apply_to_matching(name, query, action, limit=limit)]
+    steps = [store.apply_to_matching(name, query, action, topic=topic, limit=limit)]
     while steps[-1].last_key is not None:
-        steps.append(store.apply_to_matching(name, query, action, after=steps[-1].last_key, limit=limit))
+        after = steps[-1].last_key
+        steps.append(store.apply_to_matching(name, query, action, topic=topic, after=after, limit=limit))
     return steps
 
 
@@ -1034,6 +1037,65 @@ def test_apply_to_matching_leaves_contacts_created_after_the_bound(store: Contac
     step = store.apply_to_matching(list_name, ContactQuery(), "delete", created_before=first.created)
     assert (step.matched, step.changed, step.last_key) == (1, 1, None)
     assert emails(all_pages(store, list_name)) == ["b@example.com"]
+
+
+@pytest.mark.needs("bulk", "counts")
+def test_apply_to_matching_opts_in_and_out_of_a_topic(
+    make_topics: Callable[..., ContactList], store: ContactStore
+) -> None:
+    """Opt what a search matches in to (or out of) one topic: each contact's own preference for it is set and
+    nothing else changes (other topics, attributes, unsubscribe-all: opting in never resubscribes). The dry run
+    says how many had opted out of the topic themselves and how many are unsubscribed from all. A topic default
+    is no choice of the contact's: one that the default opted in gets the choice, and counts as changed."""
+    name = make_topics(TOPICS).name  # news: OPT_IN by default, offers: OPT_OUT, events: OPT_IN
+    for contact in (
+        Contact("a@acme.com", topic_preferences={"offers": OPT_OUT, "events": OPT_OUT}, attributes_data='{"n": 1}'),
+        Contact("b@acme.com", topic_preferences={"offers": OPT_IN}),
+        Contact("c@acme.com", unsubscribe_all=True, attributes_data='{"n": 3}'),
+        Contact("d@acme.com", unsubscribe_all=True, topic_preferences={"offers": OPT_OUT, "news": OPT_OUT}),
+        Contact("e@acme.com"),
+        Contact("z@example.org", topic_preferences={"offers": OPT_OUT}),
+    ):
+        store.create_contact(name, contact)
+    acme = ContactQuery(domain="acme.com")
+    before = {c.email: c for c in all_pages(store, name)}
+
+    dry = store.apply_to_matching(name, acme, "topic_opt_in", topic="offers", dry_run=True)
+    assert (dry.matched, dry.changed, dry.opted_out, dry.unsubscribed) == (5, 4, 2, 2)  # b already opted in
+    assert {c.email: c for c in all_pages(store, name)} == before
+
+    steps = _walk(store, name, acme, "topic_opt_in", limit=2, topic="offers")
+    assert [s.matched for s in steps] == [2, 2, 1] and sum(s.changed for s in steps) == 4
+    for email, contact in {c.email: c for c in all_pages(store, name)}.items():
+        old = before[email]
+        if email.endswith("@acme.com"):
+            assert dict(contact.topic_preferences) == {**old.topic_preferences, "offers": OPT_IN}
+            assert (contact.unsubscribe_all, contact.attributes_data) == (old.unsubscribe_all, old.attributes_data)
+        else:
+            assert contact == old
+    assert store.apply_to_matching(name, acme, "topic_opt_in", topic="offers").changed == 0  # already are
+    opted_in = ContactQuery(status=OPT_IN, topic=TopicFilter("offers"))  # unsubscribe-all still wins
+    assert emails(all_pages(store, name, opted_in)) == ["a@acme.com", "b@acme.com", "e@acme.com"]
+
+    # news is OPT_IN by default: e had no choice of its own, now has one (a later default change leaves it be)
+    news = store.apply_to_matching(name, ContactQuery(email_prefix="e@"), "topic_opt_in", topic="news")
+    assert (news.matched, news.changed) == (1, 1)
+    assert dict(store.get_contact(name, "e@acme.com").topic_preferences) == {"offers": OPT_IN, "news": OPT_IN}
+
+    out = store.apply_to_matching(name, acme, "topic_opt_out", topic="offers", limit=100)
+    assert (out.matched, out.changed, out.last_key) == (5, 5, None)
+    assert store.count_contacts(name, ContactQuery(status=OPT_OUT, topic=TopicFilter("offers"))) == Count(6)
+    assert dict(store.get_contact(name, "d@acme.com").topic_preferences) == {"offers": OPT_OUT, "news": OPT_OUT}
+    assert store.get_contact(name, "c@acme.com").attributes_data == '{"n": 3}'
+    stats = store.list_stats(name)
+    assert (stats.total, stats.unsubscribed) == (6, 2)
+
+    with pytest.raises(BadRequest, match="doesn't contain Topic: nosuch"):
+        store.apply_to_matching(name, acme, "topic_opt_in", topic="nosuch")
+    with pytest.raises(ValueError):
+        store.apply_to_matching(name, acme, "topic_opt_in")  # a topic action names its topic
+    with pytest.raises(ValueError):
+        store.apply_to_matching(name, acme, "unsubscribe", topic="offers")
 
 
 def test_errors_carry_ses_codes(store: ContactStore) -> None:

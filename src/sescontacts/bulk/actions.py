@@ -1,4 +1,5 @@
-"""Bulk actions on "all N matching": Delete, Unsubscribe or Resubscribe every contact a view matches, as a job.
+"""Bulk actions on "all N matching": Delete, Unsubscribe, Resubscribe, or opt in to or out of a topic, every
+contact a view matches, as a job.
 
 The console's checked rows (at most a page) are applied in the request. "All N matching" can be a million
 contacts, so it runs as a job of the import engine (:mod:`.job_manager`: persisted, progress, cancel, resume
@@ -82,6 +83,7 @@ def run_action(
     query: ContactQuery,
     action: BulkAction,
     *,
+    topic: str | None = None,
     created_before: float,
     resume: ActionProgress,
     on_commit: Callable[[ActionProgress], None],
@@ -89,9 +91,10 @@ def run_action(
     should_stop: Callable[[], bool],
     batch_rows: int = ACTION_BATCH_ROWS,
 ) -> tuple[ActionProgress, bool]:
-    """Run the action from ``resume`` until the walk ends (returns True) or ``should_stop`` (polled before each
-    batch) says stop (False). ``on_commit`` runs inside each batch's ``store.atomic()`` block (on a
-    transactional store the job's record commits with the batch), ``after_commit`` after it."""
+    """Run the action (on ``topic``, for a topic action) from ``resume`` until the walk ends (returns True) or
+    ``should_stop`` (polled before each batch) says stop (False). ``on_commit`` runs inside each batch's
+    ``store.atomic()`` block (on a transactional store the job's record commits with the batch),
+    ``after_commit`` after it."""
     progress = resume
     if progress.finished:  # killed after its last batch committed, before the job was marked completed
         return progress, True
@@ -103,7 +106,13 @@ def run_action(
     while not should_stop():
         with store.atomic():
             step = store.apply_to_matching(
-                list_name, query, action, after=progress.after, limit=limit, created_before=created_before
+                list_name,
+                query,
+                action,
+                topic=topic,
+                after=progress.after,
+                limit=limit,
+                created_before=created_before,
             )
             progress = progress.advanced(step, action)
             on_commit(progress)

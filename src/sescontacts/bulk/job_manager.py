@@ -34,7 +34,7 @@ from ..db import Database
 from ..errors import NotFound
 from ..model import ContactQuery
 from ..private_files import make_private_dir
-from ..store.base import BulkAction, ContactStore
+from ..store.base import BulkAction, ContactStore, check_bulk_action
 from .actions import ACTION_BATCH_ROWS, ACTION_KIND, ActionProgress, query_from_json, query_to_json, run_action
 from .job_records import (
     ACTIVE_STATES,
@@ -417,16 +417,22 @@ class JobManager:
         query: ContactQuery,
         action: BulkAction,
         *,
+        topic: str | None = None,
         description: str,
         meta: dict[str, Any] | None = None,
         run_here: bool = False,
     ) -> Job:
-        """Record a queued bulk action on the contacts ``query`` matches now (see :mod:`.actions` for what
-        "now" means while contacts change); ``description`` names them for the job's page, ``meta`` keeps
-        what the caller wants back (the console: the view to return to). ``run_here`` as for :meth:`submit`."""
+        """Record a queued bulk action (on ``topic``, for a topic action) on the contacts ``query`` matches now
+        (see :mod:`.actions` for what "now" means while contacts change); ``description`` names them for the
+        job's page, ``meta`` keeps what the caller wants back (the console: the view to return to). ``run_here``
+        as for :meth:`submit`. The topic is kept in ``meta`` (``"topic"``): a job recorded before topic actions
+        existed has none, and runs as it always did."""
+        check_bulk_action(action, topic)
         job_id = str(uuid.uuid4())
         now = time.time()
         record = {**(meta or {}), "query": query_to_json(query), "created_before": now}
+        if topic is not None:
+            record["topic"] = topic
         with self.db.write() as conn:
             (seq,) = conn.execute("SELECT coalesce(max(seq), 0) + 1 FROM bulk_jobs").fetchone()
             conn.execute(
@@ -492,6 +498,7 @@ class JobManager:
                 job.contact_list,
                 query_from_json(meta["query"]),
                 action,
+                topic=meta.get("topic"),
                 created_before=float(meta["created_before"]),
                 resume=resume,
                 on_commit=on_commit,

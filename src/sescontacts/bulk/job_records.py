@@ -83,8 +83,9 @@ class Job:
     """A snapshot of one job's row. ``rows_done`` counts file records consumed (applied or rejected).
 
     A bulk action (``kind == "action"``, see :mod:`.actions`): ``file_name`` says which contacts in words,
-    ``action`` is ``delete``, ``unsubscribe`` or ``resubscribe``, ``rows_done`` and ``bytes_done`` count the
-    matching contacts reached, ``bytes_total`` how many matched when it started, and ``meta`` holds the query.
+    ``action`` is a ``store.base.BulkAction`` (``delete``, ``unsubscribe``, ``resubscribe``, ``topic_opt_in``,
+    ``topic_opt_out``), ``rows_done`` and ``bytes_done`` count the matching contacts reached, ``bytes_total`` how
+    many matched when it started, and ``meta`` holds the query (and a topic action's ``topic``).
     """
 
     id: str

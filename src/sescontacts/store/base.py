@@ -21,6 +21,8 @@ from typing import Literal, Protocol, runtime_checkable
 
 from ..errors import BadRequest
 from ..model import (
+    OPT_IN,
+    OPT_OUT,
     AddressIdentity,
     Contact,
     ContactList,
@@ -64,9 +66,23 @@ class ExportRows:
     chunks: Iterator[list[tuple[str, ...]]]
 
 
-#: What a bulk action does to each contact it reaches: the console's Delete / Unsubscribe / Resubscribe.
-BulkAction = Literal["delete", "unsubscribe", "resubscribe"]
-BULK_ACTIONS: tuple[BulkAction, ...] = ("delete", "unsubscribe", "resubscribe")
+#: What a bulk action does to each contact it reaches: the console's Delete / Unsubscribe / Resubscribe, and
+#: Opt in to / Opt out of a topic (those two name the topic: ``apply_to_matching``'s ``topic``).
+BulkAction = Literal["delete", "unsubscribe", "resubscribe", "topic_opt_in", "topic_opt_out"]
+BULK_ACTIONS: tuple[BulkAction, ...] = ("delete", "unsubscribe", "resubscribe", "topic_opt_in", "topic_opt_out")
+#: The topic actions and the explicit preference each sets.
+TOPIC_ACTIONS: dict[str, str] = {"topic_opt_in": OPT_IN, "topic_opt_out": OPT_OUT}
+
+
+def check_bulk_action(action: str, topic: str | None) -> str | None:
+    """The preference a topic action sets (None for the others); ValueError for an unknown action, a topic
+    action without a topic, or a topic given to an action that has none (a caller's mistake, not a user's)."""
+    if action not in BULK_ACTIONS:
+        raise ValueError(f"unknown bulk action {action!r}")
+    status = TOPIC_ACTIONS.get(action)
+    if (status is None) != (topic is None):
+        raise ValueError(f"bulk action {action!r} {'takes no' if status is None else 'needs a'} topic")
+    return status
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +90,14 @@ class MatchingStep:
     """One batch of :meth:`ContactStore.apply_to_matching`: what it found and did, and where the walk stands.
 
     ``matched``: contacts of the batch the query matched; ``changed``: those the action changed (deleted,
-    unsubscribed, resubscribed: the others already were, or were gone by the time the backend reached them,
-    ``gone``); ``refused``: those the backend refused (an SES import job's failed records). ``last_key`` is
-    the key of the batch's last contact, to pass as ``after`` for the next batch; None when the walk has
-    reached the end of the list (the batch held fewer than ``limit`` contacts).
+    unsubscribed, resubscribed, opted in or out: the others already were, or were gone by the time the backend
+    reached them, ``gone``); ``refused``: those the backend refused (an SES import job's failed records).
+    ``last_key`` is the key of the batch's last contact, to pass as ``after`` for the next batch; None when the
+    walk has reached the end of the list (the batch held fewer than ``limit`` contacts).
+
+    What a confirmation asks about, as the matched contacts were before the batch (a dry run fills them; a
+    batch that writes may leave them 0): ``unsubscribed``, those unsubscribed from all; ``opted_out``, for a
+    topic action, those whose own choice for the topic was OPT_OUT (a topic default is no choice).
     """
 
     matched: int
@@ -85,6 +105,8 @@ class MatchingStep:
     last_key: str | None
     gone: int = 0
     refused: int = 0
+    unsubscribed: int = 0
+    opted_out: int = 0
 
 
 @runtime_checkable
@@ -207,6 +229,7 @@ class ContactStore(Protocol):
         query: ContactQuery,
         action: BulkAction,
         *,
+        topic: str | None = None,
         after: str | None = None,
         limit: int | None = None,
         created_before: float | None = None,
@@ -220,8 +243,14 @@ class ContactStore(Protocol):
         next starts, so a job resumed after a kill neither repeats nor skips a contact, whatever changed in
         between. A contact is acted on when the walk reaches it and it matches then; one created after the job
         began is never. Unsubscribe and resubscribe change only unsubscribe-all (topic opt-outs stay, as for
-        the checked rows of a page). ``dry_run``: only the counts. On a transactional store the batch is one
-        transaction with the list's counters (and joins an :meth:`atomic` block around it)."""
+        the checked rows of a page). ``topic_opt_in`` / ``topic_opt_out`` set the contact's own preference for
+        ``topic`` (a topic of the list, else the BadRequest SES gives a preference for another) and nothing
+        else: other topics, attributes and unsubscribe-all stay (opting in never resubscribes). A contact
+        changes when its own preference for the topic was not already that one, also when the topic's default
+        gave it the same (it becomes its own choice, which a later change of the default leaves alone:
+        ListContacts' topic filter without UseDefaultIfPreferenceUnavailable shows it only now). ``dry_run``:
+        only the counts. On a transactional store the batch is one transaction with the list's counters (and
+        joins an :meth:`atomic` block around it)."""
         ...
 
     @property

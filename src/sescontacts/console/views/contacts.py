@@ -25,6 +25,8 @@ from ...bulk.actions import ACTION_KIND
 from ...bulk.job_manager import JobManager
 from ...errors import ListNotFound, NotFound, SesContactsError
 from ...model import (
+    MISSING,
+    OPT_IN,
     OPT_OUT,
     Contact,
     ContactList,
@@ -33,10 +35,19 @@ from ...model import (
     Count,
     ListStats,
     Outcome,
+    Topic,
     UpsertPolicy,
 )
 from ...store.base import BULK_ACTIONS as STORE_ACTIONS
-from ...store.base import BulkAction, ContactStore, SyncedStore, SyncStatus
+from ...store.base import (
+    TOPIC_ACTIONS,
+    BulkAction,
+    ContactStore,
+    MatchingStep,
+    SyncedStore,
+    SyncStatus,
+    check_bulk_action,
+)
 from .common import in_thread, is_htmx, list_name, redirect, render, render_partial, services
 from .filters import ContactsView
 from .imports import JobProgress
@@ -46,11 +57,13 @@ BAD_PAGE = (
     "This page link is not valid: it was changed, or it belongs to another search. Start again from the first page."
 )
 BULK_BATCH = 1000
-# action -> (button, past participle, what a running job is doing)
+# action -> (button, past participle, what a running job is doing); a topic action's are followed by the topic
 BULK_ACTIONS: dict[BulkAction, tuple[str, str, str]] = {
     "delete": ("Delete", "deleted", "Deleting"),
     "unsubscribe": ("Unsubscribe from all", "unsubscribed", "Unsubscribing"),
     "resubscribe": ("Resubscribe", "resubscribed", "Resubscribing"),
+    "topic_opt_in": ("Opt in to", "opted in to", "Opting in to"),
+    "topic_opt_out": ("Opt out of", "opted out of", "Opting out of"),
 }
 assert set(BULK_ACTIONS) == set(STORE_ACTIONS)
 
@@ -203,22 +216,45 @@ def _batches(emails: list[str]) -> Iterator[list[str]]:
 
 
 def apply_bulk(
-    store: ContactStore, name: str, action: str, batches: Iterator[list[str]], *, dry_run: bool
-) -> tuple[int, int]:
-    """(how many were looked at, how many change) for checked rows. A dry run tells the confirmation the second
-    number."""
-    seen = changed = 0
+    store: ContactStore,
+    name: str,
+    action: str,
+    batches: Iterator[list[str]],
+    *,
+    dry_run: bool,
+    topic: str | None = None,
+) -> MatchingStep:
+    """What the action finds and does on checked rows, in the terms of ``apply_to_matching`` (``matched``: how
+    many were looked at; a dry run tells the confirmation ``changed``, and for a topic action ``unsubscribed``
+    and ``opted_out``).
+
+    A topic action's dry run asks the import rule with its guards on (unsubscribe-all and an explicit OPT_OUT
+    kept): the guards say who is unsubscribed and who opted out; the real run lifts only the topic's guard when
+    opting in, and never touches unsubscribe-all."""
+    status = check_bulk_action(action, topic)
+    seen = changed = unsubscribed = opted_out = 0
     for emails in batches:
         seen += len(emails)
         if action == "delete":
             results = store.delete_contacts(name, emails, dry_run=dry_run)
             changed += sum(r.outcome is Outcome.DELETED for r in results)
             continue
-        unsubscribe = action == "unsubscribe"
-        patches = [ContactPatch(email=e, unsubscribe_all=unsubscribe) for e in emails]
-        results = store.upsert_contacts(name, patches, UpsertPolicy(resubscribe=not unsubscribe), dry_run=dry_run)
-        changed += sum(r.outcome is Outcome.UPDATED for r in results)
-    return seen, changed
+        if status is not None and topic is not None:  # both or neither: checked above
+            patches = [
+                ContactPatch(email=e, unsubscribe_all=False if dry_run else MISSING, topic_preferences={topic: status})
+                for e in emails
+            ]
+            policy = UpsertPolicy(resubscribe=status == OPT_IN and not dry_run)
+        else:
+            unsubscribe = action == "unsubscribe"
+            patches = [ContactPatch(email=e, unsubscribe_all=unsubscribe) for e in emails]
+            policy = UpsertPolicy(resubscribe=not unsubscribe)
+        results = store.upsert_contacts(name, patches, policy, dry_run=dry_run)
+        changed += sum(r.outcome is Outcome.UPDATED or r.kept_opted_out for r in results)
+        if status is not None:
+            unsubscribed += sum(r.kept_unsubscribed for r in results)
+            opted_out += sum(r.kept_opted_out for r in results)
+    return MatchingStep(seen, changed, None, unsubscribed=unsubscribed, opted_out=opted_out)
 
 
 def _bulk_action(value: object) -> BulkAction | None:
@@ -234,7 +270,10 @@ async def bulk(request: Request) -> Response:
 
 
 async def bulk_form(request: Request, form: FormData) -> Response:
-    """The bulk form's answer: its confirmation, or (``confirm=1``) the action done or its job started."""
+    """The bulk form's answer: its confirmation, or (``confirm=1``) the action done or its job started.
+
+    A topic action first asks which topic when the form names none of the list's (the bulk bar's "Opt in to
+    topic…" / "Opt out of topic…"), then confirms with the numbers for that topic."""
     view = dataclasses.replace(ContactsView.from_params(form), page="")
     action = _bulk_action(form.get("action"))
     if action is None:
@@ -248,35 +287,52 @@ async def bulk_form(request: Request, form: FormData) -> Response:
     query = view.query(contact_list)
     confirmed = form.get("confirm") == "1"
     label, past, _doing = BULK_ACTIONS[action]
+    page: dict[str, Any] = {
+        "view": view,
+        "action": action,
+        "everything": everything,
+        "emails": emails if not everything else [],
+    }
+    topic: Topic | None = None
+    if action in TOPIC_ACTIONS:
+        topic = contact_list.topic(str(form.get("bulk_topic") or ""))  # "topic" is the view's topic filter
+        if topic is None:  # which topic: asked on a page of its own, with or without JavaScript
+            return render(request, "bulk_confirm.html", label=label, topic=None, topics=contact_list.topics, **page)
+        label, past = f"{label} {topic.display_name}", f"{past} {topic.display_name}"
+    topic_name = topic.name if topic is not None else None
     if everything and confirmed:
+        meta = {"view": view.url(page="")}
+        if topic is not None:
+            meta["topic_label"] = topic.display_name
         job = await in_thread(
             services(request).jobs.submit_action,
             name,
             query,
             action,
+            topic=topic_name,
             description=_matching_description(view),
-            meta={"view": view.url(page="")},
+            meta=meta,
         )
         return redirect(f"/contacts/bulk/jobs/{job.id}", request=request)
     if everything:  # the confirmation's numbers: one count on the store (no contact read into Python)
-        step = await in_thread(store.apply_to_matching, name, query, action, dry_run=True)
-        seen, changed = step.matched, step.changed
+        step = await in_thread(store.apply_to_matching, name, query, action, topic=topic_name, dry_run=True)
     else:
-        seen, changed = await in_thread(apply_bulk, store, name, action, _batches(emails), dry_run=not confirmed)
+        step = await in_thread(
+            apply_bulk, store, name, action, _batches(emails), dry_run=not confirmed, topic=topic_name
+        )
     if confirmed:
-        noun = "contact" if changed == 1 else "contacts"
-        return redirect(view.url(), flash=f"{changed:,} {noun} {past}.", request=request)
+        noun = "contact" if step.changed == 1 else "contacts"
+        return redirect(view.url(), flash=f"{step.changed:,} {noun} {past}.", request=request)
     return render(
         request,
         "bulk_confirm.html",
-        view=view,
-        action=action,
         label=label,
         past=past,
-        everything=everything,
-        emails=emails if not everything else [],
-        seen=seen,
-        changed=changed,
+        topic=topic,
+        seen=step.matched,
+        changed=step.changed,
+        step=step,
+        **page,
     )
 
 

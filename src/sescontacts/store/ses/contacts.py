@@ -142,17 +142,33 @@ class PacedContacts:
         return results
 
     def set_unsubscribe_all(self, list_name: str, email: str, unsubscribe: bool) -> RowResult:
-        """One contact's unsubscribe-all, on the contact as SES has it now (its topics and attributes sent back
-        whole, so the update means the same under either reading of UpdateContact); never creates one."""
+        """One contact's unsubscribe-all (see :meth:`change`)."""
+        return self.change(list_name, email, lambda c: dataclasses.replace(c, unsubscribe_all=unsubscribe))
+
+    def set_topic_preference(self, list_name: str, email: str, topic: str, status: str) -> RowResult:
+        """One contact's own preference for ``topic`` (see :meth:`change`); unsubscribe-all stays."""
+        return self.change(
+            list_name, email, lambda c: dataclasses.replace(c, topic_preferences={**c.topic_preferences, topic: status})
+        )
+
+    def change(self, list_name: str, email: str, edit: Callable[[Contact], Contact]) -> RowResult:
+        """``edit`` applied to the contact as SES has it now, and written whole (every topic preference, the
+        attributes, unsubscribe-all), so the update means the same under either reading of UpdateContact's
+        TopicPreferences (merged by topic, or replaced); never creates one. A write SES refuses (BadRequest) is
+        REFUSED with its reason, and the batch goes on."""
         current = self.get_or_none(list_name, email)
         if current is None:
             mirror_remove(self.mirror, list_name, [email])
             return RowResult(Outcome.NOT_FOUND)
-        if current.unsubscribe_all == unsubscribe:
+        after = edit(current)
+        if after.same_state(current):
             self.mirror_lists.put(list_name, [current])  # heals a mirror that was behind
             return RowResult(Outcome.UNCHANGED)
-        after = dataclasses.replace(current, unsubscribe_all=unsubscribe, updated=self.now())
-        self.write(list_name, after, exists=True)
+        after = dataclasses.replace(after, updated=self.now())
+        try:
+            self.write(list_name, after, exists=True)
+        except errors.BadRequest as exc:
+            return RowResult(Outcome.REFUSED, reason=exc.message)
         mirror_written(self.mirror_lists, list_name, after, self.now())
         return RowResult(Outcome.UPDATED)
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ... import errors
 from ...model import (
     EXACT,
+    OPT_IN,
     AddressIdentity,
     Contact,
     ContactList,
@@ -49,7 +50,7 @@ from ...validation import (
     check_tags,
     check_topics,
 )
-from ..base import BULK_ACTIONS, BulkAction, ExportRows, MatchingStep, SyncResult, SyncStatus, check_page_size
+from ..base import BulkAction, ExportRows, MatchingStep, SyncResult, SyncStatus, check_bulk_action, check_page_size
 from ..sqlite import SqliteContactStore
 from ..sqlite.mirror import mirror_matching, mirror_remove
 from .client import LIST_PAGE_SIZE, LOCAL_ACCOUNT_ID, SesClient, make_session
@@ -456,6 +457,7 @@ class SesContactStore:
         query: ContactQuery,
         action: BulkAction,
         *,
+        topic: str | None = None,
         after: str | None = None,
         limit: int | None = None,
         created_before: float | None = None,
@@ -463,15 +465,23 @@ class SesContactStore:
     ) -> MatchingStep:
         """The mirror says which contacts match (SES cannot search), in its key order; each batch of
         ``bulk_batch_rows`` is applied on SES through the bulk paths (row by row through the pacer, or one S3
-        import job), each contact as SES has it then. A contact SES no longer has is ``gone`` (never created
-        again). A dry run counts on the mirror. Re-running a batch after a kill is safe: what was applied
-        comes out unchanged."""
-        if action not in BULK_ACTIONS:
-            raise ValueError(f"unknown bulk action {action!r}")
+        import job), each contact as SES has it then and written whole. A contact SES no longer has is ``gone``
+        (never created again). A dry run counts on the mirror. Re-running a batch after a kill is safe: what
+        was applied comes out unchanged."""
+        status = check_bulk_action(action, topic)
         self.mirror_lists.ensure(list_name)
+        if topic is not None:
+            self.mirror_lists.check_topics(list_name, [topic])
         if dry_run:
             return self.mirror.apply_to_matching(
-                list_name, query, action, after=after, limit=limit, created_before=created_before, dry_run=True
+                list_name,
+                query,
+                action,
+                topic=topic,
+                after=after,
+                limit=limit,
+                created_before=created_before,
+                dry_run=True,
             )
         size = min(limit, self.bulk_batch_rows) if limit is not None else self.bulk_batch_rows
         total = MatchingStep(0, 0, after)
@@ -479,7 +489,11 @@ class SesContactStore:
             rows = mirror_matching(
                 self.mirror, list_name, query, after=total.last_key, limit=size, created_before=created_before
             )
-            changed, gone, refused = self._apply_action(list_name, action, [email for _, email in rows])
+            emails = [email for _, email in rows]
+            if topic is not None and status is not None:
+                changed, gone, refused = self._apply_topic(list_name, topic, status, emails)
+            else:
+                changed, gone, refused = self._apply_action(list_name, action, emails)
             total = MatchingStep(
                 total.matched + len(rows),
                 total.changed + changed,
@@ -491,6 +505,18 @@ class SesContactStore:
                 return dataclasses.replace(total, last_key=None)
             if limit is not None and total.matched >= limit:
                 return total
+
+    def _apply_topic(self, list_name: str, topic: str, status: str, emails: Sequence[str]) -> tuple[int, int, int]:
+        """(changed, gone, refused) of one batch of a topic action: each contact's own preference for ``topic``
+        set on SES, the rest of it sent back as SES has it (so either reading of UpdateContact keeps it)."""
+        if emails and self._use_import_job(list_name, len(emails)):
+            patches = [ContactPatch(email=e, topic_preferences={topic: status}) for e in emails]
+            # resubscribe lifts only the guard on the topic: the patches leave unsubscribe-all as it is
+            policy = UpsertPolicy(resubscribe=status == OPT_IN)
+            results = self._import_job_runner().upsert(list_name, patches, policy, existing_only=True)
+        else:
+            results = [self.contacts.set_topic_preference(list_name, e, topic, status) for e in emails]
+        return _tally(results)
 
     def _apply_action(self, list_name: str, action: BulkAction, emails: Sequence[str]) -> tuple[int, int, int]:
         """(changed, gone, refused) of one batch, applied on SES."""
@@ -506,9 +532,14 @@ class SesContactStore:
                 results = self._import_job_runner().upsert(list_name, patches, policy, existing_only=True)
             else:
                 results = [self.contacts.set_unsubscribe_all(list_name, e, unsubscribe) for e in emails]
-        outcomes = [r.outcome for r in results]
-        changed = outcomes.count(Outcome.DELETED) + outcomes.count(Outcome.UPDATED)
-        return changed, outcomes.count(Outcome.NOT_FOUND), outcomes.count(Outcome.REFUSED)
+        return _tally(results)
+
+
+def _tally(results: Sequence[RowResult]) -> tuple[int, int, int]:
+    """(changed, gone, refused) of a batch's results."""
+    outcomes = [r.outcome for r in results]
+    changed = outcomes.count(Outcome.DELETED) + outcomes.count(Outcome.UPDATED)
+    return changed, outcomes.count(Outcome.NOT_FOUND), outcomes.count(Outcome.REFUSED)
 
 
 __all__ = ["SesContactStore"]

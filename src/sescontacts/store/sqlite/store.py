@@ -42,7 +42,7 @@ from ...validation import (
     check_preference_statuses,
     check_topics,
 )
-from ..base import BULK_ACTIONS, BulkAction, ExportRows, MatchingStep, check_page_size
+from ..base import BulkAction, ExportRows, MatchingStep, check_bulk_action, check_page_size
 from ..tokens import TokenCodec
 from . import actions, export, lists, search, search_index, writes
 from .bulk import BulkDeletes, BulkUpserts
@@ -246,6 +246,7 @@ class SqliteContactStore:
         query: ContactQuery,
         action: BulkAction,
         *,
+        topic: str | None = None,
         after: str | None = None,
         limit: int | None = None,
         created_before: float | None = None,
@@ -254,8 +255,7 @@ class SqliteContactStore:
         """One batch as two statements and the counters in one transaction (see :mod:`.actions`)."""
         check_list_name(list_name)
         search.check_filter_status(query)
-        if action not in BULK_ACTIONS:
-            raise ValueError(f"unknown bulk action {action!r}")
+        check_bulk_action(action, topic)
         if limit is not None and limit < 1:
             raise ValueError("limit must be at least 1")
         now = self._now()
@@ -267,6 +267,7 @@ class SqliteContactStore:
                 contact_list,
                 query,
                 action,
+                topic=topic,
                 after=after,
                 limit=limit,
                 created_before=created_before,
