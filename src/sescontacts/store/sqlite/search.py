@@ -44,9 +44,7 @@ ADDRESS_PROBE = 20_000
 ADDRESS_CANDIDATES = 5000
 FETCH = 1000  # candidate addresses looked up per statement when filling a page or counting
 RACE = 200  # candidates read from each indexed condition of a query to find its rarest (see _candidates)
-# A capped count checks at most this many candidates' rows (~10 us each), then shows what it found as a
-# bound ("4,210+"): a search whose rarest condition is common and whose matches are few stays cheap to count.
-COUNT_CANDIDATES = 50_000
+COUNT_CANDIDATES = 50_000  # a capped count checks at most this many candidates' rows, then shows a bound ("4,210+")
 _SCAN: Literal["scan"] = "scan"  # the index found too many candidates: the ordered scan fills a page sooner
 
 
@@ -289,12 +287,8 @@ def _candidates(
     if len(sources) == 1:
         return sources[0]
     heads = [_take(keys, RACE) for keys in sources]
-
-    def sparsity(i: int) -> tuple[bool, int, str]:
-        ended = len(heads[i]) < RACE
-        return (ended, -len(heads[i]) if ended else 0, heads[i][-1] if heads[i] else "")
-
-    rarest = max(range(len(sources)), key=sparsity)
+    ended = [len(head) < RACE for head in heads]  # ended: fewest first; else furthest along the addresses
+    rarest = max(range(len(sources)), key=lambda i: (ended[i], -len(heads[i]) * ended[i], (heads[i] or [""])[-1]))
     return chain(heads[rarest], sources[rarest])
 
 
