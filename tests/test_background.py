@@ -106,3 +106,6 @@ def test_a_killed_owner_process_is_replaced(tmp_path: Path) -> None:
         if child.poll() is None:
             child.kill()
             child.wait()
+        for pipe in (child.stdin, child.stdout):
+            if pipe is not None:
+                pipe.close()

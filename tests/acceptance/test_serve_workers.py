@@ -193,10 +193,14 @@ class Browser:
         """Upload a CSV in the import dialog and start its import (no preview: a dry run of a big file is slow)."""
         boundary = uuid.uuid4().hex
         body = (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="action"\r\n\r\nadd\r\n'
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
-            "Content-Type: text/csv\r\n\r\n"
-        ).encode() + content + f"\r\n--{boundary}--\r\n".encode()
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="action"\r\n\r\nadd\r\n'
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+                "Content-Type: text/csv\r\n\r\n"
+            ).encode()
+            + content
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
         headers = {"Content-Type": f"multipart/form-data; boundary={boundary}", "X-CSRF-Token": self.token}
         status, answer, text, _ = self.request("POST", "/import/upload", body, headers)
         assert status == 303, text[:500]
@@ -314,6 +318,7 @@ def test_two_workers_answer_api_and_console_and_one_runs_the_background_work(tmp
         poll("the big import running", lambda: browser.job(job_url)[0] == "running")
         status, _, text, pid = browser.form(job_url + "/cancel", {}, conn=to_other)
         assert (status, pid) == (303, other), text[:500]
+
         def stopped() -> tuple[str, int] | None:
             state, rows, _ = browser.job(job_url)
             return None if state == "running" else (state, rows)
@@ -393,7 +398,7 @@ def test_a_killed_owner_is_replaced_and_its_import_job_resumes(tmp_path: Path) -
                 return (state, done) if state == "completed" else None
             return None
 
-        state, done_after = poll("the import job resumed and completed", finished, timeout=180)
+        _, done_after = poll("the import job resumed and completed", finished, timeout=180)
         assert 0 < done_before < rows and done_after == rows
     total, job = contacts_and_job(data_dir, job_url.rsplit("/", 1)[1])
     assert total == rows and job.counts["created"] == rows and job.rejected == 0
