@@ -252,6 +252,7 @@ def test_start_tightens_a_data_dir_readable_by_others_and_keeps_it_private(tmp_p
                 "sescontacts.db-wal",
                 "sescontacts.db-shm",
                 "sescontacts.db-writers",
+                "sescontacts.db-background",
                 "credentials.json",
             )
         }

@@ -374,9 +374,41 @@ def test_import_jobs_with_boto3_against_a_running_server(tmp_path: Path) -> None
         assert client.list_contacts(ContactListName=LIST)["Contacts"] == []
 
 
-def test_job_manager_is_on_services(services: Services) -> None:
+def test_job_manager_is_background_work_on_services(services: Services) -> None:
     assert isinstance(services.jobs, JobManager)
-    assert services.jobs.start in services.on_start and services.jobs.stop in services.on_stop
+    assert (services.jobs.start, services.jobs.stop) in services.background.hooks
+    assert services.background.start in services.on_start and services.background.stop in services.on_stop
+
+
+def test_a_running_job_of_a_dead_worker_of_this_server_is_queued_again(services: Services, tmp_path: Path) -> None:
+    """``serve --workers N``: the owner killed mid-job, a worker of the same server takes over and continues it;
+    a job of a dead process of another server (or a CLI) stays interrupted, for its user to resume."""
+    mine = services.jobs.submit(make_csv(tmp_path / "a.csv", 5), ImportOptions(LIST), file_name="a.csv")
+    theirs = services.jobs.submit(make_csv(tmp_path / "b.csv", 5), ImportOptions(LIST), file_name="b.csv")
+    host, dead = os.uname().nodename, _dead_pid()
+    with services.db.write() as conn:  # as the killed worker left them: running, owned by a dead pid
+        for job, group in ((mine, "serve-1"), (theirs, "serve-0")):
+            conn.execute(
+                "UPDATE bulk_jobs SET state = 'running', owner = ? WHERE id = ?", (f"{host}:{dead} {group}", job.id)
+            )
+    taking_over = JobManager(services.db, services.store, services.settings.data_dir, group="serve-1")
+    assert sorted(j.id for j in taking_over.recover()) == sorted([mine.id, theirs.id])
+    assert services.jobs.get(mine.id).state == "queued" and services.jobs.get(mine.id).owner is None
+    assert services.jobs.get(theirs.id).state == "interrupted"
+    taking_over.start()
+    try:
+        assert taking_over.wait(mine.id, timeout=60).counts["created"] == 5
+    finally:
+        taking_over.stop()
+
+
+def test_a_live_workers_job_is_left_alone(services: Services, tmp_path: Path) -> None:
+    job = services.jobs.submit(make_csv(tmp_path / "a.csv", 5), ImportOptions(LIST), file_name="a.csv")
+    sibling = f"{os.uname().nodename}:{os.getppid()} serve-1"  # a live process (this one's parent) runs it
+    with services.db.write() as conn:
+        conn.execute("UPDATE bulk_jobs SET state = 'running', owner = ? WHERE id = ?", (sibling, job.id))
+    assert JobManager(services.db, services.store, services.settings.data_dir, group="serve-1").recover() == []
+    assert services.jobs.get(job.id).state == "running"
 
 
 def test_a_queued_job_of_a_dead_cli_process_is_interrupted(services: Services, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .background import BackgroundWork
 from .bulk.job_manager import JobManager
 from .credentials import AccessKey, load_or_create
 from .db import Database
@@ -25,15 +26,18 @@ class Services:
     db: Database
     store: ContactStore
     access_key: AccessKey
-    # Background work (the import job runner, the ses mirror's sync) registers here; the server runs these
-    # on start-up and shutdown, the CLI for the duration of a command.
+    # What every serving process runs on start-up and shutdown (the server runs these hooks).
     on_start: list[Callable[[], None]] = field(default_factory=list)
     on_stop: list[Callable[[], None]] = field(default_factory=list)
-    # Import jobs (bulk/job_manager.py): records in the same database, one worker started with on_start.
+    # The work one process per data dir runs (the search indexer, the job worker, the ses mirror's sync):
+    # started with on_start in whichever process owns it (background.py).
+    background: BackgroundWork = field(init=False)
+    # Import jobs (bulk/job_manager.py): records in the same database, one worker run as background work.
     jobs: JobManager = field(init=False)
 
     @classmethod
-    def open(cls, settings: Settings) -> Services:
+    def open(cls, settings: Settings, *, group: str | None = None) -> Services:
+        """``group``: the id the processes of one ``serve --workers N`` share (see ``JobManager``)."""
         make_private_dir(settings.data_dir)
         db = Database(settings.database_path, PRODUCT_SCHEMA)
         store: ContactStore
@@ -48,20 +52,21 @@ class Services:
         else:
             raise ValueError(f"unknown backend {settings.backend!r}: choose local or ses")
         services = cls(settings=settings, db=db, store=store, access_key=load_or_create(settings.data_dir))
-        # WAL checkpoints off the request path while running (db.start_checkpointer says why).
+        # WAL checkpoints off the request path while running (db.start_checkpointer says why): in every process,
+        # since each turns SQLite's inline auto-checkpoint off for its own connection.
         services.on_start.append(db.start_checkpointer)
         services.on_stop.append(db.stop_checkpointer)
+        background = services.background = BackgroundWork(db.path.with_name(f"{db.path.name}-background"))
+        services.on_start.append(background.start)
+        services.on_stop.append(background.stop)
         # The search index of every list in the file (the local store's, the ses mirror's), built and kept
         # current off the request path (store/sqlite/search_index.py).
         indexer = SearchIndexer(db)
-        services.on_start.append(indexer.start)
-        services.on_stop.append(indexer.stop)
+        background.add(indexer.start, indexer.stop)
         if isinstance(store, SyncedStore):  # the ses backend's mirror sync: on start, then on its schedule
-            services.on_start.append(store.start_sync)
-            services.on_stop.append(store.stop_sync)
-        services.jobs = JobManager(db, store, settings.data_dir)
-        services.on_start.append(services.jobs.start)
-        services.on_stop.append(services.jobs.stop)
+            background.add(store.start_sync, store.stop_sync)
+        services.jobs = JobManager(db, store, settings.data_dir, group=group)
+        background.add(services.jobs.start, services.jobs.stop)
         return services
 
     def ensure_default_list(self) -> bool:

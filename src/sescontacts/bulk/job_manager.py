@@ -10,9 +10,16 @@ rejects-file length) in one transaction. After a kill the job row says exactly w
 next start it is marked ``interrupted`` and ``resume`` continues from that row (imports are idempotent, so
 re-running the whole file reaches the same state too).
 
-One worker thread runs queued jobs one at a time (so at most one job per contact list runs at once). The
-CLI runs its own job in its own process through :meth:`JobManager.run`; a job's ``owner`` (host:pid) tells
-a starting server whether a ``running`` job still has a live process behind it.
+One worker thread runs queued jobs one at a time (so at most one job per contact list runs at once), in the
+one process that owns the data dir's background work (``background.py``). The CLI runs its own job in its
+own process through :meth:`JobManager.run`; a job's ``owner`` (host:pid) tells a starting server whether a
+``running`` job still has a live process behind it.
+
+The workers of one ``serve --workers N`` share a ``group``, written in the owner of the jobs they run. When
+the worker running a job is killed, uvicorn's supervisor starts another and a worker of the same group takes
+the background work over: that job was not given up by anyone, so it is queued again and continues from its
+last committed batch. A job of any other dead process (a CLI, a server that was stopped) is ``interrupted``,
+for its user to resume.
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ from .job_records import (
     current_owner,
     job_from_row,
     owner_alive,
+    owner_group,
 )
 from .parse import remove_seen
 from .report import (
@@ -84,7 +92,7 @@ class JobManager:
     ``<data dir>/uploads/``).
     """
 
-    def __init__(self, db: Database, store: ContactStore, data_dir: Path) -> None:
+    def __init__(self, db: Database, store: ContactStore, data_dir: Path, *, group: str | None = None) -> None:
         self.db = db
         self.store = store
         self.data_dir = Path(data_dir)
@@ -92,7 +100,8 @@ class JobManager:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._owner = current_owner()
+        self.group = group
+        self._owner = current_owner(group)
         self._changed = threading.Condition()
         # Rows per parsed batch, and per commit (= per progress step and resume point; None: 5 batches); parse
         # in a child process (None: files of at least parse.CHILD_PROCESS_BYTES).
@@ -123,8 +132,9 @@ class JobManager:
 
     def recover(self) -> list[Job]:
         """Running jobs whose owner process is gone become ``interrupted``, and so do queued jobs a CLI
-        process created for itself and never ran. Returns them."""
-        interrupted = []
+        process created for itself and never ran; a running job of a dead worker of this ``group`` is queued
+        again instead (see the module's docstring). Returns the jobs changed."""
+        changed = []
         with self.db.write() as conn:
             rows = conn.execute(
                 f"SELECT {COLUMNS} FROM bulk_jobs WHERE state = 'running' OR (state = 'queued' AND owner IS NOT NULL)"
@@ -133,9 +143,13 @@ class JobManager:
                 job = job_from_row(row)
                 if job.owner == self._owner or owner_alive(job.owner):
                     continue
-                conn.execute("UPDATE bulk_jobs SET state = 'interrupted', owner = NULL WHERE id = ?", (job.id,))
-                interrupted.append(job)
-        return interrupted
+                requeue = job.state == "running" and self.group is not None and owner_group(job.owner) == self.group
+                conn.execute(
+                    "UPDATE bulk_jobs SET state = ?, owner = NULL WHERE id = ?",
+                    ("queued" if requeue else "interrupted", job.id),
+                )
+                changed.append(job)
+        return changed
 
     def mark_interrupted(self, job_id: str) -> None:
         """This process is giving up on a running job (Ctrl-C in the CLI): leave it resumable."""

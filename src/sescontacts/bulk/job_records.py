@@ -188,15 +188,22 @@ def job_from_row(row: sqlite3.Row | tuple[Any, ...]) -> Job:
     )
 
 
-def current_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+def current_owner(group: str | None = None) -> str:
+    """``host:pid``, then `` group`` for a worker of ``serve --workers N`` (see job_manager's docstring)."""
+    return f"{socket.gethostname()}:{os.getpid()}" + (f" {group}" if group else "")
+
+
+def owner_group(owner: str | None) -> str | None:
+    """The group an owner string names, if any."""
+    _, _, group = (owner or "").partition(" ")
+    return group or None
 
 
 def owner_alive(owner: str | None) -> bool:
     """Whether the process named by ``owner`` still runs. Another host's process is assumed alive."""
     if not owner:
         return False
-    host, _, pid = owner.rpartition(":")
+    host, _, pid = owner.partition(" ")[0].rpartition(":")
     if host != socket.gethostname():
         return True
     try:

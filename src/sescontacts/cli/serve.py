@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ..settings import OBSERVED, SES_SEMANTICS
+from ..settings import OBSERVED, SES_SEMANTICS, Settings
 from .failures import ConfigError, talking_to_ses
 from .options import (
     Number,
@@ -55,6 +55,16 @@ def register(main: click.Group) -> None:
     show_default=True,
     type=WholeNumber(min=1),
     help="Largest file the console accepts for import, in MiB.",
+)
+@click.option(
+    "--workers",
+    envvar="SESCONTACTS_WORKERS",
+    default=1,
+    show_default=True,
+    type=WholeNumber(min=1),
+    help="Server processes answering on the one port, all on the one data dir. More than one uses more cores "
+    "for many concurrent API clients or console users; one of them runs the background work (search index, "
+    "import jobs). local backend only, without --throttle.",
 )
 @click.option("--access-log/--no-access-log", default=False, help="Log every HTTP request.")
 @click.option(
@@ -109,15 +119,12 @@ def register(main: click.Group) -> None:
 )
 def serve(**options: Any) -> None:
     """Start the web console and the SES v2 API on one port."""
-    import uvicorn
-
-    from ..server.app import build_app
-    from ..server.connections import ConnectionLimits, log_config, uvicorn_options
-
     settings = settings_from(**options, max_upload_bytes=options["max_upload_mb"] * 1024 * 1024)
+    workers = int(options["workers"])
     from .users import check_admin_password
 
     check_admin_password()
+    check_workers(settings, workers)
     check_can_listen(settings.host, settings.port)
     services = open_services(settings)
     try:
@@ -126,7 +133,7 @@ def serve(**options: Any) -> None:
     except ConfigError:
         services.close()
         raise
-    for line in banner(services, list_created=created):
+    for line in banner(services, list_created=created, workers=workers):
         click.echo(line)
     from .users import first_start_lines
 
@@ -138,21 +145,51 @@ def serve(**options: Any) -> None:
     if warning:
         click.echo(warning, err=True)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal, which would end the process
-    # with "killed by signal" (-15, or "Aborted!" for ^C). A requested stop is a clean exit: status 0.
+    # with "killed by signal" (-15, or "Aborted!" for ^C). A requested stop is a clean exit: status 0. (With
+    # workers, uvicorn's supervisor takes these signals over once it runs, and returns when they stopped.)
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, _exit_cleanly)
+    if workers > 1:
+        # The workers open the data dir each (server/processes.py); this process only supervises them.
+        services.close()
+        from ..server.processes import run_workers
+
+        status = run_workers(settings, workers=workers, access_log=options["access_log"])
+        if status:
+            raise SystemExit(status)
+        return
+    import uvicorn
+
+    from ..server.app import build_app
+    from ..server.connections import log_config, uvicorn_options
+    from ..server.processes import connection_limits
+
     uvicorn.run(
         build_app(services),
         host=settings.host,
         port=settings.port,
+        workers=1,  # not uvicorn's reading of WEB_CONCURRENCY, which refuses an app object
         log_config=log_config(options["access_log"]),
         access_log=options["access_log"],
         lifespan="on",
-        **uvicorn_options(
-            ConnectionLimits(settings.header_timeout, settings.body_timeout, settings.keep_alive_timeout),
-            settings.forwarded_allow_ips,
-        ),
+        **uvicorn_options(connection_limits(settings), settings.forwarded_allow_ips),
     )
+
+
+def check_workers(settings: Settings, workers: int) -> None:
+    """``--workers`` > 1 where a budget is counted per process: refused in one line, before anything starts."""
+    if workers == 1:
+        return
+    if settings.backend == "ses":
+        raise ConfigError(
+            f"{setting('workers')}: the ses backend runs one process (--workers 1): its pacer keeps SES's request "
+            f"rate for the process, and {workers} workers would each send at that rate"
+        )
+    if settings.throttle:
+        raise ConfigError(
+            f"{setting('workers')}: --throttle counts requests per process, so {workers} workers would allow "
+            f"{workers} times its rate; use --workers 1 with --throttle"
+        )
 
 
 def _proxy_addresses(value: str | None) -> tuple[str, ...]:
@@ -191,7 +228,7 @@ def _exit_cleanly(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
-def banner(services: Any, *, list_created: bool) -> list[str]:
+def banner(services: Any, *, list_created: bool, workers: int = 1) -> list[str]:
     settings = services.settings
     lines = [
         f"sescontacts is running at {settings.url}",
@@ -200,6 +237,8 @@ def banner(services: Any, *, list_created: bool) -> list[str]:
         f"  contact list: {settings.contact_list}" + ("  (created now)" if list_created else ""),
         f"  data:         {settings.data_dir.resolve()}",
     ]
+    if workers > 1:
+        lines.append(f"  workers:      {workers} processes (one of them runs the search index and the import jobs)")
     if settings.backend == "local":
         lines.append(
             f"  SES updates:  {settings.ses_semantics} (UpdateContact, UpdateContactList; see --ses-semantics)"
