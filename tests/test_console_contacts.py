@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from sescontacts.console.views import contacts as contacts_view
+from sescontacts.errors import NotFound
 from sescontacts.model import OPT_IN, OPT_OUT, Contact, ContactQuery, Topic
 
 from .support.console import Console, console_fixture, fast_kdf_fixture  # noqa: F401
@@ -277,6 +278,22 @@ def test_bulk_actions_confirm_how_many_change(console: Console) -> None:
     done = console.post("/contacts/bulk", {"action": "unsubscribe", "email": selected, "confirm": "1"})
     assert done.status_code == 303 and done.headers["location"] == "/"
     assert all(console.store.get_contact(console.list_name, e).unsubscribe_all for e in selected)
+
+
+def test_a_bulk_action_on_checked_rows_never_brings_back_a_contact_deleted_since(console: Console) -> None:
+    """The checked rows were listed on a page; one deleted since (in another tab, through the API) is gone
+    from the confirmation's number and stays gone: Resubscribe must not create a subscribed contact the
+    user removed."""
+    seed(console)
+    selected = ["user00@example.org", "user05@acme.com"]  # both unsubscribed from all
+    console.store.delete_contact(console.list_name, "user05@acme.com")
+    confirm = console.post("/contacts/bulk", {"action": "resubscribe", "email": selected})
+    assert "1 contact will change" in confirm.text
+    done = console.post("/contacts/bulk", {"action": "resubscribe", "email": selected, "confirm": "1"})
+    assert done.status_code == 303
+    assert not console.store.get_contact(console.list_name, "user00@example.org").unsubscribe_all
+    with pytest.raises(NotFound):
+        console.store.get_contact(console.list_name, "user05@acme.com")
 
 
 def test_bulk_resubscribe_says_how_many_had_unsubscribed_and_asks(console: Console) -> None:

@@ -821,6 +821,24 @@ def test_upsert_never_resubscribes_unless_asked(store: ContactStore, list_name: 
     assert store.get_contact(list_name, "gone@example.com").unsubscribe_all is False
 
 
+def test_upsert_existing_only_leaves_absent_addresses_absent(store: ContactStore, list_name: str) -> None:
+    """A bulk action on contacts a page listed: one deleted since is NOT_FOUND, not created again, in a batch
+    of only absent addresses (the importer's all-new fast path) as in a mixed one, and in a dry run."""
+    add(store, list_name, "here@example.com", unsubscribe_all=True)
+    policy = UpsertPolicy(resubscribe=True, existing_only=True)
+    gone = [ContactPatch("gone@example.com", unsubscribe_all=False), ContactPatch("gone2@example.com")]
+    assert [r.outcome for r in store.upsert_contacts(list_name, gone, policy)] == [Outcome.NOT_FOUND] * 2
+    mixed = [ContactPatch("here@example.com", unsubscribe_all=False), gone[0]]
+    outcomes = [r.outcome for r in store.upsert_contacts(list_name, mixed, policy, dry_run=True)]
+    assert outcomes == [Outcome.UPDATED, Outcome.NOT_FOUND]
+    outcomes = [r.outcome for r in store.upsert_contacts(list_name, mixed, policy)]
+    assert outcomes == [Outcome.UPDATED, Outcome.NOT_FOUND]
+    assert not store.get_contact(list_name, "here@example.com").unsubscribe_all
+    for email in ("gone@example.com", "gone2@example.com"):
+        with pytest.raises(NotFound):
+            store.get_contact(list_name, email)
+
+
 @pytest.mark.needs("bulk")
 def test_upsert_keeps_explicit_topic_opt_outs_unless_asked(
     make_topics: Callable[..., ContactList], store: ContactStore

@@ -466,6 +466,9 @@ class UpsertPolicy:
     neither unsubscribe-all nor an explicit topic OPT_OUT (``resubscribe`` lifts both guards).
     ``merge_attributes`` merges the row's attribute keys into the stored object instead of replacing it.
 
+    ``existing_only``: a row for an address the list does not hold is NOT_FOUND, nothing created. Bulk actions
+    on contacts a page listed use it: one deleted since (another tab, the API, a sync) is not brought back.
+
     ``replace_record`` is SES's PUT import instead ("If the record already exists, it will override it with the
     new value"): the row is the contact's whole state, what it omits is cleared, no guard applies. Only import
     jobs created through the SES API use it.
@@ -474,6 +477,7 @@ class UpsertPolicy:
     resubscribe: bool = False
     merge_attributes: bool = False
     replace_record: bool = False
+    existing_only: bool = False
 
 
 class Outcome(enum.StrEnum):
@@ -502,15 +506,25 @@ def dump_attributes(attributes: Mapping[str, object] | None) -> str | None:
     return None if attributes is None else orjson.dumps(attributes).decode()
 
 
+@overload
+def apply_patch(
+    existing: Contact, patch: ContactPatch, policy: UpsertPolicy, now: float
+) -> tuple[Contact, RowResult]: ...
+@overload
 def apply_patch(
     existing: Contact | None, patch: ContactPatch, policy: UpsertPolicy, now: float
-) -> tuple[Contact, RowResult]:
+) -> tuple[Contact | None, RowResult]: ...
+def apply_patch(
+    existing: Contact | None, patch: ContactPatch, policy: UpsertPolicy, now: float
+) -> tuple[Contact | None, RowResult]:
     """The import's add (upsert) rule for one row, shared by both stores (see :class:`UpsertPolicy`).
 
     Unless ``policy.resubscribe``, an unsubscribed contact is never re-subscribed and an explicit topic OPT_OUT
     never becomes OPT_IN: a sender must not undo an unsubscribe by re-importing an old spreadsheet. A topic the
     contact never chose is not protected (its list default applies until the row chooses).
     """
+    if existing is None and policy.existing_only:
+        return None, RowResult(Outcome.NOT_FOUND)
     if existing is None:
         attributes = None if patch.attributes is MISSING else patch.attributes
         contact = Contact(

@@ -232,7 +232,7 @@ def apply_bulk(
     kept): the guards say who is unsubscribed and who opted out; the real run lifts only the topic's guard when
     opting in, and never touches unsubscribe-all."""
     status = check_bulk_action(action, topic)
-    seen = changed = unsubscribed = opted_out = 0
+    seen = changed = unsubscribed = opted_out = gone = 0
     for emails in batches:
         seen += len(emails)
         if action == "delete":
@@ -244,17 +244,18 @@ def apply_bulk(
                 ContactPatch(email=e, unsubscribe_all=False if dry_run else MISSING, topic_preferences={topic: status})
                 for e in emails
             ]
-            policy = UpsertPolicy(resubscribe=status == OPT_IN and not dry_run)
+            policy = UpsertPolicy(resubscribe=status == OPT_IN and not dry_run, existing_only=True)
         else:
             unsubscribe = action == "unsubscribe"
             patches = [ContactPatch(email=e, unsubscribe_all=unsubscribe) for e in emails]
-            policy = UpsertPolicy(resubscribe=not unsubscribe)
-        results = store.upsert_contacts(name, patches, policy, dry_run=dry_run)
+            policy = UpsertPolicy(resubscribe=not unsubscribe, existing_only=True)
+        results = store.upsert_contacts(name, patches, policy, dry_run=dry_run)  # deleted since: not created again
         changed += sum(r.outcome is Outcome.UPDATED or r.kept_opted_out for r in results)
+        gone += sum(r.outcome is Outcome.NOT_FOUND for r in results)
         if status is not None:
             unsubscribed += sum(r.kept_unsubscribed for r in results)
             opted_out += sum(r.kept_opted_out for r in results)
-    return MatchingStep(seen, changed, None, unsubscribed=unsubscribed, opted_out=opted_out)
+    return MatchingStep(seen, changed, None, gone=gone, unsubscribed=unsubscribed, opted_out=opted_out)
 
 
 def _bulk_action(value: object) -> BulkAction | None:

@@ -92,7 +92,7 @@ class PacedContacts:
                     self.mirror_lists.put(list_name, [found])
             before = current[key]
             after, result = apply_patch(before, patch, policy, self.now())
-            if not dry_run and result.outcome in (Outcome.CREATED, Outcome.UPDATED):
+            if not dry_run and after is not None and result.outcome in (Outcome.CREATED, Outcome.UPDATED):
                 try:
                     self._write_row(list_name, before, after)
                 except errors.AlreadyExists:  # created elsewhere since we looked: apply on top of it

@@ -166,12 +166,10 @@ class ImportJobRunner:
 
     # -- the two actions -------------------------------------------------------------------------------
 
-    def upsert(
-        self, list_name: str, patches: Sequence[ContactPatch], policy: UpsertPolicy, *, existing_only: bool = False
-    ) -> list[RowResult]:
-        """One result per patch, in order; rows SES refused are REFUSED with its reason. ``existing_only``: a
-        row for a contact SES does not have is NOT_FOUND, not created (a bulk action on contacts the mirror
-        listed, some of which may have been deleted since)."""
+    def upsert(self, list_name: str, patches: Sequence[ContactPatch], policy: UpsertPolicy) -> list[RowResult]:
+        """One result per patch, in order; rows SES refused are REFUSED with its reason. With
+        ``policy.existing_only`` a row for a contact SES does not have is NOT_FOUND, not created (a bulk action
+        on contacts the mirror listed, some of which may have been deleted since)."""
         self.lists.check_topics(list_name, sorted({t for p in patches for t in p.topic_preferences}))
         self.sync.sync(list_name, full=True)  # the rules below see SES's state, read just now
         key_of = self.lists.local.email_key  # SES's identity: rows spelled differently are different contacts
@@ -182,7 +180,7 @@ class ImportJobRunner:
         now = time.time()
         for index, patch in enumerate(patches):
             key = key_of(patch.email)
-            if existing_only and current.get(key) is None:
+            if policy.existing_only and current.get(key) is None:
                 results.append(_NOT_FOUND)
                 continue
             after, result = apply_patch(current.get(key), patch, policy, now)

@@ -512,8 +512,8 @@ class SesContactStore:
         if emails and self._use_import_job(list_name, len(emails)):
             patches = [ContactPatch(email=e, topic_preferences={topic: status}) for e in emails]
             # resubscribe lifts only the guard on the topic: the patches leave unsubscribe-all as it is
-            policy = UpsertPolicy(resubscribe=status == OPT_IN)
-            results = self._import_job_runner().upsert(list_name, patches, policy, existing_only=True)
+            policy = UpsertPolicy(resubscribe=status == OPT_IN, existing_only=True)
+            results = self._import_job_runner().upsert(list_name, patches, policy)
         else:
             results = [self.contacts.set_topic_preference(list_name, e, topic, status) for e in emails]
         return _tally(results)
@@ -528,8 +528,8 @@ class SesContactStore:
             unsubscribe = action == "unsubscribe"
             if self._use_import_job(list_name, len(emails)):
                 patches = [ContactPatch(email=e, unsubscribe_all=unsubscribe) for e in emails]
-                policy = UpsertPolicy(resubscribe=not unsubscribe)
-                results = self._import_job_runner().upsert(list_name, patches, policy, existing_only=True)
+                policy = UpsertPolicy(resubscribe=not unsubscribe, existing_only=True)
+                results = self._import_job_runner().upsert(list_name, patches, policy)
             else:
                 results = [self.contacts.set_unsubscribe_all(list_name, e, unsubscribe) for e in emails]
         return _tally(results)

@@ -90,7 +90,7 @@ class BulkUpserts:
         if batch.distinct:
             # The bulk importer's common case (no address twice in the batch): rows built straight from the
             # columns, no Contact objects. Same rule as model.apply_patch (checked by tests).
-            if not dry_run and self._all_new:
+            if not dry_run and self._all_new and not policy.existing_only:
                 created = self._insert_all_new(conn, list_id, batch, now)
                 if created is not None:
                     return created
@@ -225,6 +225,8 @@ def _upsert_rows(
         (list_id, orjson.dumps(keys).decode()),
     ).fetchone()
     existing = {row[0]: row for row in orjson.loads(found)}
+    if not existing and policy.existing_only:
+        return [_NOT_FOUND] * len(keys), [], [], [], 0, 0, 0
     if not existing:  # every address is new: the columns are the rows
         unsubscribe = _new_unsubscribe(batch.unsubscribe)
         new_rows = list(
@@ -252,6 +254,9 @@ def _upsert_rows(
     ):
         old = existing.get(key)
         given = topics_column[i] if topics_column is not None else None
+        if old is None and policy.existing_only:
+            append(_NOT_FOUND)
+            continue
         if old is None:
             flag = 0 if code == UNSUBSCRIBE_MISSING else code
             rows.append((key, email, flag, topics_json(given), None if text == ATTRIBUTES_MISSING else text, now, now))
