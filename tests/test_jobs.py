@@ -492,3 +492,25 @@ def test_a_parser_process_that_dies_fails_the_job_and_keeps_what_was_committed(
     assert kept_total == total >= 1000 and kept_unsub == unsub
     resumed = jobs.run(jobs.resume(job.id, run_here=True).id)
     assert resumed.state == "completed" and resumed.counts["created"] == 20_000
+
+
+def test_a_running_job_of_a_killed_worker_not_yet_reaped_is_queued_again(services: Services, tmp_path: Path) -> None:
+    """The worker killed mid-job stays a zombie until uvicorn's supervisor reaps it, and ``kill(pid, 0)``
+    still succeeds on a zombie; the sibling that took the background work over must see it as gone, or the
+    job stays ``running`` with nobody running it (seen under load in CI)."""
+    job = services.jobs.submit(make_csv(tmp_path / "a.csv", 5), ImportOptions(LIST), file_name="a.csv")
+    child = subprocess.Popen([sys.executable, "-c", "pass"])  # exits at once; not waited for: a zombie
+    try:
+        stat = Path(f"/proc/{child.pid}/stat")
+        deadline = time.monotonic() + 30
+        while stat.read_text().rpartition(")")[2].split()[0] != "Z":
+            assert time.monotonic() < deadline, "the child did not exit"
+            time.sleep(0.01)  # polling the child's state as the kernel reports it
+        with services.db.write() as conn:
+            owner = f"{os.uname().nodename}:{child.pid} serve-1"
+            conn.execute("UPDATE bulk_jobs SET state = 'running', owner = ? WHERE id = ?", (owner, job.id))
+        taking_over = JobManager(services.db, services.store, services.settings.data_dir, group="serve-1")
+        assert [j.id for j in taking_over.recover()] == [job.id]
+        assert services.jobs.get(job.id).state == "queued"
+    finally:
+        child.wait()

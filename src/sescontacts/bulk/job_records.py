@@ -212,4 +212,15 @@ def owner_alive(owner: str | None) -> bool:
         return False
     except (PermissionError, ValueError):
         return True
-    return True
+    return not _ended(int(pid))
+
+
+def _ended(pid: int) -> bool:
+    """Whether ``pid`` has exited but is not yet reaped by its parent (a zombie: ``kill(pid, 0)`` still
+    succeeds). A ``serve --workers`` worker killed mid-job stays one until uvicorn's supervisor reaps it, while
+    a sibling has already taken the background work over and must see that job's runner as gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False  # no /proc (or it went in between): the signal's answer stands
+    return stat.rpartition(")")[2].split()[:1] in (["Z"], ["X"])
