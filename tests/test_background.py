@@ -40,7 +40,9 @@ def test_one_owner_then_the_other_when_it_stops(tmp_path: Path) -> None:
     try:
         assert first.owned and not second.owned and log == ["first started"]
         first.stop()
-        wait_for("the second taking over", lambda: second.owned)
+        wait_for(
+            "the second taking over and starting its work", lambda: second.owned and log[-1:] == ["second started"]
+        )
         assert log == ["first started", "first stopped", "second started"]
     finally:
         first.stop()
