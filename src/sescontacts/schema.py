@@ -15,12 +15,16 @@ from __future__ import annotations
 from .accounts import schema as accounts_schema
 from .bulk import job_records
 from .db import Migrations
+from .events import schema as events_schema
 from .store import sqlite
 from .store.ses import sync_schema
+from .store.sqlite import suppression
 
 PRODUCT_SCHEMA: tuple[Migrations, ...] = (
     sqlite.MIGRATIONS,  # "contacts": lists, topics, contacts, daily additions (and the attributes SQL function)
     sync_schema.MIGRATIONS,  # "ses_sync": the ses backend's mirror sync state (empty on the local backend)
     job_records.MIGRATIONS,  # "bulk": import and bulk-action job records
     accounts_schema.MIGRATIONS,  # "console": console users, sessions, login attempts
+    suppression.MIGRATIONS,  # "suppression": the account suppression list (the ses backend's mirror of it)
+    events_schema.MIGRATIONS,  # "events": bounce and complaint events, per-address marks, daily counts
 )

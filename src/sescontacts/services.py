@@ -16,8 +16,9 @@ from .db import Database
 from .private_files import make_private_dir
 from .schema import PRODUCT_SCHEMA
 from .settings import LOCAL_ACCOUNT_ID, Settings
-from .store.base import ContactStore, SyncedStore
+from .store.base import ContactStore, SuppressionList, SyncedStore
 from .store.sqlite import SearchIndexer, SqliteContactStore
+from .store.sqlite.suppression import SqliteSuppressionList
 
 
 @dataclass
@@ -26,6 +27,8 @@ class Services:
     db: Database
     store: ContactStore
     access_key: AccessKey
+    # The account's suppression list (account-level, not per contact list): SES's own on the ses backend.
+    suppression: SuppressionList
     # What every serving process runs on start-up and shutdown (the server runs these hooks).
     on_start: list[Callable[[], None]] = field(default_factory=list)
     on_stop: list[Callable[[], None]] = field(default_factory=list)
@@ -51,7 +54,15 @@ class Services:
             store = SesContactStore.open(settings, db)
         else:
             raise ValueError(f"unknown backend {settings.backend!r}: choose local or ses")
-        services = cls(settings=settings, db=db, store=store, access_key=load_or_create(settings.data_dir))
+        # TODO(issue 12, part 2): the ses backend's write-through SuppressionList replaces its mirror here.
+        suppression: SuppressionList = SqliteSuppressionList(db)
+        services = cls(
+            settings=settings,
+            db=db,
+            store=store,
+            access_key=load_or_create(settings.data_dir),
+            suppression=suppression,
+        )
         # WAL checkpoints off the request path while running (db.start_checkpointer says why): in every process,
         # since each turns SQLite's inline auto-checkpoint off for its own connection.
         services.on_start.append(db.start_checkpointer)

@@ -37,6 +37,7 @@ from ..model import (
     Topic,
     UpsertPolicy,
 )
+from ..suppression import SuppressedDestination, SuppressionQuery
 
 DEFAULT_PAGE_SIZE = 1000
 MAX_PAGE_SIZE = 1000
@@ -358,4 +359,52 @@ class SyncedStore(ContactStore, Protocol):
     ) -> list[SyncResult]:
         """Sync every list now, in this thread (``sescontacts sync``): ``full`` walks from the first page,
         else an interrupted sync is resumed. ``on_progress`` hears the status after each page and chunk."""
+        ...
+
+
+class SuppressionList(Protocol):
+    """The account's suppression list (SES's, per account and region: not per contact list), as every surface
+    reads and changes it: the SES API's suppression operations, the console's Suppression page and contacts
+    filter, the event rules. ``Services.suppression`` holds the backend's implementation: the local one in
+    the product database; the ses backend's writes through to SES and answers reads from its mirror.
+
+    Errors are SES's: an address not on the list is ``NotFound``; a bad reason or page size ``BadRequest``.
+    """
+
+    def put_suppressed(
+        self, email: str, reason: str, *, message_id: str | None = None, feedback_id: str | None = None
+    ) -> SuppressedDestination:
+        """Add ``email`` or replace its entry (reason, time now); the entry as stored."""
+        ...
+
+    def get_suppressed(self, email: str) -> SuppressedDestination:
+        """The entry of ``email`` (folded, as SES looks it up); NotFound when it has none."""
+        ...
+
+    def delete_suppressed(self, email: str) -> None:
+        """Remove the entry of ``email``; NotFound when it has none."""
+        ...
+
+    def list_suppressed(
+        self, query: SuppressionQuery, *, page_size: int | None = None, token: str | None = None
+    ) -> Page[SuppressedDestination]:
+        """Entries matching ``query`` in address order, one page; ``token`` is a previous page's next_token
+        for the same query (anything else is BadRequest "Provided NextToken is invalid")."""
+        ...
+
+    def count_suppressed(self, query: SuppressionQuery) -> int:
+        """How many entries match ``query`` (the console's counts)."""
+        ...
+
+    def suppressed_among(self, emails: Sequence[str]) -> dict[str, SuppressedDestination]:
+        """The entries of those of ``emails`` that have one, by the folded key (:func:`model.email_key`): one
+        query for a page of contacts."""
+        ...
+
+    def suppressed_reasons(self) -> tuple[str, ...]:
+        """The account's ``SuppressionAttributes.SuppressedReasons``: which events add an address by themselves."""
+        ...
+
+    def set_suppressed_reasons(self, reasons: Sequence[str]) -> None:
+        """PutAccountSuppressionAttributes: BadRequest for a reason that is not BOUNCE or COMPLAINT."""
         ...

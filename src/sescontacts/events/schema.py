@@ -1,0 +1,65 @@
+"""The delivery-event tables (schema owner "events"), kept on both backends (SES keeps no event history).
+
+- ``delivery_events``: one row per bounce or complaint *recipient* (an SES event names several recipients),
+  unique by ``event_key`` so the same event ingested twice (a redelivered SQS message, a re-imported file)
+  changes nothing. Indexed by address and time for a contact's history, by time for the days chart.
+- ``address_marks``: per folded address, what the console filters and shows without reading the history:
+  the last permanent bounce, the last complaint, transient bounces in the current window. Kept for
+  addresses in no list too, so a contact added later shows its past.
+- ``event_daily``: per UTC day, sends, deliveries, bounces (permanent / transient) and complaints, for the
+  overview chart and the bounce and complaint rates.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from ..db import Migrations, run_script
+
+
+def _schema_v1(conn: sqlite3.Connection) -> None:
+    run_script(
+        conn,
+        """
+        CREATE TABLE delivery_events (
+            id INTEGER PRIMARY KEY,
+            event_key TEXT NOT NULL UNIQUE,
+            email_key TEXT NOT NULL,
+            email TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            bounce_type TEXT,
+            bounce_subtype TEXT,
+            complaint_type TEXT,
+            diagnostic_code TEXT,
+            status_code TEXT,
+            message_id TEXT,
+            feedback_id TEXT,
+            time REAL NOT NULL,
+            received REAL NOT NULL,
+            source TEXT NOT NULL
+        );
+        CREATE INDEX delivery_events_by_address ON delivery_events (email_key, time);
+        CREATE INDEX delivery_events_by_time ON delivery_events (time);
+        CREATE TABLE address_marks (
+            email_key TEXT PRIMARY KEY,
+            email TEXT NOT NULL,
+            bounced_at REAL,
+            complained_at REAL,
+            transient_count INTEGER NOT NULL DEFAULT 0,
+            transient_since REAL,
+            last_event_at REAL NOT NULL,
+            last_event_kind TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE event_daily (
+            day TEXT PRIMARY KEY,
+            sends INTEGER NOT NULL DEFAULT 0,
+            deliveries INTEGER NOT NULL DEFAULT 0,
+            permanent_bounces INTEGER NOT NULL DEFAULT 0,
+            transient_bounces INTEGER NOT NULL DEFAULT 0,
+            complaints INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID;
+        """,
+    )
+
+
+MIGRATIONS = Migrations("events", (_schema_v1,))
