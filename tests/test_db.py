@@ -199,11 +199,12 @@ def gadgets(*steps: Migration) -> tuple[Migrations]:
 
 
 def test_every_owner_of_the_product_schema_is_at_its_version(database: Database) -> None:
-    assert [part.owner for part in PRODUCT_SCHEMA] == ["contacts", "ses_sync", "bulk", "console"]
+    assert [part.owner for part in PRODUCT_SCHEMA] == ["contacts", "ses_sync", "bulk", "console", "suppression", "events"]
     for part in PRODUCT_SCHEMA:
         assert database.schema_version(part.owner) == part.version >= 1
     assert {"contact_lists", "topics", "contacts", "list_daily", "schema_versions"} <= tables(database)
     assert {"ses_sync", "ses_pending", "ses_unfetched", "bulk_jobs", "console_users"} <= tables(database)
+    assert {"suppressed_destinations", "delivery_events", "address_marks", "event_daily"} <= tables(database)
 
 
 def test_only_the_schema_given_is_created(tmp_path: Path) -> None:
