@@ -13,6 +13,7 @@ from .background import BackgroundWork
 from .bulk.job_manager import JobManager
 from .credentials import AccessKey, load_or_create
 from .db import Database
+from .events.sns import SnsMessage, SnsMessageRefused
 from .private_files import make_private_dir
 from .schema import PRODUCT_SCHEMA
 from .settings import LOCAL_ACCOUNT_ID, Settings
@@ -79,6 +80,11 @@ class Services:
         services.jobs = JobManager(db, store, settings.data_dir, group=group)
         background.add(services.jobs.start, services.jobs.stop)
         return services
+
+    def record_sns_notification(self, message: SnsMessage) -> str:
+        """The SNS endpoint's Notification: its SES event recorded and the list rules applied."""
+        # TODO(issue 12): events ingest (helper branch i12-c) is wired here when it merges.
+        raise SnsMessageRefused("Recording SES events is not wired yet", status=503)
 
     def ensure_default_list(self) -> bool:
         """Create the configured list on first start. True when it was created now."""

@@ -59,6 +59,8 @@ class Settings:
     header_timeout: float = 10.0
     body_timeout: float = 30.0
     keep_alive_timeout: float = 5.0
+    # SNS topics whose messages the events endpoint (POST /events/sns) accepts; empty: the endpoint is off.
+    events_sns_topic_arns: tuple[str, ...] = ()
 
     @property
     def database_path(self) -> Path:

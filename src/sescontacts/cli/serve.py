@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,14 @@ def register(main: click.Group) -> None:
     type=Number(min=0.1),
     help="Seconds an idle connection is kept open between requests.",
 )
+@click.option(
+    "--events-sns-topic-arn",
+    "events_sns_topic_arns",
+    envvar="SESCONTACTS_EVENTS_SNS_TOPIC_ARN",
+    callback=lambda ctx, param, value: _topic_arns(value),
+    help="Comma-separated ARNs of SNS topics that carry SES events: POST /events/sns accepts their signed "
+    "messages (it confirms the subscription itself). By default the endpoint is off.",
+)
 @ses_options
 @throttle_option
 @click.option(
@@ -207,6 +216,15 @@ def _proxy_addresses(value: str | None) -> tuple[str, ...]:
                 f"{entry!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8) or '*'."
             ) from None
     return entries
+
+
+def _topic_arns(value: str | None) -> tuple[str, ...]:
+    """``--events-sns-topic-arn``: each entry an SNS topic ARN."""
+    arns = tuple(part.strip() for part in (value or "").split(",") if part.strip())
+    for arn in arns:
+        if not re.fullmatch(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}", arn):
+            raise click.BadParameter(f"{arn!r} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)")
+    return arns
 
 
 def _host_names(value: str | None) -> tuple[str, ...]:

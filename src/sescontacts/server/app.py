@@ -11,17 +11,28 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..console.app import create_console_app
+from ..events.sns import CertificateSource, SnsVerifier
+from ..events.sns_endpoint import PATH as SNS_PATH
+from ..events.sns_endpoint import SnsEndpoint
 from ..services import Services
 from ..sesapi.app import create_sesapi_app
 from .hosts import HostCheck, allowed_hosts
 from .request_body import ReadBeforeAnswer
 
 SES_PREFIX = b"/v2/"
+SNS_RAW_PATH = SNS_PATH.encode()
 
 
-def build_app(services: Services) -> ASGIApp:
+def build_app(services: Services, *, sns_certificates: CertificateSource | None = None) -> ASGIApp:
+    """The server's app. ``sns_certificates`` is for tests only (a test certificate for the SNS endpoint):
+    no setting reaches it, so a configured server trusts only certificates fetched from SNS's own hosts."""
     sesapi = create_sesapi_app(services)
     console = create_console_app(services)
+    sns = SnsEndpoint(
+        services.db,
+        SnsVerifier(services.settings.events_sns_topic_arns, certificates=sns_certificates),
+        services.record_sns_notification,
+    )
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -30,6 +41,8 @@ def build_app(services: Services) -> ASGIApp:
         raw_path = scope.get("raw_path") or scope["path"].encode()
         if raw_path.startswith(SES_PREFIX):
             await sesapi(scope, receive, send)
+        elif raw_path == SNS_RAW_PATH:
+            await sns(scope, receive, send)
         else:
             await console(scope, receive, send)
 
