@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import re
 import unicodedata
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final, Generic, Literal, NamedTuple, TypeVar, overload
 
@@ -186,13 +186,21 @@ class ContactQuery:
     domain: str | None = None
     attributes: tuple[AttributeCondition, ...] = ()
     sort: Literal["email", "updated"] = "email"
+    # Ours, from outside the list: on the account's suppression list, or with a permanent bounce or a
+    # complaint recorded (suppression.DELIVERY_FILTERS); ``matches`` is told which addresses are.
+    delivery: str | None = None
 
     @property
     def is_ses_filter_only(self) -> bool:
-        return self.sort == "email" and not (self.email_contains or self.email_prefix or self.domain or self.attributes)
+        return self.sort == "email" and not (
+            self.email_contains or self.email_prefix or self.domain or self.attributes or self.delivery
+        )
 
-    def matches(self, contact: Contact, contact_list: ContactList) -> bool:
-        """The reference semantics the SQL in the stores must agree with (and the tests check against)."""
+    def matches(self, contact: Contact, contact_list: ContactList, *, marked: Container[str] = ()) -> bool:
+        """The reference semantics the SQL in the stores must agree with (and the tests check against);
+        ``marked``: the folded addresses the ``delivery`` filter holds."""
+        if self.delivery and email_key(contact.email) not in marked:
+            return False
         if self.topic is not None:
             topic = contact_list.topic(self.topic.topic)
             if topic is None:

@@ -66,3 +66,12 @@ class SuppressionQuery:
         if self.end is not None and entry.last_update_time > self.end:
             return False
         return not self.email_contains or email_key(self.email_contains) in email_key(entry.email)
+
+
+#: The contacts page's deliverability filter (``ContactQuery.delivery``): on the suppression list, with a
+#: permanent bounce recorded, with a complaint recorded (the events' per-address marks).
+DELIVERY_FILTERS: Final = {
+    "suppressed": "On the suppression list",
+    "bounced": "Bounced (permanent)",
+    "complained": "Complained",
+}

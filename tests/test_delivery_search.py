@@ -1,0 +1,100 @@
+"""The contacts page's deliverability filter (``ContactQuery.delivery``) on the SQLite store, for both address
+identities, against the model's reference semantics (``ContactQuery.matches`` told which addresses are marked)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sescontacts.db import Database
+from sescontacts.model import EXACT, FOLDED, OPT_OUT, AddressIdentity, Contact, ContactQuery, email_key
+from sescontacts.schema import PRODUCT_SCHEMA
+from sescontacts.store.sqlite import SqliteContactStore
+from sescontacts.store.sqlite.suppression import SqliteSuppressionList
+
+from .support.stores import all_pages
+
+LIST = "contacts"
+
+
+@pytest.fixture(params=[FOLDED, EXACT], ids=["folded", "exact"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqliteContactStore]:
+    identity: AddressIdentity = request.param
+    made = SqliteContactStore(Database(tmp_path / "d.db", PRODUCT_SCHEMA), identity=identity)
+    made.create_list(LIST)
+    # 60 contacts; the exact identity keeps two spellings of one address apart.
+    for n in range(60):
+        made.create_contact(LIST, Contact(f"user{n:02}@example.com", unsubscribe_all=n % 4 == 0))
+    if identity is EXACT:
+        made.create_contact(LIST, Contact("USER07@example.com"))
+    yield made
+    made.close()
+
+
+def mark(store: SqliteContactStore) -> dict[str, set[str]]:
+    """Suppress every third address, mark bounces and complaints on others, and add marks for addresses in
+    no list; the folded keys each filter holds."""
+    suppression = SqliteSuppressionList(store.db)
+    marked: dict[str, set[str]] = {"suppressed": set(), "bounced": set(), "complained": set()}
+    for n in range(0, 70, 3):
+        suppression.put_suppressed(f"User{n:02}@Example.com", "BOUNCE")
+        marked["suppressed"].add(f"user{n:02}@example.com")
+    with store.db.write() as conn:
+        for n in range(1, 75, 5):
+            key = f"user{n:02}@example.com"
+            bounced, complained = (1.0, None) if n % 2 else (None, 2.0)
+            conn.execute(
+                "INSERT INTO address_marks (email_key, email, bounced_at, complained_at, last_event_at, "
+                "last_event_kind) VALUES (?, ?, ?, ?, 3.0, 'BOUNCE')",
+                (key, key, bounced, complained),
+            )
+            marked["bounced" if n % 2 else "complained"].add(key)
+    return marked
+
+
+QUERIES = [
+    ContactQuery(delivery="suppressed"),
+    ContactQuery(delivery="bounced"),
+    ContactQuery(delivery="complained"),
+    ContactQuery(delivery="suppressed", status=OPT_OUT),
+    ContactQuery(delivery="suppressed", email_contains="user1"),
+    ContactQuery(delivery="suppressed", sort="updated"),
+    ContactQuery(delivery="bounced", sort="updated", email_prefix="user1"),
+]
+
+
+@pytest.mark.parametrize("query", QUERIES, ids=repr)
+def test_pages_and_counts_match_the_reference(store, query) -> None:
+    marked = mark(store)
+    contact_list = store.get_list(LIST)
+    everyone = all_pages(store, LIST)
+    expected = [c.email for c in everyone if query.matches(c, contact_list, marked=marked[query.delivery or ""])]
+    if query.sort == "updated":
+        expected = [c.email for c in all_pages(store, LIST, ContactQuery(sort="updated")) if c.email in expected]
+    assert expected, "the case must select someone"
+    for size in (1, 4, 1000):
+        assert [c.email for c in all_pages(store, LIST, query, page_size=size)] == expected
+    assert store.count_contacts(LIST, query).value == len(expected)
+    capped = store.count_contacts(LIST, query, cap=2)
+    assert (capped.value, capped.exact) == ((2, False) if len(expected) > 2 else (len(expected), True))
+
+
+def test_both_spellings_of_a_suppressed_address_are_shown_in_an_exact_list(store) -> None:
+    mark(store)
+    shown = [c.email for c in all_pages(store, LIST, ContactQuery(delivery="bounced"))]
+    if store.identity is EXACT:
+        assert "USER07@example.com" not in shown  # 7 has no mark
+    suppressed = [c.email for c in all_pages(store, LIST, ContactQuery(delivery="suppressed"))]
+    assert "user06@example.com" in suppressed and "user07@example.com" not in suppressed
+    SqliteSuppressionList(store.db).put_suppressed("user07@EXAMPLE.com", "COMPLAINT")
+    suppressed = [c.email for c in all_pages(store, LIST, ContactQuery(delivery="suppressed"))]
+    spellings = {"user07@example.com", "USER07@example.com"} if store.identity is EXACT else {"user07@example.com"}
+    assert spellings <= set(suppressed)
+    assert all(email_key(e) != "user08@example.com" for e in suppressed)
+
+
+def test_an_unknown_filter_is_a_programming_error(store) -> None:
+    with pytest.raises(ValueError, match="unknown deliverability filter"):
+        store.list_contacts(LIST, ContactQuery(delivery="spam"))
