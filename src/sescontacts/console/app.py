@@ -23,7 +23,7 @@ from ..accounts.login_limit import LoginLimiter
 from ..accounts.sessions import Sessions
 from ..accounts.users import Users
 from ..errors import ListNotFound, SesContactsError
-from ..model import OPT_IN, Count, DayCounts, attribute_text
+from ..model import OPT_IN, Count, DayCounts, attribute_text, email_key
 from ..services import Services
 from .auth import SessionCodec, session_secret
 from .gate import Gate
@@ -38,6 +38,7 @@ from .views import (
     imports,
     login,
     resubmit,
+    suppression,
     topics,
 )
 from .views.common import render
@@ -134,6 +135,7 @@ def make_jinja() -> Environment:
     env.filters["attr_summary"] = attribute_summary
     env.filters["attr_text"] = attribute_text
     env.filters["calendar_days"] = calendar_days
+    env.filters["email_key"] = email_key
     env.filters["counts_summary"] = counts_summary
     env.globals["HTMX_FILE"] = HTMX_FILE
     env.globals["STATIC_VERSION"] = _static_version()
@@ -148,6 +150,7 @@ def console_routes() -> list[BaseRoute]:
         *contacts.routes,
         *contact_form.routes,
         *topics.routes,
+        *suppression.routes,
         *aws.routes,
         *imports.routes,
         *import_mapping.routes,

@@ -44,10 +44,12 @@ from ...store.base import (
     BulkAction,
     ContactStore,
     MatchingStep,
+    SuppressionList,
     SyncedStore,
     SyncStatus,
     check_bulk_action,
 )
+from ...suppression import SuppressedDestination
 from .common import in_thread, is_htmx, list_name, redirect, render, render_partial, services
 from .filters import ContactsView
 from .imports import JobProgress
@@ -77,9 +79,13 @@ class ContactsData:
     # None: not known without a query of its own; the page fetches it from /count after the table shows.
     matching: Count | None = field(default_factory=lambda: Count(0))
     error: str | None = None
+    # The shown contacts on the account's suppression list, by folded address (SES will not deliver to them).
+    suppressed: dict[str, SuppressedDestination] = field(default_factory=dict)
 
 
-def load_contacts(store: ContactStore, name: str, view: ContactsView) -> ContactsData:
+def load_contacts(
+    store: ContactStore, name: str, view: ContactsView, suppression: SuppressionList | None = None
+) -> ContactsData:
     """One page of the table with its counts, in one thread hop.
 
     A filtered count the page itself does not give is left to ``/count`` (loaded by htmx once the table is
@@ -100,12 +106,14 @@ def load_contacts(store: ContactStore, name: str, view: ContactsView) -> Contact
         data.error = BAD_PAGE if exc.field == "NextToken" else exc.message
         return data
     data.contacts, data.next_token = page.items, page.next_token
+    if suppression is not None and page.items:
+        data.suppressed = suppression.suppressed_among([c.email for c in page.items])
     data.total = store.count_contacts(name, ContactQuery())
     if not view.filtered:
         data.matching = data.total
     elif not view.page and page.next_token is None:
         data.matching = Count(len(page.items))  # the whole result is on this page: no second scan
-    elif not (view.conditions or view.topic):
+    elif not (view.conditions or view.topic or view.delivery):
         data.matching = store.count_contacts(name, query)  # status alone: kept as counters, no scan
     else:
         data.matching = None
@@ -135,7 +143,8 @@ async def count(request: Request) -> Response:
 
 async def contacts_page(request: Request) -> Response:
     view = ContactsView.from_params(request.query_params)
-    data = await in_thread(load_contacts, services(request).store, list_name(request), view)
+    found = services(request)
+    data = await in_thread(load_contacts, found.store, list_name(request), view, found.suppression)
     editing = "add" in request.query_params or "remove" in request.query_params
     if is_htmx(request) and request.headers.get("hx-target") == "results" and not editing:
         response = render_partial(request, "results", view, data)

@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 from starlette.datastructures import ImmutableMultiDict
 
 from ...model import OPT_IN, OPT_OUT, AttributeCondition, ContactList, ContactQuery, TopicFilter
+from ...suppression import DELIVERY_FILTERS
 
 SearchField = Literal["email", "prefix", "domain", "attribute"]
 _SEARCH_FIELDS: dict[str, SearchField] = {
@@ -63,11 +64,58 @@ class Condition:
 
 
 @dataclass(frozen=True)
+class PageStack:
+    """A ``page`` URL parameter: the store's keyset tokens, newest first (module docstring). Every paged
+    console view (contacts, the suppression list) pages back and forth with it, whatever store it reads."""
+
+    page: str = ""
+
+    def _stack(self) -> tuple[list[str], int]:
+        """The page's store tokens, newest first, and how many older ones were dropped."""
+        tokens = self.page.split(".") if self.page else []
+        last = tokens[-1] if len(tokens) > 1 else ""
+        if last.startswith(_DROPPED) and last[1:].isdigit():
+            return tokens[:-1], int(last[1:])
+        return tokens, 0
+
+    @property
+    def token(self) -> str:
+        """The store's token for this page: "" on the first page (and for a stack with an empty first token,
+        which the page reports as not valid)."""
+        return self._stack()[0][0] if self.page else ""
+
+    @property
+    def number(self) -> int:
+        tokens, dropped = self._stack()
+        return len(tokens) + dropped + 1
+
+    @property
+    def previous(self) -> str | None:
+        """The ``page`` of the page before this one ("" for the first), None on the first page or below the
+        tokens the stack kept."""
+        tokens, dropped = self._stack()
+        if not tokens or (len(tokens) == 1 and dropped):
+            return None
+        return ".".join(tokens[1:] + ([f"{_DROPPED}{dropped}"] if dropped else []))
+
+    def next(self, token: str) -> str:
+        """The ``page`` of the page after this one, whose store token is ``token``: this stack with it on top,
+        the oldest tokens dropped (and counted) beyond ``PAGE_CHARS``."""
+        tokens, dropped = self._stack()
+        tokens = [token, *tokens]
+        while len(tokens) > 1 and len(".".join(tokens)) + len(f".{_DROPPED}{dropped + 1}") > PAGE_CHARS:
+            tokens.pop()
+            dropped += 1
+        return ".".join(tokens + ([f"{_DROPPED}{dropped}"] if dropped else []))
+
+
+@dataclass(frozen=True)
 class ContactsView:
     conditions: tuple[Condition, ...] = ()
     exact: bool = False  # attribute values compared exactly, not case-insensitively
     status: str = ""  # "", OPT_IN or OPT_OUT
     topic: str = ""
+    delivery: str = ""  # "" or a key of DELIVERY_FILTERS: suppressed, bounced, complained
     sort: Literal["email", "updated"] = "email"
     page: str = ""
     size: int = DEFAULT_PAGE_SIZE
@@ -76,6 +124,7 @@ class ContactsView:
     field_labels: ClassVar[dict[SearchField, str]] = FIELD_LABELS
     max_conditions: ClassVar[int] = MAX_CONDITIONS
     page_sizes: ClassVar[tuple[int, ...]] = PAGE_SIZES
+    delivery_filters: ClassVar[dict[str, str]] = DELIVERY_FILTERS
 
     @classmethod
     def from_params(cls, params: Params) -> ContactsView:
@@ -85,6 +134,7 @@ class ContactsView:
         condition of an address kind the first one already sets (the form then shows what is applied)."""
         sort = params.get("sort", "email")
         status = params.get("status", "")
+        delivery = str(params.get("delivery", ""))
         try:
             size = int(params.get("size", DEFAULT_PAGE_SIZE))
         except ValueError:
@@ -108,6 +158,7 @@ class ContactsView:
             exact=params.get("exact") == "1",
             status=status if status in (OPT_IN, OPT_OUT) else "",
             topic=str(params.get("topic", "")).strip()[:64],
+            delivery=delivery if delivery in DELIVERY_FILTERS else "",
             sort="updated" if sort == "updated" else "email",
             page=str(params.get("page", ""))[:PAGE_CHARS],
             size=min(max(size, 1), 1000),
@@ -128,43 +179,20 @@ class ContactsView:
     def field(self) -> SearchField:
         return self.conditions[0].field if self.conditions else "email"
 
-    def _stack(self) -> tuple[list[str], int]:
-        """The page's store tokens, newest first, and how many older ones were dropped (module docstring)."""
-        tokens = self.page.split(".") if self.page else []
-        last = tokens[-1] if len(tokens) > 1 else ""
-        if last.startswith(_DROPPED) and last[1:].isdigit():
-            return tokens[:-1], int(last[1:])
-        return tokens, 0
-
     @property
     def token(self) -> str:
-        """The store's token for this page: "" on the first page (and for a stack with an empty first token,
-        which the page reports as not valid)."""
-        return self._stack()[0][0] if self.page else ""
+        return PageStack(self.page).token
 
     @property
     def page_number(self) -> int:
-        tokens, dropped = self._stack()
-        return len(tokens) + dropped + 1
+        return PageStack(self.page).number
 
     @property
     def previous_page(self) -> str | None:
-        """The ``page`` of the page before this one ("" for the first), None on the first page or below the
-        tokens the stack kept."""
-        tokens, dropped = self._stack()
-        if not tokens or (len(tokens) == 1 and dropped):
-            return None
-        return ".".join(tokens[1:] + ([f"{_DROPPED}{dropped}"] if dropped else []))
+        return PageStack(self.page).previous
 
     def next_page(self, token: str) -> str:
-        """The ``page`` of the page after this one, whose store token is ``token``: this stack with it on top,
-        the oldest tokens dropped (and counted) beyond ``PAGE_CHARS``."""
-        tokens, dropped = self._stack()
-        tokens = [token, *tokens]
-        while len(tokens) > 1 and len(".".join(tokens)) + len(f".{_DROPPED}{dropped + 1}") > PAGE_CHARS:
-            tokens.pop()
-            dropped += 1
-        return ".".join(tokens + ([f"{_DROPPED}{dropped}"] if dropped else []))
+        return PageStack(self.page).next(token)
 
     def query(self, contact_list: ContactList | None = None) -> ContactQuery:
         """The store query: every condition AND-ed. A topic the list no longer has is dropped rather than
@@ -190,11 +218,12 @@ class ContactsView:
             domain=address.get("domain"),
             attributes=tuple(attributes),
             sort=self.sort,
+            delivery=self.delivery or None,
         )
 
     @property
     def filtered(self) -> bool:
-        return bool(self.conditions or self.status or self.topic)
+        return bool(self.conditions or self.status or self.topic or self.delivery)
 
     def pairs(self, **changes: object) -> list[tuple[str, str]]:
         """Query-string parameters of this view, in order (defaults left out so URLs stay short; a condition's
@@ -203,6 +232,7 @@ class ContactsView:
             "exact": "1" if self.exact and any(c.field == "attribute" for c in self.conditions) else "",
             "status": self.status,
             "topic": self.topic,
+            "delivery": self.delivery,
             "sort": self.sort if self.sort != "email" else "",
             "size": self.size if self.size != DEFAULT_PAGE_SIZE else "",
             "page": self.page,
@@ -230,4 +260,6 @@ class ContactsView:
             parts.append(f"topic {self.topic} {choice}")
         elif self.status:
             parts.append("subscribed" if self.status == OPT_IN else "unsubscribed from all")
+        if self.delivery:
+            parts.append(DELIVERY_FILTERS[self.delivery].lower())
         return ", ".join(parts) or "all contacts"

@@ -1,0 +1,101 @@
+"""The console's deliverability parts that read the suppression list: the Suppression page (search, paging,
+add, remove after a warning) and, on the contacts page, the "Suppressed" badge and the deliverability filter."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from sescontacts.model import Contact
+
+from .support.console import Console, TestClient, console_fixture, fast_kdf_fixture  # noqa: F401
+
+
+def rows(page: str) -> list[str]:
+    return [html.unescape(m) for m in re.findall(r'name="email" value="([^"]+)" aria-label="Select', page)]
+
+
+def test_the_page_needs_a_login(console: Console) -> None:
+    anonymous = TestClient(console.gate, base_url="http://testserver")
+    response = anonymous.get("/suppression", follow_redirects=False)
+    assert response.status_code in (302, 303) and "/login" in response.headers["location"]
+
+
+def test_add_search_and_page_through_the_suppression_list(console: Console) -> None:
+    console.login()
+    for n in range(60):
+        console.services.suppression.put_suppressed(f"user{n:02}@example.com", "BOUNCE" if n % 2 else "COMPLAINT")
+    page = console.client.get("/suppression").text
+    assert "60" in re.sub(r"\s+", " ", page) and len(rows(page)) == 50
+    assert "Showing 1–50 of 60" in page
+    next_url = html.unescape(re.search(r'rel="next" href="([^"]+)"', page).group(1))
+    second = console.client.get(next_url).text
+    assert rows(second) == [f"user{n}@example.com" for n in range(50, 60)] and "Showing 51–60 of 60" in second
+    previous = html.unescape(re.search(r'rel="prev" href="([^"]+)"', second).group(1))
+    assert rows(console.client.get(previous).text)[0] == "user00@example.com"
+    found = console.client.get("/suppression", params={"q": "USER1", "reason": "COMPLAINT"}).text
+    assert rows(found) == [f"user{n}@example.com" for n in range(10, 20, 2)]
+    bad = console.client.get("/suppression", params={"page": "forged"}).text
+    assert "This page link is not valid" in bad
+
+
+def test_suppressing_an_address_by_hand(console: Console) -> None:
+    console.login()
+    done = console.post("/suppression", {"email": "Ann@Example.com", "reason": "COMPLAINT"})
+    assert done.status_code == 303
+    assert "Added Ann@Example.com to the suppression list." in console.client.get("/suppression").text
+    assert console.services.suppression.get_suppressed("ann@example.com").reason == "COMPLAINT"
+    refused = console.post("/suppression", {"email": "not an address", "reason": "BOUNCE"})
+    assert refused.status_code == 400 and 'id="email-error"' in refused.text
+    wrong = console.post("/suppression", {"email": "b@example.com", "reason": "SPAM"})
+    assert wrong.status_code == 400 and "BOUNCE, COMPLAINT" in wrong.text
+
+
+def test_removing_warns_first_and_removes_only_when_confirmed(console: Console) -> None:
+    console.login()
+    for email in ("a@example.com", "b@example.com", "c@example.com"):
+        console.services.suppression.put_suppressed(email, "BOUNCE")
+    asked = console.post("/suppression/remove", {"email": ["a@example.com", "B@example.com"]})
+    assert asked.status_code == 200 and 'data-testid="suppression-warning"' in asked.text
+    assert "Let SES deliver to 2 addresses again?" in asked.text and "5% bounces or 0.1% complaints" in asked.text
+    assert console.services.suppression.suppressed_among(["a@example.com", "b@example.com"]).keys() == {
+        "a@example.com",
+        "b@example.com",
+    }
+    done = console.post(
+        "/suppression/remove", {"email": ["a@example.com", "b@example.com"], "confirm": "1", "back": "/suppression"}
+    )
+    assert done.status_code == 303
+    left = console.services.suppression.suppressed_among(["a@example.com", "b@example.com", "c@example.com"])
+    assert list(left) == ["c@example.com"]
+    assert "Removed 2 addresses from the suppression list." in console.client.get("/suppression").text
+
+
+def test_removal_needs_the_csrf_token(console: Console) -> None:
+    console.login()
+    console.services.suppression.put_suppressed("a@example.com", "BOUNCE")
+    response = console.client.post(
+        "/suppression/remove", data={"email": "a@example.com", "confirm": "1"}, follow_redirects=False
+    )
+    assert response.status_code in (400, 403) or "session" in response.text.lower()
+    assert console.services.suppression.get_suppressed("a@example.com")
+
+
+def test_the_contacts_page_marks_and_filters_suppressed_contacts(console: Console) -> None:
+    console.login()
+    for n in range(5):
+        console.store.create_contact(console.list_name, Contact(f"c{n}@example.com"))
+    console.services.suppression.put_suppressed("C3@example.com", "COMPLAINT")
+    page = console.client.get("/").text
+    assert page.count("Suppressed: complaint") == 1 and "SES will not deliver: COMPLAINT since" in page
+    filtered = console.client.get("/", params={"delivery": "suppressed"}).text
+    assert rows(filtered) == ["c3@example.com"]
+    assert '<option value="suppressed" selected>' in filtered
+    assert rows(console.client.get("/", params={"delivery": "nonsense"}).text) == [f"c{n}@example.com" for n in range(5)]
+
+
+def test_suppressed_addresses_are_escaped(console: Console) -> None:
+    console.login()
+    console.services.suppression.put_suppressed('"<script>alert(1)</script>"@example.com', "BOUNCE")
+    page = console.client.get("/suppression").text
+    assert "<script>alert(1)" not in page
