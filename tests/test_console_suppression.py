@@ -99,3 +99,13 @@ def test_suppressed_addresses_are_escaped(console: Console) -> None:
     console.services.suppression.put_suppressed('"<script>alert(1)</script>"@example.com', "BOUNCE")
     page = console.client.get("/suppression").text
     assert "<script>alert(1)" not in page
+
+
+def test_a_contacts_page_says_ses_will_not_deliver(console: Console) -> None:
+    console.login()
+    console.store.create_contact(console.list_name, Contact("ann@example.com"))
+    page = console.client.get("/contacts/edit", params={"email": "ann@example.com"}).text
+    assert 'data-testid="suppressed-notice"' not in page
+    console.services.suppression.put_suppressed("ANN@example.com", "BOUNCE", feedback_id="fb-1")
+    page = console.client.get("/contacts/edit", params={"email": "ann@example.com"}).text
+    assert "SES will not deliver: BOUNCE since" in page and "fb-1" in page

@@ -225,6 +225,7 @@ async def edit_contact(request: Request) -> Response:
         return render(request, "error.html", status_code=404, message=exc.message)
     if contact is None:
         return redirect("/")
+    suppressed = await in_thread(services(request).suppression.suppressed_among, [contact.email])
     return render(
         request,
         "contact_form.html",
@@ -232,6 +233,7 @@ async def edit_contact(request: Request) -> Response:
         contact_list=contact_list,
         errors=FormErrors(),
         editing=True,
+        suppressed=next(iter(suppressed.values()), None),
     )
 
 
