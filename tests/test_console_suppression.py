@@ -27,10 +27,10 @@ def test_add_search_and_page_through_the_suppression_list(console: Console) -> N
         console.services.suppression.put_suppressed(f"user{n:02}@example.com", "BOUNCE" if n % 2 else "COMPLAINT")
     page = console.client.get("/suppression").text
     assert "60" in re.sub(r"\s+", " ", page) and len(rows(page)) == 50
-    assert "Showing 1–50 of 60" in page
+    assert "Showing 1\u201350 of 60" in page
     next_url = html.unescape(re.search(r'rel="next" href="([^"]+)"', page).group(1))
     second = console.client.get(next_url).text
-    assert rows(second) == [f"user{n}@example.com" for n in range(50, 60)] and "Showing 51–60 of 60" in second
+    assert rows(second) == [f"user{n}@example.com" for n in range(50, 60)] and "Showing 51\u201360 of 60" in second
     previous = html.unescape(re.search(r'rel="prev" href="([^"]+)"', second).group(1))
     assert rows(console.client.get(previous).text)[0] == "user00@example.com"
     found = console.client.get("/suppression", params={"q": "USER1", "reason": "COMPLAINT"}).text
@@ -91,7 +91,8 @@ def test_the_contacts_page_marks_and_filters_suppressed_contacts(console: Consol
     filtered = console.client.get("/", params={"delivery": "suppressed"}).text
     assert rows(filtered) == ["c3@example.com"]
     assert '<option value="suppressed" selected>' in filtered
-    assert rows(console.client.get("/", params={"delivery": "nonsense"}).text) == [f"c{n}@example.com" for n in range(5)]
+    everyone = [f"c{n}@example.com" for n in range(5)]
+    assert rows(console.client.get("/", params={"delivery": "nonsense"}).text) == everyone
 
 
 def test_suppressed_addresses_are_escaped(console: Console) -> None:
