@@ -110,3 +110,19 @@ def test_a_contacts_page_says_ses_will_not_deliver(console: Console) -> None:
     console.services.suppression.put_suppressed("ANN@example.com", "BOUNCE", feedback_id="fb-1")
     page = console.client.get("/contacts/edit", params={"email": "ann@example.com"}).text
     assert "SES will not deliver: BOUNCE since" in page and "fb-1" in page
+
+
+def test_checked_contacts_are_removed_from_the_suppression_list_from_the_contacts_page(console: Console) -> None:
+    console.login()
+    for n in range(3):
+        console.store.create_contact(console.list_name, Contact(f"c{n}@example.com"))
+    page = console.client.get("/").text
+    assert 'formaction="/suppression/remove"' not in page  # nothing shown is suppressed
+    console.services.suppression.put_suppressed("c1@example.com", "BOUNCE")
+    page = console.client.get("/", params={"delivery": "suppressed"}).text
+    assert 'formaction="/suppression/remove"' in page
+    asked = console.post("/suppression/remove", {"email": ["c1@example.com", "c2@example.com"], "back": "/?x=1"})
+    assert "Let SES deliver to 1 address again?" in asked.text and 'name="back" value="/?x=1"' in asked.text
+    everything = console.post("/suppression/remove", {"email": ["c1@example.com"], "all": "1", "back": "/"})
+    assert everything.status_code == 303
+    assert console.services.suppression.get_suppressed("c1@example.com")

@@ -129,6 +129,9 @@ async def remove(request: Request) -> Response:
     emails = [str(e) for e in form.getlist("email")][:MAX_REMOVE]
     back = str(form.get("back", "")) or "/suppression"
     back = back if back.startswith("/") and not back.startswith("//") else "/suppression"
+    if form.get("all") == "1":
+        message = "Removing from the suppression list works on the checked contacts, not on all matching."
+        return redirect(back, flash=message, request=request)
     suppression = services(request).suppression
     entries = await in_thread(_entries, suppression, emails)
     if not entries:
