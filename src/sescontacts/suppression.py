@@ -71,7 +71,7 @@ class SuppressionQuery:
 #: The contacts page's deliverability filter (``ContactQuery.delivery``): on the suppression list, with a
 #: permanent bounce recorded, with a complaint recorded (the events' per-address marks).
 DELIVERY_FILTERS: Final = {
-    "suppressed": "On the suppression list",
-    "bounced": "Bounced (permanent)",
+    "suppressed": "Suppressed",
+    "bounced": "Bounced",
     "complained": "Complained",
 }

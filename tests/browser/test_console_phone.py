@@ -120,6 +120,7 @@ def phone_urls(browser: Any, console_server: RunningServer) -> Iterator[dict[str
         "import-job": import_job,
         "bulk-job": bulk_job,
         "aws": "/aws",
+        "suppression": "/suppression",
         "account": "/account",
         "overview": "/overview",
         "count": f"/count?q={PHONE_DOMAIN}&field=domain",
