@@ -11,6 +11,10 @@ without the HTTP client's own overhead.
 
 Goal (issue 10): p95 <= 50 ms for every view at 1M contacts, whatever is searched; needles shorter than three
 characters may scan, with their own figure. Counts are exact or shown as a bound.
+
+Deliverability (issue 12): 1 in 10 contacts is on the account's suppression list (100,000 at 1M, with 10,000
+more addresses in no list), 1 in 1,000 has a complaint recorded: the "suppressed" filter is the common case,
+"complained" the rare one, each alone and next to other conditions. Goal: p95 <= 50 ms.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sescontacts.model import OPT_IN, OPT_OUT, ContactPatch, ContactQuery, Topic, UpsertPolicy
+from sescontacts.model import OPT_IN, OPT_OUT, ContactPatch, ContactQuery, Topic, UpsertPolicy, email_key
 
 from .bulk import CITIES, COMPANIES, CSV_HEADER, DOMAINS, FIRST, IDN, LAST, csv_line
 
@@ -132,6 +136,43 @@ def seed(report: Callable[[str], None]) -> Any:
     elapsed = time.perf_counter() - started
     report(f"- seeded {N - have:,} contacts through store.upsert_contacts in {elapsed:.1f} s")
     return services
+
+
+SUPPRESSED_EVERY = 10
+COMPLAINED_EVERY = 1000
+
+
+def seed_deliverability(services: Any, n: int, report: Callable[[str], None]) -> None:
+    """1 in SUPPRESSED_EVERY contacts on the suppression list (and as many / 10 addresses in no list), 1 in
+    COMPLAINED_EVERY marked as complained; kept with the seed."""
+    from sescontacts.store.sqlite.suppression import SqliteSuppressionList
+    from sescontacts.suppression import SuppressedDestination, SuppressionQuery
+
+    suppression = SqliteSuppressionList(services.db)
+    want = n // SUPPRESSED_EVERY
+    if suppression.count_suppressed(SuppressionQuery()) >= want:
+        report(f"- reusing the suppression list ({want:,} contacts and {want // 10:,} others suppressed)")
+        return
+    started = time.perf_counter()
+    stamp = time.time() - 86400
+    for start in range(0, n, BATCH * SUPPRESSED_EVERY):
+        chunk = range(start, min(n, start + BATCH * SUPPRESSED_EVERY), SUPPRESSED_EVERY)
+        suppression.store_entries(
+            SuppressedDestination(_row(i)[0], "BOUNCE" if i % 3 else "COMPLAINT", stamp + i) for i in chunk
+        )
+    suppression.store_entries(
+        SuppressedDestination(f"gone{i}@elsewhere.example", "BOUNCE", stamp) for i in range(want // 10)
+    )
+    with services.db.write() as conn:
+        conn.executemany(
+            "INSERT OR IGNORE INTO address_marks (email_key, email, complained_at, last_event_at, last_event_kind) "
+            "VALUES (?, ?, ?, ?, 'COMPLAINT')",
+            ((email_key(e), e, stamp, stamp) for e in (_row(i)[0] for i in range(3, n, COMPLAINED_EVERY))),
+        )
+    report(
+        f"- suppressed {want + want // 10:,} addresses, marked {n // COMPLAINED_EVERY:,} complaints "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
 
 
 def build_index(db: Any, db_path: Path, report: Callable[[str], None]) -> dict[str, float]:
@@ -289,6 +330,28 @@ def scenarios(next_url: str, n: int) -> list[Scenario]:
         ("email substring, rare (1 match)", lambda i: _search(f"{local_part(someone())}@"), 50, True),
         ("email substring, none", lambda i: _search(f"nobody{i}"), 50, True),
         ("email substring, 2 characters, none (scans)", lambda i: _search("qx"), None, True),
+        ("deliverability: suppressed (1 in 10)", lambda i: "/?delivery=suppressed", 50, True),
+        ("deliverability: suppressed, newest first", lambda i: "/?delivery=suppressed&sort=updated", 50, True),
+        ("deliverability: complained (1 in 1,000)", lambda i: "/?delivery=complained", 50, True),
+        (
+            "suppressed AND domain rare (пример.рф)",
+            lambda i: _search("пример.рф", "domain") + "&delivery=suppressed",
+            50,
+            True,
+        ),
+        (
+            "suppressed AND unsubscribed from all",
+            lambda i: "/?delivery=suppressed&status=OPT_OUT",
+            50,
+            True,
+        ),
+        (
+            "complained AND Company = Globex",
+            lambda i: _search("Company = Globex", "attribute") + "&delivery=complained",
+            50,
+            True,
+        ),
+        ("suppression page, search by address", lambda i: f"/suppression?q={local_part(someone())}@", 50, False),
     ]
 
 
@@ -376,6 +439,7 @@ LAST_RUN: dict[str, Any] = {}
 def run(report: Callable[[str], None]) -> None:
     report(f"{N:,} contacts, {RUNS} requests per scenario, times in ms (server side, Server-Timing)")
     services = seed(report)
+    seed_deliverability(services, N, report)
     db_path = services.settings.database_path
     build_index(services.db, db_path, report)
     base_p50, base_p95 = _baseline(db_path, N)

@@ -6,15 +6,26 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 
 from sescontacts.db import Database
-from sescontacts.model import EXACT, FOLDED, OPT_OUT, AddressIdentity, Contact, ContactQuery, email_key
+from sescontacts.model import (
+    EXACT,
+    FOLDED,
+    OPT_OUT,
+    AddressIdentity,
+    AttributeCondition,
+    Contact,
+    ContactQuery,
+    email_key,
+)
 from sescontacts.schema import PRODUCT_SCHEMA
 from sescontacts.store.sqlite import SqliteContactStore
 from sescontacts.store.sqlite.suppression import SqliteSuppressionList
+from sescontacts.suppression import SuppressionQuery
 
-from .support.stores import all_pages
+from .support.stores import all_pages, sqlite_store
 
 LIST = "contacts"
 
@@ -98,3 +109,59 @@ def test_both_spellings_of_a_suppressed_address_are_shown_in_an_exact_list(store
 def test_an_unknown_filter_is_a_programming_error(store) -> None:
     with pytest.raises(ValueError, match="unknown deliverability filter"):
         store.list_contacts(LIST, ContactQuery(delivery="spam"))
+
+
+MARKED = [f"m{n:03}@{'rare' if n % 50 == 0 else 'common'}.example" for n in range(0, 300, 7)]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        ContactQuery(delivery="complained", attributes=(AttributeCondition("Company", "globex"),)),
+        ContactQuery(delivery="suppressed", domain="rare.example"),
+        ContactQuery(delivery="bounced", email_contains="rare", sort="updated"),
+    ],
+    ids=repr,
+)
+def test_with_the_search_index_the_rarest_source_is_read(tmp_path: Path, query: ContactQuery) -> None:
+    """Next to an attribute or address condition the filter's keys race the index's candidates; whichever is
+    read, the rows are the reference's, and none is read past what the page needs."""
+    with sqlite_store(tmp_path / "i.db", LIST, indexed=True) as indexed:
+        for n in range(300):
+            company = "Globex" if n % 3 == 0 else "Initech"
+            domain = "rare.example" if n % 50 == 0 else "common.example"
+            attributes = orjson.dumps({"Company": company}).decode()
+            indexed.create_contact(LIST, Contact(f"m{n:03}@{domain}", attributes_data=attributes))
+        suppression = SqliteSuppressionList(indexed.db)
+        for n in range(0, 300, 2):
+            suppression.put_suppressed(f"m{n:03}@{'rare' if n % 50 == 0 else 'common'}.example", "BOUNCE")
+        with indexed.db.write() as conn:
+            conn.executemany(
+                "INSERT INTO address_marks (email_key, email, bounced_at, complained_at, last_event_at, "
+                "last_event_kind) VALUES (?, ?, 1.0, 2.0, 3.0, 'BOUNCE')",
+                [(e, e) for e in MARKED],
+            )
+        contact_list = indexed.get_list(LIST)
+        marked = {
+            "suppressed": {e.email for e in suppression.list_suppressed(SuppressionQuery()).items},
+            "bounced": set(MARKED),
+        }
+        marked["complained"] = marked["bounced"]
+        everyone = all_pages(indexed, LIST, ContactQuery(sort=query.sort))
+        expected = [c.email for c in everyone if query.matches(c, contact_list, marked=marked[query.delivery or ""])]
+        assert expected
+        for size in (2, 1000):
+            assert [c.email for c in all_pages(indexed, LIST, query, page_size=size)] == expected
+        assert indexed.count_contacts(LIST, query).value == len(expected)
+
+
+def test_a_bulk_action_on_the_filter_reaches_exactly_its_contacts(store) -> None:
+    """ "Unsubscribe all N matching" with the Suppressed filter: the walk and its UPDATE share the clause."""
+    marked = mark(store)
+    query = ContactQuery(delivery="suppressed")
+    contact_list = store.get_list(LIST)
+    expected = {c.email for c in all_pages(store, LIST) if query.matches(c, contact_list, marked=marked["suppressed"])}
+    step = store.apply_to_matching(LIST, query, "delete")
+    assert step.matched == step.changed == len(expected)
+    left = {c.email for c in all_pages(store, LIST)}
+    assert not (left & expected) and len(left) == 60 + (store.identity is EXACT) - len(expected)

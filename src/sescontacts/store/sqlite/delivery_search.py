@@ -49,35 +49,43 @@ def clause(query: ContactQuery, identity: AddressIdentity) -> tuple[str, list[ob
     return f" AND EXISTS (SELECT 1 FROM {table} d WHERE d.email_key = {_folded(identity)}{condition})", []
 
 
-def _folded_keys(conn: sqlite3.Connection, query: ContactQuery, after: str) -> Iterator[list[str]]:
-    """The filter's folded addresses from ``after`` on (inclusive), in order, FETCH at a time."""
+def _folded_keys(conn: sqlite3.Connection, query: ContactQuery, after: str, first: int = FETCH) -> Iterator[list[str]]:
+    """The filter's folded addresses from ``after`` on (inclusive), in order: ``first`` of them, then twice as
+    many each time up to FETCH (a dense filter fills a page from its first few)."""
     table, condition = _SOURCES[check_delivery(query.delivery or "")]
+    size = first
     while True:
         batch = [
             r[0]
             for r in conn.execute(
                 f"SELECT email_key FROM {table} WHERE email_key >= ?{condition} ORDER BY email_key LIMIT ?",
-                (after, FETCH),
+                (after, size),
             )
         ]
         if not batch:
             return
         yield batch
-        if len(batch) < FETCH:
+        if len(batch) < size:
             return
         after = batch[-1] + "\x00"
+        size = min(FETCH, size * 2)
 
 
-def _keys_sql(identity: AddressIdentity) -> str:
-    """Contact keys of a JSON array of folded addresses (parameters: the array, the list id): the same keys
-    for a folded list; every spelling's key (folded address, separator, spelling) for an exact one."""
-    if identity.name == "folded":
-        return "SELECT value FROM json_each(?) WHERE ? IS NOT NULL"  # the list id is not needed: the same slots
-    separator = ord(SPELLING_SEPARATOR)
-    return (
-        "SELECT c.email_key FROM json_each(?) k JOIN contacts c ON c.list_id = ? "
-        f"AND c.email_key > k.value || char({separator}) AND c.email_key < k.value || char({separator + 1})"
-    )
+def keys(conn: sqlite3.Connection, list_id: int, query: ContactQuery, after: str | None) -> Iterator[str]:
+    """The list's contact keys the filter holds, in address order, after ``after``: a candidate source that
+    races the search index's own (``search._candidates``) when the query has other searched conditions."""
+    sql = f"SELECT email_key FROM ({_KEYS_SQL}) WHERE email_key > ? ORDER BY email_key"
+    for batch in _folded_keys(conn, query, _folded_of(after) if after else "", 64):
+        yield from (row[0] for row in conn.execute(sql, (orjson.dumps(batch).decode(), list_id, after or "")))
+
+
+# The list's contact keys of a JSON array of folded addresses (parameters: the array, the list id): the key
+# itself in a folded list, every spelling's key (folded address, separator, spelling) in an exact one; both
+# lie from the folded address up to the character after the separator.
+_KEYS_SQL: Final = (
+    "SELECT c.email_key FROM json_each(?) k JOIN contacts c ON c.list_id = ? "
+    f"AND c.email_key >= k.value AND c.email_key < k.value || char({ord(SPELLING_SEPARATOR) + 1})"
+)
 
 
 def _folded_of(key: str) -> str:
@@ -93,23 +101,24 @@ def page(
     columns: str,
     limit: int,
     position: Sequence[object] | None,
-    identity: AddressIdentity,
     order: str,
 ) -> list[Any] | None:
     """Up to ``limit`` rows of the query (``where`` already holds :func:`clause` and the position) read from
     the filter's candidates; None in newest-first order when there are too many candidates to sort."""
-    keys_sql = _keys_sql(identity)
-    sql = f"SELECT {columns} FROM contacts WHERE {where} AND email_key IN ({keys_sql}) ORDER BY {order} LIMIT ?"
+    sql = f"SELECT {columns} FROM contacts WHERE {where} AND email_key IN ({_KEYS_SQL}) ORDER BY {order} LIMIT ?"
     if query.sort == "updated":
-        everything: list[str] = []
-        for batch in _folded_keys(conn, query, ""):
-            everything += batch
-            if len(everything) > UPDATED_CANDIDATES:
-                return None
+        table, condition = _SOURCES[check_delivery(query.delivery or "")]
+        (many,) = conn.execute(
+            f"SELECT count(*) > ? FROM (SELECT 1 FROM {table} WHERE 1{condition} LIMIT ?)",
+            (UPDATED_CANDIDATES, UPDATED_CANDIDATES + 1),
+        ).fetchone()
+        if many:
+            return None  # a dense filter: the scan newest first fills a page sooner than sorting them all
+        everything = [key for batch in _folded_keys(conn, query, "") for key in batch]
         return conn.execute(sql, (*params, orjson.dumps(everything).decode(), list_id, limit)).fetchall()
     rows: list[Any] = []
     after = _folded_of(str(position[-1])) if position else ""
-    for batch in _folded_keys(conn, query, after):
+    for batch in _folded_keys(conn, query, after, limit + 8):
         rows += conn.execute(sql, (*params, orjson.dumps(batch).decode(), list_id, limit - len(rows))).fetchall()
         if len(rows) >= limit:
             break
@@ -123,12 +132,11 @@ def count(
     where: str,
     params: Sequence[object],
     cap: int | None,
-    identity: AddressIdentity,
     budget: int,
 ) -> Count:
     """How many contacts match, from the filter's candidates; a capped count checks at most ``budget``
     candidates, then shows what it found as a bound."""
-    sql = f"SELECT count(*) FROM contacts WHERE {where} AND email_key IN ({_keys_sql(identity)})"
+    sql = f"SELECT count(*) FROM contacts WHERE {where} AND email_key IN ({_KEYS_SQL})"
     n = checked = 0
     for batch in _folded_keys(conn, query, ""):
         if cap is not None and (n > cap or checked >= budget):

@@ -263,10 +263,6 @@ def _beyond(
     ).fetchall()
 
 
-def _newest_first(row: Sequence[Any]) -> tuple[float, str]:
-    return (row[5], row[6])
-
-
 def _candidates(
     conn: sqlite3.Connection, index: search_index.IndexView, query: ContactQuery, after: str | None
 ) -> Iterator[str]:
@@ -280,6 +276,8 @@ def _candidates(
     """
     sources = [_address_keys(conn, index, pattern, after) for pattern in _globs(query)]
     sources += [_attribute_keys(conn, index, condition, after) for condition in query.attributes]
+    if query.delivery:  # exact, never pending: the suppression list's or the events' own keys
+        sources.append(delivery_search.keys(conn, index.list_id, query, after))
     if len(sources) == 1:
         return sources[0]
     heads = [_take(keys, RACE) for keys in sources]
@@ -316,7 +314,7 @@ def _indexed_page(
             return _SCAN
         rows = _rows_for(conn, columns, clause, params, found, f"{order_by(query)} LIMIT {int(limit)}")
         rows += _beyond(conn, index, query, columns, clause, params, limit)
-        return sorted(rows, key=_newest_first, reverse=True)[:limit]
+        return sorted(rows, key=lambda row: (row[5], row[6]), reverse=True)[:limit]  # newest first
     keys = _candidates(conn, index, query, str(position[-1]) if position else None)
     rows = []
     want = limit + 8
@@ -373,7 +371,7 @@ def _indexed_count(
     alone = pattern is not None and not query.attributes
     if not alone and not address and len(query.attributes) == 1:
         alone = search_index.rows_are_matches(query.attributes[0])
-    if alone and not (query.status or query.topic):
+    if alone and not (query.status or query.topic or query.delivery):
         if pattern is not None:
             predicate, extra = _address_clauses(query, identity, "address")
             sql = _address_sql(index, predicate + " AND address NOT IN (SELECT value FROM json_each(?))")
@@ -452,7 +450,9 @@ def _page_rows(
         params += position
     columns = f"{columns}, email_key"
     args = (conn, list_id, query, clause, params, columns, size + 1, position)
-    rows = delivery_search.page(*args, identity, order_by(query)) if query.delivery else _indexed_page(*args)
+    alone = query.delivery and not (query.attributes or _globs(query))  # else it races them (_candidates)
+    rows: list[Any] | Literal["scan"] | None = delivery_search.page(*args, order_by(query)) if alone else None
+    rows = _indexed_page(*args) if rows is None else rows
     if rows is None:
         rows = _address_search(conn, list_id, query, clause, params, columns, size + 1, position)
     if rows is None or rows == _SCAN:
@@ -510,7 +510,7 @@ def _probe(
     # No ORDER BY outside: it would sort the whole window; the window comes in address order, and the
     # few rows kept are sorted here to be sure of it.
     probe = conn.execute(
-        f"SELECT {columns} FROM ({window}) WHERE {clause} LIMIT ?",
+        f"SELECT {columns} FROM ({window}) AS contacts WHERE {clause} LIMIT ?",  # named: the clause says contacts.
         (list_id, *(position or ()), *params, limit),
     ).fetchall()
     return sorted(probe, key=lambda row: row[-1])
@@ -581,8 +581,8 @@ def count(
 ) -> Count:
     """How many contacts match a filtering query, stopping at ``cap`` (the list's row answers the plain ones)."""
     clause, params = where(list_id, contact_list, query, identity)
-    if query.delivery:
-        return delivery_search.count(conn, list_id, query, clause, params, cap, identity, COUNT_CANDIDATES)
+    if query.delivery and not (query.attributes or _globs(query)):
+        return delivery_search.count(conn, list_id, query, clause, params, cap, COUNT_CANDIDATES)
     indexed = _indexed_count(conn, list_id, query, clause, params, cap, identity)
     if indexed is not None:
         return indexed
