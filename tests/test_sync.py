@@ -18,6 +18,7 @@ import boto3
 import pytest
 
 from sescontacts.model import EXACT, Contact
+from sescontacts.store.base import SyncStatus
 from sescontacts.store.ses import SesContactStore
 from sescontacts.store.ses.pacer import Pacer
 
@@ -487,6 +488,15 @@ def test_a_write_timed_within_half_a_millisecond_of_ses_is_still_adopted_or_fetc
             {"running": True, "phase": "fetch", "to_fetch": 5000, "eta_seconds": 5000.0},
             "Reading the details of 5,000 new or changed contacts, about 84 min left.",
         ),
+        # The list is synced, the same pass still walks the suppression list: not "synced" alone.
+        (
+            {"last_synced": 1.7e9, "suppression": SyncStatus("suppression list", running=True, seen=2000)},
+            "Local copy synced 2023-11-14 22:13 UTC. <br>Updating the suppression list: 2,000 entries listed.",
+        ),
+        (
+            {"last_synced": 1.7e9, "suppression": SyncStatus("suppression list", last_error="Access denied")},
+            "Last suppression list sync problem: Access denied",
+        ),
     ],
 )
 def test_console_overview_says_how_fresh_the_mirror_is(status: dict[str, Any] | None, shown: str) -> None:
@@ -495,7 +505,6 @@ def test_console_overview_says_how_fresh_the_mirror_is(status: dict[str, Any] | 
     from sescontacts.console.app import make_jinja
     from sescontacts.console.views.contacts import MirrorState
     from sescontacts.model import ContactList, ListStats
-    from sescontacts.store.base import SyncStatus
 
     sync = SyncStatus(LIST, **status) if status is not None else None
     module = (
