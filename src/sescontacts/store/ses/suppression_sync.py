@@ -228,15 +228,7 @@ class SuppressionSync:
             removed = 0
             if full:
                 # Not listed, and not written since the walk began (a put during the walk is newer than it).
-                gone = [
-                    row[0]
-                    for row in conn.execute(
-                        "SELECT email FROM suppressed_destinations WHERE last_update_time < ? AND email_key NOT IN "
-                        "(SELECT email_key FROM suppression_sync_seen)",
-                        (state["started"],),
-                    )
-                ]
-                removed = self.mirror.remove_entries(gone)
+                removed = self.mirror.remove_unlisted(updated_before=state["started"])
                 conn.execute("DELETE FROM suppression_sync_seen")
             values: dict[str, Any] = {
                 "state": "idle",

@@ -221,3 +221,13 @@ class SqliteSuppressionList:
                 conn.execute("DELETE FROM suppressed_destinations WHERE email_key = ?", (email_key(e),)).rowcount
                 for e in emails
             )
+
+    def remove_unlisted(self, *, updated_before: float) -> int:
+        """The end of the ses mirror's full walk: remove the entries it did not list (``suppression_sync_seen``)
+        that nobody wrote since it began (``updated_before``); how many."""
+        with self.db.write() as conn:
+            return conn.execute(
+                "DELETE FROM suppressed_destinations WHERE last_update_time < ? AND email_key NOT IN "
+                "(SELECT email_key FROM suppression_sync_seen)",
+                (updated_before,),
+            ).rowcount
