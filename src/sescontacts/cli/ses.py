@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .failures import EXIT_REFUSED, ConfigError, talking_to_ses
+from .failures import EXIT_REFUSED, ConfigError, Refused, talking_to_ses
 from .options import (
     Number,
     WholeNumber,
@@ -523,7 +523,8 @@ def sync(full: bool, **options: Any) -> None:
 
     try:
         with talking_to_ses():  # no credentials, access denied, SES unreachable: one line, as import says
-            for result in store.sync_now(full=full, on_progress=echo_sync_progress):
+            results = store.sync_now(full=full, on_progress=echo_sync_progress)
+            for result in results:
                 if result.list_name == SUPPRESSION_PART:
                     click.echo(
                         f"{result.list_name}: {result.seen:,} entries listed ({result.kind} walk), "
@@ -535,5 +536,9 @@ def sync(full: bool, **options: Any) -> None:
                     f"{result.list_name}: {result.seen:,} contacts, {result.fetched:,} fetched, "
                     f"{result.removed:,} removed, {result.calls:,} SES calls in {result.seconds:,.1f} s"
                 )
+        status = store.sync_status()
+        walk = status.suppression if status is not None else None
+        if walk is not None and walk.last_error and all(r.list_name != SUPPRESSION_PART for r in results):
+            raise Refused(f"{SUPPRESSION_PART} not synced: {walk.last_error}")
     finally:
         services.close()

@@ -213,7 +213,7 @@ class MirrorSync:
     def sync_all(self, *, full: bool = False, suppression_full: bool | None = None) -> list[SyncResult]:
         """Sync every list SES has (SES allows one per region); drop mirrored lists SES no longer has. Then the
         suppression list (when this sync has one): a full walk when ``suppression_full``, else incremental
-        (None: full when its schedule says one is due)."""
+        (None: full when its schedule says one is due); its result last, absent when SES refused the walk."""
         answer = self.ses.call("list_contact_lists", PageSize=1000)
         names = [item["ContactListName"] for item in answer.get("ContactLists") or ()]
         for mirrored in self.lists.local.list_lists(page_size=1000).items:
@@ -222,7 +222,9 @@ class MirrorSync:
                 self.forget(mirrored.name)
         results = [self.sync(name, full=full) for name in names]
         if self.suppression is not None:
-            with self._run_lock:
+            with self._run_lock, contextlib.suppress(SesContactsError):
+                # A refusal (no permission for it, an SES stand-in without it) is kept in the walk's own status,
+                # which the console and `sescontacts sync` show: the lists' sync stands.
                 results.append(
                     self.suppression.sync(
                         full=suppression_full, check_stop=self._check_stop, on_progress=self.on_progress
