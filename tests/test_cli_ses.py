@@ -20,7 +20,7 @@ from sescontacts.cli import main
 from sescontacts.cli.ses import FEATURE_ACTIONS
 
 from .support.server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, RunningServer, run_server
-from .support.ses import clean_env
+from .support.ses import MOTO_KEY, boto_session, clean_env, run_moto
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +153,23 @@ def test_sync_command_fills_the_mirror(server: RunningServer, tmp_path: Path) ->
     assert result.exit_code == 0, result.output
     assert "contacts: 3 contacts, 3 fetched, 0 removed" in result.output
     assert "suppression list: 0 entries listed (full walk), 0 new or changed, 0 removed, 2 SES calls" in result.output
+
+
+def test_sync_says_when_ses_refused_the_suppression_walk(tmp_path: Path) -> None:
+    """moto has no suppression operations: the list is synced, and the command says what was not (status 1)."""
+    clean_env()
+    with run_moto() as moto_url:
+        upstream = boto_session(MOTO_KEY).client("sesv2", endpoint_url=moto_url)  # type: ignore[attr-defined]
+        upstream.create_contact_list(ContactListName="contacts")
+        upstream.create_contact(ContactListName="contacts", EmailAddress="m@example.com")
+        result = CliRunner().invoke(
+            main,
+            ["sync", "--data-dir", str(tmp_path), "--endpoint-url", moto_url, "--ses-rate", "500"],
+            env={"AWS_ACCESS_KEY_ID": MOTO_KEY[0], "AWS_SECRET_ACCESS_KEY": MOTO_KEY[1]},
+        )
+    assert result.exit_code == 1, result.output
+    assert "contacts: 1 contacts, 1 fetched, 0 removed" in result.output
+    assert "Error: suppression list not synced: " in result.output
 
 
 def test_import_command_on_the_ses_backend(server: RunningServer, tmp_path: Path) -> None:
