@@ -5,7 +5,10 @@
 2. Mirror sync of 100,000 contacts from an unthrottled server: the first full sync into an empty mirror (one
    ListContacts page per 1,000 contacts + one GetContact per contact) and a second one with nothing changed
    (pages only); seconds and calls, and what the same calls cost at SES's 1 request/s.
-3. Import of 100,000 rows: through S3 + one import job (moto's S3 as the bucket, the local server's
+3. The suppression list's first walk: 100,000 suppressed addresses mirrored from a server throttled like SES
+   (``--throttle 1``: one request per second) through the product's own pacer (1 req/s, burst 2): calls and
+   wall time, then an incremental walk with nothing changed.
+4. Import of 100,000 rows: through S3 + one import job (moto's S3 as the bucket, the local server's
    CreateImportJob reading it) vs row by row through the pacer. Row by row costs up to three calls a row; at
    1 request/s that is days, so it is measured on a sample at an unthrottled rate and extrapolated (stated).
 
@@ -27,6 +30,7 @@ if str(ROOT) not in sys.path:
 
 from tests.support.server import run_server  # noqa: E402
 from tests.support.ses import clean_env, run_moto, ses_store  # noqa: E402
+from tests.support.suppression import seed_suppressed  # noqa: E402
 
 from sescontacts.db import Database  # noqa: E402 - the repo root must be importable first
 from sescontacts.model import Contact, ContactPatch, UpsertPolicy  # noqa: E402
@@ -40,6 +44,9 @@ LIST = "contacts"
 SYNC_CONTACTS = int(os.environ.get("SESCONTACTS_BENCH_SES_CONTACTS", "100000"))
 IMPORT_ROWS = int(os.environ.get("SESCONTACTS_BENCH_SES_IMPORT_ROWS", "100000"))
 PACED_SAMPLE = int(os.environ.get("SESCONTACTS_BENCH_SES_PACED_SAMPLE", "1000"))
+SUPPRESSED = int(os.environ.get("SESCONTACTS_BENCH_SES_SUPPRESSED", "100000"))
+# The server's --throttle for the suppression walk: SES's 1 req/s; its burst is undocumented, so 1 (the strictest).
+SUPPRESSION_THROTTLE = os.environ.get("SESCONTACTS_BENCH_SES_SUPPRESSION_THROTTLE", "1")
 RATE_CALLS = 600
 UNLIMITED = Pacer(1_000_000, 1_000_000)
 
@@ -125,6 +132,40 @@ def bench_sync(report: Report, work: Path) -> None:
             store.close()
 
 
+def bench_suppression_walk(report: Report, work: Path) -> None:
+    """The first walk at SES's rate: one GetAccount, then one ListSuppressedDestinations page per 1,000."""
+    from sescontacts.store.ses.suppression_sync import SuppressionSync
+    from sescontacts.suppression import SuppressionQuery
+
+    data_dir = work / "suppression-server"
+    seed_suppressed(data_dir, SUPPRESSED, at=time.time() - 86_400)
+    with run_server(data_dir, extra_args=["--throttle", SUPPRESSION_THROTTLE]) as server:
+        pacer = Pacer(1, 2)  # the product's default (--ses-rate 1 --ses-burst 2)
+        store = ses_store(work / "suppression-mirror.db", server.url, pacer=pacer)
+        try:
+            walker = SuppressionSync(store.ses, store.suppression.mirror)
+            start = time.perf_counter()
+            first = walker.sync()
+            elapsed = time.perf_counter() - start
+            mirrored = store.suppression.count_suppressed(SuppressionQuery())
+            assert first.kind == "full" and mirrored == SUPPRESSED, (first, mirrored)
+            report(
+                f"- suppression list, first walk of {SUPPRESSED:,} addresses against a server run with "
+                f"--throttle {SUPPRESSION_THROTTLE} (pacer 1 req/s, burst 2): **{first.calls:,} calls** "
+                f"({first.pages:,} ListSuppressedDestinations pages + 1 GetAccount) in **{elapsed:.1f} s** = "
+                f"{first.calls / elapsed:.2f} calls/s; "
+                f"{pacer.stats.throttled} throttles absorbed, {pacer.stats.surfaced} surfaced; {mirrored:,} mirrored"
+            )
+            start = time.perf_counter()
+            again = walker.sync()
+            report(
+                f"- suppression list, next walk (incremental, nothing changed): **{again.calls} calls** in "
+                f"{time.perf_counter() - start:.1f} s"
+            )
+        finally:
+            store.close()
+
+
 def _everyone() -> object:
     from sescontacts.model import ContactQuery
 
@@ -201,6 +242,7 @@ def run(report: Report) -> None:
         work = Path(tmp)
         bench_rate(report, work)
         bench_sync(report, work)
+        bench_suppression_walk(report, work)
         try:
             bench_import(report, work)
         except Exception as exc:  # the local import job is another engineer's feature; say so, do not hide it

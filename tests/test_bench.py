@@ -22,6 +22,7 @@ TOY_SIZES = {
     "SESCONTACTS_BENCH_MOTO_CONTACTS": "50",
     "SESCONTACTS_BENCH_SES_CONTACTS": "100",
     "SESCONTACTS_BENCH_SES_PACED_SAMPLE": "5",
+    "SESCONTACTS_BENCH_SES_SUPPRESSED": "2500",
     "SESCONTACTS_BENCH_BROWSER_RUNS": "2",
     "SESCONTACTS_BENCH_SCALE_ROWS": "2000",
     "SESCONTACTS_BENCH_SCALE_PAGES": "2",
@@ -44,6 +45,7 @@ def test_every_bench_suite_runs_to_the_end_at_a_toy_size(tmp_path: Path) -> None
     for suite in ("## api", "## bulk", "## actions", "## console", "## ses", "## scale"):
         assert f"\n{suite}\n" in result.stdout, f"{suite} did not run"
     assert "suite not present" not in result.stdout
+    assert "suppression list, first walk of 2,500 addresses" in result.stdout
     if Path(CHROMIUM).exists():
         browser_side = result.stdout.split("browser side:")[-1].split("## ses")[0]
         assert "| email substring, none |" in browser_side, "the console's browser side did not run"

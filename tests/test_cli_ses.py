@@ -20,7 +20,7 @@ from sescontacts.cli import main
 from sescontacts.cli.ses import FEATURE_ACTIONS
 
 from .support.server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, RunningServer, run_server
-from .support.ses import clean_env
+from .support.ses import MOTO_KEY, boto_session, clean_env, run_moto
 
 
 @pytest.fixture(scope="module")
@@ -106,10 +106,28 @@ def test_iam_policy_is_least_privilege_json() -> None:
     result = CliRunner().invoke(main, ["iam-policy", "--region", "eu-west-1", "--account", "123456789012"])
     document = json.loads(result.output)
     actions = {a for s in document["Statement"] for a in s["Action"]}
-    assert actions == {a for f in ("contacts", "lists") for a in FEATURE_ACTIONS[f][1]}
+    assert actions == {a for f in ("contacts", "lists", "suppression") for a in FEATURE_ACTIONS[f][1]}
     scoped = [s for s in document["Statement"] if "ses:GetContact" in s["Action"]]
     assert scoped[0]["Resource"] == "arn:aws:ses:eu-west-1:123456789012:contact-list/contacts"
     assert not any(a == "*" or a.endswith(":*") for a in actions)
+
+
+def test_iam_policy_covers_the_suppression_list() -> None:
+    """The mirror's walk (GetAccount, ListSuppressedDestinations) and the writes through to SES: account-level
+    actions, with no resource ARN to scope them to."""
+    document = json.loads(CliRunner().invoke(main, ["iam-policy"]).output)
+    (statement,) = [s for s in document["Statement"] if s["Sid"] == "SuppressionList"]
+    assert statement["Resource"] == "*"
+    assert set(statement["Action"]) == {
+        "ses:GetAccount",
+        "ses:ListSuppressedDestinations",
+        "ses:GetSuppressedDestination",
+        "ses:PutSuppressedDestination",
+        "ses:DeleteSuppressedDestination",
+        "ses:PutAccountSuppressionAttributes",
+    }
+    only_contacts = CliRunner().invoke(main, ["iam-policy", "--feature", "contacts"])
+    assert "SuppressedDestination" not in only_contacts.output
 
 
 def test_iam_policy_for_imports_adds_import_jobs_and_the_bucket() -> None:
@@ -134,6 +152,24 @@ def test_sync_command_fills_the_mirror(server: RunningServer, tmp_path: Path) ->
     result = cli("sync", "--data-dir", str(tmp_path), server=server)
     assert result.exit_code == 0, result.output
     assert "contacts: 3 contacts, 3 fetched, 0 removed" in result.output
+    assert "suppression list: 0 entries listed (full walk), 0 new or changed, 0 removed, 2 SES calls" in result.output
+
+
+def test_sync_says_when_ses_refused_the_suppression_walk(tmp_path: Path) -> None:
+    """moto has no suppression operations: the list is synced, and the command says what was not (status 1)."""
+    clean_env()
+    with run_moto() as moto_url:
+        upstream = boto_session(MOTO_KEY).client("sesv2", endpoint_url=moto_url)  # type: ignore[attr-defined]
+        upstream.create_contact_list(ContactListName="contacts")
+        upstream.create_contact(ContactListName="contacts", EmailAddress="m@example.com")
+        result = CliRunner().invoke(
+            main,
+            ["sync", "--data-dir", str(tmp_path), "--endpoint-url", moto_url, "--ses-rate", "500"],
+            env={"AWS_ACCESS_KEY_ID": MOTO_KEY[0], "AWS_SECRET_ACCESS_KEY": MOTO_KEY[1]},
+        )
+    assert result.exit_code == 1, result.output
+    assert "contacts: 1 contacts, 1 fetched, 0 removed" in result.output
+    assert "Error: suppression list not synced: " in result.output
 
 
 def test_import_command_on_the_ses_backend(server: RunningServer, tmp_path: Path) -> None:

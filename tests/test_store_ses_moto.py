@@ -252,3 +252,17 @@ def test_a_mirror_keyed_by_the_old_rule_is_rekeyed_and_the_next_full_sync_splits
         assert mirror_state(store) == expected
     finally:
         store.close()
+
+
+def test_an_ses_without_the_suppression_operations_leaves_the_lists_sync_standing(
+    store: SesContactStore, upstream: Any
+) -> None:
+    """moto implements no sesv2 suppression operation (nor GetAccount): the walk is refused, the lists are
+    synced all the same, and the refusal is in the suppression walk's own status (the console shows it apart
+    from the list's)."""
+    seed_both(upstream)
+    results = store.sync_now(full=True)
+    assert [r.list_name for r in results] == [LIST]
+    status = store.sync_status(LIST)
+    assert status is not None and status.last_error is None and status.last_synced is not None
+    assert status.suppression is not None and status.suppression.last_error

@@ -18,8 +18,10 @@ import boto3
 import pytest
 
 from sescontacts.model import EXACT, Contact
+from sescontacts.store.base import SyncStatus
 from sescontacts.store.ses import SesContactStore
 from sescontacts.store.ses.pacer import Pacer
+from sescontacts.store.ses.suppression_sync import SUPPRESSION_PART
 
 from .support.server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, RunningServer, run_server
 from .support.ses import clean_env, ses_store
@@ -199,7 +201,8 @@ def test_list_deleted_in_ses_leaves_the_mirror(store: SesContactStore, ses: Any)
     sync.sync_all(full=True)
     assert store.mirror.list_lists().items
     ses.delete_contact_list(ContactListName=LIST)
-    assert sync.sync_all(full=True) == []
+    # No list synced any more; the account's suppression list still is (it is not a list's).
+    assert [result.list_name for result in sync.sync_all(full=True)] == [SUPPRESSION_PART]
     assert store.mirror.list_lists().items == []
 
 
@@ -487,6 +490,19 @@ def test_a_write_timed_within_half_a_millisecond_of_ses_is_still_adopted_or_fetc
             {"running": True, "phase": "fetch", "to_fetch": 5000, "eta_seconds": 5000.0},
             "Reading the details of 5,000 new or changed contacts, about 84 min left.",
         ),
+        # The list is synced, the same pass still walks the suppression list: not "synced" alone.
+        (
+            {"last_synced": 1.7e9, "suppression": SyncStatus("suppression list", running=True, seen=2000)},
+            "Local copy synced 2023-11-14 22:13 UTC. <br>Updating the suppression list: 2,000 entries listed.",
+        ),
+        (
+            {
+                "last_synced": 1.7e9,
+                "suppression": SyncStatus("suppression list", running=True, last_error="Access denied"),
+            },
+            # a refused walk waits to resume: not "updating"
+            "Local copy synced 2023-11-14 22:13 UTC. <br>Last suppression list sync problem: Access denied",
+        ),
     ],
 )
 def test_console_overview_says_how_fresh_the_mirror_is(status: dict[str, Any] | None, shown: str) -> None:
@@ -495,7 +511,6 @@ def test_console_overview_says_how_fresh_the_mirror_is(status: dict[str, Any] | 
     from sescontacts.console.app import make_jinja
     from sescontacts.console.views.contacts import MirrorState
     from sescontacts.model import ContactList, ListStats
-    from sescontacts.store.base import SyncStatus
 
     sync = SyncStatus(LIST, **status) if status is not None else None
     module = (

@@ -45,18 +45,20 @@ class Services:
         make_private_dir(settings.data_dir)
         db = Database(settings.database_path, PRODUCT_SCHEMA)
         store: ContactStore
+        suppression: SuppressionList
         if settings.backend == "local":
             store = SqliteContactStore(
                 db, region=settings.region, account_id=LOCAL_ACCOUNT_ID, max_lists=settings.max_contact_lists
             )
+            suppression = SqliteSuppressionList(db)
         elif settings.backend == "ses":
             from .store.ses import SesContactStore
 
-            store = SesContactStore.open(settings, db)
+            ses_store = SesContactStore.open(settings, db)
+            # SES's own list: written through to SES, read from its mirror, walked by the store's sync.
+            store, suppression = ses_store, ses_store.suppression
         else:
             raise ValueError(f"unknown backend {settings.backend!r}: choose local or ses")
-        # TODO(issue 12, part 2): the ses backend's write-through SuppressionList replaces its mirror here.
-        suppression: SuppressionList = SqliteSuppressionList(db)
         services = cls(
             settings=settings,
             db=db,

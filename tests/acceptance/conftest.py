@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -77,6 +79,32 @@ def contact_list(ses: Any) -> Iterator[str]:
     yield name
     with contextlib.suppress(ses.exceptions.NotFoundException):
         ses.delete_contact_list(ContactListName=name)
+
+
+JS_DIR = Path(__file__).resolve().parents[1] / "js"
+
+
+def run_js(script: str, server: RunningServer, **env: str) -> Any:
+    """``tests/js/<script>`` run with node against ``server`` (``env`` adds variables); what it printed, as JSON."""
+    node = shutil.which("node")
+    if node is None or not (JS_DIR / "node_modules" / "@aws-sdk" / "client-sesv2").is_dir():
+        pytest.fail("node and tests/js/node_modules are required: run `make test` (it installs them)")
+    result = subprocess.run(
+        [node, str(JS_DIR / script)],
+        cwd=JS_DIR,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "SES_ENDPOINT": server.url,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
 
 
 def run_aws(server: RunningServer, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

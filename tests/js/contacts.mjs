@@ -2,7 +2,6 @@
 // It parses timestamps strictly (epoch numbers), so it catches what botocore forgives.
 // Usage: node contacts.mjs  (SES_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, LIST_NAME from the environment)
 import {
-  SESv2Client,
   CreateContactListCommand,
   GetContactListCommand,
   CreateContactCommand,
@@ -12,13 +11,8 @@ import {
   DeleteContactCommand,
   DeleteContactListCommand,
 } from "@aws-sdk/client-sesv2";
+import { client } from "./client.mjs";
 
-const client = new SESv2Client({
-  endpoint: process.env.SES_ENDPOINT,
-  region: "us-east-1",
-  credentials: { accessKeyId: process.env.AWS_ACCESS_KEY_ID, secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY },
-  maxAttempts: 1,
-});
 const list = process.env.LIST_NAME;
 const out = {};
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .failures import EXIT_REFUSED, ConfigError, talking_to_ses
+from .failures import EXIT_REFUSED, ConfigError, Refused, talking_to_ses
 from .options import (
     Number,
     WholeNumber,
@@ -59,7 +59,20 @@ FEATURE_ACTIONS: dict[str, tuple[str, list[str]]] = {
         ],
     ),
     "import-jobs": ("large imports through an SES import job", ["ses:CreateImportJob", "ses:GetImportJob"]),
+    "suppression": (
+        "mirror the account suppression list and change it",
+        [
+            "ses:GetAccount",
+            "ses:ListSuppressedDestinations",
+            "ses:GetSuppressedDestination",
+            "ses:PutSuppressedDestination",
+            "ses:DeleteSuppressedDestination",
+            "ses:PutAccountSuppressionAttributes",
+        ],
+    ),
 }
+# Every feature the ses backend uses whatever its settings (the mirror sync walks the suppression list too).
+CORE_FEATURES = ["contacts", "lists", "suppression"]
 
 
 def ses_options(func: F) -> F:
@@ -161,13 +174,14 @@ def policy_document(
     list_arn = f"arn:aws:ses:{region}:{account}:contact-list/{list_name}"
     for feature in features:
         actions = FEATURE_ACTIONS[feature][1]
-        if feature == "import-jobs":
+        if feature in ("import-jobs", "suppression"):
             statements.append(
                 {
-                    "Sid": "ImportJobs",
+                    "Sid": "ImportJobs" if feature == "import-jobs" else "SuppressionList",
                     "Effect": "Allow",
                     "Action": actions,
-                    # Job ids are not known in advance, and CreateImportJob names the list only in its body.
+                    # Job ids are not known in advance, and CreateImportJob names the list only in its body;
+                    # the suppression list and the account are the account's, with no resource ARN of their own.
                     "Resource": "*",
                 }
             )
@@ -216,8 +230,8 @@ def s3_policy(location: str) -> list[dict[str, Any]]:
     "features",
     multiple=True,
     type=click.Choice(sorted(FEATURE_ACTIONS)),
-    help="Only the permissions these features need (repeatable). Default: contacts and lists, plus import "
-    "jobs when --s3-import-location is set.",
+    help="Only the permissions these features need (repeatable). Default: contacts, lists and suppression, "
+    "plus import jobs when --s3-import-location is set.",
 )
 @click.option(
     "--account",
@@ -234,7 +248,7 @@ def s3_policy(location: str) -> list[dict[str, Any]]:
 )
 def iam_policy(features: tuple[str, ...], account: str, s3_import_location: str | None, **options: Any) -> None:
     """Print the least-privilege IAM policy (JSON) for the features in use."""
-    chosen = list(features) or ["contacts", "lists"] + (["import-jobs"] if s3_import_location else [])
+    chosen = list(features) or CORE_FEATURES + (["import-jobs"] if s3_import_location else [])
     document = policy_document(chosen, region=options["region"], account=account, list_name=options["contact_list"])
     if s3_import_location and "import-jobs" in chosen:
         document["Statement"] += s3_policy(s3_import_location)
@@ -370,6 +384,10 @@ def doctor(yes: bool, **options: Any) -> None:
                 lambda: call("get_contact", ContactListName=settings.contact_list, EmailAddress=_PROBE_ADDRESS),
             ),
         ]
+        probes += [
+            ("suppression", "ses:GetAccount", lambda: call("get_account")),
+            ("suppression", "ses:ListSuppressedDestinations", lambda: call("list_suppressed_destinations", PageSize=1)),
+        ]
         if settings.s3_import_location:
             probes.append(("import-jobs", "ses:GetImportJob", lambda: call("get_import_job", JobId=_PROBE_JOB)))
         for feature, action, probe in probes:
@@ -383,7 +401,7 @@ def doctor(yes: bool, **options: Any) -> None:
                     check.fail(f"{action} is not allowed: {FEATURE_ACTIONS[feature][0]} will fail", _POLICY_HINT)
                 else:
                     check.ok(f"{action} allowed ({FEATURE_ACTIONS[feature][0]})")
-        features = ["contacts", "lists"] + (["import-jobs"] if settings.s3_import_location else [])
+        features = CORE_FEATURES + (["import-jobs"] if settings.s3_import_location else [])
         if settings.ses_endpoint_url:
             check.warn("write permissions are not checked against a custom endpoint: doctor changes nothing")
         else:
@@ -468,6 +486,12 @@ def _check_s3(check: Check, session: Any, settings: Any) -> None:
 
 def echo_sync_progress(status: SyncStatus) -> None:
     """A sync's progress, one line on stderr a page or chunk (``sync``, and ``export`` before it reads)."""
+    from ..store.ses.suppression_sync import SUPPRESSION_PART
+
+    if status.list_name == SUPPRESSION_PART:  # entries only: no details to fetch, no count to estimate from
+        line = f"{status.seen:,} listed, {status.fetched:,} new or changed, {status.calls:,} calls"
+        click.echo(f"  {SUPPRESSION_PART} ({status.kind} walk): {line}", err=True)
+        return
     eta = "unknown" if status.eta_seconds is None else f"{status.eta_seconds:,.0f} s"
     click.echo(
         f"  {status.list_name}: {status.seen:,} listed, {status.fetched:,} fetched, {status.calls:,} calls, ETA {eta}",
@@ -478,10 +502,17 @@ def echo_sync_progress(status: SyncStatus) -> None:
 @click.command()
 @data_options
 @ses_options
-@click.option("--full/--incremental", default=True, show_default=True, help="Full walk, or resume an interrupted one.")
+@click.option(
+    "--full/--incremental",
+    default=True,
+    show_default=True,
+    help="Full walks, or resume an interrupted one (the suppression list: only what changed since the last walk).",
+)
 def sync(full: bool, **options: Any) -> None:
-    """Bring the local mirror of the SES contact list up to date now, with progress."""
+    """Bring the local mirror of the SES contact list and the account suppression list up to date now, with
+    progress (--full: the suppression list walked whole, else only what changed since the last walk)."""
     from ..store.base import SyncedStore
+    from ..store.ses.suppression_sync import SUPPRESSION_PART
 
     settings = settings_from(**options, backend="ses")
     services = open_services(settings)
@@ -492,10 +523,22 @@ def sync(full: bool, **options: Any) -> None:
 
     try:
         with talking_to_ses():  # no credentials, access denied, SES unreachable: one line, as import says
-            for result in store.sync_now(full=full, on_progress=echo_sync_progress):
+            results = store.sync_now(full=full, on_progress=echo_sync_progress)
+            for result in results:
+                if result.list_name == SUPPRESSION_PART:
+                    click.echo(
+                        f"{result.list_name}: {result.seen:,} entries listed ({result.kind} walk), "
+                        f"{result.fetched:,} new or changed, {result.removed:,} removed, {result.calls:,} SES calls "
+                        f"in {result.seconds:,.1f} s"
+                    )
+                    continue
                 click.echo(
                     f"{result.list_name}: {result.seen:,} contacts, {result.fetched:,} fetched, "
                     f"{result.removed:,} removed, {result.calls:,} SES calls in {result.seconds:,.1f} s"
                 )
+        status = store.sync_status()
+        walk = status.suppression if status is not None else None
+        if walk is not None and walk.last_error and all(r.list_name != SUPPRESSION_PART for r in results):
+            raise Refused(f"{SUPPRESSION_PART} not synced: {walk.last_error}")
     finally:
         services.close()

@@ -51,7 +51,7 @@ from .workers import WorkerPool
 logger = logging.getLogger("sescontacts.sesapi")
 
 # Modules whose @operation handlers make up the API.
-HANDLER_MODULES: Final = ("lists", "contacts", "tags", "import_job_operations")
+HANDLER_MODULES: Final = ("lists", "contacts", "tags", "import_job_operations", "suppression")
 # SES requests are small (the largest, CreateContactList with 20 topics, is a few KiB). A cap keeps a
 # runaway or hostile body out of memory; over it the answer is 413 in SES's JSON error format, sent without
 # reading further (``request_body.ReadBeforeAnswer``, around the whole server, drains the rest first, so that

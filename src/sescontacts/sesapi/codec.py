@@ -91,6 +91,14 @@ class Violations:
     def enum(self, path: str, allowed: tuple[str, ...]) -> None:
         self.items.append(enum_violation(path, allowed))
 
+    def enum_members(self, path: str, allowed: tuple[str, ...]) -> None:
+        """A list of enum values with a bad item: SES wraps the enum constraint in the list's (probed on the
+        suppression operations' Reasons and SuppressedReasons by floci: SesSuppressionService)."""
+        self.items.append(
+            f"Value at '{path}' failed to satisfy constraint: Member must satisfy constraint: "
+            f"[Member must satisfy enum value set: [{', '.join(allowed)}]]"
+        )
+
     def pattern(self, path: str, pattern: str) -> None:
         """A string the model constrains with a pattern (S3Url), worded as SES words its other violations."""
         self.items.append(
@@ -153,6 +161,23 @@ class Members:
         if isinstance(value, float) and value.is_integer():
             return int(value)
         raise _type_error(value, "an Integer")
+
+    def enums(self, member: str, allowed: tuple[str, ...]) -> list[str] | None:
+        """A list of enum strings (absent is None); a bad item is one collected violation for the list."""
+        value = self.data.get(member)
+        if value is None:
+            return None
+        if not isinstance(value, list):
+            raise Serialization("Expected list or null")
+        items: list[str] = []
+        for item in value:
+            if item is not None and not isinstance(item, str):
+                raise _type_error(item, "a String")
+            if item not in allowed:
+                self.violations.enum_members(self.path + _camel(member), allowed)
+                return None
+            items.append(item)
+        return items
 
     def structure(self, member: str, *, required: bool = False) -> Members | None:
         value = self._get(member, required)

@@ -313,6 +313,9 @@ class SyncStatus:
     eta_seconds: float | None = None
     phase: str = "walk"  # "walk": listing pages; "fetch": reading the attributes of new or changed contacts
     to_fetch: int = 0  # contacts listed whose attributes are still to be read
+    # The same pass's walk of the account suppression list (its own SyncStatus, list_name "suppression list";
+    # fetched = entries new or changed), so that the console can say when the sync is busy there.
+    suppression: SyncStatus | None = None
 
     @property
     def fraction(self) -> float | None:

@@ -4,7 +4,9 @@ The modules, one concern each (imports run down this list, never up):
 
 - ``store``: :class:`SesContactStore`, which composes the others.
 - ``s3_import``: bulk writes as one SES import job through S3.
-- ``sync``: keeping the mirror in step with SES (:class:`MirrorSync`).
+- ``suppression``: the account suppression list, written through to SES and read from its mirror.
+- ``sync``: keeping the mirror in step with SES (:class:`MirrorSync`), the lists then the suppression list.
+- ``suppression_sync``: the suppression list's walks (full, incremental by StartDate, resumable).
 - ``mirror``: the mirror's copy of a list, fetched from SES when needed; topic checks against it.
 - ``client``: the boto3 client, every call paced, SES's errors mapped to ours.
 - ``pacer``: the process-wide request pacer.

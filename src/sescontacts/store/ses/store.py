@@ -53,11 +53,13 @@ from ...validation import (
 from ..base import BulkAction, ExportRows, MatchingStep, SyncResult, SyncStatus, check_bulk_action, check_page_size
 from ..sqlite import SqliteContactStore
 from ..sqlite.mirror import mirror_matching, mirror_remove
+from ..sqlite.suppression import SqliteSuppressionList
 from .client import LIST_PAGE_SIZE, LOCAL_ACCOUNT_ID, SesClient, make_session
 from .contacts import PacedContacts
 from .mirror import MirroredLists
 from .pacer import Pacer, shared_pacer
 from .s3_import import ImportJobRunner
+from .suppression import SesSuppressionList
 from .sync import MirrorSync
 
 if TYPE_CHECKING:
@@ -120,6 +122,9 @@ class SesContactStore:
         self.s3_endpoint_url = s3_endpoint_url
         self.sync: MirrorSync | None = None
         self.import_poll_interval = 2.0
+        # The account's suppression list (``Services.suppression`` on this backend): SES's, mirrored in the same
+        # database and walked by the same scheduled sync.
+        self.suppression = SesSuppressionList(self.ses, SqliteSuppressionList(mirror.db, clock=clock), clock=clock)
 
     @classmethod
     def open(cls, settings: Settings, db: Database) -> SesContactStore:
@@ -170,7 +175,13 @@ class SesContactStore:
 
     def new_sync(self, *, interval: float = 300.0, page_size: int | None = None) -> MirrorSync:
         """A :class:`MirrorSync` of this store's mirror (``sync`` holds the one in use)."""
-        return MirrorSync(self.ses, self.mirror_lists, interval=interval, page_size=page_size or self.list_page_size)
+        return MirrorSync(
+            self.ses,
+            self.mirror_lists,
+            interval=interval,
+            page_size=page_size or self.list_page_size,
+            suppression=self.suppression.sync,
+        )
 
     def mirror_sync(self) -> MirrorSync:
         """The sync used by bulk imports and ``sescontacts sync`` (created here when none is scheduled)."""
@@ -234,12 +245,13 @@ class SesContactStore:
     def sync_now(
         self, *, full: bool = True, on_progress: Callable[[SyncStatus], None] | None = None
     ) -> list[SyncResult]:
-        """Sync every list now, in this thread, telling ``on_progress`` how it goes."""
+        """Sync every list now, in this thread, telling ``on_progress`` how it goes; then the suppression list:
+        a full walk when ``full``, else incremental (full when one is due)."""
         syncer = self.mirror_sync()
         before = syncer.on_progress
         syncer.on_progress = on_progress
         try:
-            return syncer.sync_all(full=full)
+            return syncer.sync_all(full=full, suppression_full=True if full else None)
         finally:
             syncer.on_progress = before
 

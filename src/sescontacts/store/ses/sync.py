@@ -42,6 +42,7 @@ from ..base import SyncResult, SyncStatus
 from ..sqlite.mirror import mirror_contacts, mirror_existing, mirror_remove, mirror_spellings, mirror_unlisted
 from .client import LIST_PAGE_SIZE, SesClient
 from .mirror import MirroredLists
+from .suppression_sync import SuppressionSync
 
 _ALL = ContactQuery()
 SYNC_SHARE_FACTOR = 3.0  # wait at least 3x the last walk's duration: syncing uses <= 25% of the request rate
@@ -92,8 +93,11 @@ class MirrorSync:
         page_size: int | None = None,
         on_progress: Callable[[SyncStatus], None] | None = None,
         clock: Callable[[], float] = time.time,
+        suppression: SuppressionSync | None = None,
     ) -> None:
         self.ses = ses
+        # The account's suppression list, walked after the lists in the same pass (and the same pacer budget).
+        self.suppression = suppression
         self.lists = lists
         self.mirror = lists.local
         self.db = lists.db
@@ -121,10 +125,12 @@ class MirrorSync:
     def status(self, list_name: str | None = None) -> SyncStatus:
         name = list_name or self._default_list()
         state = self._state(name)
+        suppression = self.suppression.status() if self.suppression is not None else None
         if state is None:
-            return SyncStatus(name)
+            return SyncStatus(name, suppression=suppression)
         running = state["state"] == "running"
         return SyncStatus(
+            suppression=suppression,
             list_name=name,
             running=running,
             kind=state["kind"],
@@ -204,15 +210,27 @@ class MirrorSync:
         if self.on_progress is not None:
             self.on_progress(self.status(list_name))
 
-    def sync_all(self, *, full: bool = False) -> list[SyncResult]:
-        """Sync every list SES has (SES allows one per region); drop mirrored lists SES no longer has."""
+    def sync_all(self, *, full: bool = False, suppression_full: bool | None = None) -> list[SyncResult]:
+        """Sync every list SES has (SES allows one per region); drop mirrored lists SES no longer has. Then the
+        suppression list (when this sync has one): a full walk when ``suppression_full``, else incremental
+        (None: full when its schedule says one is due); its result last, absent when SES refused the walk."""
         answer = self.ses.call("list_contact_lists", PageSize=1000)
         names = [item["ContactListName"] for item in answer.get("ContactLists") or ()]
         for mirrored in self.lists.local.list_lists(page_size=1000).items:
             if mirrored.name not in names:
                 self.lists.drop(mirrored.name)
                 self.forget(mirrored.name)
-        return [self.sync(name, full=full) for name in names]
+        results = [self.sync(name, full=full) for name in names]
+        if self.suppression is not None:
+            with self._run_lock, contextlib.suppress(SesContactsError):
+                # A refusal (no permission for it, an SES stand-in without it) is kept in the walk's own status,
+                # which the console and `sescontacts sync` show: the lists' sync stands.
+                results.append(
+                    self.suppression.sync(
+                        full=suppression_full, check_stop=self._check_stop, on_progress=self.on_progress
+                    )
+                )
+        return results
 
     def sync(self, list_name: str, *, full: bool = False, adopt: dict[str, Contact] | None = None) -> SyncResult:
         """One walk. ``adopt`` (by the mirror's key, ``mirror.email_key``): contacts we just wrote in bulk (an
@@ -472,7 +490,8 @@ class MirrorSync:
                 # At start: finish what a killed process left, else a full walk. Later: full walks, since
                 # every walk lists every page anyway and only a full one notices deletions.
                 interrupted = any((self._state(n) or {}).get("state") == "running" for n in self._names())
-                self.sync_all(full=not (first and interrupted))
+                # The suppression list: incremental, full once a day (its own schedule, SuppressionSync.full_due).
+                self.sync_all(full=not (first and interrupted), suppression_full=None)
             except SyncStopped:
                 return
             except SesContactsError as exc:

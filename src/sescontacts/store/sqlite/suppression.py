@@ -46,7 +46,39 @@ def _schema_v1(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT INTO account_suppression (id, reasons) VALUES (1, ?)", (orjson.dumps(SUPPRESSION_REASONS),))
 
 
-MIGRATIONS = Migrations("suppression", (_schema_v1,))
+def _schema_v2(conn: sqlite3.Connection) -> None:
+    """The ses backend's walk of ListSuppressedDestinations, checkpointed so that a killed process resumes it:
+    ``suppression_sync`` (one row) holds the walk under way (its kind, StartDate and NextToken), what the last
+    ones did, and ``high_water``: when the last complete walk began (the next incremental walk's StartDate, less
+    an overlap); ``suppression_sync_seen`` the addresses a full walk listed, so that its end removes only
+    the entries SES no longer has."""
+    run_script(
+        conn,
+        """
+        CREATE TABLE suppression_sync (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            state TEXT NOT NULL DEFAULT 'idle',
+            kind TEXT,
+            start_date REAL,
+            next_token TEXT,
+            started REAL,
+            pages INTEGER NOT NULL DEFAULT 0,
+            seen INTEGER NOT NULL DEFAULT 0,
+            stored INTEGER NOT NULL DEFAULT 0,
+            removed INTEGER NOT NULL DEFAULT 0,
+            calls INTEGER NOT NULL DEFAULT 0,
+            high_water REAL,
+            last_synced REAL,
+            last_full REAL,
+            last_duration REAL,
+            last_error TEXT
+        );
+        CREATE TABLE suppression_sync_seen (email_key TEXT PRIMARY KEY) WITHOUT ROWID;
+        """,
+    )
+
+
+MIGRATIONS = Migrations("suppression", (_schema_v1, _schema_v2))
 
 _COLUMNS = "email, reason, last_update_time, message_id, feedback_id"
 
@@ -189,3 +221,13 @@ class SqliteSuppressionList:
                 conn.execute("DELETE FROM suppressed_destinations WHERE email_key = ?", (email_key(e),)).rowcount
                 for e in emails
             )
+
+    def remove_unlisted(self, *, updated_before: float) -> int:
+        """The end of the ses mirror's full walk: remove the entries it did not list (``suppression_sync_seen``)
+        that nobody wrote since it began (``updated_before``); how many."""
+        with self.db.write() as conn:
+            return conn.execute(
+                "DELETE FROM suppressed_destinations WHERE last_update_time < ? AND email_key NOT IN "
+                "(SELECT email_key FROM suppression_sync_seen)",
+                (updated_before,),
+            ).rowcount
