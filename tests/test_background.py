@@ -101,7 +101,7 @@ def test_a_killed_owner_process_is_replaced(tmp_path: Path) -> None:
         assert not here.owned and log == []
         child.send_signal(signal.SIGKILL)
         child.wait()
-        wait_for("this process taking over", lambda: here.owned)
+        wait_for("this process taking over and starting its work", lambda: here.owned and log == ["here started"])
         assert log == ["here started"] and lock.read_text().split()[0] != str(child.pid)
     finally:
         here.stop()

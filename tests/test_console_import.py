@@ -157,3 +157,21 @@ def test_the_job_page_counts_rows_kept_opted_out(importer: Console) -> None:
     assert dict(importer.store.get_contact(importer.list_name, "out@example.com").topic_preferences) == {
         "news": "OPT_OUT"
     }
+
+
+def test_a_suppression_list_import_job_says_so_on_the_contacts_and_job_pages(tmp_path: Path) -> None:
+    """Issue 12: a CreateImportJob into the account's suppression list runs on the same engine; the console
+    must not call it an import of contacts."""
+    from sescontacts.bulk.report import ImportOptions
+    from sescontacts.bulk.suppression_import import SUPPRESSION_KIND, SUPPRESSION_LIST
+
+    console = Console(tmp_path / "data").login()  # no worker started: the job stays queued
+    file = tmp_path / "suppress.csv"
+    file.write_text("ann@example.com,BOUNCE\n")
+    options = ImportOptions(contact_list=SUPPRESSION_LIST, action="delete", format="csv")
+    job = console.services.jobs.submit(file, options, file_name="s3://b/suppress.csv", kind=SUPPRESSION_KIND)
+    page = console.client.get("/").text
+    assert "Importing <strong>s3://b/suppress.csv</strong> (delete, the suppression list)" in page
+    job_page = " ".join(html.unescape(console.client.get(f"/import/jobs/{job.id}").text).split())
+    assert "· Remove from the account's suppression list" in job_page and "Delete contacts" not in job_page
+    console.services.close()

@@ -204,6 +204,31 @@ def test_aws_update_command_is_filled_in_from_a_chosen_contact(console: Console)
     assert "Enter a contact's address above" in example and "--no-unsubscribe-all" not in example
 
 
+def test_aws_page_has_the_suppression_list_commands_for_the_chosen_address(console: Console) -> None:
+    """Issue 12: the account's suppression list, ready to paste: the endpoint and region of this server, the
+    address chosen above, and no contact list (the suppression list is the account's)."""
+    import shlex
+
+    for headers in ({}, {"HX-Request": "true"}):
+        page = console.client.get("/aws", params={"email": "o'neil@example.com"}, headers=headers).text
+        found = re.findall(r'<code data-suppression-command="\d">(.*?)</code>', page, re.S)
+        commands = [shlex.split(html.unescape(c).replace("\\\n", " ")) for c in found]
+        assert [c[2] for c in commands] == [
+            "list-suppressed-destinations",
+            "get-suppressed-destination",
+            "put-suppressed-destination",
+            "delete-suppressed-destination",
+            "get-account",
+        ]
+        for command in commands:
+            assert command[3:7] == ["--endpoint-url", "http://testserver", "--region", "us-east-1"]
+            assert "--contact-list-name" not in command
+        for command in commands[1:4]:
+            assert command[command.index("--email-address") + 1] == "o'neil@example.com"
+        assert commands[2][-2:] == ["--reason", "BOUNCE"]
+        assert "The suppression list</strong> is the account's" in page
+
+
 def _list_deleted_then_created_from_the_console(console: Console) -> None:
     name = console.list_name
     console.store.delete_list(name)  # as `aws sesv2 delete-contact-list` does

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from .background import BackgroundWork
 from .bulk.job_manager import JobManager
+from .bulk.suppression_import import SUPPRESSION_KIND, SuppressionImport
 from .credentials import AccessKey, load_or_create
 from .db import Database
 from .events.sns import SnsMessage, SnsMessageRefused
@@ -80,6 +81,7 @@ class Services:
         if isinstance(store, SyncedStore):  # the ses backend's mirror sync: on start, then on its schedule
             background.add(store.start_sync, store.stop_sync)
         services.jobs = JobManager(db, store, settings.data_dir, group=group)
+        services.jobs.runners[SUPPRESSION_KIND] = SuppressionImport(db, services.suppression)
         background.add(services.jobs.start, services.jobs.stop)
         return services
 

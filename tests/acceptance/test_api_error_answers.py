@@ -190,16 +190,3 @@ def test_import_job_enums_are_never_quoted(ses: Any, contact_list: str) -> None:
         "BadRequestException",
         f"1 validation error detected: Value at 'filter.filteredStatus' {suffix} [OPT_OUT, OPT_IN]",
     )
-
-
-def test_a_suppression_list_import_job_is_refused_until_the_suppression_list_exists(ses: Any) -> None:
-    """Ours (docs/ses-fidelity.md J4): SES serves suppression-list import jobs; the local server has no
-    suppression list yet, so it refuses them with a 400 that says why rather than accepting a job it
-    would drop."""
-    code, message, status = error_of(
-        ses.create_import_job,
-        ImportDestination={"SuppressionListDestination": {"SuppressionListImportAction": "PUT"}},
-        ImportDataSource={"S3Url": "s3://bucket/suppressed.csv", "DataFormat": "CSV"},
-    )
-    assert (code, status) == ("BadRequestException", 400)
-    assert "ContactListDestination" in message

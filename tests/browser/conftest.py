@@ -40,6 +40,7 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
 # The bulk-action progress test seeds 170,000 contacts through the local SES API's import jobs.
 LOCAL_BACKEND_ONLY = {
     "test_aws_dialog_commands_work_in_the_aws_cli",
+    "test_aws_page_suppression_commands_work_in_the_aws_cli",
     "test_bulk_action_on_all_matching_shows_live_progress",
 }
 

@@ -260,6 +260,20 @@ def test_upload_over_the_cap_gets_a_clear_message(page: Any, tmp_path: Path) -> 
     shot(page, "08-upload-too-large", full_page=False)
 
 
+def paste_into_a_shell(server: RunningServer, credentials: str, command: str) -> dict[str, Any]:
+    """What a user gets who pastes the page's credentials line and ``command`` into bash: the aws CLI's JSON
+    (``{}`` when it prints nothing), with no AWS profile or keys of their own to help."""
+    env = {k: v for k, v in server.env.items() if not k.startswith("AWS_")}
+    env.update(
+        PATH=f"{BIN}:{env.get('PATH', '')}", AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null"
+    )
+    env.update(AWS_EC2_METADATA_DISABLED="true", AWS_PAGER="")
+    script = f"set -e\n{credentials}\n{command} --output json"
+    done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, (command, done.stderr)
+    return json.loads(done.stdout) if done.stdout.strip() else {}
+
+
 def test_aws_dialog_commands_work_in_the_aws_cli(page: Any, console_server: RunningServer, ses: Any) -> None:
     page.goto("/")
     page.locator("#main").get_by_role("link", name="AWS API").click()
@@ -276,17 +290,9 @@ def test_aws_dialog_commands_work_in_the_aws_cli(page: Any, console_server: Runn
     copy_values = dialog.locator(".command [data-copy]").evaluate_all("els => els.map(e => e.dataset.copy)")
     assert copy_values[:5] == commands  # what the copy buttons copy is what is shown
     list_cmd, get_cmd, create_cmd, update_cmd, delete_cmd = commands
-    env = {k: v for k, v in console_server.env.items() if not k.startswith("AWS_")}
-    env.update(
-        PATH=f"{BIN}:{env.get('PATH', '')}", AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null"
-    )
-    env.update(AWS_EC2_METADATA_DISABLED="true", AWS_PAGER="")
 
     def aws(command: str) -> dict[str, Any]:
-        script = f"set -e\n{credentials}\n{command} --output json"
-        done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0, (command, done.stderr)
-        return json.loads(done.stdout) if done.stdout.strip() else {}
+        return paste_into_a_shell(console_server, credentials, command)
 
     aws(create_cmd)
     got = aws(get_cmd)
@@ -325,6 +331,38 @@ def test_aws_dialog_commands_work_in_the_aws_cli(page: Any, console_server: Runn
         assert json.loads(after["AttributesData"]) == json.loads(attributes)
     finally:
         ses.delete_contact(ContactListName="contacts", EmailAddress=email)
+
+
+def test_aws_page_suppression_commands_work_in_the_aws_cli(page: Any, console_server: RunningServer) -> None:
+    """Issue 12: the suppression list's commands on the AWS API page, pasted as shown for a chosen address,
+    put it on the account's suppression list, find it, list it and take it off again."""
+    email = "bounced@suppression.test"
+    page.goto("/aws")
+    page.get_by_label("Email address in the examples").fill(email)
+    page.get_by_role("button", name="Update commands").click()
+    page.wait_for_url("**/aws?email=**")
+    intro = page.get_by_test_id("suppression-intro")
+    intro.scroll_into_view_if_needed()
+    shot(page, "09c-aws-suppression-commands", full_page=False)
+    credentials = page.get_by_test_id("credentials-command").inner_text()
+    shown = [page.locator(f'[data-suppression-command="{i}"]').inner_text() for i in range(5)]
+    copied = page.locator(".command [data-copy]").evaluate_all("els => els.map(e => e.dataset.copy)")
+    assert copied[5:10] == shown  # what the copy buttons copy is what is shown
+    list_cmd, get_cmd, put_cmd, delete_cmd, account_cmd = shown
+
+    def aws(command: str) -> dict[str, Any]:
+        return paste_into_a_shell(console_server, credentials, command)
+
+    assert aws(put_cmd) == {}
+    try:
+        entry = aws(get_cmd)["SuppressedDestination"]
+        assert (entry["EmailAddress"], entry["Reason"]) == (email, "BOUNCE")
+        listed = aws(list_cmd)["SuppressedDestinationSummaries"]
+        assert email in [e["EmailAddress"] for e in listed]
+        assert aws(account_cmd)["SuppressionAttributes"]["SuppressedReasons"] == ["BOUNCE", "COMPLAINT"]
+    finally:
+        assert aws(delete_cmd) == {}
+    assert email not in [e["EmailAddress"] for e in aws(list_cmd)["SuppressedDestinationSummaries"]]
 
 
 XSS = [

@@ -111,6 +111,8 @@ class JobManager:
         self.action_batch_rows = ACTION_BATCH_ROWS
         self.parse_in_child: bool | None = None
         self.mappings = SavedMappings(db)  # the console's remembered column mappings
+        # Runners of other kinds of job (kind -> run(job, should_stop) -> (state or "stopped", error)).
+        self.runners: dict[str, Callable[[Job, Callable[[], bool]], tuple[str, str | None]]] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -169,9 +171,11 @@ class JobManager:
         file_name: str,
         meta: dict[str, Any] | None = None,
         run_here: bool = False,
+        kind: str = "import",
     ) -> Job:
-        """Record a queued job; the worker picks it up. ``run_here`` keeps it for :meth:`run` in this
-        process instead (it is created already owned, so a server's worker never takes it)."""
+        """Record a queued job (of ``kind``: one of :attr:`runners`, else a contact import); the worker picks
+        it up. ``run_here`` keeps it for :meth:`run` in this process instead (it is created already owned, so a
+        server's worker never takes it)."""
         path = Path(path)
         job_id = str(uuid.uuid4())
         now = time.time()
@@ -184,8 +188,8 @@ class JobManager:
             (seq,) = conn.execute("SELECT coalesce(max(seq), 0) + 1 FROM bulk_jobs").fetchone()
             conn.execute(
                 "INSERT INTO bulk_jobs (id, seq, file_name, path, contact_list, action, options, format, state, "
-                "owner, bytes_total, counts, created, rejects_path, meta) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
+                "owner, bytes_total, counts, created, rejects_path, meta, kind) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job_id,
                     seq,
@@ -201,6 +205,7 @@ class JobManager:
                     now,
                     str(rejects_path),
                     orjson.dumps(meta or {}).decode(),
+                    kind,
                 ),
             )
         if not run_here:
@@ -213,13 +218,13 @@ class JobManager:
             raise NotFound(f"Job {job_id} doesn't exist.", field="JobId")
         return job_from_row(row)
 
-    def list(self, limit: int = 50, *, before_seq: int | None = None, kind: str | None = "import") -> list[Job]:
-        """Newest first; imports only unless ``kind`` says otherwise (None: every kind)."""
-        sql = f"SELECT {COLUMNS} FROM bulk_jobs WHERE 1"
-        params: list[object] = []
-        if kind is not None:
-            sql += " AND kind = ?"
-            params.append(kind)
+    def list(
+        self, limit: int = 50, *, before_seq: int | None = None, kind: str | tuple[str, ...] | None = "import"
+    ) -> list[Job]:
+        """Newest first; imports only unless ``kind`` says otherwise (a kind, several, or None: every kind)."""
+        kinds = (kind,) if isinstance(kind, str) else kind or ()
+        sql = f"SELECT {COLUMNS} FROM bulk_jobs WHERE " + (f"kind IN ({', '.join('?' * len(kinds))})" if kinds else "1")
+        params: list[object] = list(kinds)
         if before_seq is not None:
             sql += " AND seq < ?"
             params.append(before_seq)
@@ -326,6 +331,12 @@ class JobManager:
     def _execute(self, job: Job, progress: ProgressCallback | None) -> Job:
         if job.kind == ACTION_KIND:
             return self._execute_action(job, progress)
+        if (runner := self.runners.get(job.kind)) is not None:
+            try:
+                outcome = runner(job, lambda: self._should_stop(job.id))
+            except Exception as exc:  # the job must end in a state, whatever went wrong
+                outcome = ("failed", f"{type(exc).__name__}: {exc}")
+            return self._finish(job.id, *outcome, progress)
         from .importer import Progress, ResumePoint, run_import
 
         make_private_dir(self.jobs_dir)
@@ -523,8 +534,7 @@ class JobManager:
         except Exception as exc:  # the job must end in a state, whatever went wrong
             state, error = "failed", getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
         else:
-            stopped = "cancelled" if self.get(job_id).cancel_requested else "interrupted"
-            state = "completed" if finished else stopped
+            state = "completed" if finished else "stopped"
         return self._finish(job_id, state, error, progress)
 
     def _should_stop(self, job_id: str) -> bool:
@@ -535,6 +545,8 @@ class JobManager:
         return bool(row and row[0])
 
     def _finish(self, job_id: str, state: str, error: str | None, progress: ProgressCallback | None) -> Job:
+        if state == "stopped":  # by should_stop: a cancel, or this process stopping
+            state = "cancelled" if self.get(job_id).cancel_requested else "interrupted"
         with self.db.write() as conn:
             conn.execute(
                 "UPDATE bulk_jobs SET state = ?, error = ?, finished = ?, owner = NULL, cancel_requested = 0 "

@@ -27,7 +27,9 @@ What SES reports, and how it maps here (contract §7):
   an omitted attributesData or topic preference is cleared and unsubscribeAll false (or omitted)
   re-subscribes. The product's guards (never re-subscribe, keep topic opt-outs) belong to its own import
   surfaces, the console and ``sescontacts import``; the job keeps this rule when resumed (its options).
-- Only contact-list destinations: a suppression-list import is refused with BadRequestException.
+- A ``SuppressionListDestination`` imports into the account's suppression list (``bulk/suppression_import.py``:
+  CSV ``address,REASON`` lines or JSON ``{"emailAddress", "reason"}`` lines, as SES's guide shows them); its
+  jobs are listed with the others, and alone for ``ImportDestinationType`` SUPPRESSION_LIST.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from urllib.parse import quote
 
 from ..bulk.job_manager import ImportOptions, Job
 from ..bulk.report import Action, Format
+from ..bulk.suppression_import import SUPPRESSION_KIND, SUPPRESSION_LIST
 from ..errors import BadRequest, NotFound, SesContactsError
 from ..ses_wire import to_ses_time
 from ..store.tokens import INVALID_TOKEN, TokenCodec
@@ -70,9 +73,12 @@ _FORMATS: Final[dict[str, Format]] = {"CSV": "csv", "JSON": "json"}
 _SES_ACTIONS: Final = {"add": "PUT", "delete": "DELETE"}
 DEFAULT_PAGE_SIZE: Final = 50
 MAX_PAGE_SIZE: Final = 1000
+IMPORT_KINDS: Final = ("import", SUPPRESSION_KIND)  # the jobs SES calls import jobs
 
 
 def _destination(job: Job) -> dict[str, Any]:
+    if job.kind == SUPPRESSION_KIND:
+        return {"SuppressionListDestination": {"SuppressionListImportAction": _SES_ACTIONS.get(job.action, "PUT")}}
     return {
         "ContactListDestination": {
             "ContactListName": job.contact_list,
@@ -151,41 +157,41 @@ def create_import_job(request: ApiRequest) -> dict[str, Any]:
             list_name = list_destination.string("ContactListName", required=True)
             action = list_destination.enum("ContactListImportAction", ("DELETE", "PUT"), required=True)
         if suppression is not None:
-            suppression.enum("SuppressionListImportAction", ("DELETE", "PUT"), required=True)
+            action = suppression.enum("SuppressionListImportAction", ("DELETE", "PUT"), required=True)
     if source is not None:
         url = source.string("S3Url", required=True)
         if url is not None and _S3_URL.match(url) is None:  # the model's pattern: a protocol check
             request.violations.pattern("importDataSource.s3Url", S3_URL_PATTERN)
         data_format = source.enum("DataFormat", ("CSV", "JSON"), required=True)
     request.check()
-    if suppression is not None or list_destination is None:
+    if (suppression is None) == (list_destination is None):
         raise BadRequest(
-            "Only ContactListDestination imports are supported by the local backend.", field="ImportDestination"
+            "ImportDestination must have one of ContactListDestination and SuppressionListDestination.",
+            field="ImportDestination",
         )
-    assert list_name is not None and action is not None and url is not None and data_format is not None
+    assert action is not None and url is not None and data_format is not None
     match = _S3_URL.match(url)
     if match is None or "\x00" in url or len(match.group(2).encode()) > MAX_S3_KEY_BYTES:
         raise BadRequest(f"Invalid S3Url: {url}", field="S3Url")
+    meta = {"S3Url": url, "DataFormat": data_format, "source": "sesapi"}
+    path = s3source.source_opener(request.services.settings, match.group(1), match.group(2))
+    if list_name is None:  # the account's suppression list
+        options = ImportOptions(SUPPRESSION_LIST, action=_ACTIONS[action], format=_FORMATS[data_format])
+        job = request.services.jobs.submit(path, options, file_name=url, meta=meta, kind=SUPPRESSION_KIND)
+        return {"JobId": job.id}
     check_list_name(list_name)
     try:
         request.store.get_list(list_name)
     except NotFound:
         # 404, though the model lists no NotFoundException for CreateImportJob: what real SES answered (probed).
         raise NotFound(f"ContactList <{list_name}> doesn't exist", field="ContactListName") from None
-    bucket, key = match.group(1), match.group(2)
-    path = s3source.source_opener(request.services.settings, bucket, key)
     options = ImportOptions(
         contact_list=list_name,
         action=_ACTIONS[action],
         format=_FORMATS[data_format],
         replace_record=action == "PUT",  # SES's PUT overrides the whole record
     )
-    job = request.services.jobs.submit(
-        path,
-        options,
-        file_name=url,
-        meta={"S3Url": url, "DataFormat": data_format, "source": "sesapi"},
-    )
+    job = request.services.jobs.submit(path, options, file_name=url, meta=meta)
     return {"JobId": job.id}
 
 
@@ -198,7 +204,7 @@ def get_import_job(request: ApiRequest) -> dict[str, Any]:
         job = request.services.jobs.get(job_id)
     except NotFound:
         raise NotFound(f"Job with id: {job_id} doesn't exist.", field="JobId") from None
-    if job.kind != "import":  # a console bulk action: a job of the same engine, not an SES import job
+    if job.kind not in IMPORT_KINDS:  # a console bulk action: a job of the same engine, not an SES import job
         raise NotFound(f"Job with id: {job_id} doesn't exist.", field="JobId")
     answer = _summary(job)
     answer["ImportDataSource"] = {
@@ -228,15 +234,14 @@ def _list(
     size = DEFAULT_PAGE_SIZE if page_size is None else page_size
     if not 1 <= size <= MAX_PAGE_SIZE:
         raise BadRequest(f"PageSize must be between 1 and {MAX_PAGE_SIZE}.", field="PageSize")
-    if destination_type == "SUPPRESSION_LIST":
-        return {"ImportJobs": []}
+    kinds = {"SUPPRESSION_LIST": (SUPPRESSION_KIND,), "CONTACT_LIST": ("import",)}.get(destination_type or "")
     before: int | None = None
     if token is not None:  # an empty one too: SES refuses it on its other lists (probed), so here as well
         position = _tokens(request).decode(_PAGE_SCOPE, token)
         if len(position) != 1 or type(position[0]) is not int or not 0 < position[0] <= _MAX_SEQ:
             raise BadRequest(INVALID_TOKEN, field="NextToken")
         before = position[0]
-    jobs = request.services.jobs.list(limit=size + 1, before_seq=before)
+    jobs = request.services.jobs.list(limit=size + 1, before_seq=before, kind=kinds or IMPORT_KINDS)
     answer: dict[str, Any] = {"ImportJobs": [_summary(job) for job in jobs[:size]]}
     if len(jobs) > size:
         last = request.services.jobs.seq(jobs[size - 1].id)

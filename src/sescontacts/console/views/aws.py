@@ -1,4 +1,5 @@
-"""The AWS API dialog: the values a program needs, and five ready-to-paste AWS CLI commands filled in.
+"""The AWS API dialog: the values a program needs, five ready-to-paste AWS CLI commands for the list's
+contacts and five for the account's suppression list, filled in.
 
 Values come from the running server (region, list, the URL this browser reached us on) so a pasted
 command works as shown. The secret key never appears in HTML: the page names where the keys come from
@@ -72,6 +73,23 @@ def commands(
     ]
 
 
+def suppression_commands(region: str, endpoint: str | None, email: str) -> list[Command]:
+    """The account's suppression list (not the contact list's: no ``--contact-list-name``) for ``email``."""
+    common: list[tuple[str, str | None]] = [("--region", region)]
+    if endpoint:
+        common = [("--endpoint-url", endpoint), *common]
+    address: list[tuple[str, str | None]] = [("--email-address", email)]
+    return [
+        Command("List suppressed addresses", _command("list-suppressed-destinations", common)),
+        Command("Is this address suppressed?", _command("get-suppressed-destination", common + address)),
+        Command(
+            "Suppress an address", _command("put-suppressed-destination", common + address + [("--reason", "BOUNCE")])
+        ),
+        Command("Remove from the suppression list", _command("delete-suppressed-destination", common + address)),
+        Command("Account suppression settings", _command("get-account", common)),
+    ]
+
+
 def _stored_contact(store: ContactStore, name: str, email: str) -> Contact | None:
     """The contact the page was asked about, as stored now; None for the example address or one not on the list."""
     if email == EXAMPLE_EMAIL:
@@ -132,6 +150,7 @@ async def aws_page(request: Request) -> Response:
         access_key_id=svc.access_key.access_key_id if local else None,
         credentials_command=f'eval "$(sescontacts credentials{data_dir_flag})"',
         commands=commands(svc.store.region, list_name(request), endpoint, email, contact),
+        suppression_commands=suppression_commands(svc.store.region, endpoint, email),
         boto3=boto3_snippet(svc.store.region, list_name(request), endpoint),
         email=email,
         contact=contact,
