@@ -24,10 +24,11 @@ SUPPRESSION_REASONS: Final = (BOUNCE, COMPLAINT)
 
 
 def check_reason(value: str, *, field: str = "Reason") -> str:
-    """``value`` when it is one of SES's SuppressionListReason values; BadRequest naming the field otherwise."""
+    """``value`` when it is one of SES's SuppressionListReason values; BadRequest naming the field otherwise
+    (worded as SES words it: the value itself is not quoted)."""
     if value not in SUPPRESSION_REASONS:
         raise BadRequest(
-            f"1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: "
+            f"1 validation error detected: Value at '{field}' failed to satisfy constraint: "
             f"Member must satisfy enum value set: [{', '.join(SUPPRESSION_REASONS)}]",
             field=field,
         )
