@@ -13,6 +13,7 @@ from .background import BackgroundWork
 from .bulk.job_manager import JobManager
 from .credentials import AccessKey, load_or_create
 from .db import Database
+from .events.ingest import EventIngest
 from .private_files import make_private_dir
 from .schema import PRODUCT_SCHEMA
 from .settings import LOCAL_ACCOUNT_ID, Settings
@@ -37,6 +38,8 @@ class Services:
     background: BackgroundWork = field(init=False)
     # Import jobs (bulk/job_manager.py): records in the same database, one worker run as background work.
     jobs: JobManager = field(init=False)
+    # Bounce and complaint events: recorded, and acted on by each list's rules (events/ingest.py).
+    events: EventIngest = field(init=False)
 
     @classmethod
     def open(cls, settings: Settings, *, group: str | None = None) -> Services:
@@ -78,6 +81,7 @@ class Services:
             background.add(store.start_sync, store.stop_sync)
         services.jobs = JobManager(db, store, settings.data_dir, group=group)
         background.add(services.jobs.start, services.jobs.stop)
+        services.events = EventIngest(db, store)
         return services
 
     def ensure_default_list(self) -> bool:

@@ -1,0 +1,265 @@
+"""The event log: events recorded once, with each address's marks and the daily counts kept current in the
+same transaction, and the reads the console and the rules make of them.
+
+Recording is idempotent by ``event_key`` (schema.py says what each table holds): in one write transaction
+the batch's keys already recorded are looked up (a few ``IN`` queries), only the new events are inserted
+(``executemany``), and the marks and daily counts change by the new events alone. So the same event twice,
+in one batch or across batches, changes nothing, and a batch either counts entirely or not at all.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from ..db import Database
+from ..model import email_key
+from .model import BOUNCE, COMPLAINT, DELIVERY, PERMANENT, SEND, DeliveryEvent
+
+# Bound parameters per IN (...) query: well under SQLite's limit, few queries per 10k batch.
+_CHUNK = 500
+EVENT_COLUMNS = (
+    "event_key, kind, email, time, bounce_type, bounce_subtype, complaint_type, diagnostic_code, status_code, "
+    "message_id, feedback_id"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AddressMark:
+    """What the events say of one address (see schema.py's ``address_marks``). ``transient_count``: transient
+    (or undetermined) bounces since ``transient_since`` with no delivery after them."""
+
+    email: str
+    bounced_at: float | None
+    complained_at: float | None
+    transient_count: int
+    transient_since: float | None
+    last_event_at: float
+    last_event_kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class EventDay:
+    day: str  # YYYY-MM-DD, UTC
+    sends: int = 0
+    deliveries: int = 0
+    permanent_bounces: int = 0
+    transient_bounces: int = 0
+    complaints: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    event: DeliveryEvent
+    received: float
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class MarkCounts:
+    """How many addresses have a permanent bounce, and a complaint, on record."""
+
+    bounced: int
+    complained: int
+
+
+@dataclass
+class Recorded:
+    """A batch's outcome: the new bounce and complaint events (with their row ids, for the rules), how many new
+    sends and deliveries were counted, and how many of the batch were already recorded."""
+
+    new: list[tuple[int, DeliveryEvent]]
+    counted: int
+    duplicates: int
+
+
+def utc_day(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d")
+
+
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def _existing(conn: sqlite3.Connection, table: str, column: str, keys: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for chunk in _chunks(keys):
+        marks = ", ".join("?" * len(chunk))
+        found.update(row[0] for row in conn.execute(f"SELECT {column} FROM {table} WHERE {column} IN ({marks})", chunk))
+    return found
+
+
+def event_from_row(row: Sequence[object]) -> DeliveryEvent:
+    return DeliveryEvent(*cast("tuple[Any, ...]", row))  # the columns are EVENT_COLUMNS, in the model's order
+
+
+class EventLog:
+    """Recording (inside the caller's write transaction) and reading the event tables."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- writes -------------------------------------------------------------------------------------------
+
+    def record(self, conn: sqlite3.Connection, events: Iterable[DeliveryEvent], *, source: str, now: float) -> Recorded:
+        """Record ``events`` in the open write transaction ``conn``; see the module's docstring."""
+        batch: dict[str, DeliveryEvent] = {}
+        total = 0
+        for event in events:
+            total += 1
+            batch.setdefault(event.event_key, event)
+        history = [key for key, event in batch.items() if event.kind in (BOUNCE, COMPLAINT)]
+        counted = [key for key, event in batch.items() if event.kind in (SEND, DELIVERY)]
+        seen = _existing(conn, "delivery_events", "event_key", history)
+        seen |= _existing(conn, "counted_events", "event_key", counted)
+        fresh = [batch[key] for key in batch if key not in seen]
+        rows = [
+            (e.event_key, email_key(e.email), e.email, e.kind, e.bounce_type, e.bounce_subtype, e.complaint_type,
+             e.diagnostic_code, e.status_code, e.message_id, e.feedback_id, e.time, now, source)
+            for e in fresh if e.kind in (BOUNCE, COMPLAINT)
+        ]  # fmt: skip
+        conn.executemany(
+            "INSERT INTO delivery_events (event_key, email_key, email, kind, bounce_type, bounce_subtype, "
+            "complaint_type, diagnostic_code, status_code, message_id, feedback_id, time, received, source) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        conn.executemany(
+            "INSERT INTO counted_events (event_key) VALUES (?)",
+            [(e.event_key,) for e in fresh if e.kind in (SEND, DELIVERY)],
+        )
+        new: list[tuple[int, DeliveryEvent]] = []
+        keys = [row[0] for row in rows]
+        ids: dict[str, int] = {}
+        for chunk in _chunks(keys):
+            marks = ", ".join("?" * len(chunk))
+            ids.update(conn.execute(f"SELECT event_key, id FROM delivery_events WHERE event_key IN ({marks})", chunk))
+        new = [(ids[e.event_key], e) for e in fresh if e.kind in (BOUNCE, COMPLAINT)]
+        conn.executemany("INSERT INTO pending_actions (event_id) VALUES (?)", [(event_id,) for event_id, _ in new])
+        self._update_marks(conn, fresh)
+        self._update_days(conn, fresh)
+        return Recorded(new=new, counted=len(fresh) - len(new), duplicates=total - len(fresh))
+
+    def _update_marks(self, conn: sqlite3.Connection, fresh: Sequence[DeliveryEvent]) -> None:
+        touching = [e for e in fresh if e.kind != SEND]
+        if not touching:
+            return
+        marks = self._marks_on(conn, sorted({email_key(e.email) for e in touching}))
+        changed: set[str] = set()
+        for event in sorted(touching, key=lambda e: e.time):
+            key = email_key(event.email)
+            mark = marks.get(key)
+            if event.kind == DELIVERY:
+                # A delivery after the transient bounces: the address takes mail again; only an existing mark
+                # changes (a delivered address gets no mark).
+                if mark is not None and mark.transient_since is not None and event.time >= mark.transient_since:
+                    marks[key] = replace(mark, transient_count=0, transient_since=None)
+                    changed.add(key)
+                continue
+            if mark is None:
+                mark = AddressMark(event.email, None, None, 0, None, event.time, event.kind)
+            if event.kind == COMPLAINT:
+                mark = replace(mark, complained_at=max(mark.complained_at or event.time, event.time))
+            elif event.bounce_type == PERMANENT:
+                mark = replace(mark, bounced_at=max(mark.bounced_at or event.time, event.time))
+            else:
+                since = event.time if mark.transient_since is None else min(mark.transient_since, event.time)
+                mark = replace(mark, transient_count=mark.transient_count + 1, transient_since=since)
+            if event.time >= mark.last_event_at:
+                mark = replace(mark, last_event_at=event.time, last_event_kind=event.kind)
+            marks[key] = mark
+            changed.add(key)
+        conn.executemany(
+            "INSERT OR REPLACE INTO address_marks (email_key, email, bounced_at, complained_at, transient_count, "
+            "transient_since, last_event_at, last_event_kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (key, m.email, m.bounced_at, m.complained_at, m.transient_count, m.transient_since,
+                 m.last_event_at, m.last_event_kind)
+                for key in sorted(changed)
+                for m in (marks[key],)
+            ],
+        )  # fmt: skip
+
+    def _update_days(self, conn: sqlite3.Connection, fresh: Sequence[DeliveryEvent]) -> None:
+        days: dict[str, list[int]] = {}
+        for event in fresh:
+            counts = days.setdefault(utc_day(event.time), [0, 0, 0, 0, 0])
+            if event.kind == SEND:
+                counts[0] += 1
+            elif event.kind == DELIVERY:
+                counts[1] += 1
+            elif event.kind == COMPLAINT:
+                counts[4] += 1
+            elif event.bounce_type == PERMANENT:
+                counts[2] += 1
+            else:
+                counts[3] += 1
+        conn.executemany(
+            "INSERT INTO event_daily (day, sends, deliveries, permanent_bounces, transient_bounces, complaints) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(day) DO UPDATE SET sends = sends + excluded.sends, "
+            "deliveries = deliveries + excluded.deliveries, "
+            "permanent_bounces = permanent_bounces + excluded.permanent_bounces, "
+            "transient_bounces = transient_bounces + excluded.transient_bounces, "
+            "complaints = complaints + excluded.complaints",
+            [(day, *counts) for day, counts in sorted(days.items())],
+        )
+
+    # -- reads ------------------------------------------------------------------------------------------
+
+    def _marks_on(self, conn: sqlite3.Connection, keys: Sequence[str]) -> dict[str, AddressMark]:
+        marks: dict[str, AddressMark] = {}
+        for chunk in _chunks(keys):
+            holes = ", ".join("?" * len(chunk))
+            for key, *fields in conn.execute(
+                "SELECT email_key, email, bounced_at, complained_at, transient_count, transient_since, "
+                f"last_event_at, last_event_kind FROM address_marks WHERE email_key IN ({holes})",
+                chunk,
+            ):
+                marks[key] = AddressMark(*fields)
+        return marks
+
+    def marks(self, emails: Iterable[str]) -> dict[str, AddressMark]:
+        """The marks of a page of addresses (one query for a page), by folded address (``model.email_key``)."""
+        return self._marks_on(self.db.reader(), sorted({email_key(email) for email in emails}))
+
+    def history(self, email: str, *, limit: int = 100) -> list[HistoryEntry]:
+        """The address's bounces and complaints, newest first."""
+        rows = self.db.reader().execute(
+            f"SELECT {EVENT_COLUMNS}, received, source FROM delivery_events WHERE email_key = ? "
+            "ORDER BY time DESC, id DESC LIMIT ?",
+            (email_key(email), limit),
+        )
+        return [HistoryEntry(event_from_row(row[:11]), row[11], row[12]) for row in rows]
+
+    def daily(self, first_day: str, last_day: str) -> list[EventDay]:
+        """The days from ``first_day`` to ``last_day`` (YYYY-MM-DD, inclusive) that have counts, oldest first."""
+        rows = self.db.reader().execute(
+            "SELECT day, sends, deliveries, permanent_bounces, transient_bounces, complaints FROM event_daily "
+            "WHERE day BETWEEN ? AND ? ORDER BY day",
+            (first_day, last_day),
+        )
+        return [EventDay(*row) for row in rows]
+
+    def mark_counts(self) -> MarkCounts:
+        bounced, complained = (
+            self.db.reader().execute("SELECT count(bounced_at), count(complained_at) FROM address_marks").fetchone()
+        )
+        return MarkCounts(bounced, complained)
+
+    def event_count(self) -> int:
+        """Bounce and complaint rows recorded (one per recipient of each event)."""
+        return int(self.db.reader().execute("SELECT count(*) FROM delivery_events").fetchone()[0])
+
+    @staticmethod
+    def transient_count(conn: sqlite3.Connection, email: str, since: float, until: float) -> int:
+        """Transient (and undetermined) bounces of the address between two times, for a rule's window."""
+        row = conn.execute(
+            "SELECT count(*) FROM delivery_events WHERE email_key = ? AND time BETWEEN ? AND ? "
+            "AND kind = ? AND coalesce(bounce_type, '') != ?",
+            (email_key(email), since, until, BOUNCE, PERMANENT),
+        ).fetchone()
+        return int(row[0])
