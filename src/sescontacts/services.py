@@ -82,6 +82,20 @@ class Services:
         services.jobs = JobManager(db, store, settings.data_dir, group=group)
         background.add(services.jobs.start, services.jobs.stop)
         services.events = EventIngest(db, store)
+        if settings.events_queue_url:  # one process per data dir polls the queue
+            from .events.sqs import EventQueue, sqs_client
+            from .store.ses.client import make_session
+
+            session = make_session(
+                region=settings.region,
+                profile=settings.aws_profile,
+                role_arn=settings.role_arn,
+                external_id=settings.external_id,
+            )
+            queue = EventQueue(
+                services.events, settings.events_queue_url, sqs_client(settings.events_queue_url, session=session)
+            )
+            background.add(queue.start, queue.stop)
         return services
 
     def ensure_default_list(self) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from ..settings import OBSERVED, SES_SEMANTICS, Settings
+from .events import events_queue_option
 from .failures import ConfigError, talking_to_ses
 from .options import (
     Number,
@@ -106,6 +107,7 @@ def register(main: click.Group) -> None:
     help="Seconds an idle connection is kept open between requests.",
 )
 @ses_options
+@events_queue_option
 @throttle_option
 @click.option(
     "--ses-semantics",

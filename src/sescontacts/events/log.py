@@ -263,3 +263,22 @@ class EventLog:
             (email_key(email), since, until, BOUNCE, PERMANENT),
         ).fetchone()
         return int(row[0])
+
+    # -- messages that could not be read ------------------------------------------------------------------
+
+    def record_poison(self, entries: Sequence[tuple[str | None, str, str]], *, source: str, now: float) -> None:
+        """Keep unreadable messages, ``(message id, reason, body)``, before they are deleted from their queue:
+        one row per message ID, so a message redelivered before its delete went through is kept once."""
+        with self.db.write() as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO event_poison (message_id, received, source, reason, body) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(message_id, now, source, reason, body) for message_id, reason, body in entries],
+            )
+
+    def poison(self, *, limit: int = 100) -> list[tuple[str | None, float, str, str, str]]:
+        """The unreadable messages kept, newest first: (message id, received, source, reason, body)."""
+        rows = self.db.reader().execute(
+            "SELECT message_id, received, source, reason, body FROM event_poison ORDER BY id DESC LIMIT ?", (limit,)
+        )
+        return [(row[0], row[1], row[2], row[3], row[4]) for row in rows]
