@@ -215,3 +215,54 @@ def test_rules_act_on_the_ses_backend(moto: str, tmp_path: Path) -> None:
     client = boto_session(MOTO_KEY).client("sesv2", endpoint_url=moto)  # type: ignore[attr-defined]
     assert client.get_contact(ContactListName="news", EmailAddress="gone@example.com")["UnsubscribeAll"] is True
     store.close()
+
+
+def test_the_iam_policy_is_enough_to_poll_and_nothing_is_deleted_without_it(tmp_path: Path) -> None:
+    """moto enforcing IAM (after the setup's requests): a user holding exactly what ``iam-policy`` prints for the
+    events queue drains it; one without sqs:DeleteMessage is refused, and its message stays in the queue."""
+    from click.testing import CliRunner
+
+    from sescontacts.cli import main
+
+    setup = 8  # create_queue, send_message_batch, then create_user, put_user_policy, create_access_key twice
+    with run_moto({"INITIAL_NO_AUTH_ACTION_COUNT": str(setup)}) as url:
+        admin = boto_session(("setup", "setup"))
+        sqs = admin.client("sqs", endpoint_url=url)  # type: ignore[attr-defined]
+        queue = new_queue(sqs, "guarded")  # 1
+        send_all(sqs, queue, [json.dumps(bounce_record(f"g{n}@example.com", n)) for n in range(3)])  # 2
+        printed = CliRunner().invoke(main, ["iam-policy", "--events-queue-url", queue, "--account", "123456789012"])
+        document = json.loads(printed.stdout)
+        granted = {
+            "Version": "2012-10-17",
+            "Statement": [s for s in document["Statement"] if s["Sid"] == "EventsQueue"],
+        }
+        assert granted["Statement"][0]["Resource"] == "arn:aws:sqs:us-east-1:123456789012:guarded"
+        assert granted["Statement"][0]["Action"] == [
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+        ]
+        crippled = json.loads(json.dumps(granted))
+        crippled["Statement"][0]["Action"].remove("sqs:DeleteMessage")
+        # SQS grants DeleteMessageBatch with sqs:DeleteMessage (its guide, "Amazon SQS batch actions"); moto asks
+        # for the batch action by name (docs/ses-fidelity.md): added for moto only, never printed.
+        granted["Statement"][0]["Action"].append("sqs:DeleteMessageBatch")
+        iam = admin.client("iam", endpoint_url=url)  # type: ignore[attr-defined]
+        keys = {}
+        for user, policy in (("poller", granted), ("crippled", crippled)):
+            iam.create_user(UserName=user)  # 3, 6
+            iam.put_user_policy(UserName=user, PolicyName="p", PolicyDocument=json.dumps(policy))  # 4, 7
+            key = iam.create_access_key(UserName=user)["AccessKey"]  # 5, 8
+            keys[user] = (key["AccessKeyId"], key["SecretAccessKey"])
+        store = SqliteContactStore(Database(tmp_path / "g.db", PRODUCT_SCHEMA), max_lists=None)
+        ingest = EventIngest(store.db, store)
+        weak = EventQueue(ingest, queue, sqs_client(queue, session=boto_session(keys["crippled"])), wait_seconds=0)
+        from botocore.exceptions import ClientError
+
+        with pytest.raises(ClientError, match="AccessDenied"):
+            weak.receive()  # received and recorded, then the delete is refused: the messages come back
+        strong = EventQueue(ingest, queue, sqs_client(queue, session=boto_session(keys["poller"])), wait_seconds=0)
+        result = strong.drain()
+        assert result.messages == 3 and ingest.log.event_count() == 3
+        assert strong.queue_empty()
+        store.close()

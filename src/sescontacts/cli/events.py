@@ -22,7 +22,16 @@ from typing import IO, Any, cast
 import click
 
 from .failures import EXIT_OK, EXIT_REFUSED, ConfigError, ReportedError, talking_to_ses
-from .options import Number, WholeNumber, checked, data_dir_option, data_options, open_services, settings_from
+from .options import (
+    Number,
+    WholeNumber,
+    checked,
+    data_dir_option,
+    data_options,
+    open_services,
+    queue_url,
+    settings_from,
+)
 from .ses import backend_options
 
 # Events per transaction: large enough that commits cost little, small enough to keep memory flat.
@@ -31,13 +40,6 @@ IMPORT_BATCH = 5_000
 
 def register(main: click.Group) -> None:
     main.add_command(events)
-
-
-def queue_url(value: str) -> str:
-    from ..events.sqs import queue_endpoint
-
-    queue_endpoint(value)  # raises ValueError saying what a queue URL looks like
-    return value
 
 
 def events_queue_option(func: Any) -> Any:

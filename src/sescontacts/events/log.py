@@ -9,6 +9,7 @@ in one batch or across batches, changes nothing, and a batch either counts entir
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -76,8 +77,14 @@ class Recorded:
     duplicates: int
 
 
+@functools.lru_cache(maxsize=4096)
+def _day_name(day_number: int) -> str:
+    return datetime.fromtimestamp(day_number * 86_400, UTC).strftime("%Y-%m-%d")
+
+
 def utc_day(moment: float) -> str:
-    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d")
+    """The UTC day (YYYY-MM-DD) of a time: by day number, so a batch formats each of its few days once."""
+    return _day_name(int(moment // 86_400))
 
 
 def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:

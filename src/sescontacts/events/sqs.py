@@ -65,6 +65,13 @@ def queue_endpoint(queue_url: str) -> tuple[str, str | None]:
     return f"{parts.scheme}://{parts.netloc}", region
 
 
+def queue_arn(queue_url: str, *, region: str) -> str:
+    """The queue's ARN from its URL (``.../ACCOUNT/NAME``); ``region`` when the host does not name one."""
+    _, named = queue_endpoint(queue_url)
+    account, name = urlsplit(queue_url).path.strip("/").split("/")[-2:]
+    return f"arn:aws:sqs:{named or region}:{account}:{name}"
+
+
 def sqs_client(queue_url: str, *, session: Any) -> Any:
     """A boto3 SQS client for the queue's own endpoint, with botocore's standard retries."""
     from botocore.config import Config
