@@ -2,8 +2,8 @@
 same transaction, and the reads the console and the rules make of them.
 
 Recording is idempotent by ``event_key`` (schema.py says what each table holds): in one write transaction
-the batch's keys already recorded are looked up (a few ``IN`` queries), only the new events are inserted
-(``executemany``), and the marks and daily counts change by the new events alone. So the same event twice,
+the batch is inserted with ``INSERT OR IGNORE`` (``executemany``), the rows it added are read back by id, and
+the marks and daily counts change by those new events alone. So the same event twice,
 in one batch or across batches, changes nothing, and a batch either counts entirely or not at all.
 """
 
@@ -92,14 +92,6 @@ def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
         yield items[start : start + _CHUNK]
 
 
-def _existing(conn: sqlite3.Connection, table: str, column: str, keys: Sequence[str]) -> set[str]:
-    found: set[str] = set()
-    for chunk in _chunks(keys):
-        marks = ", ".join("?" * len(chunk))
-        found.update(row[0] for row in conn.execute(f"SELECT {column} FROM {table} WHERE {column} IN ({marks})", chunk))
-    return found
-
-
 def event_from_row(row: Sequence[object]) -> DeliveryEvent:
     return DeliveryEvent(*cast("tuple[Any, ...]", row))  # the columns are EVENT_COLUMNS, in the model's order
 
@@ -119,43 +111,49 @@ class EventLog:
         for event in events:
             total += 1
             batch.setdefault(event.event_key, event)
-        history = [key for key, event in batch.items() if event.kind in (BOUNCE, COMPLAINT)]
-        counted = [key for key, event in batch.items() if event.kind in (SEND, DELIVERY)]
-        seen = _existing(conn, "delivery_events", "event_key", history)
-        seen |= _existing(conn, "counted_events", "event_key", counted)
-        fresh = [batch[key] for key in batch if key not in seen]
-        rows = [
-            (e.event_key, email_key(e.email), e.email, e.kind, e.bounce_type, e.bounce_subtype, e.complaint_type,
-             e.diagnostic_code, e.status_code, e.message_id, e.feedback_id, e.time, now, source)
-            for e in fresh if e.kind in (BOUNCE, COMPLAINT)
-        ]  # fmt: skip
+        # INSERT OR IGNORE, then the rows past the table's last id before it are exactly the new ones: the write
+        # transaction holds the lock, so no one else inserts in between.
+        last = conn.execute("SELECT coalesce(max(id), 0) FROM delivery_events").fetchone()[0]
         conn.executemany(
-            "INSERT INTO delivery_events (event_key, email_key, email, kind, bounce_type, bounce_subtype, "
+            "INSERT OR IGNORE INTO delivery_events (event_key, email_key, email, kind, bounce_type, bounce_subtype, "
             "complaint_type, diagnostic_code, status_code, message_id, feedback_id, time, received, source) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
+            [
+                (e.event_key, email_key(e.email), e.email, e.kind, e.bounce_type, e.bounce_subtype, e.complaint_type,
+                 e.diagnostic_code, e.status_code, e.message_id, e.feedback_id, e.time, now, source)
+                for e in batch.values() if e.kind in (BOUNCE, COMPLAINT)
+            ],
+        )  # fmt: skip
+        new = [
+            (event_id, batch[key])
+            for event_id, key in conn.execute("SELECT id, event_key FROM delivery_events WHERE id > ?", (last,))
+        ]
+        last = conn.execute("SELECT coalesce(max(id), 0) FROM counted_events").fetchone()[0]
         conn.executemany(
-            "INSERT INTO counted_events (event_key) VALUES (?)",
-            [(e.event_key,) for e in fresh if e.kind in (SEND, DELIVERY)],
+            "INSERT OR IGNORE INTO counted_events (event_key) VALUES (?)",
+            [(e.event_key,) for e in batch.values() if e.kind in (SEND, DELIVERY)],
         )
-        new: list[tuple[int, DeliveryEvent]] = []
-        keys = [row[0] for row in rows]
-        ids: dict[str, int] = {}
-        for chunk in _chunks(keys):
-            marks = ", ".join("?" * len(chunk))
-            ids.update(conn.execute(f"SELECT event_key, id FROM delivery_events WHERE event_key IN ({marks})", chunk))
-        new = [(ids[e.event_key], e) for e in fresh if e.kind in (BOUNCE, COMPLAINT)]
+        counted = [batch[key] for (key,) in conn.execute("SELECT event_key FROM counted_events WHERE id > ?", (last,))]
+        fresh = [event for _, event in new] + counted
         conn.executemany("INSERT INTO pending_actions (event_id) VALUES (?)", [(event_id,) for event_id, _ in new])
         self._update_marks(conn, fresh)
         self._update_days(conn, fresh)
-        return Recorded(new=new, counted=len(fresh) - len(new), duplicates=total - len(fresh))
+        return Recorded(new=new, counted=len(counted), duplicates=total - len(fresh))
 
     def _update_marks(self, conn: sqlite3.Connection, fresh: Sequence[DeliveryEvent]) -> None:
-        touching = [e for e in fresh if e.kind != SEND]
+        # Bounces and complaints change their address's mark here, with the batch's deliveries to those addresses
+        # in time order; any other delivery can only end an existing mark's transient run, done in SQL below
+        # (most deliveries are to addresses with no mark: nothing to read for them).
+        keys = {email_key(e.email) for e in fresh if e.kind in (BOUNCE, COMPLAINT)}
+        touching = [e for e in fresh if e.kind != SEND and (e.kind != DELIVERY or email_key(e.email) in keys)]
+        conn.executemany(
+            "UPDATE address_marks SET transient_count = 0, transient_since = NULL "
+            "WHERE email_key = ? AND transient_since <= ?",
+            [(email_key(e.email), e.time) for e in fresh if e.kind == DELIVERY and email_key(e.email) not in keys],
+        )
         if not touching:
             return
-        marks = self._marks_on(conn, sorted({email_key(e.email) for e in touching}))
+        marks = self._marks_on(conn, sorted(keys))
         changed: set[str] = set()
         for event in sorted(touching, key=lambda e: e.time):
             key = email_key(event.email)

@@ -67,8 +67,9 @@ def _schema_v1(conn: sqlite3.Connection) -> None:
             complaints INTEGER NOT NULL DEFAULT 0
         ) WITHOUT ROWID;
         CREATE TABLE counted_events (
-            event_key TEXT PRIMARY KEY
-        ) WITHOUT ROWID;
+            id INTEGER PRIMARY KEY,
+            event_key TEXT NOT NULL UNIQUE
+        );
         CREATE TABLE pending_actions (
             event_id INTEGER PRIMARY KEY
         );
