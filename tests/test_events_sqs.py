@@ -266,3 +266,25 @@ def test_the_iam_policy_is_enough_to_poll_and_nothing_is_deleted_without_it(tmp_
         assert result.messages == 3 and ingest.log.event_count() == 3
         assert strong.queue_empty()
         store.close()
+
+
+@pytest.mark.parametrize("raw", [False, True])
+def test_events_published_to_sns_reach_the_poller_through_its_subscription(
+    moto: str, sqs: Any, store: SqliteContactStore, raw: bool
+) -> None:
+    """SES -> SNS -> SQS as the README wires it, with moto's SNS making the envelope (or raw delivery not)."""
+    url = new_queue(sqs, f"from-sns-{raw}")
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns = boto_session(MOTO_KEY).client("sns", endpoint_url=moto)  # type: ignore[attr-defined]
+    topic = sns.create_topic(Name=f"ses-events-{raw}")["TopicArn"]
+    attributes = {"RawMessageDelivery": "true"} if raw else {}
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes=attributes)
+    sns.publish(TopicArn=topic, Message=json.dumps(bounce_record("via-sns@example.com", 1)))
+    sns.publish(TopicArn=topic, Message=(FIXTURES / "complaint-notification.json").read_text())
+    queue = EventQueue(
+        EventIngest(store.db, store), url, sqs_client(url, session=boto_session(MOTO_KEY)), wait_seconds=0
+    )
+    result = queue.drain()
+    assert (result.messages, result.poison, result.ingest.recorded) == (2, 0, 2)
+    assert [h.event.kind for h in EventLog(store.db).history("via-sns@example.com")] == ["BOUNCE"]
+    assert EventLog(store.db).marks(["spam-clicker@example.net"])["spam-clicker@example.net"].complained_at
