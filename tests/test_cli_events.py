@@ -68,7 +68,7 @@ def test_bad_lines_are_named_and_the_good_ones_recorded(tmp_path: Path) -> None:
     assert result.stderr.splitlines() == [
         f"{source}:2: not JSON (unexpected end of data: line 1 column 23 (char 22))",
         f"{source}:4: bounce.bouncedRecipients[0].emailAddress: missing",
-        f"{source}:6: expected a JSON object, got a list",
+        f"{source}:6: expected a JSON object, got an array",
     ]
     assert "3 recorded" not in result.stdout and "3 bounces and complaints recorded" in result.stdout
     assert "3 bad lines" in result.stdout

@@ -83,7 +83,7 @@ def test_other_types_are_skipped_not_errors(document, skipped):
          "bounce.bouncedRecipients[1].emailAddress: expected a string, got a number"),
         (lambda d: d["bounce"].update(timestamp="yesterday"), "bounce.timestamp: not an ISO 8601 time: 'yesterday'"),
         (lambda d: d.pop("mail"), "mail: missing"),
-        (lambda d: d.update(eventType=["Bounce"]), "eventType: expected a string, got a list"),
+        (lambda d: d.update(eventType=["Bounce"]), "eventType: expected a string, got an array"),
     ],
 )  # fmt: skip
 def test_a_malformed_record_names_the_field_and_why(mutate, message):
@@ -105,5 +105,5 @@ def test_errors_inside_envelopes_name_the_path():
         parse_text(b'{"eventType": "Bounce",')
     with pytest.raises(EventParseError, match=r"^eventType: missing"):
         parse_text(b'{"hello": 1}')
-    with pytest.raises(EventParseError, match=r"^expected a JSON object, got a list"):
+    with pytest.raises(EventParseError, match=r"^expected a JSON object, got an array"):
         parse_text(b"[1]")

@@ -83,18 +83,9 @@ class Services:
         background.add(services.jobs.start, services.jobs.stop)
         services.events = EventIngest(db, store)
         if settings.events_queue_url:  # one process per data dir polls the queue
-            from .events.sqs import EventQueue, sqs_client
-            from .store.ses.client import make_session
+            from .events.sqs import open_queue
 
-            session = make_session(
-                region=settings.region,
-                profile=settings.aws_profile,
-                role_arn=settings.role_arn,
-                external_id=settings.external_id,
-            )
-            queue = EventQueue(
-                services.events, settings.events_queue_url, sqs_client(settings.events_queue_url, session=session)
-            )
+            queue = open_queue(services.events, settings, settings.events_queue_url)
             background.add(queue.start, queue.stop)
         return services
 

@@ -162,8 +162,7 @@ def import_events(file: str, **options: Any) -> None:
 def poll(queue_url: str, once: bool, wait_seconds: int, **options: Any) -> None:
     """Poll an SQS queue of SES events: each message is recorded, acted on by the rules, then deleted (never
     before); unreadable messages are kept in the database with the reason, then deleted."""
-    from ..events.sqs import EventQueue, PollResult, sqs_client
-    from ..store.ses.client import make_session
+    from ..events.sqs import PollResult, open_queue
 
     settings = settings_from(**options)
     services = _open(options)
@@ -179,15 +178,7 @@ def poll(queue_url: str, once: bool, wait_seconds: int, **options: Any) -> None:
         )
 
     try:
-        session = make_session(
-            region=settings.region,
-            profile=settings.aws_profile,
-            role_arn=settings.role_arn,
-            external_id=settings.external_id,
-        )
-        queue = EventQueue(
-            services.events, queue_url, sqs_client(queue_url, session=session), wait_seconds=wait_seconds
-        )
+        queue = open_queue(services.events, settings, queue_url, wait_seconds=wait_seconds)
         if once:
             queue.drain(on_batch=progress)
         else:

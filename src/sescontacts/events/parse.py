@@ -25,6 +25,7 @@ from email.utils import parseaddr
 import orjson
 
 from ..model import email_key
+from ..validation import json_type_name
 from .model import BOUNCE, COMPLAINT, DELIVERY, SEND, DeliveryEvent
 
 # eventType / notificationType -> kind. Anything else is skipped.
@@ -60,14 +61,14 @@ def parse_text(text: str | bytes) -> Parsed:
 def parse_document(document: object) -> Parsed:
     """A decoded JSON document in any of the accepted shapes (envelopes unwrapped)."""
     if not isinstance(document, dict):
-        raise EventParseError("", f"expected a JSON object, got {_json_type(document)}")
+        raise EventParseError("", f"expected a JSON object, got {json_type_name(document)}")
     if "eventType" not in document and "notificationType" not in document:
         if document.get("Type") is not None and "Message" in document:  # an SNS envelope
             if document["Type"] != "Notification":
                 return Parsed(skipped=f"SNS {document['Type']}")
             message = document["Message"]
             if not isinstance(message, str):
-                raise EventParseError("Message", f"expected the SES record as JSON text, got {_json_type(message)}")
+                raise EventParseError("Message", f"expected the SES record as JSON text, got {json_type_name(message)}")
             try:
                 return parse_document(orjson.loads(message))
             except orjson.JSONDecodeError as exc:
@@ -85,13 +86,13 @@ def parse_document(document: object) -> Parsed:
 def parse_record(record: object) -> Parsed:
     """An SES event record itself (``eventType`` or ``notificationType`` at its top)."""
     if not isinstance(record, dict):
-        raise EventParseError("", f"expected a JSON object, got {_json_type(record)}")
+        raise EventParseError("", f"expected a JSON object, got {json_type_name(record)}")
     name = "eventType" if "eventType" in record else "notificationType"
     event_type = record.get(name)
     if not isinstance(event_type, str):
         if name not in record:
             raise EventParseError("eventType", "missing: not an SES event (neither eventType nor notificationType)")
-        raise EventParseError(name, f"expected a string, got {_json_type(event_type)}")
+        raise EventParseError(name, f"expected a string, got {json_type_name(event_type)}")
     kind = KINDS.get(event_type)
     if kind is None:
         return Parsed(skipped=event_type)
@@ -176,7 +177,9 @@ def _plain(address: str) -> str:
 def _address(recipient: Mapping[str, object], where: str) -> str:
     address = recipient.get("emailAddress")
     if not isinstance(address, str):
-        raise EventParseError(where, "missing" if address is None else f"expected a string, got {_json_type(address)}")
+        raise EventParseError(
+            where, "missing" if address is None else f"expected a string, got {json_type_name(address)}"
+        )
     address = _plain(address)
     if "@" not in address:
         raise EventParseError(where, f"not an email address: {address!r}")
@@ -186,37 +189,52 @@ def _address(recipient: Mapping[str, object], where: str) -> str:
 def _object(parent: Mapping[str, object], key: str, where: str) -> Mapping[str, object]:
     value = parent.get(key)
     if not isinstance(value, dict):
-        raise EventParseError(where, "missing" if value is None else f"expected an object, got {_json_type(value)}")
+        raise EventParseError(where, "missing" if value is None else f"expected an object, got {json_type_name(value)}")
+    return value
+
+
+def _items(parent: Mapping[str, object], key: str, where: str) -> list[object]:
+    """A list that must hold at least one item."""
+    value = parent.get(key)
+    if not isinstance(value, list) or not value:
+        reason = (
+            "missing"
+            if value is None
+            else "empty"
+            if value == []
+            else f"expected an array, got {json_type_name(value)}"
+        )
+        raise EventParseError(where, reason)
     return value
 
 
 def _objects(parent: Mapping[str, object], key: str, where: str) -> list[Mapping[str, object]]:
-    value = parent.get(key)
-    if not isinstance(value, list) or not value:
-        reason = "missing" if value is None else "empty" if value == [] else f"expected a list, got {_json_type(value)}"
-        raise EventParseError(where, reason)
-    for index, item in enumerate(value):
+    objects: list[Mapping[str, object]] = []
+    for index, item in enumerate(_items(parent, key, where)):
         if not isinstance(item, dict):
-            raise EventParseError(f"{where}[{index}]", f"expected an object, got {_json_type(item)}")
-    return value
+            raise EventParseError(f"{where}[{index}]", f"expected an object, got {json_type_name(item)}")
+        objects.append(item)
+    return objects
 
 
 def _strings(parent: Mapping[str, object], key: str, where: str) -> list[str]:
-    value = parent.get(key)
-    if not isinstance(value, list) or not value:
-        reason = "missing" if value is None else "empty" if value == [] else f"expected a list, got {_json_type(value)}"
-        raise EventParseError(where, reason)
-    for index, item in enumerate(value):
+    strings: list[str] = []
+    for index, item in enumerate(_items(parent, key, where)):
         if not isinstance(item, str) or "@" not in item:
             raise EventParseError(f"{where}[{index}]", f"not an email address: {item!r}")
-    return value
+        strings.append(item)
+    return strings
 
 
 def _string(parent: Mapping[str, object], key: str, where: str) -> str:
     value = parent.get(key)
     if not isinstance(value, str) or not value:
         reason = (
-            "missing" if value is None else "empty" if value == "" else f"expected a string, got {_json_type(value)}"
+            "missing"
+            if value is None
+            else "empty"
+            if value == ""
+            else f"expected a string, got {json_type_name(value)}"
         )
         raise EventParseError(where, reason)
     return value
@@ -227,7 +245,7 @@ def _optional_string(parent: Mapping[str, object], key: str, where: str) -> str 
     if value is None:
         return None
     if not isinstance(value, str):
-        raise EventParseError(where, f"expected a string, got {_json_type(value)}")
+        raise EventParseError(where, f"expected a string, got {json_type_name(value)}")
     return value
 
 
@@ -245,17 +263,3 @@ def _time(parent: Mapping[str, object], key: str, where: str) -> float:
 
 def _join(outer: str, inner: str) -> str:
     return f"{outer}.{inner}" if inner else outer
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    return "an object"

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..settings import Settings
 from .ingest import EventIngest, IngestResult
 from .model import DeliveryEvent
 from .parse import EventParseError, parse_text
@@ -79,6 +80,21 @@ def sqs_client(queue_url: str, *, session: Any) -> Any:
     endpoint, region = queue_endpoint(queue_url)
     config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=10, read_timeout=WAIT_SECONDS + 40)
     return session.client("sqs", region_name=region or session.region_name, endpoint_url=endpoint, config=config)
+
+
+def open_queue(
+    ingest: EventIngest, settings: Settings, queue_url: str, *, wait_seconds: int = WAIT_SECONDS
+) -> EventQueue:
+    """The queue at ``queue_url``, reached with the settings' AWS credentials (profile, role), into ``ingest``."""
+    from ..store.ses.client import make_session
+
+    session = make_session(
+        region=settings.region,
+        profile=settings.aws_profile,
+        role_arn=settings.role_arn,
+        external_id=settings.external_id,
+    )
+    return EventQueue(ingest, queue_url, sqs_client(queue_url, session=session), wait_seconds=wait_seconds)
 
 
 class EventQueue:
