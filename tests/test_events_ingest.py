@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from sescontacts.db import Database
-from sescontacts.errors import BadRequest, NotFound
+from sescontacts.errors import BadRequest, NotFound, ServiceUnavailable
 from sescontacts.events.ingest import EventIngest
 from sescontacts.events.log import EventLog
 from sescontacts.events.model import BOUNCE, COMPLAINT, DELIVERY, SEND, DeliveryEvent
@@ -167,6 +167,7 @@ class _CommitsEachCall:
         self._inner = inner
         self.transactional = False
         self.fail_after = fail_after
+        self.failure: Exception = RuntimeError("killed")
 
     def atomic(self) -> contextlib.AbstractContextManager[None]:
         return contextlib.nullcontext()
@@ -174,7 +175,7 @@ class _CommitsEachCall:
     def upsert_contacts(self, *args: object, **kwargs: object) -> object:
         if self.fail_after is not None:
             if self.fail_after == 0:
-                raise RuntimeError("killed")
+                raise self.failure
             self.fail_after -= 1
         return self._inner.upsert_contacts(*args, **kwargs)  # type: ignore[arg-type]
 
@@ -196,3 +197,17 @@ def test_on_a_store_that_commits_each_call_an_interrupted_action_is_done_later(s
     assert store.get_contact("news", "gone@x.com").unsubscribe_all
     assert store.get_contact("offers", "gone@x.com").unsubscribe_all
     assert ingest.act_pending().unsubscribed == 0
+
+
+def test_when_ses_refuses_an_action_the_event_is_kept_and_its_action_waits(store):
+    store.create_contact("news", Contact("gone@x.com"))
+    flaky = _CommitsEachCall(store, fail_after=0)
+    flaky.failure = ServiceUnavailable("Could not connect to the endpoint URL")
+    ingest = EventIngest(store.db, flaky)  # type: ignore[arg-type]
+    result = ingest.ingest([bounce("gone@x.com", 1)], source="sqs")  # returns: the queue message may go
+    assert (result.recorded, result.unsubscribed, result.waiting) == (1, 0, 1)
+    assert not store.get_contact("news", "gone@x.com").unsubscribe_all
+    flaky.fail_after = None
+    later = ingest.ingest([complaint("other@x.com", 2)], source="sqs")
+    assert (later.unsubscribed, later.waiting) == (1, 0)
+    assert store.get_contact("news", "gone@x.com").unsubscribe_all

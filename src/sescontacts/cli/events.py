@@ -91,6 +91,12 @@ def _summary(recorded: int, counted: int, duplicates: int, skipped: Counter[str]
     )
 
 
+def _waiting(count: int) -> str:
+    if not count:
+        return ""
+    return f"; {count:,} recorded events wait for their actions (SES refused them; the next import or poll retries)"
+
+
 @events.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=str))
 @data_options
@@ -136,7 +142,7 @@ def import_events(file: str, **options: Any) -> None:
         services.close()
     click.echo(
         f"{name}: {_summary(total.recorded, total.counted, total.duplicates, skipped, errors)}; "
-        f"contacts unsubscribed {total.unsubscribed:,}, deleted {total.deleted:,}"
+        f"contacts unsubscribed {total.unsubscribed:,}, deleted {total.deleted:,}{_waiting(total.waiting)}"
     )
     sys.exit(EXIT_REFUSED if errors else EXIT_OK)
 
@@ -192,7 +198,7 @@ def poll(queue_url: str, once: bool, wait_seconds: int, **options: Any) -> None:
     click.echo(
         f"{queue_url}: {total.messages:,} messages; "
         f"{_summary(ingest.recorded, ingest.counted, ingest.duplicates, total.skipped, total.poison)}; "
-        f"contacts unsubscribed {ingest.unsubscribed:,}, deleted {ingest.deleted:,}"
+        f"contacts unsubscribed {ingest.unsubscribed:,}, deleted {ingest.deleted:,}{_waiting(ingest.waiting)}"
     )
 
 

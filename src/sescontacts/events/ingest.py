@@ -11,6 +11,7 @@ the next ingest, and a re-ingested event, being no longer new, never acts again.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -18,11 +19,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 
 from ..db import Database
+from ..errors import SesContactsError
 from ..model import ContactPatch, Outcome, UpsertPolicy, email_key
 from ..store.base import ContactStore
 from .log import EVENT_COLUMNS, EventLog, event_from_row
 from .model import BOUNCE, DeliveryEvent
 from .rules import DELETE, UNSUBSCRIBE, RuleBook, Rules
+
+logger = logging.getLogger("sescontacts.events")
 
 # Pending events acted on per pass (bounds memory when a large file brings many).
 _PENDING_BATCH = 5_000
@@ -33,17 +37,20 @@ _STORE_BATCH = 1_000
 class IngestResult:
     """What one or more ingests did. ``recorded``: new bounce and complaint rows; ``counted``: new sends and
     deliveries (counted per day only); ``duplicates``: events already recorded (nothing changed for them);
-    ``unsubscribed`` / ``deleted``: contacts changed by the rules, summed over lists."""
+    ``unsubscribed`` / ``deleted``: contacts changed by the rules, summed over lists; ``waiting``: events
+    recorded whose actions SES refused or could not take yet (ses backend), tried again by the next ingest."""
 
     recorded: int = 0
     counted: int = 0
     duplicates: int = 0
     unsubscribed: int = 0
     deleted: int = 0
+    waiting: int = 0
 
     def add(self, other: IngestResult) -> None:
-        for name in (f.name for f in fields(self)):
+        for name in (f.name for f in fields(self) if f.name != "waiting"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.waiting = other.waiting  # a state, not a count: the latest
 
 
 @dataclass
@@ -80,8 +87,17 @@ class EventIngest:
                 if recorded.new and self.store.transactional:
                     self._act_pending(result)
             if not self.store.transactional:
-                self._act_pending(result)
+                try:
+                    self._act_pending(result)
+                except SesContactsError as exc:
+                    # The events are recorded; their actions wait in pending_actions. Raising would leave the
+                    # queue message undeleted, to come back for as long as SES refuses.
+                    result.waiting = self._waiting()
+                    logger.warning("events: %d recorded events wait for their actions: %s", result.waiting, exc)
         return result
+
+    def _waiting(self) -> int:
+        return int(self.db.reader().execute("SELECT count(*) FROM pending_actions").fetchone()[0])
 
     def act_pending(self) -> IngestResult:
         """Apply the rules to events recorded but not yet acted on (left by a kill on the ses backend)."""
