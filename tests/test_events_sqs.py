@@ -192,6 +192,9 @@ def test_serve_polls_the_queue_as_background_work(sqs: Any, tmp_path: Path, monk
     send_all(sqs, url, [json.dumps(bounce_record(f"s{n}@example.com", n)) for n in range(25)])
     services = Services.open(Settings(data_dir=tmp_path / "srv", events_queue_url=url))
     services.start()
+    from sescontacts.cli.serve import banner
+
+    assert f"  SES events:   polling {url}" in banner(services, list_created=False)
     try:
         deadline = time.monotonic() + 60
         while services.events.log.event_count() < 25:
@@ -288,3 +291,17 @@ def test_events_published_to_sns_reach_the_poller_through_its_subscription(
     assert (result.messages, result.poison, result.ingest.recorded) == (2, 0, 2)
     assert [h.event.kind for h in EventLog(store.db).history("via-sns@example.com")] == ["BOUNCE"]
     assert EventLog(store.db).marks(["spam-clicker@example.net"])["spam-clicker@example.net"].complained_at
+
+
+def test_poll_once_on_a_queue_that_does_not_exist_says_so_in_one_line(moto: str, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from sescontacts.cli import main
+
+    url = f"{moto}/123456789012/no-such-queue"
+    env = {"AWS_ACCESS_KEY_ID": MOTO_KEY[0], "AWS_SECRET_ACCESS_KEY": MOTO_KEY[1]}
+    args = ["events", "poll", "--queue-url", url, "--once", "--wait-seconds", "0", "--data-dir", str(tmp_path / "d")]
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Error: {url}: An error occurred (") and "NonExistentQueue" in result.stderr
+    assert "Traceback" not in result.output

@@ -168,6 +168,8 @@ def import_events(file: str, **options: Any) -> None:
 def poll(queue_url: str, once: bool, wait_seconds: int, **options: Any) -> None:
     """Poll an SQS queue of SES events: each message is recorded, acted on by the rules, then deleted (never
     before); unreadable messages are kept in the database with the reason, then deleted."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     from ..events.sqs import PollResult, open_queue
 
     settings = settings_from(**options)
@@ -186,7 +188,10 @@ def poll(queue_url: str, once: bool, wait_seconds: int, **options: Any) -> None:
     try:
         queue = open_queue(services.events, settings, queue_url, wait_seconds=wait_seconds)
         if once:
-            queue.drain(on_batch=progress)
+            try:
+                queue.drain(on_batch=progress)
+            except (BotoCoreError, ClientError) as exc:  # what was received before is recorded and deleted
+                raise ConfigError(f"{queue_url}: {exc}") from None
         else:
             stopping = threading.Event()
             signal.signal(signal.SIGTERM, lambda *_: stopping.set())

@@ -241,6 +241,8 @@ def banner(services: Any, *, list_created: bool, workers: int = 1) -> list[str]:
     ]
     if workers > 1:
         lines.append(f"  workers:      {workers} processes (one of them runs the search index and the import jobs)")
+    if settings.events_queue_url:
+        lines.append(f"  SES events:   polling {settings.events_queue_url}")
     if settings.backend == "local":
         lines.append(
             f"  SES updates:  {settings.ses_semantics} (UpdateContact, UpdateContactList; see --ses-semantics)"
