@@ -81,7 +81,7 @@ def in_queue(sqs: Any, url: str) -> int:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[SqliteContactStore]:
-    store = SqliteContactStore(Database(tmp_path / "q.db", PRODUCT_SCHEMA), max_lists=None)
+    store = SqliteContactStore(Database(tmp_path / "sescontacts.db", PRODUCT_SCHEMA), max_lists=None)  # a data dir
     store.create_list("news")
     yield store
     store.close()
@@ -111,6 +111,15 @@ def test_every_carrier_is_recorded_and_only_then_deleted(sqs: Any, store: Sqlite
     assert poison == [("mail.messageId: missing", bodies[4]), (poison[1][0], "not json at all")]
     assert poison[1][0].startswith("not JSON")
     assert in_queue(sqs, url) == 0
+    from click.testing import CliRunner
+
+    from sescontacts.cli import main
+
+    shown = CliRunner().invoke(main, ["events", "unreadable", "--data-dir", str(store.db.path.parent)])
+    lines = [json.loads(line) for line in shown.stdout.splitlines()]
+    assert [(line["reason"][:8], line["body"], line["source"]) for line in lines] == [
+        ("not JSON", "not json at all", "sqs"), ("mail.mes", bodies[4], "sqs"),
+    ]  # fmt: skip
 
 
 class _Broken(SqliteContactStore):

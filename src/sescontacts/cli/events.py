@@ -207,6 +207,42 @@ def poll(queue_url: str, once: bool, wait_seconds: int, **options: Any) -> None:
     )
 
 
+@events.command("unreadable")
+@click.option("--limit", type=WholeNumber(min=1), default=100, show_default=True, help="How many, newest first.")
+@data_dir_option
+def unreadable(limit: int, data_dir: Path) -> None:
+    """Print the queue messages that could not be read (kept before they were deleted from the queue), newest
+    first, one JSON object a line: messageId, received (ISO time), source, reason and the body as received."""
+    from datetime import UTC, datetime
+
+    import orjson
+
+    from ..events.log import EventLog
+
+    with _database(data_dir) as db:
+        for message_id, received, source, reason, body in EventLog(db).poison(limit=limit):
+            when = datetime.fromtimestamp(received, UTC).isoformat(timespec="seconds")
+            line = {"messageId": message_id, "received": when, "source": source, "reason": reason}
+            click.echo(orjson.dumps({**line, "body": body}).decode())
+
+
+@contextmanager
+def _database(data_dir: Path) -> Iterator[Any]:
+    """The data dir's database alone (these commands touch no contacts, so no backend is opened)."""
+    from ..db import Database
+    from ..schema import PRODUCT_SCHEMA
+    from .options import data_dir_errors, prepare_data_dir
+
+    settings = settings_from(data_dir=data_dir)
+    prepare_data_dir(settings.data_dir)
+    with data_dir_errors(settings.data_dir):
+        db = Database(settings.database_path, PRODUCT_SCHEMA)
+    try:
+        yield db
+    finally:
+        db.close()
+
+
 _ACTION = click.Choice(["unsubscribe", "mark", "delete"])
 
 
@@ -228,16 +264,9 @@ def rules(list_name: str | None, data_dir: Path, **changes: Any) -> None:
     """Show the rules (no option) or change them, for one list (--list) or as the default of every list.
     Defaults: a permanent bounce or a complaint unsubscribes the contact from all topics; transient bounces
     are only counted. The reason and time of each action are kept (the contact's event history)."""
-    from ..db import Database
     from ..events.rules import ALL_LISTS, DEFAULT_RULES, RuleBook
-    from ..schema import PRODUCT_SCHEMA
-    from .options import data_dir_errors, prepare_data_dir
 
-    settings = settings_from(data_dir=data_dir)
-    prepare_data_dir(settings.data_dir)
-    with data_dir_errors(settings.data_dir):
-        db = Database(settings.database_path, PRODUCT_SCHEMA)
-    try:
+    with _database(data_dir) as db:
         book = RuleBook(db)
         target = list_name or ALL_LISTS
         given = {k: v for k, v in changes.items() if v is not None}
@@ -252,5 +281,3 @@ def rules(list_name: str | None, data_dir: Path, **changes: Any) -> None:
         for name, rule in shown.items():
             origin = "" if name in stored else " (built-in defaults)" if rule == DEFAULT_RULES else " (from defaults)"
             click.echo(f"{name or 'every list'}{origin}: {rule.describe()}")
-    finally:
-        db.close()
