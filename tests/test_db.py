@@ -199,7 +199,14 @@ def gadgets(*steps: Migration) -> tuple[Migrations]:
 
 
 def test_every_owner_of_the_product_schema_is_at_its_version(database: Database) -> None:
-    assert [part.owner for part in PRODUCT_SCHEMA] == ["contacts", "ses_sync", "bulk", "console", "suppression", "events"]
+    assert [part.owner for part in PRODUCT_SCHEMA] == [
+        "contacts",
+        "ses_sync",
+        "bulk",
+        "console",
+        "suppression",
+        "events",
+    ]
     for part in PRODUCT_SCHEMA:
         assert database.schema_version(part.owner) == part.version >= 1
     assert {"contact_lists", "topics", "contacts", "list_daily", "schema_versions"} <= tables(database)
