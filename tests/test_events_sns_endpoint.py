@@ -11,6 +11,7 @@ from starlette.testclient import TestClient  # its httpx deprecation: pyproject'
 
 from sescontacts.events.sns import SnsMessage, SnsVerifier
 from sescontacts.events.sns_endpoint import SnsEndpoint
+from sescontacts.model import Contact
 from sescontacts.server.app import build_app
 
 from .support.console import open_services
@@ -131,3 +132,42 @@ def test_the_server_routes_the_path_and_is_off_without_a_topic(tmp_path: Path, s
     finally:
         off.close()
         on.close()
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "ses-events"
+
+
+def test_a_signed_bounce_unsubscribes_the_contact_once(tmp_path: Path, signer, certificates) -> None:
+    """The whole path: SNS posts a signed Notification carrying SES's bounce event; the server verifies it,
+    records the event and the list rule unsubscribes the contact. The same message again changes nothing."""
+    services = open_services(tmp_path / "data", events_sns_topic_arns=(TOPIC,))
+    try:
+        services.store.create_contact(services.settings.contact_list, Contact("gone@example.com"))
+        client = TestClient(build_app(services, sns_certificates=certificates), base_url="http://127.0.0.1:8000")
+        bounce = (FIXTURES / "bounce-event.json").read_text()
+        signed = signer.sign(notification(bounce, message_id="b-1"))
+        response = client.post(PATH, content=orjson.dumps(signed), headers={"x-amz-sns-message-type": "Notification"})
+        assert response.status_code == 200 and "Recorded 2 bounce or complaint" in response.text
+        assert "1 unsubscribed" in response.text
+        contact = services.store.get_contact(services.settings.contact_list, "gone@example.com")
+        assert contact.unsubscribe_all
+        history = services.events.log.history("gone@example.com")
+        assert [(h.event.kind, h.event.bounce_type) for h in history] == [("BOUNCE", "Permanent")]
+        again = signer.sign(notification(bounce, message_id="b-2"))  # a new SNS message, the same SES event
+        response = client.post(PATH, content=orjson.dumps(again))
+        assert "0 bounce or complaint" in response.text and "2 already recorded" in response.text
+        assert len(services.events.log.history("gone@example.com")) == 1
+    finally:
+        services.close()
+
+
+def test_a_notification_that_is_no_ses_event_is_kept_aside(tmp_path: Path, signer, certificates) -> None:
+    services = open_services(tmp_path / "data", events_sns_topic_arns=(TOPIC,))
+    try:
+        client = TestClient(build_app(services, sns_certificates=certificates), base_url="http://127.0.0.1:8000")
+        response = client.post(PATH, content=orjson.dumps(signer.sign(notification('{"hello": 1}', message_id="p"))))
+        assert response.status_code == 200 and "Not an SES event, kept aside" in response.text
+        [(message_id, _, source, reason, body)] = services.events.log.poison()
+        assert (message_id, source, body) == ("p", "sns", '{"hello": 1}') and reason
+    finally:
+        services.close()

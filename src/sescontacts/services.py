@@ -14,7 +14,7 @@ from .bulk.job_manager import JobManager
 from .bulk.suppression_import import SUPPRESSION_KIND, SuppressionImport
 from .credentials import AccessKey, load_or_create
 from .db import Database
-from .events.sns import SnsMessage, SnsMessageRefused
+from .events.ingest import EventIngest
 from .private_files import make_private_dir
 from .schema import PRODUCT_SCHEMA
 from .settings import LOCAL_ACCOUNT_ID, Settings
@@ -39,6 +39,8 @@ class Services:
     background: BackgroundWork = field(init=False)
     # Import jobs (bulk/job_manager.py): records in the same database, one worker run as background work.
     jobs: JobManager = field(init=False)
+    # Bounce and complaint events: recorded, and acted on by each list's rules (events/ingest.py).
+    events: EventIngest = field(init=False)
 
     @classmethod
     def open(cls, settings: Settings, *, group: str | None = None) -> Services:
@@ -83,12 +85,13 @@ class Services:
         services.jobs = JobManager(db, store, settings.data_dir, group=group)
         services.jobs.runners[SUPPRESSION_KIND] = SuppressionImport(db, services.suppression)
         background.add(services.jobs.start, services.jobs.stop)
-        return services
+        services.events = EventIngest(db, store)
+        if settings.events_queue_url:  # one process per data dir polls the queue
+            from .events.sqs import open_queue
 
-    def record_sns_notification(self, message: SnsMessage) -> str:
-        """The SNS endpoint's Notification: its SES event recorded and the list rules applied."""
-        # TODO(issue 12): events ingest (helper branch i12-c) is wired here when it merges.
-        raise SnsMessageRefused("Recording SES events is not wired yet", status=503)
+            queue = open_queue(services.events, settings, settings.events_queue_url)
+            background.add(queue.start, queue.stop)
+        return services
 
     def ensure_default_list(self) -> bool:
         """Create the configured list on first start. True when it was created now."""

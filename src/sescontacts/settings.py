@@ -50,6 +50,8 @@ class Settings:
     ses_burst: int = 2
     s3_import_location: str | None = None
     sync_interval_seconds: float = 300.0
+    # An SQS queue of SES bounce and complaint events, polled as background work (events/sqs.py).
+    events_queue_url: str | None = None
     # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or networks, "*" for any);
     # empty: forwarded headers are ignored and the peer's address is the client's.
     forwarded_allow_ips: tuple[str, ...] = ()

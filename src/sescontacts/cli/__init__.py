@@ -13,6 +13,7 @@ import click
 from .. import __version__
 from ..errors import SesContactsError
 from . import bulk as bulk_commands
+from . import events as events_commands
 from . import serve as serve_commands
 from . import ses as ses_commands
 from . import users as users_commands
@@ -55,3 +56,4 @@ serve_commands.register(main)
 ses_commands.register(main)
 users_commands.register(main)
 bulk_commands.register(main)
+events_commands.register(main)

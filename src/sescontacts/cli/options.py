@@ -145,6 +145,13 @@ def endpoint_url(value: str) -> str:
     return value
 
 
+def queue_url(value: str) -> str:
+    from ..events.sqs import queue_endpoint
+
+    queue_endpoint(value)  # raises ValueError saying what a queue URL looks like
+    return value
+
+
 def role_arn(value: str) -> str:
     if not _ROLE_ARN.fullmatch(value):
         raise ValueError(f"{value!r}: expected an IAM role ARN like arn:aws:iam::123456789012:role/sescontacts")

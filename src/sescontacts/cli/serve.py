@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from ..settings import OBSERVED, SES_SEMANTICS, Settings
+from .events import events_queue_option
 from .failures import ConfigError, talking_to_ses
 from .options import (
     Number,
@@ -115,6 +116,7 @@ def register(main: click.Group) -> None:
     "messages (it confirms the subscription itself). By default the endpoint is off.",
 )
 @ses_options
+@events_queue_option
 @throttle_option
 @click.option(
     "--ses-semantics",
@@ -257,6 +259,8 @@ def banner(services: Any, *, list_created: bool, workers: int = 1) -> list[str]:
     ]
     if workers > 1:
         lines.append(f"  workers:      {workers} processes (one of them runs the search index and the import jobs)")
+    if settings.events_queue_url:
+        lines.append(f"  SES events:   polling {settings.events_queue_url}")
     if settings.backend == "local":
         lines.append(
             f"  SES updates:  {settings.ses_semantics} (UpdateContact, UpdateContactList; see --ses-semantics)"

@@ -22,6 +22,7 @@ from .options import (
     data_options,
     endpoint_url,
     open_services,
+    queue_url,
     role_arn,
     s3_location,
     settings_from,
@@ -69,6 +70,10 @@ FEATURE_ACTIONS: dict[str, tuple[str, list[str]]] = {
             "ses:DeleteSuppressedDestination",
             "ses:PutAccountSuppressionAttributes",
         ],
+    ),
+    "events-queue": (
+        "poll the SQS queue of SES bounce and complaint events",
+        ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
     ),
 }
 # Every feature the ses backend uses whatever its settings (the mirror sync walks the suppression list too).
@@ -167,13 +172,23 @@ def register(main: click.Group) -> None:
 
 
 def policy_document(
-    features: list[str], *, region: str = "*", account: str = "*", list_name: str = "*"
+    features: list[str],
+    *,
+    region: str = "*",
+    account: str = "*",
+    list_name: str = "*",
+    queue_arn: str | None = None,
 ) -> dict[str, Any]:
-    """Least privilege: the actions the chosen features call, on the one contact list (and import jobs)."""
+    """Least privilege: the actions the chosen features call, on the one contact list (and import jobs, and
+    the events queue: ``queue_arn``, else any queue of the account)."""
     statements: list[dict[str, Any]] = []
     list_arn = f"arn:aws:ses:{region}:{account}:contact-list/{list_name}"
     for feature in features:
         actions = FEATURE_ACTIONS[feature][1]
+        if feature == "events-queue":
+            resource = queue_arn or f"arn:aws:sqs:{region}:{account}:*"
+            statements.append({"Sid": "EventsQueue", "Effect": "Allow", "Action": actions, "Resource": resource})
+            continue
         if feature in ("import-jobs", "suppression"):
             statements.append(
                 {
@@ -246,10 +261,32 @@ def s3_policy(location: str) -> list[dict[str, Any]]:
     callback=checked(s3_location),
     help="s3://bucket/prefix/ for imports.",
 )
-def iam_policy(features: tuple[str, ...], account: str, s3_import_location: str | None, **options: Any) -> None:
+@click.option(
+    "--events-queue-url",
+    envvar="SESCONTACTS_EVENTS_QUEUE_URL",
+    callback=checked(queue_url),
+    help="SQS queue of SES events that serve --events-queue-url polls (adds the events-queue feature).",
+)
+def iam_policy(
+    features: tuple[str, ...],
+    account: str,
+    s3_import_location: str | None,
+    events_queue_url: str | None,
+    **options: Any,
+) -> None:
     """Print the least-privilege IAM policy (JSON) for the features in use."""
+    from ..events.sqs import queue_arn
+
     chosen = list(features) or CORE_FEATURES + (["import-jobs"] if s3_import_location else [])
-    document = policy_document(chosen, region=options["region"], account=account, list_name=options["contact_list"])
+    if events_queue_url and not features:
+        chosen.append("events-queue")
+    document = policy_document(
+        chosen,
+        region=options["region"],
+        account=account,
+        list_name=options["contact_list"],
+        queue_arn=queue_arn(events_queue_url, region=options["region"]) if events_queue_url else None,
+    )
     if s3_import_location and "import-jobs" in chosen:
         document["Statement"] += s3_policy(s3_import_location)
     click.echo(json.dumps(document, indent=2))

@@ -8,6 +8,14 @@
   addresses in no list too, so a contact added later shows its past.
 - ``event_daily``: per UTC day, sends, deliveries, bounces (permanent / transient) and complaints, for the
   overview chart and the bounce and complaint rates.
+- ``counted_events``: the keys of the sends and deliveries already counted in ``event_daily`` (they have no
+  history row), so a redelivered one is not counted twice.
+- ``pending_actions``: new events whose rules have not yet acted on the lists (written in the event's own
+  transaction, removed when the actions are done): a store that commits each call (SES) and a process killed
+  in between lose no action, and a re-ingested event, not new, never acts again.
+- ``event_rules``: each list's rules (``list_name`` '' holds the defaults for every list without its own).
+- ``event_poison``: queue messages that could not be read, kept with the reason and their body before the
+  message is deleted (one row per SQS message ID, so a message redelivered before its delete is kept once).
 """
 
 from __future__ import annotations
@@ -58,6 +66,29 @@ def _schema_v1(conn: sqlite3.Connection) -> None:
             transient_bounces INTEGER NOT NULL DEFAULT 0,
             complaints INTEGER NOT NULL DEFAULT 0
         ) WITHOUT ROWID;
+        CREATE TABLE counted_events (
+            id INTEGER PRIMARY KEY,
+            event_key TEXT NOT NULL UNIQUE
+        );
+        CREATE TABLE pending_actions (
+            event_id INTEGER PRIMARY KEY
+        );
+        CREATE TABLE event_rules (
+            list_name TEXT PRIMARY KEY,
+            on_permanent_bounce TEXT NOT NULL,
+            on_complaint TEXT NOT NULL,
+            on_transient TEXT,
+            transient_limit INTEGER,
+            transient_window_days REAL
+        ) WITHOUT ROWID;
+        CREATE TABLE event_poison (
+            id INTEGER PRIMARY KEY,
+            message_id TEXT UNIQUE,
+            received REAL NOT NULL,
+            source TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            body TEXT NOT NULL
+        );
         """,
     )
 

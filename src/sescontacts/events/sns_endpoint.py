@@ -5,8 +5,10 @@ verified (:mod:`.sns`) before anything else; then by type:
 
 - ``SubscriptionConfirmation``: the subscription is confirmed by fetching its ``SubscribeURL`` (an SNS host
   only), so wiring a topic takes one ``aws sns subscribe`` and no copy-pasting of tokens;
-- ``Notification``: its ``Message`` (the SES event JSON) is recorded and the list rules applied, by the
-  ``on_notification`` callback the server passes (events' ingest);
+- ``Notification``: its ``Message`` (the SES event JSON) is recorded and the list rules applied
+  (:func:`recorder`: events' one ingest). A message that is not an SES event is kept aside with the reason
+  (``sescontacts events unreadable``) and acknowledged, as the queue poller does: SNS would otherwise retry
+  it for an hour and then drop it;
 - ``UnsubscribeConfirmation``: logged.
 
 A ``MessageId`` accepted before is answered 200 and not processed again (SNS retries when our answer was
@@ -26,6 +28,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
 from ..db import Database, Migrations, run_script
+from .ingest import EventIngest
+from .parse import EventParseError, parse_text
 from .sns import (
     NOTIFICATION,
     SUBSCRIPTION_CONFIRMATION,
@@ -62,6 +66,30 @@ def _schema_v1(conn: sqlite3.Connection) -> None:
 
 
 MIGRATIONS = Migrations("sns", (_schema_v1,))
+
+
+SOURCE = "sns"
+
+
+def recorder(ingest: EventIngest) -> Callable[[SnsMessage], str]:
+    """The endpoint's ``on_notification``: the message's SES event recorded through ``ingest`` (rules applied,
+    all committed before SNS is answered), or, unreadable, kept aside with its reason."""
+
+    def record(message: SnsMessage) -> str:
+        try:
+            parsed = parse_text(message.message)
+        except EventParseError as exc:
+            ingest.log.record_poison([(message.message_id, str(exc), message.message)], source=SOURCE, now=time.time())
+            return f"Not an SES event, kept aside: {exc}"
+        if parsed.skipped:
+            return f"Skipped: {parsed.skipped} is not a bounce, complaint, send or delivery."
+        result = ingest.ingest(parsed.events, source=SOURCE)
+        return (
+            f"Recorded {result.recorded} bounce or complaint, counted {result.counted} send or delivery, "
+            f"{result.duplicates} already recorded; {result.unsubscribed} unsubscribed, {result.deleted} deleted."
+        )
+
+    return record
 
 
 class SnsEndpoint:

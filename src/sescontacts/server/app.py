@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..console.app import create_console_app
 from ..events.sns import CertificateSource, SnsVerifier
 from ..events.sns_endpoint import PATH as SNS_PATH
-from ..events.sns_endpoint import SnsEndpoint
+from ..events.sns_endpoint import SnsEndpoint, recorder
 from ..services import Services
 from ..sesapi.app import create_sesapi_app
 from .hosts import HostCheck, allowed_hosts
@@ -31,7 +31,7 @@ def build_app(services: Services, *, sns_certificates: CertificateSource | None 
     sns = SnsEndpoint(
         services.db,
         SnsVerifier(services.settings.events_sns_topic_arns, certificates=sns_certificates),
-        services.record_sns_notification,
+        recorder(services.events),
     )
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
