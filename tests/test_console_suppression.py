@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import html
 import re
+from pathlib import Path
 
+from sescontacts.events.parse import parse_text
 from sescontacts.model import Contact
 
 from .support.console import Console, TestClient, console_fixture, fast_kdf_fixture  # noqa: F401
@@ -126,3 +128,45 @@ def test_checked_contacts_are_removed_from_the_suppression_list_from_the_contact
     everything = console.post("/suppression/remove", {"email": ["c1@example.com"], "all": "1", "back": "/"})
     assert everything.status_code == 303
     assert console.services.suppression.get_suppressed("c1@example.com")
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "ses-events"
+
+
+def ingest_fixture(console: Console, name: str) -> None:
+    parsed = parse_text((FIXTURES / name).read_text())
+    console.services.events.ingest(parsed.events, source="file")
+
+
+def test_events_show_on_the_contact_the_rows_and_the_overview(console: Console) -> None:
+    console.login()
+    console.store.create_contact(console.list_name, Contact("gone@example.com"))
+    console.store.create_contact(console.list_name, Contact("kept@example.com"))
+    page = console.client.get("/contacts/edit", params={"email": "gone@example.com"}).text
+    assert "No bounce or complaint received for this address." in page
+    ingest_fixture(console, "bounce-event.json")
+    page = console.client.get("/contacts/edit", params={"email": "gone@example.com"}).text
+    history = page[page.index('data-testid="delivery-history"') :]
+    assert "Permanent bounce" in history and "550 5.1.1 user unknown" in history
+    assert "0100018c1f000001-aaaa-bbbb-cccc-000000000001-000000" in history and "via file" in history
+    rows = console.client.get("/").text
+    assert rows.count(">Bounced</span>") == 1
+    assert [html.unescape(e) for e in re.findall(r'value="([^"]+)" aria-label="Select', rows)] == [
+        "gone@example.com",
+        "kept@example.com",
+    ]
+    bounced = console.client.get("/", params={"delivery": "bounced"}).text
+    assert re.findall(r'value="([^"]+)" aria-label="Select', bounced) == ["gone@example.com"]
+    overview = console.client.get("/overview").text
+    assert "2 bounced" in overview  # both recipients of the event, one of them in no list
+    assert "No sends received" in overview
+
+
+def test_the_overview_gives_rates_next_to_ses_review_levels(console: Console) -> None:
+    console.login()
+    ingest_fixture(console, "send-event.json")
+    ingest_fixture(console, "complaint-event.json")
+    rates = console.client.get("/overview").text
+    rates = rates[rates.index('data-testid="rates"') :]
+    assert "Complaint rate" in rates and "SES reviews at 0.1%: <strong>over</strong>" in rates
+    assert "SES reviews at 5%" in rates

@@ -37,8 +37,11 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
 
 
 # On the ses backend the AWS dialog points at the user's real SES: no local endpoint or keys to test there.
-# The bulk-action progress test seeds 170,000 contacts through the local SES API's import jobs.
+# The bulk-action progress test seeds 170,000 contacts through the local SES API's import jobs. The bounce test
+# feeds events with `sescontacts events import` on the server's data dir, which on the ses backend would also need
+# the upstream's flags; the console reads events from the same local tables on both backends.
 LOCAL_BACKEND_ONLY = {
+    "test_a_bounce_shows_on_the_contact_the_table_and_the_overview",
     "test_aws_dialog_commands_work_in_the_aws_cli",
     "test_aws_page_suppression_commands_work_in_the_aws_cli",
     "test_bulk_action_on_all_matching_shows_live_progress",

@@ -4,6 +4,11 @@ checked contacts from the suppression list, at 1360x900 and 390x844 (nothing wid
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import expect
@@ -74,3 +79,48 @@ def test_the_suppression_page_on_a_phone_without_javascript(browser: Any, consol
         expect(tab.get_by_role("status").first).to_contain_text("Removed 1 address")
     finally:
         tab.context.close()
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ses-events"
+
+
+def import_events(server: RunningServer, *names: str) -> None:
+    """SES's events for the running server's data dir, as a user feeds a Firehose archive to it."""
+    lines = "".join(json.dumps(json.loads((FIXTURES / name).read_text())) + "\n" for name in names)
+    done = subprocess.run(
+        [sys.executable, "-m", "sescontacts", "events", "import", "-", "--data-dir", str(server.data_dir)],
+        input=lines.encode(),
+        capture_output=True,
+        env={**os.environ, **server.env},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+
+
+def test_a_bounce_shows_on_the_contact_the_table_and_the_overview(
+    page: Any, ses: Any, console_server: RunningServer
+) -> None:
+    ses.create_contact(ContactListName="contacts", EmailAddress="gone@example.com")
+    import_events(console_server, "send-event.json", "bounce-event.json", "complaint-event.json")
+    page.goto("/contacts/edit?email=gone%40example.com")
+    history = page.get_by_test_id("delivery-history")
+    expect(history).to_contain_text("Permanent bounce")
+    expect(history).to_contain_text("smtp; 550 5.1.1 user unknown")
+    shot(page, "contact-bounce-history")
+    page.goto("/?delivery=bounced")
+    expect(page.locator("td.email a")).to_have_text(["gone@example.com"])
+    expect(page.locator("td .badge.warn", has_text="Bounced")).to_have_count(1)
+    page.goto("/")
+    rates = page.get_by_test_id("rates")
+    expect(rates).to_contain_text("Bounce rate")
+    expect(page.get_by_test_id("delivery-counts")).to_contain_text("bounced")
+    shot(page, "overview-deliverability")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/contacts/edit?email=gone%40example.com")
+    expect(page.get_by_test_id("delivery-history")).to_be_visible()
+    assert_fits(page, 390, "contact's bounce history")
+    shot(page, "contact-bounce-history-phone")
+    page.goto("/")
+    expect(page.get_by_test_id("rates")).to_be_visible()
+    assert_fits(page, 390, "overview with deliverability")
+    shot(page, "overview-deliverability-phone")

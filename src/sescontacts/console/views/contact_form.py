@@ -225,7 +225,9 @@ async def edit_contact(request: Request) -> Response:
         return render(request, "error.html", status_code=404, message=exc.message)
     if contact is None:
         return redirect("/")
-    suppressed = await in_thread(services(request).suppression.suppressed_among, [contact.email])
+    found = services(request)
+    suppressed = await in_thread(found.suppression.suppressed_among, [contact.email])
+    history = await in_thread(found.events.log.history, contact.email)
     return render(
         request,
         "contact_form.html",
@@ -234,6 +236,7 @@ async def edit_contact(request: Request) -> Response:
         errors=FormErrors(),
         editing=True,
         suppressed=next(iter(suppressed.values()), None),
+        history=history,
     )
 
 

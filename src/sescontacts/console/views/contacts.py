@@ -24,6 +24,7 @@ from starlette.routing import Route
 from ...bulk.actions import ACTION_KIND
 from ...bulk.job_manager import JobManager
 from ...errors import ListNotFound, NotFound, SesContactsError
+from ...events.log import AddressMark, EventLog
 from ...model import (
     MISSING,
     OPT_IN,
@@ -38,6 +39,7 @@ from ...model import (
     Topic,
     UpsertPolicy,
 )
+from ...services import Services
 from ...store.base import BULK_ACTIONS as STORE_ACTIONS
 from ...store.base import (
     TOPIC_ACTIONS,
@@ -50,7 +52,9 @@ from ...store.base import (
     check_bulk_action,
 )
 from ...suppression import SuppressedDestination
+from . import deliverability
 from .common import in_thread, is_htmx, list_name, redirect, render, render_partial, services
+from .deliverability import Deliverability
 from .filters import ContactsView
 from .imports import JobProgress
 
@@ -79,12 +83,18 @@ class ContactsData:
     # None: not known without a query of its own; the page fetches it from /count after the table shows.
     matching: Count | None = field(default_factory=lambda: Count(0))
     error: str | None = None
-    # The shown contacts on the account's suppression list, by folded address (SES will not deliver to them).
+    # The shown contacts on the account's suppression list, by folded address (SES will not deliver to them),
+    # and what the bounce and complaint events say of them.
     suppressed: dict[str, SuppressedDestination] = field(default_factory=dict)
+    marks: dict[str, AddressMark] = field(default_factory=dict)
 
 
 def load_contacts(
-    store: ContactStore, name: str, view: ContactsView, suppression: SuppressionList | None = None
+    store: ContactStore,
+    name: str,
+    view: ContactsView,
+    suppression: SuppressionList | None = None,
+    log: EventLog | None = None,
 ) -> ContactsData:
     """One page of the table with its counts, in one thread hop.
 
@@ -108,6 +118,8 @@ def load_contacts(
     data.contacts, data.next_token = page.items, page.next_token
     if suppression is not None and page.items:
         data.suppressed = suppression.suppressed_among([c.email for c in page.items])
+    if log is not None and page.items:
+        data.marks = log.marks(c.email for c in page.items)
     data.total = store.count_contacts(name, ContactQuery())
     if not view.filtered:
         data.matching = data.total
@@ -144,7 +156,7 @@ async def count(request: Request) -> Response:
 async def contacts_page(request: Request) -> Response:
     view = ContactsView.from_params(request.query_params)
     found = services(request)
-    data = await in_thread(load_contacts, found.store, list_name(request), view, found.suppression)
+    data = await in_thread(load_contacts, found.store, list_name(request), view, found.suppression, found.events.log)
     editing = "add" in request.query_params or "remove" in request.query_params
     if is_htmx(request) and request.headers.get("hx-target") == "results" and not editing:
         response = render_partial(request, "results", view, data)
@@ -201,19 +213,22 @@ def mirror_state(store: ContactStore) -> MirrorState | None:
 
 
 def _overview_data(
-    store: ContactStore, name: str, cache: dict[str, Any]
-) -> tuple[ListStats, ContactList, MirrorState | None]:
+    found: Services, name: str, cache: dict[str, Any]
+) -> tuple[ListStats, ContactList, MirrorState | None, Deliverability]:
     """Everything the overview shows, in one thread hop (the sync status is a database read too)."""
-    stats, contact_list = load_overview(store, name, cache)
-    return stats, contact_list, mirror_state(store)
+    stats, contact_list = load_overview(found.store, name, cache)
+    return stats, contact_list, mirror_state(found.store), deliverability.load(found.events.log, found.suppression)
 
 
 async def overview(request: Request) -> Response:
     cache = request.app.state.stats_cache
-    stats, contact_list, mirror = await in_thread(_overview_data, services(request).store, list_name(request), cache)
+    found = services(request)
+    stats, contact_list, mirror, delivery = await in_thread(_overview_data, found, list_name(request), cache)
     if is_htmx(request):
-        return render_partial(request, "overview", stats, contact_list, mirror)
-    return render(request, "overview.html", stats=stats, contact_list=contact_list, mirror=mirror)
+        return render_partial(request, "overview", stats, contact_list, mirror, delivery)
+    return render(
+        request, "overview.html", stats=stats, contact_list=contact_list, mirror=mirror, deliverability=delivery
+    )
 
 
 # -- bulk ----------------------------------------------------------------------------------------------
