@@ -85,7 +85,12 @@ def load(suppression: SuppressionList, view: SuppressionView) -> SuppressionData
         data.error = BAD_PAGE if exc.field == "NextToken" else exc.message
         return data
     data.entries, data.next_token = page.items, page.next_token
-    data.matching = suppression.count_suppressed(view.query())
+    if not view.page and page.next_token is None:
+        data.matching = len(page.items)  # the whole result is on this page: no second scan to count it
+    elif view.q or view.reason:
+        data.matching = suppression.count_suppressed(view.query())
+    else:
+        data.matching = sum(data.by_reason.values())
     return data
 
 
