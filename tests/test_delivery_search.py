@@ -27,7 +27,7 @@ from sescontacts.store.sqlite import SqliteContactStore
 from sescontacts.store.sqlite.suppression import SqliteSuppressionList
 from sescontacts.suppression import SuppressionQuery
 
-from .support.stores import all_pages, sqlite_store
+from .support.stores import all_pages, sqlite_store, vm_steps
 
 LIST = "contacts"
 
@@ -169,25 +169,6 @@ def test_a_bulk_action_on_the_filter_reaches_exactly_its_contacts(store) -> None
     assert not (left & expected) and len(left) == 60 + (store.identity is EXACT) - len(expected)
 
 
-def _steps(store: SqliteContactStore, query: ContactQuery) -> int:
-    """SQLite's virtual machine steps for every page and the counts of ``query`` (a measure of rows read)."""
-    steps = [0]
-
-    def tick() -> int:
-        steps[0] += 1
-        return 0
-
-    reader = store.db.reader()
-    reader.set_progress_handler(tick, 1)
-    try:
-        all_pages(store, LIST, query)
-        store.count_contacts(LIST, query)
-        store.count_contacts(LIST, query, cap=10)
-    finally:
-        reader.set_progress_handler(None, 1)
-    return steps[0]
-
-
 def test_the_filter_reads_its_own_addresses_not_the_list(store) -> None:
     """Two suppressed contacts are found reading as much in a list of 1,060 as in one of 60 (a plan that read
     the list and looked each contact up took 15 s a page at 1M)."""
@@ -195,8 +176,8 @@ def test_the_filter_reads_its_own_addresses_not_the_list(store) -> None:
     for email in ("user03@example.com", "user41@example.com"):
         suppression.put_suppressed(email, "BOUNCE")
     query = ContactQuery(delivery="suppressed")
-    small = _steps(store, query)
+    small = vm_steps(store, query, LIST)
     store.upsert_contacts(LIST, [ContactPatch(f"zz{n:04}@example.com") for n in range(1000)], UpsertPolicy())
-    big = _steps(store, query)
+    big = vm_steps(store, query, LIST)
     assert [c.email for c in all_pages(store, LIST, query)] == ["user03@example.com", "user41@example.com"]
     assert big < 1.5 * small, (small, big)

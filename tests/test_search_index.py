@@ -48,7 +48,7 @@ from sescontacts.store.sqlite import (
     writes,
 )
 
-from .support.stores import all_pages, emails, sqlite_store
+from .support.stores import all_pages, emails, sqlite_store, vm_steps
 
 
 def _state(store: SqliteContactStore, name: str = "contacts") -> tuple[Any, ...] | None:
@@ -854,25 +854,6 @@ def test_the_logging_triggers_come_back_at_open_when_a_migration_dropped_them(tm
         ]
 
 
-def _statements_steps(store: SqliteContactStore, query: ContactQuery) -> int:
-    """SQLite's virtual machine steps for every page and the count of ``query`` (a measure of rows read)."""
-    steps = [0]
-
-    def tick() -> int:
-        steps[0] += 1
-        return 0
-
-    reader = store.db.reader()
-    reader.set_progress_handler(tick, 1)
-    try:
-        all_pages(store, "contacts", query)
-        store.count_contacts("contacts", query)
-        store.count_contacts("contacts", query, cap=10)
-    finally:
-        reader.set_progress_handler(None, 1)
-    return steps[0]
-
-
 def test_a_rare_or_absent_value_reads_only_the_buckets_holding_it(store: SqliteContactStore) -> None:
     """``key = value`` held by one contact, or by none, reads as much in a list of 400 buckets as in one of
     20 (the previous layout sought the value in every bucket: ~8 ms a million contacts)."""
@@ -881,10 +862,10 @@ def test_a_rare_or_absent_value_reads_only_the_buckets_holding_it(store: SqliteC
     with mock.patch.multiple(search_indexer, CHUNK=2):
         store.upsert_contacts("contacts", _patches(40), UpsertPolicy())
         SearchIndexer(store.db).catch_up()
-        small = [_statements_steps(store, q) for q in (rare, absent)]
+        small = [vm_steps(store, q) for q in (rare, absent)]
         store.upsert_contacts("contacts", _patches(760, start=40), UpsertPolicy())
         SearchIndexer(store.db).catch_up()
-        big = [_statements_steps(store, q) for q in (rare, absent)]
+        big = [vm_steps(store, q) for q in (rare, absent)]
     assert (search_index.view(store.db.reader(), 1) or pytest.fail("not built")).through is None
     assert emails(all_pages(store, "contacts", rare)) == ["user00003@example.com"]
     assert store.count_contacts("contacts", absent) == Count(0)
@@ -898,9 +879,9 @@ def test_a_topic_filter_only_explicit_choices_match_reads_only_them(store: Sqlit
     opted_in = ContactQuery(status=OPT_IN, topic=TopicFilter("offers", use_default=True))
     chooser = ContactPatch("user00003@example.com", topic_preferences={"offers": OPT_IN})
     store.upsert_contacts("contacts", [*_patches(40), chooser], UpsertPolicy())
-    small = _statements_steps(store, opted_in)
+    small = vm_steps(store, opted_in)
     store.upsert_contacts("contacts", _patches(760, start=40), UpsertPolicy())
-    big = _statements_steps(store, opted_in)
+    big = vm_steps(store, opted_in)
     assert emails(all_pages(store, "contacts", opted_in)) == ["user00003@example.com"]
     assert store.count_contacts("contacts", opted_in) == Count(1)
     assert big < 2 * small, (small, big)
@@ -915,10 +896,10 @@ def test_a_rare_condition_with_a_common_one_reads_the_rare_ones_candidates(store
     with mock.patch.multiple(search, RACE=8), mock.patch.multiple(search_indexer, CHUNK=2):
         store.upsert_contacts("contacts", _patches(40), UpsertPolicy())
         SearchIndexer(store.db).catch_up()
-        small = _statements_steps(store, query)
+        small = vm_steps(store, query)
         store.upsert_contacts("contacts", _patches(760, start=40), UpsertPolicy())
         SearchIndexer(store.db).catch_up()
-        big = _statements_steps(store, query)
+        big = vm_steps(store, query)
         assert emails(all_pages(store, "contacts", query)) == ["user00003@example.com"]
         assert store.count_contacts("contacts", query, cap=10) == Count(1)
     assert big < 2 * small, (small, big)

@@ -251,3 +251,23 @@ def all_pages(
 
 def emails(contacts: Iterable[Contact]) -> list[str]:
     return [c.email for c in contacts]
+
+
+def vm_steps(store: SqliteContactStore, query: ContactQuery, list_name: str = "contacts") -> int:
+    """SQLite's virtual machine steps for every page and the counts of ``query`` (a measure of rows read: a
+    test compares it at two list sizes)."""
+    steps = [0]
+
+    def tick() -> int:
+        steps[0] += 1
+        return 0
+
+    reader = store.db.reader()
+    reader.set_progress_handler(tick, 1)
+    try:
+        all_pages(store, list_name, query)
+        store.count_contacts(list_name, query)
+        store.count_contacts(list_name, query, cap=10)
+    finally:
+        reader.set_progress_handler(None, 1)
+    return steps[0]
