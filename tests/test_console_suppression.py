@@ -9,8 +9,10 @@ from pathlib import Path
 
 from sescontacts.events.parse import parse_text
 from sescontacts.model import Contact
+from sescontacts.suppression import SuppressionQuery
 
 from .support.console import Console, TestClient, console_fixture, fast_kdf_fixture  # noqa: F401
+from .test_console_contacts import job_page_when_done, worker_fixture  # noqa: F401
 
 
 def rows(page: str) -> list[str]:
@@ -125,9 +127,9 @@ def test_checked_contacts_are_removed_from_the_suppression_list_from_the_contact
     assert 'formaction="/suppression/remove"' in page
     asked = console.post("/suppression/remove", {"email": ["c1@example.com", "c2@example.com"], "back": "/?x=1"})
     assert "Let SES deliver to 1 address again?" in asked.text and 'name="back" value="/?x=1"' in asked.text
-    everything = console.post("/suppression/remove", {"email": ["c1@example.com"], "all": "1", "back": "/"})
-    assert everything.status_code == 303
-    assert console.services.suppression.get_suppressed("c1@example.com")
+    nothing = console.post("/suppression/remove", {"all": "1", "q": "c0@", "back": "/"})
+    assert nothing.status_code == 303
+    assert "None of the matching contacts is on the suppression list." in console.client.get("/").text
 
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ses-events"
@@ -170,3 +172,24 @@ def test_the_overview_gives_rates_next_to_ses_review_levels(console: Console) ->
     rates = rates[rates.index('data-testid="rates"') :]
     assert "Complaint rate" in rates and "SES reviews at 0.1%: <strong>over</strong>" in rates
     assert "SES reviews at 5%" in rates
+
+
+def test_all_matching_are_removed_from_the_suppression_list_by_a_job(worker: Console) -> None:
+    """ "All N matching" ticked: the confirmation counts the view's suppressed contacts (not the view), then a
+    suppression-list DELETE job removes exactly those; other suppressed addresses stay."""
+    console = worker
+    for n in range(12):
+        console.store.create_contact(console.list_name, Contact(f"m{n:02}@{'acme' if n < 8 else 'other'}.example"))
+    for n in (1, 3, 5, 9):
+        console.services.suppression.put_suppressed(f"m{n:02}@{'acme' if n < 8 else 'other'}.example", "BOUNCE")
+    console.services.suppression.put_suppressed('"odd,one"@acme.example', "COMPLAINT")  # in no list: stays
+    form = {"all": "1", "q": "acme.example", "field": "domain", "back": "/?q=acme.example&field=domain"}
+    asked = console.post("/suppression/remove", form)
+    assert asked.status_code == 200 and "Let SES deliver to 3 addresses again?" in asked.text
+    assert 'data-testid="suppression-warning"' in asked.text and "domain is “acme.example”" in html.unescape(asked.text)
+    started = console.post("/suppression/remove", {**form, "confirm": "1"})
+    assert started.status_code == 303 and started.headers["location"].startswith("/import/jobs/")
+    page = job_page_when_done(console, started.headers["location"])
+    assert 'data-state="completed"' in page
+    left = console.services.suppression.list_suppressed(SuppressionQuery()).items
+    assert sorted(e.email for e in left) == ['"odd,one"@acme.example', "m09@other.example"]

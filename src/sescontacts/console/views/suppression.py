@@ -8,20 +8,28 @@ the ses backend, SES itself, mirrored).
 
 from __future__ import annotations
 
+import csv
+import dataclasses
+import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlencode
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ...bulk.report import ImportOptions
+from ...bulk.suppression_import import SUPPRESSION_KIND, SUPPRESSION_LIST
 from ...errors import BadRequest, NotFound, SesContactsError
 from ...model import Page
+from ...services import Services
 from ...store.base import SuppressionList
 from ...suppression import SUPPRESSION_REASONS, SuppressedDestination, SuppressionQuery
 from ...validation import check_email
 from .common import FormErrors, in_thread, redirect, render, services
-from .filters import PAGE_CHARS, PageStack, Params
+from .filters import PAGE_CHARS, ContactsView, PageStack, Params
 
 PAGE_SIZE = 50
 MAX_REMOVE = 500  # addresses in one removal (the checked rows of a page)
@@ -128,15 +136,60 @@ def _entries(suppression: SuppressionList, emails: list[str]) -> list[Suppressed
     return sorted(found.values(), key=lambda e: e.email.lower())
 
 
+def _suppressed_view(view: ContactsView) -> ContactsView:
+    """The contacts view narrowed to its suppressed contacts (what "all N matching" removes)."""
+    return dataclasses.replace(view, delivery="suppressed", page="")
+
+
+def _write_addresses(found: Services, view: ContactsView) -> tuple[Path, int]:
+    """A suppression-list DELETE file (one address a line, SES's import format) of the view's suppressed
+    contacts, written page by page in the jobs folder; its path and how many lines."""
+    store, name = found.store, found.settings.contact_list
+    query = _suppressed_view(view).query(store.get_list(name))
+    found.jobs.jobs_dir.mkdir(parents=True, exist_ok=True)
+    path = found.jobs.jobs_dir / f"{uuid.uuid4()}.suppression-removal.csv"
+    lines, token = 0, None
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)  # quoted as the suppression import's csv reader reads it back
+        while True:
+            page = store.list_contact_items(name, query, page_size=1000, token=token)
+            for item in page.items:
+                writer.writerow([item.email])
+                lines += 1
+            token = page.next_token
+            if token is None:
+                return path, lines
+
+
+async def _remove_all_matching(request: Request, form: FormData, back: str) -> Response:
+    """"All N matching" on the contacts page: how many of them are suppressed, a warning, then a suppression-list
+    DELETE job (progress, cancel, resume after a kill: the import-job engine) over exactly those addresses."""
+    found = services(request)
+    view = ContactsView.from_params(form)
+    narrowed = _suppressed_view(view)
+    name = found.settings.contact_list
+    count = await in_thread(lambda: found.store.count_contacts(name, narrowed.query(found.store.get_list(name))))
+    if not count.value:
+        return redirect(back, flash="None of the matching contacts is on the suppression list.", request=request)
+    if form.get("confirm") != "1":
+        return render(request, "suppression_remove.html", entries=[], everything=count, view=view, back=back)
+    path, lines = await in_thread(_write_addresses, found, view)
+    options = ImportOptions(SUPPRESSION_LIST, action="delete", format="csv")
+    meta = {"source": "console", "matching": view.describe(), "addresses": lines}
+    file_name = f"suppressed contacts matching {view.describe()}"
+    job = await in_thread(found.jobs.submit, path, options, file_name=file_name, meta=meta, kind=SUPPRESSION_KIND)
+    return redirect(f"/import/jobs/{job.id}", request=request)
+
+
 async def remove(request: Request) -> Response:
-    """Asks first, naming each address and why it is there; removes once ``confirm=1`` comes back."""
+    """Asks first, naming each address and why it is there; removes once ``confirm=1`` comes back. From the
+    contacts page with "All N matching" ticked: the view's suppressed contacts, as a job."""
     form = await request.form()
     emails = [str(e) for e in form.getlist("email")][:MAX_REMOVE]
     back = str(form.get("back", "")) or "/suppression"
     back = back if back.startswith("/") and not back.startswith("//") else "/suppression"
     if form.get("all") == "1":
-        message = "Removing from the suppression list works on the checked contacts, not on all matching."
-        return redirect(back, flash=message, request=request)
+        return await _remove_all_matching(request, form, back)
     suppression = services(request).suppression
     entries = await in_thread(_entries, suppression, emails)
     if not entries:
