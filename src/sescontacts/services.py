@@ -14,6 +14,7 @@ from .bulk.job_manager import JobManager
 from .bulk.suppression_import import SUPPRESSION_KIND, SuppressionImport
 from .credentials import AccessKey, load_or_create
 from .db import Database
+from .events.added import AddedContactRules
 from .events.ingest import EventIngest
 from .private_files import make_private_dir
 from .schema import PRODUCT_SCHEMA
@@ -86,6 +87,9 @@ class Services:
         services.jobs.runners[SUPPRESSION_KIND] = SuppressionImport(db, services.suppression)
         background.add(services.jobs.start, services.jobs.stop)
         services.events = EventIngest(db, store)
+        # Contacts added after their address bounced or complained get the list's rule (events/added.py).
+        added = AddedContactRules(services.events)
+        background.add(added.start, added.stop)
         if settings.events_queue_url:  # one process per data dir polls the queue
             from .events.sqs import open_queue
 

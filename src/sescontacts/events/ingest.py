@@ -162,6 +162,17 @@ class EventIngest:
             if token is None:
                 return names
 
+    def list_names(self) -> list[str]:
+        return self._list_names()
+
+    def apply(self, list_name: str, unsubscribe: dict[str, str], delete: dict[str, str]) -> IngestResult:
+        """Unsubscribe or delete those addresses (by folded key) on ``list_name``, as the rules' actions are:
+        through the store, existing contacts only. For :mod:`.added`."""
+        result = IngestResult()
+        with self._lock:
+            self._apply(list_name, _Plan(unsubscribe=unsubscribe, delete=delete), result)
+        return result
+
     def _apply(self, list_name: str, plan: _Plan, result: IngestResult) -> None:
         batch = self.store.bulk_batch_rows or _STORE_BATCH
         deletes = list(plan.delete.values())

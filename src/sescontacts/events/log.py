@@ -249,6 +249,20 @@ class EventLog:
         )
         return [EventDay(*row) for row in rows]
 
+    def first_recorded(self, keys: Sequence[str], kind: str) -> dict[str, float]:
+        """When sescontacts first recorded a permanent bounce (``kind`` "bounced") or a complaint ("complained")
+        of each folded address of ``keys`` that has one: a contact created later was on no list then."""
+        condition = "kind = 'BOUNCE' AND bounce_type = 'Permanent'" if kind == "bounced" else "kind = 'COMPLAINT'"
+        found: dict[str, float] = {}
+        for chunk in _chunks(keys):
+            rows = self.db.reader().execute(
+                f"SELECT email_key, min(received) FROM delivery_events WHERE {condition} "
+                f"AND email_key IN ({', '.join('?' * len(chunk))}) GROUP BY email_key",
+                tuple(chunk),
+            )
+            found.update((row[0], row[1]) for row in rows)
+        return found
+
     def mark_counts(self) -> MarkCounts:
         bounced, complained = (
             self.db.reader().execute("SELECT count(bounced_at), count(complained_at) FROM address_marks").fetchone()

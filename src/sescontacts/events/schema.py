@@ -93,4 +93,25 @@ def _schema_v1(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS = Migrations("events", (_schema_v1,))
+def _added_v2(conn: sqlite3.Connection) -> None:
+    """Contacts added after their address bounced or complained (events/added.py): which got their list's rule
+    (once: a contact the user resubscribes after that keeps it), and how far each list was checked."""
+    run_script(
+        conn,
+        """
+        CREATE TABLE added_acted (
+            list_name TEXT NOT NULL,
+            email_key TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            acted_at REAL NOT NULL,
+            PRIMARY KEY (list_name, email_key, kind)
+        ) WITHOUT ROWID;
+        CREATE TABLE added_checked (
+            list_name TEXT PRIMARY KEY,
+            checked_at REAL NOT NULL
+        ) WITHOUT ROWID;
+        """,
+    )
+
+
+MIGRATIONS = Migrations("events", (_schema_v1, _added_v2))

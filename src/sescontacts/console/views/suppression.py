@@ -162,7 +162,7 @@ def _write_addresses(found: Services, view: ContactsView) -> tuple[Path, int]:
 
 
 async def _remove_all_matching(request: Request, form: FormData, back: str) -> Response:
-    """"All N matching" on the contacts page: how many of them are suppressed, a warning, then a suppression-list
+    """ "All N matching" on the contacts page: how many of them are suppressed, a warning, then a suppression-list
     DELETE job (progress, cancel, resume after a kill: the import-job engine) over exactly those addresses."""
     found = services(request)
     view = ContactsView.from_params(form)
