@@ -16,7 +16,6 @@ from .accounts import schema as accounts_schema
 from .bulk import job_records
 from .db import Migrations
 from .events import schema as events_schema
-from .events import sns_endpoint
 from .store import sqlite
 from .store.ses import sync_schema
 from .store.sqlite import suppression
@@ -28,5 +27,5 @@ PRODUCT_SCHEMA: tuple[Migrations, ...] = (
     accounts_schema.MIGRATIONS,  # "console": console users, sessions, login attempts
     suppression.MIGRATIONS,  # "suppression": the account suppression list (the ses backend's mirror of it)
     events_schema.MIGRATIONS,  # "events": bounce and complaint events, per-address marks, daily counts
-    sns_endpoint.MIGRATIONS,  # "sns": SNS message IDs the events endpoint accepted (redeliveries)
+    events_schema.SNS_MIGRATIONS,  # "sns": SNS message IDs the events endpoint accepted (redeliveries)
 )

@@ -115,3 +115,24 @@ def _added_v2(conn: sqlite3.Connection) -> None:
 
 
 MIGRATIONS = Migrations("events", (_schema_v1, _added_v2))
+
+
+def _sns_v1(conn: sqlite3.Connection) -> None:
+    run_script(
+        conn,
+        """
+        CREATE TABLE sns_messages (
+            message_id TEXT PRIMARY KEY,
+            topic_arn TEXT NOT NULL,
+            type TEXT NOT NULL,
+            received REAL NOT NULL,
+            outcome TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX sns_messages_by_time ON sns_messages (received);
+        """,
+    )
+
+
+# The SNS endpoint's (events/sns_endpoint.py) message IDs it accepted: a table owner of its own, declared here
+# so that opening the database never imports the web server.
+SNS_MIGRATIONS = Migrations("sns", (_sns_v1,))

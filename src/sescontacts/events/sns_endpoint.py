@@ -19,7 +19,6 @@ body's secrets (the subscription token) are never logged.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections.abc import Callable
 
@@ -27,7 +26,7 @@ import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
-from ..db import Database, Migrations, run_script
+from ..db import Database
 from .ingest import EventIngest
 from .parse import EventParseError, parse_text
 from .sns import (
@@ -47,25 +46,6 @@ MAX_BODY_BYTES = 600 * 1024
 SEEN_FOR_SECONDS = 2 * 24 * 3600.0
 
 log = logging.getLogger("sescontacts.events")
-
-
-def _schema_v1(conn: sqlite3.Connection) -> None:
-    run_script(
-        conn,
-        """
-        CREATE TABLE sns_messages (
-            message_id TEXT PRIMARY KEY,
-            topic_arn TEXT NOT NULL,
-            type TEXT NOT NULL,
-            received REAL NOT NULL,
-            outcome TEXT NOT NULL
-        ) WITHOUT ROWID;
-        CREATE INDEX sns_messages_by_time ON sns_messages (received);
-        """,
-    )
-
-
-MIGRATIONS = Migrations("sns", (_schema_v1,))
 
 
 SOURCE = "sns"

@@ -24,7 +24,7 @@ from starlette.routing import Route, compile_path
 
 from ...errors import ListNotFound, SesContactsError
 from ..gate import REFUSAL_SCOPE_KEY, Refusal, same_site_path
-from . import account, contact_form, contact_list, contacts, import_mapping, imports, topics
+from . import account, contact_form, contact_list, contacts, import_mapping, imports, suppression, topics
 from .common import FormErrors, in_thread, is_htmx, list_name, render, safe_next, services, session, user
 
 Reason = Literal["login", "csrf"]
@@ -131,6 +131,16 @@ async def _bulk_job(request: Request, _: FormData, params: dict[str, str]) -> Re
     return await contacts.bulk_job(_as_page(request, f"/contacts/bulk/jobs/{params['job_id']}", {}, params))
 
 
+async def _suppress(request: Request, form: FormData, _: dict[str, str]) -> Response:
+    data = {k: str(v) for k, v in form.items() if k in ("email", "reason")}
+    return await suppression.suppression_page(_as_page(request, "/suppression", {}), form=data)
+
+
+async def _suppression_remove(request: Request, form: FormData, _: dict[str, str]) -> Response:
+    """Its warning again: the addresses leave the suppression list only when the user confirms."""
+    return await suppression.remove_form(request, FormData([(k, v) for k, v in form.multi_items() if k != "confirm"]))
+
+
 async def _upload(request: Request, _: FormData, __: dict[str, str]) -> Response:
     return await imports.import_page(_as_page(request, "/import", {}))
 
@@ -184,6 +194,8 @@ REDISPLAYS: dict[str, Redisplay] = {
     "/contacts/bulk/jobs/{job_id}/resume": _bulk_job,
     "/topics": _topic,
     "/topics/delete": _topic_delete,
+    "/suppression": _suppress,
+    "/suppression/remove": _suppression_remove,
     "/import/upload": _upload,
     "/import/map": _import_map,
     "/import/start": _import_start,

@@ -114,7 +114,7 @@ async def suppression_page(
         view=view,
         data=data,
         errors=errors or FormErrors(),
-        form=form or {"email": "", "reason": "BOUNCE"},
+        form={"email": "", "reason": "BOUNCE", **(form or {})},
         page_size=PAGE_SIZE,
     )
 
@@ -182,9 +182,12 @@ async def _remove_all_matching(request: Request, form: FormData, back: str) -> R
 
 
 async def remove(request: Request) -> Response:
+    return await remove_form(request, await request.form())
+
+
+async def remove_form(request: Request, form: FormData) -> Response:
     """Asks first, naming each address and why it is there; removes once ``confirm=1`` comes back. From the
     contacts page with "All N matching" ticked: the view's suppressed contacts, as a job."""
-    form = await request.form()
     emails = [str(e) for e in form.getlist("email")][:MAX_REMOVE]
     back = str(form.get("back", "")) or "/suppression"
     back = back if back.startswith("/") and not back.startswith("//") else "/suppression"
