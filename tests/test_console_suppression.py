@@ -39,6 +39,8 @@ def test_add_search_and_page_through_the_suppression_list(console: Console) -> N
     assert rows(console.client.get(previous).text)[0] == "user00@example.com"
     found = console.client.get("/suppression", params={"q": "USER1", "reason": "COMPLAINT"}).text
     assert rows(found) == [f"user{n}@example.com" for n in range(10, 20, 2)]
+    none = console.client.get("/suppression", params={"q": "nobody"}).text
+    assert "No suppressed address matches this search." in none and "suppression-table" not in none
     bad = console.client.get("/suppression", params={"page": "forged"}).text
     assert "This page link is not valid" in bad
 
