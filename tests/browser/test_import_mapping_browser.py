@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.support.server import RunningServer
 
@@ -73,7 +74,9 @@ def test_map_a_mailchimp_export_preview_import_and_find_the_contacts(
         column(skipped).get_by_label("Goes to").select_option("skip")
     dialog.get_by_role("button", name="Preview").click()
     preview = dialog.locator('[data-testid="mapping-preview"]')
-    preview.get_by_text("Rating").first.wait_for()
+    # The new preview: "FirstName" is the mapped attribute (the old one showed the column "First Name"; waiting
+    # for "Rating" also matched its "MEMBER_RATING" and raced the swap).
+    expect(preview).to_contain_text("FirstName")
     first_row = preview.locator("tbody tr").first.inner_text()
     assert "ann.lee@mapped.test" in first_row and "FirstName" in first_row and "OPTIN_TIME" not in first_row
     assert "opted in" in first_row
