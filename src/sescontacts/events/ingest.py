@@ -129,7 +129,7 @@ class EventIngest:
 
     def _plan(self, conn: sqlite3.Connection, events: Sequence[DeliveryEvent]) -> dict[str, _Plan]:
         plans: dict[str, _Plan] = {}
-        for list_name in self._list_names():
+        for list_name in self.list_names():
             rules = self.rules.for_list(list_name)
             plan = _Plan()
             for event in events:
@@ -152,7 +152,7 @@ class EventIngest:
         count = self.log.transient_count(conn, event.email, event.time - window, event.time)
         return action if rules.transient_acts(count) else None
 
-    def _list_names(self) -> list[str]:
+    def list_names(self) -> list[str]:
         names: list[str] = []
         token: str | None = None
         while True:
@@ -161,9 +161,6 @@ class EventIngest:
             token = page.next_token
             if token is None:
                 return names
-
-    def list_names(self) -> list[str]:
-        return self._list_names()
 
     def apply(self, list_name: str, unsubscribe: dict[str, str], delete: dict[str, str]) -> IngestResult:
         """Unsubscribe or delete those addresses (by folded key) on ``list_name``, as the rules' actions are:

@@ -93,8 +93,8 @@ def load_contacts(
     store: ContactStore,
     name: str,
     view: ContactsView,
-    suppression: SuppressionList | None = None,
-    log: EventLog | None = None,
+    suppression: SuppressionList,
+    log: EventLog,
 ) -> ContactsData:
     """One page of the table with its counts, in one thread hop.
 
@@ -116,9 +116,8 @@ def load_contacts(
         data.error = BAD_PAGE if exc.field == "NextToken" else exc.message
         return data
     data.contacts, data.next_token = page.items, page.next_token
-    if suppression is not None and page.items:
+    if page.items:  # what SES will not deliver, and why, for the rows shown
         data.suppressed = suppression.suppressed_among([c.email for c in page.items])
-    if log is not None and page.items:
         data.marks = log.marks(c.email for c in page.items)
     data.total = store.count_contacts(name, ContactQuery())
     if not view.filtered:

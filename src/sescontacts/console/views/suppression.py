@@ -131,6 +131,18 @@ async def add(request: Request) -> Response:
     return redirect("/suppression", flash=f"Added {email} to the suppression list.", request=request)
 
 
+def _delete(suppression: SuppressionList, entries: list[SuppressedDestination]) -> int:
+    """Remove the entries (in one thread hop); how many were still there."""
+    removed = 0
+    for entry in entries:
+        try:
+            suppression.delete_suppressed(entry.email)
+            removed += 1
+        except NotFound:
+            pass  # removed meanwhile (another tab, the API): what the user asked for
+    return removed
+
+
 def _entries(suppression: SuppressionList, emails: list[str]) -> list[SuppressedDestination]:
     found = suppression.suppressed_among(emails)
     return sorted(found.values(), key=lambda e: e.email.lower())
@@ -199,13 +211,7 @@ async def remove_form(request: Request, form: FormData) -> Response:
         return redirect(back, flash="None of those addresses is on the suppression list.", request=request)
     if form.get("confirm") != "1":
         return render(request, "suppression_remove.html", entries=entries, back=back)
-    removed = 0
-    for entry in entries:
-        try:
-            await in_thread(suppression.delete_suppressed, entry.email)
-            removed += 1
-        except NotFound:
-            pass  # removed meanwhile (another tab, the API): what the user asked for
+    removed = await in_thread(_delete, suppression, entries)
     noun = "address" if removed == 1 else "addresses"
     return redirect(back, flash=f"Removed {removed} {noun} from the suppression list.", request=request)
 
