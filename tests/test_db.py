@@ -207,12 +207,14 @@ def test_every_owner_of_the_product_schema_is_at_its_version(database: Database)
         "suppression",
         "events",
         "sns",
+        "history",
     ]
     for part in PRODUCT_SCHEMA:
         assert database.schema_version(part.owner) == part.version >= 1
     assert {"contact_lists", "topics", "contacts", "list_daily", "schema_versions"} <= tables(database)
     assert {"ses_sync", "ses_pending", "ses_unfetched", "bulk_jobs", "console_users"} <= tables(database)
     assert {"suppressed_destinations", "delivery_events", "address_marks", "event_daily"} <= tables(database)
+    assert {"contact_changes", "history_actors", "history_context"} <= tables(database)
 
 
 def test_only_the_schema_given_is_created(tmp_path: Path) -> None:

@@ -66,6 +66,9 @@ class Migrations:
     owner: str
     steps: tuple[Migration, ...]
     functions: tuple[SqlFunction, ...] = ()
+    # Run at the start of every write transaction, inside it (the contact history records who writes: a
+    # trigger reads what this left in its one-row table, whichever process writes next).
+    on_begin: tuple[Migration, ...] = ()
 
     @property
     def version(self) -> int:
@@ -106,6 +109,7 @@ class Database:
         self.path = Path(path)
         self.schema = tuple(schema)
         self._functions = tuple(function for part in self.schema for function in part.functions)
+        self._on_begin: tuple[Migration, ...] = ()  # set once the schema exists (the hooks write to it)
         make_private_dir(self.path.parent)
         # SQLite creates the file with the umask's mode and gives -wal/-shm the database file's mode: create
         # it 0600 first. Companions left by an older version are tightened here too.
@@ -134,6 +138,7 @@ class Database:
             conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('token_secret', ?)", (secrets.token_hex(32),))
         for part in self.schema:
             self._migrate(part)
+        self._on_begin = tuple(hook for part in self.schema for hook in part.on_begin)
 
     def _migrate(self, part: Migrations) -> None:
         """Apply the owner's steps not yet applied, in one transaction (a failing step leaves its version)."""
@@ -184,6 +189,8 @@ class Database:
                 self._write_owner = threading.get_ident()
                 started = time.perf_counter()
                 try:
+                    for hook in self._on_begin:
+                        hook(conn)
                     yield conn
                 except BaseException:
                     conn.execute("ROLLBACK")

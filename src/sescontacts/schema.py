@@ -18,7 +18,7 @@ from .db import Migrations
 from .events import schema as events_schema
 from .store import sqlite
 from .store.ses import sync_schema
-from .store.sqlite import suppression
+from .store.sqlite import history, suppression
 
 PRODUCT_SCHEMA: tuple[Migrations, ...] = (
     sqlite.MIGRATIONS,  # "contacts": lists, topics, contacts, daily additions (and the attributes SQL function)
@@ -28,4 +28,5 @@ PRODUCT_SCHEMA: tuple[Migrations, ...] = (
     suppression.MIGRATIONS,  # "suppression": the account suppression list (the ses backend's mirror of it)
     events_schema.MIGRATIONS,  # "events": bounce and complaint events, per-address marks, daily counts
     events_schema.SNS_MIGRATIONS,  # "sns": SNS message IDs the events endpoint accepted (redeliveries)
+    history.MIGRATIONS,  # "history": every change to a contact and who made it (triggers on contacts)
 )

@@ -19,8 +19,9 @@ from .events.ingest import EventIngest
 from .private_files import make_private_dir
 from .schema import PRODUCT_SCHEMA
 from .settings import LOCAL_ACCOUNT_ID, Settings
-from .store.base import ContactStore, SuppressionList, SyncedStore
+from .store.base import ContactHistory, ContactStore, SuppressionList, SyncedStore
 from .store.sqlite import SearchIndexer, SqliteContactStore
+from .store.sqlite.history import SqliteContactHistory
 from .store.sqlite.suppression import SqliteSuppressionList
 
 
@@ -32,6 +33,8 @@ class Services:
     access_key: AccessKey
     # The account's suppression list (account-level, not per contact list): SES's own on the ses backend.
     suppression: SuppressionList
+    # Every change to a contact and who made it (both backends: the product database's own record).
+    history: ContactHistory
     # What every serving process runs on start-up and shutdown (the server runs these hooks).
     on_start: list[Callable[[], None]] = field(default_factory=list)
     on_stop: list[Callable[[], None]] = field(default_factory=list)
@@ -69,6 +72,7 @@ class Services:
             store=store,
             access_key=load_or_create(settings.data_dir),
             suppression=suppression,
+            history=SqliteContactHistory(db, store.identity),
         )
         # WAL checkpoints off the request path while running (db.start_checkpointer says why): in every process,
         # since each turns SQLite's inline auto-checkpoint off for its own connection.

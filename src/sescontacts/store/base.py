@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
 from ..errors import BadRequest
+from ..history import Change, ChangeQuery
 from ..model import (
     OPT_IN,
     OPT_OUT,
@@ -410,4 +411,38 @@ class SuppressionList(Protocol):
 
     def set_suppressed_reasons(self, reasons: Sequence[str]) -> None:
         """PutAccountSuppressionAttributes: BadRequest for a reason that is not BOUNCE or COMPLAINT."""
+        ...
+
+
+class ContactHistory(Protocol):
+    """Every recorded change to the contacts (who, when, what), as the console's timeline and activity page,
+    ``sescontacts history`` and an undo read it. ``Services.history`` holds it; on both backends it is the
+    product database's own record (the ses backend's mirror records what reaches it, and SES's own changes as
+    its sync sees them, as the actor "SES"). Who a write acts for is set by the surface making it
+    (:func:`sescontacts.history.acting_as`), never passed to the store."""
+
+    def changes(
+        self, list_name: str, query: ChangeQuery, *, page_size: int = 50, token: str | None = None
+    ) -> Page[Change]:
+        """The list's changes matching ``query``, newest first, one page; ``token`` a previous page's."""
+        ...
+
+    def contact_history(self, list_name: str, email: str, *, limit: int = 100) -> list[Change]:
+        """Every recorded change of the contact ``email`` is or was, newest first (its timeline)."""
+        ...
+
+    def job_changes(self, job: str, *, before_id: int | None = None, limit: int = 1000) -> list[Change]:
+        """The changes job ``job`` made, newest first, with an id below ``before_id``."""
+        ...
+
+    def later_change(self, change: Change, *, ignore_jobs: Sequence[str] = ()) -> Change | None:
+        """The first later change to ``change``'s contact made by no job of ``ignore_jobs``, or None."""
+        ...
+
+    def prune(self, older_than: float, *, limit: int = 10_000) -> int:
+        """Delete up to ``limit`` changes recorded before ``older_than``; how many it deleted."""
+        ...
+
+    def table_sizes(self) -> dict[str, int]:
+        """Bytes on disk of the history's and the contacts' tables and indexes, by name."""
         ...

@@ -1,0 +1,111 @@
+"""The contact history recorded in SQLite (store/sqlite/history.py): every write path records who, when and
+what, in the same transaction; reads by contact, by list and by job."""
+
+from __future__ import annotations
+
+import pytest
+
+from sescontacts.history import SYSTEM, Actor, ChangeQuery, acting_as, attribute_diff
+from sescontacts.model import Contact, ContactPatch, UpsertPolicy
+from sescontacts.store.sqlite.history import SqliteContactHistory
+from tests.support.stores import sqlite_store
+
+ALICE = Actor("console", "alice")
+JOB = Actor("job", "alice", "job-1")
+
+
+@pytest.fixture
+def store(tmp_path):
+    with sqlite_store(tmp_path / "h.db", "contacts") as store:
+        yield store
+
+
+@pytest.fixture
+def history(store):
+    return SqliteContactHistory(store.db, store.identity)
+
+
+def test_single_writes_are_recorded_with_their_actor_newest_first(store, history):
+    with acting_as(ALICE):
+        store.create_contact("contacts", Contact("Ann@Example.com", attributes_data='{"a": 1, "b": "x"}'))
+    with acting_as(Actor("api", "AKIAEXAMPLE")):
+        store.update_contact(
+            "contacts", Contact("ann@example.com", unsubscribe_all=True, attributes_data='{"a": 2, "c": true}')
+        )
+    store.delete_contact("contacts", "ann@example.com")
+    deleted, updated, created = history.contact_history("contacts", "ANN@example.com")
+    assert (created.op, created.actor, created.email, created.before, created.after) == (
+        "created",
+        ALICE,
+        "Ann@Example.com",
+        {},
+        {},
+    )
+    assert (updated.op, updated.actor) == ("updated", Actor("api", "AKIAEXAMPLE"))
+    assert updated.before == {"unsubscribe_all": False, "attributes": '{"a": 1, "b": "x"}'}
+    assert updated.after == {"unsubscribe_all": True, "attributes": '{"a": 2, "c": true}'}
+    assert [
+        (d.key, d.before, d.after) for d in attribute_diff(updated.before["attributes"], updated.after["attributes"])
+    ] == [
+        ("a", "1", "2"),
+        ("b", "x", None),
+        ("c", None, "true"),
+    ]
+    assert (deleted.op, deleted.actor, deleted.email) == ("deleted", SYSTEM, "Ann@Example.com")
+    assert deleted.before == {
+        "unsubscribe_all": True,
+        "topic_preferences": {},
+        "attributes": '{"a": 2, "c": true}',
+    }
+    assert deleted.created == created.at
+
+
+def test_a_write_that_changes_nothing_records_nothing(store, history):
+    store.create_contact("contacts", Contact("a@example.com", attributes_data='{"a": 1}'))
+    store.update_contact("contacts", Contact("a@example.com", attributes_data='{"a": 1}'))
+    assert [c.op for c in history.contact_history("contacts", "a@example.com")] == ["created"]
+
+
+def test_bulk_batches_are_recorded_per_contact_under_the_job(store, history):
+    with acting_as(JOB):
+        store.upsert_contacts(
+            "contacts", [ContactPatch(f"u{i}@example.com", attributes={"n": i}) for i in range(150)], UpsertPolicy()
+        )
+        store.upsert_contacts(
+            "contacts",
+            [ContactPatch(f"u{i}@example.com", attributes={"n": -i}) for i in range(100, 200)],
+            UpsertPolicy(),
+        )
+        store.delete_contacts("contacts", [f"u{i}@example.com" for i in range(10)])
+    changes = history.job_changes("job-1", limit=10_000)
+    assert len(changes) == 150 + 100 + 10
+    assert [c.op for c in changes[:10]] == ["deleted"] * 10
+    assert {c.op for c in changes[10:]} == {"created", "updated"}
+    page = history.changes("contacts", ChangeQuery(job="job-1", ops=("updated",)), page_size=30)
+    assert len(page.items) == 30 and page.next_token
+    rest = history.changes("contacts", ChangeQuery(job="job-1", ops=("updated",)), page_size=100, token=page.next_token)
+    assert len(rest.items) == 20 and rest.next_token is None  # 50 updated (100..149), 50 created (150..199)
+    timeline = history.contact_history("contacts", "u120@example.com")
+    assert [(c.op, c.after.get("attributes")) for c in timeline] == [("updated", '{"n":-120}'), ("created", None)]
+
+
+def test_a_later_change_by_someone_else_is_found_and_the_jobs_own_are_not(store, history):
+    with acting_as(JOB):
+        store.create_contact("contacts", Contact("a@example.com"))
+        store.update_contact("contacts", Contact("a@example.com", unsubscribe_all=True))
+    (_update, create) = history.job_changes("job-1")
+    assert history.later_change(create, ignore_jobs=["job-1"]) is None
+    with acting_as(ALICE):
+        store.update_contact("contacts", Contact("a@example.com", attributes_data='{"x": 1}'))
+    later = history.later_change(create, ignore_jobs=["job-1"])
+    assert later is not None and later.actor == ALICE
+
+
+def test_history_off_records_nothing(store, history):
+    from sescontacts.store.sqlite.history import set_recording
+
+    with store.db.write() as conn:
+        set_recording(conn, False)
+    store.create_contact("contacts", Contact("a@example.com"))
+    assert history.contact_history("contacts", "a@example.com") == []
+    assert history.table_sizes()["contact_changes"] > 0
