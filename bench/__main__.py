@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-SUITES = ["api", "bulk", "actions", "console", "ses", "scale", "events"]
+SUITES = ["api", "bulk", "actions", "console", "ses", "scale", "events", "history"]
 # Where results.md goes; SESCONTACTS_BENCH_OUT moves it (the smoke test must not overwrite a real record).
 OUT = Path(os.environ.get("SESCONTACTS_BENCH_OUT") or Path(__file__).parent / "out")
 

@@ -109,3 +109,55 @@ def test_history_off_records_nothing(store, history):
     store.create_contact("contacts", Contact("a@example.com"))
     assert history.contact_history("contacts", "a@example.com") == []
     assert history.table_sizes()["contact_changes"] > 0
+
+
+def test_bulk_actions_record_each_contact_they_change(store, history):
+    from sescontacts.model import ContactQuery, Topic
+
+    store.update_list("contacts", topics=[Topic("news", "News", "OPT_OUT")])
+    for i in range(4):
+        store.create_contact("contacts", Contact(f"b{i}@example.com", unsubscribe_all=i == 0))
+    with acting_as(JOB):
+        store.apply_to_matching("contacts", ContactQuery(), "unsubscribe")
+        store.apply_to_matching("contacts", ContactQuery(), "topic_opt_in", topic="news")
+        store.apply_to_matching("contacts", ContactQuery(email_prefix="b3@"), "delete")
+    changes = history.job_changes("job-1")
+    unsubscribed = [c for c in changes if c.after.get("unsubscribe_all") is True]
+    assert sorted(c.email for c in unsubscribed) == ["b1@example.com", "b2@example.com", "b3@example.com"]
+    assert all(c.before == {"unsubscribe_all": False} for c in unsubscribed)
+    opted = [c for c in changes if "topic_preferences" in c.after]
+    assert len(opted) == 4 and all(c.after["topic_preferences"] == {"news": "OPT_IN"} for c in opted)
+    assert all(c.before["topic_preferences"] == {} for c in opted)
+    (deleted,) = [c for c in changes if c.op == "deleted"]
+    assert deleted.email == "b3@example.com" and deleted.before["topic_preferences"] == {"news": "OPT_IN"}
+
+
+def test_removing_a_topic_records_the_preferences_it_drops_and_deleting_the_list_drops_its_history(store, history):
+    from sescontacts.model import Topic
+
+    store.update_list("contacts", topics=[Topic("news", "News", "OPT_OUT"), Topic("deals", "Deals", "OPT_OUT")])
+    store.create_contact("contacts", Contact("t@example.com", topic_preferences={"news": "OPT_IN", "deals": "OPT_IN"}))
+    store.create_contact("contacts", Contact("n@example.com"))
+    with acting_as(ALICE):
+        store.update_list("contacts", topics=[Topic("deals", "Deals", "OPT_OUT")])
+    latest = history.contact_history("contacts", "t@example.com")[0]
+    assert (latest.actor, latest.before, latest.after) == (
+        ALICE,
+        {"topic_preferences": {"news": "OPT_IN", "deals": "OPT_IN"}},
+        {"topic_preferences": {"deals": "OPT_IN"}},
+    )
+    assert [c.op for c in history.contact_history("contacts", "n@example.com")] == ["created"]
+    store.delete_list("contacts")
+    store.create_list("contacts")
+    assert history.contact_history("contacts", "t@example.com") == []
+
+
+def test_an_updates_new_attributes_are_read_from_the_next_change_or_the_contact(store, history):
+    store.create_contact("contacts", Contact("a@example.com", attributes_data='{"v": 1}'))
+    store.update_contact("contacts", Contact("a@example.com", attributes_data='{"v": 2}'))
+    store.update_contact("contacts", Contact("a@example.com", unsubscribe_all=True, attributes_data='{"v": 2}'))
+    store.update_contact("contacts", Contact("a@example.com", unsubscribe_all=True, attributes_data=None))
+    to_none, unsubscribed, to_two, _created = history.contact_history("contacts", "a@example.com")
+    assert (to_two.before, to_two.after) == ({"attributes": '{"v": 1}'}, {"attributes": '{"v": 2}'})
+    assert (unsubscribed.before, unsubscribed.after) == ({"unsubscribe_all": False}, {"unsubscribe_all": True})
+    assert (to_none.before, to_none.after) == ({"attributes": '{"v": 2}'}, {"attributes": None})

@@ -17,7 +17,7 @@ import sqlite3
 from ...model import OPT_OUT, AddressIdentity, ContactList, ContactQuery
 from ...validation import unknown_topic
 from ..base import TOPIC_ACTIONS, BulkAction, MatchingStep
-from . import search_index
+from . import history_record, search_index
 from .rows import json_path
 from .search import where
 from .writes import count
@@ -91,12 +91,23 @@ def apply_to_matching(
         return counted
     # The same rows as the SELECT (one transaction): its WHERE clause, up to the batch's last key.
     bounded = f"{clause} AND email_key <= ?"
+    actor = history_record.actor_id(conn)  # each statement's rows are recorded first, by one INSERT ... SELECT
     if action == "delete":
         # The search index logs each deleted contact: tell it first, so a big delete restarts it instead.
         search_index.before_bulk_write(conn, list_id, matched)
+        history_record.record_deleting(conn, bounded, (*params, last), now, actor)
         conn.execute(f"DELETE FROM contacts WHERE {bounded}", (*params, last))
         count(conn, list_id, now, removed=matched, unsubscribed=-unsubscribed)
     elif status is not None:
+        history_record.record_updating(
+            conn,
+            f"{bounded} AND json_extract(topics, ?) IS NOT ?",
+            (*params, last, *path, status),
+            now,
+            actor,
+            topics_sql="json_set(coalesce(topics, '{}'), ?, ?)",
+            topics_params=(*path, status),
+        )
         changed = conn.execute(
             f"UPDATE contacts SET topics = json_set(coalesce(topics, '{{}}'), ?, ?), updated = ? "
             f"WHERE {bounded} AND json_extract(topics, ?) IS NOT ?",
@@ -106,6 +117,9 @@ def apply_to_matching(
     else:
         flag = int(action == "unsubscribe")
         # updated = now, as every write: "recently updated" shows them, and the ses backend's sync reads it.
+        history_record.record_updating(
+            conn, f"{bounded} AND unsubscribe_all = ?", (*params, last, 1 - flag), now, actor, unsubscribe_all=flag
+        )
         changed = conn.execute(
             f"UPDATE contacts SET unsubscribe_all = ?, updated = ? WHERE {bounded} AND unsubscribe_all = ?",
             (flag, now, *params, last, 1 - flag),

@@ -36,7 +36,7 @@ from ...model import (
     same_attributes,
 )
 from ...validation import unknown_topic
-from . import history, search_index
+from . import history_record, search_index
 from .rows import CONTACT_COLUMNS, contact_from_row, topics_json
 from .writes import bulk_insert_sql, count, existing_contacts, write_contacts
 
@@ -92,9 +92,8 @@ class BulkUpserts:
         if batch.distinct:
             # The bulk importer's common case (no address twice in the batch): rows built straight from the
             # columns, no Contact objects. Same rule as model.apply_patch (checked by tests). The batch records
-            # its changes in the history itself (history.batch_recording says why).
-            with history.batch_recording(conn) as recording:
-                return self._upsert_distinct(conn, list_id, batch, policy, now, recording)
+            # its changes in the history itself, from what it has in hand (history_record says why).
+            return self._upsert_distinct(conn, list_id, batch, policy, now, history_record.actor_id(conn))
         keys = batch.keys
         current: dict[str, Contact | None] = dict(existing_contacts(conn, list_id, keys))
         before = dict(current)
@@ -119,15 +118,14 @@ class BulkUpserts:
         batch: PatchBatch,
         policy: UpsertPolicy,
         now: float,
-        recording: bool,
+        actor: int | None,
     ) -> list[RowResult]:
         if self._all_new and not policy.existing_only:
             created = self._insert_all_new(conn, list_id, batch, now)
             if created is not None:
-                if recording:
-                    history.record_created(conn, list_id, batch.keys, now)
+                history_record.record_created(conn, list_id, batch.keys, now, actor)
                 return created
-        records: list[history.UpdateRecord] | None = [] if recording else None
+        records: list[history_record.UpdateRecord] | None = [] if actor is not None else None
         results, rows, updates, attribute_updates, added, unsubscribed, turned = _upsert_rows(
             conn, list_id, batch, policy, now, records
         )
@@ -147,8 +145,8 @@ class BulkUpserts:
             ordered=batch.ordered,
         )
         if records is not None:
-            history.record_created(conn, list_id, [row[0] for row in rows], now)  # type: ignore[misc]
-            history.record_updated(conn, list_id, records)
+            history_record.record_created(conn, list_id, [str(row[0]) for row in rows], now, actor)
+            history_record.record_updated(conn, list_id, records, actor)
         return results
 
     def _insert_all_new(
@@ -156,8 +154,8 @@ class BulkUpserts:
     ) -> list[RowResult] | None:
         """Insert a batch assuming none of its addresses exists yet (an import into an empty or growing list):
         a plain INSERT skips the lookup of existing rows, which walks the same B-tree a second time. If any
-        address exists the INSERT fails, what it wrote is removed, and None sends the caller the regular way
-        (and off this path until a batch is all new again)."""
+        address exists the INSERT fails, is rolled back to its savepoint, and None sends the caller the
+        regular way (and off this path until a batch is all new again)."""
         unsubscribe = _new_unsubscribe(batch.unsubscribe)
         rows = zip(
             batch.keys,
@@ -168,20 +166,15 @@ class BulkUpserts:
             repeat(now),
             repeat(now),
         )
-        # Not inside a savepoint: with triggers on ``contacts`` (the history's, even while switched off) SQLite
-        # then keeps a statement journal for every row (measured 28 against 6 us a row). The rows this INSERT
-        # wrote before it met an existing address are taken out again by hand instead: they are the batch's
-        # rows created at ``now`` (a contact that existed was created before this transaction began).
+        conn.execute("SAVEPOINT sescontacts_bulk_insert")
         try:
             conn.executemany(bulk_insert_sql(list_id), rows if batch.ordered else sorted(rows))
         except sqlite3.IntegrityError:
-            conn.execute(
-                "DELETE FROM contacts WHERE list_id = ? AND email_key IN (SELECT value FROM json_each(?)) "
-                "AND created = ?",
-                (list_id, orjson.dumps(batch.keys).decode(), now),
-            )
+            conn.execute("ROLLBACK TO sescontacts_bulk_insert")
+            conn.execute("RELEASE sescontacts_bulk_insert")
             self._all_new = False
             return None
+        conn.execute("RELEASE sescontacts_bulk_insert")
         write_contacts(conn, list_id, [], now, added=len(batch), unsubscribed=sum(unsubscribe))
         return [_CREATED] * len(batch)
 
@@ -235,7 +228,7 @@ def _upsert_rows(
     batch: PatchBatch,
     policy: UpsertPolicy,
     now: float,
-    records: list[history.UpdateRecord] | None,
+    records: list[history_record.UpdateRecord] | None,
 ) -> tuple[
     list[RowResult], list[tuple[object, ...]], list[tuple[object, ...]], list[tuple[object, ...]], int, int, int
 ]:
@@ -311,7 +304,7 @@ def _upsert_rows(
                 turned += after.unsubscribe_all > contact.unsubscribe_all
                 if records is not None:
                     records.append(
-                        _update_record(
+                        history_record.update_record(
                             key,
                             now,
                             (int(contact.unsubscribe_all), old[3], old[4]),
@@ -361,22 +354,14 @@ def _upsert_rows(
             updates.append((new_unsubscribe, topics, data, now, key))
         if records is not None:
             records.append(
-                _update_record(key, now, (was_unsubscribed, old_topics, old_data), (new_unsubscribe, topics, data))
+                history_record.update_record(
+                    key, now, (was_unsubscribed, old_topics, old_data), (new_unsubscribe, topics, data)
+                )
             )
         unsubscribed += new_unsubscribe - was_unsubscribed
         turned += new_unsubscribe > was_unsubscribed
         append(_KEPT[True, kept, kept_out] if kept or kept_out else _UPDATED)
     return results, rows, updates, attribute_updates, added, unsubscribed, turned
-
-
-def _update_record(
-    key: str, at: float, old: tuple[int, str | None, str | None], new: tuple[int, str | None, str | None]
-) -> history.UpdateRecord:
-    """The history of one update: each field that changed, both sides (None on both for one that did not)."""
-    changed = [a != b for a, b in zip(old, new, strict=True)]
-    before = [value if c else None for value, c in zip(old, changed, strict=True)]
-    after = [value if c else None for value, c in zip(new, changed, strict=True)]
-    return (key, at, *before, *after)  # type: ignore[return-value]
 
 
 class BulkDeletes:
@@ -413,10 +398,15 @@ class BulkDeletes:
             ).fetchone()
             existing: dict[str, int] = orjson.loads(found)
         else:
-            with history.batch_recording(conn) as recording:
-                if recording:  # the batch's contacts as they are, copied by SQLite before they go
-                    history.record_deleting(conn, list_id, batch, now)
-                return self._delete(conn, list_id, keys, batch, now)
+            # The batch's contacts as they are, copied by SQLite into the history before they go.
+            history_record.record_deleting(
+                conn,
+                "list_id = ? AND email_key IN (SELECT value FROM json_each(?))",
+                (list_id, batch),
+                now,
+                history_record.actor_id(conn),
+            )
+            return self._delete(conn, list_id, keys, batch, now)
         return _delete_results(keys, existing)
 
     def _delete(

@@ -1,31 +1,29 @@
-"""The contact history in SQLite (schema owner "history"): recorded by triggers on ``contacts``, read back as
-:class:`~sescontacts.history.Change`.
-
-Why triggers: every write path (single contacts, the importer's bulk batches, bulk actions, the ses backend's
-mirror and its sync) goes through ``contacts``, so none can forget to record, and SQLite records in C in the
-same transaction as the change: a crash never leaves a change without its record or the reverse.
+"""The contact history in SQLite (schema owner "history"): its tables, who is writing, and the history read
+back as :class:`~sescontacts.history.Change`. The writes of this package record it (:mod:`.history_record`
+says how and why not by triggers), in the same transaction as the change: a crash never leaves a change
+without its record or the reverse.
 
 Who writes: at the start of every write transaction :func:`set_actor` (a ``Database`` begin hook) puts the
-current :func:`~sescontacts.history.current_actor`'s id in the one-row ``history_context``, which the
-triggers read. The write lock is held from BEGIN IMMEDIATE, and every process sets the row in every
-transaction, so the row is always the writing transaction's own.
+current :func:`~sescontacts.history.current_actor`'s id in the one-row ``history_context``, which the writes
+read. The write lock is held from BEGIN IMMEDIATE, and every process sets the row in every transaction, so the
+row is always the writing transaction's own.
 
-Cost, by measurement on an import of new contacts (the 1.15x goal): a creation is recorded without reading
-anything (no before-image) and is appended to the table in id order; its indexes are appended to as well
-(``contact_changes_created`` by creation time, ``contact_changes_by_actor`` by actor then id). Only updates and
-deletions go into the per-contact index (``contact_changes_by_contact``, a partial index): a random insert
-per row there cost 70% more than the contacts write itself in a probe. A contact's creation is then found by
-its creation time (the contact's own ``created``, or the one its deletion recorded).
+Layout, for the import speed goal (history on <= 1.15x off): a batch's creations are one row (``keys``, a
+JSON array) and need no before-image. Rows are appended in id order, and ids follow time (the activity page
+and the pruner find a time by bisecting ids: no index on ``at``). Only updates and deletions enter the
+per-contact index (``contact_changes_by_contact``, partial); a contact's creation is found by its creation
+time (``contact_changes_created``: the contact's own ``created``, or the one its deletion recorded), and a
+job's changes by ``contact_changes_by_actor``, both appended to in order.
 
-Updates record only the fields that changed, both sides (``*_before`` / ``*_after``); deletions every field
-before, with the creation time, so that an undo restores the contact as it was.
+Updates record which fields changed (``changed``) and their values before, and after but for the attributes
+(read from the contact's next change, or the contact: :func:`attributes_after`); deletions every field before,
+with the creation time, so that an undo restores the contact as it was.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any, Final
 
 import orjson
@@ -48,8 +46,6 @@ from ...model import SPELLING_SEPARATOR, AddressIdentity, Page
 
 OP_CODES: Final[dict[ChangeOp, int]] = {"created": 1, "updated": 2, "deleted": 3}
 _OPS_BY_CODE: Final[dict[int, ChangeOp]] = {code: op for op, code in OP_CODES.items()}
-# SQL's now, as seconds since the epoch (julianday has millisecond precision; unixepoch('subsec') needs 3.42).
-_NOW = "((julianday('now') - 2440587.5) * 86400.0)"
 RECORDING_META = "history_recording"  # "off" when the history is off (retention 0 days)
 
 
@@ -66,8 +62,7 @@ def _schema_v1(conn: sqlite3.Connection) -> None:
         );
         CREATE TABLE history_context (
             actor INTEGER NOT NULL,
-            recording INTEGER NOT NULL DEFAULT 1,
-            bulk INTEGER NOT NULL DEFAULT 0
+            recording INTEGER NOT NULL DEFAULT 1
         );
         INSERT INTO history_actors (id, kind, name, job) VALUES (1, 'system', '', '');
         INSERT INTO history_context (actor) VALUES (1);
@@ -81,59 +76,24 @@ def _schema_v1(conn: sqlite3.Connection) -> None:
             email TEXT,
             keys TEXT,
             created REAL,
+            changed INTEGER,
             unsub_before INTEGER,
             topics_before TEXT,
             attributes_before TEXT,
             unsub_after INTEGER,
-            topics_after TEXT,
-            attributes_after TEXT
+            topics_after TEXT
         );
         CREATE INDEX contact_changes_by_contact ON contact_changes (list_id, email_key, id) WHERE op != 1;
         CREATE INDEX contact_changes_created ON contact_changes (list_id, at, email_key) WHERE op = 1;
         CREATE INDEX contact_changes_by_actor ON contact_changes (actor, id);
-        CREATE INDEX contact_changes_by_time ON contact_changes (at);
         """,
     )
     set_recording(conn, True)
 
 
-# What changed, per field, in an UPDATE trigger.
-_CHANGED = {
-    "unsub": "old.unsubscribe_all IS NOT new.unsubscribe_all",
-    "topics": "old.topics IS NOT new.topics",
-    "attributes": "old.attributes IS NOT new.attributes",
-}
-_COLUMN = {"unsub": "unsubscribe_all", "topics": "topics", "attributes": "attributes"}
-_PER_ROW = "(SELECT bulk FROM history_context) = 0"
-_TRIGGERS: Final = {
-    "history_created": f"AFTER INSERT ON contacts WHEN {_PER_ROW} BEGIN "
-    "INSERT INTO contact_changes (list_id, email_key, at, actor, op, email) "
-    "SELECT new.list_id, new.email_key, new.created, actor, 1, "
-    "CASE WHEN new.email = new.email_key THEN NULL ELSE new.email END FROM history_context; END",
-    "history_updated": f"AFTER UPDATE ON contacts WHEN ({' OR '.join(_CHANGED.values())}) AND {_PER_ROW} BEGIN "
-    "INSERT INTO contact_changes (list_id, email_key, at, actor, op, email, "
-    "unsub_before, topics_before, attributes_before, unsub_after, topics_after, attributes_after) "
-    "SELECT new.list_id, new.email_key, new.updated, actor, 2, "
-    "CASE WHEN new.email = new.email_key THEN NULL ELSE new.email END, "
-    + ", ".join(f"CASE WHEN {test} THEN old.{_COLUMN[f]} END" for f, test in _CHANGED.items())
-    + ", "
-    + ", ".join(f"CASE WHEN {test} THEN new.{_COLUMN[f]} END" for f, test in _CHANGED.items())
-    + " FROM history_context; END",
-    "history_deleted": f"AFTER DELETE ON contacts WHEN {_PER_ROW} BEGIN "
-    "INSERT INTO contact_changes (list_id, email_key, at, actor, op, email, created, "
-    "unsub_before, topics_before, attributes_before) "
-    f"SELECT old.list_id, old.email_key, {_NOW}, actor, 3, old.email, old.created, "
-    "old.unsubscribe_all, old.topics, old.attributes FROM history_context; END",
-}
-
-
 def set_recording(conn: sqlite3.Connection, on: bool) -> None:
-    """Record changes from now on (the triggers exist), or stop (retention 0 days): in the caller's
-    transaction, for every process that writes the file."""
-    for name, body in _TRIGGERS.items():
-        conn.execute(f"DROP TRIGGER IF EXISTS {name}")
-        if on:
-            conn.execute(f"CREATE TRIGGER {name} {body}")
+    """Record changes from now on, or stop (retention 0 days): in the caller's transaction, for every process
+    that writes the file (each write reads the flag in its own transaction)."""
     conn.execute(
         "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         (RECORDING_META, "on" if on else "off"),
@@ -157,103 +117,68 @@ def set_actor(conn: sqlite3.Connection) -> None:
     )
 
 
-# -- the bulk paths record by batch, not by trigger ----------------------------------------------------------
-# A trigger costs SQLite a subprogram per row: measured 3 us a row in memory and 11 us on a 600k-row file,
-# against ~10 us a row for a whole import. The importer's batches therefore switch the triggers off for
-# their own statements (``bulk`` in ``history_context``; the WHEN test alone costs ~0.3 us a row) and record
-# what they did themselves: a batch's creations as ONE row holding its keys, its updates from the rows it
-# already read, its deletions copied by one INSERT ... SELECT before the DELETE.
-
-
-@contextmanager
-def batch_recording(conn: sqlite3.Connection) -> Iterator[bool]:
-    """The block records its own changes (the per-row triggers are off for it); yields whether the history is
-    recording at all (retention 0 days: nothing to record)."""
-    (on,) = conn.execute("SELECT recording FROM history_context").fetchone()
-    conn.execute("UPDATE history_context SET bulk = 1")
-    try:
-        yield bool(on)
-    finally:
-        conn.execute("UPDATE history_context SET bulk = 0")
-
-
-def record_created(conn: sqlite3.Connection, list_id: int, keys: Sequence[str], at: float) -> None:
-    """A batch's new contacts, created at ``at`` (their ``created``): one row holding the keys in a JSON array.
-    Each contact keeps the spelling it was written with (``contacts.email``): the row needs no addresses."""
-    if keys:
-        conn.execute(
-            "INSERT INTO contact_changes (list_id, email_key, at, actor, op, keys) "
-            "SELECT ?, '', ?, actor, 1, ? FROM history_context",
-            (list_id, at, orjson.dumps(list(keys)).decode()),
-        )
-
-
-# (email_key, at, unsub_before, topics_before, attributes_before, unsub_after, topics_after, attributes_after),
-# unchanged fields None on both sides.
-UpdateRecord = tuple[str, float, int | None, str | None, str | None, int | None, str | None, str | None]
-
-
-def record_updated(conn: sqlite3.Connection, list_id: int, records: Sequence[UpdateRecord]) -> None:
-    if records:
-        (actor,) = conn.execute("SELECT actor FROM history_context").fetchone()
-        conn.executemany(
-            "INSERT INTO contact_changes (list_id, email_key, at, actor, op, unsub_before, topics_before, "
-            f"attributes_before, unsub_after, topics_after, attributes_after) VALUES ({int(list_id)}, ?, ?, "
-            f"{int(actor)}, 2, ?, ?, ?, ?, ?, ?)",
-            records,
-        )
-
-
-def record_deleting(conn: sqlite3.Connection, list_id: int, keys_json: str, at: float) -> None:
-    """The contacts among ``keys_json`` (a JSON array of keys) as they are, before the caller deletes them."""
-    conn.execute(
-        "INSERT INTO contact_changes (list_id, email_key, at, actor, op, email, created, unsub_before, "
-        "topics_before, attributes_before) SELECT c.list_id, c.email_key, ?, h.actor, 3, c.email, c.created, "
-        "c.unsubscribe_all, c.topics, c.attributes FROM history_context AS h, contacts AS c "
-        "WHERE c.list_id = ? AND c.email_key IN (SELECT value FROM json_each(?))",
-        (at, list_id, keys_json),
-    )
-
-
 # Listed in schema.PRODUCT_SCHEMA. Never edit or reorder these steps: versions count per owner.
 MIGRATIONS = Migrations("history", (_schema_v1,), on_begin=(set_actor,))
 
 _SELECT = (
     "SELECT c.id, coalesce(l.name, ''), coalesce(c.email, c.email_key), c.at, a.kind, a.name, a.job, c.op, "
-    "c.created, c.unsub_before, c.topics_before, c.attributes_before, c.unsub_after, c.topics_after, "
-    "c.attributes_after, c.email_key, c.keys FROM contact_changes AS c JOIN history_actors AS a ON a.id = c.actor "
+    "c.created, c.changed, c.unsub_before, c.topics_before, c.attributes_before, c.unsub_after, c.topics_after, "
+    "c.list_id, c.email_key, c.keys FROM contact_changes AS c JOIN history_actors AS a ON a.id = c.actor "
     "LEFT JOIN contact_lists AS l ON l.id = c.list_id"
 )
+# Which fields an update changed (``changed``): a NULL before or after is then a value, not "unchanged".
+CHANGED_UNSUBSCRIBE: Final = 1
+CHANGED_TOPICS: Final = 2
+CHANGED_ATTRIBUTES: Final = 4
 
 
-def _fields(op: ChangeOp, unsub: Any, topics: Any, attributes: Any) -> dict[str, object]:
-    """One side of a change as fields by name: an update's changed ones (a NULL is unchanged, except that
-    topics and attributes may change to or from NULL: then the other side is set), a deletion's all."""
-    fields: dict[str, object] = {}
-    if unsub is not None:
-        fields[UNSUBSCRIBE_ALL] = bool(unsub)
-    if topics is not None or op == "deleted":
-        fields[TOPIC_PREFERENCES] = orjson.loads(topics) if topics else {}
-    if attributes is not None or op == "deleted":
-        fields[ATTRIBUTES] = attributes
-    return fields
+def _topics(text: Any) -> dict[str, object]:
+    return dict(orjson.loads(text)) if text else {}
 
 
-def changes_from_row(row: Sequence[Any], only_key: str | None = None) -> list[Change]:
-    """The changes one row records: one, or a batch's creations, one per key (``only_key``: that one alone)."""
-    (cid, list_name, email, at, kind, name, job, op_code, created, *sides) = row
-    keys_json = sides.pop()
-    sides.pop()  # the row's own key, already in ``email`` when the row is one contact's
+def attributes_after(conn: sqlite3.Connection, list_id: int, key: str, change_id: int) -> str | None:
+    """What an update that changed the attributes set them to, which is not stored (it is half of what a
+    re-import writes, measured): the attributes the contact's next change of them found (an update's before,
+    or a deletion's), or the contact's own when none has changed them since."""
+    row = conn.execute(
+        "SELECT attributes_before FROM contact_changes WHERE list_id = ? AND email_key = ? AND op != 1 AND id > ? "
+        f"AND (op = 3 OR changed & {CHANGED_ATTRIBUTES}) ORDER BY id LIMIT 1",
+        (list_id, key, change_id),
+    ).fetchone()
+    if row is None:
+        row = conn.execute(
+            "SELECT attributes FROM contacts WHERE list_id = ? AND email_key = ?", (list_id, key)
+        ).fetchone()
+    return None if row is None else row[0]
+
+
+def changes_from_row(row: Sequence[Any], conn: sqlite3.Connection | None, only_key: str | None = None) -> list[Change]:
+    """The changes one row records: one, or a batch's creations, one per key (``only_key``: that one alone).
+    ``conn``: read an update's new attributes (:func:`attributes_after`); None leaves them out of ``after``
+    (an undo restores ``before`` and needs no more)."""
+    (cid, list_name, email, at, kind, name, job, op_code, created, changed, *sides, list_id, row_key, keys_json) = row
+    unsub_before, topics_before, attributes_before, unsub_after, topics_after = sides
     op = _OPS_BY_CODE[int(op_code)]
-    before = _fields(op, *sides[:3])
-    after = _fields(op, *sides[3:])
-    if op == "updated":  # a field that changed to or from NULL shows on both sides
-        for field in (TOPIC_PREFERENCES, ATTRIBUTES):
-            if (field in before) != (field in after):
-                (after if field in before else before)[field] = {} if field == TOPIC_PREFERENCES else None
+    before: dict[str, object] = {}
+    after: dict[str, object] = {}
+    if op == "deleted":
+        before = {
+            UNSUBSCRIBE_ALL: bool(unsub_before),
+            TOPIC_PREFERENCES: _topics(topics_before),
+            ATTRIBUTES: attributes_before,
+        }
+    elif op == "updated":
+        if changed & CHANGED_UNSUBSCRIBE:
+            before[UNSUBSCRIBE_ALL], after[UNSUBSCRIBE_ALL] = bool(unsub_before), bool(unsub_after)
+        if changed & CHANGED_TOPICS:
+            before[TOPIC_PREFERENCES], after[TOPIC_PREFERENCES] = _topics(topics_before), _topics(topics_after)
+        if changed & CHANGED_ATTRIBUTES:
+            before[ATTRIBUTES] = attributes_before
+            if conn is not None:
+                after[ATTRIBUTES] = attributes_after(conn, int(list_id), str(row_key), int(cid))
     keys = [email] if keys_json is None else orjson.loads(keys_json)
-    if only_key is not None:
-        keys = [key for key in keys if key == only_key] if keys_json is not None else keys
+    if only_key is not None and keys_json is not None:
+        keys = [key for key in keys if key == only_key]
     actor = Actor(kind, name, job)
     return [
         Change(
@@ -279,6 +204,21 @@ def _position(token: str | None) -> tuple[int, int] | None:
     if not row_id.isdigit() or not shown.isdigit():
         raise BadRequest("Provided NextToken is invalid.", field="NextToken")
     return int(row_id), int(shown)
+
+
+def first_id_at(conn: sqlite3.Connection, at: float) -> int:
+    """The id of the first change recorded at ``at`` or later (one past the last when none is): ids follow
+    time, so a bisection of ids reads ~2 log2(n) rows instead of an index on ``at`` that every write would
+    pay for. (Clocks of two processes may disagree by a little: a time filter is exact to that.)"""
+    low, high = conn.execute("SELECT coalesce(min(id), 1), coalesce(max(id), 0) + 1 FROM contact_changes").fetchone()
+    while low < high:
+        middle = (low + high) // 2
+        row = conn.execute("SELECT id, at FROM contact_changes WHERE id >= ? ORDER BY id LIMIT 1", (middle,)).fetchone()
+        if row is None or row[1] >= at:
+            high = middle
+        else:
+            low = int(row[0]) + 1
+    return int(low)
 
 
 class SqliteContactHistory:
@@ -326,11 +266,11 @@ class SqliteContactHistory:
         if query.ops:
             where.append(f"c.op IN ({', '.join(str(OP_CODES[op]) for op in query.ops)})")
         if query.since is not None:
-            where.append("c.at >= ?")
-            params.append(query.since)
+            where.append("c.id >= ? AND c.at >= ?")
+            params.extend((first_id_at(conn, query.since), query.since))
         if query.until is not None:
-            where.append("c.at < ?")
-            params.append(query.until)
+            where.append("c.id < ? AND c.at < ?")
+            params.extend((first_id_at(conn, query.until), query.until))
         if position is not None:
             where.append("c.id <= ?")
             params.append(position[0])
@@ -339,7 +279,7 @@ class SqliteContactHistory:
         ).fetchall()
         items: list[Change] = []
         for row in rows:
-            found = changes_from_row(row, key)
+            found = changes_from_row(row, conn, key)
             shown = position[1] if position is not None and row[0] == position[0] else 0
             room = page_size - len(items)
             items.extend(found[shown : shown + room])
@@ -375,13 +315,16 @@ class SqliteContactHistory:
                 "AND (c.email_key = ? OR (c.email_key = '' AND ? IN (SELECT value FROM json_each(c.keys))))",
                 (list_id, orjson.dumps(sorted(created_times)).decode(), key, key),
             ).fetchall()
-        changes = sorted((c for row in rows for c in changes_from_row(row, key)), key=lambda c: c.id, reverse=True)
+        changes = sorted(
+            (c for row in rows for c in changes_from_row(row, conn, key)), key=lambda c: c.id, reverse=True
+        )
         return changes[:limit]
 
     def job_changes(self, job: str, *, before_id: int | None = None, limit: int = 1000) -> list[Change]:
         """The changes job ``job`` made (any list), newest first, those with an id below ``before_id``: what an
         undo walks back, batch by batch. ``limit`` counts recorded rows: a batch's creations are one row (its
-        changes share its id)."""
+        changes share its id). An update's ``after`` leaves out the attributes (not stored, and an undo restores
+        ``before``: :func:`attributes_after` says why)."""
         rows = (
             self.db.reader()
             .execute(
@@ -391,7 +334,7 @@ class SqliteContactHistory:
             )
             .fetchall()
         )
-        return [change for row in rows for change in changes_from_row(row)]
+        return [change for row in rows for change in changes_from_row(row, None)]
 
     def later_change(self, change: Change, *, ignore_jobs: Sequence[str] = ()) -> Change | None:
         """The first change to ``change``'s contact after it that no job of ``ignore_jobs`` made: an undo's
@@ -409,15 +352,16 @@ class SqliteContactHistory:
             "AND a.job NOT IN (SELECT value FROM json_each(?)) ORDER BY c.id LIMIT 1",
             (list_id, key, change.id, ignored),
         ).fetchone()
-        return changes_from_row(row)[0] if row else None
+        return changes_from_row(row, conn)[0] if row else None
 
     def prune(self, older_than: float, *, limit: int = 10_000) -> int:
         """Delete up to ``limit`` changes recorded before ``older_than``, oldest first; how many."""
         with self.db.write() as conn:
+            below = first_id_at(conn, older_than)
             cursor = conn.execute(
-                "DELETE FROM contact_changes WHERE id IN (SELECT id FROM contact_changes WHERE at < ? "
-                "ORDER BY at LIMIT ?)",
-                (older_than, limit),
+                "DELETE FROM contact_changes WHERE id IN (SELECT id FROM contact_changes WHERE id < ? "
+                "ORDER BY id LIMIT ?)",
+                (below, limit),
             )
             return cursor.rowcount
 

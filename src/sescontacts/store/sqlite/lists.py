@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 
 import orjson
@@ -14,7 +15,7 @@ import orjson
 from ...errors import ListNotFound, NotFound
 from ...model import OPT_IN, OPT_OUT, ContactList, DayCounts, Topic, TopicCounts
 from ...validation import check_tags
-from . import search_index
+from . import history_record, search_index
 from .rows import json_path
 
 
@@ -108,7 +109,17 @@ def replace_topics(conn: sqlite3.Connection, list_id: int, current: ContactList,
     UpdateContactList)."""
     write_topics(conn, list_id, topics)
     kept = {t.name for t in topics}
+    actor = history_record.actor_id(conn)
     for removed in (t.name for t in current.topics if t.name not in kept):
+        history_record.record_updating(
+            conn,
+            "list_id = ? AND topics IS NOT NULL AND json_type(topics, ?) IS NOT NULL",
+            (list_id, json_path(removed)),
+            time.time(),
+            actor,
+            topics_sql="nullif(json_remove(topics, ?), '{}')",
+            topics_params=(json_path(removed),),
+        )
         conn.execute(
             "UPDATE contacts SET topics = nullif(json_remove(topics, ?), '{}') "
             "WHERE list_id = ? AND topics IS NOT NULL",
@@ -149,6 +160,8 @@ def delete_list(conn: sqlite3.Connection, list_id: int) -> None:
     index is cleared by the indexer, in steps."""
     search_index.list_deleted(conn, list_id)
     conn.execute("DELETE FROM contacts WHERE list_id = ?", (list_id,))
+    # The list's history goes with it: a list created later may be given the same id.
+    conn.execute("DELETE FROM contact_changes WHERE list_id = ?", (list_id,))
     conn.execute("DELETE FROM list_daily WHERE list_id = ?", (list_id,))
     conn.execute("DELETE FROM contact_lists WHERE id = ?", (list_id,))
 
