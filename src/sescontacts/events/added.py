@@ -21,15 +21,18 @@ from collections.abc import Callable
 
 from ..db import Database
 from ..errors import SesContactsError
+from ..history import Actor
 from ..model import Contact, ContactQuery, email_key
 from ..store.base import ContactStore
 from .ingest import EventIngest, IngestResult
+from .model import BOUNCE, COMPLAINT
 from .rules import DELETE, MARK
 
 logger = logging.getLogger("sescontacts.events")
 
 # (deliverability filter, the rule's attribute)
 _KINDS = (("bounced", "on_permanent_bounce"), ("complained", "on_complaint"))
+_EVENT_KINDS = {"bounced": BOUNCE, "complained": COMPLAINT}  # the event a contact's action is recorded as
 # A pass reads back this far before where the last one stopped: a write that committed late is not missed.
 OVERLAP_SECONDS = 300.0
 PAGE = 50  # newest first, the first page usually reaches back past the last pass
@@ -83,7 +86,8 @@ class AddedContactRules:
             return IngestResult()
         for key in delete:
             unsubscribe.pop(key, None)
-        result = self.ingest.apply(list_name, unsubscribe, delete)
+        actors = {key: Actor("event", _EVENT_KINDS[delivery]) for key, delivery in acted}
+        result = self.ingest.apply(list_name, unsubscribe, delete, actors)
         with self.db.write() as conn:
             conn.executemany(
                 "INSERT OR IGNORE INTO added_acted (list_name, email_key, kind, acted_at) VALUES (?, ?, ?, ?)",

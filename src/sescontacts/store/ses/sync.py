@@ -36,6 +36,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ...errors import BadRequest, InvalidNextToken, NotFound, SesContactsError
+from ...history import SES_SYNC, acting_as
 from ...model import Contact, ContactQuery
 from ...ses_wire import contact_from_ses
 from ..base import SyncResult, SyncStatus
@@ -237,7 +238,8 @@ class MirrorSync:
         import job), whose state we know but whose new LastUpdatedTimestamp we do not. A listed contact whose
         unsubscribe-all and topic preferences match is taken as ours with SES's timestamp, without a GetContact
         each: after a 100,000-row import job that saves 100,000 calls (a day at 1/s)."""
-        with self._run_lock:
+        # What the walk writes to the mirror is what SES changed (our own writes it adopts change nothing).
+        with self._run_lock, acting_as(SES_SYNC):
             self._adopt = adopt or {}
             try:
                 return self._sync(list_name, full=full)
