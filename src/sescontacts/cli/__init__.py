@@ -16,6 +16,7 @@ from ..errors import SesContactsError
 from ..history import Actor, acting_as
 from . import bulk as bulk_commands
 from . import events as events_commands
+from . import history as history_commands
 from . import serve as serve_commands
 from . import ses as ses_commands
 from . import users as users_commands
@@ -69,3 +70,4 @@ ses_commands.register(main)
 users_commands.register(main)
 bulk_commands.register(main)
 events_commands.register(main)
+history_commands.register(main)
