@@ -7,6 +7,7 @@ import contextlib
 import re
 import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +17,14 @@ from sescontacts.services import Services
 from sescontacts.settings import Settings
 from tests.acceptance.conftest import run_aws
 from tests.acceptance.test_console_login import Browser
-from tests.support.server import ACCESS_KEY_ID, ADMIN_PASSWORD, SECRET_ACCESS_KEY, RunningServer
+from tests.support.server import (
+    ACCESS_KEY_ID,
+    ADMIN_PASSWORD,
+    LIST_NAME,
+    SECRET_ACCESS_KEY,
+    RunningServer,
+    run_server,
+)
 
 API = Actor("api", ACCESS_KEY_ID)
 
@@ -75,3 +83,14 @@ def test_nothing_secret_is_recorded(
 def _table_text(server: RunningServer, table: str) -> str:
     with contextlib.closing(sqlite3.connect(server.data_dir / "sescontacts.db")) as conn:
         return "\n".join(repr(row) for row in conn.execute(f"SELECT * FROM {table}"))
+
+
+def test_a_server_started_with_retention_0_records_nothing(tmp_path: Path) -> None:
+    with run_server(tmp_path / "data", extra_env={"SESCONTACTS_HISTORY_RETENTION_DAYS": "0"}) as server:
+        server.sesv2().create_contact(ContactListName=LIST_NAME, EmailAddress="ann@example.com")
+        services = Services.open(Settings(data_dir=server.data_dir))
+        try:
+            assert services.store.get_contact(LIST_NAME, "ann@example.com").email == "ann@example.com"
+            assert services.history.contact_history(LIST_NAME, "ann@example.com") == []
+        finally:
+            services.close()
