@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sescontacts.background import BackgroundWork
+from sescontacts.background import BackgroundWork, Periodic
 
 POLL = 0.02
 
@@ -111,3 +111,20 @@ def test_a_killed_owner_process_is_replaced(tmp_path: Path) -> None:
         for pipe in (child.stdin, child.stdout):
             if pipe is not None:
                 pipe.close()
+
+
+def test_a_periodic_step_that_fails_is_logged_and_the_next_runs(caplog: pytest.LogCaptureFixture) -> None:
+    steps: list[int] = []
+
+    def step() -> None:
+        steps.append(len(steps))
+        if len(steps) == 1:
+            raise ValueError("the database is busy")
+
+    periodic = Periodic("test-step", "a test step", step, interval=0.001, errors=(ValueError,))
+    periodic.start()
+    try:
+        wait_for("a step after the failed one", lambda: len(steps) >= 2)
+    finally:
+        periodic.stop()
+    assert "a test step: the database is busy" in caplog.text

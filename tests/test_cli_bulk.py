@@ -13,6 +13,7 @@ from click.testing import CliRunner, Result
 from sescontacts.bulk.job_manager import ImportOptions
 from sescontacts.cli import main
 from sescontacts.cli.bulk import _ProgressLine
+from sescontacts.history import Actor
 from sescontacts.model import Topic
 from sescontacts.services import Services
 from sescontacts.settings import Settings
@@ -363,3 +364,26 @@ def test_a_mapped_job_resumes_with_its_mapping(tmp_path: Path) -> None:
     finally:
         services.close()
     assert contacts(tmp_path)[24] == ("u9@example.com", 0, '{"Score":9}')
+
+
+def test_a_cli_import_is_a_job_started_by_the_cli_and_listed_so(tmp_path: Path) -> None:
+    """History item 1: the CLI's import job says who started it ("cli"), and its changes are that job's."""
+    assert run(tmp_path, "import", str(FIXTURES / "page-example.csv")).exit_code == 0
+    services = Services.open(Settings(data_dir=tmp_path))
+    try:
+        (job,) = services.jobs.list()
+        assert job.meta["started_by"] == "cli"
+        changes = services.history.job_changes(job.id)
+        assert len(changes) == 2 and {c.actor for c in changes} == {Actor("job", "cli", job.id)}
+    finally:
+        services.close()
+    listed = run(tmp_path, "jobs").stdout
+    assert f"{job.id}  completed" in listed and " cli " in listed
+
+
+def test_the_cli_acts_as_its_os_user() -> None:
+    import getpass
+
+    from sescontacts.cli import cli_actor
+
+    assert cli_actor() == Actor("cli", getpass.getuser())

@@ -80,6 +80,16 @@ def test_a_bad_setting_of_import_is_one_line_naming_flag_and_variable(
             "--forwarded-allow-ips / SESCONTACTS_FORWARDED_ALLOW_IPS: 'proxy' is not",
         ),
         (
+            ["--history-retention-days", "-1"],
+            {},
+            "--history-retention-days / SESCONTACTS_HISTORY_RETENTION_DAYS: -1 is not in the range x>=0.",
+        ),
+        (
+            [],
+            {"SESCONTACTS_HISTORY_RETENTION_DAYS": "forever"},
+            "--history-retention-days / SESCONTACTS_HISTORY_RETENTION_DAYS: 'forever' is not a valid integer.",
+        ),
+        (
             [],
             {"SESCONTACTS_SES_SEMANTICS": "real"},
             "--ses-semantics / SESCONTACTS_SES_SEMANTICS: 'real' is not one of 'observed', 'documented'.",

@@ -15,6 +15,7 @@ import pytest
 
 from sescontacts.console.views import contacts as contacts_view
 from sescontacts.errors import NotFound
+from sescontacts.history import Actor
 from sescontacts.model import OPT_IN, OPT_OUT, Contact, ContactQuery, Topic
 
 from .support.console import Console, console_fixture, fast_kdf_fixture  # noqa: F401
@@ -508,3 +509,43 @@ def test_ses_backend_offers_to_create_a_list_deleted_in_ses(
         assert [t["TopicName"] for t in topics] == ["news", "offers"]
     finally:
         console.services.close()
+
+
+def test_console_writes_are_recorded_as_the_logged_in_user(console: Console) -> None:
+    """History item 1, the console: add, edit and delete in the console are the logged-in user's."""
+    admin = Actor("console", "admin")
+    console.post("/contacts/new", {"email": "ann@example.com"})
+    form = console.client.get("/contacts/edit", params={"email": "ann@example.com"}).text
+    original = html.unescape(re.search(r'name="original" value="([^"]+)"', form).group(1))
+    edit = {"email": "ann@example.com", "original": original, "attr_mode": "rows", "attr_key": ["Name"]}
+    assert console.post("/contacts/edit", {**edit, "attr_value": ["Ann"], "attr_json": ["0"]}).status_code == 303
+    assert console.post("/contacts/delete", {"email": "ann@example.com"}).status_code == 303
+    changes = console.services.history.contact_history(console.list_name, "ann@example.com")
+    assert [(c.op, c.actor) for c in changes] == [("deleted", admin), ("updated", admin), ("created", admin)]
+
+
+def test_a_thread_hop_keeps_who_acts() -> None:
+    """The console's writes run in anyio's worker threads (views/common.in_thread): the installed anyio copies
+    the context to them, so the request's actor reaches the store."""
+    import anyio
+    from starlette.concurrency import run_in_threadpool
+
+    from sescontacts.history import acting_as, current_actor
+
+    async def hop() -> tuple[Actor, Actor]:
+        with acting_as(Actor("console", "bea")):
+            return await anyio.to_thread.run_sync(current_actor), await run_in_threadpool(current_actor)
+
+    assert anyio.run(hop) == (Actor("console", "bea"), Actor("console", "bea"))
+
+
+def test_a_bulk_job_records_who_started_it_and_runs_as_the_job(worker: Console) -> None:
+    console = worker
+    seed(console, 4)
+    started = console.post("/contacts/bulk", {"action": "unsubscribe", "all": "1", "confirm": "1"})
+    page = job_page_when_done(console, started.headers["location"])
+    job_id = started.headers["location"].rsplit("/", 1)[1]
+    assert console.services.jobs.get(job_id).meta["started_by"] == "admin"
+    assert 'data-testid="started-by">· started by admin<' in page
+    (change,) = console.services.history.contact_history(console.list_name, "user01@acme.com")[:1]
+    assert (change.op, change.actor) == ("updated", Actor("job", "admin", job_id))

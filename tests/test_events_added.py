@@ -12,9 +12,11 @@ from sescontacts.db import Database
 from sescontacts.events.added import AddedContactRules
 from sescontacts.events.ingest import EventIngest
 from sescontacts.events.model import BOUNCE, COMPLAINT, PERMANENT, TRANSIENT, DeliveryEvent
+from sescontacts.history import Actor
 from sescontacts.model import Contact, ContactPatch, UpsertPolicy
 from sescontacts.schema import PRODUCT_SCHEMA
 from sescontacts.store.sqlite import SqliteContactStore
+from sescontacts.store.sqlite.history import SqliteContactHistory
 
 LIST = "contacts"
 
@@ -69,3 +71,12 @@ def test_complaints_follow_their_rule_and_transient_bounces_or_mark_do_nothing(i
     emails = {c.email for c in ingest.store.list_contacts(LIST).items}
     assert emails == {"soft@example.com", "hard@example.com"}
     assert not contact(ingest, "hard@example.com").unsubscribe_all  # "mark": shown, not acted on
+
+
+def test_a_rule_acting_on_an_added_contact_is_recorded_as_the_event_kind(ingest: EventIngest) -> None:
+    ingest.ingest([bounce("late@example.com", 1)], source="file")
+    ingest.store.upsert_contacts(LIST, [ContactPatch("late@example.com")], UpsertPolicy())
+    assert AddedContactRules(ingest, clock=ingest.clock).run_once().unsubscribed == 1
+    history = SqliteContactHistory(ingest.db, ingest.store.identity)
+    latest = history.contact_history(LIST, "late@example.com")[0]
+    assert (latest.op, latest.actor, latest.after) == ("updated", Actor("event", BOUNCE), {"unsubscribe_all": True})

@@ -14,9 +14,11 @@ from sescontacts.events.ingest import EventIngest
 from sescontacts.events.log import EventLog
 from sescontacts.events.model import BOUNCE, COMPLAINT, DELIVERY, SEND, DeliveryEvent
 from sescontacts.events.rules import DELETE, MARK, UNSUBSCRIBE, RuleBook
+from sescontacts.history import Actor, acting_as
 from sescontacts.model import Contact
 from sescontacts.schema import PRODUCT_SCHEMA
 from sescontacts.store.sqlite import SqliteContactStore
+from sescontacts.store.sqlite.history import SqliteContactHistory
 
 DAY = 86_400.0
 T0 = 20_422 * DAY  # 2025-11-30 00:00 UTC
@@ -211,3 +213,29 @@ def test_when_ses_refuses_an_action_the_event_is_kept_and_its_action_waits(store
     later = ingest.ingest([complaint("other@x.com", 2)], source="sqs")
     assert (later.unsubscribed, later.waiting) == (1, 0)
     assert store.get_contact("news", "gone@x.com").unsubscribe_all
+
+
+def test_each_action_is_recorded_as_its_event(ingest, store):
+    """History item 1, events: a rule's change is the event's (its feedback ID, else its type), even inside an
+    ingest that one command runs in one transaction as someone else (the writes nested in it say who acts)."""
+    history = SqliteContactHistory(store.db, store.identity)
+    for name in ("news", "offers"):
+        for email in ("a@x.com", "b@x.com", "c@x.com"):
+            store.create_contact(name, Contact(email))
+    RuleBook(store.db).update("offers", on_permanent_bounce=DELETE)
+    unnamed = DeliveryEvent("no-id c@x.com", COMPLAINT, "c@x.com", T0, complaint_type="abuse")
+    with acting_as(Actor("cli", "ops")):
+        ingest.ingest([bounce("a@x.com", 1), complaint("b@x.com", 2), unnamed], source="file")
+    latest = {
+        (name, email): history.contact_history(name, email)[0]
+        for name in ("news", "offers")
+        for email in ("a@x.com", "b@x.com", "c@x.com")
+    }
+    assert {key: (c.op, c.actor.name) for key, c in latest.items() if c.actor.kind == "event"} == {
+        ("news", "a@x.com"): ("updated", "fb1"),
+        ("offers", "a@x.com"): ("deleted", "fb1"),
+        ("news", "b@x.com"): ("updated", "cf2"),
+        ("offers", "b@x.com"): ("updated", "cf2"),
+        ("news", "c@x.com"): ("updated", COMPLAINT),
+        ("offers", "c@x.com"): ("updated", COMPLAINT),
+    }

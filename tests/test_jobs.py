@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from sescontacts.bulk.job_manager import ImportOptions, Job, JobManager
+from sescontacts.history import Actor, acting_as
 from sescontacts.services import Services
 from sescontacts.settings import Settings
 from tests.support.server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, run_server
@@ -514,3 +515,31 @@ def test_a_running_job_of_a_killed_worker_not_yet_reaped_is_queued_again(service
         assert services.jobs.get(job.id).state == "queued"
     finally:
         child.wait()
+
+
+def test_an_api_import_job_records_its_key_and_runs_as_the_job(api: InProcessClient) -> None:
+    """History item 1: a job started through the SES API says so ("api:<key id>"), and its changes are the job's."""
+    key_id = api.services.access_key.access_key_id
+    job_id = _create(api).json["JobId"]  # type: ignore[attr-defined]
+    assert api.services.jobs.get(job_id).meta["started_by"] == f"api:{key_id}"
+    api.services.jobs.run(job_id)
+    changes = api.services.history.job_changes(job_id)
+    assert len(changes) == 7 and {c.actor for c in changes} == {Actor("job", f"api:{key_id}", job_id)}
+
+
+def test_a_job_started_by_nobody_known_runs_as_the_job_alone(tmp_path: Path) -> None:
+    services = open_services(tmp_path / "d")
+    services.ensure_default_list()
+    try:
+        path = tmp_path / "c.csv"
+        make_csv(path, 3)
+        with acting_as(Actor("cli", "ops")):
+            by_cli = services.jobs.submit(path, ImportOptions(LIST), file_name="c.csv", run_here=True)
+        unknown = services.jobs.submit(path, ImportOptions(LIST, action="delete"), file_name="c.csv", run_here=True)
+        assert (by_cli.meta["started_by"], unknown.meta["started_by"]) == ("cli", "")
+        services.jobs.run(by_cli.id)
+        services.jobs.run(unknown.id)
+        assert {c.actor for c in services.history.job_changes(by_cli.id)} == {Actor("job", "cli", by_cli.id)}
+        assert {c.actor for c in services.history.job_changes(unknown.id)} == {Actor("job", "", unknown.id)}
+    finally:
+        services.close()

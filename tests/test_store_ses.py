@@ -440,3 +440,30 @@ def test_killed_import_job_path_resumes_and_loses_nothing(
         assert len(listed) == 300
     finally:
         store.close()
+
+
+def test_import_job_path_records_what_it_wrote_as_the_writer_and_what_ses_had_as_ses(
+    s3_store: SesContactStore, s3_server: tuple[RunningServer, str]
+) -> None:
+    """History item 1: the contacts an SES import job wrote reach the mirror through the sync's walk, which
+    adopts them: recorded as the job's (its only record), while what SES had before is recorded as "SES"."""
+    from sescontacts.history import SES_SYNC, Actor, acting_as
+    from sescontacts.model import ContactPatch, UpsertPolicy
+    from sescontacts.store.sqlite.history import SqliteContactHistory
+
+    server, _ = s3_server
+    server.sesv2().create_contact(ContactListName="contacts", EmailAddress="theirs@example.com")
+    job = Actor("job", "alice", "job-9")
+    patches = [
+        ContactPatch("ours@example.com", attributes={"a": 1}),
+        ContactPatch("theirs@example.com", attributes={"b": 2}),
+        *(ContactPatch(f"more{i:02d}@example.com") for i in range(60)),  # enough rows for the import job path
+    ]
+    with acting_as(job):
+        s3_store.upsert_contacts("contacts", patches, UpsertPolicy())
+    assert s3_store.calls["create_import_job"] == 1
+    history = SqliteContactHistory(s3_store.mirror.db, s3_store.identity)
+    assert [(c.op, c.actor) for c in history.contact_history("contacts", "ours@example.com")] == [("created", job)]
+    theirs = history.contact_history("contacts", "theirs@example.com")
+    assert [(c.op, c.actor) for c in theirs] == [("updated", job), ("created", SES_SYNC)]
+    assert theirs[0].after == {"attributes": '{"b":2}'}

@@ -17,11 +17,13 @@ from typing import Any
 import boto3
 import pytest
 
+from sescontacts.history import Actor, acting_as
 from sescontacts.model import EXACT, Contact
 from sescontacts.store.base import SyncStatus
 from sescontacts.store.ses import SesContactStore
 from sescontacts.store.ses.pacer import Pacer
 from sescontacts.store.ses.suppression_sync import SUPPRESSION_PART
+from sescontacts.store.sqlite.history import SqliteContactHistory
 
 from .support.server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, RunningServer, run_server
 from .support.ses import clean_env, ses_store
@@ -536,3 +538,24 @@ def test_schedule_leaves_most_of_the_rate_to_people(tmp_path: Path) -> None:
         assert sync.next_wait(1000) == 3000  # a walk of 1,000 s: wait 3,000 s, syncing takes a quarter
     finally:
         store.close()
+
+
+def test_changes_the_sync_sees_are_recorded_as_ses_and_ours_as_who_made_them(store: SesContactStore, ses: Any) -> None:
+    """History item 1, the ses backend: what another program changed in SES is recorded as "SES" when the sync
+    brings it into the mirror; our own write, adopted by the walk, stays ours."""
+    history = SqliteContactHistory(store.mirror.db, store.identity)
+    seed(ses, 2)
+    store.new_sync(page_size=10).sync(LIST, full=True)
+    bea = Actor("console", "bea")
+    with acting_as(bea):
+        store.create_contact(LIST, Contact("ours@example.com", attributes_data='{"x": 1}'))
+    ses.update_contact(ContactListName=LIST, EmailAddress="c0001@example.com", AttributesData='{"i": 99}')
+    ses.delete_contact(ContactListName=LIST, EmailAddress="c0000@example.com")
+    ses.create_contact(ContactListName=LIST, EmailAddress="new@example.com")
+    store.new_sync(page_size=10).sync(LIST, full=True)
+    ses_sync = Actor("sync", "SES")
+    updated = history.contact_history(LIST, "c0001@example.com")[0]
+    assert (updated.op, updated.actor, updated.after) == ("updated", ses_sync, {"attributes": '{"i": 99}'})
+    assert [(c.op, c.actor) for c in history.contact_history(LIST, "c0000@example.com")][:1] == [("deleted", ses_sync)]
+    assert [(c.op, c.actor) for c in history.contact_history(LIST, "new@example.com")] == [("created", ses_sync)]
+    assert [(c.op, c.actor) for c in history.contact_history(LIST, "ours@example.com")] == [("created", bea)]

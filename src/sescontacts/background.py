@@ -121,3 +121,45 @@ class BackgroundWork:
         if fd is not None:
             os.ftruncate(fd, 0)  # no pid of a process that no longer owns the work; the lock goes with close
             os.close(fd)
+
+
+class Periodic:
+    """One step of background work every ``interval`` seconds, in a thread of its own (``sescontacts-<name>``):
+    ``start`` and ``stop`` are the hooks :meth:`BackgroundWork.add` takes. A step that raises one of ``errors``
+    is logged as a warning, prefixed by ``what``, and the next step tries again; ``stopping`` is set once
+    ``stop`` is called, for a long step to end early."""
+
+    def __init__(
+        self,
+        name: str,
+        what: str,
+        step: Callable[[], object],
+        interval: float,
+        *,
+        errors: tuple[type[Exception], ...] = (Exception,),
+    ) -> None:
+        self.name = name
+        self.what = what
+        self.step = step
+        self.interval = interval
+        self.errors = errors
+        self.stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.stopping.clear()
+        self._thread = threading.Thread(target=self._run, name=f"sescontacts-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self.stopping.wait(self.interval):
+            try:
+                self.step()
+            except self.errors as exc:
+                logger.warning("%s: %s", self.what, exc)

@@ -66,8 +66,9 @@ class Migrations:
     owner: str
     steps: tuple[Migration, ...]
     functions: tuple[SqlFunction, ...] = ()
-    # Run at the start of every write transaction, inside it (the contact history records who writes: a
-    # trigger reads what this left in its one-row table, whichever process writes next).
+    # Run at the start of every write transaction, inside it, and again by every write nested in it (the contact
+    # history records who writes: a trigger reads what this left in its one-row table, whichever process writes
+    # next; a nested write may act for someone else than the outer one).
     on_begin: tuple[Migration, ...] = ()
 
     @property
@@ -173,6 +174,8 @@ class Database:
         Under :meth:`without_waiting` the first write raises :class:`WriteWouldWait` instead of waiting.
         """
         if self._write_owner == threading.get_ident():  # nested use joins the outer transaction
+            for hook in self._on_begin:  # (its actor may differ from the outer one's: a rule acting per event)
+                hook(self._writer)
             yield self._writer
             return
         waits = not getattr(self._no_wait, "on", False)

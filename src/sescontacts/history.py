@@ -55,6 +55,7 @@ class Actor:
 
 
 SYSTEM: Final = Actor("system")
+STARTED_BY: Final = "started_by"  # the key of a job's ``meta`` that says who started it
 SES_SYNC: Final = Actor("sync", "SES")
 
 _current: ContextVar[Actor] = ContextVar("sescontacts_actor", default=SYSTEM)
@@ -74,6 +75,21 @@ def acting_as(actor: Actor) -> Iterator[Actor]:
         yield actor
     finally:
         _current.reset(token)
+
+
+def started_by(actor: Actor) -> str:
+    """Who a job's record says started it (its ``meta["started_by"]``, the name of the job's actor when it
+    runs): a console user's name, ``api:<access key ID>``, ``cli``; a job started by a job keeps its starter."""
+    if actor.kind == "console" or actor.kind == "job":
+        return actor.name
+    if actor.kind == "api":
+        return f"api:{actor.name}"
+    return "" if actor.kind == "system" else actor.kind
+
+
+def job_actor(job_id: str, meta: Mapping[str, object]) -> Actor:
+    """Who a job's changes are recorded as: the job, and who started it (its record's ``started_by``)."""
+    return Actor("job", str(meta.get(STARTED_BY) or ""), job_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from .credentials import AccessKey, load_or_create
 from .db import Database
 from .events.added import AddedContactRules
 from .events.ingest import EventIngest
+from .history_retention import HistoryPruner, apply_retention
 from .private_files import make_private_dir
 from .schema import PRODUCT_SCHEMA
 from .settings import LOCAL_ACCOUNT_ID, Settings
@@ -90,6 +91,10 @@ class Services:
         services.jobs = JobManager(db, store, settings.data_dir, group=group)
         services.jobs.runners[SUPPRESSION_KIND] = SuppressionImport(db, services.suppression)
         background.add(services.jobs.start, services.jobs.stop)
+        if settings.history_retention_days is not None:  # serve's setting (history_retention.py)
+            apply_retention(services.history, settings.history_retention_days)
+            pruner = HistoryPruner(services.history, settings.history_retention_days)
+            background.add(pruner.start, pruner.stop)
         services.events = EventIngest(db, store)
         # Contacts added after their address bounced or complained get the list's rule (events/added.py).
         added = AddedContactRules(services.events)

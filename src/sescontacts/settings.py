@@ -63,6 +63,9 @@ class Settings:
     keep_alive_timeout: float = 5.0
     # SNS topics whose messages the events endpoint (POST /events/sns) accepts; empty: the endpoint is off.
     events_sns_topic_arns: tuple[str, ...] = ()
+    # Days the contact history is kept (history_retention.py; 0: record nothing); None: as the data dir was last
+    # served (commands other than serve leave it).
+    history_retention_days: int | None = None
 
     @property
     def database_path(self) -> Path:

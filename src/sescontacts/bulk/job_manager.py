@@ -39,6 +39,7 @@ import orjson
 
 from ..db import Database
 from ..errors import NotFound
+from ..history import STARTED_BY, acting_as, current_actor, job_actor, started_by
 from ..model import ContactQuery
 from ..private_files import make_private_dir
 from ..store.base import BulkAction, ContactStore, check_bulk_action
@@ -204,7 +205,7 @@ class JobManager:
                     orjson.dumps(empty_counts()).decode(),
                     now,
                     str(rejects_path),
-                    orjson.dumps(meta or {}).decode(),
+                    orjson.dumps({STARTED_BY: started_by(current_actor()), **(meta or {})}).decode(),
                     kind,
                 ),
             )
@@ -329,6 +330,10 @@ class JobManager:
         return self._execute(self.get(job_id), progress)
 
     def _execute(self, job: Job, progress: ProgressCallback | None) -> Job:
+        with acting_as(job_actor(job.id, job.meta)):  # what the job changes is recorded as the job's
+            return self._execute_kind(job, progress)
+
+    def _execute_kind(self, job: Job, progress: ProgressCallback | None) -> Job:
         if job.kind == ACTION_KIND:
             return self._execute_action(job, progress)
         if (runner := self.runners.get(job.kind)) is not None:
@@ -372,14 +377,6 @@ class JobManager:
             if progress is not None:
                 progress(self.get(job_id))
 
-        def should_stop() -> bool:
-            # Asked before every batch: one indexed read per 10k rows, and a cancel from another process
-            # (the CLI next to a server) is seen within one batch.
-            if self._stopping.is_set():
-                return True
-            row = self.db.reader().execute("SELECT cancel_requested FROM bulk_jobs WHERE id = ?", (job_id,)).fetchone()
-            return bool(row and row[0])
-
         state: str
         error: str | None = None
         report: ImportReport | None = None
@@ -395,7 +392,7 @@ class JobManager:
                     resume=resume,
                     on_commit=on_commit,
                     after_commit=after_commit,
-                    should_stop=should_stop,
+                    should_stop=lambda: self._should_stop(job_id),
                     batch_rows=self.batch_rows,
                     commit_rows=self.commit_rows or 5 * self.batch_rows,
                     parse_in_child=self.parse_in_child,
@@ -455,7 +452,8 @@ class JobManager:
         check_bulk_action(action, topic)
         job_id = str(uuid.uuid4())
         now = time.time()
-        record = {**(meta or {}), "query": query_to_json(query), "created_before": now}
+        record = {STARTED_BY: started_by(current_actor()), **(meta or {}), "query": query_to_json(query)}
+        record["created_before"] = now
         if topic is not None:
             record["topic"] = topic
         with self.db.write() as conn:

@@ -5,6 +5,7 @@ Heavy modules (the server, boto3) are imported inside the commands that need the
 
 from __future__ import annotations
 
+import getpass
 import os
 from typing import Any
 
@@ -12,8 +13,10 @@ import click
 
 from .. import __version__
 from ..errors import SesContactsError
+from ..history import Actor, acting_as
 from . import bulk as bulk_commands
 from . import events as events_commands
+from . import history as history_commands
 from . import serve as serve_commands
 from . import ses as ses_commands
 from . import users as users_commands
@@ -50,6 +53,16 @@ def main(ctx: click.Context) -> None:
     # nothing a command creates is readable by other users. Restored on exit for in-process callers (tests).
     previous = os.umask(0o077)
     ctx.call_on_close(lambda: os.umask(previous))
+    if ctx.invoked_subcommand != "serve":  # a server's surfaces each say who acts (history.py)
+        ctx.with_resource(acting_as(cli_actor()))
+
+
+def cli_actor() -> Actor:
+    """Who a command's changes are recorded as: the CLI, and the OS user who ran it (never a secret)."""
+    try:
+        return Actor("cli", getpass.getuser())
+    except (OSError, KeyError):  # no user name in the environment or the password database
+        return Actor("cli")
 
 
 serve_commands.register(main)
@@ -57,3 +70,4 @@ ses_commands.register(main)
 users_commands.register(main)
 bulk_commands.register(main)
 events_commands.register(main)
+history_commands.register(main)

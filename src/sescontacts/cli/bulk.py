@@ -425,7 +425,8 @@ def jobs(ctx: click.Context, /, **options: Any) -> None:
         for job in listed:
             started = time.strftime("%Y-%m-%d %H:%M", time.localtime(job.created))
             click.echo(
-                f"{job.id}  {job.state:<11}  {started}  {job.action:<6} {job.contact_list}  {job.file_name}  "
+                f"{job.id}  {job.state:<11}  {started}  {job.meta.get('started_by') or '-':<8} {job.action:<6} "
+                f"{job.contact_list}  {job.file_name}  "
                 f"{job.rows_done:,} rows: {counts_summary(job.counts)}" + (f"  ({job.error})" if job.error else "")
             )
     finally:

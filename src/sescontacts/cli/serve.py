@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from ..history import DEFAULT_RETENTION_DAYS
 from ..settings import OBSERVED, SES_SEMANTICS, Settings
 from .events import events_queue_option
 from .failures import ConfigError, talking_to_ses
@@ -114,6 +115,15 @@ def register(main: click.Group) -> None:
     callback=lambda ctx, param, value: _topic_arns(value),
     help="Comma-separated ARNs of SNS topics that carry SES events: POST /events/sns accepts their signed "
     "messages (it confirms the subscription itself). By default the endpoint is off.",
+)
+@click.option(
+    "--history-retention-days",
+    envvar="SESCONTACTS_HISTORY_RETENTION_DAYS",
+    default=DEFAULT_RETENTION_DAYS,
+    show_default=True,
+    type=WholeNumber(min=0),
+    help="Days the contact history (who changed which contact, when, what; what undo reads) is kept; older "
+    "changes are pruned in the background. 0: record nothing, and prune what was recorded.",
 )
 @ses_options
 @events_queue_option

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..accounts.model import User
 from ..accounts.sessions import LAST_SEEN_EVERY, SESSION_MAX_AGE, Sessions
+from ..history import Actor, acting_as
 from . import csrf
 from .auth import SESSION_COOKIE, Session, SessionCodec
 
@@ -140,7 +141,13 @@ class Gate:
                 else:
                     await _plain(send_with_headers, exc.status, exc.message)
                 return
-        await self.app(scope, receive, send_with_headers)
+        if user is None:
+            await self.app(scope, receive, send_with_headers)
+            return
+        # Everything the request writes, here and in the threads it hops to (anyio copies the context), is
+        # recorded in the history as the logged-in user's.
+        with acting_as(Actor("console", user.name)):
+            await self.app(scope, receive, send_with_headers)
 
     async def _show_refused(self, scope: Scope, refusal: Refusal, send: Send) -> None:
         """The console's page for a form that was not let through (its body is read: nothing more to receive)."""

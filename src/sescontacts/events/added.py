@@ -15,21 +15,24 @@ Everything goes through the ContactStore Protocol, on both backends.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 
+from ..background import Periodic
 from ..db import Database
 from ..errors import SesContactsError
+from ..history import Actor
 from ..model import Contact, ContactQuery, email_key
 from ..store.base import ContactStore
 from .ingest import EventIngest, IngestResult
+from .model import BOUNCE, COMPLAINT
 from .rules import DELETE, MARK
 
 logger = logging.getLogger("sescontacts.events")
 
 # (deliverability filter, the rule's attribute)
 _KINDS = (("bounced", "on_permanent_bounce"), ("complained", "on_complaint"))
+_EVENT_KINDS = {"bounced": BOUNCE, "complained": COMPLAINT}  # the event a contact's action is recorded as
 # A pass reads back this far before where the last one stopped: a write that committed late is not missed.
 OVERLAP_SECONDS = 300.0
 PAGE = 50  # newest first, the first page usually reaches back past the last pass
@@ -42,8 +45,16 @@ class AddedContactRules:
         self.store: ContactStore = ingest.store
         self.interval = interval
         self.clock = clock
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        # Background work (start / stop): a pass every ``interval`` seconds; one SES refused (ses backend) is
+        # logged, and the next one tries again.
+        worker = Periodic(
+            "added-rules",
+            "events: contacts added after their bounce or complaint",
+            self.run_once,
+            interval,
+            errors=(SesContactsError,),
+        )
+        self.start, self.stop = worker.start, worker.stop
 
     def run_once(self) -> IngestResult:
         """One pass over every list (see the module docstring); what it changed."""
@@ -83,7 +94,8 @@ class AddedContactRules:
             return IngestResult()
         for key in delete:
             unsubscribe.pop(key, None)
-        result = self.ingest.apply(list_name, unsubscribe, delete)
+        actors = {key: Actor("event", _EVENT_KINDS[delivery]) for key, delivery in acted}
+        result = self.ingest.apply(list_name, unsubscribe, delete, actors)
         with self.db.write() as conn:
             conn.executemany(
                 "INSERT OR IGNORE INTO added_acted (list_name, email_key, kind, acted_at) VALUES (?, ?, ?, ?)",
@@ -127,23 +139,3 @@ class AddedContactRules:
             (list_name, kind, *keys),
         )
         return {row[0] for row in rows}
-
-    # -- background work ---------------------------------------------------------------------------------
-
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="sescontacts-added-rules", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.run_once()
-            except SesContactsError as exc:  # SES refused (ses backend): the next pass tries again
-                logger.warning("events: contacts added after their bounce or complaint: %s", exc)

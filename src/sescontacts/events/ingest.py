@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, fields
 
 from ..db import Database
 from ..errors import SesContactsError
+from ..history import Actor, acting_as
 from ..model import ContactPatch, Outcome, UpsertPolicy, email_key
 from ..store.base import ContactStore
 from .log import EVENT_COLUMNS, EventLog, event_from_row
@@ -31,6 +32,13 @@ logger = logging.getLogger("sescontacts.events")
 # Pending events acted on per pass (bounds memory when a large file brings many).
 _PENDING_BATCH = 5_000
 _STORE_BATCH = 1_000
+RULE = Actor("event")  # an action whose event is not known
+
+
+def event_actor(event: DeliveryEvent) -> Actor:
+    """Who a rule's action on ``event`` is recorded as: the event, by its feedback ID (SES's, on the bounce or
+    complaint notification), else by its type."""
+    return Actor("event", event.feedback_id or event.kind)
 
 
 @dataclass
@@ -55,10 +63,13 @@ class IngestResult:
 
 @dataclass
 class _Plan:
-    """One list's actions for a pass: addresses by folded key (delete wins over unsubscribe)."""
+    """One list's actions for a pass: addresses by folded key (delete wins over unsubscribe), and the event each
+    acts on."""
 
     unsubscribe: dict[str, str] = field(default_factory=dict)
     delete: dict[str, str] = field(default_factory=dict)
+    # Who each action is recorded as in the contact history (by key; absent: the rule, unnamed).
+    actors: dict[str, Actor] = field(default_factory=dict)
 
 
 class EventIngest:
@@ -140,6 +151,9 @@ class EventIngest:
                     plan.unsubscribe.pop(key, None)
                 elif action == UNSUBSCRIBE and key not in plan.delete:
                     plan.unsubscribe[key] = event.email
+                else:
+                    continue
+                plan.actors[key] = event_actor(event)
             if plan.unsubscribe or plan.delete:
                 plans[list_name] = plan
         return plans
@@ -162,15 +176,28 @@ class EventIngest:
             if token is None:
                 return names
 
-    def apply(self, list_name: str, unsubscribe: dict[str, str], delete: dict[str, str]) -> IngestResult:
+    def apply(
+        self, list_name: str, unsubscribe: dict[str, str], delete: dict[str, str], actors: dict[str, Actor]
+    ) -> IngestResult:
         """Unsubscribe or delete those addresses (by folded key) on ``list_name``, as the rules' actions are:
-        through the store, existing contacts only. For :mod:`.added`."""
+        through the store, existing contacts only, each recorded as ``actors`` says. For :mod:`.added`."""
         result = IngestResult()
         with self._lock:
-            self._apply(list_name, _Plan(unsubscribe=unsubscribe, delete=delete), result)
+            self._apply(list_name, _Plan(unsubscribe=unsubscribe, delete=delete, actors=actors), result)
         return result
 
     def _apply(self, list_name: str, plan: _Plan, result: IngestResult) -> None:
+        """The plan's actions, a store batch per event (actor): the history says which event made each change."""
+        parts: dict[Actor, _Plan] = {}
+        for key, address in plan.delete.items():
+            parts.setdefault(plan.actors.get(key, RULE), _Plan()).delete[key] = address
+        for key, address in plan.unsubscribe.items():
+            parts.setdefault(plan.actors.get(key, RULE), _Plan()).unsubscribe[key] = address
+        for actor, part in parts.items():
+            with acting_as(actor):
+                self._apply_part(list_name, part, result)
+
+    def _apply_part(self, list_name: str, plan: _Plan, result: IngestResult) -> None:
         batch = self.store.bulk_batch_rows or _STORE_BATCH
         deletes = list(plan.delete.values())
         for start in range(0, len(deletes), batch):

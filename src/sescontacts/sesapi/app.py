@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..db import Database, WriteWouldWait
 from ..errors import BadRequest, NotFound, PayloadTooLarge, SesContactsError, UnknownOperation
+from ..history import Actor, acting_as
 from .codec import (
     INTERNAL_FAILURE_MESSAGE,
     ApiRequest,
@@ -219,7 +220,8 @@ class SesApi:
                 request_id=request_id,
                 base_url=base_url(scope),
             )
-            result = op.handler(request)
+            with acting_as(Actor("api", access_key_id)):  # recorded as the signing key's ID, never its secret
+                result = op.handler(request)
             if isinstance(result, FileReply):
                 return encode_file(request_id, result)
             return encode_success(request_id, result)

@@ -439,6 +439,10 @@ class ContactHistory(Protocol):
         """The first later change to ``change``'s contact made by no job of ``ignore_jobs``, or None."""
         ...
 
+    def set_recording(self, on: bool) -> bool:
+        """Record changes from now on, or record nothing (retention 0 days); whether that changed."""
+        ...
+
     def prune(self, older_than: float, *, limit: int = 10_000) -> int:
         """Delete up to ``limit`` changes recorded before ``older_than``; how many it deleted."""
         ...

@@ -36,6 +36,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ...errors import BadRequest, InvalidNextToken, NotFound, SesContactsError
+from ...history import SES_SYNC, acting_as, current_actor
 from ...model import Contact, ContactQuery
 from ...ses_wire import contact_from_ses
 from ..base import SyncResult, SyncStatus
@@ -110,6 +111,7 @@ class MirrorSync:
         self._run_lock = threading.Lock()  # one walk at a time per process
         self._segment: dict[str, tuple[float, int]] = {}  # list -> (wall start, calls at start) of this process
         self._adopt: dict[str, Contact] = {}
+        self._adopter = SES_SYNC  # who wrote the contacts of ``_adopt`` (the history records them as theirs)
         self._pending: set[str] = set()
 
     # -- state rows ------------------------------------------------------------------------------------
@@ -237,12 +239,15 @@ class MirrorSync:
         import job), whose state we know but whose new LastUpdatedTimestamp we do not. A listed contact whose
         unsubscribe-all and topic preferences match is taken as ours with SES's timestamp, without a GetContact
         each: after a 100,000-row import job that saves 100,000 calls (a day at 1/s)."""
-        with self._run_lock:
-            self._adopt = adopt or {}
+        # What the walk writes to the mirror is what SES changed, recorded as "SES"; the contacts it adopts are
+        # ours, recorded as whoever wrote them (an import job through an SES import job: their only record).
+        adopter = current_actor()
+        with self._run_lock, acting_as(SES_SYNC):
+            self._adopt, self._adopter = adopt or {}, adopter
             try:
                 return self._sync(list_name, full=full)
             finally:
-                self._adopt = {}
+                self._adopt, self._adopter = {}, SES_SYNC
 
     def _sync(self, list_name: str, *, full: bool) -> SyncResult:
         calls_before = self.ses.total_calls()
@@ -351,7 +356,8 @@ class MirrorSync:
         keys = [(list_name, key_of(item.email)) for item in items]
         with self.db.write() as conn:
             mirror_contacts(self.mirror, list_name, listed)
-            mirror_contacts(self.mirror, list_name, adopted, force=True)  # SES's timestamp for our state
+            with acting_as(self._adopter):  # (a write nested in the page's sets its own actor)
+                mirror_contacts(self.mirror, list_name, adopted, force=True)  # SES's timestamp for our state
             # Listed after our write, so newer than it even when our clock reads later than SES's timestamp.
             mirror_contacts(self.mirror, list_name, superseded, force=True)
             conn.executemany(

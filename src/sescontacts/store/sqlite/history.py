@@ -354,6 +354,15 @@ class SqliteContactHistory:
         ).fetchone()
         return changes_from_row(row, conn)[0] if row else None
 
+    def set_recording(self, on: bool) -> bool:
+        """Record changes from now on, or stop (retention 0 days), for every process on the file; whether that
+        changed anything (a server started with the same setting as the last one changes nothing)."""
+        if recording(self.db) == on:
+            return False
+        with self.db.write() as conn:
+            set_recording(conn, on)
+        return True
+
     def prune(self, older_than: float, *, limit: int = 10_000) -> int:
         """Delete up to ``limit`` changes recorded before ``older_than``, oldest first; how many."""
         with self.db.write() as conn:
