@@ -67,7 +67,7 @@ class Migrations:
     steps: tuple[Migration, ...]
     functions: tuple[SqlFunction, ...] = ()
     # Run at the start of every write transaction, inside it, and again by every write nested in it (the contact
-    # history records who writes: a trigger reads what this left in its one-row table, whichever process writes
+    # history records who writes: the writes read what this left in its one-row table, whichever process writes
     # next; a nested write may act for someone else than the outer one).
     on_begin: tuple[Migration, ...] = ()
 
