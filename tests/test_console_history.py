@@ -238,6 +238,13 @@ def test_undo_asks_first_then_starts_with_the_chosen_policy(console: Console, tm
     console.services.undo = undo  # type: ignore[attr-defined]
     job_page = console.client.get(f"/import/jobs/{job_id}").text
     assert 'data-testid="undo-button"' in job_page and "Undo this import…" in job_page
+    action = console.services.jobs.submit_action(
+        console.list_name, ContactQuery(), "unsubscribe", description="all contacts", run_here=True
+    )
+    console.services.jobs.run(action.id)
+    assert "Undo this action…" in console.client.get(f"/contacts/bulk/jobs/{action.id}").text
+    polled = console.client.get(f"/import/jobs/{job_id}", headers={"HX-Request": "true", "HX-Target": "job-progress"})
+    assert 'data-testid="undo-button"' in polled.text  # the progress block's last swap shows it too
     asked = console.post(f"/jobs/{job_id}/undo")
     assert asked.status_code == 200 and undo.started == []
     explained = text(asked.text.split('data-testid="undo-explained"')[1])

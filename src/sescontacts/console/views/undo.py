@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -102,6 +103,22 @@ async def confirm(request: Request) -> Response:
     )
 
 
+@dataclass(frozen=True)
+class ConflictsView:
+    """The undo job's page and its page of conflicts, as the URL holds them."""
+
+    job_id: str
+    page: str = ""
+
+    @property
+    def stack(self) -> PageStack:
+        return PageStack(self.page)
+
+    def url(self, page: str | None = None) -> str:
+        shown = self.page if page is None else page
+        return f"/undo/jobs/{self.job_id}" + (f"?{urlencode({'page': shown})}" if shown else "")
+
+
 @dataclass
 class UndoPage:
     job: Any
@@ -134,10 +151,10 @@ def _load(found: Services, name: str, job_id: str, stack: PageStack) -> UndoPage
 
 
 async def undo_job_page(request: Request) -> Response:
-    stack = PageStack(str(request.query_params.get("page", ""))[:PAGE_CHARS])
+    view = ConflictsView(request.path_params["job_id"], str(request.query_params.get("page", ""))[:PAGE_CHARS])
     found = services(request)
     try:
-        page = await in_thread(_load, found, list_name(request), request.path_params["job_id"], stack)
+        page = await in_thread(_load, found, list_name(request), view.job_id, view.stack)
     except NotFound as exc:
         return render(request, "error.html", status_code=404, message=exc.message)
     return render(
@@ -146,7 +163,7 @@ async def undo_job_page(request: Request) -> Response:
         status_code=400 if page.error else 200,
         page=page,
         job=page.job,
-        stack=stack,
+        view=view,
         undo_again=undo_offered(found, page.job),
     )
 
@@ -159,10 +176,7 @@ async def resolve(request: Request) -> Response:
         return render(request, "error.html", status_code=404, message=NO_UNDO)
     form = await request.form()
     choice = str(form.get("choice", ""))
-    back = f"/undo/jobs/{job_id}"
-    page = str(form.get("page", ""))[:PAGE_CHARS]
-    if page:
-        back += f"?page={page}"
+    back = ConflictsView(job_id, str(form.get("page", ""))[:PAGE_CHARS]).url()
     action: Literal["restore", "keep"] = "keep" if choice == "keep-all" else "restore"
     emails: list[str] | None = None
     if choice == "restore":
