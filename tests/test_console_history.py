@@ -312,3 +312,20 @@ def test_an_imports_batch_of_creations_pages_across_pages(console: Console, tmp_
     emails = [c.split(" ")[1] for c in changes(first) + changes(second)]
     assert len(changes(first)) == 50 and sorted(emails) == [f"b{n:02}@example.com" for n in range(70)]
     assert 'rel="next"' not in second and "Page 2" in text(second)
+
+
+def test_a_long_timeline_links_to_the_rest_and_a_deletion_shows_its_topics(console: Console) -> None:
+    name = console.list_name
+    console.store.update_list(name, topics=[Topic("news", "Newsletter", OPT_OUT)])
+    console.store.create_contact(name, Contact("busy@example.com", topic_preferences={"news": OPT_IN}))
+    for n in range(100):
+        console.store.update_contact(
+            name, Contact("busy@example.com", topic_preferences={"news": OPT_IN}, attributes_data=f'{{"n": {n}}}')
+        )
+    page = console.client.get("/contacts/edit", params={"email": "busy@example.com"}).text
+    assert len(changes(page)) == 100 and 'data-op="created"' not in page
+    assert "The latest 100 changes. All changes to this address" in text(page)
+    assert 'href="/activity?email=busy%40example.com"' in page
+    console.store.delete_contact(name, "busy@example.com")
+    deleted = changes(console.client.get("/contacts/edit", params={"email": "busy@example.com"}).text)[0]
+    assert deleted.endswith("Unsubscribed from all no Topic Newsletter (news) opted in Attribute n 99")

@@ -82,35 +82,35 @@ def _topic_label(name: str, topics: Mapping[str, str]) -> str:
     return f"Topic {shown} ({name})" if shown and shown != name else f"Topic {name}"
 
 
+def _yes_no(side: Mapping[str, object]) -> str | None:
+    return None if UNSUBSCRIBE_ALL not in side else ("yes" if side[UNSUBSCRIBE_ALL] else "no")
+
+
+def _topics(side: Mapping[str, object]) -> Mapping[str, object]:
+    value = side.get(TOPIC_PREFERENCES)
+    return value if isinstance(value, Mapping) else {}
+
+
+def _choice(side: Mapping[str, object], topic: str) -> str | None:
+    """A topic's choice on one side of a change: None when the side has no topic preferences at all."""
+    if TOPIC_PREFERENCES not in side:
+        return None
+    value = _topics(side).get(topic)
+    return _CHOICES.get(str(value), str(value)) if value else "topic default"
+
+
 def compare(
     before: Mapping[str, object], after: Mapping[str, object], topics: Mapping[str, str]
 ) -> tuple[list[FieldChange], list[AttributeDiff] | None, tuple[str | None, str | None] | None]:
-    """The differences of two sides of a change (fields by name, as :class:`Change` holds them)."""
+    """The differences of two sides of a change (fields by name, as :class:`Change` holds them): unsubscribe-all,
+    each topic whose choice differs, attributes key by key (or both texts whole)."""
     fields: list[FieldChange] = []
     if UNSUBSCRIBE_ALL in before or UNSUBSCRIBE_ALL in after:
-
-        def yes_no(side: Mapping[str, object]) -> str | None:
-            return None if UNSUBSCRIBE_ALL not in side else ("yes" if side[UNSUBSCRIBE_ALL] else "no")
-
-        fields.append(FieldChange("Unsubscribed from all", yes_no(before), yes_no(after)))
-    if TOPIC_PREFERENCES in before or TOPIC_PREFERENCES in after:
-        old = before.get(TOPIC_PREFERENCES) or {}
-        new = after.get(TOPIC_PREFERENCES) or {}
-        assert isinstance(old, Mapping) and isinstance(new, Mapping)
-        for name in sorted(old.keys() | new.keys()):
-            if old.get(name) != new.get(name) or TOPIC_PREFERENCES not in after:
-                was, now = old.get(name), new.get(name)
-                fields.append(
-                    FieldChange(
-                        _topic_label(str(name), topics),
-                        _CHOICES.get(str(was), str(was)) if was else "topic default",
-                        None
-                        if TOPIC_PREFERENCES not in after
-                        else _CHOICES.get(str(now), str(now))
-                        if now
-                        else "topic default",
-                    )
-                )
+        fields.append(FieldChange("Unsubscribed from all", _yes_no(before), _yes_no(after)))
+    for name in sorted(_topics(before).keys() | _topics(after).keys()):
+        was, now = _choice(before, name), _choice(after, name)
+        if was != now:
+            fields.append(FieldChange(_topic_label(name, topics), was, now))
     diff: list[AttributeDiff] | None = None
     raw: tuple[str | None, str | None] | None = None
     if ATTRIBUTES in before or ATTRIBUTES in after:
