@@ -14,6 +14,7 @@ from typing import Literal
 
 import pytest
 
+from sescontacts.bulk.job_records import Job
 from sescontacts.bulk.report import ImportOptions
 from sescontacts.console.app import relative_time
 from sescontacts.history import Actor, acting_as
@@ -200,7 +201,7 @@ class Conflict:
 
 @dataclass
 class RecordingUndo:
-    """The undo engine's interface (sescontacts.undo_jobs.UndoJobs) as the console calls it; the engine itself
+    """The undo engine's interface (sescontacts.bulk.undo_jobs.UndoJobs) as the console calls it; the engine itself
     is built and tested on its own (bulk/undo.py). ``job``: the job record ``start`` answers with."""
 
     console: Console
@@ -209,7 +210,7 @@ class RecordingUndo:
     started: list[tuple[str, str, str]] = field(default_factory=list)
     resolved: list[tuple[str, list[str] | None, str]] = field(default_factory=list)
 
-    def start(self, job_id: str, policy: Literal["keep", "restore"], started_by: str) -> object:
+    def start(self, job_id: str, policy: Literal["keep", "restore"], started_by: str) -> Job:
         self.started.append((job_id, policy, started_by))
         return self.console.services.jobs.get(self.job_id)
 

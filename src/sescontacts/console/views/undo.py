@@ -17,11 +17,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ...bulk.job_records import ACTIVE_STATES
+from ...bulk.undo_jobs import UNDO_POLICIES, UNDOABLE_KINDS, UndoConflict, UndoPolicy, undo_of
 from ...errors import BadRequest, NotFound, SesContactsError
 from ...history import AttributeDiff
 from ...model import ContactList
 from ...services import Services
-from ...undo_jobs import UNDO_POLICIES, UNDOABLE_KINDS, UndoConflict, UndoPolicy, undo_of
 from .activity import FieldChange, compare, contact_fields, job_url
 from .common import in_thread, list_name, redirect, render, services, user
 from .filters import PAGE_CHARS, PageStack

@@ -7,9 +7,10 @@ hide the "Undo" button while ``Services`` has no ``undo`` (:func:`undo_of`), so 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, Protocol, cast
+from typing import Literal, Protocol, cast
 
-from .model import Contact, Page
+from ..model import Contact, Page
+from .job_records import Job
 
 UndoPolicy = Literal["keep", "restore"]
 UNDO_POLICIES: tuple[UndoPolicy, ...] = ("keep", "restore")
@@ -34,8 +35,8 @@ class UndoConflict(Protocol):
 class UndoJobs(Protocol):
     """Undo jobs: start one for a job, read the contacts it left as conflicts, resolve them."""
 
-    def start(self, job_id: str, policy: UndoPolicy, started_by: str) -> Any:
-        """Start undoing job ``job_id`` (a ``Job`` record of the undo job); ``policy`` for conflicts:
+    def start(self, job_id: str, policy: UndoPolicy, started_by: str) -> Job:
+        """Start undoing job ``job_id``; the undo job's record. ``policy`` for conflicts:
         ``keep`` lists them and keeps their current state, ``restore`` restores them anyway."""
         ...
 
