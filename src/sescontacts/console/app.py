@@ -29,6 +29,7 @@ from .auth import SessionCodec, session_secret
 from .gate import Gate
 from .views import (
     account,
+    activity,
     aws,
     contact_form,
     contact_list,
@@ -40,6 +41,7 @@ from .views import (
     resubmit,
     suppression,
     topics,
+    undo,
 )
 from .views.common import render
 
@@ -54,6 +56,25 @@ def format_time(timestamp: float | None) -> str:
     if not timestamp:
         return "—"
     return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def relative_time(timestamp: float | None, now: float | None = None) -> str:
+    """How long ago, in words ("3 minutes ago"); the page shows the exact time on hover (``when``)."""
+    if not timestamp:
+        return "—"
+    seconds = (now if now is not None else dt.datetime.now(dt.UTC).timestamp()) - timestamp
+    if seconds < 60:
+        return "just now"
+    for size, unit in ((86400 * 365, "year"), (86400 * 30, "month"), (86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size:
+            n = int(seconds // size)
+            return f"{n} {unit}{'' if n == 1 else 's'} ago"
+    return "just now"
+
+
+def iso_time(timestamp: float | None) -> str:
+    """A ``<time datetime>`` value."""
+    return dt.datetime.fromtimestamp(timestamp or 0, dt.UTC).isoformat(timespec="seconds")
 
 
 def format_count(count: Count | int) -> str:
@@ -129,6 +150,8 @@ def make_jinja() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["when"] = format_time
+    env.filters["ago"] = relative_time
+    env.filters["iso_time"] = iso_time
     env.filters["count"] = format_count
     env.filters["plural"] = plural
     env.filters["breakable"] = breakable
@@ -156,6 +179,8 @@ def console_routes() -> list[BaseRoute]:
         *import_mapping.routes,
         *exports.routes,
         *contact_list.routes,
+        *activity.routes,
+        *undo.routes,
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]
 

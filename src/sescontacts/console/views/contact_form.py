@@ -19,10 +19,13 @@ from starlette.routing import Route
 
 from ...errors import ListNotFound, NotFound, SesContactsError
 from ...events.log import HistoryEntry
+from ...history import Change
 from ...model import OPT_IN, OPT_OUT, Contact, ContactList, attribute_text, nesting_exceeds
+from ...services import Services
 from ...store.base import ContactStore
 from ...suppression import SuppressedDestination
 from ...validation import MAX_ATTRIBUTES_DEPTH, TOO_DEEP, attributes_problem, email_problem
+from .activity import TIMELINE_LIMIT, entries
 from .common import FormErrors, in_thread, list_name, redirect, render, services
 
 EMPTY_ROWS = 3
@@ -218,30 +221,60 @@ async def create_contact(request: Request) -> Response:
     return redirect("/", flash=f"Added {form.email}.", request=request)
 
 
-async def edit_contact(request: Request) -> Response:
+@dataclass
+class ContactPage:
+    """What a contact's page reads, in one thread hop: the contact (None: not in the list, perhaps deleted),
+    its deliverability and its history."""
+
+    contact_list: ContactList
+    contact: Contact | None
+    suppressed: SuppressedDestination | None = None
+    events: list[HistoryEntry] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    missing: str = ""  # the store's message when the contact is not in the list
+
+
+def _load_page(found: Services, name: str, email: str) -> ContactPage:
+    contact_list = found.store.get_list(name)
+    changes = found.history.contact_history(name, email, limit=TIMELINE_LIMIT + 1)
     try:
-        contact_list, contact = await _load(request)
+        contact = found.store.get_contact(name, email)
     except ListNotFound:
         raise  # the list itself: the page that offers to create it (app.py)
     except NotFound as exc:
-        return render(request, "error.html", status_code=404, message=exc.message)
-    if contact is None:
+        return ContactPage(contact_list, None, changes=changes, missing=exc.message)
+    suppressed = found.suppression.suppressed_among([contact.email])
+    return ContactPage(
+        contact_list, contact, next(iter(suppressed.values()), None), found.events.log.history(contact.email), changes
+    )
+
+
+async def edit_contact(request: Request) -> Response:
+    """The contact's form, its bounces and complaints and its history; an address no longer in the list but
+    with a history (deleted) shows that history."""
+    email = request.query_params.get("email")
+    if not email:
         return redirect("/")
-    found = services(request)
-
-    def deliverability() -> tuple[dict[str, SuppressedDestination], list[HistoryEntry]]:
-        return found.suppression.suppressed_among([contact.email]), found.events.log.history(contact.email)
-
-    suppressed, history = await in_thread(deliverability)  # one hop for the page's second pair of reads
+    page = await in_thread(_load_page, services(request), list_name(request), email)
+    timeline = entries(page.changes[:TIMELINE_LIMIT], page.contact_list)
+    complete = len(page.changes) <= TIMELINE_LIMIT
+    if page.contact is None:
+        if not page.changes:
+            return render(request, "error.html", status_code=404, message=page.missing)
+        return render(
+            request, "contact_deleted.html", email=page.changes[0].email, timeline=timeline, complete=complete
+        )
     return render(
         request,
         "contact_form.html",
-        form=ContactForm.from_contact(contact),
-        contact_list=contact_list,
+        form=ContactForm.from_contact(page.contact),
+        contact_list=page.contact_list,
         errors=FormErrors(),
         editing=True,
-        suppressed=next(iter(suppressed.values()), None),
-        history=history,
+        suppressed=page.suppressed,
+        history=page.events,
+        timeline=timeline,
+        complete=complete,
     )
 
 

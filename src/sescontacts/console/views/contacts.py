@@ -57,6 +57,7 @@ from .common import in_thread, is_htmx, list_name, redirect, render, render_part
 from .deliverability import Deliverability
 from .filters import ContactsView
 from .imports import JobProgress
+from .undo import undo_offered
 
 COUNT_CAP = 10_000
 BAD_PAGE = (
@@ -379,9 +380,10 @@ async def bulk_job(request: Request) -> Response:
     except NotFound as exc:
         return render(request, "error.html", status_code=404, message=exc.message)
     progress = JobProgress.of(job)
+    undo = undo_offered(services(request), job)
     if is_htmx(request) and request.headers.get("hx-target") == "job-progress":
-        return render_partial(request, "bulk_job_progress", job, progress, BULK_ACTIONS)
-    return render(request, "bulk_job.html", job=job, progress=progress, actions=BULK_ACTIONS)
+        return render_partial(request, "bulk_job_progress", job, progress, BULK_ACTIONS, undo)
+    return render(request, "bulk_job.html", job=job, progress=progress, actions=BULK_ACTIONS, undo_ready=undo)
 
 
 async def _on_action_job(request: Request, step: Callable[[JobManager, str], object]) -> Response:

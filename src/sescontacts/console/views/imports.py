@@ -20,6 +20,7 @@ from ...bulk.formats.mapping import MappingError, column_map_from, map_values
 from ...errors import NotFound
 from .. import uploads
 from .common import in_thread, is_htmx, list_name, redirect, render, render_partial, services, url_with
+from .undo import undo_offered
 
 HISTORY = 20
 ACTIONS = {"add": "Add contacts", "delete": "Delete contacts"}
@@ -175,10 +176,11 @@ async def job_page(request: Request) -> Response:
     jobs = _jobs(request)
     job = await in_thread(jobs.get, request.path_params["job_id"])
     progress = JobProgress.of(job)
+    undo = undo_offered(services(request), job)
     if is_htmx(request) and request.headers.get("hx-target") == "job-progress":
-        return render_partial(request, "job_progress", job, progress)
+        return render_partial(request, "job_progress", job, progress, undo)
     template = "import_dialog.html" if is_htmx(request) else "import.html"
-    return render(request, template, step="job", job=job, progress=progress)
+    return render(request, template, step="job", job=job, progress=progress, undo_ready=undo)
 
 
 async def rejects(request: Request) -> Response:

@@ -24,7 +24,7 @@ from starlette.routing import Route, compile_path
 
 from ...errors import ListNotFound, SesContactsError
 from ..gate import REFUSAL_SCOPE_KEY, Refusal, same_site_path
-from . import account, contact_form, contact_list, contacts, import_mapping, imports, suppression, topics
+from . import account, contact_form, contact_list, contacts, import_mapping, imports, suppression, topics, undo
 from .common import FormErrors, in_thread, is_htmx, list_name, render, safe_next, services, session, user
 
 Reason = Literal["login", "csrf"]
@@ -161,6 +161,16 @@ async def _import_job(request: Request, _: FormData, params: dict[str, str]) -> 
     return await imports.job_page(_as_page(request, f"/import/jobs/{params['job_id']}", {}, params))
 
 
+async def _undo_confirm(request: Request, _: FormData, params: dict[str, str]) -> Response:
+    """What an undo does, again: it starts only when the user confirms."""
+    return await undo.confirm(_as_page(request, f"/jobs/{params['job_id']}/undo", {}, params))
+
+
+async def _undo_job(request: Request, form: FormData, params: dict[str, str]) -> Response:
+    page = {"page": str(form.get("page"))} if form.get("page") else {}
+    return await undo.undo_job_page(_as_page(request, f"/undo/jobs/{params['job_id']}", page, params))
+
+
 async def _account(request: Request, _: FormData, __: dict[str, str]) -> Response:
     return await account.account_page(_as_page(request, "/account", {}))
 
@@ -201,6 +211,10 @@ REDISPLAYS: dict[str, Redisplay] = {
     "/import/start": _import_start,
     "/import/jobs/{job_id}/cancel": _import_job,
     "/import/jobs/{job_id}/resume": _import_job,
+    "/jobs/{job_id}/undo": _undo_confirm,
+    "/undo/jobs/{job_id}/resolve": _undo_job,
+    "/undo/jobs/{job_id}/cancel": _undo_job,
+    "/undo/jobs/{job_id}/resume": _undo_job,
     "/account/logout-everywhere": _account,
     "/list/create": _create_list,
     "/login": _login,

@@ -196,11 +196,16 @@ def changes_from_row(row: Sequence[Any], conn: sqlite3.Connection | None, only_k
     ]
 
 
+# A page token's two numbers are joined by a base64url character: the console stacks tokens joined by "."
+# (console/views/filters.py: PageStack), as every store's token is base64url.
+_TOKEN_SEPARATOR: Final = "_"
+
+
 def _position(token: str | None) -> tuple[int, int] | None:
     """A page token: the id of the row to go on from (inclusive) and how many of its changes were shown."""
     if token is None:
         return None
-    row_id, _, shown = token.partition(".")
+    row_id, _, shown = token.partition(_TOKEN_SEPARATOR)
     if not row_id.isdigit() or not shown.isdigit():
         raise BadRequest("Provided NextToken is invalid.", field="NextToken")
     return int(row_id), int(shown)
@@ -284,10 +289,10 @@ class SqliteContactHistory:
             room = page_size - len(items)
             items.extend(found[shown : shown + room])
             if len(found) - shown > room:  # the page ends inside this row (a batch's creations)
-                return Page(items, f"{row[0]}.{shown + room}")
+                return Page(items, f"{row[0]}{_TOKEN_SEPARATOR}{shown + room}")
             if len(items) == page_size:
                 more = row is not rows[-1]
-                return Page(items, f"{rows[rows.index(row) + 1][0]}.0" if more else None)
+                return Page(items, f"{rows[rows.index(row) + 1][0]}{_TOKEN_SEPARATOR}0" if more else None)
         return Page(items)
 
     def contact_history(self, list_name: str, email: str, *, limit: int = 100) -> list[Change]:

@@ -1,0 +1,221 @@
+"""Undo a job from the console: the "Undo this import" / "Undo this action" button on a job's page, the page
+that says what an undo does before it starts, and the undo job's page with its conflicts to resolve.
+
+The engine is ``services.undo`` (:class:`~sescontacts.undo_jobs.UndoJobs`); while a build has none the button
+is not shown and these pages say undo is not available.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ...bulk.job_records import ACTIVE_STATES
+from ...bulk.undo_jobs import UNDO_POLICIES, UNDOABLE_KINDS, UndoConflict, UndoPolicy, undo_of
+from ...errors import BadRequest, NotFound, SesContactsError
+from ...history import AttributeDiff
+from ...model import ContactList
+from ...services import Services
+from .activity import FieldChange, compare, contact_fields, job_url
+from .common import in_thread, list_name, redirect, render, services, user
+from .filters import PAGE_CHARS, PageStack
+
+PAGE_SIZE = 50
+MAX_RESOLVE = 500  # checked conflicts in one form (a page's worth)
+NO_UNDO = "Undo is not available in this version of sescontacts."
+BAD_PAGE = "This page link is not valid for this undo's conflicts. Start again from the first page."
+WHAT = {"import": "import", "action": "action", "undo": "undo"}
+
+
+def undo_offered(found: Services, job: Any) -> bool:
+    """The job's page shows the Undo button: the engine is there, the job changed contacts and has ended."""
+    return undo_of(found) is not None and job.kind in UNDOABLE_KINDS and job.state not in ACTIVE_STATES
+
+
+@dataclass(frozen=True)
+class ConflictView:
+    """One conflict as the page shows it: what is stored now, and what "restore" would make of it."""
+
+    email: str
+    gone: bool  # deleted since the job
+    removes: bool  # restoring removes it (the job created it)
+    fields: list[FieldChange] = field(default_factory=list)
+    attributes: list[AttributeDiff] | None = None
+    raw: tuple[str | None, str | None] | None = None
+
+
+def conflict_view(conflict: UndoConflict, topics: Mapping[str, str]) -> ConflictView:
+    now, then = contact_fields(conflict.current), contact_fields(conflict.restore)
+    if now and then:  # both exist: only the fields that differ
+        differ = [name for name in now if now[name] != then[name]]
+        now, then = {k: now[k] for k in differ}, {k: then[k] for k in differ}
+    fields, diff, raw = compare(now, then, topics)
+    return ConflictView(conflict.email, conflict.current is None, conflict.restore is None, fields, diff, raw)
+
+
+async def _job(request: Request) -> Any:
+    return await in_thread(services(request).jobs.get, request.path_params["job_id"])
+
+
+async def confirm(request: Request) -> Response:
+    """The page that says what an undo does (GET, or the job page's button, a POST without ``confirm``), and
+    with ``confirm=1`` starts it."""
+    found = services(request)
+    undo = undo_of(found)
+    try:
+        job = await _job(request)
+    except NotFound as exc:
+        return render(request, "error.html", status_code=404, message=exc.message)
+    if undo is None:
+        return render(request, "error.html", status_code=404, message=NO_UNDO)
+    if job.kind not in UNDOABLE_KINDS:
+        return render(request, "error.html", status_code=400, message=f"Job {job.id} changed no contact to undo.")
+    back = job_url(job.id, job.kind)
+    if job.state in ACTIVE_STATES:
+        return redirect(back, flash="The job is still running: cancel it or let it end, then undo it.", request=request)
+    form = await request.form() if request.method == "POST" else None
+    policy: UndoPolicy = "restore" if form is not None and form.get("policy") == "restore" else "keep"
+    error = None
+    if form is not None and form.get("confirm") == "1":
+        current = user(request)
+        try:
+            started = await in_thread(undo.start, job.id, policy, current.name if current else "")
+        except SesContactsError as exc:
+            error = exc.message
+        else:
+            return redirect(f"/undo/jobs/{started.id}", flash="Undo started.", request=request)
+    return render(
+        request,
+        "undo_confirm.html",
+        status_code=400 if error else 200,
+        job=job,
+        what=WHAT.get(job.kind, "job"),
+        back=back,
+        policy=policy,
+        policies=UNDO_POLICIES,
+        error=error,
+    )
+
+
+@dataclass(frozen=True)
+class ConflictsView:
+    """The undo job's page and its page of conflicts, as the URL holds them."""
+
+    job_id: str
+    page: str = ""
+
+    @property
+    def stack(self) -> PageStack:
+        return PageStack(self.page)
+
+    def url(self, page: str | None = None) -> str:
+        shown = self.page if page is None else page
+        return f"/undo/jobs/{self.job_id}" + (f"?{urlencode({'page': shown})}" if shown else "")
+
+
+@dataclass
+class UndoPage:
+    job: Any
+    contact_list: ContactList
+    conflicts: list[ConflictView] = field(default_factory=list)
+    next_token: str | None = None
+    error: str | None = None
+
+
+def _load(found: Services, name: str, job_id: str, stack: PageStack) -> UndoPage:
+    """The undo job's page reads, in one thread hop: the job, the list's topics, a page of conflicts."""
+    undo = undo_of(found)
+    if undo is None:
+        raise NotFound(NO_UNDO)
+    job = found.jobs.get(job_id)
+    contact_list = found.store.get_list(name)
+    page = UndoPage(job, contact_list)
+    if stack.page and not stack.token:
+        page.error = BAD_PAGE
+        return page
+    try:
+        conflicts = undo.conflicts(job.id, page_size=PAGE_SIZE, token=stack.token or None)
+    except BadRequest as exc:
+        page.error = BAD_PAGE if exc.field == "NextToken" else exc.message
+        return page
+    topics = {t.name: t.display_name for t in contact_list.topics}
+    page.conflicts = [conflict_view(c, topics) for c in conflicts.items]
+    page.next_token = conflicts.next_token
+    return page
+
+
+async def undo_job_page(request: Request) -> Response:
+    view = ConflictsView(request.path_params["job_id"], str(request.query_params.get("page", ""))[:PAGE_CHARS])
+    found = services(request)
+    try:
+        page = await in_thread(_load, found, list_name(request), view.job_id, view.stack)
+    except NotFound as exc:
+        return render(request, "error.html", status_code=404, message=exc.message)
+    return render(
+        request,
+        "undo_job.html",
+        status_code=400 if page.error else 200,
+        page=page,
+        job=page.job,
+        view=view,
+        undo_again=undo_offered(found, page.job),
+    )
+
+
+async def resolve(request: Request) -> Response:
+    """ "Restore checked", "Restore all" or "Keep all" on the undo job's conflicts."""
+    undo = undo_of(services(request))
+    job_id = request.path_params["job_id"]
+    if undo is None:
+        return render(request, "error.html", status_code=404, message=NO_UNDO)
+    form = await request.form()
+    choice = str(form.get("choice", ""))
+    back = ConflictsView(job_id, str(form.get("page", ""))[:PAGE_CHARS]).url()
+    action: Literal["restore", "keep"] = "keep" if choice == "keep-all" else "restore"
+    emails: list[str] | None = None
+    if choice == "restore":
+        emails = [str(e) for e in form.getlist("email")][:MAX_RESOLVE]
+        if not emails:
+            return redirect(back, flash="Check at least one contact first.", request=request)
+    elif choice not in ("restore-all", "keep-all"):
+        return redirect(back, flash="Choose what to do with the conflicts.", request=request)
+    try:
+        done = await in_thread(undo.resolve, job_id, emails, action)
+    except SesContactsError as exc:
+        return redirect(back, flash=exc.message, request=request)
+    noun = "contact" if done == 1 else "contacts"
+    message = f"Restored {done:,} {noun}." if action == "restore" else f"Kept {done:,} {noun} as they are now."
+    return redirect(f"/undo/jobs/{job_id}", flash=message, request=request)
+
+
+async def _on_undo_job(request: Request, resume: bool) -> Response:
+    """Cancel or resume the undo job (the engine's jobs are the job manager's, as imports are)."""
+    jobs, job_id = services(request).jobs, request.path_params["job_id"]
+    try:
+        await in_thread(jobs.resume if resume else jobs.cancel, job_id)
+    except NotFound as exc:
+        return render(request, "error.html", status_code=404, message=exc.message)
+    return redirect(f"/undo/jobs/{job_id}", request=request)
+
+
+async def cancel(request: Request) -> Response:
+    return await _on_undo_job(request, resume=False)
+
+
+async def resume(request: Request) -> Response:
+    return await _on_undo_job(request, resume=True)
+
+
+routes = [
+    Route("/jobs/{job_id}/undo", confirm, methods=["GET", "POST"], name="undo_confirm"),
+    Route("/undo/jobs/{job_id}", undo_job_page, methods=["GET"], name="undo_job"),
+    Route("/undo/jobs/{job_id}/resolve", resolve, methods=["POST"], name="undo_resolve"),
+    Route("/undo/jobs/{job_id}/cancel", cancel, methods=["POST"], name="undo_cancel"),
+    Route("/undo/jobs/{job_id}/resume", resume, methods=["POST"], name="undo_resume"),
+]
