@@ -36,6 +36,7 @@ from ...history import (
     ACTOR_KINDS,
     ATTRIBUTES,
     CHANGE_OPS,
+    SYSTEM,
     TOPIC_PREFERENCES,
     UNSUBSCRIBE_ALL,
     Actor,
@@ -409,7 +410,28 @@ class SqliteContactHistory:
             "AND a.job NOT IN (SELECT value FROM json_each(?)) ORDER BY c.id LIMIT 1",
             (list_id, key, change.id, ignored),
         ).fetchone()
-        return changes_from_row(row)[0] if row else None
+        if row is not None:
+            return changes_from_row(row)[0]
+        if change.op != "deleted":
+            return None
+        # A deleted contact created again since is in no later row of the index (creations are not): the
+        # contact exists now. Its creation, found by its creation time, is a later change unless an ignored job
+        # made it (an undo restoring it); with no creation recorded (pruned, history off) it is one by "system".
+        current = conn.execute(
+            "SELECT created FROM contacts WHERE list_id = ? AND email_key = ?", (list_id, key)
+        ).fetchone()
+        if current is None:
+            return None
+        created = conn.execute(
+            f"{_SELECT} WHERE c.list_id = ? AND c.op = 1 AND c.at = ? AND c.id > ? "
+            "AND (c.email_key = ? OR (c.email_key = '' AND ? IN (SELECT value FROM json_each(c.keys)))) "
+            "ORDER BY c.id DESC LIMIT 1",
+            (list_id, current[0], change.id, key, key),
+        ).fetchone()
+        if created is None:
+            return Change(0, change.list_name, change.email, float(current[0]), SYSTEM, "created", {}, {})
+        found = changes_from_row(created, key)[0]
+        return None if found.actor.job and found.actor.job in ignore_jobs else found
 
     def prune(self, older_than: float, *, limit: int = 10_000) -> int:
         """Delete up to ``limit`` changes recorded before ``older_than``, oldest first; how many."""
