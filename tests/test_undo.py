@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -13,8 +17,12 @@ from typing import Any
 
 import orjson
 import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sescontacts.bulk.job_manager import ImportOptions, Job
+from sescontacts.cli import main
 from sescontacts.errors import BadRequest
 from sescontacts.history import Actor, ChangeQuery, acting_as
 from sescontacts.model import OPT_IN, OPT_OUT, Contact, Topic
@@ -161,3 +169,242 @@ def test_a_job_that_is_running_or_changes_no_contacts_is_refused(services: Servi
         services.undo.start(queued.id)
     with pytest.raises(BadRequest, match="conflict policy"):
         services.undo.start(queued.id, "overwrite")
+
+
+# -- conflicts ----------------------------------------------------------------------------------------------
+
+
+def conflicted_job(services: Services) -> tuple[dict[str, tuple[object, ...]], Job]:
+    """An add import (c001..c003 updated, n1 and n2 created), then alice changes c001's attributes, deletes c002
+    and edits n1: three conflicts. Returns the state before the import, and the import."""
+    seed(services)
+    before = state(services)
+    rows: list[Row] = [(f"c00{i}@example.com", None, {"job": i}, None) for i in (1, 2, 3)]
+    rows += [("n1@example.com", None, {"new": 1}, None), ("n2@example.com", None, {"new": 2}, None)]
+    job = run_import(services, rows)
+    with acting_as(ALICE):
+        services.store.update_contact(LIST, Contact("c001@example.com", False, {"news": OPT_IN}, '{"alice": 1}'))
+        services.store.delete_contact(LIST, "c002@example.com")
+        services.store.update_contact(LIST, Contact("n1@example.com", unsubscribe_all=True))
+    return before, job
+
+
+def test_contacts_changed_since_the_job_are_kept_and_listed_with_both_states(services: Services) -> None:
+    before, job = conflicted_job(services)
+    edited = state(services)
+    done = undo(services, job.id)
+    after = state(services)
+    assert after["c003@example.com"] == before["c003@example.com"] and "n2@example.com" not in after
+    for email in ("c001@example.com", "n1@example.com"):
+        assert after[email] == edited[email]  # kept as alice left them
+    assert "c002@example.com" not in after
+    assert done.counts["conflicts"] == 3
+    conflicts = {c.email: c for c in services.undo.conflicts(done.id, page_size=10).items}
+    assert set(conflicts) == {"c001@example.com", "c002@example.com", "n1@example.com"}
+    c001, c002, n1 = conflicts["c001@example.com"], conflicts["c002@example.com"], conflicts["n1@example.com"]
+    assert (c001.op, c001.state, c001.later_actor) == ("updated", "open", ALICE)
+    assert c001.current is not None and c001.current.attributes_data == '{"alice": 1}'
+    assert c001.restore is not None and orjson.loads(c001.restore.attributes_data or "") == {"n": 1, "tier": "gold"}
+    assert c002.current is None and c002.later_actor == ALICE
+    assert c002.restore is not None and orjson.loads(c002.restore.attributes_data or "") == {"n": 2, "tier": "free"}
+    assert (n1.op, n1.restore) == ("created", None)
+    assert n1.current is not None and n1.current.unsubscribe_all
+    first = services.undo.conflicts(done.id, page_size=2)
+    assert len(first.items) == 2 and first.next_token is not None
+    assert len(services.undo.conflicts(done.id, page_size=2, token=first.next_token).items) == 1
+
+
+def test_restore_anyway_gives_the_state_before_the_job_and_still_lists_them(services: Services) -> None:
+    before, job = conflicted_job(services)
+    done = undo(services, job.id, "restore")
+    assert state(services) == before
+    assert services.undo.conflict_counts(done.id) == {"open": 0, "restored": 3, "kept": 0}
+
+
+def test_conflicts_are_resolved_per_contact_then_all(services: Services) -> None:
+    before, job = conflicted_job(services)
+    done = undo(services, job.id)
+    assert services.undo.resolve(done.id, ["C002@example.com"], "restore") == 1
+    assert state(services)["c002@example.com"] == before["c002@example.com"]
+    assert services.undo.resolve(done.id, ["c002@example.com", "nobody@example.com"]) == 0  # none open
+    assert services.undo.resolve(done.id, ["n1@example.com"], "keep") == 1
+    assert "n1@example.com" in state(services)
+    assert services.undo.resolve(done.id, None, "restore") == 1  # all the open ones: c001
+    assert state(services)["c001@example.com"] == before["c001@example.com"]
+    assert services.undo.conflict_counts(done.id) == {"open": 0, "restored": 2, "kept": 1}
+    restored = services.history.contact_history(LIST, "c001@example.com")[0]
+    assert restored.actor == Actor("job", "tester", done.id)  # recorded as the undo's own write
+
+
+def test_a_deleted_contact_created_again_since_is_a_conflict(services: Services) -> None:
+    seed(services)
+    job = run_import(services, [("c010@example.com", None, None, None)], "delete")
+    with acting_as(ALICE):
+        services.store.create_contact(LIST, Contact("c010@example.com", attributes_data='{"again": true}'))
+    done = undo(services, job.id)
+    assert state(services)["c010@example.com"][3] == {"again": True}
+    (conflict,) = services.undo.conflicts(done.id).items
+    assert (conflict.op, conflict.later_actor) == ("deleted", ALICE)
+    assert conflict.restore is not None and orjson.loads(conflict.restore.attributes_data or "") == {
+        "n": 10,
+        "tier": "free",
+    }
+
+
+# -- random sequences: the undo of an import gives the state before it -----------------------------------
+
+EMAILS = [f"p{i}@example.com" for i in range(6)]
+rows_strategy = st.lists(
+    st.tuples(
+        st.sampled_from(EMAILS),
+        st.one_of(st.none(), st.booleans()),
+        st.one_of(st.none(), st.dictionaries(st.sampled_from("abc"), st.integers(0, 3), max_size=2)),
+        st.sampled_from([None, OPT_IN, OPT_OUT]),
+    ),
+    min_size=1,
+    max_size=6,
+)
+# An import (add or delete, with or without resubscribe) or a single edit by alice.
+step_strategy = st.one_of(
+    st.tuples(st.just("import"), st.sampled_from(["add", "add", "delete"]), st.booleans(), rows_strategy),
+    st.tuples(st.just("edit"), st.sampled_from(EMAILS), st.booleans(), st.sampled_from([None, '{"e": 1}'])),
+)
+
+
+def apply_step(services: Services, step: tuple[Any, ...]) -> Job | None:
+    if step[0] == "import":
+        _, action, resubscribe, rows = step
+        return run_import(services, rows, action, resubscribe=resubscribe)
+    _, email, unsubscribe, attributes = step
+    with acting_as(ALICE):
+        try:
+            services.store.update_contact(LIST, Contact(email, unsubscribe, {"sports": OPT_OUT}, attributes))
+        except Exception:
+            services.store.create_contact(LIST, Contact(email, unsubscribe, {}, attributes))
+    return None
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    earlier=st.lists(step_strategy, max_size=5),
+    target=st.tuples(st.just("import"), st.sampled_from(["add", "delete"]), st.booleans(), rows_strategy),
+    later=st.lists(step_strategy, max_size=4),
+)
+def test_undo_of_an_import_equals_the_snapshot_before_it(
+    tmp_path: Path, earlier: list[tuple[Any, ...]], target: tuple[Any, ...], later: list[tuple[Any, ...]]
+) -> None:
+    """Imports and edits, then one import, then more on other contacts; undoing that import gives its contacts
+    the state of a snapshot taken just before it, and leaves the others as they are."""
+    services = open_services(tmp_path / str(uuid.uuid4()))
+    try:
+        for step in earlier:
+            apply_step(services, step)
+        snapshot = state(services)
+        job = apply_step(services, target)
+        assert job is not None
+        touched = {email for email, *_ in target[3]}
+        for step in later:  # only on contacts the target import did not name
+            if step[0] == "edit" and step[1] not in touched:
+                apply_step(services, step)
+            elif step[0] == "import" and (rows := [r for r in step[3] if r[0] not in touched]):
+                apply_step(services, (*step[:3], rows))
+        others = {k: v for k, v in state(services).items() if k not in touched}
+        done = undo(services, job.id)
+        assert done.counts.get("conflicts", 0) == 0
+        after = state(services)
+        assert {k: v for k, v in after.items() if k in touched} == {k: v for k, v in snapshot.items() if k in touched}
+        assert {k: v for k, v in after.items() if k not in touched} == others
+    finally:
+        services.close()
+
+
+# -- a SIGKILL mid-undo, then `jobs resume` ------------------------------------------------------------------
+
+# The child runs the undo and, after each committed batch, tells the parent where it is and waits for a go: the
+# parent kills it at a chosen batch, so the kill lands at a known point without any timing.
+CHILD = """
+import sys
+from pathlib import Path
+from sescontacts.services import Services
+from sescontacts.settings import Settings
+services = Services.open(Settings(data_dir=Path(sys.argv[1])))
+services.undo.batch_rows = 500
+def report(j):
+    print(j.id, j.state, j.batches_done, flush=True)
+    sys.stdin.readline()
+services.undo.after_batch = report
+job = services.undo.start(sys.argv[2], "keep", "tester", run_here=True)
+services.jobs.run(job.id)
+"""
+
+
+def conflicts_of(services: Services, undo_job_id: str) -> list[tuple[object, ...]]:
+    return [
+        (c.email, c.op, c.state, c.later_actor, c.current, c.restore)
+        for c in services.undo.conflicts(undo_job_id, page_size=1000).items
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_after", [3, 5])
+def test_sigkill_mid_undo_then_resume_equals_a_clean_undo(tmp_path: Path, kill_after: int) -> None:
+    """An import that updated 2,000 contacts and created 1,000 (one recorded row), ten of them edited since; its
+    undo killed after 3 batches of 500 (in the updates) or 5 (inside the creations' row) and resumed with
+    `sescontacts jobs resume` ends as an undo never killed: the same contacts, conflicts and counts."""
+    seeded = tmp_path / "seeded"
+    services = open_services(seeded)
+    run_import(
+        services, [(f"c{i:04d}@example.com", i % 5 == 0, {"n": i}, OPT_IN if i % 2 else None) for i in range(2500)]
+    )
+    before = state(services)
+    rows: list[Row] = [(f"c{i:04d}@example.com", None, {"n": -i}, OPT_OUT) for i in range(2000)]
+    job = run_import(services, rows + [(f"new{i:04d}@example.com", True, {"new": i}, None) for i in range(1000)])
+    with acting_as(ALICE):
+        for i in range(0, 3000, 300):
+            email = f"c{i:04d}@example.com" if i < 2000 else f"new{i - 2000:04d}@example.com"
+            services.store.update_contact(LIST, Contact(email, attributes_data='{"alice": true}'))
+    services.close()
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    shutil.copytree(seeded, killed)
+    shutil.copytree(seeded, clean)
+
+    with subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(killed), job.id], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as child:
+        assert child.stdin is not None and child.stdout is not None
+        for line in child.stdout:
+            undo_id, job_state, batches = line.split()
+            if job_state == "running" and int(batches) == kill_after:
+                child.send_signal(signal.SIGKILL)
+                break
+            child.stdin.write("\n")
+            child.stdin.flush()
+    assert child.returncode == -signal.SIGKILL
+
+    services = Services.open(Settings(data_dir=killed))
+    try:
+        halfway = services.jobs.get(undo_id)
+        assert (halfway.state, halfway.rows_done, halfway.batches_done) == ("running", 500 * kill_after, kill_after)
+    finally:
+        services.close()
+    result = CliRunner().invoke(main, ["jobs", "--data-dir", str(killed), "resume", undo_id], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert f"job {undo_id} completed" in result.stdout
+
+    reference = Services.open(Settings(data_dir=clean))
+    try:
+        clean_undo = undo(reference, job.id)
+        expected, expected_conflicts = state(reference), conflicts_of(reference, clean_undo.id)
+    finally:
+        reference.close()
+    services = Services.open(Settings(data_dir=killed))
+    try:
+        resumed = services.jobs.get(undo_id)
+        assert state(services) == expected
+        assert conflicts_of(services, undo_id) == expected_conflicts and len(expected_conflicts) == 10
+        assert (resumed.rows_done, resumed.counts) == (clean_undo.rows_done, clean_undo.counts)
+        assert resumed.rows_done == 3000 and resumed.counts["conflicts"] == 10
+        unedited = {k: v for k, v in before.items() if k not in {e for e, *_ in expected_conflicts}}
+        assert {k: v for k, v in expected.items() if k in unedited} == unedited
+    finally:
+        services.close()
