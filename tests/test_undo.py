@@ -408,3 +408,72 @@ def test_sigkill_mid_undo_then_resume_equals_a_clean_undo(tmp_path: Path, kill_a
         assert {k: v for k, v in expected.items() if k in unedited} == unedited
     finally:
         services.close()
+
+
+# -- the CLI -----------------------------------------------------------------------------------------------
+
+
+def cli(data_dir: Path, *args: str) -> Any:
+    return CliRunner().invoke(main, ["jobs", "--data-dir", str(data_dir), *args], catch_exceptions=False)
+
+
+def test_the_cli_undoes_lists_conflicts_and_resolves_them(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    services = open_services(data_dir)
+    before, job = conflicted_job(services)
+    services.close()
+
+    undone = cli(data_dir, "undo", job.id, "--wait")
+    assert undone.exit_code == 1, undone.output  # done, with conflicts left open
+    undo_id = undone.stdout.split()[2]
+    assert f"undo job {undo_id} completed: 5 rows: updated 1, deleted 1" in undone.stdout
+    assert f"3 contacts changed since job {job.id} were left as they are: sescontacts jobs conflicts {undo_id}" in (
+        undone.stdout
+    )
+    listed = cli(data_dir, "conflicts", undo_id, "--format", "json")
+    assert listed.exit_code == 0, listed.output
+    lines = [orjson.loads(line) for line in listed.stdout.splitlines()]
+    c002 = next(line for line in lines if line["emailAddress"] == "c002@example.com")
+    assert (c002["state"], c002["jobDid"], c002["now"]) == ("open", "updated", None)
+    assert c002["changedBy"] == {"kind": "console", "name": "alice", "job": ""}
+    assert orjson.loads(c002["restore"]["attributesData"]) == {"n": 2, "tier": "free"}
+    text = cli(data_dir, "conflicts", undo_id).stdout
+    assert "c002@example.com  open  (the job updated it; changed since by console alice at " in text
+    assert "  now:     (not on the list)\n" in text
+
+    resolved = cli(data_dir, "resolve", undo_id, "--restore", "c002@example.com", "--keep", "n1@example.com")
+    assert resolved.exit_code == 0, resolved.output
+    assert "restored 1, kept 1\n1 conflicts still open" in resolved.stdout
+    assert cli(data_dir, "resolve", undo_id, "--restore-all").stdout.startswith("restored 1, kept 0")
+    assert cli(data_dir, "resolve", undo_id, "--keep-all", "--restore", "x@example.com").exit_code == 2
+    services = Services.open(Settings(data_dir=data_dir))
+    try:
+        after = state(services)
+        assert after["c002@example.com"] == before["c002@example.com"]
+        assert after["c001@example.com"] == before["c001@example.com"]
+        assert after["n1@example.com"][1] is True  # kept as alice left it
+    finally:
+        services.close()
+
+
+def test_the_cli_queues_an_undo_that_jobs_resume_runs_here(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    services = open_services(data_dir)
+    seed(services)
+    before = state(services)
+    job = run_import(services, [("fresh@example.com", None, None, None)])
+    services.close()
+    queued = cli(data_dir, "undo", job.id)
+    assert queued.exit_code == 0, queued.output
+    undo_id = queued.stdout.split()[7].rstrip(":")
+    assert f"undo of job {job.id} queued as job {undo_id}:" in queued.stdout
+    assert "queued       " in cli(data_dir).stdout.splitlines()[0]  # the jobs list shows undos too
+    resumed = cli(data_dir, "resume", undo_id)
+    assert resumed.exit_code == 0, resumed.output
+    services = Services.open(Settings(data_dir=data_dir))
+    try:
+        assert state(services) == before
+    finally:
+        services.close()
+    refused = CliRunner().invoke(main, ["jobs", "--data-dir", str(data_dir), "undo", "nope"])
+    assert refused.exit_code == 2 and "Job nope doesn't exist." in refused.output

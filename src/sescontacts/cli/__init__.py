@@ -16,6 +16,7 @@ from . import bulk as bulk_commands
 from . import events as events_commands
 from . import serve as serve_commands
 from . import ses as ses_commands
+from . import undo as undo_commands
 from . import users as users_commands
 from .failures import ConfigError, command_failure
 from .options import describe
@@ -56,4 +57,5 @@ serve_commands.register(main)
 ses_commands.register(main)
 users_commands.register(main)
 bulk_commands.register(main)
+undo_commands.register(bulk_commands.jobs)
 events_commands.register(main)

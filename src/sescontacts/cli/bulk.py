@@ -409,7 +409,8 @@ def _age(seconds: float) -> str:
 )
 @click.pass_context
 def jobs(ctx: click.Context, /, **options: Any) -> None:
-    """List import jobs; `jobs resume ID` continues an interrupted one, `jobs cancel ID` stops one."""
+    """List import and undo jobs; `jobs resume ID` continues an interrupted one, `jobs cancel ID` stops one,
+    `jobs undo ID` takes one back."""
     ctx.obj = options
     if ctx.invoked_subcommand is not None:
         return
@@ -418,14 +419,15 @@ def jobs(ctx: click.Context, /, **options: Any) -> None:
     services = _open(options)
     try:
         services.jobs.recover()
-        listed = services.jobs.list(limit=options["limit"])
+        listed = services.jobs.list(limit=options["limit"], kind=("import", "undo"))
         if not listed:
             click.echo("no import jobs")
             return
         for job in listed:
             started = time.strftime("%Y-%m-%d %H:%M", time.localtime(job.created))
             click.echo(
-                f"{job.id}  {job.state:<11}  {started}  {job.action:<6} {job.contact_list}  {job.file_name}  "
+                f"{job.id}  {job.state:<11}  {started}  {job.kind if job.kind == 'undo' else job.action:<6} "
+                f"{job.contact_list}  {job.file_name}  "
                 f"{job.rows_done:,} rows: {counts_summary(job.counts)}" + (f"  ({job.error})" if job.error else "")
             )
     finally:
