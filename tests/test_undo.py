@@ -477,3 +477,54 @@ def test_the_cli_queues_an_undo_that_jobs_resume_runs_here(tmp_path: Path) -> No
         services.close()
     refused = CliRunner().invoke(main, ["jobs", "--data-dir", str(data_dir), "undo", "nope"])
     assert refused.exit_code == 2 and "Job nope doesn't exist." in refused.output
+
+
+# -- the ses backend: the undo goes through SES ----------------------------------------------------------
+
+
+def test_on_the_ses_backend_the_undo_goes_through_ses(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Our own server acting as SES: an import job's writes reach SES (and the mirror, which records them), and
+    its undo deletes on SES what the job created and writes back on SES what it updated."""
+    from sescontacts.bulk.job_manager import JobManager
+    from sescontacts.bulk.undo import UNDO_KIND, Undo
+    from sescontacts.store.sqlite.history import SqliteContactHistory
+
+    from .support.stores import local_ses_store, run_ses_server
+
+    with (
+        run_ses_server(tmp_path_factory, throttled=False) as server,
+        local_ses_store(tmp_path, server, LIST, throttled=False) as store,
+    ):
+        store.update_list(LIST, topics=TOPICS)
+        for i in range(3):
+            store.create_contact(LIST, Contact(f"c{i}@example.com", i == 0, {"news": OPT_IN}, f'{{"n": {i}}}'))
+        db = store.mirror.db
+        jobs = JobManager(db, store, tmp_path / "data")
+        undo_engine = Undo(db, store, SqliteContactHistory(db, store.identity), jobs)
+        jobs.runners[UNDO_KIND] = undo_engine
+        path = write_csv(
+            tmp_path / "job.csv", [("c1@example.com", None, {"n": -1}, OPT_OUT), ("new@example.com", True, None, None)]
+        )
+        job = jobs.submit(path, ImportOptions(LIST), file_name="job.csv", run_here=True)
+        with acting_as(Actor("job", "tester", job.id)):
+            assert jobs.run(job.id).counts["created"] == 1
+        ses = server.sesv2()
+        assert ses.get_contact(ContactListName=LIST, EmailAddress="c1@example.com")["AttributesData"] == '{"n":-1}'
+        deletes_before = store.calls.get("delete_contact", 0)
+
+        undo_job = undo_engine.start(job.id, "keep", "tester", run_here=True)
+        done = jobs.run(undo_job.id)
+        assert done.state == "completed", done.error
+        assert (done.counts["deleted"], done.counts["updated"]) == (1, 1)
+        assert store.calls.get("delete_contact", 0) == deletes_before + 1
+        with pytest.raises(ses.exceptions.NotFoundException):
+            ses.get_contact(ContactListName=LIST, EmailAddress="new@example.com")
+        c1 = ses.get_contact(ContactListName=LIST, EmailAddress="c1@example.com")
+        assert orjson.loads(c1["AttributesData"]) == {"n": 1}
+        assert {p["TopicName"]: p["SubscriptionStatus"] for p in c1["TopicPreferences"]} == {"news": OPT_IN}
+        assert sorted(c.email for c in all_pages(store, LIST)) == [f"c{i}@example.com" for i in range(3)]
+        recorded = undo_engine.history.job_changes(done.id)  # the mirror recorded the undo under its own job
+        assert sorted((c.op, c.email) for c in recorded) == [
+            ("deleted", "new@example.com"),
+            ("updated", "c1@example.com"),
+        ]
