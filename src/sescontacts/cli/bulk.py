@@ -453,21 +453,27 @@ def jobs_resume(ctx: click.Context, job_id: str) -> None:
         if job.state == "completed":
             click.echo(f"job {job_id} is already completed: {_summary(job.counts, job.rows_done, None)}")
             sys.exit(_exit_status(job.state, job.counts))
-        progress = _ProgressLine(sys.stderr)
-        try:
-            job = services.jobs.run(job_id, progress=progress)
-        except KeyboardInterrupt:
-            progress.done()
-            services.jobs.mark_interrupted(job_id)
-            click.echo(f"interrupted; resume with: sescontacts jobs resume {job_id}", err=True)
-            sys.exit(EXIT_INTERRUPTED)
-        progress.done()
-        if job.state != "completed":
-            raise ReportedError(job.error or job.state)
+        job = run_here(services, job_id, _ProgressLine(sys.stderr))
         click.echo(f"job {job_id} completed: " + _summary(job.counts, job.rows_done, None))
         sys.exit(_exit_status(job.state, job.counts))
     finally:
         services.close()
+
+
+def run_here(services: Any, job_id: str, progress: _ProgressLine) -> Any:
+    """Run a queued job in this process to its end (``jobs resume``, ``jobs undo --wait``): the completed job;
+    Ctrl-C leaves it interrupted (exit 130), and a job that did not complete is an error."""
+    try:
+        job = services.jobs.run(job_id, progress=progress)
+    except KeyboardInterrupt:
+        progress.done()
+        services.jobs.mark_interrupted(job_id)
+        click.echo(f"interrupted; resume with: sescontacts jobs resume {job_id}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    progress.done()
+    if job.state != "completed":
+        raise ReportedError(job.error or job.state)
+    return job
 
 
 @jobs.command("cancel")

@@ -16,7 +16,7 @@ from typing import Any
 import click
 import orjson
 
-from .failures import EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, ReportedError
+from .failures import EXIT_OK, EXIT_REFUSED
 
 
 def register(jobs: click.Group) -> None:
@@ -55,7 +55,7 @@ def _who() -> str:
 def jobs_undo(ctx: click.Context, job_id: str, policy: str, wait: bool) -> None:
     """Undo a job: remove the contacts it created, give those it updated their previous fields back, restore
     those it deleted. The undo is a job itself: `jobs resume`, `jobs cancel`, and undoing it redoes."""
-    from .bulk import _ProgressLine, _summary
+    from .bulk import _ProgressLine, _summary, run_here
 
     services = _services(ctx)
     try:
@@ -69,16 +69,7 @@ def jobs_undo(ctx: click.Context, job_id: str, policy: str, wait: bool) -> None:
             return
         progress = _ProgressLine(sys.stderr)
         services.undo.after_batch = progress
-        try:
-            job = services.jobs.run(job.id)
-        except KeyboardInterrupt:
-            progress.done()
-            services.jobs.mark_interrupted(job.id)
-            click.echo(f"interrupted; resume with: sescontacts jobs resume {job.id}", err=True)
-            sys.exit(EXIT_INTERRUPTED)
-        progress.done()
-        if job.state != "completed":
-            raise ReportedError(job.error or job.state)
+        job = run_here(services, job.id, progress)
         click.echo(f"undo job {job.id} completed: " + _summary(job.counts, job.rows_done, None))
         open_conflicts = services.undo.conflict_counts(job.id)["open"]
         if open_conflicts:
