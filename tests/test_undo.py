@@ -162,6 +162,20 @@ def test_an_undo_is_recorded_under_its_own_job_and_undoing_it_redoes(services: S
     assert state(services) == after_job
 
 
+def test_undoing_the_later_import_then_the_earlier_one_finds_no_conflict(services: Services) -> None:
+    """The later import and its undo cancel out: they are no change since the earlier import. A job undone
+    cannot be undone twice (undoing its undo redoes it)."""
+    seed(services, 5)
+    before = state(services)
+    first = run_import(services, [(f"c{i:03d}@example.com", None, {"first": i}, None) for i in range(3)])
+    second = run_import(services, [(f"c{i:03d}@example.com", True, {"second": i}, OPT_OUT) for i in range(3)])
+    undone = undo(services, second.id)
+    assert undo(services, first.id).counts["conflicts"] == 0
+    assert state(services) == before
+    with pytest.raises(BadRequest, match=f"Job {second.id} was undone by job {undone.id}"):
+        services.undo.start(second.id)
+
+
 def test_a_job_that_is_running_or_changes_no_contacts_is_refused(services: Services, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "x.csv", [("a@example.com", None, None, None)])
     queued = services.jobs.submit(path, ImportOptions(LIST), file_name="x.csv", run_here=True)

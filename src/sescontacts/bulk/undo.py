@@ -201,6 +201,8 @@ class Undo:
             raise BadRequest(
                 f"Job {job_id} is still {undone.state}: cancel it, or wait for it to end, then undo it.", field="JobId"
             )
+        if (undo_id := self._cancelling().get(job_id)) is not None:
+            raise BadRequest(f"Job {job_id} was undone by job {undo_id}: undo that one to redo it.", field="JobId")
         estimate = sum(undone.counts.get(key, 0) for key in ("created", "updated", "deleted"))
         job = self.jobs.submit(
             Path(""),
@@ -213,6 +215,31 @@ class Undo:
         with self.db.write() as conn:
             conn.execute("UPDATE bulk_jobs SET bytes_total = max(?, bytes_done) WHERE id = ?", (estimate, job.id))
         return self.jobs.get(job.id)
+
+    def _cancelling(self) -> dict[str, str]:
+        """The jobs taken back, each with the completed undo that did it (an undo itself undone, a redo, takes
+        nothing back: its job stands)."""
+        undos: dict[str, list[str]] = {}
+        for job in reversed(self.jobs.list(limit=1 << 30, kind=UNDO_KIND)):
+            if job.state == "completed":
+                undos.setdefault(str(job.meta.get("undo_of")), []).append(job.id)
+        found: dict[str, str | None] = {}
+
+        def undone_by(job_id: str) -> str | None:
+            if job_id not in found:
+                found[job_id] = next((u for u in undos.get(job_id, ()) if undone_by(u) is None), None)
+            return found[job_id]
+
+        return {job_id: undo for job_id in undos if (undo := undone_by(job_id)) is not None}
+
+    def _ignored(self, undone: str, undo_job: str) -> list[str]:
+        """The jobs whose later changes are no conflict: the undone job, this undo, and every job taken back
+        with the undo that took it back (their changes cancel out: undoing an update import, then the import
+        before it, finds no conflict in the first)."""
+        ignored = {undone, undo_job}
+        for job_id, undo in self._cancelling().items():
+            ignored |= {job_id, undo}
+        return sorted(ignored)
 
     def _undo_job(self, undo_job_id: str) -> Job:
         job = self.jobs.get(undo_job_id)
@@ -282,6 +309,7 @@ class Undo:
         policy = str(meta.get("policy", "keep"))
         counts = {**empty_counts(), "conflicts": 0, **job.counts}
         batch = self._batch_size()
+        ignore = self._ignored(undone, job.id)
         steps: list[_Step] = []
         touched: set[tuple[str, str]] = set()
         with acting_as(Actor("job", str(meta.get("started_by", "")), job.id)):
@@ -292,14 +320,14 @@ class Undo:
                 if contact in touched or len(steps) >= batch:
                     if should_stop():
                         return "stopped", None
-                    self._batch(job, steps, meta, counts, policy, undone)
+                    self._batch(job, steps, meta, counts, policy, ignore)
                     steps, touched = [], set()
                 steps.append(step)
                 touched.add(contact)
             if steps:
                 if should_stop():
                     return "stopped", None
-                self._batch(job, steps, meta, counts, policy, undone)
+                self._batch(job, steps, meta, counts, policy, ignore)
         return "completed", None
 
     def _batch_size(self) -> int:
@@ -317,12 +345,11 @@ class Undo:
         return plans[list_name]
 
     def _batch(
-        self, job: Job, steps: list[_Step], meta: dict[str, Any], counts: dict[str, int], policy: str, undone: str
+        self, job: Job, steps: list[_Step], meta: dict[str, Any], counts: dict[str, int], policy: str, ignore: list[str]
     ) -> None:
         """Undo one batch of changes and record where the walk stands, in one transaction where the store has
         them. Reads (later changes, the contacts' state) come first, outside it, so the write lock is held for
         the writes alone."""
-        ignore = [undone, job.id]
         plans: dict[str, _Writes] = {}
         conflicts: list[tuple[str, Conflict]] = []
         reader = self.db.reader()
