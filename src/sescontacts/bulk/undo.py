@@ -144,25 +144,22 @@ class _Writes:
                 ContactPatch(target.email, target.unsubscribe_all, attributes, target.topic_preferences)
             )
 
-    def fields(self, email: str, before: Any) -> None:
-        """Put back the fields ``before`` holds, leaving the others as they are."""
-        attributes = _attributes(before[ATTRIBUTES]) if ATTRIBUTES in before else MISSING
+    def fields(self, change: Change) -> bool:
+        """Put back the fields an update changed, leaving the others as they are: False, nothing planned, when
+        that needs the contact's whole state instead (the update added a topic preference, which an upsert's
+        merge cannot remove, or the attributes to put back are not a JSON object)."""
+        before = change.before
+        if TOPIC_PREFERENCES in before and set(cast(dict[str, str], change.after.get(TOPIC_PREFERENCES) or {})) - set(
+            cast(dict[str, str], before[TOPIC_PREFERENCES] or {})
+        ):
+            return False
+        attributes = _attributes(cast(str | None, before[ATTRIBUTES])) if ATTRIBUTES in before else MISSING
+        if ATTRIBUTES in before and isinstance(attributes, Missing):
+            return False
         unsubscribe = bool(before[UNSUBSCRIBE_ALL]) if UNSUBSCRIBE_ALL in before else MISSING
         topics = self._topics(before.get(TOPIC_PREFERENCES, {}))
-        self.merges.append(ContactPatch(email, unsubscribe, attributes, topics))
-
-
-def _needs_whole(change: Change) -> bool:
-    """Whether an update's inverse needs the contact's whole state: it removes a topic preference the job added
-    (an upsert merges preferences), or puts back attributes that are not a JSON object."""
-    added = set(cast(dict[str, str], change.after.get(TOPIC_PREFERENCES) or {})) - set(
-        cast(dict[str, str], change.before.get(TOPIC_PREFERENCES) or {})
-    )
-    if TOPIC_PREFERENCES in change.before and added:
+        self.merges.append(ContactPatch(change.email, unsubscribe, attributes, topics))
         return True
-    before = change.before
-    text = before.get(ATTRIBUTES)
-    return isinstance(text, str) and attributes_object(text) is None
 
 
 class Undo:
@@ -353,23 +350,21 @@ class Undo:
         plans: dict[str, _Writes] = {}
         conflicts: list[tuple[str, Conflict]] = []
         reader = self.db.reader()
-        for step in steps:
+        laters = self.history.later_changes([step.change for step in steps], ignore_jobs=ignore)
+        for step, later in zip(steps, laters, strict=True):
             change = step.change
             if not change.list_name:  # the list was deleted since
                 counts["not_found"] += 1
                 continue
             writes = self._plan(plans, change.list_name)
-            later = self.history.later_change(change, ignore_jobs=ignore)
             if later is None:
                 if change.op == "created":
                     writes.deletes.append(change.email)
                 elif change.op == "deleted":
                     writes.whole(None, inverse(change, None))
-                elif _needs_whole(change):
+                elif not writes.fields(change):
                     now = self._current(change.list_name, change.email)
                     writes.whole(now, inverse(change, now))
-                else:
-                    writes.fields(change.email, change.before)
                 continue
             key = self.store.email_key(change.email)
             earlier = undo_conflicts.find(reader, job.id, change.list_name, key)

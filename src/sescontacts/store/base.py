@@ -439,6 +439,10 @@ class ContactHistory(Protocol):
         """The first later change to ``change``'s contact made by no job of ``ignore_jobs``, or None."""
         ...
 
+    def later_changes(self, changes: Sequence[Change], *, ignore_jobs: Sequence[str] = ()) -> list[Change | None]:
+        """:meth:`later_change` of each of ``changes``, in order, read together (an undo's batch)."""
+        ...
+
     def prune(self, older_than: float, *, limit: int = 10_000) -> int:
         """Delete up to ``limit`` changes recorded before ``older_than``; how many it deleted."""
         ...

@@ -383,16 +383,17 @@ class SqliteContactHistory:
         """The changes job ``job`` made (any list), newest first, those with an id below ``before_id``: what an
         undo walks back, batch by batch. ``limit`` counts recorded rows: a batch's creations are one row (its
         changes share its id)."""
-        rows = (
-            self.db.reader()
-            .execute(
-                f"{_SELECT} WHERE c.actor IN (SELECT id FROM history_actors WHERE job = ?) AND c.id < ? "
-                "ORDER BY c.id DESC LIMIT ?",
-                (job, before_id if before_id is not None else 1 << 62, limit),
-            )
-            .fetchall()
-        )
-        return [change for row in rows for change in changes_from_row(row)]
+        conn = self.db.reader()
+        # One actor at a time: each query walks its (actor, id) index in order and stops at ``limit``, where
+        # ``actor IN (...)`` sorted every row of the job below ``before_id`` for each batch of an undo.
+        rows = []
+        for (actor,) in conn.execute("SELECT id FROM history_actors WHERE job = ?", (job,)).fetchall():
+            rows += conn.execute(
+                f"{_SELECT} WHERE c.actor = ? AND c.id < ? ORDER BY c.id DESC LIMIT ?",
+                (actor, before_id if before_id is not None else 1 << 62, limit),
+            ).fetchall()
+        rows.sort(key=lambda row: int(row[0]), reverse=True)
+        return [change for row in rows[:limit] for change in changes_from_row(row)]
 
     def later_change(self, change: Change, *, ignore_jobs: Sequence[str] = ()) -> Change | None:
         """The first change to ``change``'s contact after it that no job of ``ignore_jobs`` made: an undo's
@@ -432,6 +433,43 @@ class SqliteContactHistory:
             return Change(0, change.list_name, change.email, float(current[0]), SYSTEM, "created", {}, {})
         found = changes_from_row(created, key)[0]
         return None if found.actor.job and found.actor.job in ignore_jobs else found
+
+    def later_changes(self, changes: Sequence[Change], *, ignore_jobs: Sequence[str] = ()) -> list[Change | None]:
+        """:meth:`later_change` of each of ``changes``, in order: one query a list for the lot (an undo's batch),
+        then a look at the contacts for the deletions without a later row."""
+        conn = self.db.reader()
+        found: list[Change | None] = [None] * len(changes)
+        by_list: dict[str, list[int]] = {}
+        for index, change in enumerate(changes):
+            by_list.setdefault(change.list_name, []).append(index)
+        ignored = orjson.dumps(list(ignore_jobs)).decode()
+        for list_name, indexes in by_list.items():
+            list_id = self._list_id(conn, list_name)
+            if list_id is None:
+                continue
+            pairs = [[self.identity.key(changes[i].email), changes[i].id] for i in indexes]
+            later_ids = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT (SELECT c.id FROM contact_changes AS c WHERE c.list_id = ? "
+                    "AND c.email_key = json_extract(p.value, '$[0]') AND c.op != 1 "
+                    "AND c.id > json_extract(p.value, '$[1]') AND c.actor NOT IN (SELECT id FROM history_actors "
+                    "WHERE job IN (SELECT value FROM json_each(?))) ORDER BY c.id LIMIT 1) "
+                    "FROM json_each(?) AS p ORDER BY p.key",
+                    (list_id, ignored, orjson.dumps(pairs).decode()),
+                )
+            ]
+            wanted = sorted({i for i in later_ids if i is not None})
+            rows = conn.execute(
+                f"{_SELECT} WHERE c.id IN (SELECT value FROM json_each(?))", (orjson.dumps(wanted).decode(),)
+            ).fetchall()
+            by_id = {int(row[0]): changes_from_row(row)[0] for row in rows}
+            for index, later_id in zip(indexes, later_ids, strict=True):
+                if later_id is not None:
+                    found[index] = by_id[int(later_id)]
+                elif changes[index].op == "deleted":
+                    found[index] = self.later_change(changes[index], ignore_jobs=ignore_jobs)
+        return found
 
     def prune(self, older_than: float, *, limit: int = 10_000) -> int:
         """Delete up to ``limit`` changes recorded before ``older_than``, oldest first; how many."""
