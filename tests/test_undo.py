@@ -176,6 +176,39 @@ def test_undoing_the_later_import_then_the_earlier_one_finds_no_conflict(service
         services.undo.start(second.id)
 
 
+def test_undo_of_a_bulk_action_run_as_a_job(services: Services) -> None:
+    """ "Delete all matching" as a job, taken back: the contacts return with their attributes, topics and
+    unsubscribe state."""
+    from sescontacts.model import ContactQuery
+
+    seed(services)
+    before = state(services)
+    services.jobs.action_batch_rows = 4
+    action = services.jobs.submit_action(LIST, ContactQuery(), "delete", description="all contacts", run_here=True)
+    with acting_as(Actor("job", "tester", action.id)):
+        assert services.jobs.run(action.id).counts["deleted"] == 20
+    assert state(services) == {}
+    done = undo(services, action.id)
+    assert state(services) == before and done.counts["created"] == 20
+
+
+def test_an_undo_cancelled_after_a_batch_stops_there_and_resumes_to_the_end(services: Services) -> None:
+    seed(services)
+    before = state(services)
+    job = run_import(services, [(f"c{i:03d}@example.com", None, {"x": i}, None) for i in range(20)])
+    services.undo.batch_rows = 5
+    services.undo.after_batch = lambda j: services.jobs.cancel(j.id) if j.batches_done == 1 else None
+    undo_job = services.undo.start(job.id, run_here=True)
+    cancelled = services.jobs.run(undo_job.id)
+    assert (cancelled.state, cancelled.rows_done) == ("cancelled", 5)
+    assert sum(state(services)[k] == v for k, v in before.items()) == 5
+    services.undo.after_batch = None
+    services.jobs.resume(undo_job.id, run_here=True)
+    resumed = services.jobs.run(undo_job.id)
+    assert (resumed.state, resumed.rows_done, resumed.counts["updated"]) == ("completed", 20, 20)
+    assert state(services) == before
+
+
 def test_a_job_that_is_running_or_changes_no_contacts_is_refused(services: Services, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "x.csv", [("a@example.com", None, None, None)])
     queued = services.jobs.submit(path, ImportOptions(LIST), file_name="x.csv", run_here=True)
