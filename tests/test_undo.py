@@ -209,13 +209,21 @@ def test_an_undo_cancelled_after_a_batch_stops_there_and_resumes_to_the_end(serv
     assert state(services) == before
 
 
-def test_a_job_that_is_running_or_changes_no_contacts_is_refused(services: Services, tmp_path: Path) -> None:
+def test_a_job_still_running_or_with_no_recorded_changes_is_refused(services: Services, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "x.csv", [("a@example.com", None, None, None)])
     queued = services.jobs.submit(path, ImportOptions(LIST), file_name="x.csv", run_here=True)
     with pytest.raises(BadRequest, match="still queued"):
         services.undo.start(queued.id)
     with pytest.raises(BadRequest, match="conflict policy"):
         services.undo.start(queued.id, "overwrite")
+    from sescontacts.store.sqlite.history import set_recording
+
+    with services.db.write() as conn:  # the history off (retention 0 days): nothing of the job is recorded
+        set_recording(conn, False)
+    with acting_as(Actor("job", "tester", queued.id)):
+        assert services.jobs.run(queued.id).counts["created"] == 1
+    with pytest.raises(BadRequest, match="the history holds none of its changes"):
+        services.undo.start(queued.id)
 
 
 # -- conflicts ----------------------------------------------------------------------------------------------

@@ -201,6 +201,12 @@ class Undo:
         if (undo_id := self._cancelling().get(job_id)) is not None:
             raise BadRequest(f"Job {job_id} was undone by job {undo_id}: undo that one to redo it.", field="JobId")
         estimate = sum(undone.counts.get(key, 0) for key in ("created", "updated", "deleted"))
+        if estimate and not self.history.job_changes(job_id, limit=1):
+            raise BadRequest(
+                f"Job {job_id} changed contacts, but the history holds none of its changes (it was off, or they are "
+                "older than its retention): there is nothing to undo them from.",
+                field="JobId",
+            )
         job = self.jobs.submit(
             Path(""),
             ImportOptions(undone.contact_list),
