@@ -170,10 +170,14 @@ def test_undoing_the_later_import_then_the_earlier_one_finds_no_conflict(service
     first = run_import(services, [(f"c{i:03d}@example.com", None, {"first": i}, None) for i in range(3)])
     second = run_import(services, [(f"c{i:03d}@example.com", True, {"second": i}, OPT_OUT) for i in range(3)])
     undone = undo(services, second.id)
-    assert undo(services, first.id).counts["conflicts"] == 0
+    first_undo = undo(services, first.id)
+    assert first_undo.counts["conflicts"] == 0
     assert state(services) == before
     with pytest.raises(BadRequest, match=f"Job {second.id} was undone by job {undone.id}"):
         services.undo.start(second.id)
+    assert (services.undo.undone_by(second.id), services.undo.undone_by(first.id)) == (undone.id, first_undo.id)
+    redo = undo(services, first_undo.id)
+    assert (services.undo.undone_by(first.id), services.undo.undone_by(first_undo.id)) == (None, redo.id)
 
 
 def test_undo_of_a_bulk_action_run_as_a_job(services: Services) -> None:

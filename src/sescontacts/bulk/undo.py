@@ -198,7 +198,7 @@ class Undo:
             raise BadRequest(
                 f"Job {job_id} is still {undone.state}: cancel it, or wait for it to end, then undo it.", field="JobId"
             )
-        if (undo_id := self._cancelling().get(job_id)) is not None:
+        if (undo_id := self.undone_by(job_id)) is not None:
             raise BadRequest(f"Job {job_id} was undone by job {undo_id}: undo that one to redo it.", field="JobId")
         estimate = sum(undone.counts.get(key, 0) for key in ("created", "updated", "deleted"))
         if estimate and not self.history.job_changes(job_id, limit=1):
@@ -218,6 +218,11 @@ class Undo:
         with self.db.write() as conn:
             conn.execute("UPDATE bulk_jobs SET bytes_total = max(?, bytes_done) WHERE id = ?", (estimate, job.id))
         return self.jobs.get(job.id)
+
+    def undone_by(self, job_id: str) -> str | None:
+        """The completed undo that took job ``job_id`` back (and was not itself undone), or None: what a job's
+        page offers, "Undo" or a link to its undo."""
+        return self._cancelling().get(job_id)
 
     def _cancelling(self) -> dict[str, str]:
         """The jobs taken back, each with the completed undo that did it (an undo itself undone, a redo, takes
