@@ -206,6 +206,8 @@ def test_an_undo_cancelled_after_a_batch_stops_there_and_resumes_to_the_end(serv
     cancelled = services.jobs.run(undo_job.id)
     assert (cancelled.state, cancelled.rows_done) == ("cancelled", 5)
     assert sum(state(services)[k] == v for k, v in before.items()) == 5
+    with pytest.raises(BadRequest, match=f"An undo of job {job.id} is cancelled \\(job {undo_job.id}\\): resume"):
+        services.undo.start(job.id)
     services.undo.after_batch = None
     services.jobs.resume(undo_job.id, run_here=True)
     resumed = services.jobs.run(undo_job.id)

@@ -198,6 +198,12 @@ class Undo:
             raise BadRequest(
                 f"Job {job_id} is still {undone.state}: cancel it, or wait for it to end, then undo it.", field="JobId"
             )
+        for other in self.jobs.list(limit=1 << 30, kind=UNDO_KIND):
+            if other.meta.get("undo_of") == job_id and other.state != "completed":
+                raise BadRequest(
+                    f"An undo of job {job_id} is {other.state} (job {other.id}): resume that one instead.",
+                    field="JobId",
+                )
         if (undo_id := self.undone_by(job_id)) is not None:
             raise BadRequest(f"Job {job_id} was undone by job {undo_id}: undo that one to redo it.", field="JobId")
         estimate = sum(undone.counts.get(key, 0) for key in ("created", "updated", "deleted"))
