@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import orjson
 
@@ -39,20 +39,17 @@ from ..history import ATTRIBUTES, TOPIC_PREFERENCES, UNSUBSCRIBE_ALL, Actor, Cha
 from ..model import MISSING, Contact, ContactPatch, Missing, Outcome, Page, RowResult, UpsertPolicy, attributes_object
 from ..store.base import ContactHistory, ContactStore
 from . import undo_conflicts
-from .actions import ACTION_KIND
 from .job_manager import JobManager
 from .job_records import ACTIVE_STATES, Job
 from .report import ImportOptions, empty_counts
 from .undo_conflicts import Conflict, ConflictState
+from .undo_jobs import UNDO_POLICIES, UNDOABLE_KINDS, UndoConflict, UndoJobs
 
 #: ``bulk_jobs.kind`` of an undo.
 UNDO_KIND: Final = "undo"
 #: Changes a batch (one transaction, one progress step) where the store has no batch size of its own.
 UNDO_BATCH_ROWS: Final = 5_000
-ConflictPolicy = Literal["keep", "restore"]
-CONFLICT_POLICIES: Final[tuple[ConflictPolicy, ...]] = ("keep", "restore")
-#: The kinds of job that change contacts (a suppression-list import changes none).
-UNDOABLE_KINDS: Final = ("import", ACTION_KIND, UNDO_KIND)
+CONFLICT_POLICIES: Final = UNDO_POLICIES
 # Put back fields an update changed: the given ones exactly (no never-resubscribe guard: this is the old state).
 _MERGE: Final = UpsertPolicy(resubscribe=True)
 # Write a contact's whole state.
@@ -261,15 +258,18 @@ class Undo:
             raise NotFound(f"Job {undo_job_id} is not an undo.", field="JobId")
         return job
 
-    def conflicts(
-        self,
-        undo_job_id: str,
-        page_size: int = 50,
-        token: str | None = None,
-        *,
-        state: ConflictState | None = None,
+    def conflicts(self, undo_job_id: str, *, page_size: int = 50, token: str | None = None) -> Page[UndoConflict]:
+        """The undo's unresolved conflicts in the order it met them, one page (the console's :class:`UndoJobs`
+        view of :meth:`conflict_records`)."""
+        page = self.conflict_records(undo_job_id, page_size=page_size, token=token)
+        items: list[UndoConflict] = [*page.items]
+        return Page(items, page.next_token)
+
+    def conflict_records(
+        self, undo_job_id: str, *, page_size: int = 50, token: str | None = None, state: ConflictState | None = "open"
     ) -> Page[Conflict]:
-        """The undo's conflicts in the order it met them, one page (``state``: only those)."""
+        """The undo's conflicts in the order it met them, one page, with all they record: those in ``state``
+        (default: unresolved; None: all)."""
         self._undo_job(undo_job_id)
         return undo_conflicts.page(self.db.reader(), undo_job_id, page_size=page_size, token=token, state=state)
 
@@ -459,3 +459,7 @@ class Undo:
                     results.append(RowResult(Outcome.UPDATED))
             for result in results:
                 counts["rejected" if result.outcome is Outcome.REFUSED else result.outcome.value] += 1
+
+
+if TYPE_CHECKING:  # the console's pages reach the engine through this Protocol: mypy checks Undo keeps to it
+    _CONSOLE_VIEW: type[UndoJobs] = Undo

@@ -8,7 +8,6 @@ An undo is a job (bulk/undo.py): ``jobs undo ID`` queues it for a running server
 
 from __future__ import annotations
 
-import getpass
 import sys
 import time
 from typing import Any
@@ -29,14 +28,6 @@ def _services(ctx: click.Context) -> Any:
     from .bulk import _job_services
 
     return _job_services(ctx)
-
-
-def _who() -> str:
-    """The OS user running the command: who started the undo, as the history names it."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return ""
 
 
 @click.command("undo")
@@ -60,7 +51,8 @@ def jobs_undo(ctx: click.Context, job_id: str, policy: str, wait: bool) -> None:
     services = _services(ctx)
     try:
         services.jobs.recover()
-        job = services.undo.start(job_id, policy, _who(), run_here=wait)
+        # Started by "cli", as the history names every job the CLI starts (the OS user acts for the command).
+        job = services.undo.start(job_id, policy, "cli", run_here=wait)
         if not wait:
             click.echo(
                 f"undo of job {job_id} queued as job {job.id}: a running server's job worker runs it "
@@ -124,7 +116,7 @@ def jobs_conflicts(ctx: click.Context, undo_job_id: str, fmt: str) -> None:
         token: str | None = None
         shown = 0
         while True:
-            page = services.undo.conflicts(undo_job_id, page_size=500, token=token)
+            page = services.undo.conflict_records(undo_job_id, page_size=500, token=token, state=None)
             for c in page.items:
                 if fmt == "json":
                     line = {
