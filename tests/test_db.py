@@ -208,6 +208,7 @@ def test_every_owner_of_the_product_schema_is_at_its_version(database: Database)
         "events",
         "sns",
         "history",
+        "undo",
     ]
     for part in PRODUCT_SCHEMA:
         assert database.schema_version(part.owner) == part.version >= 1
@@ -215,6 +216,7 @@ def test_every_owner_of_the_product_schema_is_at_its_version(database: Database)
     assert {"ses_sync", "ses_pending", "ses_unfetched", "bulk_jobs", "console_users"} <= tables(database)
     assert {"suppressed_destinations", "delivery_events", "address_marks", "event_daily"} <= tables(database)
     assert {"contact_changes", "history_actors", "history_context"} <= tables(database)
+    assert {"undo_conflicts"} <= tables(database)
 
 
 def test_only_the_schema_given_is_created(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ data dir opening. No owner's tables refer to another's, so the order only fixes 
 from __future__ import annotations
 
 from .accounts import schema as accounts_schema
-from .bulk import job_records
+from .bulk import job_records, undo_conflicts
 from .db import Migrations
 from .events import schema as events_schema
 from .store import sqlite
@@ -29,4 +29,5 @@ PRODUCT_SCHEMA: tuple[Migrations, ...] = (
     events_schema.MIGRATIONS,  # "events": bounce and complaint events, per-address marks, daily counts
     events_schema.SNS_MIGRATIONS,  # "sns": SNS message IDs the events endpoint accepted (redeliveries)
     history.MIGRATIONS,  # "history": every change to a contact and who made it (triggers on contacts)
+    undo_conflicts.MIGRATIONS,  # "undo": the contacts an undo met changed again since the job (its conflicts)
 )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from .background import BackgroundWork
 from .bulk.job_manager import JobManager
 from .bulk.suppression_import import SUPPRESSION_KIND, SuppressionImport
+from .bulk.undo import UNDO_KIND, Undo
 from .credentials import AccessKey, load_or_create
 from .db import Database
 from .events.added import AddedContactRules
@@ -44,6 +45,8 @@ class Services:
     background: BackgroundWork = field(init=False)
     # Import jobs (bulk/job_manager.py): records in the same database, one worker run as background work.
     jobs: JobManager = field(init=False)
+    # Undo of a job (bulk/undo.py): a job of its own kind, and the conflicts it lists for the user.
+    undo: Undo = field(init=False)
     # Bounce and complaint events: recorded, and acted on by each list's rules (events/ingest.py).
     events: EventIngest = field(init=False)
 
@@ -90,6 +93,8 @@ class Services:
             background.add(store.start_sync, store.stop_sync)
         services.jobs = JobManager(db, store, settings.data_dir, group=group)
         services.jobs.runners[SUPPRESSION_KIND] = SuppressionImport(db, services.suppression)
+        services.undo = Undo(db, store, services.history, services.jobs)
+        services.jobs.runners[UNDO_KIND] = services.undo
         background.add(services.jobs.start, services.jobs.stop)
         if settings.history_retention_days is not None:  # serve's setting (history_retention.py)
             apply_retention(services.history, settings.history_retention_days)

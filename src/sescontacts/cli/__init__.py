@@ -19,6 +19,7 @@ from . import events as events_commands
 from . import history as history_commands
 from . import serve as serve_commands
 from . import ses as ses_commands
+from . import undo as undo_commands
 from . import users as users_commands
 from .failures import ConfigError, command_failure
 from .options import describe
@@ -69,5 +70,6 @@ serve_commands.register(main)
 ses_commands.register(main)
 users_commands.register(main)
 bulk_commands.register(main)
+undo_commands.register(bulk_commands.jobs)
 events_commands.register(main)
 history_commands.register(main)

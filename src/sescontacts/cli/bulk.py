@@ -409,7 +409,8 @@ def _age(seconds: float) -> str:
 )
 @click.pass_context
 def jobs(ctx: click.Context, /, **options: Any) -> None:
-    """List import jobs; `jobs resume ID` continues an interrupted one, `jobs cancel ID` stops one."""
+    """List import and undo jobs; `jobs resume ID` continues an interrupted one, `jobs cancel ID` stops one,
+    `jobs undo ID` takes one back."""
     ctx.obj = options
     if ctx.invoked_subcommand is not None:
         return
@@ -418,14 +419,15 @@ def jobs(ctx: click.Context, /, **options: Any) -> None:
     services = _open(options)
     try:
         services.jobs.recover()
-        listed = services.jobs.list(limit=options["limit"])
+        listed = services.jobs.list(limit=options["limit"], kind=("import", "undo"))
         if not listed:
             click.echo("no import jobs")
             return
         for job in listed:
             started = time.strftime("%Y-%m-%d %H:%M", time.localtime(job.created))
             click.echo(
-                f"{job.id}  {job.state:<11}  {started}  {job.meta.get('started_by') or '-':<8} {job.action:<6} "
+                f"{job.id}  {job.state:<11}  {started}  {job.meta.get('started_by') or '-':<8} "
+                f"{job.kind if job.kind == 'undo' else job.action:<6} "
                 f"{job.contact_list}  {job.file_name}  "
                 f"{job.rows_done:,} rows: {counts_summary(job.counts)}" + (f"  ({job.error})" if job.error else "")
             )
@@ -452,21 +454,27 @@ def jobs_resume(ctx: click.Context, job_id: str) -> None:
         if job.state == "completed":
             click.echo(f"job {job_id} is already completed: {_summary(job.counts, job.rows_done, None)}")
             sys.exit(_exit_status(job.state, job.counts))
-        progress = _ProgressLine(sys.stderr)
-        try:
-            job = services.jobs.run(job_id, progress=progress)
-        except KeyboardInterrupt:
-            progress.done()
-            services.jobs.mark_interrupted(job_id)
-            click.echo(f"interrupted; resume with: sescontacts jobs resume {job_id}", err=True)
-            sys.exit(EXIT_INTERRUPTED)
-        progress.done()
-        if job.state != "completed":
-            raise ReportedError(job.error or job.state)
+        job = run_here(services, job_id, _ProgressLine(sys.stderr))
         click.echo(f"job {job_id} completed: " + _summary(job.counts, job.rows_done, None))
         sys.exit(_exit_status(job.state, job.counts))
     finally:
         services.close()
+
+
+def run_here(services: Any, job_id: str, progress: _ProgressLine) -> Any:
+    """Run a queued job in this process to its end (``jobs resume``, ``jobs undo --wait``): the completed job;
+    Ctrl-C leaves it interrupted (exit 130), and a job that did not complete is an error."""
+    try:
+        job = services.jobs.run(job_id, progress=progress)
+    except KeyboardInterrupt:
+        progress.done()
+        services.jobs.mark_interrupted(job_id)
+        click.echo(f"interrupted; resume with: sescontacts jobs resume {job_id}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    progress.done()
+    if job.state != "completed":
+        raise ReportedError(job.error or job.state)
+    return job
 
 
 @jobs.command("cancel")

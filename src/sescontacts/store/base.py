@@ -439,6 +439,10 @@ class ContactHistory(Protocol):
         """The first later change to ``change``'s contact made by no job of ``ignore_jobs``, or None."""
         ...
 
+    def later_changes(self, changes: Sequence[Change], *, ignore_jobs: Sequence[str] = ()) -> list[Change | None]:
+        """:meth:`later_change` of each of ``changes``, in order, read together (an undo's batch)."""
+        ...
+
     def set_recording(self, on: bool) -> bool:
         """Record changes from now on, or record nothing (retention 0 days); whether that changed."""
         ...

@@ -34,6 +34,7 @@ from ...history import (
     ACTOR_KINDS,
     ATTRIBUTES,
     CHANGE_OPS,
+    SYSTEM,
     TOPIC_PREFERENCES,
     UNSUBSCRIBE_ALL,
     Actor,
@@ -330,16 +331,17 @@ class SqliteContactHistory:
         undo walks back, batch by batch. ``limit`` counts recorded rows: a batch's creations are one row (its
         changes share its id). An update's ``after`` leaves out the attributes (not stored, and an undo restores
         ``before``: :func:`attributes_after` says why)."""
-        rows = (
-            self.db.reader()
-            .execute(
-                f"{_SELECT} WHERE c.actor IN (SELECT id FROM history_actors WHERE job = ?) AND c.id < ? "
-                "ORDER BY c.id DESC LIMIT ?",
-                (job, before_id if before_id is not None else 1 << 62, limit),
-            )
-            .fetchall()
-        )
-        return [change for row in rows for change in changes_from_row(row, None)]
+        conn = self.db.reader()
+        # One actor at a time: each query walks its (actor, id) index in order and stops at ``limit``, where
+        # ``actor IN (...)`` sorted every row of the job below ``before_id`` for each batch of an undo.
+        rows = []
+        for (actor,) in conn.execute("SELECT id FROM history_actors WHERE job = ?", (job,)).fetchall():
+            rows += conn.execute(
+                f"{_SELECT} WHERE c.actor = ? AND c.id < ? ORDER BY c.id DESC LIMIT ?",
+                (actor, before_id if before_id is not None else 1 << 62, limit),
+            ).fetchall()
+        rows.sort(key=lambda row: int(row[0]), reverse=True)
+        return [change for row in rows[:limit] for change in changes_from_row(row, None)]
 
     def later_change(self, change: Change, *, ignore_jobs: Sequence[str] = ()) -> Change | None:
         """The first change to ``change``'s contact after it that no job of ``ignore_jobs`` made: an undo's
@@ -357,7 +359,65 @@ class SqliteContactHistory:
             "AND a.job NOT IN (SELECT value FROM json_each(?)) ORDER BY c.id LIMIT 1",
             (list_id, key, change.id, ignored),
         ).fetchone()
-        return changes_from_row(row, conn)[0] if row else None
+        if row is not None:
+            return changes_from_row(row, conn)[0]
+        if change.op != "deleted":
+            return None
+        # A deleted contact created again since is in no later row of the index (creations are not): the
+        # contact exists now. Its creation, found by its creation time, is a later change unless an ignored job
+        # made it (an undo restoring it); with no creation recorded (pruned, history off) it is one by "system".
+        current = conn.execute(
+            "SELECT created FROM contacts WHERE list_id = ? AND email_key = ?", (list_id, key)
+        ).fetchone()
+        if current is None:
+            return None
+        created = conn.execute(
+            f"{_SELECT} WHERE c.list_id = ? AND c.op = 1 AND c.at = ? AND c.id > ? "
+            "AND (c.email_key = ? OR (c.email_key = '' AND ? IN (SELECT value FROM json_each(c.keys)))) "
+            "ORDER BY c.id DESC LIMIT 1",
+            (list_id, current[0], change.id, key, key),
+        ).fetchone()
+        if created is None:
+            return Change(0, change.list_name, change.email, float(current[0]), SYSTEM, "created", {}, {})
+        found = changes_from_row(created, None, key)[0]
+        return None if found.actor.job and found.actor.job in ignore_jobs else found
+
+    def later_changes(self, changes: Sequence[Change], *, ignore_jobs: Sequence[str] = ()) -> list[Change | None]:
+        """:meth:`later_change` of each of ``changes``, in order: one query a list for the lot (an undo's batch),
+        then a look at the contacts for the deletions without a later row."""
+        conn = self.db.reader()
+        found: list[Change | None] = [None] * len(changes)
+        by_list: dict[str, list[int]] = {}
+        for index, change in enumerate(changes):
+            by_list.setdefault(change.list_name, []).append(index)
+        ignored = orjson.dumps(list(ignore_jobs)).decode()
+        for list_name, indexes in by_list.items():
+            list_id = self._list_id(conn, list_name)
+            if list_id is None:
+                continue
+            pairs = [[self.identity.key(changes[i].email), changes[i].id] for i in indexes]
+            later_ids = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT (SELECT c.id FROM contact_changes AS c WHERE c.list_id = ? "
+                    "AND c.email_key = json_extract(p.value, '$[0]') AND c.op != 1 "
+                    "AND c.id > json_extract(p.value, '$[1]') AND c.actor NOT IN (SELECT id FROM history_actors "
+                    "WHERE job IN (SELECT value FROM json_each(?))) ORDER BY c.id LIMIT 1) "
+                    "FROM json_each(?) AS p ORDER BY p.key",
+                    (list_id, ignored, orjson.dumps(pairs).decode()),
+                )
+            ]
+            wanted = sorted({i for i in later_ids if i is not None})
+            rows = conn.execute(
+                f"{_SELECT} WHERE c.id IN (SELECT value FROM json_each(?))", (orjson.dumps(wanted).decode(),)
+            ).fetchall()
+            by_id = {int(row[0]): changes_from_row(row, None)[0] for row in rows}
+            for index, later_id in zip(indexes, later_ids, strict=True):
+                if later_id is not None:
+                    found[index] = by_id[int(later_id)]
+                elif changes[index].op == "deleted":
+                    found[index] = self.later_change(changes[index], ignore_jobs=ignore_jobs)
+        return found
 
     def set_recording(self, on: bool) -> bool:
         """Record changes from now on, or stop (retention 0 days), for every process on the file; whether that
