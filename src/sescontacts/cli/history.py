@@ -18,7 +18,7 @@ import orjson
 
 from ..history import ACTOR_KINDS, ATTRIBUTES, CHANGE_OPS, Change, ChangeQuery, attribute_diff
 from ..settings import DEFAULT_LIST
-from .options import WholeNumber, checked, data_dir_option, list_name, open_services, settings_from
+from .options import WholeNumber, checked, data_dir_option, list_name, open_services, settings_from, text_or_json
 from .ses import backend_options
 
 _RELATIVE = re.compile(r"(\d+)([smhdw])")
@@ -75,14 +75,7 @@ def who(value: str) -> tuple[str, str | None]:
 @click.option("--who", "actor", callback=checked(who), metavar="KIND[:NAME]", help="Only the changes made so.")
 @click.option("--what", type=click.Choice(CHANGE_OPS), help="Only this kind of change.")
 @click.option("--limit", default=50, show_default=True, type=WholeNumber(min=1), help="At most this many changes.")
-@click.option(
-    "--format",
-    "output",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text: a table; json: an object a line.",
-)
+@text_or_json
 def history(
     email: str | None,
     job: str | None,
@@ -91,7 +84,7 @@ def history(
     actor: tuple[str, str | None] | None,
     what: str | None,
     limit: int,
-    output: str,
+    fmt: str,
     **options: Any,
 ) -> None:
     """Who changed contacts, when and what, newest first: EMAIL's changes, or the list's (with filters).
@@ -124,7 +117,7 @@ def history(
         changes = list(_changes(services.history, options["contact_list"], query, limit))
     finally:
         services.close()
-    if output == "json":
+    if fmt == "json":
         for change in changes:
             click.echo(orjson.dumps(change_json(change)).decode())
         return

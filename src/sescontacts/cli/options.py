@@ -186,6 +186,19 @@ data_dir_option = click.option(
 )
 
 
+def text_or_json(func: F) -> F:
+    """``--format text|json`` of the commands that list records: a table for people, or JSON Lines (one object
+    a line) for programs; the value reaches the command as ``fmt``."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help="text: a table; json: one JSON object a line (JSON Lines).",
+    )(func)
+
+
 def data_options(func: F) -> F:
     """Where the data is and which list: every command that touches contacts takes these."""
     for option in reversed(

@@ -16,6 +16,7 @@ import click
 import orjson
 
 from .failures import EXIT_OK, EXIT_REFUSED
+from .options import text_or_json
 
 
 def register(jobs: click.Group) -> None:
@@ -99,14 +100,7 @@ def _utc(seconds: float) -> str:
 
 @click.command("conflicts")
 @click.argument("undo_job_id")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="json: one JSON object a line (JSON Lines).",
-)
+@text_or_json
 @click.pass_context
 def jobs_conflicts(ctx: click.Context, undo_job_id: str, fmt: str) -> None:
     """List the contacts an undo met changed again since the job: what each is now, what the undo would
