@@ -43,7 +43,7 @@ def test_every_bench_suite_runs_to_the_end_at_a_toy_size(tmp_path: Path) -> None
         [sys.executable, "-m", "bench"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    for suite in ("## api", "## bulk", "## actions", "## console", "## ses", "## scale", "## events"):
+    for suite in ("## api", "## bulk", "## actions", "## console", "## ses", "## scale", "## events", "## history"):
         assert f"\n{suite}\n" in result.stdout, f"{suite} did not run"
     assert "suite not present" not in result.stdout
     assert "suppression list, first walk of 2,500 addresses" in result.stdout
