@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -352,3 +353,19 @@ def test_a_long_timeline_links_to_the_rest_and_a_deletion_shows_its_topics(conso
     console.store.delete_contact(name, "busy@example.com")
     deleted = changes(console.client.get("/contacts/edit", params={"email": "busy@example.com"}).text)[0]
     assert deleted.endswith("Unsubscribed from all no Topic Newsletter (news) opted in Attribute n 99")
+
+
+def test_an_undo_the_engine_refuses_is_said_on_the_page(console: Console, tmp_path: Path) -> None:
+    running = console.services.jobs.submit(tmp_path / "none.csv", ImportOptions(console.list_name), file_name="x.csv")
+    asked = console.post(f"/jobs/{running.id}/undo", {"confirm": "1"})
+    assert asked.status_code == 303 and asked.headers["location"] == f"/import/jobs/{running.id}"
+    assert "The job is still running: cancel it or let it end, then undo it." in flash(console, asked)
+    assert 'data-testid="undo-button"' not in console.client.get(f"/import/jobs/{running.id}").text
+    console.services.jobs.cancel(running.id)
+
+    job_id = run_import(console, tmp_path, "emailAddress\npruned@example.com\n")
+    console.services.history.prune(time.time() + 60)  # its changes older than the history keeps
+    refused = console.post(f"/jobs/{job_id}/undo", {"confirm": "1"})
+    assert refused.status_code == 400 and undo_jobs(console) == []
+    assert "the history holds none of its changes" in text(refused.text.split('role="alert"')[1])
+    assert stored(console, "pruned@example.com") is not None
