@@ -1,24 +1,23 @@
 """The contact history in the console (issue 13): a contact's timeline (newest first, who, what, the fields
 before and after, attributes key by key, a deleted contact's page), the Activity page (filters in the URL,
-paging, a bad filter said plainly), and the Undo button's page frame (the confirmation, the undo job's
-conflicts to restore or keep)."""
+paging, a bad filter said plainly), and undo on the real engine (the confirmation, the undo job, its
+conflicts to restore or keep, the engine's refusals said on the page)."""
 
 from __future__ import annotations
 
 import html
+import json
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import time
 from pathlib import Path
-from typing import Literal
 
 import pytest
 
-from sescontacts.bulk.job_records import Job
 from sescontacts.bulk.report import ImportOptions
 from sescontacts.console.app import relative_time
+from sescontacts.errors import NotFound
 from sescontacts.history import Actor, acting_as
-from sescontacts.model import OPT_IN, OPT_OUT, Contact, ContactQuery, Page, Topic
+from sescontacts.model import OPT_IN, OPT_OUT, Contact, ContactQuery, Topic
 
 from .support.console import Console, TestClient, console_fixture, fast_kdf_fixture  # noqa: F401
 
@@ -190,119 +189,142 @@ def test_relative_times() -> None:
     assert relative_time(1000.0, now=1000.0 + 40 * 86400) == "1 month ago"
 
 
-# -- the Undo button's page frame ----------------------------------------------------------------------
+# -- undo from the console, on the real engine (bulk/undo.py) --------------------------------------------
 
 
-@dataclass
-class Conflict:
-    email: str
-    current: Contact | None
-    restore: Contact | None
+def conflicts_shown(page: str) -> list[str]:
+    """Each conflict's text on an undo job's page, in page order."""
+    parts = page.split('data-testid="conflict"')[1:]
+    if parts:
+        parts[-1] = parts[-1].split('<div class="actions">')[0]
+    return [text(part.split(">", 1)[1]) for part in parts]
 
 
-@dataclass
-class RecordingUndo:
-    """The undo engine's interface (sescontacts.bulk.undo_jobs.UndoJobs) as the console calls it; the engine itself
-    is built and tested on its own (bulk/undo.py). ``job``: the job record ``start`` answers with."""
-
-    console: Console
-    job_id: str
-    conflict_list: list[Conflict] = field(default_factory=list)
-    started: list[tuple[str, str, str]] = field(default_factory=list)
-    resolved: list[tuple[str, list[str] | None, str]] = field(default_factory=list)
-
-    def start(self, job_id: str, policy: Literal["keep", "restore"], started_by: str) -> Job:
-        self.started.append((job_id, policy, started_by))
-        return self.console.services.jobs.get(self.job_id)
-
-    def conflicts(self, undo_job_id: str, *, page_size: int, token: str | None) -> Page[Conflict]:
-        start = int(token or 0)
-        items = self.conflict_list[start : start + page_size]
-        more = start + page_size < len(self.conflict_list)
-        return Page(items, str(start + page_size) if more else None)  # type: ignore[arg-type]
-
-    def resolve(self, undo_job_id: str, emails: Sequence[str] | None, action: Literal["restore", "keep"]) -> int:
-        self.resolved.append((undo_job_id, None if emails is None else list(emails), action))
-        return len(emails) if emails is not None else len(self.conflict_list)
+def flash(console: Console, response: object) -> str:
+    """The page a redirect leads to, as read (its flash message included)."""
+    return text(console.client.get(response.headers["location"]).text)  # type: ignore[attr-defined]
 
 
-def test_without_the_undo_engine_the_button_is_not_offered(console: Console, tmp_path: Path) -> None:
-    assert not hasattr(console.services, "undo")
-    job_id = run_import(console, tmp_path, "emailAddress\na@example.com\n")
-    assert 'data-testid="undo-button"' not in console.client.get(f"/import/jobs/{job_id}").text
-    page = console.client.get(f"/jobs/{job_id}/undo")
-    assert page.status_code == 404 and "Undo is not available" in page.text
+def stored(console: Console, email: str) -> Contact | None:
+    try:
+        return console.store.get_contact(console.list_name, email)
+    except NotFound:
+        return None
 
 
-def test_undo_asks_first_then_starts_with_the_chosen_policy(console: Console, tmp_path: Path) -> None:
-    job_id = run_import(console, tmp_path, "emailAddress\na@example.com\n")
-    undo = RecordingUndo(console, job_id)
-    console.services.undo = undo  # type: ignore[attr-defined]
+def attributes(console: Console, email: str) -> object:
+    """The stored contact's attributes as an object (None: not there)."""
+    contact = stored(console, email)
+    return None if contact is None else json.loads(contact.attributes_data or "null")
+
+
+def undo_jobs(console: Console) -> list[str]:
+    return [job.id for job in console.services.jobs.list(kind="undo")]
+
+
+def test_undo_asks_first_then_the_engine_undoes_and_lists_the_conflicts(console: Console, tmp_path: Path) -> None:
+    name = console.list_name
+    with acting_as(ALICE):
+        console.store.create_contact(name, Contact("old@example.com", attributes_data='{"Plan": "basic"}'))
+    job_id = run_import(
+        console,
+        tmp_path,
+        'emailAddress,attributesData\nold@example.com,"{""Plan"": ""pro""}"\na@example.com,\nc@example.com,\n',
+    )
+    with acting_as(KEY):  # changed again after the import: conflicts
+        console.store.update_contact(name, Contact("a@example.com", attributes_data=f'{{"Plan": "{HOSTILE}"}}'))
+        console.store.update_contact(name, Contact("old@example.com", attributes_data='{"Plan": "gold"}'))
     job_page = console.client.get(f"/import/jobs/{job_id}").text
     assert 'data-testid="undo-button"' in job_page and "Undo this import…" in job_page
-    action = console.services.jobs.submit_action(
-        console.list_name, ContactQuery(), "unsubscribe", description="all contacts", run_here=True
-    )
-    console.services.jobs.run(action.id)
-    assert "Undo this action…" in console.client.get(f"/contacts/bulk/jobs/{action.id}").text
     polled = console.client.get(f"/import/jobs/{job_id}", headers={"HX-Request": "true", "HX-Target": "job-progress"})
     assert 'data-testid="undo-button"' in polled.text  # the progress block's last swap shows it too
+
     asked = console.post(f"/jobs/{job_id}/undo")
-    assert asked.status_code == 200 and undo.started == []
+    assert asked.status_code == 200 and undo_jobs(console) == []
     explained = text(asked.text.split('data-testid="undo-explained"')[1])
     assert "every contact it created is removed" in explained and "gets its previous state back" in explained
     assert "restored, with its attributes, topics and unsubscribe state" in explained
-    assert "Restore anyway" in text(asked.text)
+    assert "Keep them as they are now" in text(asked.text) and "Restore anyway" in text(asked.text)
     refused = console.client.post(f"/jobs/{job_id}/undo", data={"confirm": "1"}, follow_redirects=False)
-    assert refused.status_code != 303 and undo.started == []  # no CSRF token: nothing starts
-    started = console.post(f"/jobs/{job_id}/undo", {"confirm": "1", "policy": "restore"})
-    assert started.status_code == 303 and started.headers["location"] == f"/undo/jobs/{job_id}"
-    assert undo.started == [(job_id, "restore", "admin")]
+    assert refused.status_code != 303 and undo_jobs(console) == []  # no CSRF token: nothing starts
+    started = console.post(f"/jobs/{job_id}/undo", {"confirm": "1", "policy": "keep"})
+    (undo_id,) = undo_jobs(console)
+    assert started.status_code == 303 and started.headers["location"] == f"/undo/jobs/{undo_id}"
+    assert console.services.jobs.get(undo_id).meta["started_by"] == "admin"
 
+    # not run yet (no worker in this process): the engine's refusals are said on the page
+    queued = console.client.get(f"/undo/jobs/{undo_id}").text
+    assert 'data-state="queued"' in queued and "None so far." in text(queued)
+    early = console.post(f"/undo/jobs/{undo_id}/resolve", {"choice": "keep-all"})
+    assert f"The undo {undo_id} is still queued: its conflicts are not all known yet." in flash(console, early)
+    twice = console.post(f"/jobs/{job_id}/undo", {"confirm": "1"})
+    assert twice.status_code == 400
+    assert f"An undo of job {job_id} is queued (job {undo_id}): resume that one instead." in text(twice.text)
 
-def test_the_undo_jobs_conflicts_are_restored_or_kept(console: Console, tmp_path: Path) -> None:
-    job_id = run_import(console, tmp_path, "emailAddress\na@example.com\n")
-    undo = RecordingUndo(console, job_id)
-    undo.conflict_list = [
-        Conflict(
-            f"c{n:02}@example.com",
-            Contact(f"c{n:02}@example.com", attributes_data=f'{{"Plan": "{HOSTILE}"}}'),
-            Contact(f"c{n:02}@example.com", attributes_data='{"Plan": "basic"}'),
-        )
-        for n in range(52)
-    ]
-    undo.conflict_list[1] = Conflict("c01@example.com", None, Contact("c01@example.com", True))
-    console.services.undo = undo  # type: ignore[attr-defined]
-    page = console.client.get(f"/undo/jobs/{job_id}").text
+    assert console.services.jobs.run(undo_id).state == "completed"
+    assert stored(console, "c@example.com") is None  # created by the import, unchanged since: removed
+    page = console.client.get(f"/undo/jobs/{undo_id}").text
     assert HOSTILE not in page
-    shown = [
-        text(part.split(">", 1)[1].split("</ul>\n    <div")[0]) for part in page.split('data-testid="conflict"')[1:]
-    ]
-    assert len(shown) == 50
-    assert f"c00@example.com Now → after restoring: Attribute Plan {HOSTILE} → became basic" == shown[0]
-    assert (
-        shown[1].startswith("c01@example.com Deleted since") and "Unsubscribed from all (none) → became yes" in shown[1]
-    )
-    assert 'aria-label="Select c00@example.com"' in page
-    for label in ("Restore checked", "Restore all", "Keep all as they are"):
-        assert f">{label}</button>" in page
+    a, old = sorted(conflicts_shown(page))
+    assert a.startswith("a@example.com Restoring removes it changed since by api AKIAEXAMPLEKEY just now")
+    assert f"Attribute Plan {HOSTILE} → became (none)" in a
+    assert old.startswith("old@example.com changed since by api AKIAEXAMPLEKEY just now")
+    assert old.endswith("Now → after restoring: Attribute Plan gold → became basic")
+
+    done = console.post(f"/undo/jobs/{undo_id}/resolve", {"choice": "restore", "email": ["old@example.com"]})
+    assert "Restored 1 contact." in flash(console, done)
+    assert attributes(console, "old@example.com") == {"Plan": "basic"}
+    assert attributes(console, "a@example.com") == {"Plan": HOSTILE}  # not checked: left as it is
+    nothing = console.post(f"/undo/jobs/{undo_id}/resolve", {"choice": "restore"})
+    assert "Check at least one contact first." in flash(console, nothing)
+    kept = console.post(f"/undo/jobs/{undo_id}/resolve", {"choice": "keep-all"})
+    after = flash(console, kept)
+    assert "Kept 1 contact as they are now." in after and "None: every contact the job changed is back" in after
+    assert attributes(console, "a@example.com") == {"Plan": HOSTILE}
+
+    # undone: the job's page links its undo instead of offering it again, and the engine refuses a second one
+    job_page = console.client.get(f"/import/jobs/{job_id}").text
+    assert 'data-testid="undo-button"' not in job_page
+    assert f'Undone by <a href="/undo/jobs/{undo_id}">undo job <code>{undo_id}</code></a>.' in job_page
+    again = console.post(f"/jobs/{job_id}/undo", {"confirm": "1"})
+    assert again.status_code == 400 and f"was undone by job {undo_id}: undo that one to redo it." in text(again.text)
+    assert "Undo this undo (redo)…" in console.client.get(f"/undo/jobs/{undo_id}").text
+
+
+def test_restore_anyway_and_paged_conflicts_restored_all(console: Console, tmp_path: Path) -> None:
+    name = console.list_name
+    emails = [f"c{n:02}@example.com" for n in range(52)]
+    job_id = run_import(console, tmp_path, "emailAddress\n" + "".join(f"{e}\n" for e in emails))
+    with acting_as(KEY):
+        for email in emails:
+            console.store.update_contact(name, Contact(email, attributes_data='{"Plan": "pro"}'))
+    started = console.post(f"/jobs/{job_id}/undo", {"confirm": "1", "policy": "restore"})
+    undo_id = started.headers["location"].rsplit("/", 1)[1]
+    assert console.services.jobs.run(undo_id).state == "completed"
+    # "restore anyway": every contact removed, none left to decide
+    assert console.store.count_contacts(name, ContactQuery()).value == 0
+    assert "None: every contact the job changed is back" in text(console.client.get(f"/undo/jobs/{undo_id}").text)
+
+    # a bulk action's page offers its undo too; with "keep", its 52 conflicts are paged
+    with acting_as(ALICE):
+        for email in emails:
+            console.store.create_contact(name, Contact(email))
+    action = console.services.jobs.submit_action(name, ContactQuery(), "unsubscribe", description="all", run_here=True)
+    console.services.jobs.run(action.id)
+    with acting_as(KEY):
+        for email in emails:
+            console.store.update_contact(name, Contact(email, True, attributes_data='{"Plan": "pro"}'))
+    assert "Undo this action…" in console.client.get(f"/contacts/bulk/jobs/{action.id}").text
+    started = console.post(f"/jobs/{action.id}/undo", {"confirm": "1"})
+    undo_id = started.headers["location"].rsplit("/", 1)[1]
+    console.services.jobs.run(undo_id)
+    page = console.client.get(f"/undo/jobs/{undo_id}").text
+    assert len(conflicts_shown(page)) == 50 and 'aria-label="Select c51@example.com"' in page  # newest first
     second = html.unescape(re.search(r'rel="next" href="([^"]+)"', page).group(1))  # type: ignore[union-attr]
-    assert len(re.findall(r'data-testid="conflict"', console.client.get(second).text)) == 2
-    done = console.post(
-        f"/undo/jobs/{job_id}/resolve", {"choice": "restore", "email": ["c00@example.com", "c03@example.com"]}
-    )
-    assert done.status_code == 303
-    assert "Restored 2 contacts." in console.client.get(done.headers["location"]).text
-    console.post(f"/undo/jobs/{job_id}/resolve", {"choice": "keep-all"})
-    console.post(f"/undo/jobs/{job_id}/resolve", {"choice": "restore-all"})
-    nothing = console.post(f"/undo/jobs/{job_id}/resolve", {"choice": "restore"})
-    assert "Check at least one contact first." in console.client.get(nothing.headers["location"]).text
-    assert undo.resolved == [
-        (job_id, ["c00@example.com", "c03@example.com"], "restore"),
-        (job_id, None, "keep"),
-        (job_id, None, "restore"),
-    ]
-    assert console.store.count_contacts(console.list_name, ContactQuery()).value == 1
+    assert len(conflicts_shown(console.client.get(second).text)) == 2
+    done = console.post(f"/undo/jobs/{undo_id}/resolve", {"choice": "restore-all"})
+    assert "Restored 52 contacts." in flash(console, done)
+    assert all(stored(console, e).unsubscribe_all is False for e in emails)  # type: ignore[union-attr]
 
 
 def test_an_imports_batch_of_creations_pages_across_pages(console: Console, tmp_path: Path) -> None:
@@ -331,3 +353,19 @@ def test_a_long_timeline_links_to_the_rest_and_a_deletion_shows_its_topics(conso
     console.store.delete_contact(name, "busy@example.com")
     deleted = changes(console.client.get("/contacts/edit", params={"email": "busy@example.com"}).text)[0]
     assert deleted.endswith("Unsubscribed from all no Topic Newsletter (news) opted in Attribute n 99")
+
+
+def test_an_undo_the_engine_refuses_is_said_on_the_page(console: Console, tmp_path: Path) -> None:
+    running = console.services.jobs.submit(tmp_path / "none.csv", ImportOptions(console.list_name), file_name="x.csv")
+    asked = console.post(f"/jobs/{running.id}/undo", {"confirm": "1"})
+    assert asked.status_code == 303 and asked.headers["location"] == f"/import/jobs/{running.id}"
+    assert "The job is still running: cancel it or let it end, then undo it." in flash(console, asked)
+    assert 'data-testid="undo-button"' not in console.client.get(f"/import/jobs/{running.id}").text
+    console.services.jobs.cancel(running.id)
+
+    job_id = run_import(console, tmp_path, "emailAddress\npruned@example.com\n")
+    console.services.history.prune(time.time() + 60)  # its changes older than the history keeps
+    refused = console.post(f"/jobs/{job_id}/undo", {"confirm": "1"})
+    assert refused.status_code == 400 and undo_jobs(console) == []
+    assert "the history holds none of its changes" in text(refused.text.split('role="alert"')[1])
+    assert stored(console, "pruned@example.com") is not None

@@ -1,28 +1,20 @@
 """The contact history in a real browser (issue 13): a contact's timeline under its form, the Activity page
-with its filters, a deleted contact's page, at 1360x900 with JavaScript and at 390x844 without (nothing wider
-than a phone's screen). The history is fed by changes made through the console and the SES API; the
-server is another process, so who acts is what its surfaces record (tests/test_console_history.py checks
-each actor's label in-process)."""
+with its filters, a deleted contact's page, undoing an import and deciding its conflicts, at 1360x900 with
+JavaScript and at 390x844 without (nothing wider than a phone's screen). The history is fed by changes made
+through the console and the SES API; the server is another process, so who acts is what its surfaces record
+(tests/test_console_history.py checks each actor's label in-process)."""
 
 from __future__ import annotations
 
+import json
 import re
-import socket
-import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-import uvicorn
 from playwright.sync_api import expect
 
-from sescontacts.model import Contact
-from tests.support.console import PASSWORD, Console, fast_kdf_fixture  # noqa: F401
-from tests.support.server import RunningServer
-from tests.test_console_history import Conflict, RecordingUndo, run_import
+from tests.support.server import ACCESS_KEY_ID, RunningServer
 
-from .conftest import log_in, shot, tab_without_javascript
+from .conftest import shot, tab_without_javascript
 from .test_console_phone import assert_fits
 
 DOMAIN = "history.test"
@@ -116,93 +108,112 @@ def test_the_history_on_a_phone_without_javascript(browser: Any, console_server:
         tab.context.close()
 
 
-# -- the Undo button's pages ---------------------------------------------------------------------------
-# The undo engine (bulk/undo.py) is built on another branch: until it is merged, the server a browser test
-# starts has no undo and shows no button. These pages are checked on an in-process console with the
-# interface's recording stand-in (tests/test_console_history.py), served by uvicorn on a real socket.
+# -- undo from the console ----------------------------------------------------------------------------------
+# On the real server (both backends: on ses the undo's writes go through SES): the import through the console,
+# later edits through the SES API (the conflicts), the undo started with the job page's button and run by the
+# server's worker while its page refreshes itself (htmx with JavaScript, a meta refresh without).
+
+UNDO_WAIT = 60_000  # ms: the worker's undo, paced by SES on the ses backend
 
 
-@pytest.fixture
-def undo_console(tmp_path: Path) -> Iterator[tuple[str, Console, RecordingUndo]]:
-    console = Console(tmp_path / "data")
-    job_id = run_import(console, tmp_path, "emailAddress\nnew.one@history.test\n")
-    undo = RecordingUndo(console, job_id)
-    long = "someone.with.a.very.long.mailbox.name@history.test"
-    undo.conflict_list = [
-        Conflict(
-            "changed.since@history.test",
-            Contact("changed.since@history.test", True, {}, f'{{"Plan": "{HOSTILE}", "City": "Oslo"}}'),
-            Contact("changed.since@history.test", False, {}, '{"Plan": "basic", "City": "Oslo"}'),
-        ),
-        Conflict(long, None, Contact(long, attributes_data='{"Company": "ACME Incorporated International"}')),
-    ]
-    console.services.undo = undo  # type: ignore[attr-defined]
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(console.gate, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        thread.join(0.01)  # uvicorn sets ``started`` once it listens
+def import_through_the_console(browser: Any, server: RunningServer, csv: str) -> str:
+    """An import job of ``csv`` started by admin in the console (a tab without JavaScript); its ID."""
+    tab = tab_without_javascript(browser, server, timeout=UNDO_WAIT)
     try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}", console, undo
-    finally:
-        server.should_exit = True
-        thread.join()
-        console.services.close()
-
-
-def _tab(browser: Any, url: str, width: int, height: int, *, javascript: bool) -> Any:
-    context = browser.new_context(
-        base_url=url, viewport={"width": width, "height": height}, java_script_enabled=javascript
-    )
-    context.set_default_timeout(10_000)
-    tab = context.new_page()
-    log_in(tab, PASSWORD)
-    return tab
-
-
-def test_undo_asks_then_lists_the_conflicts(browser: Any, undo_console: tuple[str, Console, RecordingUndo]) -> None:
-    url, _console, undo = undo_console
-    tab = _tab(browser, url, 1360, 900, javascript=True)
-    try:
-        tab.goto(f"/import/jobs/{undo.job_id}")
-        tab.get_by_role("button", name="Undo this import…").click()
-        expect(tab.get_by_role("heading", level=1)).to_have_text("Undo this import?")
-        expect(tab.get_by_test_id("undo-explained")).to_contain_text("every contact it created is removed")
-        shot(tab, "undo-confirm")
-        tab.get_by_label("Restore anyway").check()
-        tab.get_by_role("button", name="Undo this import", exact=True).click()
-        expect(tab.get_by_role("heading", name="Conflicts")).to_be_visible()
-        assert undo.started == [(undo.job_id, "restore", "admin")]
-        conflicts = tab.get_by_test_id("conflict")
-        expect(conflicts).to_have_count(2)
-        expect(conflicts.first).to_contain_text(f"Attribute Plan {HOSTILE} → became basic")
-        shot(tab, "undo-conflicts")
-        tab.get_by_label("Select changed.since@history.test").check()
-        tab.get_by_role("button", name="Restore checked").click()
-        expect(tab.get_by_role("status").first).to_contain_text("Restored 1 contact.")
-        assert undo.resolved == [(undo.job_id, ["changed.since@history.test"], "restore")]
+        tab.goto("/import")
+        tab.get_by_label("CSV or JSON file").set_input_files(
+            files=[{"name": "undo-me.csv", "mimeType": "text/csv", "buffer": csv.encode()}]
+        )
+        tab.get_by_role("button", name="Upload and check").click()
+        tab.get_by_role("button", name=re.compile(r"^Import \d+ rows?$")).click()
+        tab.wait_for_url("**/import/jobs/**")
+        tab.locator('#job-progress[data-state="completed"]').wait_for()
+        return str(tab.url.rsplit("/", 1)[1])
     finally:
         tab.context.close()
 
 
-def test_the_undo_pages_on_a_phone_without_javascript(
-    browser: Any, undo_console: tuple[str, Console, RecordingUndo]
-) -> None:
-    url, _console, undo = undo_console
-    tab = _tab(browser, url, 390, 844, javascript=False)
+def attributes(ses: Any, email: str) -> Any:
+    """The contact's attributes as the SES API answers (None: not there)."""
     try:
-        tab.goto(f"/import/jobs/{undo.job_id}")
-        tab.get_by_role("button", name="Undo this import…").click()
-        assert_fits(tab, 390, "undo confirmation")
-        shot(tab, "undo-confirm-phone")
-        tab.get_by_role("button", name="Undo this import", exact=True).click()
-        expect(tab.get_by_test_id("conflict")).to_have_count(2)
+        found = ses.get_contact(ContactListName="contacts", EmailAddress=email)
+    except ses.exceptions.NotFoundException:
+        return None
+    return json.loads(found.get("AttributesData") or "null")
+
+
+def start_undo(tab: Any, job_id: str, shot_name: str, width: int) -> None:
+    """The job page's Undo button, the confirmation (looked at), "Undo this import" with the default policy."""
+    tab.goto(f"/import/jobs/{job_id}")
+    tab.get_by_role("button", name="Undo this import…").click()
+    expect(tab.get_by_role("heading", level=1)).to_have_text("Undo this import?")
+    expect(tab.get_by_test_id("undo-explained")).to_contain_text("every contact it created is removed")
+    expect(tab.get_by_label("Keep them as they are now")).to_be_checked()
+    assert_fits(tab, width, "undo confirmation")
+    shot(tab, shot_name)
+    tab.get_by_role("button", name="Undo this import", exact=True).click()
+    tab.wait_for_url("**/undo/jobs/**")
+    expect(tab.get_by_role("heading", level=1)).to_have_text("Undo of undo-me.csv")
+    expect(tab.get_by_test_id("undo-progress")).to_have_attribute("data-state", "completed", timeout=UNDO_WAIT)
+
+
+def test_undo_asks_then_lists_the_conflicts(page: Any, browser: Any, console_server: RunningServer, ses: Any) -> None:
+    domain = "undo-js.test"
+    old, edited, plain = f"old@{domain}", f"edited@{domain}", f"plain@{domain}"
+    ses.create_contact(ContactListName="contacts", EmailAddress=old, AttributesData='{"Plan": "basic"}')
+    job_id = import_through_the_console(
+        browser, console_server, f'emailAddress,attributesData\n{old},"{{""Plan"": ""pro""}}"\n{edited},\n{plain},\n'
+    )
+    # changed again after the import, through the SES API: the undo's conflicts
+    ses.update_contact(ContactListName="contacts", EmailAddress=old, AttributesData='{"Plan": "gold"}')
+    ses.update_contact(ContactListName="contacts", EmailAddress=edited, AttributesData=f'{{"Plan": "{HOSTILE}"}}')
+
+    start_undo(page, job_id, "undo-confirm", 1360)
+    conflicts = page.get_by_test_id("conflict")
+    expect(conflicts).to_have_count(2)
+    for email in (old, edited):
+        one = conflicts.filter(has_text=email)
+        expect(one.get_by_test_id("changed-since")).to_have_text(f"changed since by api {ACCESS_KEY_ID}")
+    expect(conflicts.filter(has_text=old)).to_contain_text("Attribute Plan gold → became basic")
+    expect(conflicts.filter(has_text=edited)).to_contain_text(f"Attribute Plan {HOSTILE} → became (none)")
+    expect(conflicts.filter(has_text=edited)).to_contain_text("Restoring removes it")
+    assert attributes(ses, plain) is None  # created by the import, unchanged since: removed
+    shot(page, "undo-conflicts")
+
+    page.get_by_label(f"Select {old}").check()
+    page.get_by_role("button", name="Restore checked").click()
+    expect(page.get_by_role("status").first).to_contain_text("Restored 1 contact.")
+    expect(conflicts).to_have_count(1)
+    assert attributes(ses, old) == {"Plan": "basic"} and attributes(ses, edited) == {"Plan": HOSTILE}
+    page.get_by_role("button", name="Keep all as they are").click()
+    expect(page.get_by_role("status").first).to_contain_text("Kept 1 contact as they are now.")
+    expect(page.get_by_test_id("no-conflicts")).to_contain_text("every contact the job changed is back")
+    assert attributes(ses, edited) == {"Plan": HOSTILE}
+
+    page.goto(f"/import/jobs/{job_id}")
+    page.get_by_test_id("undone-by").get_by_role("link").click()
+    expect(page.get_by_role("button", name="Undo this undo (redo)…")).to_be_visible()
+
+
+def test_the_undo_pages_on_a_phone_without_javascript(browser: Any, console_server: RunningServer, ses: Any) -> None:
+    domain = "undo-phone.test"
+    long, changed, new = f"someone.with.a.very.long.mailbox.name@{domain}", f"changed@{domain}", f"new@{domain}"
+    job_id = import_through_the_console(browser, console_server, f"emailAddress\n{long}\n{changed}\n{new}\n")
+    ses.update_contact(ContactListName="contacts", EmailAddress=long, AttributesData='{"Company": "ACME Inc."}')
+    ses.delete_contact(ContactListName="contacts", EmailAddress=changed)
+    tab = tab_without_javascript(browser, console_server, viewport={"width": 390, "height": 844}, timeout=UNDO_WAIT)
+    try:
+        start_undo(tab, job_id, "undo-confirm-phone", 390)
+        conflicts = tab.get_by_test_id("conflict")
+        expect(conflicts).to_have_count(2)
+        expect(conflicts.filter(has_text=changed)).to_contain_text("Deleted since")
+        expect(conflicts.filter(has_text=changed)).to_contain_text("Not in the list now, nor after restoring")
+        expect(conflicts.filter(has_text=long)).to_contain_text("Attribute Company ACME Inc. → became (none)")
         assert_fits(tab, 390, "undo conflicts")
         shot(tab, "undo-conflicts-phone")
         tab.get_by_role("button", name="Keep all as they are").click()
         expect(tab.get_by_role("status").first).to_contain_text("Kept 2 contacts as they are now.")
-        assert undo.started == [(undo.job_id, "keep", "admin")]
+        assert attributes(ses, long) == {"Company": "ACME Inc."}
+        assert attributes(ses, changed) is None and attributes(ses, new) is None
     finally:
         tab.context.close()

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import Any, Final, Literal, cast
 
 import orjson
 
@@ -43,13 +43,16 @@ from .job_manager import JobManager
 from .job_records import ACTIVE_STATES, Job
 from .report import ImportOptions, empty_counts
 from .undo_conflicts import Conflict, ConflictState
-from .undo_jobs import UNDO_POLICIES, UNDOABLE_KINDS, UndoConflict, UndoJobs
 
 #: ``bulk_jobs.kind`` of an undo.
 UNDO_KIND: Final = "undo"
 #: Changes a batch (one transaction, one progress step) where the store has no batch size of its own.
 UNDO_BATCH_ROWS: Final = 5_000
-CONFLICT_POLICIES: Final = UNDO_POLICIES
+UndoPolicy = Literal["keep", "restore"]
+#: What an undo does with a contact changed again since the job: keep it (listed as a conflict) or restore it.
+CONFLICT_POLICIES: Final[tuple[UndoPolicy, ...]] = ("keep", "restore")
+#: The job kinds an undo takes back: imports, bulk actions and undos (suppression imports change no contact).
+UNDOABLE_KINDS: Final = ("import", "action", UNDO_KIND)
 # Put back fields an update changed: the given ones exactly (no never-resubscribe guard: this is the old state).
 _MERGE: Final = UpsertPolicy(resubscribe=True)
 # Write a contact's whole state.
@@ -258,12 +261,9 @@ class Undo:
             raise NotFound(f"Job {undo_job_id} is not an undo.", field="JobId")
         return job
 
-    def conflicts(self, undo_job_id: str, *, page_size: int = 50, token: str | None = None) -> Page[UndoConflict]:
-        """The undo's unresolved conflicts in the order it met them, one page (the console's :class:`UndoJobs`
-        view of :meth:`conflict_records`)."""
-        page = self.conflict_records(undo_job_id, page_size=page_size, token=token)
-        items: list[UndoConflict] = [*page.items]
-        return Page(items, page.next_token)
+    def conflicts(self, undo_job_id: str, *, page_size: int = 50, token: str | None = None) -> Page[Conflict]:
+        """The undo's unresolved conflicts in the order it met them, one page (what the console lists)."""
+        return self.conflict_records(undo_job_id, page_size=page_size, token=token)
 
     def conflict_records(
         self, undo_job_id: str, *, page_size: int = 50, token: str | None = None, state: ConflictState | None = "open"
@@ -459,7 +459,3 @@ class Undo:
                     results.append(RowResult(Outcome.UPDATED))
             for result in results:
                 counts["rejected" if result.outcome is Outcome.REFUSED else result.outcome.value] += 1
-
-
-if TYPE_CHECKING:  # the console's pages reach the engine through this Protocol: mypy checks Undo keeps to it
-    _CONSOLE_VIEW: type[UndoJobs] = Undo

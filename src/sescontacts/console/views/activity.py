@@ -72,10 +72,6 @@ class Entry:
     attributes: list[AttributeDiff] | None = None
     raw_attributes: tuple[str | None, str | None] | None = None
 
-    @property
-    def job_url(self) -> str | None:
-        return f"/jobs/{self.change.actor.job}" if self.change.actor.job else None
-
 
 def _topic_label(name: str, topics: Mapping[str, str]) -> str:
     shown = topics.get(name)

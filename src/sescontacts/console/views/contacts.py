@@ -380,7 +380,7 @@ async def bulk_job(request: Request) -> Response:
     except NotFound as exc:
         return render(request, "error.html", status_code=404, message=exc.message)
     progress = JobProgress.of(job)
-    undo = undo_offered(services(request), job)
+    undo = await in_thread(undo_offered, services(request), job)
     if is_htmx(request) and request.headers.get("hx-target") == "job-progress":
         return render_partial(request, "bulk_job_progress", job, progress, BULK_ACTIONS, undo)
     return render(request, "bulk_job.html", job=job, progress=progress, actions=BULK_ACTIONS, undo_ready=undo)

@@ -176,7 +176,7 @@ async def job_page(request: Request) -> Response:
     jobs = _jobs(request)
     job = await in_thread(jobs.get, request.path_params["job_id"])
     progress = JobProgress.of(job)
-    undo = undo_offered(services(request), job)
+    undo = await in_thread(undo_offered, services(request), job)
     if is_htmx(request) and request.headers.get("hx-target") == "job-progress":
         return render_partial(request, "job_progress", job, progress, undo)
     template = "import_dialog.html" if is_htmx(request) else "import.html"

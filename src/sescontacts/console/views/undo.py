@@ -1,8 +1,8 @@
 """Undo a job from the console: the "Undo this import" / "Undo this action" button on a job's page, the page
 that says what an undo does before it starts, and the undo job's page with its conflicts to resolve.
 
-The engine is ``services.undo`` (:class:`~sescontacts.undo_jobs.UndoJobs`); while a build has none the button
-is not shown and these pages say undo is not available.
+The engine is ``services.undo`` (:class:`~sescontacts.bulk.undo.Undo`); what it refuses (the job is still
+running, was undone already, has an unfinished undo, left no recorded changes) is said on the page.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ...bulk.job_records import ACTIVE_STATES
-from ...bulk.undo_jobs import UNDO_POLICIES, UNDOABLE_KINDS, UndoConflict, UndoPolicy, undo_of
+from ...bulk.undo import CONFLICT_POLICIES, UNDOABLE_KINDS, UndoPolicy
+from ...bulk.undo_conflicts import Conflict
 from ...errors import BadRequest, NotFound, SesContactsError
-from ...history import AttributeDiff
+from ...history import Actor, AttributeDiff
 from ...model import ContactList
 from ...services import Services
 from .activity import FieldChange, compare, contact_fields, job_url
@@ -28,14 +29,23 @@ from .filters import PAGE_CHARS, PageStack
 
 PAGE_SIZE = 50
 MAX_RESOLVE = 500  # checked conflicts in one form (a page's worth)
-NO_UNDO = "Undo is not available in this version of sescontacts."
 BAD_PAGE = "This page link is not valid for this undo's conflicts. Start again from the first page."
 WHAT = {"import": "import", "action": "action", "undo": "undo"}
 
 
-def undo_offered(found: Services, job: Any) -> bool:
-    """The job's page shows the Undo button: the engine is there, the job changed contacts and has ended."""
-    return undo_of(found) is not None and job.kind in UNDOABLE_KINDS and job.state not in ACTIVE_STATES
+@dataclass(frozen=True)
+class UndoOffer:
+    """What a job's page says about undoing it: the Undo button, or the undo that took it back already."""
+
+    undone_by: str | None = None
+
+
+def undo_offered(found: Services, job: Any) -> UndoOffer | None:
+    """For a job that changed contacts and has ended (else None, nothing to say): offer its undo, or link the
+    undo that took it back."""
+    if job.kind not in UNDOABLE_KINDS or job.state in ACTIVE_STATES:
+        return None
+    return UndoOffer(found.undo.undone_by(job.id))
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,8 @@ class ConflictView:
     """One conflict as the page shows it: what is stored now, and what "restore" would make of it."""
 
     email: str
+    later: Actor  # who changed it after the job
+    later_at: float
     gone: bool  # deleted since the job
     removes: bool  # restoring removes it (the job created it)
     fields: list[FieldChange] = field(default_factory=list)
@@ -50,13 +62,22 @@ class ConflictView:
     raw: tuple[str | None, str | None] | None = None
 
 
-def conflict_view(conflict: UndoConflict, topics: Mapping[str, str]) -> ConflictView:
+def conflict_view(conflict: Conflict, topics: Mapping[str, str]) -> ConflictView:
     now, then = contact_fields(conflict.current), contact_fields(conflict.restore)
     if now and then:  # both exist: only the fields that differ
         differ = [name for name in now if now[name] != then[name]]
         now, then = {k: now[k] for k in differ}, {k: then[k] for k in differ}
     fields, diff, raw = compare(now, then, topics)
-    return ConflictView(conflict.email, conflict.current is None, conflict.restore is None, fields, diff, raw)
+    return ConflictView(
+        conflict.email,
+        conflict.later_actor,
+        conflict.later_at,
+        conflict.current is None,
+        conflict.restore is None,
+        fields,
+        diff,
+        raw,
+    )
 
 
 async def _job(request: Request) -> Any:
@@ -66,14 +87,11 @@ async def _job(request: Request) -> Any:
 async def confirm(request: Request) -> Response:
     """The page that says what an undo does (GET, or the job page's button, a POST without ``confirm``), and
     with ``confirm=1`` starts it."""
-    found = services(request)
-    undo = undo_of(found)
+    undo = services(request).undo
     try:
         job = await _job(request)
     except NotFound as exc:
         return render(request, "error.html", status_code=404, message=exc.message)
-    if undo is None:
-        return render(request, "error.html", status_code=404, message=NO_UNDO)
     if job.kind not in UNDOABLE_KINDS:
         return render(request, "error.html", status_code=400, message=f"Job {job.id} changed no contact to undo.")
     back = job_url(job.id, job.kind)
@@ -98,7 +116,7 @@ async def confirm(request: Request) -> Response:
         what=WHAT.get(job.kind, "job"),
         back=back,
         policy=policy,
-        policies=UNDO_POLICIES,
+        policies=CONFLICT_POLICIES,
         error=error,
     )
 
@@ -126,21 +144,20 @@ class UndoPage:
     conflicts: list[ConflictView] = field(default_factory=list)
     next_token: str | None = None
     error: str | None = None
+    undo: UndoOffer | None = None  # this undo's own undo (a redo)
 
 
 def _load(found: Services, name: str, job_id: str, stack: PageStack) -> UndoPage:
-    """The undo job's page reads, in one thread hop: the job, the list's topics, a page of conflicts."""
-    undo = undo_of(found)
-    if undo is None:
-        raise NotFound(NO_UNDO)
+    """The undo job's page reads, in one thread hop: the job, the list's topics, a page of conflicts, whether
+    it was undone itself."""
     job = found.jobs.get(job_id)
     contact_list = found.store.get_list(name)
-    page = UndoPage(job, contact_list)
+    page = UndoPage(job, contact_list, undo=undo_offered(found, job))
     if stack.page and not stack.token:
         page.error = BAD_PAGE
         return page
     try:
-        conflicts = undo.conflicts(job.id, page_size=PAGE_SIZE, token=stack.token or None)
+        conflicts = found.undo.conflicts(job.id, page_size=PAGE_SIZE, token=stack.token or None)
     except BadRequest as exc:
         page.error = BAD_PAGE if exc.field == "NextToken" else exc.message
         return page
@@ -164,16 +181,14 @@ async def undo_job_page(request: Request) -> Response:
         page=page,
         job=page.job,
         view=view,
-        undo_again=undo_offered(found, page.job),
+        undo=page.undo,
     )
 
 
 async def resolve(request: Request) -> Response:
     """ "Restore checked", "Restore all" or "Keep all" on the undo job's conflicts."""
-    undo = undo_of(services(request))
+    undo = services(request).undo
     job_id = request.path_params["job_id"]
-    if undo is None:
-        return render(request, "error.html", status_code=404, message=NO_UNDO)
     form = await request.form()
     choice = str(form.get("choice", ""))
     back = ConflictsView(job_id, str(form.get("page", ""))[:PAGE_CHARS]).url()
