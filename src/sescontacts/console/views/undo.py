@@ -80,16 +80,33 @@ def conflict_view(conflict: Conflict, topics: Mapping[str, str]) -> ConflictView
     )
 
 
-async def _job(request: Request) -> Any:
-    return await in_thread(services(request).jobs.get, request.path_params["job_id"])
+def _confirm(found: Services, job_id: str, start: UndoPolicy | None, started_by: str) -> tuple[Any, Any, str | None]:
+    """The confirmation's reads and its one write, in one thread hop: the job, and when ``start`` is a policy
+    and the job can be undone, the undo started with it (or the engine's reason for refusing)."""
+    job = found.jobs.get(job_id)
+    if start is None or job.kind not in UNDOABLE_KINDS or job.state in ACTIVE_STATES:
+        return job, None, None
+    try:
+        return job, found.undo.start(job.id, start, started_by), None
+    except SesContactsError as exc:
+        return job, None, exc.message
 
 
 async def confirm(request: Request) -> Response:
     """The page that says what an undo does (GET, or the job page's button, a POST without ``confirm``), and
     with ``confirm=1`` starts it."""
-    undo = services(request).undo
+    form = await request.form() if request.method == "POST" else None
+    policy: UndoPolicy = "restore" if form is not None and form.get("policy") == "restore" else "keep"
+    starting = form is not None and form.get("confirm") == "1"
+    current = user(request)
     try:
-        job = await _job(request)
+        job, started, error = await in_thread(
+            _confirm,
+            services(request),
+            request.path_params["job_id"],
+            policy if starting else None,
+            current.name if current else "",
+        )
     except NotFound as exc:
         return render(request, "error.html", status_code=404, message=exc.message)
     if job.kind not in UNDOABLE_KINDS:
@@ -97,17 +114,8 @@ async def confirm(request: Request) -> Response:
     back = job_url(job.id, job.kind)
     if job.state in ACTIVE_STATES:
         return redirect(back, flash="The job is still running: cancel it or let it end, then undo it.", request=request)
-    form = await request.form() if request.method == "POST" else None
-    policy: UndoPolicy = "restore" if form is not None and form.get("policy") == "restore" else "keep"
-    error = None
-    if form is not None and form.get("confirm") == "1":
-        current = user(request)
-        try:
-            started = await in_thread(undo.start, job.id, policy, current.name if current else "")
-        except SesContactsError as exc:
-            error = exc.message
-        else:
-            return redirect(f"/undo/jobs/{started.id}", flash="Undo started.", request=request)
+    if started is not None:
+        return redirect(f"/undo/jobs/{started.id}", flash="Undo started.", request=request)
     return render(
         request,
         "undo_confirm.html",
