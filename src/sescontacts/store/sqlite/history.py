@@ -11,10 +11,9 @@ row is always the writing transaction's own.
 Layout, for the import speed goal (history on <= 1.15x off): a batch's creations are one row (``keys``, a
 JSON array) and need no before-image. Rows are appended in id order, and ids follow time (the activity page
 and the pruner find a time by bisecting ids: no index on ``at``). Only updates and deletions enter the
-per-contact index (``contact_changes_by_contact``, partial, filed by a checksum of the key: see
-``history_record.key_hash``); a contact's creation is found by its creation time (``contact_changes_created``:
-the contact's own ``created``, or the one its deletion recorded), and a job's changes by
-``contact_changes_by_actor``, both appended to in order.
+per-contact index (``contact_changes_by_contact``, partial); a contact's creation is found by its creation
+time (``contact_changes_created``: the contact's own ``created``, or the one its deletion recorded), and a
+job's changes by ``contact_changes_by_actor``, both appended to in order.
 
 Updates record which fields changed (``changed``) and their values before, and after but for the attributes
 (read from the contact's next change, or the contact: :func:`attributes_after`); deletions every field before,
@@ -29,7 +28,7 @@ from typing import Any, Final
 
 import orjson
 
-from ...db import Database, Migrations, SqlFunction, run_script
+from ...db import Database, Migrations, run_script
 from ...errors import BadRequest
 from ...history import (
     ACTOR_KINDS,
@@ -45,7 +44,6 @@ from ...history import (
     current_actor,
 )
 from ...model import SPELLING_SEPARATOR, AddressIdentity, Page
-from .history_record import key_hash
 
 OP_CODES: Final[dict[ChangeOp, int]] = {"created": 1, "updated": 2, "deleted": 3}
 _OPS_BY_CODE: Final[dict[int, ChangeOp]] = {code: op for op, code in OP_CODES.items()}
@@ -76,7 +74,6 @@ def _schema_v1(conn: sqlite3.Connection) -> None:
             at REAL NOT NULL,
             actor INTEGER NOT NULL,
             op INTEGER NOT NULL,
-            key_hash INTEGER,
             email TEXT,
             keys TEXT,
             created REAL,
@@ -87,7 +84,7 @@ def _schema_v1(conn: sqlite3.Connection) -> None:
             unsub_after INTEGER,
             topics_after TEXT
         );
-        CREATE INDEX contact_changes_by_contact ON contact_changes (list_id, key_hash, id) WHERE op != 1;
+        CREATE INDEX contact_changes_by_contact ON contact_changes (list_id, email_key, id) WHERE op != 1;
         CREATE INDEX contact_changes_created ON contact_changes (list_id, at, email_key) WHERE op = 1;
         CREATE INDEX contact_changes_by_actor ON contact_changes (actor, id);
         """,
@@ -122,12 +119,7 @@ def set_actor(conn: sqlite3.Connection) -> None:
 
 
 # Listed in schema.PRODUCT_SCHEMA. Never edit or reorder these steps: versions count per owner.
-MIGRATIONS = Migrations(
-    "history",
-    (_schema_v1,),
-    functions=(SqlFunction("sescontacts_key_hash", 1, key_hash),),
-    on_begin=(set_actor,),
-)
+MIGRATIONS = Migrations("history", (_schema_v1,), on_begin=(set_actor,))
 
 _SELECT = (
     "SELECT c.id, coalesce(l.name, ''), coalesce(c.email, c.email_key), c.at, a.kind, a.name, a.job, c.op, "
@@ -150,9 +142,9 @@ def attributes_after(conn: sqlite3.Connection, list_id: int, key: str, change_id
     re-import writes, measured): the attributes the contact's next change of them found (an update's before,
     or a deletion's), or the contact's own when none has changed them since."""
     row = conn.execute(
-        "SELECT attributes_before FROM contact_changes WHERE list_id = ? AND key_hash = ? AND email_key = ? "
-        f"AND op != 1 AND id > ? AND (op = 3 OR changed & {CHANGED_ATTRIBUTES}) ORDER BY id LIMIT 1",
-        (list_id, key_hash(key), key, change_id),
+        "SELECT attributes_before FROM contact_changes WHERE list_id = ? AND email_key = ? AND op != 1 AND id > ? "
+        f"AND (op = 3 OR changed & {CHANGED_ATTRIBUTES}) ORDER BY id LIMIT 1",
+        (list_id, key, change_id),
     ).fetchone()
     if row is None:
         row = conn.execute(
@@ -314,9 +306,8 @@ class SqliteContactHistory:
             return []
         key = self.identity.key(email)
         rows = conn.execute(
-            f"{_SELECT} WHERE c.list_id = ? AND c.key_hash = ? AND c.email_key = ? AND c.op != 1 "
-            "ORDER BY c.id DESC LIMIT ?",
-            (list_id, key_hash(key), key, limit),
+            f"{_SELECT} WHERE c.list_id = ? AND c.email_key = ? AND c.op != 1 ORDER BY c.id DESC LIMIT ?",
+            (list_id, key, limit),
         ).fetchall()
         created_times = {float(row[8]) for row in rows if row[8] is not None}
         current = conn.execute(
@@ -364,9 +355,9 @@ class SqliteContactHistory:
         # Later creations follow a later deletion (which the per-contact index holds), or the contact was
         # created by ``change`` itself: the index suffices.
         row = conn.execute(
-            f"{_SELECT} WHERE c.list_id = ? AND c.key_hash = ? AND c.email_key = ? AND c.op != 1 AND c.id > ? "
+            f"{_SELECT} WHERE c.list_id = ? AND c.email_key = ? AND c.op != 1 AND c.id > ? "
             "AND a.job NOT IN (SELECT value FROM json_each(?)) ORDER BY c.id LIMIT 1",
-            (list_id, key_hash(key), key, change.id, ignored),
+            (list_id, key, change.id, ignored),
         ).fetchone()
         if row is not None:
             return changes_from_row(row, conn)[0]
@@ -404,14 +395,12 @@ class SqliteContactHistory:
             list_id = self._list_id(conn, list_name)
             if list_id is None:
                 continue
-            keys = [self.identity.key(changes[i].email) for i in indexes]
-            pairs = [[key, changes[i].id, key_hash(key)] for key, i in zip(keys, indexes, strict=True)]
+            pairs = [[self.identity.key(changes[i].email), changes[i].id] for i in indexes]
             later_ids = [
                 row[0]
                 for row in conn.execute(
                     "SELECT (SELECT c.id FROM contact_changes AS c WHERE c.list_id = ? "
-                    "AND c.key_hash = json_extract(p.value, '$[2]') AND c.email_key = json_extract(p.value, '$[0]') "
-                    "AND c.op != 1 "
+                    "AND c.email_key = json_extract(p.value, '$[0]') AND c.op != 1 "
                     "AND c.id > json_extract(p.value, '$[1]') AND c.actor NOT IN (SELECT id FROM history_actors "
                     "WHERE job IN (SELECT value FROM json_each(?))) ORDER BY c.id LIMIT 1) "
                     "FROM json_each(?) AS p ORDER BY p.key",

@@ -16,7 +16,6 @@ Each function takes the ``actor`` id :func:`actor_id` read for the transaction, 
 from __future__ import annotations
 
 import sqlite3
-import zlib
 from collections.abc import Mapping, Sequence
 from typing import Final
 
@@ -29,19 +28,10 @@ CREATED: Final = 1
 UPDATED: Final = 2
 DELETED: Final = 3
 
-# (key_hash, email_key, at, changed (bits of history.CHANGED_*), unsub_before, topics_before, attributes_before,
+# (email_key, at, changed (bits of history.CHANGED_*), unsub_before, topics_before, attributes_before,
 # unsub_after, topics_after): a field that did not change None. The new attributes are not recorded (see
 # history.attributes_after): they are half of what a re-import would write again.
-UpdateRecord = tuple[int, str, float, int, int | None, str | None, str | None, int | None, str | None]
-
-
-def key_hash(key: str) -> int:
-    """What the per-contact index files a change under, with its list: a 32-bit checksum of the contact's key,
-    not the key. The index is a third of the size (about 17 instead of 46 MiB at a million updates), so a
-    re-import's random inserts into it stay in SQLite's page cache: measured, the key-text index made a
-    re-import of 1M updated contacts 1.76x as long as with no history, 1.19x without the index at all. Two
-    keys may share a checksum: every lookup compares the key too. (SQL calls it as ``sescontacts_key_hash``.)"""
-    return zlib.crc32(key.encode())
+UpdateRecord = tuple[str, float, int, int | None, str | None, str | None, int | None, str | None]
 
 
 def actor_id(conn: sqlite3.Connection) -> int | None:
@@ -69,9 +59,9 @@ def record_created(conn: sqlite3.Connection, list_id: int, keys: Sequence[str], 
 def record_updated(conn: sqlite3.Connection, list_id: int, records: Sequence[UpdateRecord], actor: int | None) -> None:
     if records and actor is not None:
         conn.executemany(
-            "INSERT INTO contact_changes (key_hash, email_key, at, list_id, actor, op, changed, unsub_before, "
-            f"topics_before, attributes_before, unsub_after, topics_after) VALUES (?, ?, ?, {int(list_id)}, "
-            f"{int(actor)}, 2, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO contact_changes (list_id, email_key, at, actor, op, changed, unsub_before, topics_before, "
+            f"attributes_before, unsub_after, topics_after) VALUES ({int(list_id)}, ?, ?, {int(actor)}, 2, ?, ?, ?, "
+            "?, ?, ?)",
             records,
         )
 
@@ -83,10 +73,9 @@ def update_record(
     u0, t0, a0 = old
     u1, t1, _ = new
     if u0 == u1 and t0 == t1:  # the common case of a re-import: only the attributes changed
-        return (key_hash(key), key, at, 4, None, None, a0, None, None)
+        return (key, at, 4, None, None, a0, None, None)
     changed = (u0 != u1) | (t0 != t1) << 1 | (a0 != new[2]) << 2
     return (
-        key_hash(key),
         key,
         at,
         changed,
@@ -137,9 +126,9 @@ def record_removed(
     """Contacts (by key) the caller removes, as they were."""
     if contacts and actor is not None:
         conn.executemany(
-            "INSERT INTO contact_changes (list_id, email_key, key_hash, at, actor, op, email, created, unsub_before, "
-            "topics_before, attributes_before) VALUES (?, ?, ?, ?, ?, 3, ?, ?, ?, ?, ?)",
-            [(list_id, key, key_hash(key), at, actor, c.email, c.created, *_state(c)) for key, c in contacts.items()],
+            "INSERT INTO contact_changes (list_id, email_key, at, actor, op, email, created, unsub_before, "
+            "topics_before, attributes_before) VALUES (?, ?, ?, ?, 3, ?, ?, ?, ?, ?)",
+            [(list_id, key, at, actor, c.email, c.created, *_state(c)) for key, c in contacts.items()],
         )
 
 
@@ -150,9 +139,9 @@ def record_deleting(
     caller deletes them."""
     if actor is not None:
         conn.execute(
-            "INSERT INTO contact_changes (list_id, email_key, key_hash, at, actor, op, email, created, unsub_before, "
-            "topics_before, attributes_before) SELECT list_id, email_key, sescontacts_key_hash(email_key), ?, ?, 3, "
-            f"email, created, unsubscribe_all, topics, attributes FROM contacts WHERE {where}",
+            "INSERT INTO contact_changes (list_id, email_key, at, actor, op, email, created, unsub_before, "
+            "topics_before, attributes_before) SELECT list_id, email_key, ?, ?, 3, email, created, "
+            f"unsubscribe_all, topics, attributes FROM contacts WHERE {where}",
             (at, actor, *params),
         )
 
@@ -176,15 +165,13 @@ def record_updating(
         return
     if unsubscribe_all is not None:
         conn.execute(
-            "INSERT INTO contact_changes (list_id, email_key, key_hash, at, actor, op, changed, unsub_before, "
-            "unsub_after) SELECT list_id, email_key, sescontacts_key_hash(email_key), ?, ?, 2, 1, unsubscribe_all, ? "
-            f"FROM contacts WHERE {where}",
+            "INSERT INTO contact_changes (list_id, email_key, at, actor, op, changed, unsub_before, unsub_after) "
+            f"SELECT list_id, email_key, ?, ?, 2, 1, unsubscribe_all, ? FROM contacts WHERE {where}",
             (at, actor, unsubscribe_all, *params),
         )
     elif topics_sql is not None:
         conn.execute(
-            "INSERT INTO contact_changes (list_id, email_key, key_hash, at, actor, op, changed, topics_before, "
-            "topics_after) SELECT list_id, email_key, sescontacts_key_hash(email_key), ?, ?, 2, 2, topics, "
-            f"{topics_sql} FROM contacts WHERE {where}",
+            "INSERT INTO contact_changes (list_id, email_key, at, actor, op, changed, topics_before, topics_after) "
+            f"SELECT list_id, email_key, ?, ?, 2, 2, topics, {topics_sql} FROM contacts WHERE {where}",
             (at, actor, *topics_params, *params),
         )
