@@ -44,10 +44,17 @@ from ...history import (
     current_actor,
 )
 from ...model import SPELLING_SEPARATOR, AddressIdentity, Page
+from .history_record import (
+    CHANGED_ATTRIBUTES,
+    CHANGED_TOPICS,
+    CHANGED_UNSUBSCRIBE,
+    CREATED,
+    DELETED,
+    UPDATED,
+)
 
-OP_CODES: Final[dict[ChangeOp, int]] = {"created": 1, "updated": 2, "deleted": 3}
+OP_CODES: Final[dict[ChangeOp, int]] = {"created": CREATED, "updated": UPDATED, "deleted": DELETED}
 _OPS_BY_CODE: Final[dict[int, ChangeOp]] = {code: op for op, code in OP_CODES.items()}
-RECORDING_META = "history_recording"  # "off" when the history is off (retention 0 days)
 
 
 def _schema_v1(conn: sqlite3.Connection) -> None:
@@ -89,21 +96,17 @@ def _schema_v1(conn: sqlite3.Connection) -> None:
         CREATE INDEX contact_changes_by_actor ON contact_changes (actor, id);
         """,
     )
-    set_recording(conn, True)
 
 
 def set_recording(conn: sqlite3.Connection, on: bool) -> None:
     """Record changes from now on, or stop (retention 0 days): in the caller's transaction, for every process
-    that writes the file (each write reads the flag in its own transaction)."""
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        (RECORDING_META, "on" if on else "off"),
-    )
+    that writes the file (each write reads ``history_context.recording`` in its own transaction: the one place
+    the setting is kept)."""
     conn.execute("UPDATE history_context SET recording = ?", (int(on),))
 
 
 def recording(db: Database) -> bool:
-    return db.meta(RECORDING_META) != "off"
+    return bool(db.reader().execute("SELECT recording FROM history_context").fetchone()[0])
 
 
 def set_actor(conn: sqlite3.Connection) -> None:
@@ -127,10 +130,6 @@ _SELECT = (
     "c.list_id, c.email_key, c.keys FROM contact_changes AS c JOIN history_actors AS a ON a.id = c.actor "
     "LEFT JOIN contact_lists AS l ON l.id = c.list_id"
 )
-# Which fields an update changed (``changed``): a NULL before or after is then a value, not "unchanged".
-CHANGED_UNSUBSCRIBE: Final = 1
-CHANGED_TOPICS: Final = 2
-CHANGED_ATTRIBUTES: Final = 4
 
 
 def _topics(text: Any) -> dict[str, object]:
@@ -143,7 +142,7 @@ def attributes_after(conn: sqlite3.Connection, list_id: int, key: str, change_id
     or a deletion's), or the contact's own when none has changed them since."""
     row = conn.execute(
         "SELECT attributes_before FROM contact_changes WHERE list_id = ? AND email_key = ? AND op != 1 AND id > ? "
-        f"AND (op = 3 OR changed & {CHANGED_ATTRIBUTES}) ORDER BY id LIMIT 1",
+        f"AND (op = {DELETED} OR changed & {CHANGED_ATTRIBUTES}) ORDER BY id LIMIT 1",
         (list_id, key, change_id),
     ).fetchone()
     if row is None:

@@ -24,11 +24,16 @@ import orjson
 from ...model import Contact
 from .rows import topics_json
 
+# ``contact_changes.op``, and which fields an update changed (``changed``, bits: a NULL before or after is then
+# a value, not "unchanged"). The one definition: the reads (history.py) decode with these too.
 CREATED: Final = 1
 UPDATED: Final = 2
 DELETED: Final = 3
+CHANGED_UNSUBSCRIBE: Final = 1
+CHANGED_TOPICS: Final = 2
+CHANGED_ATTRIBUTES: Final = 4
 
-# (email_key, at, changed (bits of history.CHANGED_*), unsub_before, topics_before, attributes_before,
+# (email_key, at, changed (bits of CHANGED_*), unsub_before, topics_before, attributes_before,
 # unsub_after, topics_after): a field that did not change None. The new attributes are not recorded (see
 # history.attributes_after): they are half of what a re-import would write again.
 UpdateRecord = tuple[str, float, int, int | None, str | None, str | None, int | None, str | None]
@@ -51,7 +56,7 @@ def record_created(conn: sqlite3.Connection, list_id: int, keys: Sequence[str], 
     Each contact keeps the spelling it was written with (``contacts.email``): the row needs no addresses."""
     if keys and actor is not None:
         conn.execute(
-            "INSERT INTO contact_changes (list_id, email_key, at, actor, op, keys) VALUES (?, '', ?, ?, 1, ?)",
+            f"INSERT INTO contact_changes (list_id, email_key, at, actor, op, keys) VALUES (?, '', ?, ?, {CREATED}, ?)",
             (list_id, at, actor, orjson.dumps(list(keys)).decode()),
         )
 
@@ -60,8 +65,8 @@ def record_updated(conn: sqlite3.Connection, list_id: int, records: Sequence[Upd
     if records and actor is not None:
         conn.executemany(
             "INSERT INTO contact_changes (list_id, email_key, at, actor, op, changed, unsub_before, topics_before, "
-            f"attributes_before, unsub_after, topics_after) VALUES ({int(list_id)}, ?, ?, {int(actor)}, 2, ?, ?, ?, "
-            "?, ?, ?)",
+            f"attributes_before, unsub_after, topics_after) VALUES ({int(list_id)}, ?, ?, {int(actor)}, {UPDATED}, "
+            "?, ?, ?, ?, ?, ?)",
             records,
         )
 
@@ -73,8 +78,12 @@ def update_record(
     u0, t0, a0 = old
     u1, t1, _ = new
     if u0 == u1 and t0 == t1:  # the common case of a re-import: only the attributes changed
-        return (key, at, 4, None, None, a0, None, None)
-    changed = (u0 != u1) | (t0 != t1) << 1 | (a0 != new[2]) << 2
+        return (key, at, CHANGED_ATTRIBUTES, None, None, a0, None, None)
+    changed = (
+        (CHANGED_UNSUBSCRIBE if u0 != u1 else 0)
+        | (CHANGED_TOPICS if t0 != t1 else 0)
+        | (CHANGED_ATTRIBUTES if a0 != new[2] else 0)
+    )
     return (
         key,
         at,
@@ -108,7 +117,7 @@ def record_changes(
     ]
     if created:
         conn.executemany(
-            "INSERT INTO contact_changes (list_id, email_key, at, actor, op, email) VALUES (?, ?, ?, ?, 1, ?)",
+            f"INSERT INTO contact_changes (list_id, email_key, at, actor, op, email) VALUES (?, ?, ?, ?, {CREATED}, ?)",
             created,
         )
     updates = []
@@ -127,7 +136,7 @@ def record_removed(
     if contacts and actor is not None:
         conn.executemany(
             "INSERT INTO contact_changes (list_id, email_key, at, actor, op, email, created, unsub_before, "
-            "topics_before, attributes_before) VALUES (?, ?, ?, ?, 3, ?, ?, ?, ?, ?)",
+            f"topics_before, attributes_before) VALUES (?, ?, ?, ?, {DELETED}, ?, ?, ?, ?, ?)",
             [(list_id, key, at, actor, c.email, c.created, *_state(c)) for key, c in contacts.items()],
         )
 
@@ -140,7 +149,7 @@ def record_deleting(
     if actor is not None:
         conn.execute(
             "INSERT INTO contact_changes (list_id, email_key, at, actor, op, email, created, unsub_before, "
-            "topics_before, attributes_before) SELECT list_id, email_key, ?, ?, 3, email, created, "
+            f"topics_before, attributes_before) SELECT list_id, email_key, ?, ?, {DELETED}, email, created, "
             f"unsubscribe_all, topics, attributes FROM contacts WHERE {where}",
             (at, actor, *params),
         )
@@ -166,12 +175,14 @@ def record_updating(
     if unsubscribe_all is not None:
         conn.execute(
             "INSERT INTO contact_changes (list_id, email_key, at, actor, op, changed, unsub_before, unsub_after) "
-            f"SELECT list_id, email_key, ?, ?, 2, 1, unsubscribe_all, ? FROM contacts WHERE {where}",
+            f"SELECT list_id, email_key, ?, ?, {UPDATED}, {CHANGED_UNSUBSCRIBE}, unsubscribe_all, ? FROM contacts "
+            f"WHERE {where}",
             (at, actor, unsubscribe_all, *params),
         )
     elif topics_sql is not None:
         conn.execute(
             "INSERT INTO contact_changes (list_id, email_key, at, actor, op, changed, topics_before, topics_after) "
-            f"SELECT list_id, email_key, ?, ?, 2, 2, topics, {topics_sql} FROM contacts WHERE {where}",
+            f"SELECT list_id, email_key, ?, ?, {UPDATED}, {CHANGED_TOPICS}, topics, {topics_sql} FROM contacts "
+            f"WHERE {where}",
             (at, actor, *topics_params, *params),
         )
