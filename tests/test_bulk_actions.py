@@ -6,10 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +29,7 @@ from sescontacts.model import (
 from sescontacts.services import Services
 from sescontacts.settings import Settings
 from sescontacts.store.base import BulkAction
+from tests.support.killed_child import kill_between_batches
 from tests.support.sesapi_client import InProcessClient, open_services
 from tests.support.stores import all_pages
 from tests.test_jobs import counters
@@ -217,22 +215,10 @@ def test_sigkill_mid_job_then_resume_equals_a_clean_run(
     shutil.copytree(seeded, killed)
     shutil.copytree(seeded, clean)
 
-    with subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(killed), action, topic or ""],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as child:
-        assert child.stdin is not None and child.stdout is not None
-        for line in child.stdout:
-            job_id, state, batches = line.split()
-            last = kill_after == "the last batch" and int(batches) == 15
-            if state == "running" and (int(batches) == kill_after or last):
-                child.send_signal(signal.SIGKILL)
-                break
-            child.stdin.write("\n")
-            child.stdin.flush()
-    assert child.returncode == -signal.SIGKILL
+    def kill(state: str, batches: int) -> bool:
+        return state == "running" and (batches == kill_after or (kill_after == "the last batch" and batches == 15))
+
+    job_id = kill_between_batches(CHILD, [str(killed), action, topic or ""], kill)
 
     services = Services.open(Settings(data_dir=killed))
     try:

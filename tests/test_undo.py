@@ -7,9 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import shutil
-import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -28,6 +25,7 @@ from sescontacts.history import Actor, ChangeQuery, acting_as
 from sescontacts.model import OPT_IN, OPT_OUT, Contact, Topic
 from sescontacts.services import Services
 from sescontacts.settings import Settings
+from tests.support.killed_child import kill_between_batches
 from tests.support.stores import all_pages
 
 LIST = "contacts"
@@ -429,18 +427,9 @@ def test_sigkill_mid_undo_then_resume_equals_a_clean_undo(tmp_path: Path, kill_a
     shutil.copytree(seeded, killed)
     shutil.copytree(seeded, clean)
 
-    with subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(killed), job.id], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    ) as child:
-        assert child.stdin is not None and child.stdout is not None
-        for line in child.stdout:
-            undo_id, job_state, batches = line.split()
-            if job_state == "running" and int(batches) == kill_after:
-                child.send_signal(signal.SIGKILL)
-                break
-            child.stdin.write("\n")
-            child.stdin.flush()
-    assert child.returncode == -signal.SIGKILL
+    undo_id = kill_between_batches(
+        CHILD, [str(killed), job.id], lambda state, batches: state == "running" and batches == kill_after
+    )
 
     services = Services.open(Settings(data_dir=killed))
     try:
