@@ -17,7 +17,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from .model import attribute_text, attributes_object
+from .model import AddressBatch, attribute_text, attributes_object
 
 ActorKind = Literal["console", "api", "job", "sync", "event", "cli", "system"]
 ACTOR_KINDS: Final[tuple[ActorKind, ...]] = ("console", "api", "job", "sync", "event", "cli", "system")
@@ -112,6 +112,25 @@ class Change:
     before: Mapping[str, object]
     after: Mapping[str, object]
     created: float | None = None  # a deleted contact's creation time
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedBatch:
+    """A batch's creations as they are recorded: one record (an import batch's new contacts), not a
+    :class:`Change` each. What an undo reads to take a batch back with one delete of its addresses (a Change
+    each cost ~18 us of Python a contact against the import's ~3): :meth:`ContactHistory.job_records`."""
+
+    id: int
+    list_name: str
+    at: float
+    actor: Actor
+    addresses: AddressBatch  # in the order recorded, with their keys
+
+    def changes(self) -> list[Change]:
+        """The batch as one :class:`Change` a contact (what :meth:`ContactHistory.job_changes` gives)."""
+        return [
+            Change(self.id, self.list_name, email, self.at, self.actor, "created", {}, {}) for email in self.addresses
+        ]
 
 
 @dataclass(frozen=True, slots=True)

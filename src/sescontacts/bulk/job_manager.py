@@ -337,8 +337,9 @@ class JobManager:
         if job.kind == ACTION_KIND:
             return self._execute_action(job, progress)
         if (runner := self.runners.get(job.kind)) is not None:
-            try:
-                outcome = runner(job, lambda: self._should_stop(job.id))
+            try:  # checkpoints off the writer's thread, as for an import (below)
+                with self.db.checkpoints_on_the_side():
+                    outcome = runner(job, lambda: self._should_stop(job.id))
             except Exception as exc:  # the job must end in a state, whatever went wrong
                 outcome = ("failed", f"{type(exc).__name__}: {exc}")
             return self._finish(job.id, *outcome, progress)

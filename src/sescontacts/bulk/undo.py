@@ -35,8 +35,19 @@ import orjson
 
 from ..db import Database
 from ..errors import BadRequest, NotFound
-from ..history import ATTRIBUTES, TOPIC_PREFERENCES, UNSUBSCRIBE_ALL, Actor, Change, acting_as
-from ..model import MISSING, Contact, ContactPatch, Missing, Outcome, Page, RowResult, UpsertPolicy, attributes_object
+from ..history import ATTRIBUTES, TOPIC_PREFERENCES, UNSUBSCRIBE_ALL, Actor, Change, CreatedBatch, acting_as
+from ..model import (
+    MISSING,
+    AddressBatch,
+    Contact,
+    ContactPatch,
+    Missing,
+    Outcome,
+    Page,
+    RowResult,
+    UpsertPolicy,
+    attributes_object,
+)
 from ..store.base import ContactHistory, ContactStore
 from . import undo_conflicts
 from .job_manager import JobManager
@@ -66,27 +77,40 @@ class _Step:
     index: int  # the change's place in its row
 
 
-def _walk(history: ContactHistory, job_id: str, position: Sequence[int] | None, batch: int) -> Iterator[_Step]:
-    """The job's changes newest first, from ``position`` on. Rows are read a few at a time: as many as should
+@dataclass(frozen=True, slots=True)
+class _Created:
+    """A batch's creations, from its ``start``-th on (where a killed undo stopped inside it)."""
+
+    batch: CreatedBatch
+    start: int
+
+
+def _walk(
+    history: ContactHistory, job_id: str, position: Sequence[int] | None, batch: int
+) -> Iterator[_Step | _Created]:
+    """The job's records newest first, from ``position`` on. Rows are read a few at a time: as many as should
     make about one batch of changes, judged by the rows read last (a batch's creations are one row of up to a
     whole import batch), so memory stays about one batch whatever the job did."""
     row_id, done = (int(position[0]), int(position[1])) if position else (None, 0)
     before = None if row_id is None else row_id + 1
     rows = 1
     while True:
-        changes = history.job_changes(job_id, before_id=before, limit=rows)
-        if not changes:
+        records = history.job_records(job_id, before_id=before, limit=rows)
+        if not records:
             return
-        index, previous = 0, None
-        for change in changes:
-            index = index + 1 if change.id == previous else 0
-            previous = change.id
-            if change.id == row_id and index < done:
-                continue
-            yield _Step(change, change.id, index)
-        read = len({c.id for c in changes})
-        before = changes[-1].id
-        rows = max(1, min(batch, batch * read // len(changes)))
+        changes = 0
+        for record in records:
+            skip = done if record.id == row_id else 0
+            if isinstance(record, CreatedBatch):
+                changes += len(record.addresses)
+                if skip < len(record.addresses):
+                    yield _Created(record, skip)
+            else:
+                changes += 1
+                if not skip:
+                    yield _Step(record, record.id, 0)
+        before = records[-1].id
+        rows = max(1, min(batch, batch * len(records) // changes))
 
 
 def _with_fields(contact: Contact, fields: Any) -> Contact:
@@ -121,6 +145,7 @@ class _Writes:
     """One batch's writes to one list, by the store call that makes them."""
 
     topics: frozenset[str]  # the list's topics now (a preference for a topic removed since is dropped)
+    created: AddressBatch | None = None  # a batch's creations, deleted by their keys (Undo._created)
     deletes: list[str] = field(default_factory=list)
     merges: list[ContactPatch] = field(default_factory=list)
     replaces: list[ContactPatch] = field(default_factory=list)
@@ -328,6 +353,17 @@ class Undo:
         touched: set[tuple[str, str]] = set()
         with acting_as(Actor("job", str(meta.get("started_by", "")), job.id)):
             for step in _walk(self.history, undone, meta.get("position"), batch):
+                if isinstance(step, _Created):
+                    if steps:  # the changes before it, committed first: it may have created what they changed
+                        if should_stop():
+                            return "stopped", None
+                        self._batch(job, steps, meta, counts, policy, ignore)
+                        steps, touched = [], set()
+                    for start in range(step.start, len(step.batch.addresses), batch):
+                        if should_stop():
+                            return "stopped", None
+                        self._created(job, step.batch, start, start + batch, meta, counts, policy, ignore)
+                    continue
                 contact = (step.change.list_name, self.store.email_key(step.change.email))
                 # A contact changed twice by the job: its newer change is undone (committed) before the older
                 # one is looked at, so each batch reads and writes every contact at most once.
@@ -358,13 +394,73 @@ class Undo:
             plans[list_name] = _Writes(frozenset(self.store.get_list(list_name).topic_names))
         return plans[list_name]
 
-    def _batch(
-        self, job: Job, steps: list[_Step], meta: dict[str, Any], counts: dict[str, int], policy: str, ignore: list[str]
+    def _created(
+        self,
+        job: Job,
+        created: CreatedBatch,
+        start: int,
+        end: int,
+        meta: dict[str, Any],
+        counts: dict[str, int],
+        policy: str,
+        ignore: list[str],
     ) -> None:
-        """Undo one batch of changes and record where the walk stands, in one transaction where the store has
-        them. Reads (later changes, the contacts' state) come first, outside it, so the write lock is held for
-        the writes alone."""
+        """Undo the creations ``start:end`` of a batch: those changed since by no ignored job (one probe each,
+        :meth:`ContactHistory.changed_keys`) as changes of their own, the others, all of them after an import,
+        by one delete of their keys, with no Change each (an undo then costs about what the import did)."""
+        addresses = created.addresses
+        keys, emails = addresses.keys[start:end], addresses.emails[start:end]
+        position = [created.id, start + len(keys)]
+        if not created.list_name:  # the list was deleted since
+            counts["not_found"] += len(keys)
+            self._batch(job, [], meta, counts, policy, ignore, position=position, rows=position[1] - start)
+            return
+        changed = self.history.changed_keys(created.list_name, keys, created.id, ignore_jobs=ignore)
+        steps = [
+            _Step(
+                Change(created.id, created.list_name, email, created.at, created.actor, "created", {}, {}),
+                created.id,
+                i,
+            )
+            for i, (key, email) in enumerate(zip(keys, emails, strict=True), start)
+            if key in changed
+        ]
+        if changed:
+            pairs = [(key, email) for key, email in zip(keys, emails, strict=True) if key not in changed]
+            keys, emails = [key for key, _ in pairs], [email for _, email in pairs]
+        deletes = AddressBatch(addresses.identity, keys, emails)
+        self._batch(
+            job,
+            steps,
+            meta,
+            counts,
+            policy,
+            ignore,
+            created=(created.list_name, deletes),
+            position=position,
+            rows=position[1] - start,
+        )
+
+    def _batch(
+        self,
+        job: Job,
+        steps: list[_Step],
+        meta: dict[str, Any],
+        counts: dict[str, int],
+        policy: str,
+        ignore: list[str],
+        *,
+        created: tuple[str, AddressBatch] | None = None,
+        position: list[int] | None = None,
+        rows: int | None = None,
+    ) -> None:
+        """Undo one batch of changes (and ``created``: a list's creations to delete by their keys) and record
+        where the walk stands (``position``, by default after the last step; ``rows`` the changes it counts,
+        by default the steps), in one transaction where the store has them. Reads (later changes, the
+        contacts' state) come first, outside it, so the write lock is held for the writes alone."""
         plans: dict[str, _Writes] = {}
+        if created is not None and created[1]:
+            self._plan(plans, created[0]).created = created[1]
         conflicts: list[tuple[str, Conflict]] = []
         reader = self.db.reader()
         laters = self.history.later_changes([step.change for step in steps], ignore_jobs=ignore)
@@ -416,7 +512,8 @@ class Undo:
                     ),
                 )
             )
-        meta["position"] = [steps[-1].row, steps[-1].index + 1]
+        meta["position"] = position or [steps[-1].row, steps[-1].index + 1]
+        done = len(steps) if rows is None else rows
         with self.store.atomic():
             self._apply(plans, counts)
             # Inside the batch's atomic(): on a transactional store this commits with the batch's writes.
@@ -428,10 +525,10 @@ class Undo:
                     "bytes_total = max(?, rows_done + ?), batches_done = batches_done + 1, counts = ?, meta = ? "
                     "WHERE id = ?",
                     (
-                        len(steps),
-                        len(steps),
+                        done,
+                        done,
                         int(meta.get("estimate") or 0),
-                        len(steps),
+                        done,
                         orjson.dumps(counts).decode(),
                         orjson.dumps(meta).decode(),
                         job.id,
@@ -444,6 +541,8 @@ class Undo:
         """Make each list's writes through the store's bulk paths, counting the outcomes."""
         for list_name, writes in plans.items():
             results: list[RowResult] = []
+            if writes.created:
+                results += self.store.delete_contacts(list_name, writes.created)
             if writes.deletes:
                 results += self.store.delete_contacts(list_name, writes.deletes)
             if writes.merges:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
 from ..errors import BadRequest
-from ..history import Change, ChangeQuery
+from ..history import Change, ChangeQuery, CreatedBatch
 from ..model import (
     OPT_IN,
     OPT_OUT,
@@ -433,6 +433,18 @@ class ContactHistory(Protocol):
 
     def job_changes(self, job: str, *, before_id: int | None = None, limit: int = 1000) -> list[Change]:
         """The changes job ``job`` made, newest first, with an id below ``before_id``."""
+        ...
+
+    def job_records(
+        self, job: str, *, before_id: int | None = None, limit: int = 1000
+    ) -> list[Change | CreatedBatch]:
+        """:meth:`job_changes` as recorded: a batch's creations one :class:`CreatedBatch`, not a Change each."""
+        ...
+
+    def changed_keys(
+        self, list_name: str, keys: Sequence[str], after_id: int, *, ignore_jobs: Sequence[str] = ()
+    ) -> set[str]:
+        """Which of ``keys`` were updated or deleted after change ``after_id`` by no job of ``ignore_jobs``."""
         ...
 
     def later_change(self, change: Change, *, ignore_jobs: Sequence[str] = ()) -> Change | None:

@@ -41,9 +41,10 @@ from ...history import (
     Change,
     ChangeOp,
     ChangeQuery,
+    CreatedBatch,
     current_actor,
 )
-from ...model import SPELLING_SEPARATOR, AddressIdentity, Page
+from ...model import SPELLING_SEPARATOR, AddressBatch, AddressIdentity, Page
 from .history_record import (
     CHANGED_ATTRIBUTES,
     CHANGED_TOPICS,
@@ -325,11 +326,7 @@ class SqliteContactHistory:
         )
         return changes[:limit]
 
-    def job_changes(self, job: str, *, before_id: int | None = None, limit: int = 1000) -> list[Change]:
-        """The changes job ``job`` made (any list), newest first, those with an id below ``before_id``: what an
-        undo walks back, batch by batch. ``limit`` counts recorded rows: a batch's creations are one row (its
-        changes share its id). An update's ``after`` leaves out the attributes (not stored, and an undo restores
-        ``before``: :func:`attributes_after` says why)."""
+    def _job_rows(self, job: str, before_id: int | None, limit: int) -> list[Any]:
         conn = self.db.reader()
         # One actor at a time: each query walks its (actor, id) index in order and stops at ``limit``, where
         # ``actor IN (...)`` sorted every row of the job below ``before_id`` for each batch of an undo.
@@ -340,7 +337,56 @@ class SqliteContactHistory:
                 (actor, before_id if before_id is not None else 1 << 62, limit),
             ).fetchall()
         rows.sort(key=lambda row: int(row[0]), reverse=True)
-        return [change for row in rows[:limit] for change in changes_from_row(row, None)]
+        return rows[:limit]
+
+    def job_changes(self, job: str, *, before_id: int | None = None, limit: int = 1000) -> list[Change]:
+        """The changes job ``job`` made (any list), newest first, those with an id below ``before_id``. ``limit``
+        counts recorded rows: a batch's creations are one row (its changes share its id). An update's
+        ``after`` leaves out the attributes (not stored, and an undo restores ``before``: :func:`attributes_after`
+        says why)."""
+        return [change for row in self._job_rows(job, before_id, limit) for change in changes_from_row(row, None)]
+
+    def job_records(self, job: str, *, before_id: int | None = None, limit: int = 1000) -> list[Change | CreatedBatch]:
+        """:meth:`job_changes` as recorded: a batch's creations one :class:`CreatedBatch` (its keys as the
+        contacts are filed, their addresses read from the keys), the rest a Change each."""
+        records: list[Change | CreatedBatch] = []
+        for row in self._job_rows(job, before_id, limit):
+            keys_json = row[-1]
+            if keys_json is None:
+                records.extend(changes_from_row(row, None))
+                continue
+            keys: list[str] = orjson.loads(keys_json)
+            # A key is the address, unless the rule keeps the spelling after a separator (model.exact_email_key).
+            exact = any(SPELLING_SEPARATOR in key for key in keys)
+            emails = [key.rpartition(SPELLING_SEPARATOR)[2] for key in keys] if exact else keys
+            records.append(
+                CreatedBatch(
+                    int(row[0]),
+                    str(row[1]),
+                    float(row[3]),
+                    Actor(row[4], row[5], row[6]),
+                    AddressBatch(self.identity.name, keys, emails),
+                )
+            )
+        return records
+
+    def changed_keys(
+        self, list_name: str, keys: Sequence[str], after_id: int, *, ignore_jobs: Sequence[str] = ()
+    ) -> set[str]:
+        """Which of ``keys`` (contacts as the store files them) were updated or deleted after change ``after_id``
+        by no job of ``ignore_jobs``: one statement, a probe of the per-contact index a key. An undo's check of a
+        batch's creations (a contact deleted since and created again was deleted first: the index has it)."""
+        conn = self.db.reader()
+        list_id = self._list_id(conn, list_name)
+        if list_id is None or not keys:
+            return set()
+        rows = conn.execute(
+            "SELECT k.value FROM json_each(?) AS k WHERE EXISTS (SELECT 1 FROM contact_changes AS c "
+            "WHERE c.list_id = ? AND c.email_key = k.value AND c.op != 1 AND c.id > ? AND c.actor NOT IN "
+            "(SELECT id FROM history_actors WHERE job IN (SELECT value FROM json_each(?))))",
+            (orjson.dumps(list(keys)).decode(), list_id, after_id, orjson.dumps(list(ignore_jobs)).decode()),
+        ).fetchall()
+        return {str(row[0]) for row in rows}
 
     def later_change(self, change: Change, *, ignore_jobs: Sequence[str] = ()) -> Change | None:
         """The first change to ``change``'s contact after it that no job of ``ignore_jobs`` made: an undo's
