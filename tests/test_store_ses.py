@@ -318,6 +318,7 @@ def test_import_job_path_deletes(s3_store: SesContactStore) -> None:
     targets = [f"d{i:03d}@example.com" for i in range(0, 40, 2)] + ["nobody@example.com"] * 20
     results = s3_store.delete_contacts("contacts", targets)
     assert [r.outcome for r in results].count(Outcome.DELETED) == 20
+    print(dict(s3_store.calls))
     assert s3_store.calls["create_import_job"] == 2
     assert s3_store.list_stats("contacts").total == 20
     with pytest.raises(NotFound):
@@ -467,3 +468,39 @@ def test_import_job_path_records_what_it_wrote_as_the_writer_and_what_ses_had_as
     theirs = history.contact_history("contacts", "theirs@example.com")
     assert [(c.op, c.actor) for c in theirs] == [("updated", job), ("created", SES_SYNC)]
     assert theirs[0].after == {"attributes": '{"b":2}'}
+
+
+def test_undo_of_an_import_goes_through_import_jobs(s3_store: SesContactStore, tmp_path: Path) -> None:
+    """With an S3 location, the undo of an import that created 200 contacts and updated one deletes the 200
+    through one SES import job, not a call a row, and SES ends as it was before the import."""
+    from sescontacts.bulk.job_manager import JobManager
+    from sescontacts.bulk.report import ImportOptions
+    from sescontacts.bulk.undo import UNDO_KIND, Undo
+    from sescontacts.history import Actor, acting_as
+    from sescontacts.store.sqlite.history import SqliteContactHistory
+
+    s3_store.create_contact("contacts", Contact("kept@example.com", attributes_data='{"plan": "free"}'))
+    path = tmp_path / "people.csv"
+    path.write_text(
+        'emailAddress,attributesData\nkept@example.com,"{""plan"": ""pro""}"\n'
+        + "".join(f"u{i:03d}@example.com,\n" for i in range(200))
+    )
+    db = s3_store.mirror.db
+    jobs = JobManager(db, s3_store, tmp_path / "data")
+    undo = Undo(db, s3_store, SqliteContactHistory(db, s3_store.identity), jobs)
+    jobs.runners[UNDO_KIND] = undo
+    job = jobs.submit(path, ImportOptions(contact_list="contacts"), file_name="people.csv", run_here=True)
+    with acting_as(Actor("job", "tester", job.id)):
+        assert jobs.run(job.id).counts["created"] == 200
+    assert s3_store.list_stats("contacts").total == 201
+    s3_store.calls.clear()
+
+    done = jobs.run(undo.start(job.id, "keep", "tester", run_here=True).id)
+
+    assert done.state == "completed", done.error
+    assert (done.counts["deleted"], done.counts["updated"], done.counts["conflicts"]) == (200, 1, 0)
+    # The 200 deletions as one job; the one update row by row (too few rows to be worth an import job).
+    assert (s3_store.calls["create_import_job"], s3_store.calls.get("delete_contact", 0)) == (1, 0)
+    assert (s3_store.calls.get("create_contact", 0), s3_store.calls["update_contact"]) == (0, 1)
+    assert s3_store.list_stats("contacts").total == 1
+    assert orjson.loads(s3_store.get_contact("contacts", "kept@example.com").attributes_data or "") == {"plan": "free"}
