@@ -89,6 +89,13 @@ def test_the_lists_history_filtered_as_json_lines(data_dir: Path) -> None:
     assert run(data_dir, "--who", "cli").stdout == "no changes recorded\n"
 
 
+def test_an_unknown_list_is_an_error_not_no_changes(data_dir: Path) -> None:
+    result = CliRunner().invoke(main, ["history", "--list", "nosuch", "--data-dir", str(data_dir)])
+    assert result.exit_code != 0
+    assert "List with name: nosuch doesn't exist." in result.output
+    assert "no changes recorded" not in result.output
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

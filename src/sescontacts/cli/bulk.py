@@ -56,7 +56,7 @@ def _open(options: dict[str, Any], *, create_list: bool = True) -> Any:
     return services
 
 
-def _resolve_list(services: Any, requested: str, explicit: bool) -> str:
+def resolve_list(services: Any, requested: str, explicit: bool) -> str:
     """The configured list, or - when it does not exist and none was asked for by name - the only one. An
     unknown list is NotFound, which the ``sescontacts`` group says as a file-level error (exit status 2)."""
     from ..errors import NotFound
@@ -72,7 +72,7 @@ def _resolve_list(services: Any, requested: str, explicit: bool) -> str:
         raise
 
 
-def _explicit(name: str) -> bool:
+def given_explicitly(name: str) -> bool:
     ctx = click.get_current_context()
     source = ctx.get_parameter_source(name)
     return source is not None and source.name not in ("DEFAULT",)
@@ -189,7 +189,7 @@ def import_command(file: str, **options: Any) -> None:
     services = _open(options)
     spooled: Path | None = None
     try:
-        list_name = _resolve_list(services, options["contact_list"], _explicit("contact_list"))
+        list_name = resolve_list(services, options["contact_list"], given_explicitly("contact_list"))
         if file == "-":
             spooled = _spool_stdin(services.settings.data_dir)
             path, name = spooled, "<stdin>"
@@ -346,7 +346,7 @@ def export_command(**options: Any) -> None:
     services = _open(options, create_list=options["backend"] == "local")
     try:
         with talking_to_ses():
-            list_name = _resolve_list(services, options["contact_list"], _explicit("contact_list"))
+            list_name = resolve_list(services, options["contact_list"], given_explicitly("contact_list"))
         _bring_mirror_up_to_date(services.store, list_name, sync=options["sync"])
         if output == "-":
             count = export(services.store, list_name, query, fmt, sys.stdout.buffer)

@@ -18,6 +18,7 @@ import orjson
 
 from ..history import ACTOR_KINDS, ATTRIBUTES, CHANGE_OPS, Change, ChangeQuery, attribute_diff
 from ..settings import DEFAULT_LIST
+from .bulk import given_explicitly, resolve_list
 from .options import WholeNumber, checked, data_dir_option, list_name, open_services, settings_from, text_or_json
 from .ses import backend_options
 
@@ -114,7 +115,9 @@ def history(
     )
     services = open_services(settings_from(**options))
     try:
-        changes = list(_changes(services.history, options["contact_list"], query, limit))
+        # The list as import and export find it; an unknown one is an error, not "no changes recorded".
+        list_name = resolve_list(services, options["contact_list"], given_explicitly("contact_list"))
+        changes = list(_changes(services.history, list_name, query, limit))
     finally:
         services.close()
     if fmt == "json":
