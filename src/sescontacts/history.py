@@ -126,12 +126,6 @@ class CreatedBatch:
     actor: Actor
     addresses: AddressBatch  # in the order recorded, with their keys
 
-    def changes(self) -> list[Change]:
-        """The batch as one :class:`Change` a contact (what :meth:`ContactHistory.job_changes` gives)."""
-        return [
-            Change(self.id, self.list_name, email, self.at, self.actor, "created", {}, {}) for email in self.addresses
-        ]
-
 
 @dataclass(frozen=True, slots=True)
 class ChangeQuery:

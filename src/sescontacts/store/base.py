@@ -435,9 +435,7 @@ class ContactHistory(Protocol):
         """The changes job ``job`` made, newest first, with an id below ``before_id``."""
         ...
 
-    def job_records(
-        self, job: str, *, before_id: int | None = None, limit: int = 1000
-    ) -> list[Change | CreatedBatch]:
+    def job_records(self, job: str, *, before_id: int | None = None, limit: int = 1000) -> list[Change | CreatedBatch]:
         """:meth:`job_changes` as recorded: a batch's creations one :class:`CreatedBatch`, not a Change each."""
         ...
 
