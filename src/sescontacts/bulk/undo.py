@@ -118,6 +118,32 @@ def _walk(
         rows = max(1, min(batch, batch * len(records) // changes))
 
 
+def _units(store: ContactStore, walk: Iterator[_Step | _Created], batch: int) -> Iterator[list[_Step] | _Created]:
+    """What the undo commits one at a time, in the walk's order: up to ``batch`` single changes, or ``batch``
+    creations of a recorded batch from where the unit starts. Lazy: the walk reads on only once the caller has
+    committed the unit before."""
+    steps: list[_Step] = []
+    touched: set[tuple[str, str]] = set()
+    for step in walk:
+        if isinstance(step, _Created):
+            if steps:  # the changes before it, committed first: it may have created what they changed
+                yield steps
+                steps, touched = [], set()
+            for start in range(step.start, len(step.batch.addresses), batch):
+                yield _Created(step.batch, start)
+            continue
+        contact = (step.change.list_name, store.email_key(step.change.email))
+        # A contact changed twice by the job: its newer change is undone (committed) before the older one is
+        # looked at, so each batch reads and writes every contact at most once.
+        if contact in touched or len(steps) >= batch:
+            yield steps
+            steps, touched = [], set()
+        steps.append(step)
+        touched.add(contact)
+    if steps:
+        yield steps
+
+
 def _with_fields(contact: Contact, fields: Any) -> Contact:
     """``contact`` with the recorded ``fields`` (a change's ``before``) put back."""
     return dataclasses.replace(
@@ -354,35 +380,14 @@ class Undo:
         counts = {**empty_counts(), "conflicts": 0, **job.counts}
         batch = self._batch_size()
         ignore = self._ignored(undone, job.id)
-        steps: list[_Step] = []
-        touched: set[tuple[str, str]] = set()
         with acting_as(Actor("job", str(meta.get("started_by", "")), job.id)):
-            for step in _walk(self.history, undone, meta.get("position"), batch):
-                if isinstance(step, _Created):
-                    if steps:  # the changes before it, committed first: it may have created what they changed
-                        if should_stop():
-                            return "stopped", None
-                        self._batch(job, steps, meta, counts, policy, ignore)
-                        steps, touched = [], set()
-                    for start in range(step.start, len(step.batch.addresses), batch):
-                        if should_stop():
-                            return "stopped", None
-                        self._created(job, step.batch, start, start + batch, meta, counts, policy, ignore)
-                    continue
-                contact = (step.change.list_name, self.store.email_key(step.change.email))
-                # A contact changed twice by the job: its newer change is undone (committed) before the older
-                # one is looked at, so each batch reads and writes every contact at most once.
-                if contact in touched or len(steps) >= batch:
-                    if should_stop():
-                        return "stopped", None
-                    self._batch(job, steps, meta, counts, policy, ignore)
-                    steps, touched = [], set()
-                steps.append(step)
-                touched.add(contact)
-            if steps:
+            for unit in _units(self.store, _walk(self.history, undone, meta.get("position"), batch), batch):
                 if should_stop():
                     return "stopped", None
-                self._batch(job, steps, meta, counts, policy, ignore)
+                if isinstance(unit, _Created):
+                    self._created(job, unit.batch, unit.start, unit.start + batch, meta, counts, policy, ignore)
+                else:
+                    self._batch(job, unit, meta, counts, policy, ignore)
         return "completed", None
 
     def _batch_size(self) -> int:
@@ -421,18 +426,17 @@ class Undo:
             self._batch(job, [], meta, counts, policy, ignore, position=position, rows=position[1] - start)
             return
         changed = self.history.changed_keys(created.list_name, keys, created.id, ignore_jobs=ignore)
-        steps = [
-            _Step(
-                Change(created.id, created.list_name, email, created.at, created.actor, "created", {}, {}),
-                created.id,
-                i,
-            )
-            for i, (key, email) in enumerate(zip(keys, emails, strict=True), start)
-            if key in changed
-        ]
-        if changed:
-            pairs = [(key, email) for key, email in zip(keys, emails, strict=True) if key not in changed]
-            keys, emails = [key for key, _ in pairs], [email for _, email in pairs]
+        steps: list[_Step] = []
+        if changed:  # those go the way of any change (conflicts); the rest are deleted by their keys
+            unchanged: tuple[list[str], list[str]] = ([], [])
+            for i, (key, email) in enumerate(zip(keys, emails, strict=True), start):
+                if key in changed:
+                    change = Change(created.id, created.list_name, email, created.at, created.actor, "created", {}, {})
+                    steps.append(_Step(change, created.id, i))
+                else:
+                    unchanged[0].append(key)
+                    unchanged[1].append(email)
+            keys, emails = unchanged
         deletes = AddressBatch(addresses.identity, keys, emails)
         self._batch(
             job,
