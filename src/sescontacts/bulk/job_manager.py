@@ -330,16 +330,17 @@ class JobManager:
         return self._execute(self.get(job_id), progress)
 
     def _execute(self, job: Job, progress: ProgressCallback | None) -> Job:
-        with acting_as(job_actor(job.id, job.meta)):  # what the job changes is recorded as the job's
+        # What the job changes is recorded as the job's; WAL checkpoints run off the writer's thread for every
+        # kind of job (inline, an import's commits waited ~1 s per million rows).
+        with acting_as(job_actor(job.id, job.meta)), self.db.checkpoints_on_the_side():
             return self._execute_kind(job, progress)
 
     def _execute_kind(self, job: Job, progress: ProgressCallback | None) -> Job:
         if job.kind == ACTION_KIND:
             return self._execute_action(job, progress)
         if (runner := self.runners.get(job.kind)) is not None:
-            try:  # checkpoints off the writer's thread, as for an import (below)
-                with self.db.checkpoints_on_the_side():
-                    outcome = runner(job, lambda: self._should_stop(job.id))
+            try:
+                outcome = runner(job, lambda: self._should_stop(job.id))
             except Exception as exc:  # the job must end in a state, whatever went wrong
                 outcome = ("failed", f"{type(exc).__name__}: {exc}")
             return self._finish(job.id, *outcome, progress)
@@ -381,23 +382,22 @@ class JobManager:
         state: str
         error: str | None = None
         report: ImportReport | None = None
-        try:  # WAL checkpoints off the writer's thread (inline, commits waited ~1 s per million rows)
-            with self.db.checkpoints_on_the_side():
-                finished = run_import(
-                    self.store,
-                    job.path,
-                    job.options,
-                    file_name=job.file_name,
-                    rejects_path=job.rejects_path,
-                    seen_path=self._seen_path(job_id),
-                    resume=resume,
-                    on_commit=on_commit,
-                    after_commit=after_commit,
-                    should_stop=lambda: self._should_stop(job_id),
-                    batch_rows=self.batch_rows,
-                    commit_rows=self.commit_rows or 5 * self.batch_rows,
-                    parse_in_child=self.parse_in_child,
-                )
+        try:
+            finished = run_import(
+                self.store,
+                job.path,
+                job.options,
+                file_name=job.file_name,
+                rejects_path=job.rejects_path,
+                seen_path=self._seen_path(job_id),
+                resume=resume,
+                on_commit=on_commit,
+                after_commit=after_commit,
+                should_stop=lambda: self._should_stop(job_id),
+                batch_rows=self.batch_rows,
+                commit_rows=self.commit_rows or 5 * self.batch_rows,
+                parse_in_child=self.parse_in_child,
+            )
         except Exception as exc:  # the job must end in a state, whatever went wrong
             state, error = "failed", f"{type(exc).__name__}: {exc}"
         else:
