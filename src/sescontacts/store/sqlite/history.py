@@ -153,6 +153,12 @@ def attributes_after(conn: sqlite3.Connection, list_id: int, key: str, change_id
     return None if row is None else row[0]
 
 
+def _address(key: str) -> str:
+    """The address a contact's key holds: the spelling after the separator of an exact key
+    (model.exact_email_key), or the folded key itself."""
+    return key.rpartition(SPELLING_SEPARATOR)[2]
+
+
 def changes_from_row(row: Sequence[Any], conn: sqlite3.Connection | None, only_key: str | None = None) -> list[Change]:
     """The changes one row records: one, or a batch's creations, one per key (``only_key``: that one alone).
     ``conn``: read an update's new attributes (:func:`attributes_after`); None leaves them out of ``after``
@@ -185,7 +191,7 @@ def changes_from_row(row: Sequence[Any], conn: sqlite3.Connection | None, only_k
         Change(
             id=int(cid),
             list_name=str(list_name),
-            email=str(key).rpartition(SPELLING_SEPARATOR)[2],
+            email=_address(str(key)),
             at=float(at),
             actor=actor,
             op=op,
@@ -356,9 +362,8 @@ class SqliteContactHistory:
                 records.extend(changes_from_row(row, None))
                 continue
             keys: list[str] = orjson.loads(keys_json)
-            # A key is the address, unless the rule keeps the spelling after a separator (model.exact_email_key).
-            exact = any(SPELLING_SEPARATOR in key for key in keys)
-            emails = [key.rpartition(SPELLING_SEPARATOR)[2] for key in keys] if exact else keys
+            exact = any(SPELLING_SEPARATOR in key for key in keys)  # else every key is its address
+            emails = [_address(key) for key in keys] if exact else keys
             records.append(
                 CreatedBatch(
                     int(row[0]),
