@@ -32,7 +32,7 @@ from .failures import (
     ReportedError,
     talking_to_ses,
 )
-from .options import WholeNumber, data_options, open_services, setting, settings_from
+from .options import WholeNumber, data_options, given_explicitly, open_services, resolve_list, setting, settings_from
 from .ses import backend_options
 
 
@@ -54,28 +54,6 @@ def _open(options: dict[str, Any], *, create_list: bool = True) -> Any:
         services.close()
         raise
     return services
-
-
-def resolve_list(services: Any, requested: str, explicit: bool) -> str:
-    """The configured list, or - when it does not exist and none was asked for by name - the only one. An
-    unknown list is NotFound, which the ``sescontacts`` group says as a file-level error (exit status 2)."""
-    from ..errors import NotFound
-
-    try:
-        services.store.get_list(requested)
-        return requested
-    except NotFound:
-        if not explicit:
-            lists = services.store.list_lists(page_size=2).items
-            if len(lists) == 1:
-                return str(lists[0].name)
-        raise
-
-
-def given_explicitly(name: str) -> bool:
-    ctx = click.get_current_context()
-    source = ctx.get_parameter_source(name)
-    return source is not None and source.name not in ("DEFAULT",)
 
 
 def _spool_stdin(data_dir: Path) -> Path:

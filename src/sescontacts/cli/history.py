@@ -18,8 +18,17 @@ import orjson
 
 from ..history import ACTOR_KINDS, ATTRIBUTES, CHANGE_OPS, Change, ChangeQuery, attribute_diff
 from ..settings import DEFAULT_LIST
-from .bulk import given_explicitly, resolve_list
-from .options import WholeNumber, checked, data_dir_option, list_name, open_services, settings_from, text_or_json
+from .options import (
+    WholeNumber,
+    checked,
+    data_dir_option,
+    given_explicitly,
+    list_name,
+    open_services,
+    resolve_list,
+    settings_from,
+    text_or_json,
+)
 from .ses import backend_options
 
 _RELATIVE = re.compile(r"(\d+)([smhdw])")

@@ -303,3 +303,25 @@ def open_services(settings: Settings) -> Services:
 
         where = setting("aws_profile") if isinstance(exc, ProfileNotFound) else "AWS settings"
         raise ConfigError(f"{where}: {exc}") from None
+
+
+def resolve_list(services: Any, requested: str, explicit: bool) -> str:
+    """The configured list, or - when it does not exist and none was asked for by name - the only one. An
+    unknown list is NotFound, which the ``sescontacts`` group says as a file-level error (exit status 2)."""
+    from ..errors import NotFound
+
+    try:
+        services.store.get_list(requested)
+        return requested
+    except NotFound:
+        if not explicit:
+            lists = services.store.list_lists(page_size=2).items
+            if len(lists) == 1:
+                return str(lists[0].name)
+        raise
+
+
+def given_explicitly(name: str) -> bool:
+    ctx = click.get_current_context()
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name not in ("DEFAULT",)
