@@ -161,3 +161,68 @@ def test_an_updates_new_attributes_are_read_from_the_next_change_or_the_contact(
     assert (to_two.before, to_two.after) == ({"attributes": '{"v": 1}'}, {"attributes": '{"v": 2}'})
     assert (unsubscribed.before, unsubscribed.after) == ({"unsubscribe_all": False}, {"unsubscribe_all": True})
     assert (to_none.before, to_none.after) == ({"attributes": '{"v": 2}'}, {"attributes": None})
+
+
+def _reimport(store, job: str, numbers, value) -> None:
+    """A job's batch that updates (or creates) ``u<n>@example.com`` with attributes {"v": value}."""
+    with acting_as(Actor("job", "alice", job)):
+        store.upsert_contacts(
+            "contacts", [ContactPatch(f"u{n}@example.com", attributes={"v": value}) for n in numbers], UpsertPolicy()
+        )
+
+
+def test_a_batchs_updates_are_found_per_contact_through_edits_deletions_and_later_batches(store, history):
+    """A batch's updates are recorded as one row (history_record says why): each contact's timeline still shows
+    every one of them, in order, with the attributes before and after, across a console edit, a deletion and
+    the contact created again."""
+    _reimport(store, "job-1", range(150), 1)
+    _reimport(store, "job-2", range(150), 2)
+    with acting_as(ALICE):
+        store.update_contact("contacts", Contact("u5@example.com", attributes_data='{"v": "alice"}'))
+    _reimport(store, "job-3", range(150), 3)
+    store.delete_contact("contacts", "u5@example.com")
+    _reimport(store, "job-4", [5], 4)
+    _reimport(store, "job-5", range(150), 5)
+    timeline = [
+        (c.op, c.actor.job or c.actor.name, c.before.get("attributes"), c.after.get("attributes"))
+        for c in history.contact_history("contacts", "U5@example.com")
+    ]
+    assert timeline == [
+        ("updated", "job-5", '{"v":4}', '{"v":5}'),
+        ("created", "job-4", None, None),
+        ("deleted", "", '{"v":3}', None),
+        ("updated", "job-3", '{"v": "alice"}', '{"v":3}'),
+        ("updated", "alice", '{"v":2}', '{"v": "alice"}'),
+        ("updated", "job-2", '{"v":1}', '{"v":2}'),
+        ("created", "job-1", None, None),
+    ]
+    assert [
+        (c.op, c.actor.job, c.after.get("attributes")) for c in history.contact_history("contacts", "u7@example.com")
+    ] == [
+        ("updated", "job-5", '{"v":5}'),
+        ("updated", "job-3", '{"v":3}'),
+        ("updated", "job-2", '{"v":2}'),
+        ("created", "job-1", None),
+    ]
+    assert len(history.contact_history("contacts", "u7@example.com", limit=2)) == 2
+    page = history.changes("contacts", ChangeQuery(email="u7@example.com", ops=("updated",)))
+    assert [c.actor.job for c in page.items] == ["job-5", "job-3", "job-2"]
+
+
+def test_a_later_batch_is_a_later_change_unless_its_job_is_ignored(store, history):
+    _reimport(store, "job-1", range(150), 1)
+    _reimport(store, "job-2", range(150), 2)
+    _reimport(store, "job-3", range(10), 3)
+    updates = history.job_changes("job-2", limit=10_000)
+    assert len(updates) == 150 and {c.op for c in updates} == {"updated"}
+    later = history.later_changes(updates)
+    by_email = {c.email: found for c, found in zip(updates, later, strict=True)}
+    assert by_email["u3@example.com"] is not None and by_email["u3@example.com"].actor.job == "job-3"
+    assert by_email["u3@example.com"].before == {"attributes": '{"v":2}'}
+    assert by_email["u30@example.com"] is None
+    assert history.later_changes(updates, ignore_jobs=["job-3"]) == [None] * 150
+    (created,) = {c.id for c in history.job_changes("job-1", limit=10_000)}
+    keys = [f"u{n}@example.com" for n in range(150)]
+    assert history.changed_keys("contacts", keys, created, ignore_jobs=["job-1"]) == set(keys)
+    assert history.changed_keys("contacts", keys, created, ignore_jobs=["job-1", "job-2"]) == set(keys[:10])
+    assert history.changed_keys("contacts", keys, created, ignore_jobs=["job-1", "job-2", "job-3"]) == set()

@@ -295,6 +295,23 @@ def test_conflicts_are_resolved_per_contact_then_all(services: Services) -> None
     assert restored.actor == Actor("job", "tester", done.id)  # recorded as the undo's own write
 
 
+def test_a_contact_a_later_import_updated_is_a_conflict_of_the_earlier_imports_undo(services: Services) -> None:
+    """A batch's updates are one recorded row, found per contact along its chain: the undo of a re-import finds
+    the contacts a later import updated again, and keeps them."""
+    seed(services)
+    before = state(services)
+    job = run_import(services, [(f"c{i:03d}@example.com", None, {"v": 2}, None) for i in range(20)])
+    later = run_import(services, [(f"c{i:03d}@example.com", None, {"v": 3}, None) for i in range(5)])
+    done = undo(services, job.id)
+    after = state(services)
+    assert done.counts["conflicts"] == 5
+    assert {c.email: c.later_actor.job for c in services.undo.conflicts(done.id, page_size=10).items} == {
+        f"c{i:03d}@example.com": later.id for i in range(5)
+    }
+    assert all(after[f"c{i:03d}@example.com"][3] == {"v": 3} for i in range(5))
+    assert {k: v for k, v in after.items() if k >= "c005"} == {k: v for k, v in before.items() if k >= "c005"}
+
+
 def test_a_deleted_contact_created_again_since_is_a_conflict(services: Services) -> None:
     seed(services)
     job = run_import(services, [("c010@example.com", None, None, None)], "delete")

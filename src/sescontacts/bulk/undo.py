@@ -103,17 +103,19 @@ def _walk(
         records = history.job_records(job_id, before_id=before, limit=rows)
         if not records:
             return
-        changes = 0
-        for record in records:
+        changes = index = 0
+        for i, record in enumerate(records):
             skip = done if record.id == row_id else 0
             if isinstance(record, CreatedBatch):
                 changes += len(record.addresses)
                 if skip < len(record.addresses):
                     yield _Created(record, skip)
             else:
+                # A batch's updates are one row: its changes share its id, in the row's order.
+                index = index + 1 if i and records[i - 1].id == record.id else 0
                 changes += 1
-                if not skip:
-                    yield _Step(record, record.id, 0)
+                if index >= skip:
+                    yield _Step(record, record.id, index)
         before = records[-1].id
         rows = max(1, min(batch, batch * len(records) // changes))
 

@@ -125,9 +125,13 @@ class BulkUpserts:
             if created is not None:
                 history_record.record_created(conn, list_id, batch.keys, now, actor)
                 return created
-        records: list[history_record.UpdateRecord] | None = [] if actor is not None else None
+        records = history_record.BatchUpdates() if actor is not None else None
         results, rows, updates, attribute_updates, added, unsubscribed, turned = _upsert_rows(
             conn, list_id, batch, policy, now, records
+        )
+        # Recorded first: the UPDATEs point each contact at the row (``last_batch``).
+        batch_change = (
+            None if records is None else history_record.record_batch_updates(conn, list_id, records, now, actor)
         )
         # Optimism pays off again once a batch turns out to hold only new addresses.
         self._all_new = added == len(batch)
@@ -143,10 +147,10 @@ class BulkUpserts:
             unsubscribed=unsubscribed,
             turned_unsubscribed=turned,
             ordered=batch.ordered,
+            batch_change=batch_change,
         )
         if records is not None:
             history_record.record_created(conn, list_id, [str(row[0]) for row in rows], now, actor)
-            history_record.record_updated(conn, list_id, records, actor)
         return results
 
     def _insert_all_new(
@@ -228,7 +232,7 @@ def _upsert_rows(
     batch: PatchBatch,
     policy: UpsertPolicy,
     now: float,
-    records: list[history_record.UpdateRecord] | None,
+    records: history_record.BatchUpdates | None,
 ) -> tuple[
     list[RowResult], list[tuple[object, ...]], list[tuple[object, ...]], list[tuple[object, ...]], int, int, int
 ]:
@@ -242,6 +246,8 @@ def _upsert_rows(
     # columns a row can change, unless attributes merge (apply_patch then needs whole contacts).
     merging = policy.merge_attributes and not policy.replace_record
     columns = CONTACT_COLUMNS if merging else "unsubscribe_all, topics, attributes"
+    if records is not None:  # each update's entry names the contact's last batch row before it
+        columns += ", last_batch"
     (found,) = conn.execute(
         f"SELECT json_group_array(json_array(email_key, {columns})) FROM contacts "
         "WHERE list_id = ? AND email_key IN (SELECT value FROM json_each(?))",
@@ -288,7 +294,7 @@ def _upsert_rows(
             append(_CREATED)
             continue
         if merging and text:
-            contact = contact_from_row(old[1:])
+            contact = contact_from_row(old[1:7])
             after, result = apply_patch(contact, batch[i], policy, now)
             if after is not contact:
                 updates.append(
@@ -303,17 +309,15 @@ def _upsert_rows(
                 unsubscribed += int(after.unsubscribe_all) - int(contact.unsubscribe_all)
                 turned += after.unsubscribe_all > contact.unsubscribe_all
                 if records is not None:
-                    records.append(
-                        history_record.update_record(
-                            key,
-                            now,
-                            (int(contact.unsubscribe_all), old[3], old[4]),
-                            (int(after.unsubscribe_all), topics_json(after.topic_preferences), after.attributes_data),
-                        )
+                    records.add(
+                        key,
+                        (int(contact.unsubscribe_all), old[3], old[4]),
+                        (int(after.unsubscribe_all), topics_json(after.topic_preferences), after.attributes_data),
+                        old[-1],
                     )
             append(result)
             continue
-        old_unsubscribe, old_topics, old_data = old[2:5] if merging else old[1:]
+        old_unsubscribe, old_topics, old_data = old[2:5] if merging else old[1:4]
         was_unsubscribed = old_unsubscribe
         kept = kept_out = False
         if replace:  # SES's PUT: what the row omits is cleared
@@ -353,11 +357,7 @@ def _upsert_rows(
         else:
             updates.append((new_unsubscribe, topics, data, now, key))
         if records is not None:
-            records.append(
-                history_record.update_record(
-                    key, now, (was_unsubscribed, old_topics, old_data), (new_unsubscribe, topics, data)
-                )
-            )
+            records.add(key, (was_unsubscribed, old_topics, old_data), (new_unsubscribe, topics, data), old[-1])
         unsubscribed += new_unsubscribe - was_unsubscribed
         turned += new_unsubscribe > was_unsubscribed
         append(_KEPT[True, kept, kept_out] if kept or kept_out else _UPDATED)

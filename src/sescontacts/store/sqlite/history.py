@@ -9,14 +9,16 @@ read. The write lock is held from BEGIN IMMEDIATE, and every process sets the ro
 row is always the writing transaction's own.
 
 Layout, for the import speed goal (history on <= 1.15x off): a batch's creations are one row (``keys``, a
-JSON array) and need no before-image. Rows are appended in id order, and ids follow time (the activity page
-and the pruner find a time by bisecting ids: no index on ``at``). Only updates and deletions enter the
-per-contact index (``contact_changes_by_contact``, partial); a contact's creation is found by its creation
-time (``contact_changes_created``: the contact's own ``created``, or the one its deletion recorded), and a
-job's changes by ``contact_changes_by_actor``, both appended to in order.
+JSON array) and need no before-image, and its updates one row (``keys`` and ``entries``), which the reads find
+along each contact's chain of batch rows (``history_rows.BatchChain``; ``history_record`` says why). Rows are
+appended in id order, and ids follow time (the activity page and the pruner find a time by bisecting ids: no
+index on ``at``). Only single updates and deletions enter the per-contact index
+(``contact_changes_by_contact``, partial); a contact's creation is found by its creation time
+(``contact_changes_created``: the contact's own ``created``, or the one its deletion recorded), and a job's
+changes by ``contact_changes_by_actor``, both appended to in order.
 
 Updates record which fields changed (``changed``) and their values before, and after but for the attributes
-(read from the contact's next change, or the contact: :func:`attributes_after`); deletions every field before,
+(read from the contact's next change, or the contact: ``history_rows.attributes_after``); deletions every field before,
 with the creation time, so that an undo restores the contact as it was.
 """
 
@@ -32,30 +34,17 @@ from ...db import Database, Migrations, run_script
 from ...errors import BadRequest
 from ...history import (
     ACTOR_KINDS,
-    ATTRIBUTES,
     CHANGE_OPS,
     SYSTEM,
-    TOPIC_PREFERENCES,
-    UNSUBSCRIBE_ALL,
     Actor,
     Change,
-    ChangeOp,
     ChangeQuery,
     CreatedBatch,
     current_actor,
 )
 from ...model import SPELLING_SEPARATOR, AddressBatch, AddressIdentity, Page
-from .history_record import (
-    CHANGED_ATTRIBUTES,
-    CHANGED_TOPICS,
-    CHANGED_UNSUBSCRIBE,
-    CREATED,
-    DELETED,
-    UPDATED,
-)
-
-OP_CODES: Final[dict[ChangeOp, int]] = {"created": CREATED, "updated": UPDATED, "deleted": DELETED}
-_OPS_BY_CODE: Final[dict[int, ChangeOp]] = {code: op for op, code in OP_CODES.items()}
+from .history_record import CREATED
+from .history_rows import OP_CODES, SELECT, BatchChain, address, batch_change, changes_from_row
 
 
 def _schema_v1(conn: sqlite3.Connection) -> None:
@@ -99,6 +88,13 @@ def _schema_v1(conn: sqlite3.Connection) -> None:
     )
 
 
+def _batch_updates(conn: sqlite3.Connection) -> None:
+    """A batch's updates in one row (``history_record`` says why): each contact's fields in ``entries``, and a
+    deletion's ``prev``, the deleted contact's last batch row."""
+    conn.execute("ALTER TABLE contact_changes ADD COLUMN entries TEXT")
+    conn.execute("ALTER TABLE contact_changes ADD COLUMN prev INTEGER")
+
+
 def set_recording(conn: sqlite3.Connection, on: bool) -> None:
     """Record changes from now on, or stop (retention 0 days): in the caller's transaction, for every process
     that writes the file (each write reads ``history_context.recording`` in its own transaction: the one place
@@ -123,85 +119,7 @@ def set_actor(conn: sqlite3.Connection) -> None:
 
 
 # Listed in schema.PRODUCT_SCHEMA. Never edit or reorder these steps: versions count per owner.
-MIGRATIONS = Migrations("history", (_schema_v1,), on_begin=(set_actor,))
-
-_SELECT = (
-    "SELECT c.id, coalesce(l.name, ''), coalesce(c.email, c.email_key), c.at, a.kind, a.name, a.job, c.op, "
-    "c.created, c.changed, c.unsub_before, c.topics_before, c.attributes_before, c.unsub_after, c.topics_after, "
-    "c.list_id, c.email_key, c.keys FROM contact_changes AS c JOIN history_actors AS a ON a.id = c.actor "
-    "LEFT JOIN contact_lists AS l ON l.id = c.list_id"
-)
-
-
-def _topics(text: Any) -> dict[str, object]:
-    return dict(orjson.loads(text)) if text else {}
-
-
-def attributes_after(conn: sqlite3.Connection, list_id: int, key: str, change_id: int) -> str | None:
-    """What an update that changed the attributes set them to, which is not stored (it is half of what a
-    re-import writes, measured): the attributes the contact's next change of them found (an update's before,
-    or a deletion's), or the contact's own when none has changed them since."""
-    row = conn.execute(
-        "SELECT attributes_before FROM contact_changes WHERE list_id = ? AND email_key = ? AND op != 1 AND id > ? "
-        f"AND (op = {DELETED} OR changed & {CHANGED_ATTRIBUTES}) ORDER BY id LIMIT 1",
-        (list_id, key, change_id),
-    ).fetchone()
-    if row is None:
-        row = conn.execute(
-            "SELECT attributes FROM contacts WHERE list_id = ? AND email_key = ?", (list_id, key)
-        ).fetchone()
-    return None if row is None else row[0]
-
-
-def _address(key: str) -> str:
-    """The address a contact's key holds: the spelling after the separator of an exact key
-    (model.exact_email_key), or the folded key itself."""
-    return key.rpartition(SPELLING_SEPARATOR)[2]
-
-
-def changes_from_row(row: Sequence[Any], conn: sqlite3.Connection | None, only_key: str | None = None) -> list[Change]:
-    """The changes one row records: one, or a batch's creations, one per key (``only_key``: that one alone).
-    ``conn``: read an update's new attributes (:func:`attributes_after`); None leaves them out of ``after``
-    (an undo restores ``before`` and needs no more)."""
-    (cid, list_name, email, at, kind, name, job, op_code, created, changed, *sides, list_id, row_key, keys_json) = row
-    unsub_before, topics_before, attributes_before, unsub_after, topics_after = sides
-    op = _OPS_BY_CODE[int(op_code)]
-    before: dict[str, object] = {}
-    after: dict[str, object] = {}
-    if op == "deleted":
-        before = {
-            UNSUBSCRIBE_ALL: bool(unsub_before),
-            TOPIC_PREFERENCES: _topics(topics_before),
-            ATTRIBUTES: attributes_before,
-        }
-    elif op == "updated":
-        if changed & CHANGED_UNSUBSCRIBE:
-            before[UNSUBSCRIBE_ALL], after[UNSUBSCRIBE_ALL] = bool(unsub_before), bool(unsub_after)
-        if changed & CHANGED_TOPICS:
-            before[TOPIC_PREFERENCES], after[TOPIC_PREFERENCES] = _topics(topics_before), _topics(topics_after)
-        if changed & CHANGED_ATTRIBUTES:
-            before[ATTRIBUTES] = attributes_before
-            if conn is not None:
-                after[ATTRIBUTES] = attributes_after(conn, int(list_id), str(row_key), int(cid))
-    keys = [email] if keys_json is None else orjson.loads(keys_json)
-    if only_key is not None and keys_json is not None:
-        keys = [key for key in keys if key == only_key]
-    actor = Actor(kind, name, job)
-    return [
-        Change(
-            id=int(cid),
-            list_name=str(list_name),
-            email=_address(str(key)),
-            at=float(at),
-            actor=actor,
-            op=op,
-            before=before,
-            after=after,
-            created=float(created) if created is not None else None,
-        )
-        for key in keys
-    ]
-
+MIGRATIONS = Migrations("history", (_schema_v1, _batch_updates), on_begin=(set_actor,))
 
 # A page token's two numbers are joined by a base64url character: the console stacks tokens joined by "."
 # (console/views/filters.py: PageStack), as every store's token is base64url.
@@ -276,7 +194,7 @@ class SqliteContactHistory:
             where.append(f"c.actor IN (SELECT id FROM history_actors WHERE {' AND '.join(actor_where)})")
             params.extend(actor_params)
         if query.ops:
-            where.append(f"c.op IN ({', '.join(str(OP_CODES[op]) for op in query.ops)})")
+            where.append(f"c.op IN ({', '.join(str(code) for op in query.ops for code in OP_CODES[op])})")
         if query.since is not None:
             where.append("c.id >= ? AND c.at >= ?")
             params.extend((first_id_at(conn, query.since), query.since))
@@ -287,7 +205,7 @@ class SqliteContactHistory:
             where.append("c.id <= ?")
             params.append(position[0])
         rows = conn.execute(
-            f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY c.id DESC LIMIT ?", (*params, page_size + 1)
+            f"{SELECT} WHERE {' AND '.join(where)} ORDER BY c.id DESC LIMIT ?", (*params, page_size + 1)
         ).fetchall()
         items: list[Change] = []
         for row in rows:
@@ -304,15 +222,15 @@ class SqliteContactHistory:
 
     def contact_history(self, list_name: str, email: str, *, limit: int = 100) -> list[Change]:
         """Every recorded change of the contact ``email`` is (or was), newest first, at most ``limit``:
-        updates and deletions by the per-contact index, creations by the creation times the contact and its
-        deletions name (see the module's docstring)."""
+        updates and deletions by the per-contact index, a batch's updates along the contact's chain, creations
+        by the creation times the contact and its deletions name (see the module's docstring)."""
         conn = self.db.reader()
         list_id = self._list_id(conn, list_name)
         if list_id is None:
             return []
         key = self.identity.key(email)
         rows = conn.execute(
-            f"{_SELECT} WHERE c.list_id = ? AND c.email_key = ? AND c.op != 1 ORDER BY c.id DESC LIMIT ?",
+            f"{SELECT} WHERE c.list_id = ? AND c.email_key = ? AND c.op != 1 ORDER BY c.id DESC LIMIT ?",
             (list_id, key, limit),
         ).fetchall()
         created_times = {float(row[8]) for row in rows if row[8] is not None}
@@ -323,12 +241,16 @@ class SqliteContactHistory:
             created_times.add(float(current[0]))
         if created_times:
             rows += conn.execute(
-                f"{_SELECT} WHERE c.list_id = ? AND c.op = 1 AND c.at IN (SELECT value FROM json_each(?)) "
+                f"{SELECT} WHERE c.list_id = ? AND c.op = 1 AND c.at IN (SELECT value FROM json_each(?)) "
                 "AND (c.email_key = ? OR (c.email_key = '' AND ? IN (SELECT value FROM json_each(c.keys))))",
                 (list_id, orjson.dumps(sorted(created_times)).decode(), key, key),
             ).fetchall()
+        chain = BatchChain(conn)
+        batched = [
+            batch_change(row, key, entry, conn, chain) for row, entry in chain.updates(list_id, key, 0, limit=limit)
+        ]
         changes = sorted(
-            (c for row in rows for c in changes_from_row(row, conn, key)), key=lambda c: c.id, reverse=True
+            [*(c for row in rows for c in changes_from_row(row, conn, key)), *batched], key=lambda c: c.id, reverse=True
         )
         return changes[:limit]
 
@@ -339,7 +261,7 @@ class SqliteContactHistory:
         rows = []
         for (actor,) in conn.execute("SELECT id FROM history_actors WHERE job = ?", (job,)).fetchall():
             rows += conn.execute(
-                f"{_SELECT} WHERE c.actor = ? AND c.id < ? ORDER BY c.id DESC LIMIT ?",
+                f"{SELECT} WHERE c.actor = ? AND c.id < ? ORDER BY c.id DESC LIMIT ?",
                 (actor, before_id if before_id is not None else 1 << 62, limit),
             ).fetchall()
         rows.sort(key=lambda row: int(row[0]), reverse=True)
@@ -357,13 +279,13 @@ class SqliteContactHistory:
         contacts are filed, their addresses read from the keys), the rest a Change each."""
         records: list[Change | CreatedBatch] = []
         for row in self._job_rows(job, before_id, limit):
-            keys_json = row[-1]
-            if keys_json is None:
+            keys_json = row[17]
+            if row[7] != CREATED or keys_json is None:
                 records.extend(changes_from_row(row, None))
                 continue
             keys: list[str] = orjson.loads(keys_json)
             exact = any(SPELLING_SEPARATOR in key for key in keys)  # else every key is its address
-            emails = [_address(key) for key in keys] if exact else keys
+            emails = [address(key) for key in keys] if exact else keys
             records.append(
                 CreatedBatch(
                     int(row[0]),
@@ -379,8 +301,9 @@ class SqliteContactHistory:
         self, list_name: str, keys: Sequence[str], after_id: int, *, ignore_jobs: Sequence[str] = ()
     ) -> set[str]:
         """Which of ``keys`` (contacts as the store files them) were updated or deleted after change ``after_id``
-        by no job of ``ignore_jobs``: one statement, a probe of the per-contact index a key. An undo's check of a
-        batch's creations (a contact deleted since and created again was deleted first: the index has it)."""
+        by no job of ``ignore_jobs``: one statement, a probe of the per-contact index and of the contact a key
+        (its last batch row), then the chains of those a batch updated since. An undo's check of a batch's
+        creations (a contact deleted since and created again was deleted first: the index has it)."""
         conn = self.db.reader()
         list_id = self._list_id(conn, list_name)
         if list_id is None or not keys:
@@ -391,7 +314,17 @@ class SqliteContactHistory:
             "(SELECT id FROM history_actors WHERE job IN (SELECT value FROM json_each(?))))",
             (orjson.dumps(list(keys)).decode(), list_id, after_id, orjson.dumps(list(ignore_jobs)).decode()),
         ).fetchall()
-        return {str(row[0]) for row in rows}
+        found = {str(row[0]) for row in rows}
+        batched = conn.execute(
+            "SELECT email_key FROM contacts WHERE list_id = ? AND email_key IN (SELECT value FROM json_each(?)) "
+            "AND last_batch > ?",
+            (list_id, orjson.dumps(list(keys)).decode(), after_id),
+        ).fetchall()
+        chain = BatchChain(conn)
+        for (key,) in batched:
+            if key not in found and chain.first_after(list_id, key, after_id, ignore_jobs) is not None:
+                found.add(str(key))
+        return found
 
     def later_change(self, change: Change, *, ignore_jobs: Sequence[str] = ()) -> Change | None:
         """The first change to ``change``'s contact after it that no job of ``ignore_jobs`` made: an undo's
@@ -405,10 +338,14 @@ class SqliteContactHistory:
         # Later creations follow a later deletion (which the per-contact index holds), or the contact was
         # created by ``change`` itself: the index suffices.
         row = conn.execute(
-            f"{_SELECT} WHERE c.list_id = ? AND c.email_key = ? AND c.op != 1 AND c.id > ? "
+            f"{SELECT} WHERE c.list_id = ? AND c.email_key = ? AND c.op != 1 AND c.id > ? "
             "AND a.job NOT IN (SELECT value FROM json_each(?)) ORDER BY c.id LIMIT 1",
             (list_id, key, change.id, ignored),
         ).fetchone()
+        chain = BatchChain(conn)
+        batched = chain.first_after(list_id, key, change.id, ignore_jobs)
+        if batched is not None and (row is None or int(batched[0][0]) < int(row[0])):
+            return batch_change(batched[0], key, batched[1], conn, chain)
         if row is not None:
             return changes_from_row(row, conn)[0]
         if change.op != "deleted":
@@ -422,7 +359,7 @@ class SqliteContactHistory:
         if current is None:
             return None
         created = conn.execute(
-            f"{_SELECT} WHERE c.list_id = ? AND c.op = 1 AND c.at = ? AND c.id > ? "
+            f"{SELECT} WHERE c.list_id = ? AND c.op = 1 AND c.at = ? AND c.id > ? "
             "AND (c.email_key = ? OR (c.email_key = '' AND ? IN (SELECT value FROM json_each(c.keys)))) "
             "ORDER BY c.id DESC LIMIT 1",
             (list_id, current[0], change.id, key, key),
@@ -434,7 +371,8 @@ class SqliteContactHistory:
 
     def later_changes(self, changes: Sequence[Change], *, ignore_jobs: Sequence[str] = ()) -> list[Change | None]:
         """:meth:`later_change` of each of ``changes``, in order: one query a list for the lot (an undo's batch),
-        then a look at the contacts for the deletions without a later row."""
+        and one for the contacts a batch updated since; :meth:`later_change` itself for those, for the changes
+        with a later row (a batch's update may come before it), and for the deletions without one."""
         conn = self.db.reader()
         found: list[Change | None] = [None] * len(changes)
         by_list: dict[str, list[int]] = {}
@@ -457,15 +395,16 @@ class SqliteContactHistory:
                     (list_id, ignored, orjson.dumps(pairs).decode()),
                 )
             ]
-            wanted = sorted({i for i in later_ids if i is not None})
-            rows = conn.execute(
-                f"{_SELECT} WHERE c.id IN (SELECT value FROM json_each(?))", (orjson.dumps(wanted).decode(),)
-            ).fetchall()
-            by_id = {int(row[0]): changes_from_row(row, None)[0] for row in rows}
-            for index, later_id in zip(indexes, later_ids, strict=True):
-                if later_id is not None:
-                    found[index] = by_id[int(later_id)]
-                elif changes[index].op == "deleted":
+            batched = {
+                int(row[0])
+                for row in conn.execute(
+                    "SELECT p.key FROM json_each(?) AS p JOIN contacts AS t ON t.list_id = ? "
+                    "AND t.email_key = p.value ->> 0 WHERE t.last_batch > p.value ->> 1",
+                    (orjson.dumps(pairs).decode(), list_id),
+                )
+            }
+            for position, (index, later_id) in enumerate(zip(indexes, later_ids, strict=True)):
+                if later_id is not None or position in batched or changes[index].op == "deleted":
                     found[index] = self.later_change(changes[index], ignore_jobs=ignore_jobs)
         return found
 

@@ -113,6 +113,12 @@ def _daily_removals(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE list_daily ADD COLUMN unsubscribed INTEGER NOT NULL DEFAULT 0")
 
 
+def _last_batch(conn: sqlite3.Connection) -> None:
+    """Each contact names the last recorded batch row that updated it (``history_record`` says why): NULL for
+    a contact no recorded batch has updated."""
+    conn.execute("ALTER TABLE contacts ADD COLUMN last_batch INTEGER")
+
+
 def _attribute_match_sql(text: str | None, key: str, value: str | None, exact: int) -> bool:
     """:func:`model.attributes_match` as SQL calls it (an ``exact`` flag is an integer there)."""
     return attributes_match(text, key, value, exact=bool(exact))
@@ -129,6 +135,7 @@ MIGRATIONS = Migrations(
         _daily_removals,
         search_index.fold_values,
         search_index.merge_built_indexes,
+        _last_batch,
     ),
     functions=(SqlFunction("sescontacts_attributes_match", 4, _attribute_match_sql),),
 )

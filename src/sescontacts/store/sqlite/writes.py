@@ -48,10 +48,15 @@ def _bulk_upsert_sql(list_id: int) -> str:
     )
 
 
-def _bulk_update_sql(list_id: int) -> str:
+def _last_batch_sql(batch_change: int | None) -> str:
+    """The SET clause's part that points each contact a batch updates at the batch's recorded row."""
+    return "" if batch_change is None else f", last_batch = {int(batch_change)}"
+
+
+def _bulk_update_sql(list_id: int, batch_change: int | None) -> str:
     return (
-        "UPDATE contacts SET unsubscribe_all = ?, topics = ?, attributes = ?, updated = ? "
-        f"WHERE list_id = {int(list_id)} AND email_key = ?"
+        "UPDATE contacts SET unsubscribe_all = ?, topics = ?, attributes = ?, updated = ?"
+        f"{_last_batch_sql(batch_change)} WHERE list_id = {int(list_id)} AND email_key = ?"
     )
 
 
@@ -126,6 +131,7 @@ def write_contacts(
     unsubscribed: int = 0,
     turned_unsubscribed: int = 0,
     ordered: bool = False,
+    batch_change: int | None = None,
 ) -> None:
     """Upsert (key, before, after) triples and keep the list's counters in step, in the caller's transaction;
     additions count on ``now``'s day.
@@ -139,7 +145,8 @@ def write_contacts(
     from all) and ``turned_unsubscribed`` (existing contacts that turned it on).
 
     ``changes`` are recorded in the history here; ``rows`` and ``updates`` are the bulk path's, which records
-    them itself from what it read (``bulk.py``)."""
+    them itself from what it read (``bulk.py``): ``batch_change`` the row that records ``updates`` and
+    ``attribute_updates``, which their contacts then point at (``history_record`` says why)."""
     if not changes and not rows and not updates and not attribute_updates and not added and not unsubscribed:
         return
     if len(changes) + len(rows) >= BULK_ROWS:
@@ -153,10 +160,13 @@ def write_contacts(
         # past the key.
         conn.executemany(_bulk_upsert_sql(list_id), rows if ordered else sorted(rows))
     if updates:
-        conn.executemany(_bulk_update_sql(list_id), updates if ordered else sorted(updates, key=itemgetter(4)))
+        conn.executemany(
+            _bulk_update_sql(list_id, batch_change), updates if ordered else sorted(updates, key=itemgetter(4))
+        )
     if attribute_updates:
         conn.executemany(
-            f"UPDATE contacts SET attributes = ?, updated = ? WHERE list_id = {int(list_id)} AND email_key = ?",
+            f"UPDATE contacts SET attributes = ?, updated = ?{_last_batch_sql(batch_change)} "
+            f"WHERE list_id = {int(list_id)} AND email_key = ?",
             attribute_updates if ordered else sorted(attribute_updates, key=itemgetter(2)),
         )
     for _, before, after in changes:
@@ -175,7 +185,7 @@ def remove_contacts(conn: sqlite3.Connection, list_id: int, contacts: Mapping[st
         return
     if len(contacts) >= BULK_ROWS:
         search_index.before_bulk_write(conn, list_id, len(contacts))
-    history_record.record_removed(conn, list_id, contacts, now, history_record.actor_id(conn))
+    history_record.record_removed(conn, list_id, list(contacts), now, history_record.actor_id(conn))
     conn.executemany("DELETE FROM contacts WHERE list_id = ? AND email_key = ?", [(list_id, key) for key in contacts])
     count(conn, list_id, now, removed=len(contacts), unsubscribed=-sum(c.unsubscribe_all for c in contacts.values()))
 
