@@ -117,7 +117,8 @@ def _walk(
                 if index >= skip:
                     yield _Step(record, record.id, index)
         before = records[-1].id
-        rows = max(1, min(batch, batch * len(records) // changes))
+        read = len({record.id for record in records})  # rows: a batch's updates are Changes sharing one id
+        rows = max(1, min(batch, batch * read // changes))
 
 
 def _units(store: ContactStore, walk: Iterator[_Step | _Created], batch: int) -> Iterator[list[_Step] | _Created]:
