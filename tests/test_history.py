@@ -226,3 +226,48 @@ def test_a_later_batch_is_a_later_change_unless_its_job_is_ignored(store, histor
     assert history.changed_keys("contacts", keys, created, ignore_jobs=["job-1"]) == set(keys)
     assert history.changed_keys("contacts", keys, created, ignore_jobs=["job-1", "job-2"]) == set(keys[:10])
     assert history.changed_keys("contacts", keys, created, ignore_jobs=["job-1", "job-2", "job-3"]) == set()
+
+
+def test_a_history_written_before_batch_rows_reads_on_after_the_upgrade(tmp_path):
+    """A data dir from the version that recorded a batch's updates a row each (and had no chain): after the
+    upgrade its rows stay in the contact's timeline, and later batches and deletions join them."""
+    from dataclasses import replace
+
+    from sescontacts.db import Database
+    from sescontacts.schema import PRODUCT_SCHEMA
+    from sescontacts.store.sqlite import SqliteContactStore
+
+    added = {"contacts": "_last_batch", "history": "_batch_updates"}
+    before = tuple(
+        replace(m, steps=m.steps[: [s.__name__ for s in m.steps].index(added[m.owner])]) if m.owner in added else m
+        for m in PRODUCT_SCHEMA
+    )
+    old = SqliteContactStore(Database(tmp_path / "h.db", before))
+    old.create_list("contacts")
+    with acting_as(ALICE):
+        old.create_contact("contacts", Contact("a@example.com", attributes_data='{"v": 1}'))
+        old.update_contact("contacts", Contact("a@example.com", attributes_data='{"v": 2}'))
+    old.close()
+    with sqlite_store(tmp_path / "h.db") as store:
+        history = SqliteContactHistory(store.db, store.identity)
+        _reimport(store, "job-1", [0], 0)  # a batch's creation, then its update of a@example.com
+        with acting_as(JOB):
+            store.upsert_contacts("contacts", [ContactPatch("a@example.com", attributes={"v": 3})], UpsertPolicy())
+            store.upsert_contacts(
+                "contacts",
+                [ContactPatch(f"b{i}@example.com", attributes={"v": 3}) for i in range(100)]
+                + [ContactPatch("a@example.com", attributes={"v": 4})],
+                UpsertPolicy(),
+            )
+        store.delete_contact("contacts", "a@example.com")
+        timeline = [
+            (c.op, c.actor.job or c.actor.name, c.before.get("attributes"), c.after.get("attributes"))
+            for c in history.contact_history("contacts", "a@example.com")
+        ]
+        assert timeline == [
+            ("deleted", "", '{"v":4}', None),
+            ("updated", "job-1", '{"v":3}', '{"v":4}'),
+            ("updated", "job-1", '{"v": 2}', '{"v":3}'),
+            ("updated", "alice", '{"v": 1}', '{"v": 2}'),
+            ("created", "alice", None, None),
+        ]

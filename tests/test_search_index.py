@@ -944,8 +944,8 @@ def test_the_upgrade_merges_an_index_built_before_merging(tmp_path: Path) -> Non
     from sescontacts.db import Migrations
     from sescontacts.store.sqlite import MIGRATIONS
 
-    assert MIGRATIONS.steps[-1] is search_index.merge_built_indexes
-    old = Database(tmp_path / "old.db", (Migrations("contacts", MIGRATIONS.steps[:-1], MIGRATIONS.functions),))
+    before_merging = MIGRATIONS.steps[: MIGRATIONS.steps.index(search_index.merge_built_indexes)]
+    old = Database(tmp_path / "old.db", (Migrations("contacts", before_merging, MIGRATIONS.functions),))
     with old.write() as conn:
         conn.execute("INSERT INTO contact_lists (name, created, updated) VALUES ('contacts', 1, 1)")
         search_index.list_created(conn, 1)
