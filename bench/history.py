@@ -37,8 +37,6 @@ s = Services.open(Settings(data_dir=data_dir, max_contact_lists=None))
 s.ensure_default_list()
 with s.db.write() as conn:
     set_recording(conn, mode != "off")
-    if mode == "on-without-contact-index":  # a diagnostic: what the per-contact index costs
-        conn.execute("DROP INDEX IF EXISTS contact_changes_by_contact")
 t = time.perf_counter()
 cpu0 = time.process_time()
 result = {}
@@ -102,7 +100,7 @@ def _run(report: Callable[[str], None], work: Path) -> None:
     report("| step | history off: wall / CPU | history on: wall / CPU | on / off (wall, CPU) | peak RSS on |")
     report("|---|---|---|---|---|")
     labels = ("import into an empty list", "re-import, every contact updated")
-    modes = ("off", "on", "on-without-contact-index")  # the last, a diagnostic: what the per-contact index costs
+    modes = ("off", "on")
     runs: dict[tuple[str, str], list[dict[str, object]]] = {(m, label): [] for m in modes for label in labels}
     undos: list[tuple[dict[str, object], dict[str, object]]] = []
     for attempt in range(REPEATS):
@@ -125,12 +123,6 @@ def _run(report: Callable[[str], None], work: Path) -> None:
             f"| {float(on['rss_mib']):.0f} MiB (parser {float(on['child_rss_mib']):.0f} MiB) |"  # type: ignore[arg-type]
         )
     label = labels[1]
-    without, off = _fastest(runs["on-without-contact-index", label]), _fastest(runs["off", label])
-    report(
-        f"diagnostic: the re-import with the history on but without its per-contact index took "
-        f"{float(without['seconds']):.2f} s / CPU {_cpu(without):.1f} s "  # type: ignore[arg-type]
-        f"= {float(without['seconds']) / float(off['seconds']):.2f}x off"  # type: ignore[arg-type]
-    )
     sizes: dict[str, int] = _fastest(runs["on", label])["sizes"]  # type: ignore[assignment]
     report("")
     report(
