@@ -28,6 +28,6 @@ PRODUCT_SCHEMA: tuple[Migrations, ...] = (
     suppression.MIGRATIONS,  # "suppression": the account suppression list (the ses backend's mirror of it)
     events_schema.MIGRATIONS,  # "events": bounce and complaint events, per-address marks, daily counts
     events_schema.SNS_MIGRATIONS,  # "sns": SNS message IDs the events endpoint accepted (redeliveries)
-    history.MIGRATIONS,  # "history": every change to a contact and who made it (triggers on contacts)
+    history.MIGRATIONS,  # "history": every change to a contact and who made it (recorded by the writes)
     undo_conflicts.MIGRATIONS,  # "undo": the contacts an undo met changed again since the job (its conflicts)
 )

@@ -432,7 +432,8 @@ class ContactHistory(Protocol):
         ...
 
     def job_changes(self, job: str, *, before_id: int | None = None, limit: int = 1000) -> list[Change]:
-        """The changes job ``job`` made, newest first, with an id below ``before_id``."""
+        """The changes job ``job`` made, newest first, with an id below ``before_id`` (a store may record a batch
+        as one row: its changes then share the row's id, and ``limit`` counts rows)."""
         ...
 
     def job_records(self, job: str, *, before_id: int | None = None, limit: int = 1000) -> list[Change | CreatedBatch]:

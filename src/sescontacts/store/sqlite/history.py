@@ -8,13 +8,13 @@ current :func:`~sescontacts.history.current_actor`'s id in the one-row ``history
 read. The write lock is held from BEGIN IMMEDIATE, and every process sets the row in every transaction, so the
 row is always the writing transaction's own.
 
-Layout, for the import speed goal (history on <= 1.15x off): a batch's creations are one row (``keys``, a
-JSON array) and need no before-image, and its updates one row (``keys`` and ``entries``), which the reads find
-along each contact's chain of batch rows (``history_rows.BatchChain``; ``history_record`` says why). Rows are
-appended in id order, and ids follow time (the activity page and the pruner find a time by bisecting ids: no
-index on ``at``). Only single updates and deletions enter the per-contact index
-(``contact_changes_by_contact``, partial); a contact's creation is found by its creation time
-(``contact_changes_created``: the contact's own ``created``, or the one its deletion recorded), and a job's
+Layout, for the import speed goal (history on <= 1.15x off): a batch's creations are one row (``keys``, a JSON
+array) and need no before-image, and its updates one row (``keys`` and ``entries``), which the reads find along
+each contact's chain of batch rows (``history_rows.BatchChain``; ``history_record`` says why). Rows are appended
+in id order, and ids follow time (the activity page and the pruner find a time by bisecting ids: no index on
+``at``). Only single updates and deletions enter the per-contact index (``contact_changes_by_contact``, partial;
+a batch's updates row once, under the empty key no read asks for); a contact's creation is found by its creation
+time (``contact_changes_created``: the contact's own ``created``, or the one its deletion recorded), and a job's
 changes by ``contact_changes_by_actor``, both appended to in order.
 
 Updates record which fields changed (``changed``) and their values before, and after but for the attributes
@@ -268,10 +268,10 @@ class SqliteContactHistory:
         return rows[:limit]
 
     def job_changes(self, job: str, *, before_id: int | None = None, limit: int = 1000) -> list[Change]:
-        """The changes job ``job`` made (any list), newest first, those with an id below ``before_id``. ``limit``
-        counts recorded rows: a batch's creations are one row (its changes share its id). An update's
-        ``after`` leaves out the attributes (not stored, and an undo restores ``before``: :func:`attributes_after`
-        says why)."""
+        """The changes job ``job`` made (any list), newest first, those with an id below ``before_id``.
+        ``limit`` counts recorded rows: a batch's creations are one row, and its updates one (their changes
+        share its id). An update's ``after`` leaves out the attributes (not stored, and an undo restores
+        ``before``: ``history_rows.attributes_after`` says why)."""
         return [change for row in self._job_rows(job, before_id, limit) for change in changes_from_row(row, None)]
 
     def job_records(self, job: str, *, before_id: int | None = None, limit: int = 1000) -> list[Change | CreatedBatch]:
