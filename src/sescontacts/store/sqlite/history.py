@@ -44,7 +44,7 @@ from ...history import (
 )
 from ...model import SPELLING_SEPARATOR, AddressBatch, AddressIdentity, Page
 from .history_record import CREATED
-from .history_rows import OP_CODES, SELECT, BatchChain, address, batch_change, changes_from_row
+from .history_rows import OP_CODES, SELECT, BatchChain, address, batch_change, batch_rows_since, changes_from_row
 
 
 def _schema_v1(conn: sqlite3.Connection) -> None:
@@ -315,6 +315,8 @@ class SqliteContactHistory:
             (orjson.dumps(list(keys)).decode(), list_id, after_id, orjson.dumps(list(ignore_jobs)).decode()),
         ).fetchall()
         found = {str(row[0]) for row in rows}
+        if not batch_rows_since(conn, list_id, after_id):
+            return found
         batched = conn.execute(
             "SELECT email_key FROM contacts WHERE list_id = ? AND email_key IN (SELECT value FROM json_each(?)) "
             "AND last_batch > ?",
@@ -395,14 +397,16 @@ class SqliteContactHistory:
                     (list_id, ignored, orjson.dumps(pairs).decode()),
                 )
             ]
-            batched = {
-                int(row[0])
-                for row in conn.execute(
-                    "SELECT p.key FROM json_each(?) AS p JOIN contacts AS t ON t.list_id = ? "
-                    "AND t.email_key = p.value ->> 0 WHERE t.last_batch > p.value ->> 1",
-                    (orjson.dumps(pairs).decode(), list_id),
-                )
-            }
+            batched: set[int] = set()  # positions in ``pairs`` of contacts a batch updated since
+            if batch_rows_since(conn, list_id, min(changes[i].id for i in indexes)):
+                batched = {
+                    int(row[0])
+                    for row in conn.execute(
+                        "SELECT p.key FROM json_each(?) AS p JOIN contacts AS t ON t.list_id = ? "
+                        "AND t.email_key = p.value ->> 0 WHERE t.last_batch > p.value ->> 1",
+                        (orjson.dumps(pairs).decode(), list_id),
+                    )
+                }
             for position, (index, later_id) in enumerate(zip(indexes, later_ids, strict=True)):
                 if later_id is not None or position in batched or changes[index].op == "deleted":
                     found[index] = self.later_change(changes[index], ignore_jobs=ignore_jobs)

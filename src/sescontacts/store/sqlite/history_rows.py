@@ -100,6 +100,19 @@ class BatchChain:
         return later[-1] if later else None
 
 
+def batch_rows_since(conn: sqlite3.Connection, list_id: int, after_id: int) -> bool:
+    """Whether a batch's updates were recorded for the list after change ``after_id``: one probe of the
+    per-contact index, which holds each such row under the empty key (and no other row there), so the reads
+    look at the contacts' chains only when one can lead somewhere (the undo of an import, mostly not)."""
+    return (
+        conn.execute(
+            "SELECT 1 FROM contact_changes WHERE list_id = ? AND email_key = '' AND op != 1 AND id > ? LIMIT 1",
+            (list_id, after_id),
+        ).fetchone()
+        is not None
+    )
+
+
 def attributes_after(
     conn: sqlite3.Connection, list_id: int, key: str, change_id: int, chain: BatchChain | None = None
 ) -> str | None:
