@@ -209,11 +209,12 @@ class SqliteContactHistory:
         ).fetchall()
         items: list[Change] = []
         for row in rows:
-            found = changes_from_row(row, conn, key)
             shown = position[1] if position is not None and row[0] == position[0] else 0
             room = page_size - len(items)
-            items.extend(found[shown : shown + room])
-            if len(found) - shown > room:  # the page ends inside this row (a batch's creations)
+            # Built only as far as the page goes, and one more: whether it ends inside this row (a batch's).
+            found = changes_from_row(row, conn, key, slice(shown, shown + room + 1))
+            items.extend(found[:room])
+            if len(found) > room:  # the page ends inside this row
                 return Page(items, f"{row[0]}{_TOKEN_SEPARATOR}{shown + room}")
             if len(items) == page_size:
                 more = row is not rows[-1]
@@ -402,7 +403,9 @@ class SqliteContactHistory:
                 batched = {
                     int(row[0])
                     for row in conn.execute(
-                        "SELECT p.key FROM json_each(?) AS p JOIN contacts AS t ON t.list_id = ? "
+                        # CROSS JOIN: the pairs outside, a probe of the contacts each (left to itself, SQLite
+                        # scanned the list and the pairs for each contact: 23 s for 5,000 pairs on 10,000 contacts).
+                        "SELECT p.key FROM json_each(?) AS p CROSS JOIN contacts AS t ON t.list_id = ? "
                         "AND t.email_key = p.value ->> 0 WHERE t.last_batch > p.value ->> 1",
                         (orjson.dumps(pairs).decode(), list_id),
                     )

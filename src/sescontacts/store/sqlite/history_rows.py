@@ -77,7 +77,8 @@ class BatchChain:
         ``limit`` a chain): each its row and the contact's entry."""
         starts = self.conn.execute(
             "SELECT last_batch FROM contacts WHERE list_id = ? AND email_key = ? UNION ALL SELECT prev FROM "
-            f"contact_changes WHERE list_id = ? AND email_key = ? AND op = {DELETED} AND id > ?",
+            # ``op != 1``: the partial per-contact index's own condition, which SQLite needs to see to use it.
+            f"contact_changes WHERE list_id = ? AND email_key = ? AND op != 1 AND op = {DELETED} AND id > ?",
             (list_id, key, list_id, key, after_id),
         ).fetchall()
         found: dict[int, tuple[Sequence[Any], list[Any]]] = {}
@@ -179,10 +180,13 @@ def batch_change(
     )
 
 
-def changes_from_row(row: Sequence[Any], conn: sqlite3.Connection | None, only_key: str | None = None) -> list[Change]:
+def changes_from_row(
+    row: Sequence[Any], conn: sqlite3.Connection | None, only_key: str | None = None, window: slice = slice(None)
+) -> list[Change]:
     """The changes one row records: one, or a batch's creations or updates, one per key (``only_key``: that one
-    alone). ``conn``: read an update's new attributes (:func:`attributes_after`); None leaves them out of
-    ``after`` (an undo restores ``before`` and needs no more)."""
+    alone; ``window``: those of them a page shows, the others not built). ``conn``: read an update's new
+    attributes (:func:`attributes_after`, a few queries each); None leaves them out of ``after`` (an undo
+    restores ``before`` and needs no more)."""
     (
         cid,
         list_name,
@@ -202,11 +206,9 @@ def changes_from_row(row: Sequence[Any], conn: sqlite3.Connection | None, only_k
     ) = row
     if op_code == UPDATED_BATCH:
         chain = None if conn is None else BatchChain(conn)
-        return [
-            batch_change(row, key, entry, conn, chain)
-            for key, entry in zip(orjson.loads(keys_json), orjson.loads(entries), strict=True)
-            if only_key is None or key == only_key
-        ]
+        pairs = zip(orjson.loads(keys_json), orjson.loads(entries), strict=True)
+        wanted = [(key, entry) for key, entry in pairs if only_key is None or key == only_key][window]
+        return [batch_change(row, key, entry, conn, chain) for key, entry in wanted]
     op = _OPS_BY_CODE[int(op_code)]
     before: dict[str, object] = {}
     after: dict[str, object] = {}
@@ -223,6 +225,7 @@ def changes_from_row(row: Sequence[Any], conn: sqlite3.Connection | None, only_k
     keys = [email] if keys_json is None else orjson.loads(keys_json)
     if only_key is not None and keys_json is not None:
         keys = [key for key in keys if key == only_key]
+    keys = keys[window]
     actor = Actor(kind, name, job)
     return [
         Change(
