@@ -3,6 +3,7 @@ what, in the same transaction; reads by contact, by list and by job."""
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from sescontacts.history import SYSTEM, Actor, ChangeQuery, acting_as, attribute_diff
@@ -271,3 +272,15 @@ def test_a_history_written_before_batch_rows_reads_on_after_the_upgrade(tmp_path
             ("updated", "alice", '{"v": 1}', '{"v": 2}'),
             ("created", "alice", None, None),
         ]
+
+
+def test_a_batch_entry_holding_line_breaks_and_commas_reads_back_exactly(store, history):
+    """A batch row keeps one contact's entry a line (history_record.ENTRY_LINES): values with line breaks,
+    commas and brackets read back as written."""
+    note = 'two\nlines, "quoted" ]\n['
+    _reimport(store, "job-1", range(120), 0)
+    _reimport(store, "job-2", range(120), note)
+    _reimport(store, "job-3", range(120), 3)
+    updated3, updated2, _created = history.contact_history("contacts", "u119@example.com")
+    assert updated2.after == {"attributes": orjson.dumps({"v": note}).decode()}
+    assert updated3.before == updated2.after and updated3.after == {"attributes": '{"v":3}'}

@@ -19,6 +19,7 @@ from .history_record import (
     CHANGED_UNSUBSCRIBE,
     CREATED,
     DELETED,
+    ENTRY_LINES,
     UPDATED,
     UPDATED_BATCH,
 )
@@ -53,7 +54,7 @@ class BatchChain:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
-        self._rows: dict[int, tuple[Sequence[Any], dict[str, int], list[list[Any]]] | None] = {}
+        self._rows: dict[int, tuple[Sequence[Any], dict[str, int], list[str]] | None] = {}
 
     def _entry(self, row_id: int, key: str) -> tuple[Sequence[Any], list[Any]] | None:
         if row_id not in self._rows:
@@ -61,14 +62,15 @@ class BatchChain:
             self._rows[row_id] = (
                 None
                 if row is None
-                else (row, {k: i for i, k in enumerate(orjson.loads(row[17]))}, orjson.loads(row[18]))
+                else (row, {k: i for i, k in enumerate(orjson.loads(row[17]))}, row[18].split(ENTRY_LINES))
             )
         parsed = self._rows[row_id]
         if parsed is None:  # pruned
             return None
-        row, index, entries = parsed
+        row, index, lines = parsed
         i = index.get(key)
-        return None if i is None else (row, entries[i])
+        # Only this contact's line is parsed (history_record.ENTRY_LINES): line 0 is the array's "[".
+        return None if i is None else (row, orjson.loads(lines[i + 1].rstrip(",")))
 
     def updates(
         self, list_id: int, key: str, after_id: int, *, limit: int | None = None
