@@ -54,23 +54,22 @@ class BatchChain:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
-        self._rows: dict[int, tuple[Sequence[Any], dict[str, int], list[str]] | None] = {}
+        self._rows: dict[int, tuple[Sequence[Any], list[str], list[str]] | None] = {}
 
     def _entry(self, row_id: int, key: str) -> tuple[Sequence[Any], list[Any]] | None:
         if row_id not in self._rows:
             row = self.conn.execute(f"{SELECT} WHERE c.id = ? AND c.op = {UPDATED_BATCH}", (row_id,)).fetchone()
-            self._rows[row_id] = (
-                None
-                if row is None
-                else (row, {k: i for i, k in enumerate(orjson.loads(row[17]))}, row[18].split(ENTRY_LINES))
-            )
+            self._rows[row_id] = None if row is None else (row, orjson.loads(row[17]), row[18].split(ENTRY_LINES))
         parsed = self._rows[row_id]
         if parsed is None:  # pruned
             return None
-        row, index, lines = parsed
-        i = index.get(key)
+        row, keys, lines = parsed
+        try:
+            i = keys.index(key)  # in C: a dict of the keys cost more to build than the few lookups a row gets
+        except ValueError:
+            return None
         # Only this contact's line is parsed (history_record.ENTRY_LINES): line 0 is the array's "[".
-        return None if i is None else (row, orjson.loads(lines[i + 1].rstrip(",")))
+        return row, orjson.loads(lines[i + 1].rstrip(","))
 
     def updates(
         self, list_id: int, key: str, after_id: int, *, limit: int | None = None
