@@ -47,6 +47,13 @@ def _topics(text: Any) -> dict[str, object]:
     return dict(orjson.loads(text)) if text else {}
 
 
+def _entry_of(lines: Sequence[str], i: int) -> list[Any]:
+    """Entry ``i`` of a batch row's ``entries`` split into lines: only its line is parsed
+    (history_record.ENTRY_LINES; line 0 is the array's "[")."""
+    entry: list[Any] = orjson.loads(lines[i + 1].rstrip(","))
+    return entry
+
+
 class BatchChain:
     """A contact's updates that batch rows record, found along its chain (``history_record`` says why): from the
     contact's ``last_batch``, and from the ``prev`` of each deletion of it (its chain before), each entry naming
@@ -68,8 +75,7 @@ class BatchChain:
             i = keys.index(key)  # in C: a dict of the keys cost more to build than the few lookups a row gets
         except ValueError:
             return None
-        # Only this contact's line is parsed (history_record.ENTRY_LINES): line 0 is the array's "[".
-        return row, orjson.loads(lines[i + 1].rstrip(","))
+        return row, _entry_of(lines, i)
 
     def updates(
         self, list_id: int, key: str, after_id: int, *, limit: int | None = None
@@ -207,9 +213,10 @@ def changes_from_row(
     ) = row
     if op_code == UPDATED_BATCH:
         chain = None if conn is None else BatchChain(conn)
-        pairs = zip(orjson.loads(keys_json), orjson.loads(entries), strict=True)
-        wanted = [(key, entry) for key, entry in pairs if only_key is None or key == only_key][window]
-        return [batch_change(row, key, entry, conn, chain) for key, entry in wanted]
+        keys: list[str] = orjson.loads(keys_json)
+        lines = entries.split(ENTRY_LINES)
+        chosen = range(len(keys)) if only_key is None else [i for i, key in enumerate(keys) if key == only_key]
+        return [batch_change(row, keys[i], _entry_of(lines, i), conn, chain) for i in chosen[window]]
     op = _OPS_BY_CODE[int(op_code)]
     before: dict[str, object] = {}
     after: dict[str, object] = {}
