@@ -204,9 +204,11 @@ class SqliteContactHistory:
         if position is not None:
             where.append("c.id <= ?")
             params.append(position[0])
+        # Read row by row, not fetched: a batch's row holds up to a batch of changes (and ~1 MB of text), and
+        # the page is often full after the first.
         rows = conn.execute(
             f"{SELECT} WHERE {' AND '.join(where)} ORDER BY c.id DESC LIMIT ?", (*params, page_size + 1)
-        ).fetchall()
+        )
         items: list[Change] = []
         for row in rows:
             shown = position[1] if position is not None and row[0] == position[0] else 0
@@ -217,8 +219,8 @@ class SqliteContactHistory:
             if len(found) > room:  # the page ends inside this row
                 return Page(items, f"{row[0]}{_TOKEN_SEPARATOR}{shown + room}")
             if len(items) == page_size:
-                more = row is not rows[-1]
-                return Page(items, f"{rows[rows.index(row) + 1][0]}{_TOKEN_SEPARATOR}0" if more else None)
+                following = rows.fetchone()
+                return Page(items, None if following is None else f"{following[0]}{_TOKEN_SEPARATOR}0")
         return Page(items)
 
     def contact_history(self, list_name: str, email: str, *, limit: int = 100) -> list[Change]:
