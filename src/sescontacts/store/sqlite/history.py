@@ -44,7 +44,7 @@ from ...history import (
 )
 from ...model import SPELLING_SEPARATOR, AddressBatch, AddressIdentity, Page
 from .history_record import CREATED
-from .history_rows import OP_CODES, SELECT, BatchChain, address, batch_change, batch_rows_since, changes_from_row
+from .history_rows import OP_CODES, SELECT, BatchChain, address, batch_change, batched_since, changes_from_row
 
 
 def _schema_v1(conn: sqlite3.Connection) -> None:
@@ -318,17 +318,11 @@ class SqliteContactHistory:
             (orjson.dumps(list(keys)).decode(), list_id, after_id, orjson.dumps(list(ignore_jobs)).decode()),
         ).fetchall()
         found = {str(row[0]) for row in rows}
-        if not batch_rows_since(conn, list_id, after_id):
-            return found
-        batched = conn.execute(
-            "SELECT email_key FROM contacts WHERE list_id = ? AND email_key IN (SELECT value FROM json_each(?)) "
-            "AND last_batch > ?",
-            (list_id, orjson.dumps(list(keys)).decode(), after_id),
-        ).fetchall()
         chain = BatchChain(conn)
-        for (key,) in batched:
+        for position in batched_since(conn, list_id, [(key, after_id) for key in keys]):
+            key = keys[position]
             if key not in found and chain.first_after(list_id, key, after_id, ignore_jobs) is not None:
-                found.add(str(key))
+                found.add(key)
         return found
 
     def later_change(self, change: Change, *, ignore_jobs: Sequence[str] = ()) -> Change | None:
@@ -388,7 +382,7 @@ class SqliteContactHistory:
             list_id = self._list_id(conn, list_name)
             if list_id is None:
                 continue
-            pairs = [[self.identity.key(changes[i].email), changes[i].id] for i in indexes]
+            pairs = [(self.identity.key(changes[i].email), changes[i].id) for i in indexes]
             later_ids = [
                 row[0]
                 for row in conn.execute(
@@ -400,18 +394,7 @@ class SqliteContactHistory:
                     (list_id, ignored, orjson.dumps(pairs).decode()),
                 )
             ]
-            batched: set[int] = set()  # positions in ``pairs`` of contacts a batch updated since
-            if batch_rows_since(conn, list_id, min(changes[i].id for i in indexes)):
-                batched = {
-                    int(row[0])
-                    for row in conn.execute(
-                        # CROSS JOIN: the pairs outside, a probe of the contacts each (left to itself, SQLite
-                        # scanned the list and the pairs for each contact: 23 s for 5,000 pairs on 10,000 contacts).
-                        "SELECT p.key FROM json_each(?) AS p CROSS JOIN contacts AS t ON t.list_id = ? "
-                        "AND t.email_key = p.value ->> 0 WHERE t.last_batch > p.value ->> 1",
-                        (orjson.dumps(pairs).decode(), list_id),
-                    )
-                }
+            batched = batched_since(conn, list_id, pairs)
             for position, (index, later_id) in enumerate(zip(indexes, later_ids, strict=True)):
                 if later_id is not None or position in batched or changes[index].op == "deleted":
                     found[index] = self.later_change(changes[index], ignore_jobs=ignore_jobs)

@@ -107,7 +107,7 @@ class BatchChain:
         return later[-1] if later else None
 
 
-def batch_rows_since(conn: sqlite3.Connection, list_id: int, after_id: int) -> bool:
+def _batch_rows_since(conn: sqlite3.Connection, list_id: int, after_id: int) -> bool:
     """Whether a batch's updates were recorded for the list after change ``after_id``: one probe of the
     per-contact index, which holds each such row under the empty key (and no other row there), so the reads
     look at the contacts' chains only when one can lead somewhere (the undo of an import, mostly not)."""
@@ -118,6 +118,22 @@ def batch_rows_since(conn: sqlite3.Connection, list_id: int, after_id: int) -> b
         ).fetchone()
         is not None
     )
+
+
+def batched_since(conn: sqlite3.Connection, list_id: int, pairs: Sequence[tuple[str, int]]) -> set[int]:
+    """The positions in ``pairs`` ((key, change id)) of the contacts a batch updated after that change (their
+    ``last_batch`` is later): where a chain may hold a later change. One probe of the contacts a pair, and none
+    when no batch row was recorded since the earliest change."""
+    if not pairs or not _batch_rows_since(conn, list_id, min(after for _, after in pairs)):
+        return set()
+    rows = conn.execute(
+        # CROSS JOIN: the pairs outside, a probe of the contacts each (left to itself, SQLite scanned the list and
+        # the pairs for each contact: 23 s for 5,000 pairs on 10,000 contacts).
+        "SELECT p.key FROM json_each(?) AS p CROSS JOIN contacts AS t ON t.list_id = ? "
+        "AND t.email_key = p.value ->> 0 WHERE t.last_batch > p.value ->> 1",
+        (orjson.dumps(pairs).decode(), list_id),
+    )
+    return {int(row[0]) for row in rows}
 
 
 def attributes_after(
